@@ -1,0 +1,1 @@
+"""The read side for people: timeline assembly, templates and UI routes."""

@@ -1,0 +1,75 @@
+"""UI routes, static files, the pinned vendor files from node_modules, and the pages' CSP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from .auth import setup_auth
+from .views import setup_views
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC_DIR = ROOT / "static"
+NODE_MODULES = ROOT / "node_modules"
+
+# The browser files of the pinned npm packages (package.json), served as they ship: no build step.
+VENDOR = {
+    "rrweb-replay.js": ("@rrweb/replay/umd/replay.min.js", "text/javascript"),
+    "rrweb-replay.css": ("@rrweb/replay/dist/style.css", "text/css"),
+    "msgpack.js": ("@msgpack/msgpack/dist.umd/msgpack.min.js", "text/javascript"),
+}
+
+# Scripts only from our origin, never inline; recorded pages' styles, images and fonts may come from
+# anywhere (the replay iframe inherits this policy), but nothing may frame us or be framed by us
+# beyond our own origin, and no plugin, base or form target elsewhere.
+CSP = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline' http: https:",
+    "img-src 'self' data: blob: http: https:",
+    "font-src 'self' data: http: https:",
+    "media-src 'self' data: blob: http: https:",
+    "connect-src 'self'",
+    "frame-src 'self'",
+    "child-src 'self'",
+    "worker-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'self'",
+])
+
+
+@web.middleware
+async def page_security(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    """A strict Content-Security-Policy on every HTML page (errors included), no framing by others."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "text/html" or not request.path.startswith("/api/"):
+            exc.headers.setdefault("Content-Security-Policy", CSP)
+            exc.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        raise
+    if response.content_type == "text/html":
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    return response
+
+
+async def vendor_file(request: web.Request) -> web.StreamResponse:
+    entry = VENDOR.get(request.match_info["name"])
+    if entry is None:
+        raise web.HTTPNotFound(text="no such vendor file")
+    path, content_type = entry
+    return web.FileResponse(NODE_MODULES / path, headers={
+        "Content-Type": content_type, "Cache-Control": "public, max-age=86400",
+    })
+
+
+def setup_player_routes(app: web.Application) -> None:
+    app.middlewares.append(page_security)
+    app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
+    app.router.add_get("/vendor/{name}", vendor_file, name="vendor")
+    setup_auth(app)
+    setup_views(app)

@@ -1,0 +1,167 @@
+"""The read API under /api/0/: replays, segments, errors, issues (Bearer token or a signed-in session)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from .auth import require_auth
+from .codec import CONTENT_TYPE, segment_json
+from .keys import blobs_key, index_key, projects_key
+from .storage import BlobNotFound, replay_prefix
+
+MAX_PAGE = 200
+
+
+def _int(request: web.Request, name: str, default: int | None = None, *, low: int = 0, high: int | None = None) -> int | None:
+    raw = request.query.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"query parameter {name} must be an integer") from None
+    if value < low or (high is not None and value > high):
+        raise web.HTTPBadRequest(text=f"query parameter {name} must be between {low} and {high}")
+    return value
+
+
+def _float(request: web.Request, name: str) -> float | None:
+    raw = request.query.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"query parameter {name} must be a number") from None
+
+
+def _bool(request: web.Request, name: str) -> bool | None:
+    raw = request.query.get(name)
+    if raw in (None, ""):
+        return None
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "false", "no"):
+        return False
+    raise web.HTTPBadRequest(text=f"query parameter {name} must be 1 or 0")
+
+
+def project_id(request: web.Request) -> int:
+    try:
+        pid = int(request.match_info["pid"])
+    except ValueError:
+        raise web.HTTPNotFound(text="no such project") from None
+    if request.app[projects_key].get(pid) is None:
+        raise web.HTTPNotFound(text=f"no project {pid}")
+    return pid
+
+
+def replay_query(request: web.Request) -> dict[str, Any]:
+    """The list filters shared by the API and the player's list page."""
+    sort = request.query.get("sort", "-started_at")
+    descending = sort.startswith("-")
+    return {
+        "has_errors": _bool(request, "has_errors"),
+        "url": request.query.get("url") or None,
+        "user": request.query.get("user") or None,
+        "min_duration": _float(request, "min_duration"),
+        "max_duration": _float(request, "max_duration"),
+        "started_after": _float(request, "started_after"),
+        "started_before": _float(request, "started_before"),
+        "sort": sort.lstrip("-"),
+        "descending": descending,
+    }
+
+
+def _page(request: web.Request, data: list[Any], total: int, offset: int, limit: int) -> web.Response:
+    next_cursor = str(offset + limit) if offset + len(data) < total else None
+    body = {"data": data, "total": total, "next_cursor": next_cursor}
+    headers = {}
+    if next_cursor is not None:
+        headers["Link"] = f'<{request.rel_url.update_query(cursor=next_cursor)}>; rel="next"'
+    return web.json_response(body, headers=headers)
+
+
+async def list_replays(request: web.Request) -> web.Response:
+    await require_auth(request)
+    pid = project_id(request)
+    offset = _int(request, "cursor", 0) or 0
+    limit = _int(request, "per_page", 50, low=1, high=MAX_PAGE) or 50
+    rows, total = await request.app[index_key].list_replays(pid, **replay_query(request), offset=offset, limit=limit)
+    return _page(request, rows, total, offset, limit)
+
+
+async def get_replay(request: web.Request) -> web.Response:
+    await require_auth(request)
+    pid = project_id(request)
+    replay = await request.app[index_key].get_replay(pid, request.match_info["replay_id"])
+    if replay is None:
+        raise web.HTTPNotFound(text="no such replay")
+    replay["errors"] = await request.app[index_key].replay_errors(pid, replay["replay_id"])
+    return web.json_response({"data": replay})
+
+
+async def get_segment(request: web.Request) -> web.StreamResponse:
+    await require_auth(request)
+    pid = project_id(request)
+    try:
+        segment_id = int(request.match_info["segment_id"])
+    except ValueError:
+        raise web.HTTPNotFound(text="no such segment") from None
+    row = await request.app[index_key].get_segment(pid, request.match_info["replay_id"], segment_id)
+    if row is None:
+        raise web.HTTPNotFound(text="no such segment")
+    try:
+        blob = await request.app[blobs_key].get(row["blob_key"])
+    except BlobNotFound:
+        raise web.HTTPNotFound(text="segment blob is missing") from None
+    headers = {"Cache-Control": "private, max-age=86400", "X-Replayd-Codec": row["codec"]}
+    wants_packed = request.query.get("format") == "msgpack" or CONTENT_TYPE in request.headers.get("Accept", "")
+    if wants_packed and "br" in request.headers.get("Accept-Encoding", ""):
+        # The stored bytes as they are: the browser undoes brotli itself, no server CPU spent.
+        return web.Response(body=blob, content_type=CONTENT_TYPE, headers={**headers, "Content-Encoding": "br"})
+    body = await asyncio.to_thread(segment_json, blob)
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+async def delete_replay(request: web.Request) -> web.Response:
+    await require_auth(request)
+    pid = project_id(request)
+    replay_id = request.match_info["replay_id"]
+    index = request.app[index_key]
+    if await index.get_replay(pid, replay_id) is None:
+        raise web.HTTPNotFound(text="no such replay")
+    deleted_blobs = await request.app[blobs_key].delete_prefix(replay_prefix(pid, replay_id))
+    await index.delete_replay(pid, replay_id)
+    return web.json_response({"deleted": replay_id, "blobs": deleted_blobs})
+
+
+async def get_error(request: web.Request) -> web.Response:
+    await require_auth(request)
+    pid = project_id(request)
+    error = await request.app[index_key].get_error(pid, request.match_info["event_id"].replace("-", "").lower())
+    if error is None:
+        raise web.HTTPNotFound(text="no such error")
+    return web.json_response({"data": error})
+
+
+async def list_issues(request: web.Request) -> web.Response:
+    await require_auth(request)
+    pid = project_id(request)
+    offset = _int(request, "cursor", 0) or 0
+    limit = _int(request, "per_page", 50, low=1, high=MAX_PAGE) or 50
+    rows, total = await request.app[index_key].list_issues(pid, offset=offset, limit=limit)
+    return _page(request, rows, total, offset, limit)
+
+
+def setup_api_routes(app: web.Application) -> None:
+    base = "/api/0/projects/{pid}"
+    app.router.add_get(f"{base}/replays/", list_replays)
+    app.router.add_get(f"{base}/replays/{{replay_id}}/", get_replay)
+    app.router.add_delete(f"{base}/replays/{{replay_id}}/", delete_replay)
+    app.router.add_get(f"{base}/replays/{{replay_id}}/segments/{{segment_id}}/", get_segment)
+    app.router.add_get(f"{base}/errors/{{event_id}}/", get_error)
+    app.router.add_get(f"{base}/issues/", list_issues)

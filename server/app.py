@@ -1,0 +1,32 @@
+"""The application factory: it only calls set-up functions."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import middlewares
+from .config import Config
+from .health import setup_health
+from player.routes import setup_player_routes
+
+from .api import setup_api_routes
+from .ingest.routes import setup_ingest_routes
+from .keys import config_key
+from .resources import blobs_ctx, index_ctx, pool_ctx, retention_ctx
+
+# Headroom over the envelope limit so an oversized body is read far enough to answer 413 ourselves.
+BODY_SLACK = 1024
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(
+        client_max_size=config.limits.max_envelope_bytes + BODY_SLACK,
+        middlewares=[middlewares.request_log, middlewares.errors, middlewares.security_headers],
+    )
+    app[config_key] = config
+    app.cleanup_ctx.extend([index_ctx, blobs_ctx, pool_ctx, retention_ctx])
+    setup_health(app)
+    setup_ingest_routes(app)
+    setup_api_routes(app)
+    setup_player_routes(app)
+    return app

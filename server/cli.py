@@ -1,0 +1,119 @@
+"""The ``replayd`` command: serve, check-config, scrub."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Sequence
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+
+EXIT_CONFIG = 2
+
+
+def _config_path(args: argparse.Namespace) -> str | None:
+    return getattr(args, "config", None) or os.environ.get("REPLAYD_CONFIG")
+
+
+def _refuse(problems: list[str]) -> int:
+    for line in problems:
+        print(f"config error: {line}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .app import create_app
+    from .banner import print_banner_on_startup
+    from .logs import setup_logging
+    from .runner import run
+
+    try:
+        config = load_config(_config_path(args))
+        if args.host:
+            config.server.host = args.host
+        if args.port is not None:
+            config.server.port = args.port
+        problems = validate_rules(config)
+    except ConfigError as exc:
+        return _refuse(exc.problems)
+    if problems:
+        return _refuse(problems)
+    setup_logging(config.server.log_format)
+    app = create_app(config)
+    print_banner_on_startup(app)
+    run(app, config.server.host, config.server.port, config.server.shutdown_timeout)
+    logging.getLogger("replayd").info("stopped")
+    return 0
+
+
+def validate_rules(config: Config) -> list[str]:
+    """Problems in the scrubbing rules file named by the config, as ``scrubbing.rules: ...`` lines."""
+    from .scrub_rules import load_rules_file
+
+    try:
+        load_rules_file(config.scrubbing.rules)
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.path)
+    except ConfigError as exc:
+        return _refuse(exc.problems)
+    problems = validate_rules(config)
+    if problems:
+        return _refuse(problems)
+    projects = "embedded default project" if config.projects is None else f"{len(config.projects)} project(s)"
+    rules = config.scrubbing.rules or "built-in scrubbing rules"
+    print(
+        f"{args.path}: ok — {config.storage.backend} storage, index {config.index.url}, {projects}, "
+        f"{rules}, retention {config.retention_days} days"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="replayd",
+        description="Self-hosted session replay: Sentry-compatible ingest, server-side scrubbing, a fast player.",
+    )
+    parser.add_argument("--version", action="version", version=f"replayd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the service", description="Run the replayd service.")
+    serve.add_argument("--config", metavar="PATH", help="YAML config file (default: $REPLAYD_CONFIG or embedded defaults)")
+    serve.add_argument("--host", help="address to listen on (overrides server.host)")
+    serve.add_argument("--port", type=int, help="port to listen on (overrides server.port)")
+    serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser(
+        "check-config",
+        help="validate a config file and its scrubbing rules",
+        description="Validate a config file (and the scrubbing rules it names). Exit 0 with a summary, "
+        "or exit 2 with one line per problem naming the field.",
+    )
+    check.add_argument("path", metavar="PATH")
+    check.set_defaults(func=cmd_check_config)
+
+    from .scrub_cli import add_scrub_parser
+
+    add_scrub_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Configuration: one YAML file validated by pydantic, overridable by REPLAYD_<SECTION>__<FIELD>.
+
+Every problem is reported as ``field.path: message`` so that ``replayd check-config`` and
+``replayd serve`` can refuse a bad file with one line per problem instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "REPLAYD_"
+# Environment variables with this prefix that are not config fields.
+ENV_RESERVED = {"REPLAYD_CONFIG"}
+
+MiB = 1024 * 1024
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; ``problems`` holds one ``path: message`` line each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    public_url: str | None = None
+    log_format: Literal["text", "json"] = "text"
+    # Processes that decompress, scrub and compress segments; 0 means one per core.
+    workers: int = Field(0, ge=0, le=256)
+    # Seconds in-flight requests get to finish on SIGTERM/SIGINT.
+    shutdown_timeout: float = Field(30.0, gt=0)
+
+
+class StorageConfig(_Section):
+    backend: Literal["local", "s3"] = "local"
+    path: str = "./var/blobs"
+    bucket: str | None = None
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    compression_quality: int = Field(5, ge=0, le=11)
+
+
+class IndexConfig(_Section):
+    url: str = "sqlite:///./var/replayd.sqlite3"
+
+
+class ProjectConfig(_Section):
+    id: int = Field(ge=1)
+    name: str = "default"
+    public_keys: list[str] = Field(default_factory=list)
+    allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
+
+
+class AuthConfig(_Section):
+    api_tokens: list[str] = Field(default_factory=list)
+    admin_password: str | None = None
+    # Signs session cookies; generated and kept in the index when unset.
+    secret_key: str | None = None
+
+
+class ScrubbingConfig(_Section):
+    rules: str | None = None
+    # Key of the `hash` redaction; generated and kept in the index when unset.
+    secret: str | None = None
+
+
+class LimitsConfig(_Section):
+    max_envelope_bytes: int = Field(20 * MiB, ge=1)
+    max_recording_bytes: int = Field(100 * MiB, ge=1)
+    max_events_per_segment: int = Field(100_000, ge=1)
+    # JSON nesting a recording may have (a DOM level is two: the node and its childNodes).
+    max_nesting_depth: int = Field(100_000, ge=100, le=200_000)
+    # Envelopes accepted per project per second, averaged over a minute; 0 disables.
+    rate_limit_per_second: float = Field(0, ge=0)
+
+
+class Config(_Section):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    index: IndexConfig = Field(default_factory=IndexConfig)
+    # None means the embedded default: project 1 with a generated key kept in the index.
+    projects: list[ProjectConfig] | None = None
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    scrubbing: ScrubbingConfig = Field(default_factory=ScrubbingConfig)
+    retention_days: int = Field(90, ge=1)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return sqlite_path(self.index.url)
+
+
+def sqlite_path(url: str) -> Path:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        raise ValueError("only sqlite:///PATH is supported")
+    return Path(url[len(prefix):])
+
+
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """REPLAYD_SERVER__PORT=9000 -> {"server": {"port": 9000}}; values are parsed as YAML."""
+    tree: dict[str, Any] = {}
+    problems = []
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name in ENV_RESERVED:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX):].split("__")]
+        if not all(path):
+            problems.append(f"{name}: malformed variable name")
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = tree
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                problems.append(f"{name}: conflicts with another variable")
+                break
+            node = child
+        else:
+            node[path[-1]] = value
+    return tree, problems
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: dict[str, Any]) -> str:
+    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = error["msg"]
+    if error["type"] == "missing":
+        message = "field required"
+    elif error["type"] == "extra_forbidden":
+        message = "unknown field"
+    return f"{path}: {message}"
+
+
+def _semantic_problems(config: Config) -> list[str]:
+    problems = []
+    if config.storage.backend == "s3" and not config.storage.bucket:
+        problems.append("storage.bucket: field required when storage.backend is s3")
+    try:
+        sqlite_path(config.index.url)
+    except ValueError as exc:
+        problems.append(f"index.url: {exc}")
+    if config.projects is not None:
+        seen = set()
+        for i, project in enumerate(config.projects):
+            if project.id in seen:
+                problems.append(f"projects.{i}.id: duplicate project id {project.id}")
+            seen.add(project.id)
+            if not project.public_keys:
+                problems.append(f"projects.{i}.public_keys: at least one key is needed")
+    return problems
+
+
+def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the YAML file (optional), apply environment overrides, validate; raise ConfigError."""
+    environ = os.environ if environ is None else environ
+    data: Any = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"{path}: not valid YAML: {exc}".replace("\n", " ")]) from None
+        if not isinstance(data, dict):
+            raise ConfigError([f"{path}: the top level must be a mapping of sections"])
+    overrides, problems = _env_overrides(environ)
+    if problems:
+        raise ConfigError(problems)
+    data = _merge(data, overrides)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_describe(e) for e in exc.errors()]) from None
+    problems = _semantic_problems(config)
+    if problems:
+        raise ConfigError(problems)
+    return config

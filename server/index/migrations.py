@@ -1,0 +1,102 @@
+"""The index's schema, one migration per version; ``PRAGMA user_version`` records the applied one."""
+
+MIGRATIONS: list[str] = [
+    # 1: replays, segments, errors, issues and their links
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+    CREATE TABLE replays (
+        project_id INTEGER NOT NULL,
+        replay_id TEXT NOT NULL,
+        started_at REAL,
+        ended_at REAL,
+        segment_count INTEGER NOT NULL DEFAULT 0,
+        raw_bytes INTEGER NOT NULL DEFAULT 0,
+        stored_bytes INTEGER NOT NULL DEFAULT 0,
+        urls TEXT NOT NULL DEFAULT '[]',
+        user TEXT NOT NULL DEFAULT '{}',
+        user_label TEXT NOT NULL DEFAULT '',
+        browser TEXT NOT NULL DEFAULT '',
+        os TEXT NOT NULL DEFAULT '',
+        device TEXT NOT NULL DEFAULT '',
+        replay_type TEXT NOT NULL DEFAULT 'session',
+        environment TEXT NOT NULL DEFAULT '',
+        release TEXT NOT NULL DEFAULT '',
+        sdk TEXT NOT NULL DEFAULT '',
+        click_count INTEGER NOT NULL DEFAULT 0,
+        rage_click_count INTEGER NOT NULL DEFAULT 0,
+        scrub_report TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (project_id, replay_id)
+    );
+    CREATE INDEX replays_by_start ON replays (project_id, started_at DESC, replay_id DESC);
+    CREATE INDEX replays_by_update ON replays (updated_at);
+
+    CREATE TABLE segments (
+        project_id INTEGER NOT NULL,
+        replay_id TEXT NOT NULL,
+        segment_id INTEGER NOT NULL,
+        blob_key TEXT NOT NULL,
+        codec TEXT NOT NULL,
+        started_at REAL,
+        ended_at REAL,
+        event_count INTEGER NOT NULL,
+        raw_bytes INTEGER NOT NULL,
+        stored_bytes INTEGER NOT NULL,
+        has_full_snapshot INTEGER NOT NULL,
+        click_count INTEGER NOT NULL DEFAULT 0,
+        rage_click_count INTEGER NOT NULL DEFAULT 0,
+        scrub_report TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        PRIMARY KEY (project_id, replay_id, segment_id)
+    );
+
+    CREATE TABLE replay_state (
+        project_id INTEGER NOT NULL,
+        replay_id TEXT NOT NULL,
+        state BLOB NOT NULL,
+        PRIMARY KEY (project_id, replay_id)
+    );
+
+    CREATE TABLE issues (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project_id INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
+        title TEXT NOT NULL,
+        culprit TEXT NOT NULL DEFAULT '',
+        level TEXT NOT NULL DEFAULT 'error',
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        count INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (project_id, fingerprint)
+    );
+
+    CREATE TABLE errors (
+        project_id INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        issue_id INTEGER NOT NULL,
+        timestamp REAL NOT NULL,
+        level TEXT NOT NULL,
+        type TEXT NOT NULL DEFAULT '',
+        value TEXT NOT NULL DEFAULT '',
+        message TEXT NOT NULL DEFAULT '',
+        url TEXT NOT NULL DEFAULT '',
+        browser TEXT NOT NULL DEFAULT '',
+        os TEXT NOT NULL DEFAULT '',
+        replay_id TEXT,
+        data TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        PRIMARY KEY (project_id, event_id)
+    );
+    CREATE INDEX errors_by_issue ON errors (issue_id, timestamp DESC);
+
+    CREATE TABLE replay_errors (
+        project_id INTEGER NOT NULL,
+        replay_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        PRIMARY KEY (project_id, replay_id, event_id)
+    );
+    CREATE INDEX replay_errors_by_event ON replay_errors (project_id, event_id);
+    """,
+]

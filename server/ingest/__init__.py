@@ -1,0 +1,1 @@
+"""Ingest: the Sentry envelope front door and the per-segment pipeline."""

@@ -1,0 +1,95 @@
+"""Parsing Sentry envelopes: a header line, then items of (header line, payload).
+
+An item header with ``length`` is followed by exactly that many bytes (which may contain newlines);
+without it the payload runs to the next newline or the end of the body.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+class EnvelopeError(ValueError):
+    """The body is not a well-formed envelope; the message names the problem."""
+
+
+@dataclass(slots=True)
+class Item:
+    type: str
+    headers: dict[str, Any]
+    payload: bytes
+
+
+@dataclass(slots=True)
+class Envelope:
+    headers: dict[str, Any]
+    items: list[Item]
+
+
+def _json_line(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        raise EnvelopeError(f"{what} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise EnvelopeError(f"{what} must be a JSON object")
+    return value
+
+
+def parse_envelope(body: bytes, max_items: int = 1000) -> Envelope:
+    if not body.strip():
+        raise EnvelopeError("empty envelope")
+    end = body.find(b"\n")
+    end = len(body) if end < 0 else end
+    headers = _json_line(body[:end], "envelope header")
+    pos = end + 1
+    items: list[Item] = []
+    n = len(body)
+    while pos < n:
+        end = body.find(b"\n", pos)
+        end = n if end < 0 else end
+        line = body[pos:end]
+        pos = end + 1
+        if not line.strip():
+            continue  # blank lines between items (and a trailing newline) are tolerated
+        number = len(items) + 1
+        item_headers = _json_line(line, f"item {number} header")
+        item_type = item_headers.get("type")
+        if not isinstance(item_type, str) or not item_type:
+            raise EnvelopeError(f"item {number} header has no type")
+        length = item_headers.get("length")
+        if length is not None:
+            if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+                raise EnvelopeError(f"item {number} ({item_type}) has an invalid length")
+            if pos + length > n:
+                raise EnvelopeError(
+                    f"item {number} ({item_type}) declares {length} bytes but only {max(0, n - pos)} follow"
+                )
+            payload = body[pos:pos + length]
+            pos += length
+            # The newline after a payload of known length is optional.
+            if pos < n and body[pos:pos + 1] == b"\n":
+                pos += 1
+        else:
+            end = body.find(b"\n", pos)
+            end = n if end < 0 else end
+            payload = body[pos:end]
+            pos = end + 1
+        items.append(Item(item_type, item_headers, payload))
+        if len(items) > max_items:
+            raise EnvelopeError(f"more than {max_items} items in one envelope")
+    return Envelope(headers, items)
+
+
+def split_recording(payload: bytes) -> tuple[int, bytes]:
+    """A replay_recording payload is ``{"segment_id": N}\\n`` then the (maybe zlib) events."""
+    end = payload.find(b"\n")
+    if end < 0:
+        raise EnvelopeError("replay_recording item has no segment header line")
+    header = _json_line(payload[:end], "replay_recording segment header")
+    segment_id = header.get("segment_id")
+    if not isinstance(segment_id, int) or isinstance(segment_id, bool) or segment_id < 0:
+        raise EnvelopeError("replay_recording segment header needs a non-negative integer segment_id")
+    return segment_id, payload[end + 1:]

@@ -1,0 +1,153 @@
+"""The event-loop half of ingest: route items to workers, then write blobs before index rows.
+
+Order per segment: scrub in a worker → write the blob → record the segment row → save the
+scrubber's replay state. A crash between steps leaves at most an unreferenced blob (overwritten
+when the SDK re-sends), never a row pointing at a missing blob. Segments of one replay are handled
+one at a time so each is scrubbed with the node tree left by the previous ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..codec import CODEC
+from ..config import Config
+from ..index import SegmentRecord, SQLiteIndex
+from ..storage import BlobStore, segment_key
+from ..workers import WorkerPool
+from .envelope import Envelope, EnvelopeError, split_recording
+from .items import error_record, replay_event_record, valid_replay_id
+from .worker import RecordingError, SegmentJob, process_item, process_segment
+
+log = logging.getLogger("replayd.ingest")
+
+MAX_LOCKS = 10_000
+
+
+@dataclass
+class IngestSummary:
+    segments: list[tuple[str, int]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+class ReplayLocks:
+    """One asyncio lock per replay, forgetting idle ones beyond MAX_LOCKS."""
+
+    def __init__(self) -> None:
+        self._locks: OrderedDict[tuple[int, str], asyncio.Lock] = OrderedDict()
+
+    def get(self, key: tuple[int, str]) -> asyncio.Lock:
+        lock = self._locks.pop(key, None) or asyncio.Lock()
+        self._locks[key] = lock
+        while len(self._locks) > MAX_LOCKS:
+            oldest_key, oldest = next(iter(self._locks.items()))
+            if oldest.locked():
+                break
+            del self._locks[oldest_key]
+        return lock
+
+
+class Ingestor:
+    def __init__(self, config: Config, index: SQLiteIndex, blobs: BlobStore, pool: WorkerPool):
+        self.config = config
+        self.index = index
+        self.blobs = blobs
+        self._pool = pool
+        self._locks = ReplayLocks()
+
+    async def _in_pool(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self._pool.run(fn, *args)
+
+    async def ingest(self, project_id: int, envelope: Envelope) -> IngestSummary:
+        summary = IngestSummary()
+        replay_events: list[dict[str, Any]] = []
+        recordings: list[tuple[int, bytes]] = []
+        errors: list[dict[str, Any]] = []
+        # Parse and scrub every JSON item first, so a malformed item refuses the whole envelope
+        # before anything of it is stored.
+        for item in envelope.items:
+            if item.type == "replay_event":
+                data, _ = await self._in_pool(process_item, "replay_event", item.payload)
+                replay_events.append(data)
+            elif item.type == "replay_recording":
+                try:
+                    recordings.append(split_recording(item.payload))
+                except EnvelopeError as exc:
+                    raise RecordingError(400, str(exc)) from None
+            elif item.type == "event":
+                data, _ = await self._in_pool(process_item, "event", item.payload)
+                errors.append(data)
+            else:
+                summary.ignored.append(item.type)
+
+        replay_id = self._replay_id(envelope, replay_events)
+        if recordings and replay_id is None:
+            raise RecordingError(400, "replay_recording without a replay id (no replay_event item and no event_id "
+                                      "or trace.replay_id in the envelope header)")
+        for data in replay_events:
+            rid = valid_replay_id(data.get("replay_id")) or replay_id
+            if rid is None:
+                raise RecordingError(400, "replay_event has no valid replay_id")
+            await self.index.record_replay_event(replay_event_record(project_id, data, rid))
+        for segment_id, body in recordings:
+            assert replay_id is not None
+            await self._ingest_segment(project_id, replay_id, segment_id, body)
+            summary.segments.append((replay_id, segment_id))
+        for data in errors:
+            record = error_record(project_id, data, envelope.headers)
+            await self.index.record_error(record)
+            summary.errors.append(record.event_id)
+        return summary
+
+    @staticmethod
+    def _replay_id(envelope: Envelope, replay_events: list[dict[str, Any]]) -> str | None:
+        for data in replay_events:
+            if rid := valid_replay_id(data.get("replay_id")):
+                return rid
+        # The SDK sends a replay's envelopes with event_id = replay_id; trace.replay_id also names it.
+        trace = envelope.headers.get("trace")
+        traced = trace.get("replay_id") if isinstance(trace, dict) else None
+        return valid_replay_id(traced) or valid_replay_id(envelope.headers.get("event_id"))
+
+    async def _ingest_segment(self, project_id: int, replay_id: str, segment_id: int, body: bytes) -> None:
+        limits = self.config.limits
+        async with self._locks.get((project_id, replay_id)):
+            state = await self.index.get_state(project_id, replay_id)
+            job = SegmentJob(
+                payload=body,
+                quality=self.config.storage.compression_quality,
+                max_recording_bytes=limits.max_recording_bytes,
+                max_events=limits.max_events_per_segment,
+                state=state,
+            )
+            result = await self._in_pool(process_segment, job)
+            key = segment_key(project_id, replay_id, segment_id)
+            await self.blobs.put(key, result.blob)
+            await self.index.record_segment(SegmentRecord(
+                project_id=project_id,
+                replay_id=replay_id,
+                segment_id=segment_id,
+                blob_key=key,
+                codec=CODEC,
+                started_at=result.started_at,
+                ended_at=result.ended_at,
+                event_count=result.event_count,
+                raw_bytes=result.raw_bytes,
+                stored_bytes=len(result.blob),
+                has_full_snapshot=result.has_full_snapshot,
+                click_count=result.click_count,
+                rage_click_count=result.rage_click_count,
+                scrub_report=result.report,
+            ))
+            await self.index.set_state(project_id, replay_id, result.state)
+            if marked := [e for e in map(valid_replay_id, result.error_ids) if e]:
+                await self.index.link_errors(project_id, replay_id, marked)
+        log.info("segment stored", extra={"fields": {
+            "project": project_id, "replay": replay_id, "segment": segment_id,
+            "raw_bytes": result.raw_bytes, "stored_bytes": len(result.blob), "events": result.event_count,
+        }})

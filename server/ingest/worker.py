@@ -1,0 +1,221 @@
+"""The CPU-heavy half of ingest, run in worker processes: bytes in, scrubbed bytes out.
+
+decompress (bounded) → parse → scrub → encode msgpack → compress brotli. Nothing unscrubbed leaves
+a worker: the event loop only ever sees the stored blob, counts and the scrub report.
+
+Each worker runs jobs on one thread with a large stack and a raised recursion limit, so that JSON
+nested to ``limits.max_nesting_depth`` parses, and anything deeper is refused with a clear error
+instead of crashing the process.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from scrubbing import ReplayState, Scrubber
+
+from ..codec import encode_segment
+from ..scrub_rules import load_rules_file
+
+T = TypeVar("T")
+
+JOB_STACK_BYTES = 512 * 1024 * 1024
+RAGE_CLICKS = 3  # clicks on one node within RAGE_WINDOW_MS make a rage click
+RAGE_WINDOW_MS = 1000
+SECONDS_BELOW = 1e11  # an rrweb timestamp under this is in seconds (ms would be before 1973)
+ITEM_MAX_DEPTH = 32  # error and replay events are trimmed below this depth
+DEPTH_MARKER = "[max depth]"
+
+
+class RecordingError(Exception):
+    """A recording or item that cannot be ingested; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(status, detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(slots=True)
+class SegmentJob:
+    payload: bytes
+    quality: int
+    max_recording_bytes: int
+    max_events: int
+    state: bytes | None = None
+
+
+@dataclass(slots=True)
+class SegmentResult:
+    blob: bytes
+    raw_bytes: int
+    event_count: int
+    started_at: float | None
+    ended_at: float | None
+    has_full_snapshot: bool
+    click_count: int
+    rage_click_count: int
+    report: dict[str, Any]
+    state: bytes
+    error_ids: list[str] = field(default_factory=list)
+
+
+class _Worker:
+    """What one worker process keeps between jobs: the compiled scrubber and its job thread."""
+
+    scrubber: Scrubber | None = None
+    thread: ThreadPoolExecutor | None = None
+
+
+def init_worker(rules_path: str | None, secret: str, max_depth: int) -> None:
+    sys.setrecursionlimit(max_depth + 500)
+    threading.stack_size(JOB_STACK_BYTES)
+    _Worker.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job")
+    threading.stack_size(0)
+    _Worker.scrubber = Scrubber(load_rules_file(rules_path), secret=secret.encode())
+
+
+def _on_job_thread(fn: Callable[..., T], *args: Any) -> T:
+    if _Worker.thread is None:  # called in-process (tests, the scrub CLI)
+        return fn(*args)
+    return _Worker.thread.submit(fn, *args).result()
+
+
+def _scrubber() -> Scrubber:
+    assert _Worker.scrubber is not None, "init_worker was not called"
+    return _Worker.scrubber
+
+
+def decompress_recording(data: bytes, limit: int) -> bytes:
+    """Plain JSON, zlib or gzip; refuses to inflate past ``limit`` bytes (zip bombs)."""
+    start = data.lstrip()[:1]
+    if start in (b"[", b"{"):
+        if len(data) > limit:
+            raise RecordingError(413, f"recording is {len(data)} bytes, over limits.max_recording_bytes ({limit})")
+        return data
+    inflater = zlib.decompressobj(wbits=47)  # zlib or gzip header, detected
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error:
+        raise RecordingError(400, "recording is neither JSON nor valid zlib/gzip data") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise RecordingError(413, f"recording inflates past limits.max_recording_bytes ({limit} bytes)")
+    if not inflater.eof:
+        raise RecordingError(400, "recording's compressed data is truncated")
+    return out
+
+
+def parse_json(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise RecordingError(413, f"{what} nests deeper than limits.max_nesting_depth") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RecordingError(400, f"{what} is not valid JSON: {str(exc)[:200]}") from None
+
+
+def _summarise(events: list[Any]) -> tuple[float | None, float | None, bool, int, int, list[str]]:
+    """Start, end (seconds), whether a full snapshot is present, clicks, rage clicks, error marks."""
+    start = end = None
+    full = False
+    clicks = rage = 0
+    recent: dict[Any, list[float]] = {}
+    error_ids: list[str] = []
+    for i, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise RecordingError(400, f"recording event {i} is not an object")
+        ts = event.get("timestamp")
+        if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+            if ts < SECONDS_BELOW:  # some SDK custom events carry seconds, not milliseconds
+                ts *= 1000
+            start = ts if start is None or ts < start else start
+            end = ts if end is None or ts > end else end
+        kind = event.get("type")
+        data = event.get("data")
+        if kind == 2:
+            full = True
+        elif kind == 3 and isinstance(data, dict) and data.get("source") == 2 and data.get("type") == 2:
+            clicks += 1
+            if isinstance(ts, (int, float)):
+                times = [t for t in recent.get(data.get("id"), []) if ts - t <= RAGE_WINDOW_MS] + [ts]
+                if len(times) == RAGE_CLICKS:
+                    rage += 1
+                recent[data.get("id")] = times
+        elif kind == 5 and isinstance(data, dict) and data.get("tag") == "error":
+            payload = data.get("payload")
+            if isinstance(payload, dict) and isinstance(payload.get("eventId"), str):
+                error_ids.append(payload["eventId"])
+    to_s = (lambda ms: None if ms is None else ms / 1000.0)
+    return to_s(start), to_s(end), full, clicks, rage, error_ids
+
+
+def _process_segment(job: SegmentJob) -> SegmentResult:
+    raw = decompress_recording(job.payload, job.max_recording_bytes)
+    events = parse_json(raw, "recording")
+    if not isinstance(events, list):
+        raise RecordingError(400, "recording must be a JSON array of rrweb events")
+    if len(events) > job.max_events:
+        raise RecordingError(
+            413, f"recording has {len(events)} events, over limits.max_events_per_segment ({job.max_events})"
+        )
+    start, end, full, clicks, rage, error_ids = _summarise(events)
+    state = ReplayState.from_bytes(job.state) if job.state else None
+    result = _scrubber().scrub_recording(events, state)
+    blob = encode_segment(result.events, job.quality)
+    return SegmentResult(
+        blob=blob,
+        raw_bytes=len(raw),
+        event_count=len(result.events),
+        started_at=start,
+        ended_at=end,
+        has_full_snapshot=full,
+        click_count=clicks,
+        rage_click_count=rage,
+        report=result.report.to_dict(),
+        state=result.state.to_bytes(),
+        error_ids=error_ids,
+    )
+
+
+def process_segment(job: SegmentJob) -> SegmentResult:
+    return _on_job_thread(_process_segment, job)
+
+
+def _process_item(kind: str, payload: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    data = parse_json(payload, f"{kind} item")
+    if not isinstance(data, dict):
+        raise RecordingError(400, f"{kind} item must be a JSON object")
+    if kind == "event":
+        scrubbed, report = _scrubber().scrub_error_event(data)
+    else:
+        scrubbed, report = _scrubber().scrub_replay_event(data)
+    return trim_depth(scrubbed, ITEM_MAX_DEPTH), report.to_dict()
+
+
+def trim_depth(value: Any, max_depth: int) -> Any:
+    """Replace containers nested deeper than ``max_depth`` with a marker, as Sentry normalises events.
+
+    Keeps what crosses back to the event loop shallow enough to pickle and serialise safely.
+    """
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in list(children):
+            if isinstance(child, (dict, list)):
+                if depth >= max_depth:
+                    node[key] = DEPTH_MARKER
+                else:
+                    stack.append((child, depth + 1))
+    return value
+
+
+def process_item(kind: str, payload: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Parse and scrub an ``event`` or ``replay_event`` item."""
+    return _on_job_thread(_process_item, kind, payload)

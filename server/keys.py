@@ -1,0 +1,39 @@
+"""Typed application keys: everything a handler may reach lives on the app under one of these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from .config import Config, ProjectConfig
+from .index import SQLiteIndex
+from .storage import BlobStore
+from .workers import WorkerPool
+
+
+@dataclass(slots=True)
+class Credentials:
+    """Secrets generated on first start and kept in the index (not regenerated on restart)."""
+
+    admin_password: str
+    admin_token: str
+    api_tokens: frozenset[str]
+    secret_key: str
+    scrub_secret: str
+
+
+@dataclass(slots=True)
+class Projects:
+    by_id: dict[int, ProjectConfig] = field(default_factory=dict)
+
+    def get(self, project_id: int) -> ProjectConfig | None:
+        return self.by_id.get(project_id)
+
+
+config_key = web.AppKey("config", Config)
+index_key = web.AppKey("index", SQLiteIndex)
+blobs_key = web.AppKey("blobs", BlobStore)
+projects_key = web.AppKey("projects", Projects)
+credentials_key = web.AppKey("credentials", Credentials)
+pool_key = web.AppKey("pool", WorkerPool)

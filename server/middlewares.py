@@ -1,0 +1,76 @@
+"""Middlewares, outermost first: request log, errors as JSON, security headers."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+
+log = logging.getLogger("replayd.request")
+errors_log = logging.getLogger("replayd.error")
+
+Handler = web.RequestHandler
+
+
+def json_error(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"detail": detail}, status=status, headers=headers)
+
+
+@web.middleware
+async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One line per request; the path only, never the query string (it can carry keys)."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        log.info(
+            "%s %s %d",
+            request.method,
+            request.rel_url.path,
+            status,
+            extra={"fields": {
+                "method": request.method,
+                "path": request.rel_url.path,
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "bytes_in": request.content_length or 0,
+            }},
+        )
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """HTTP errors become ``{"detail": ...}``; anything unexpected a 500 without a traceback."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json" or not _wants_json(request):
+            raise
+        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        return json_error(exc.status, detail, headers={
+            k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")
+        })
+    except (ConnectionResetError, TimeoutError):
+        raise
+    except Exception:
+        errors_log.exception("unhandled error in %s %s", request.method, request.rel_url.path)
+        return json_error(500, "internal error; see the server log")
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response

@@ -1,0 +1,87 @@
+"""Each resource's lifecycle as one async generator on ``app.cleanup_ctx``: open, yield, close."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from .bootstrap import load_credentials, load_projects
+from .index import SQLiteIndex
+from .keys import blobs_key, config_key, credentials_key, index_key, pool_key, projects_key
+from .storage import open_blob_store, replay_prefix
+from .workers import WorkerPool
+
+log = logging.getLogger("replayd")
+
+
+async def index_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[config_key]
+    index = await SQLiteIndex.open(config.sqlite_path)
+    app[index_key] = index
+    app[projects_key] = await load_projects(config, index)
+    app[credentials_key] = await load_credentials(config, index)
+    yield
+    await index.close()
+
+
+async def blobs_ctx(app: web.Application) -> AsyncIterator[None]:
+    store = await open_blob_store(app[config_key].storage)
+    app[blobs_key] = store
+    yield
+    await store.close()
+
+
+async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[config_key]
+    pool = WorkerPool(
+        size=config.server.workers or os.cpu_count() or 1,
+        rules_path=config.scrubbing.rules,
+        secret=app[credentials_key].scrub_secret,
+        max_depth=config.limits.max_nesting_depth,
+    )
+    app[pool_key] = pool
+    yield
+    pool.close()
+
+
+async def sweep_expired(app: web.Application) -> int:
+    """Delete replays (blobs, then rows) and errors not updated for ``retention_days``."""
+    config, index, blobs = app[config_key], app[index_key], app[blobs_key]
+    cutoff = time.time() - config.retention_days * 86400
+    deleted = 0
+    while batch := await index.replays_older_than(cutoff):
+        for project_id, replay_id in batch:
+            await blobs.delete_prefix(replay_prefix(project_id, replay_id))
+            await index.delete_replay(project_id, replay_id)
+            deleted += 1
+    errors = await index.delete_errors_older_than(cutoff)
+    if deleted or errors:
+        log.info("retention: deleted %d replays and %d errors older than %d days", deleted, errors,
+                 config.retention_days)
+    return deleted
+
+
+RETENTION_INTERVAL = 3600.0
+
+
+async def retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    async def loop() -> None:
+        while True:
+            try:
+                await sweep_expired(app)
+            except Exception:
+                log.exception("retention sweep failed; retrying in an hour")
+            await asyncio.sleep(RETENTION_INTERVAL)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

@@ -1,0 +1,151 @@
+"""The read API: auth, listing with filters and cursors, segments, delete, retention, both blob stores."""
+
+from __future__ import annotations
+
+import time
+
+import brotli
+import msgpack
+import pytest
+
+from server.app import create_app
+from server.keys import blobs_key, index_key
+from server.resources import sweep_expired
+from tests.conftest import make_config
+from tests.test_ingest import AUTH, T0, error_envelope, error_event, get, post, rid, segment_envelope
+
+PATHS = [
+    "/api/0/projects/1/replays/",
+    "/api/0/projects/1/replays/0123456789abcdef0123456789abcdef/",
+    "/api/0/projects/1/replays/0123456789abcdef0123456789abcdef/segments/0/",
+    "/api/0/projects/1/errors/0123456789abcdef0123456789abcdef/",
+    "/api/0/projects/1/issues/",
+]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic dGVzdA=="}])
+async def test_read_api_needs_a_token(client, path, headers):
+    response = await client.get(path, headers=headers)
+    assert response.status == 401
+    assert "authentication required" in (await response.json())["detail"]
+
+
+async def test_delete_needs_a_token(client):
+    replay_id = rid()
+    await post(client, segment_envelope(replay_id, 0))
+    assert (await client.delete(f"/api/0/projects/1/replays/{replay_id}/")).status == 401
+    assert (await get(client, f"/api/0/projects/1/replays/{replay_id}/"))["segment_count"] == 1
+
+
+async def test_unknown_things_are_404(client):
+    for path in PATHS[1:4] + ["/api/0/projects/9/replays/"]:
+        response = await client.get(path, headers=AUTH)
+        assert response.status == 404, path
+        assert "detail" in await response.json()
+
+
+async def test_list_filters_sorting_and_cursor(client):
+    ids = [rid() for _ in range(5)]
+    for n, replay_id in enumerate(ids):
+        await post(client, segment_envelope(replay_id, 0, t=T0 + n * 100, replay_start_timestamp=T0 + n * 100,
+                                            user={"id": f"user-{n}"}, urls=[f"https://shop.example/p{n}"]))
+        for segment_id in range(1, n + 1):  # replay n lasts n * 5 s
+            await post(client, segment_envelope(replay_id, segment_id, t=T0 + n * 100 + segment_id * 5,
+                                                replay_start_timestamp=T0 + n * 100, user={"id": f"user-{n}"}))
+    await post(client, error_envelope(error_event(rid(), ids[2])))
+
+    data = await get(client, "/api/0/projects/1/replays/")
+    assert [r["replay_id"] for r in data] == ids[::-1]  # newest first
+    assert data[0]["segment_count"] == 5 and data[0]["user"] == {"id": "user-4"}
+    assert [r["replay_id"] for r in await get(client, "/api/0/projects/1/replays/?has_errors=1")] == [ids[2]]
+    assert len(await get(client, "/api/0/projects/1/replays/?has_errors=0")) == 4
+    assert [r["replay_id"] for r in await get(client, "/api/0/projects/1/replays/?url=example/p3")] == [ids[3]]
+    assert [r["replay_id"] for r in await get(client, "/api/0/projects/1/replays/?user=user-1")] == [ids[1]]
+    assert {r["replay_id"] for r in await get(client, "/api/0/projects/1/replays/?min_duration=10")} == set(ids[2:])
+    assert [r["replay_id"] for r in await get(client, "/api/0/projects/1/replays/?sort=started_at")] == ids
+    assert [r["replay_id"] for r in await get(client, "/api/0/projects/1/replays/?sort=-duration")][0] == ids[4]
+    after = T0 + 150
+    assert {r["replay_id"] for r in await get(client, f"/api/0/projects/1/replays/?started_after={after}")} == set(ids[2:])
+
+    seen, cursor = [], ""
+    while True:
+        response = await client.get(f"/api/0/projects/1/replays/?per_page=2&cursor={cursor}", headers=AUTH)
+        page = await response.json()
+        seen += [r["replay_id"] for r in page["data"]]
+        assert page["total"] == 5
+        if page["next_cursor"] is None:
+            assert "Link" not in response.headers
+            break
+        assert 'rel="next"' in response.headers["Link"]
+        cursor = page["next_cursor"]
+    assert seen == ids[::-1]
+    bad = await client.get("/api/0/projects/1/replays/?per_page=0", headers=AUTH)
+    assert bad.status == 400 and "per_page" in (await bad.json())["detail"]
+    bad = await client.get("/api/0/projects/1/replays/?min_duration=abc", headers=AUTH)
+    assert bad.status == 400
+
+
+async def test_segment_as_json_or_stored_brotli_msgpack(client):
+    replay_id = rid()
+    await post(client, segment_envelope(replay_id, 0))
+    path = f"/api/0/projects/1/replays/{replay_id}/segments/0/"
+    as_json = await client.get(path, headers=AUTH)
+    assert as_json.content_type == "application/json"
+    events = await as_json.json()
+    # The stored bytes, unchanged, for a client that decodes brotli itself (the player's browser).
+    packed = await client.get(path + "?format=msgpack", headers={**AUTH, "Accept-Encoding": "br"},
+                              auto_decompress=False)
+    assert packed.headers["Content-Encoding"] == "br"
+    document = msgpack.unpackb(brotli.decompress(await packed.read()))
+    assert document == {"v": 1, "events": events}
+
+
+async def test_delete_removes_blobs_and_rows(client, config):
+    from pathlib import Path
+
+    replay_id, event_id = rid(), rid()
+    for segment_id in range(3):
+        await post(client, segment_envelope(replay_id, segment_id))
+    await post(client, error_envelope(error_event(event_id, replay_id)))
+    assert (Path(config.storage.path) / "1" / replay_id).is_dir()
+    response = await client.delete(f"/api/0/projects/1/replays/{replay_id}/", headers=AUTH)
+    assert response.status == 200 and (await response.json())["blobs"] == 3
+    assert not (Path(config.storage.path) / "1" / replay_id).exists()
+    assert (await client.get(f"/api/0/projects/1/replays/{replay_id}/", headers=AUTH)).status == 404
+    assert (await client.get(f"/api/0/projects/1/replays/{replay_id}/segments/0/", headers=AUTH)).status == 404
+    assert await get(client, "/api/0/projects/1/replays/") == []
+    # the error stays, its replay is gone
+    assert (await get(client, f"/api/0/projects/1/errors/{event_id}/"))["replay_available"] is False
+    assert (await client.delete(f"/api/0/projects/1/replays/{replay_id}/", headers=AUTH)).status == 404
+
+
+async def test_retention_sweeper_deletes_old_replays(client, config):
+    old, new = rid(), rid()
+    await post(client, segment_envelope(old, 0))
+    await post(client, error_envelope(error_event(rid(), old)))
+    index = client.app[index_key]
+    stale = time.time() - (config.retention_days + 1) * 86400
+    await index._run(index.db.execute, "UPDATE replays SET updated_at = ? WHERE replay_id = ?", (stale, old))
+    await index._run(index.db.execute, "UPDATE errors SET received_at = ?", (stale,))
+    await post(client, segment_envelope(new, 0))
+    assert await sweep_expired(client.app) == 1
+    assert [r["replay_id"] for r in await get(client, "/api/0/projects/1/replays/")] == [new]
+    assert not await client.app[blobs_key].exists(f"1/{old}/000000")
+    assert await client.app[blobs_key].exists(f"1/{new}/000000")
+    assert (await get(client, "/api/0/projects/1/issues/")) == []
+
+
+async def test_ingest_and_read_through_s3(aiohttp_client, tmp_path, s3_server, s3_bucket):
+    config = make_config(tmp_path, storage={"backend": "s3", "bucket": s3_bucket,
+                                            "endpoint_url": s3_server.endpoint_url, "prefix": "r/"})
+    client = await aiohttp_client(create_app(config))
+    replay_id = rid()
+    for segment_id in range(2):
+        assert (await post(client, segment_envelope(replay_id, segment_id))).status == 200
+    assert sorted(s3_server.keys(s3_bucket)) == [f"r/1/{replay_id}/000000", f"r/1/{replay_id}/000001"]
+    events = await (await client.get(f"/api/0/projects/1/replays/{replay_id}/segments/1/", headers=AUTH)).json()
+    assert events[-1]["data"]["source"] == 2
+    assert (await client.get("/readyz")).status == 200
+    assert (await client.delete(f"/api/0/projects/1/replays/{replay_id}/", headers=AUTH)).status == 200
+    assert s3_server.keys(s3_bucket) == []

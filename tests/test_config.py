@@ -1,0 +1,137 @@
+"""Configuration: YAML + environment overrides, strict validation, field-named problems."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from server.config import ConfigError, load_config
+
+
+def write(tmp_path: Path, data) -> Path:
+    path = tmp_path / "replayd.yaml"
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def problems_of(path: Path | None, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, environ=environ or {})
+    return exc.value.problems
+
+
+def test_embedded_defaults_without_a_file():
+    config = load_config(None, environ={})
+    assert (config.server.host, config.server.port) == ("127.0.0.1", 8000)
+    assert config.storage.backend == "local" and config.storage.path == "./var/blobs"
+    assert config.index.url == "sqlite:///./var/replayd.sqlite3"
+    assert config.projects is None  # the generated default project
+    assert config.retention_days == 90
+    assert config.limits.max_envelope_bytes == 20 * 1024 * 1024
+    assert config.limits.max_recording_bytes == 100 * 1024 * 1024
+    assert config.limits.max_events_per_segment == 100_000
+
+
+def test_file_values_are_read(tmp_path):
+    path = write(tmp_path, {
+        "server": {"port": 9123, "public_url": "https://replay.example.org"},
+        "storage": {"backend": "s3", "bucket": "replays", "endpoint_url": "http://127.0.0.1:9000"},
+        "projects": [{"id": 7, "name": "shop", "public_keys": ["abc"], "allowed_origins": ["https://shop.example"]}],
+        "retention_days": 30,
+    })
+    config = load_config(path, environ={})
+    assert config.server.port == 9123
+    assert config.storage.bucket == "replays"
+    assert config.projects[0].id == 7 and config.projects[0].allowed_origins == ["https://shop.example"]
+    assert config.retention_days == 30
+
+
+def test_environment_overrides_file_values(tmp_path):
+    path = write(tmp_path, {"server": {"port": 9123}})
+    config = load_config(path, environ={
+        "REPLAYD_SERVER__PORT": "9000",
+        "REPLAYD_RETENTION_DAYS": "7",
+        "REPLAYD_LIMITS__MAX_ENVELOPE_BYTES": "1024",
+        "REPLAYD_AUTH__API_TOKENS": "[one, two]",
+        "REPLAYD_STORAGE__PREFIX": "replays/",
+    })
+    assert config.server.port == 9000
+    assert config.retention_days == 7
+    assert config.limits.max_envelope_bytes == 1024
+    assert config.auth.api_tokens == ["one", "two"]
+    assert config.storage.prefix == "replays/"
+
+
+def test_unknown_keys_are_errors_naming_the_path(tmp_path):
+    assert problems_of(write(tmp_path, {"server": {"prot": 1}})) == ["server.prot: unknown field"]
+    assert problems_of(write(tmp_path, {"serverr": {}})) == ["serverr: unknown field"]
+    assert problems_of(None, {"REPLAYD_SERVER__NOPE": "1"}) == ["server.nope: unknown field"]
+
+
+def test_wrong_types_name_the_field(tmp_path):
+    problems = problems_of(write(tmp_path, {"server": {"port": "eighty"}, "retention_days": "forever"}))
+    assert any(p.startswith("server.port: ") for p in problems)
+    assert any(p.startswith("retention_days: ") for p in problems)
+
+
+def test_s3_without_bucket_is_refused(tmp_path):
+    assert problems_of(write(tmp_path, {"storage": {"backend": "s3"}})) == [
+        "storage.bucket: field required when storage.backend is s3"
+    ]
+
+
+def test_projects_need_keys_and_unique_ids(tmp_path):
+    problems = problems_of(write(tmp_path, {"projects": [
+        {"id": 1, "public_keys": ["a"]}, {"id": 1, "public_keys": []},
+    ]}))
+    assert "projects.1.id: duplicate project id 1" in problems
+    assert "projects.1.public_keys: at least one key is needed" in problems
+    assert problems_of(write(tmp_path, {"projects": [{"name": "x"}]})) == ["projects.0.id: field required"]
+
+
+def test_not_yaml_or_not_a_mapping(tmp_path):
+    assert "not valid YAML" in problems_of(write(tmp_path, "server: [unclosed"))[0]
+    assert "must be a mapping" in problems_of(write(tmp_path, "- a\n- b\n"))[0]
+    assert "cannot read" in problems_of(tmp_path / "missing.yaml")[0]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=60)
+
+
+def test_check_config_accepts_a_good_file(tmp_path):
+    result = run_cli("check-config", str(write(tmp_path, {"server": {"port": 9000}})))
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.strip().splitlines()) == 1 and "ok" in result.stdout
+
+
+def test_check_config_refuses_with_exit_2_and_one_line_per_problem(tmp_path):
+    path = write(tmp_path, {"storage": {"backend": "s3"}, "server": {"colour": "red"}})
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["config error: server.colour: unknown field"]
+    assert "Traceback" not in result.stderr
+    result = run_cli("check-config", str(write(tmp_path, {"storage": {"backend": "s3"}})))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "config error: storage.bucket: field required when storage.backend is s3"
+
+
+def test_serve_refuses_a_broken_config_at_start_up(tmp_path):
+    for data, field in [({"server": {"prot": 1}}, "server.prot"), ({"server": {"port": "x"}}, "server.port"),
+                        ({"storage": {"backend": "s3"}}, "storage.bucket")]:
+        result = run_cli("serve", "--config", str(write(tmp_path, data)))
+        assert result.returncode == 2, result.stderr
+        assert field in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_and_version():
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("replayd ")
+    for args in (["--help"], ["serve", "--help"], ["check-config", "--help"], ["scrub", "--help"]):
+        result = run_cli(*args)
+        assert result.returncode == 0 and "usage: replayd" in result.stdout, args
