@@ -9,7 +9,7 @@ from aiohttp import web
 
 from .auth import require_auth
 from .codec import CONTENT_TYPE, segment_json
-from .keys import blobs_key, index_key, projects_key
+from .keys import blobs_key, index_key, projects_key, spool_key
 from .storage import BlobNotFound, replay_prefix
 
 MAX_PAGE = 200
@@ -114,10 +114,14 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
     row = await request.app[index_key].get_segment(pid, request.match_info["replay_id"], segment_id)
     if row is None:
         raise web.HTTPNotFound(text="no such segment")
-    try:
-        blob = await request.app[blobs_key].get(row["blob_key"])
-    except BlobNotFound:
-        raise web.HTTPNotFound(text="segment blob is missing") from None
+    blob = None
+    if row["location"] == "spool":  # not uploaded yet: serve it from the local spool
+        blob = await request.app[spool_key].blob(request.app[spool_key].entry_name(pid, row["replay_id"], segment_id))
+    if blob is None:
+        try:
+            blob = await request.app[blobs_key].get(row["blob_key"])
+        except BlobNotFound:
+            raise web.HTTPNotFound(text="segment blob is missing") from None
     headers = {"Cache-Control": "private, max-age=86400", "X-Replayd-Codec": row["codec"]}
     wants_packed = request.query.get("format") == "msgpack" or CONTENT_TYPE in request.headers.get("Accept", "")
     if wants_packed and "br" in request.headers.get("Accept-Encoding", ""):
@@ -135,6 +139,7 @@ async def delete_replay(request: web.Request) -> web.Response:
     if await index.get_replay(pid, replay_id) is None:
         raise web.HTTPNotFound(text="no such replay")
     deleted_blobs = await request.app[blobs_key].delete_prefix(replay_prefix(pid, replay_id))
+    deleted_blobs += request.app[spool_key].remove_replay(pid, replay_id)
     await index.delete_replay(pid, replay_id)
     return web.json_response({"deleted": replay_id, "blobs": deleted_blobs})
 

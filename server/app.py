@@ -12,7 +12,8 @@ from player.routes import setup_player_routes
 from .api import setup_api_routes
 from .ingest.routes import setup_ingest_routes
 from .keys import config_key
-from .resources import blobs_ctx, index_ctx, pool_ctx, retention_ctx
+from .metrics import setup_metrics
+from .resources import blobs_ctx, index_ctx, pool_ctx, retention_ctx, spool_ctx
 
 # Headroom over the envelope limit so an oversized body is read far enough to answer 413 ourselves.
 BODY_SLACK = 1024
@@ -24,7 +25,8 @@ def create_app(config: Config) -> web.Application:
         middlewares=[middlewares.request_log, middlewares.errors, middlewares.security_headers],
     )
     app[config_key] = config
-    app.cleanup_ctx.extend([index_ctx, blobs_ctx, pool_ctx, retention_ctx])
+    app.cleanup_ctx.extend([index_ctx, blobs_ctx, pool_ctx, spool_ctx, retention_ctx])
+    setup_metrics(app)
     setup_health(app)
     setup_ingest_routes(app)
     setup_api_routes(app)

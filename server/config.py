@@ -51,6 +51,15 @@ class StorageConfig(_Section):
     endpoint_url: str | None = None
     region: str = "us-east-1"
     compression_quality: int = Field(5, ge=0, le=11)
+    # Seconds a blob write may take before the segment goes to the spool instead.
+    put_timeout: float = Field(5.0, gt=0)
+
+
+class SpoolConfig(_Section):
+    path: str = "./var/spool"
+    max_bytes: int = Field(1024 * MiB, ge=1)
+    # Seconds between upload attempts while the blob store keeps failing (doubling up to this).
+    max_backoff: float = Field(60.0, gt=0)
 
 
 class IndexConfig(_Section):
@@ -91,6 +100,7 @@ class Config(_Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
+    spool: SpoolConfig = Field(default_factory=SpoolConfig)
     # None means the embedded default: project 1 with a generated key kept in the index.
     projects: list[ProjectConfig] | None = None
     auth: AuthConfig = Field(default_factory=AuthConfig)

@@ -8,7 +8,9 @@ from aiohttp import web
 
 from .config import Config, ProjectConfig
 from .index import SQLiteIndex
+from .spool import Spool
 from .storage import BlobStore
+from .uploader import Uploader
 from .workers import WorkerPool
 
 
@@ -37,3 +39,5 @@ blobs_key = web.AppKey("blobs", BlobStore)
 projects_key = web.AppKey("projects", Projects)
 credentials_key = web.AppKey("credentials", Credentials)
 pool_key = web.AppKey("pool", WorkerPool)
+spool_key = web.AppKey("spool", Spool)
+uploader_key = web.AppKey("uploader", Uploader)

@@ -12,8 +12,11 @@ from aiohttp import web
 
 from .bootstrap import load_credentials, load_projects
 from .index import SQLiteIndex
-from .keys import blobs_key, config_key, credentials_key, index_key, pool_key, projects_key
+from .keys import blobs_key, config_key, credentials_key, index_key, pool_key, projects_key, spool_key, uploader_key
+from .metrics import metrics_key
+from .spool import Spool
 from .storage import open_blob_store, replay_prefix
+from .uploader import Uploader
 from .workers import WorkerPool
 
 log = logging.getLogger("replayd")
@@ -49,14 +52,36 @@ async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
     pool.close()
 
 
+async def spool_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The spool and its uploader, which also drains what a previous run left behind."""
+    config, metrics = app[config_key], app[metrics_key]
+    spool = Spool(config.spool.path, config.spool.max_bytes)
+    uploader = Uploader(spool, app[blobs_key], app[index_key], metrics, config.storage.put_timeout,
+                        config.spool.max_backoff)
+    app[spool_key], app[uploader_key] = spool, uploader
+    metrics.gauge("replayd_spool_segments", lambda: [((), float(len(spool.entries())))])
+    metrics.gauge("replayd_spool_bytes", lambda: [((), float(spool.bytes))])
+    metrics.gauge("replayd_spool_oldest_age_seconds", lambda: [((), spool.oldest_age())])
+    if leftover := spool.entries():
+        log.info("spool holds %d segment(s) from a previous run; uploading", len(leftover))
+    task = asyncio.create_task(uploader.run())
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
 async def sweep_expired(app: web.Application) -> int:
     """Delete replays (blobs, then rows) and errors not updated for ``retention_days``."""
-    config, index, blobs = app[config_key], app[index_key], app[blobs_key]
+    config, index, blobs, spool = app[config_key], app[index_key], app[blobs_key], app[spool_key]
     cutoff = time.time() - config.retention_days * 86400
     deleted = 0
     while batch := await index.replays_older_than(cutoff):
         for project_id, replay_id in batch:
             await blobs.delete_prefix(replay_prefix(project_id, replay_id))
+            spool.remove_replay(project_id, replay_id)
             await index.delete_replay(project_id, replay_id)
             deleted += 1
     errors = await index.delete_errors_older_than(cutoff)

@@ -47,6 +47,7 @@ def base_config(tmp: Path, **sections: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "server": {"workers": 1},
         "storage": {"backend": "local", "path": str(tmp / "blobs")},
+        "spool": {"path": str(tmp / "spool")},
         "index": {"url": f"sqlite:///{tmp / 'replayd.sqlite3'}"},
         "projects": [{"id": 1, "name": "test", "public_keys": [PUBLIC_KEY], "allowed_origins": ["*"]}],
         "auth": {"api_tokens": [API_TOKEN], "admin_password": "test-password"},

@@ -139,3 +139,25 @@ def test_graceful_shutdown_finishes_in_flight_requests(start_server):
     assert response.startswith(b"HTTP/1.1 200"), response[:200]
     assert server.process.wait(30) == 0
 
+
+
+async def test_metrics_in_prometheus_text_format(client):
+    from tests.test_ingest import post, rid, segment_envelope
+
+    assert (await post(client, segment_envelope(rid(), 0))).status == 200
+    assert (await post(client, b"not an envelope")).status == 400
+    response = await client.get("/metrics")
+    assert response.status == 200 and response.content_type == "text/plain"
+    text = await response.text()
+    for line in [
+        'replayd_requests_total{method="POST",route="/api/{project_id}/envelope/",status="200"} 1',
+        'replayd_rejections_total{status="400"} 1',
+        "replayd_segments_ingested_total 1",
+        "replayd_spool_segments 0",
+        "replayd_spool_oldest_age_seconds 0",
+        "# TYPE replayd_request_duration_seconds histogram",
+        'replayd_request_duration_seconds_count{route="/api/{project_id}/envelope/"} 2',
+    ]:
+        assert line in text, line
+    raw = next(line for line in text.splitlines() if line.startswith("replayd_segment_raw_bytes_total "))
+    assert float(raw.split()[1]) > 100

@@ -99,4 +99,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX replay_errors_by_event ON replay_errors (project_id, event_id);
     """,
+    # 2: where a segment's blob is: the blob store, or still in the local spool
+    """
+    ALTER TABLE segments ADD COLUMN location TEXT NOT NULL DEFAULT 'store';
+    """,
 ]

@@ -41,6 +41,7 @@ class SegmentRecord:
     click_count: int = 0
     rage_click_count: int = 0
     scrub_report: dict[str, Any] = field(default_factory=dict)
+    location: str = "store"  # or "spool" until the uploader has moved it to the blob store
 
 
 @dataclass(slots=True)

@@ -158,8 +158,9 @@ class SQLiteIndex:
 
         await self._run(run)
 
-    async def record_segment(self, rec: SegmentRecord) -> None:
-        """Insert or replace the segment row, then recompute the replay's totals from its segments."""
+    async def record_segment(self, rec: SegmentRecord, state: bytes | None = None) -> None:
+        """Insert or replace the segment row and recompute the replay's totals from its segments;
+        in the same transaction, keep the scrubber's state for the replay's next segment."""
 
         def run() -> None:
             now = time.time()
@@ -170,16 +171,21 @@ class SQLiteIndex:
                 db.execute(
                     """INSERT OR REPLACE INTO segments (project_id, replay_id, segment_id, blob_key, codec,
                        started_at, ended_at, event_count, raw_bytes, stored_bytes, has_full_snapshot,
-                       click_count, rage_click_count, scrub_report, created_at)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       click_count, rage_click_count, scrub_report, created_at, location)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (
                         rec.project_id, rec.replay_id, rec.segment_id, rec.blob_key, rec.codec,
                         rec.started_at, rec.ended_at, rec.event_count, rec.raw_bytes, rec.stored_bytes,
                         int(rec.has_full_snapshot), rec.click_count, rec.rage_click_count,
-                        json.dumps(rec.scrub_report), now,
+                        json.dumps(rec.scrub_report), now, rec.location,
                     ),
                 )
                 self._refresh_totals(rec.project_id, rec.replay_id, now)
+                if state is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO replay_state (project_id, replay_id, state) VALUES (?, ?, ?)",
+                        (rec.project_id, rec.replay_id, state),
+                    )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -231,12 +237,25 @@ class SQLiteIndex:
 
         return await self._run(run)
 
-    async def set_state(self, project_id: int, replay_id: str, state: bytes) -> None:
-        await self._run(
-            self.db.execute,
-            "INSERT OR REPLACE INTO replay_state (project_id, replay_id, state) VALUES (?, ?, ?)",
-            (project_id, replay_id, state),
-        )
+    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int) -> bool:
+        """Mark a spooled segment as uploaded; False when its row is gone (the replay was deleted)."""
+
+        def run() -> bool:
+            return self.db.execute(
+                "UPDATE segments SET location = 'store' WHERE project_id = ? AND replay_id = ? AND segment_id = ?",
+                (project_id, replay_id, segment_id),
+            ).rowcount > 0
+
+        return await self._run(run)
+
+    async def segment_exists(self, project_id: int, replay_id: str, segment_id: int) -> bool:
+        def run() -> bool:
+            return self.db.execute(
+                "SELECT 1 FROM segments WHERE project_id = ? AND replay_id = ? AND segment_id = ?",
+                (project_id, replay_id, segment_id),
+            ).fetchone() is not None
+
+        return await self._run(run)
 
     async def record_error(self, rec: ErrorRecord) -> bool:
         """Store an error and count it into its issue; False when this event id was already stored."""

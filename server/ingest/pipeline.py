@@ -17,7 +17,10 @@ from typing import Any, Callable
 from ..codec import CODEC
 from ..config import Config
 from ..index import SegmentRecord, SQLiteIndex
+from ..metrics import Metrics
+from ..spool import Spool, SpoolFull
 from ..storage import BlobStore, segment_key
+from ..uploader import Uploader
 from ..workers import WorkerPool
 from .envelope import Envelope, EnvelopeError, split_recording
 from .items import error_record, replay_event_record, valid_replay_id
@@ -26,6 +29,16 @@ from .worker import RecordingError, SegmentJob, process_item, process_segment
 log = logging.getLogger("replayd.ingest")
 
 MAX_LOCKS = 10_000
+SPOOL_RETRY_AFTER = 30
+
+
+class Unavailable(Exception):
+    """Cannot keep the segment safe right now (store down and spool full): 503 with Retry-After."""
+
+    def __init__(self, detail: str, retry_after: int):
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -53,10 +66,14 @@ class ReplayLocks:
 
 
 class Ingestor:
-    def __init__(self, config: Config, index: SQLiteIndex, blobs: BlobStore, pool: WorkerPool):
+    def __init__(self, config: Config, index: SQLiteIndex, blobs: BlobStore, pool: WorkerPool, spool: Spool,
+                 uploader: Uploader, metrics: Metrics):
         self.config = config
         self.index = index
         self.blobs = blobs
+        self.spool = spool
+        self.uploader = uploader
+        self.metrics = metrics
         self._pool = pool
         self._locks = ReplayLocks()
 
@@ -100,7 +117,8 @@ class Ingestor:
             summary.segments.append((replay_id, segment_id))
         for data in errors:
             record = error_record(project_id, data, envelope.headers)
-            await self.index.record_error(record)
+            if await self.index.record_error(record):
+                self.metrics.inc("replayd_errors_ingested_total")
             summary.errors.append(record.event_id)
         return summary
 
@@ -117,22 +135,19 @@ class Ingestor:
     async def _ingest_segment(self, project_id: int, replay_id: str, segment_id: int, body: bytes) -> None:
         limits = self.config.limits
         async with self._locks.get((project_id, replay_id)):
-            state = await self.index.get_state(project_id, replay_id)
             job = SegmentJob(
                 payload=body,
                 quality=self.config.storage.compression_quality,
                 max_recording_bytes=limits.max_recording_bytes,
                 max_events=limits.max_events_per_segment,
-                state=state,
+                state=await self.index.get_state(project_id, replay_id),
             )
             result = await self._in_pool(process_segment, job)
-            key = segment_key(project_id, replay_id, segment_id)
-            await self.blobs.put(key, result.blob)
-            await self.index.record_segment(SegmentRecord(
+            record = SegmentRecord(
                 project_id=project_id,
                 replay_id=replay_id,
                 segment_id=segment_id,
-                blob_key=key,
+                blob_key=segment_key(project_id, replay_id, segment_id),
                 codec=CODEC,
                 started_at=result.started_at,
                 ended_at=result.ended_at,
@@ -143,11 +158,42 @@ class Ingestor:
                 click_count=result.click_count,
                 rage_click_count=result.rage_click_count,
                 scrub_report=result.report,
-            ))
-            await self.index.set_state(project_id, replay_id, result.state)
+            )
+            await self._store_blob(record, result.blob, result.state)
             if marked := [e for e in map(valid_replay_id, result.error_ids) if e]:
                 await self.index.link_errors(project_id, replay_id, marked)
+        m = self.metrics
+        m.inc("replayd_segments_ingested_total")
+        m.inc("replayd_segment_raw_bytes_total", result.raw_bytes)
+        m.inc("replayd_segment_stored_bytes_total", len(result.blob))
+        for rule, count in result.report.get("by_rule", {}).items():
+            m.inc("replayd_scrub_matches_total", count, rule=rule)
         log.info("segment stored", extra={"fields": {
-            "project": project_id, "replay": replay_id, "segment": segment_id,
+            "project": project_id, "replay": replay_id, "segment": segment_id, "location": record.location,
             "raw_bytes": result.raw_bytes, "stored_bytes": len(result.blob), "events": result.event_count,
         }})
+
+    async def _store_blob(self, record: SegmentRecord, blob: bytes, state: bytes) -> None:
+        """Blob store first, else the durable spool; the index row only after the bytes are safe."""
+        try:
+            if not self.uploader.store_healthy:
+                raise ConnectionError("blob store marked failing")
+            await asyncio.wait_for(self.blobs.put(record.blob_key, blob), self.config.storage.put_timeout)
+        except Exception as exc:  # slow or failing store: keep our word through the spool
+            if self.uploader.store_healthy:
+                log.warning("blob store write failed (%s); spooling until it recovers", type(exc).__name__)
+                self.uploader.store_failed()
+            record.location = "spool"
+            name = self.spool.entry_name(record.project_id, record.replay_id, record.segment_id)
+            self.uploader.writing.add(name)
+            try:
+                await self.spool.put(record, blob, state)
+                self.metrics.inc("replayd_spooled_total")
+                await self.index.record_segment(record, state)
+            except SpoolFull as full:
+                raise Unavailable(f"blob store unavailable and {full}; retry later", SPOOL_RETRY_AFTER) from None
+            finally:
+                self.uploader.writing.discard(name)
+            self.uploader.wake()
+            return
+        await self.index.record_segment(record, state)

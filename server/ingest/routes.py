@@ -11,10 +11,11 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..config import ProjectConfig
-from ..keys import blobs_key, config_key, index_key, pool_key, projects_key
+from ..keys import blobs_key, config_key, index_key, pool_key, projects_key, spool_key, uploader_key
+from ..metrics import metrics_key
 from ..middlewares import json_error
 from .envelope import EnvelopeError, parse_envelope
-from .pipeline import Ingestor
+from .pipeline import Ingestor, Unavailable
 from .worker import RecordingError
 
 ingestor_key = web.AppKey("ingestor", Ingestor)
@@ -101,6 +102,7 @@ async def envelope(request: web.Request) -> web.StreamResponse:
     origin = _cors_origin(project, request.headers.get("Origin"))
 
     def fail(status: int, detail: str, headers: dict[str, str] | None = None) -> web.StreamResponse:
+        request.app[metrics_key].inc("replayd_rejections_total", status=str(status))
         return _with_cors(json_error(status, detail, headers), origin)
 
     if project is None:
@@ -135,12 +137,15 @@ async def envelope(request: web.Request) -> web.StreamResponse:
         await request.app[ingestor_key].ingest(project.id, parsed)
     except RecordingError as exc:
         return fail(exc.status, exc.detail)
+    except Unavailable as exc:
+        return fail(503, exc.detail, {"Retry-After": str(exc.retry_after)})
     event_id = parsed.headers.get("event_id")
     return _with_cors(web.json_response({"id": event_id if isinstance(event_id, str) else None}), origin)
 
 
 async def ingestor_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[ingestor_key] = Ingestor(app[config_key], app[index_key], app[blobs_key], app[pool_key])
+    app[ingestor_key] = Ingestor(app[config_key], app[index_key], app[blobs_key], app[pool_key], app[spool_key],
+                                 app[uploader_key], app[metrics_key])
     app[rate_limiter_key] = RateLimiter(app[config_key].limits.rate_limit_per_second)
     yield
 

@@ -1,0 +1,98 @@
+"""Moves spooled segments into the blob store once it answers again, oldest first, with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .index import SQLiteIndex
+from .metrics import Metrics
+from .spool import Spool
+from .storage import BlobStore
+
+log = logging.getLogger("replayd.uploader")
+
+IDLE_POLL = 5.0
+
+
+class Uploader:
+    def __init__(self, spool: Spool, blobs: BlobStore, index: SQLiteIndex, metrics: Metrics,
+                 put_timeout: float, max_backoff: float):
+        self.spool = spool
+        self.blobs = blobs
+        self.index = index
+        self.metrics = metrics
+        self.put_timeout = put_timeout
+        self.max_backoff = max_backoff
+        # Entries being written by a request right now: their index row may not exist yet.
+        self.writing: set[str] = set()
+        # False after a failed write: requests then spool at once instead of waiting on a dead
+        # store, until this task has written to the store again.
+        self.store_healthy = True
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def store_failed(self) -> None:
+        self.store_healthy = False
+        self.metrics.inc("replayd_upload_failures_total")
+        self.wake()
+
+    async def _probe(self) -> bool:
+        try:
+            await asyncio.wait_for(self.blobs.check(), self.put_timeout)
+        except Exception:
+            return False
+        return True
+
+    async def drain_once(self) -> bool:
+        """Upload what the spool holds; False if the blob store failed."""
+        for entry in self.spool.entries():
+            if entry.path.name in self.writing:
+                continue
+            try:
+                record, blob, _ = await self.spool.read(entry.path)
+            except FileNotFoundError:
+                continue
+            except (ValueError, KeyError, TypeError):
+                log.error("unreadable spool entry %s moved aside", entry.path.name)
+                entry.path.rename(entry.path.with_suffix(".corrupt"))
+                continue
+            if not await self.index.segment_exists(record.project_id, record.replay_id, record.segment_id):
+                # Never acknowledged (a crash before its row) or its replay was deleted since.
+                self.spool.remove(entry.path)
+                continue
+            try:
+                await asyncio.wait_for(self.blobs.put(record.blob_key, blob), self.put_timeout)
+            except Exception as exc:
+                self.store_failed()
+                log.warning("spool upload failed, will retry: %s", type(exc).__name__)
+                return False
+            self.store_healthy = True
+            await self.index.segment_moved_to_store(record.project_id, record.replay_id, record.segment_id)
+            self.spool.remove(entry.path)
+            log.info("spooled segment uploaded", extra={"fields": {
+                "replay": record.replay_id, "segment": record.segment_id}})
+        if not self.store_healthy and not self.spool.entries():
+            self.store_healthy = await self._probe()
+        return self.store_healthy
+
+    async def run(self) -> None:
+        backoff = 1.0
+        while True:
+            try:
+                ok = await self.drain_once()
+            except Exception:
+                log.exception("spool upload round failed")
+                ok = False
+            if ok:
+                backoff = 1.0
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL)
+                except asyncio.TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)

@@ -1,0 +1,273 @@
+"""Acknowledged segments survive blob-store outages and crashes (real processes, moto's server over HTTP)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+import pytest
+
+from server.app import create_app
+from tests.conftest import PUBLIC_KEY, RunningServer, S3Server, free_port, make_config
+from tests.test_ingest import AUTH, get, post, rid, segment_envelope
+
+
+@pytest.fixture
+def own_s3():
+    """A moto server of this test's own, so it can be stopped and started again on the same port."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = S3Server(f"http://127.0.0.1:{port}", ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False))
+    server.server.start()
+    server.running = True
+    yield server
+    if server.running:
+        server.server.stop()
+
+
+def stop_s3(s3) -> None:
+    s3.server.stop()
+    s3.running = False
+
+
+def start_s3(s3) -> None:
+    s3.server.start()
+    s3.running = True
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+async def test_outage_spools_then_uploads(aiohttp_client, tmp_path, own_s3):
+    bucket = own_s3.make_bucket("outage")
+    config = make_config(tmp_path, storage={"backend": "s3", "bucket": bucket, "endpoint_url": own_s3.endpoint_url,
+                                            "put_timeout": 1.0}, spool={"max_backoff": 0.5})
+    client = await aiohttp_client(create_app(config))
+    replay_id = rid()
+    assert (await post(client, segment_envelope(replay_id, 0))).status == 200
+    stop_s3(own_s3)
+    for segment_id in (1, 2):
+        response = await post(client, segment_envelope(replay_id, segment_id))
+        assert response.status == 200, await response.text()
+    assert len(list((tmp_path / "spool").glob("*.seg"))) == 2
+    ready = await client.get("/readyz")
+    body = await ready.json()
+    assert ready.status == 503 and "blob_store" in body["failing"] and body["spool"]["segments"] == 2
+    metrics = await (await client.get("/metrics")).text()
+    assert "replayd_spool_segments 2" in metrics
+    assert "replayd_upload_failures_total" in metrics
+    # a spooled segment is already readable
+    events = await (await client.get(f"/api/0/projects/1/replays/{replay_id}/segments/2/", headers=AUTH)).json()
+    assert events[-1]["data"]["source"] == 2
+    start_s3(own_s3)
+    import asyncio
+
+    for _ in range(100):
+        if not list((tmp_path / "spool").glob("*.seg")):
+            break
+        await asyncio.sleep(0.2)
+    assert not list((tmp_path / "spool").glob("*.seg"))
+    assert sorted(own_s3.keys(bucket)) == [f"1/{replay_id}/{i:06d}" for i in range(3)]
+    replay = await get(client, f"/api/0/projects/1/replays/{replay_id}/")
+    assert [s["segment_id"] for s in replay["segments"]] == [0, 1, 2]
+    assert (await client.get("/readyz")).status == 200
+    assert "replayd_spool_segments 0" in await (await client.get("/metrics")).text()
+
+
+async def test_spool_full_is_503_with_retry_after_then_recovers(aiohttp_client, tmp_path, own_s3):
+    bucket = own_s3.make_bucket("full")
+    config = make_config(tmp_path, storage={"backend": "s3", "bucket": bucket, "endpoint_url": own_s3.endpoint_url,
+                                            "put_timeout": 1.0}, spool={"max_bytes": 1500, "max_backoff": 0.5})
+    client = await aiohttp_client(create_app(config))
+    stop_s3(own_s3)
+    replay_id = rid()
+    statuses = []
+    for segment_id in range(4):
+        response = await post(client, segment_envelope(replay_id, segment_id))
+        statuses.append(response.status)
+        if response.status == 503:
+            assert int(response.headers["Retry-After"]) > 0
+            assert "spool" in (await response.json())["detail"]
+    assert statuses[0] == 200 and statuses[-1] == 503
+    start_s3(own_s3)
+    import asyncio
+
+    for _ in range(100):
+        response = await post(client, segment_envelope(replay_id, 3))
+        if response.status == 200:
+            break
+        await asyncio.sleep(0.2)
+    assert response.status == 200
+    accepted = [i for i, s in enumerate(statuses) if s == 200] + [3]
+    for _ in range(100):
+        if not list((tmp_path / "spool").glob("*.seg")):
+            break
+        await asyncio.sleep(0.2)
+    assert sorted(own_s3.keys(bucket)) == sorted({f"1/{replay_id}/{i:06d}" for i in accepted})
+
+
+def test_disk_full_is_503_then_recovers(tmp_path, own_s3):
+    """A spool on a nearly full file system (a 64 KiB tmpfs) refuses with 503, then recovers."""
+    import asyncio
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, text=True)
+    assert result.returncode == 0, f"this test mounts a tmpfs and needs root: {result.stderr}"
+    try:
+        asyncio.run(_disk_full(tmp_path, mount, own_s3))
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+async def _disk_full(tmp_path, mount, own_s3):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    bucket = own_s3.make_bucket("disk")
+    config = make_config(tmp_path, storage={"backend": "s3", "bucket": bucket, "endpoint_url": own_s3.endpoint_url,
+                                            "put_timeout": 1.0}, spool={"path": str(mount), "max_backoff": 0.5})
+    async with TestClient(TestServer(create_app(config))) as client:
+        stop_s3(own_s3)
+        replay_id = rid()
+        big = [{"type": 5, "timestamp": 1_790_000_000_000 + i, "data": {"tag": "x", "payload": {"n": str(i) * 40}}}
+               for i in range(3000)]
+        statuses = []
+        for segment_id in range(8):
+            response = await post(client, segment_envelope(replay_id, segment_id, events=[{**e, "data": {
+                **e["data"], "payload": {"seed": f"{segment_id}-{i}-{time.time_ns()}"}}} for i, e in enumerate(big)]))
+            statuses.append(response.status)
+            if response.status == 503:
+                assert "Retry-After" in response.headers
+                assert "No space left" in (await response.json())["detail"]
+                break
+        assert statuses[-1] == 503 and 200 in statuses, statuses
+        start_s3(own_s3)
+        for _ in range(100):
+            response = await post(client, segment_envelope(replay_id, len(statuses) - 1))
+            if response.status == 200:
+                break
+            await asyncio.sleep(0.3)
+        assert response.status == 200
+
+
+# --- fault tests against a running `replayd serve` -------------------------------------------
+
+@dataclass
+class Load:
+    """Posts segments of many replays at a steady pace and remembers which ones were acknowledged."""
+
+    server_url: str
+    pace: float = 0.05
+    acked: list[tuple[str, int]] = field(default_factory=list)
+    refused: list[tuple[str, int, int]] = field(default_factory=list)
+    failed: int = 0
+    sent: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        replays = [rid() for _ in range(4)]
+        next_segment = {r: 0 for r in replays}
+        n = 0
+        while not self.stop.is_set():
+            replay_id = replays[n % len(replays)]
+            segment_id = next_segment[replay_id]
+            body = segment_envelope(replay_id, segment_id)
+            request = urllib.request.Request(f"{self.server_url}/api/1/envelope/?sentry_key={PUBLIC_KEY}",
+                                             data=body, method="POST")
+            self.sent += 1
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    if 200 <= response.status < 300:
+                        self.acked.append((replay_id, segment_id))
+                        next_segment[replay_id] += 1
+            except urllib.error.HTTPError as exc:
+                self.refused.append((replay_id, segment_id, exc.code))
+            except OSError:
+                self.failed += 1  # server down: not acknowledged, the client retries the same segment
+            n += 1
+            time.sleep(self.pace)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, daemon=True)
+        thread.start()
+        return thread
+
+
+def assert_all_readable(server: RunningServer, acked: list[tuple[str, int]]) -> None:
+    by_replay: dict[str, set[int]] = {}
+    for replay_id, segment_id in acked:
+        by_replay.setdefault(replay_id, set()).add(segment_id)
+    for replay_id, segments in by_replay.items():
+        replay = server.api(f"/api/0/projects/1/replays/{replay_id}/")["data"]
+        listed = {s["segment_id"] for s in replay["segments"]}
+        assert segments <= listed, f"lost {sorted(segments - listed)} of {replay_id}"
+        for segment_id in listed:  # every listed segment has its blob
+            events = server.api(f"/api/0/projects/1/replays/{replay_id}/segments/{segment_id}/")
+            assert isinstance(events, list) and events
+
+
+def test_s3_outage_of_30_seconds_under_load(start_server, own_s3, capsys):
+    bucket = own_s3.make_bucket("load")
+    server = start_server(storage={"backend": "s3", "bucket": bucket, "endpoint_url": own_s3.endpoint_url,
+                                   "put_timeout": 2.0}, spool={"max_backoff": 2.0})
+    load = Load(server.url)
+    thread = load.start()
+    time.sleep(3)
+    stop_s3(own_s3)
+    outage_started = len(load.acked)
+    time.sleep(30)
+    during_outage = len(load.acked) - outage_started
+    start_s3(own_s3)
+    time.sleep(3)
+    load.stop.set()
+    thread.join(30)
+    wait_for(lambda: server.api("/readyz")["spool"]["segments"] == 0, 60, "the spool to drain")
+    assert load.refused == [] and load.failed == 0, (load.refused, load.failed)
+    assert during_outage > 20
+    keys = set(own_s3.keys(bucket))
+    missing = [(r, s) for r, s in load.acked if f"1/{r}/{s:06d}" not in keys]
+    assert missing == []
+    assert_all_readable(server, load.acked)
+    with capsys.disabled():
+        print(f"\n[s3 outage 30 s] sent {load.sent}, acknowledged {len(load.acked)} "
+              f"({during_outage} during the outage), stored in S3 {len(load.acked) - len(missing)}, lost {len(missing)}")
+
+
+def test_sigkill_during_load_loses_no_acknowledged_segment(start_server, capsys):
+    server = start_server()
+    load = Load(server.url, pace=0.02)
+    thread = load.start()
+    time.sleep(4)
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(10)
+    acked_at_kill = len(load.acked)
+    time.sleep(1)
+    server.start()
+    time.sleep(3)
+    load.stop.set()
+    thread.join(30)
+    assert acked_at_kill > 20 and len(load.acked) > acked_at_kill
+    assert load.refused == []
+    assert_all_readable(server, load.acked)
+    # and the index lists nothing whose blob is missing
+    replays = server.api("/api/0/projects/1/replays/?per_page=200")["data"]
+    blobs = {p.relative_to(server.data_dir / "blobs").as_posix() for p in (server.data_dir / "blobs").rglob("0*")}
+    for replay in replays:
+        for segment in server.api(f"/api/0/projects/1/replays/{replay['replay_id']}/")["data"]["segments"]:
+            assert f"1/{replay['replay_id']}/{segment['segment_id']:06d}" in blobs
+    with capsys.disabled():
+        print(f"\n[SIGKILL] sent {load.sent}, acknowledged {len(load.acked)}, connection failures {load.failed}, "
+              f"lost 0")
