@@ -49,12 +49,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def validate_rules(config: Config) -> list[str]:
+def validate_rules(config: Config, strict: bool = False) -> list[str]:
     """Problems in the scrubbing rules file named by the config, as ``scrubbing.rules: ...`` lines."""
     from .scrub_rules import load_rules_file
 
     try:
-        load_rules_file(config.scrubbing.rules)
+        load_rules_file(config.scrubbing.rules, strict=strict)
     except ConfigError as exc:
         return exc.problems
     return []
@@ -65,7 +65,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         config = load_config(args.path)
     except ConfigError as exc:
         return _refuse(exc.problems)
-    problems = validate_rules(config)
+    problems = validate_rules(config, strict=True)
     if problems:
         return _refuse(problems)
     projects = "embedded default project" if config.projects is None else f"{len(config.projects)} project(s)"

@@ -11,10 +11,12 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from .bootstrap import load_credentials, load_projects
+from .config import ConfigError
 from .index import SQLiteIndex
 from .keys import blobs_key, config_key, credentials_key, index_key, pool_key, projects_key, spool_key, uploader_key
 from .metrics import metrics_key
 from .spool import Spool
+from .scrub_rules import load_rules_file
 from .storage import open_blob_store, replay_prefix
 from .uploader import Uploader
 from .workers import WorkerPool
@@ -71,6 +73,22 @@ async def spool_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
     except asyncio.CancelledError:
         pass
+
+
+async def reload_rules(app: web.Application) -> bool:
+    """SIGHUP: validate the rules file again and move ingest to workers with the new rules.
+
+    Jobs already running finish on the old workers; an invalid file is refused and the old rules stay.
+    """
+    path = app[config_key].scrubbing.rules
+    try:
+        await asyncio.to_thread(load_rules_file, path)
+    except ConfigError as exc:
+        log.error("scrubbing rules not reloaded: %s", "; ".join(exc.problems))
+        return False
+    app[pool_key].reload(path)
+    log.info("scrubbing rules reloaded from %s", path or "the built-in defaults")
+    return True
 
 
 async def sweep_expired(app: web.Application) -> int:

@@ -1,5 +1,5 @@
-"""Running the app with a graceful stop: on SIGTERM/SIGINT stop accepting, let in-flight requests
-finish (up to ``server.shutdown_timeout``), then close resources and exit.
+"""Running the app: on SIGTERM/SIGINT stop accepting, let in-flight requests finish (up to
+``server.shutdown_timeout``), then close resources and exit; on SIGHUP reload the scrubbing rules.
 
 aiohttp's own ``run_app`` stops reading from open connections as soon as it shuts down, which cuts
 off a request whose body is still arriving; so we stop the listener first and wait ourselves.
@@ -12,6 +12,8 @@ import logging
 import signal
 
 from aiohttp import web
+
+from .resources import reload_rules
 
 log = logging.getLogger("replayd")
 
@@ -55,6 +57,14 @@ async def serve(app: web.Application, host: str, port: int, shutdown_timeout: fl
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        reloads: set[asyncio.Task] = set()
+
+        def on_hangup() -> None:
+            task = asyncio.create_task(reload_rules(app))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
         await stop.wait()
         log.info("stopping: no new connections; waiting for %d in-flight request(s)", in_flight.count)
         await site.stop()

@@ -9,8 +9,12 @@ from scrubbing import RuleSet, RulesError, parse_rules
 from .config import ConfigError
 
 
-def load_rules_file(path: str | None) -> RuleSet:
-    """The rule set in ``path``, or the built-in defaults; ConfigError names every bad rule."""
+def load_rules_file(path: str | None, strict: bool = False) -> RuleSet:
+    """The rule set in ``path``, or the built-in defaults; ConfigError names every bad rule.
+
+    ``strict`` (check-config) also refuses what this version does not know; a running server
+    tolerates it (a newer rules file never stops an older server) and falls back to safe behaviour.
+    """
     if not path:
         return RuleSet.default()
     try:
@@ -18,6 +22,6 @@ def load_rules_file(path: str | None) -> RuleSet:
     except OSError as exc:
         raise ConfigError([f"scrubbing.rules: cannot read {path}: {exc.strerror or exc}"]) from None
     try:
-        return parse_rules(text)
+        return parse_rules(text, strict=strict)
     except RulesError as exc:
         raise ConfigError([f"scrubbing.rules ({path}): {problem}" for problem in exc.problems]) from None
