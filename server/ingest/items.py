@@ -14,7 +14,7 @@ from ..useragent import parse_user_agent
 
 _HEX_ID = re.compile(r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b|\b[0-9a-fA-F]{16,}\b")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_REPLAY_ID = re.compile(r"^[0-9a-fA-F-]{16,64}$")
+_HEX_ID_FORMAT = re.compile(r"^[0-9a-fA-F-]{16,64}$")
 IN_APP_FRAMES = 5
 
 
@@ -35,8 +35,9 @@ def _timestamp(value: Any) -> float | None:
     return None
 
 
-def valid_replay_id(value: Any) -> str | None:
-    if isinstance(value, str) and _REPLAY_ID.match(value):
+def hex_id(value: Any) -> str | None:
+    """A replay or event id (hex, dashes allowed) in canonical form: lowercase, no dashes."""
+    if isinstance(value, str) and _HEX_ID_FORMAT.match(value):
         return value.replace("-", "").lower()
     return None
 
@@ -95,7 +96,7 @@ def replay_event_record(project_id: int, data: dict[str, Any], replay_id: str) -
         started_at=_timestamp(data.get("replay_start_timestamp")),
         timestamp=_timestamp(data.get("timestamp")),
         urls=[_str(u) for u in urls if isinstance(u, str)][:100] if isinstance(urls, list) else [],
-        error_ids=[e for e in (valid_replay_id(x) for x in error_ids) if e][:1000] if isinstance(error_ids, list) else [],
+        error_ids=[e for e in (hex_id(x) for x in error_ids) if e][:1000] if isinstance(error_ids, list) else [],
         replay_type=_str(data.get("replay_type"), 20) or "session",
         user=_user(data),
         browser=browser,
@@ -183,12 +184,12 @@ def error_replay_id(data: dict[str, Any], envelope_headers: dict[str, Any]) -> s
         _tags(data).get("replayId"),
         trace.get("replay_id") if isinstance(trace, dict) else None,
     ]
-    return next((rid for rid in map(valid_replay_id, candidates) if rid), None)
+    return next((rid for rid in map(hex_id, candidates) if rid), None)
 
 
 def error_record(project_id: int, data: dict[str, Any], envelope_headers: dict[str, Any]) -> ErrorRecord:
     exception = _exception(data)
-    event_id = valid_replay_id(data.get("event_id")) or valid_replay_id(envelope_headers.get("event_id"))
+    event_id = hex_id(data.get("event_id")) or hex_id(envelope_headers.get("event_id"))
     event_id = event_id or uuid.uuid4().hex
     browser, os_name, device = _client(data)
     request = data.get("request") if isinstance(data.get("request"), dict) else {}

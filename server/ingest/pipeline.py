@@ -23,7 +23,7 @@ from ..storage import BlobStore, segment_key
 from ..uploader import Uploader
 from ..workers import WorkerPool
 from .envelope import Envelope, EnvelopeError, split_recording
-from .items import error_record, replay_event_record, valid_replay_id
+from .items import error_record, replay_event_record, hex_id
 from .worker import RecordingError, SegmentJob, process_item, process_segment
 
 log = logging.getLogger("replayd.ingest")
@@ -107,7 +107,7 @@ class Ingestor:
             raise RecordingError(400, "replay_recording without a replay id (no replay_event item and no event_id "
                                       "or trace.replay_id in the envelope header)")
         for data in replay_events:
-            rid = valid_replay_id(data.get("replay_id")) or replay_id
+            rid = hex_id(data.get("replay_id")) or replay_id
             if rid is None:
                 raise RecordingError(400, "replay_event has no valid replay_id")
             await self.index.record_replay_event(replay_event_record(project_id, data, rid))
@@ -125,12 +125,12 @@ class Ingestor:
     @staticmethod
     def _replay_id(envelope: Envelope, replay_events: list[dict[str, Any]]) -> str | None:
         for data in replay_events:
-            if rid := valid_replay_id(data.get("replay_id")):
+            if rid := hex_id(data.get("replay_id")):
                 return rid
         # The SDK sends a replay's envelopes with event_id = replay_id; trace.replay_id also names it.
         trace = envelope.headers.get("trace")
         traced = trace.get("replay_id") if isinstance(trace, dict) else None
-        return valid_replay_id(traced) or valid_replay_id(envelope.headers.get("event_id"))
+        return hex_id(traced) or hex_id(envelope.headers.get("event_id"))
 
     async def _ingest_segment(self, project_id: int, replay_id: str, segment_id: int, body: bytes) -> None:
         limits = self.config.limits
@@ -160,7 +160,7 @@ class Ingestor:
                 scrub_report=result.report,
             )
             await self._store_blob(record, result.blob, result.state)
-            if marked := [e for e in map(valid_replay_id, result.error_ids) if e]:
+            if marked := [e for e in map(hex_id, result.error_ids) if e]:
                 await self.index.link_errors(project_id, replay_id, marked)
         m = self.metrics
         m.inc("replayd_segments_ingested_total")
