@@ -1,0 +1,88 @@
+"""Built-in tables: detectors (with their default redactions), URL parameter names, DOM rules,
+always-redacted headers and sensitive payload keys.  Custom rules go through the same lookups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DetectorInfo:
+    name: str  # config key; the report calls it "@<name>"
+    style: str  # default redaction style
+    summary: str  # one line for docs and `check-config`
+
+
+DETECTORS: dict[str, DetectorInfo] = {
+    d.name: d
+    for d in (
+        DetectorInfo("email", "replace", "e-mail addresses"),
+        DetectorInfo("card", "mask", "payment card numbers, 13-19 digits, Luhn-checked"),
+        DetectorInfo("iban", "mask", "IBANs, country length + mod-97 checked"),
+        DetectorInfo("ssn", "mask", "US social security numbers AAA-GG-SSSS"),
+        DetectorInfo("phone", "mask", "phone numbers, international (+CC) and common national formats"),
+        DetectorInfo("ip", "replace", "public IPv4 and IPv6 addresses"),
+        DetectorInfo("jwt", "replace", "JSON Web Tokens"),
+        DetectorInfo("aws_key", "replace", "AWS access key ids (AKIA..., ASIA...)"),
+        DetectorInfo("stripe_key", "replace", "Stripe-style keys sk_live_/pk_test_/rk_/whsec_"),
+        DetectorInfo("github_token", "replace", "GitHub tokens ghp_/gho_/ghu_/ghs_/ghr_/github_pat_"),
+        DetectorInfo("slack_token", "replace", "Slack tokens xox?- and webhook URLs"),
+        DetectorInfo("google_api_key", "replace", "Google API keys AIza..."),
+        DetectorInfo("bearer", "replace", "the credential after 'Bearer '"),
+        DetectorInfo("private_key", "replace", "PEM private key blocks"),
+    )
+}
+
+# Aliases usable as keys under `detectors:` (Relay-style): set several detectors at once.
+DETECTOR_GROUPS: dict[str, tuple[str, ...]] = {
+    "secrets": ("aws_key", "stripe_key", "github_token", "slack_token", "google_api_key", "bearer", "private_key"),
+}
+
+DEFAULT_URL_PARAMS: tuple[str, ...] = (
+    "token", "access_token", "id_token", "key", "api_key", "apikey", "secret", "password",
+    "passwd", "pwd", "session", "sessionid", "sid", "code", "auth", "signature", "sig", "email",
+)
+
+# Attributes holding URLs: query/fragment parameters are redacted by name in these.
+URL_ATTRIBUTES = frozenset(
+    ("href", "src", "action", "formaction", "poster", "cite", "background", "ping", "data",
+     "xlink:href", "rr_src", "longdesc", "manifest", "codebase", "itemid", "content-url")
+)
+SRCSET_ATTRIBUTES = frozenset(("srcset", "imagesrcset"))
+
+# Attributes whose value is text a person reads (masked, with text, by a `mask` DOM rule).
+TEXT_ATTRIBUTES = frozenset(
+    ("value", "placeholder", "title", "alt", "label", "content", "aria-label",
+     "aria-description", "aria-valuetext", "aria-placeholder", "aria-roledescription", "summary")
+)
+
+# Attributes kept on a blocked element (so layout holds); everything else is dropped.
+BLOCK_KEEP_ATTRIBUTES = frozenset(
+    ("id", "class", "style", "width", "height", "rr_width", "rr_height", "type", "rel", "hidden", "dir")
+)
+
+# Always redacted whatever the rules say (network payloads, error requests, replay requests).
+ALWAYS_REDACTED_HEADERS = frozenset(
+    ("authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key")
+)
+
+# Keys whose values are secrets in any JSON payload (network bodies, breadcrumb data, error
+# extra): compared lower-cased with "-" folded to "_".
+DEFAULT_SENSITIVE_KEYS: tuple[str, ...] = (
+    "password", "passwd", "pwd", "secret", "client_secret", "token", "access_token",
+    "refresh_token", "id_token", "api_key", "apikey", "authorization", "auth", "credentials",
+    "cookie", "set_cookie", "x_api_key", "session", "sessionid", "session_id", "private_key",
+    "csrf", "csrf_token", "xsrf", "xsrf_token", "card_number", "cvv", "cvc", "ssn",
+)
+
+# DOM rules that apply unless turned off under `dom.builtin`.
+BUILTIN_DOM_RULES: tuple[dict, ...] = (
+    {"name": "password-input", "selector": "input[type=password]", "action": "mask"},
+    {"name": "card-autocomplete", "selector": "[autocomplete^=cc-]", "action": "mask"},
+    {"name": "csrf-meta", "selector": "meta[name*=csrf], meta[name*=token], meta[name*=xsrf]",
+     "action": "mask_attributes", "attributes": ["content"]},
+)
+
+URL_PARAM_LABEL = "[Filtered]"
+HEADER_LABEL = "[Filtered]"

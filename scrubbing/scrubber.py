@@ -1,0 +1,77 @@
+"""Scrubber: the public entry point, compiled once from a RuleSet and a server secret."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .compiled import Compiled
+from .payloads import scrub_error_event, scrub_replay_event
+from .report import ScrubReport
+from .rules import RuleSet
+from .state import ReplayState
+from .walker import RecordingWalker
+
+
+@dataclass
+class ScrubResult:
+    events: list  # the scrubbed events: the SAME list (and dicts) passed in, edited in place
+    report: ScrubReport
+    state: ReplayState  # the state passed in (updated in place) or a new one
+
+
+def _rebuild(dump: dict[str, Any], secret: bytes) -> "Scrubber":
+    return Scrubber(RuleSet.model_validate(dump), secret=secret)
+
+
+class Scrubber:
+    """Compiles a :class:`RuleSet` once (regexes, selectors, tables); cheap to reuse for any
+    number of segments and replays, and safe to share between threads (its only mutable part
+    is a bounded per-string result cache).  Pickles as ``(ruleset.model_dump(), secret)``."""
+
+    def __init__(self, ruleset: RuleSet | None = None, secret: bytes = b"") -> None:
+        if ruleset is None:
+            ruleset = RuleSet.default()
+        if isinstance(secret, str):
+            secret = secret.encode("utf-8")
+        self.ruleset = ruleset
+        self._secret = bytes(secret)
+        self._c = Compiled(ruleset, self._secret)
+        dump = ruleset.model_dump(mode="json")
+        self.fingerprint = hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dump(cls, dump: dict[str, Any], secret: bytes) -> "Scrubber":
+        """Rebuild in a worker process from ``ruleset.model_dump()`` and the secret."""
+        return _rebuild(dump, secret)
+
+    def __reduce__(self):
+        return (_rebuild, (self.ruleset.model_dump(), self._secret))
+
+    def scrub_recording(self, events: list, state: ReplayState | None = None) -> ScrubResult:
+        """Scrub one segment of rrweb events (edited in place) and advance ``state``."""
+        if state is None:
+            state = ReplayState()
+        if state.rules_fp != self.fingerprint:
+            state.ctx.clear()  # combinator bit layouts belong to the rules that wrote them
+            state.rules_fp = self.fingerprint
+        report = ScrubReport()
+        RecordingWalker(self._c, state, report).run(events)
+        return ScrubResult(events, report, state)
+
+    def scrub_error_event(self, event: dict) -> tuple[dict, ScrubReport]:
+        """Scrub a Sentry error event (in place); returns it and the report."""
+        report = ScrubReport()
+        return scrub_error_event(self._c, event, report), report
+
+    def scrub_replay_event(self, event: dict) -> tuple[dict, ScrubReport]:
+        """Scrub a Sentry ``replay_event`` item (in place); returns it and the report."""
+        report = ScrubReport()
+        return scrub_replay_event(self._c, event, report), report
+
+    def scrub_text(self, text: str, location: str = "text") -> tuple[str, ScrubReport]:
+        """Detectors and URL-parameter rules over one string (for tools and tests)."""
+        report = ScrubReport()
+        return self._c.text.scrub(text, location, report), report

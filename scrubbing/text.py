@@ -1,0 +1,279 @@
+"""TextScrubber: every detector and custom pattern over one string, compiled once.
+
+The built-in detectors are joined into one alternation per family ("num": needs a digit or
+"@"; "word": secrets with literal prefixes), each run only when a C-speed gate finds its
+trigger in the string.  Each alternative carries an empty marker group ``(?P<name__i>)`` right
+after its one-character lead, so ``match.lastgroup`` names the detector while the engine's
+branch dispatch still rejects a position on the lead alone.
+Results are cached per distinct string (recordings repeat the same texts in every snapshot);
+the cache is per instance, bounded, and only ever holds what the rules would compute anyway.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+from urllib.parse import quote_plus, unquote_plus
+
+from .patterns import SKIP_DATA_URI, Pattern
+from .redaction import Redactor
+from .report import ScrubReport
+
+_CACHE_MAX = 50_000  # entries
+_CACHE_CHARS = 32_000_000  # total characters of the cached keys (bounds memory)
+_MIN_LEN = 6  # shortest thing any built-in detector matches: "a@b.cd"
+
+# A string can only hold a built-in detection if it has a digit or "@", or one of the literal
+# prefixes of the secret formats that may be all letters.  Two C-speed scans decide that.
+_GATE_CHARS = re.compile(r"[0-9@]").search
+_GATE_WORDS = re.compile(
+    r"-----BEGIN|eyJ|A(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA)|k_live_|k_test_|whsec_"
+    r"|gh[pousr]_|github_pat_|xox[abposr]-|hooks\.slack|AIza|earer"
+).search
+# "?name=value", "&name=value", ";name=value", "#name=value" anywhere in a string.  A value
+# stops at whitespace, quotes, "<", ">" and ")" (the end of a CSS url(...)).
+_PARAM = re.compile(r"([?#&;])([^\s=&#;\"'<>?]{1,100})=([^\s&#;\"'<>)]*)")
+
+_MISS = object()
+
+Hit = tuple[int, int, str, Redactor]  # start, end, rule id, redactor
+
+
+def _merge(a: list[Hit], b: list[Hit]) -> list[Hit]:
+    """Non-overlapping union: the earlier start wins, then the longer match."""
+    merged: list[Hit] = []
+    last = 0
+    for h in sorted(a + b, key=lambda h: (h[0], -h[1])):
+        if h[0] >= last:
+            merged.append(h)
+            last = h[1]
+    return merged
+
+
+class _Scanner:
+    """One combined alternation over a family of detectors (plus the skipped spans)."""
+
+    def __init__(self, detectors: list[tuple[Pattern, Redactor]]) -> None:
+        parts: list[str] = []
+        self.groups: dict[str, tuple[int, str, Callable | None, Redactor | None]] = {}
+        self.alts: list[re.Pattern[str]] = []
+        order = 0
+        if detectors:
+            for lead, rest in (SKIP_DATA_URI,):
+                g = f"_skip__{order}"
+                parts.append(f"{lead}(?P<{g}>){rest}")
+                self.groups[g] = (order, "", None, None)
+                self.alts.append(re.compile(lead + rest))
+                order += 1
+        for pat, redactor in detectors:
+            for i, (lead, rest) in enumerate(pat.alternatives):
+                g = f"{pat.name}__{i}"
+                parts.append(f"{lead}(?P<{g}>){rest}")
+                self.groups[g] = (order, "@" + pat.name, pat.validate, redactor)
+                self.alts.append(re.compile(lead + rest))
+                order += 1
+        self.alt_info = sorted(self.groups.values(), key=lambda t: t[0])
+        self.search = re.compile("|".join(parts)).search if parts else None
+
+    def scan(self, s: str) -> list[Hit]:
+        hits: list[Hit] = []
+        search = self.search
+        groups = self.groups
+        pos = 0
+        last_end = 0
+        n = len(s)
+        while pos < n:
+            m = search(s, pos)  # type: ignore[misc]
+            if m is None:
+                break
+            start = m.start()
+            order, rule, validate, redactor = groups[m.lastgroup]  # type: ignore[index]
+            if redactor is None:  # a skipped span (base64 data: URI)
+                pos = last_end = m.end()
+                continue
+            span = validate(s, start, m.end()) if validate else (start, m.end())
+            if span is None:
+                span, rule, redactor = self._retry(s, start, order)
+            if span is None:
+                pos = start + 1
+                continue
+            a, b = span
+            if a < last_end:
+                a = last_end
+            hits.append((a, b, rule, redactor))  # type: ignore[arg-type]
+            pos = last_end = max(b, start + 1)
+        return hits
+
+    def _retry(self, s: str, start: int, order: int):
+        """The first-choice detector rejected its candidate: try the later ones at ``start``."""
+        for j in range(order + 1, len(self.alts)):
+            m = self.alts[j].match(s, start)
+            if m is None:
+                continue
+            _, rule, validate, redactor = self.alt_info[j]
+            if redactor is None:
+                continue
+            span = validate(s, start, m.end()) if validate else (start, m.end())
+            if span is not None:
+                return span, rule, redactor
+        return None, "", None
+
+
+class TextScrubber:
+    def __init__(
+        self,
+        detectors: list[tuple[Pattern, Redactor]],
+        customs: list[tuple[str, "re.Pattern[str]", Redactor]],
+        params: frozenset[str] = frozenset(),
+        param_redactor: Redactor | None = None,
+        fragments: bool = True,
+    ) -> None:
+        self._params = params
+        self._param_redactor = param_redactor
+        self._fragments = fragments
+        self._num = _Scanner([p for p in detectors if p[0].family == "num"])
+        self._word = _Scanner([p for p in detectors if p[0].family != "num"])
+        self._customs = customs
+        self._min_len = _MIN_LEN if not customs else 1
+        self._cache: dict[str, tuple[str, tuple[str, ...]] | None] = {}
+        self._cache_chars = 0
+        self.url_cache: dict[str, tuple[str, tuple[str, ...]] | None] = {}  # urls.scrub_url's
+
+    # ------------------------------------------------------------------ matching
+    def find(self, s: str, gated: bool = False) -> list[Hit]:
+        """All redactions in ``s`` (non-overlapping, in order).  With ``gated`` each detector
+        family runs only when its cheap gate finds a trigger in ``s``."""
+        hits: list[Hit] = []
+        if self._num.search is not None and (not gated or _GATE_CHARS(s)):
+            hits = self._num.scan(s)
+        if self._word.search is not None and (not gated or _GATE_WORDS(s)):
+            more = self._word.scan(s)
+            if more:
+                hits = _merge(hits, more) if hits else more
+        if self._customs:
+            hits = self._add_customs(s, hits)
+        return hits
+
+    def _add_customs(self, s: str, hits: list[Hit]) -> list[Hit]:
+        extra: list[Hit] = []
+        for name, rx, redactor in self._customs:
+            for m in rx.finditer(s):
+                if m.end() > m.start():
+                    extra.append((m.start(), m.end(), name, redactor))
+        return _merge(hits, extra) if extra else hits
+
+    # ------------------------------------------------------------------ scrubbing
+    def scrub(self, s: str, location: str, report: ScrubReport) -> str:
+        """``s`` with every detection redacted; counts go to ``report`` under ``location``."""
+        if len(s) < self._min_len:
+            return s
+        cached = self._cache.get(s, _MISS)
+        if cached is _MISS:
+            cached = self.lookup(s)
+        if cached is None:
+            return s
+        out, rules = cached
+        for rule in rules:
+            report.add(rule, location)
+        return out
+
+    def lookup(self, s: str) -> tuple[str, tuple[str, ...]] | None:
+        """Cached ``(scrubbed, rule ids)`` for ``s``, or None when nothing matches.  Hot loops
+        read ``self.cache`` first and call this on a miss."""
+        cache = self._cache
+        cached = cache.get(s, _MISS)
+        if cached is not _MISS:
+            return cached  # type: ignore[return-value]
+        n = len(s)
+        if n < self._min_len:
+            cached = None
+        elif (
+            not self._customs
+            and not _GATE_CHARS(s)
+            and not _GATE_WORDS(s)
+            and not (self._params and "=" in s and ("?" in s or "#" in s))
+        ):
+            cached = None  # the common case: nothing any rule could match
+        else:
+            cached = self._compute(s)
+        self._cache_chars += n
+        if len(cache) >= _CACHE_MAX or self._cache_chars > _CACHE_CHARS:
+            cache.clear()
+            self._cache_chars = n
+        cache[s] = cached
+        return cached
+
+    @property
+    def cache(self) -> dict:
+        return self._cache
+
+    @property
+    def min_len(self) -> int:
+        return self._min_len
+
+    def _compute(self, s: str) -> tuple[str, tuple[str, ...]] | None:
+        if s.startswith("data:") and ";base64," in s[:200]:
+            return None  # binary media; see patterns.SKIP_DATA_URI
+        hits = self.find(s, gated=True)
+        out = s
+        rules: list[str] = []
+        if hits:
+            pieces: list[str] = []
+            last = 0
+            for a, b, rule, redactor in hits:
+                pieces.append(s[last:a])
+                pieces.append(redactor(s[a:b]))
+                rules.append(rule)
+                last = b
+            pieces.append(s[last:])
+            out = "".join(pieces)
+        if self._params and "=" in out and ("?" in out or "#" in out):
+            out = self._param_pass(out, rules)
+        if not rules:
+            return None
+        return out, tuple(rules)
+
+    def _param_pass(self, s: str, rules: list[str]) -> str:
+        """Redact ``?name=value`` / ``&name=value`` / ``#name=value`` values by name, and run
+        the detectors over percent-decoded values (``email%40example.com``)."""
+        frag = s.find("#") if not self._fragments else -1
+        pieces: list[str] = []
+        last = 0
+        for m in _PARAM.finditer(s):
+            if frag >= 0 and m.start() >= frag:
+                break
+            name, value = m.group(2), m.group(3)
+            if not value:
+                continue
+            key = unquote_plus(name).lower() if "%" in name or "+" in name else name.lower()
+            if key in self._params:
+                new = self._param_redactor(value)  # type: ignore[misc]
+                if new == value:
+                    continue
+                rules.append("@url_param")
+            elif "%" in value:
+                decoded = unquote_plus(value)
+                inner = self.find(decoded)
+                if not inner:
+                    continue
+                dec_pieces: list[str] = []
+                pos = 0
+                for a, b, rule, redactor in inner:
+                    dec_pieces.append(decoded[pos:a])
+                    dec_pieces.append(redactor(decoded[a:b]))
+                    rules.append(rule)
+                    pos = b
+                dec_pieces.append(decoded[pos:])
+                new = quote_plus("".join(dec_pieces), safe="[]*:")
+            else:
+                continue
+            pieces.append(s[last : m.start(3)])
+            pieces.append(new)
+            last = m.end(3)
+        if not pieces:
+            return s
+        pieces.append(s[last:])
+        return "".join(pieces)
+
+    def __getstate__(self):
+        raise TypeError("TextScrubber is rebuilt from the rules, not pickled")
