@@ -80,6 +80,13 @@ DEFAULT_SENSITIVE_KEYS: tuple[str, ...] = (
 BUILTIN_DOM_RULES: tuple[dict, ...] = (
     {"name": "password-input", "selector": "input[type=password]", "action": "mask"},
     {"name": "card-autocomplete", "selector": "[autocomplete^=cc-]", "action": "mask"},
+    # Fields made for an address or a number are masked from the first keystroke: the detectors
+    # only recognise a value once it is nearly complete, and a segment can end mid-word.
+    {"name": "contact-input",
+     "selector": "input[type=email], input[type=tel], [autocomplete^=email], [autocomplete^=tel], "
+                 "[autocomplete=username], input[name*=email], input[name*=phone], input[id*=email], "
+                 "input[id*=phone]",
+     "action": "mask"},
     {"name": "csrf-meta", "selector": "meta[name*=csrf], meta[name*=token], meta[name*=xsrf]",
      "action": "mask_attributes", "attributes": ["content"]},
 )

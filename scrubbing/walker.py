@@ -29,6 +29,13 @@ _ATTR_KIND.update({n: _SKIP for n in ("d", "points", "viewBox", "viewbox", "tran
 _MISS = object()
 _INHERIT = ~BLOCK  # children inherit MASK and the rule bits, not BLOCK (they are dropped)
 _NO_CTX = (0, 0)
+# Report rule for Input events masked because another value of the same field matched a detector.
+TYPING_RULE = "@typing"
+
+
+def _related(value: str, matched: str) -> bool:
+    """``value`` is a keystroke state of ``matched``: a prefix of it, or the same first 3+ characters."""
+    return value[:3] == matched[:3] if len(value) >= 3 else matched.startswith(value)
 
 
 class RecordingWalker:
@@ -38,6 +45,10 @@ class RecordingWalker:
         self.report = report
         self.label = c.param_redactor.label
         self.rule_ids = [r.rule_id for r in c.dom.rules]
+        # Input events of this segment (see _keystrokes_of): element id -> the events no detector
+        # matched, and element id -> the last raw value a detector matched.
+        self._typing: dict[Any, list[dict]] = {}
+        self._typed: dict[Any, str] = {}
 
     # ------------------------------------------------------------------ helpers
     def _rule_id(self, flags: int) -> str:
@@ -362,12 +373,47 @@ class RecordingWalker:
         text = d.get("text")
         if not isinstance(text, str) or not text:
             return
-        f = self.state.flags.get(d.get("id"), 0)
+        nid = d.get("id")
+        f = self.state.flags.get(nid, 0)
         if f & (MASK | BLOCK | DROPPED):
             d["text"] = mask_input(text)
             self.report.add(self._rule_id(f), "input")
         elif self.c.inputs_detectors:
-            d["text"] = self.c.text.scrub(text, "input", self.report)
+            new = self.c.text.scrub(text, "input", self.report)
+            if nid is None:
+                d["text"] = new
+            elif new != text:
+                d["text"] = new
+                self._keystrokes_of(nid, text)
+            else:
+                self._unmatched_keystroke(nid, d, text)
+
+    # rrweb sends one Input event per keystroke, each with the whole value so far. A detector
+    # recognises an e-mail or a phone number only once it is (nearly) complete: the values typed
+    # before it ("jane.ro", "+1 202 55") and the edits after it ("jane.roe@exampl") are the
+    # same personal data, unrecognisable alone. Within a segment, once a detector matched a
+    # field's value, that field's other Input events whose value is related to the matched one
+    # (the same first characters, or a prefix of it) are masked too (report rule ``@typing``).
+    # The matched value is held for this walk only, never in the ReplayState.
+
+    def _keystrokes_of(self, nid: Any, raw: str) -> None:
+        self._typed[nid] = raw
+        pending = self._typing.pop(nid, None)
+        if pending:
+            for prev in pending:
+                if _related(prev["text"], raw):
+                    prev["text"] = mask_input(prev["text"])
+                    self.report.add(TYPING_RULE, "input")
+                else:
+                    self._typing.setdefault(nid, []).append(prev)
+
+    def _unmatched_keystroke(self, nid: Any, d: dict, text: str) -> None:
+        raw = self._typed.get(nid)
+        if raw is not None and _related(text, raw):
+            d["text"] = mask_input(text)
+            self.report.add(TYPING_RULE, "input")
+        else:
+            self._typing.setdefault(nid, []).append(d)
 
     # ------------------------------------------------------------------ mutations
     @staticmethod

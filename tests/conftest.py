@@ -223,3 +223,11 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: sync Playwright keeps its own event loop on the main thread for the
+    rest of the session, where pytest-asyncio could no longer start one for async tests."""
+    uses_browser = [item for item in items if {"browser", "page"} & set(getattr(item, "fixturenames", ()))]
+    others = [item for item in items if item not in uses_browser]
+    items[:] = others + uses_browser

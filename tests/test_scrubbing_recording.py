@@ -84,7 +84,7 @@ def test_full_snapshot_every_text_place():
         E(20, "p", {"title": f"mail {EMAIL}", "data-user": EMAIL, "class": "lead"}, T(21, f"Hello {EMAIL}, call +44 20 7946 0958")),
         E(22, "input", {"type": "password", "value": "hunter2!", "placeholder": "Password"}),
         E(23, "input", {"type": "text", "autocomplete": "cc-number", "value": "4111 1111 1111 1111"}),
-        E(24, "input", {"type": "email", "value": EMAIL, "placeholder": "you@example.com"}),
+        E(24, "input", {"type": "text", "value": EMAIL, "placeholder": "you@example.com"}),
         E(25, "a", {"href": "https://x.test/reset?token=abc123&lang=en"}, T(26, "Reset")),
         E(27, "img", {"src": "/a.png?sig=zz", "srcset": "/a.png?sig=zz 1x, /b.png?key=k 2x", "alt": f"photo of {EMAIL}"}),
         E(28, "select", {}, E(29, "option", {"value": EMAIL}, T(30, EMAIL))),
@@ -103,7 +103,7 @@ def test_full_snapshot_every_text_place():
     assert find(node, 21)["textContent"] == "Hello [email], call *** ** **** ****"
     assert find(node, 22)["attributes"] == {"type": "password", "value": "********", "placeholder": "********"}
     assert find(node, 23)["attributes"]["value"] == "**** **** **** ****"
-    assert find(node, 24)["attributes"] == {"type": "email", "value": "[email]", "placeholder": "[email]"}
+    assert find(node, 24)["attributes"] == {"type": "text", "value": "[email]", "placeholder": "[email]"}
     assert find(node, 25)["attributes"]["href"] == "https://x.test/reset?token=[Filtered]&lang=en"
     assert find(node, 27)["attributes"]["srcset"] == "/a.png?sig=[Filtered] 1x, /b.png?key=[Filtered] 2x"
     assert find(node, 27)["attributes"]["src"] == "/a.png?sig=[Filtered]"
@@ -509,3 +509,46 @@ def test_network_bodies_can_be_dropped():
     scrub(events, {"network": {"bodies": False}})
     data = events[0]["data"]["payload"]["data"]
     assert data == {"request": {"body": None}, "response": {"body": None}}
+
+
+def test_keystrokes_before_and_after_a_detected_value_are_masked():
+    """rrweb sends an Input event per keystroke: "jane.ro" is the e-mail before a detector can
+    recognise it, "jane.roe@example" is it after a few backspaces. Related values of the same field
+    in the segment are masked; unrelated values, and other fields, keep the detectors' verdict."""
+    seg1 = [full(page(E(21, "input", {"type": "text"}), E(22, "input", {"type": "text"})))]
+    r1 = scrub(seg1)
+    typed = [EMAIL[:i] for i in range(1, len(EMAIL) + 1)]  # j, ja, ..., jane.roe@example.net
+    seg2 = ([inp(21, "hello")] + [inp(21, v) for v in typed] + [inp(22, "jane")]
+            + [inp(21, EMAIL[:-4]), inp(21, "plain words"), inp(21, "+1 202 5"), inp(21, "+1 202 555 0175")])
+    r2 = next_segment(seg2, r1.state)
+    out = [e["data"]["text"] for e in seg2]
+    assert out[0] == "hello"  # typed earlier, unrelated to the e-mail
+    # every keystroke state is masked; the detector takes over once the e-mail is recognisable
+    # ("+1 202 5" below: masked when the whole number is detected later in the segment)
+    assert all(o in ("*" * len(v), "[email]") for v, o in zip(typed, out[1:])), out
+    masked = sum(o.startswith("*") for o in out[1:len(EMAIL) + 1])
+    assert masked >= len("jane.roe@example.") and out[len(EMAIL)] == "[email]"
+    assert out[len(EMAIL) + 1] == "jane"  # another field
+    assert out[len(EMAIL) + 2:] == ["*" * (len(EMAIL) - 4), "plain words", "********", "** *** *** ****"]
+    by_rule = r2.report.to_dict()["by_rule"]
+    assert by_rule["@typing"] == masked + 1 + 1  # the prefixes, the edit, "+1 202 5"
+    assert by_rule["@email"] == len(EMAIL) - masked and by_rule["@phone"] == 1
+    assert "jane" not in r2.state.to_bytes().decode("latin-1")  # the matched value is never kept
+
+
+def test_contact_fields_are_masked_from_the_first_keystroke():
+    """A segment can end mid-word, before a detector could recognise the value: fields made for an
+    address or a phone number are masked whatever their content, in this segment and later ones."""
+    scrubber = Scrubber(RuleSet.default(), secret=b"k")
+    snapshot = {"type": 2, "timestamp": 1, "data": {"node": {"type": 0, "id": 1, "childNodes": [
+        {"type": 2, "id": 2, "tagName": "input", "attributes": {"type": "email"}, "childNodes": []},
+        {"type": 2, "id": 3, "tagName": "input", "attributes": {"type": "text", "name": "phone_number"}, "childNodes": []},
+        {"type": 2, "id": 4, "tagName": "input", "attributes": {"type": "text", "name": "city"}, "childNodes": []},
+    ]}}}
+    first = scrubber.scrub_recording([snapshot, {"type": 3, "timestamp": 2, "data": {"source": 5, "id": 2, "text": "jan"}}])
+    assert first.events[1]["data"]["text"] == "***"
+    later = [{"type": 3, "timestamp": 3, "data": {"source": 5, "id": i, "text": t}}
+             for i, t in ((2, "jane.roe@exa"), (3, "+1 202"), (4, "Springfield"))]
+    second = scrubber.scrub_recording(later, ReplayState.from_bytes(first.state.to_bytes()))
+    assert [e["data"]["text"] for e in second.events] == ["************", "******", "Springfield"]
+    assert second.report.to_dict()["by_rule"]["dom:contact-input"] == 2

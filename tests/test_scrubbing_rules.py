@@ -24,7 +24,8 @@ def test_defaults_content():
     assert "token" in rs.urls.params and "email" in rs.urls.params and len(rs.urls.params) == 18
     assert rs.user.policy == "hash"
     c = Scrubber(rs, secret=b"k")._c
-    assert [r.rule_id for r in c.dom.rules] == ["dom:password-input", "dom:card-autocomplete", "dom:csrf-meta"]
+    assert [r.rule_id for r in c.dom.rules] == ["dom:password-input", "dom:card-autocomplete", "dom:contact-input",
+                                                 "dom:csrf-meta"]
 
 
 def test_example_rules_file_parses_strictly():
