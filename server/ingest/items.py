@@ -108,12 +108,14 @@ def replay_event_record(project_id: int, data: dict[str, Any], replay_id: str) -
     )
 
 
-def _exception(data: dict[str, Any]) -> dict[str, Any] | None:
+def _exceptions(data: dict[str, Any]) -> list[dict[str, Any]]:
     exc = data.get("exception")
-    values = exc.get("values") if isinstance(exc, dict) else exc if isinstance(exc, list) else None
-    if not isinstance(values, list):
-        return None
-    values = [v for v in values if isinstance(v, dict)]
+    values = exc.get("values") if isinstance(exc, dict) else exc
+    return [v for v in values if isinstance(v, dict)] if isinstance(values, list) else []
+
+
+def _exception(data: dict[str, Any]) -> dict[str, Any] | None:
+    values = _exceptions(data)
     return values[-1] if values else None  # Sentry lists chained exceptions innermost-first
 
 
@@ -200,10 +202,7 @@ def error_record(project_id: int, data: dict[str, Any], envelope_headers: dict[s
     frames = _frames(exception)
     stored = {
         "exception": {"type": exc_type, "value": exc_value, "frames": frames[-100:]},
-        "exceptions": [
-            {"type": _str(v.get("type"), 300), "value": _str(v.get("value"))}
-            for v in (data.get("exception", {}) or {}).get("values", []) if isinstance(v, dict)
-        ] if isinstance(data.get("exception"), dict) and isinstance(data["exception"].get("values"), list) else [],
+        "exceptions": [{"type": _str(v.get("type"), 300), "value": _str(v.get("value"))} for v in _exceptions(data)],
         "message": message,
         "request": {k: request[k] for k in ("url", "method", "headers", "query_string") if k in request},
         "user": _user(data),
