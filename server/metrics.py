@@ -41,8 +41,13 @@ class Metrics:
     def gauge(self, name: str, read: Callable[[], Iterable[tuple[Labels, float]]]) -> None:
         self._gauges[name] = read
 
-    def value(self, name: str, **labels: str) -> float:
-        return self._counters[name].get(tuple(sorted(labels.items())), 0.0)
+    def count_request(self, request: web.Request, status: int, seconds: float, bytes_out: int) -> None:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        self.inc("replayd_requests_total", method=request.method, route=route, status=str(status))
+        self.inc("replayd_request_bytes_total", float(request.content_length or 0))
+        self.inc("replayd_response_bytes_total", float(bytes_out))
+        self.observe("replayd_request_duration_seconds", seconds, route=route)
 
     def render(self) -> str:
         lines: list[str] = []
@@ -99,32 +104,6 @@ async def metrics_view(request: web.Request) -> web.Response:
                         headers={"X-Prometheus-Format": "0.0.4"})
 
 
-@web.middleware
-async def count_requests(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
-    import time
-
-    started = time.perf_counter()
-    status = 500
-    response = None
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "unmatched"
-        m = request.app[metrics_key]
-        m.inc("replayd_requests_total", method=request.method, route=route, status=str(status))
-        m.inc("replayd_request_bytes_total", float(request.content_length or 0))
-        if response is not None and response.content_length:
-            m.inc("replayd_response_bytes_total", float(response.content_length))
-        m.observe("replayd_request_duration_seconds", time.perf_counter() - started, route=route)
-
-
 def setup_metrics(app: web.Application) -> None:
     app[metrics_key] = new_metrics()
-    app.middlewares.append(count_requests)
     app.router.add_get("/metrics", metrics_view)

@@ -7,6 +7,8 @@ import time
 
 from aiohttp import web
 
+from .metrics import metrics_key
+
 log = logging.getLogger("replayd.request")
 errors_log = logging.getLogger("replayd.error")
 
@@ -19,9 +21,10 @@ def json_error(status: int, detail: str, headers: dict[str, str] | None = None) 
 
 @web.middleware
 async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One line per request; the path only, never the query string (it can carry keys)."""
+    """One log line and the metrics per request; the path only, never the query string (it can carry keys)."""
     started = time.perf_counter()
     status = 500
+    response = None
     try:
         response = await handler(request)
         status = response.status
@@ -30,6 +33,7 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
         status = exc.status
         raise
     finally:
+        seconds = time.perf_counter() - started
         log.info(
             "%s %s %d",
             request.method,
@@ -39,10 +43,12 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
                 "method": request.method,
                 "path": request.rel_url.path,
                 "status": status,
-                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "ms": round(seconds * 1000, 1),
                 "bytes_in": request.content_length or 0,
             }},
         )
+        bytes_out = getattr(response, "content_length", None) or 0
+        request.app[metrics_key].count_request(request, status, seconds, bytes_out)
 
 
 def _wants_json(request: web.Request) -> bool:

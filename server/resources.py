@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Coroutine
 
 from aiohttp import web
 
@@ -22,6 +23,18 @@ from .uploader import Uploader
 from .workers import WorkerPool
 
 log = logging.getLogger("replayd")
+
+
+@contextlib.asynccontextmanager
+async def running(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """A background task for the life of the block, cancelled (and awaited) at its end."""
+    task = asyncio.create_task(coro)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def index_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -66,13 +79,8 @@ async def spool_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics.gauge("replayd_spool_oldest_age_seconds", lambda: [((), spool.oldest_age())])
     if leftover := spool.entries():
         log.info("spool holds %d segment(s) from a previous run; uploading", len(leftover))
-    task = asyncio.create_task(uploader.run())
-    yield
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+    async with running(uploader.run()):
+        yield
 
 
 async def reload_rules(app: web.Application) -> bool:
@@ -121,10 +129,5 @@ async def retention_ctx(app: web.Application) -> AsyncIterator[None]:
                 log.exception("retention sweep failed; retrying in an hour")
             await asyncio.sleep(RETENTION_INTERVAL)
 
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+    async with running(loop()):
+        yield
