@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .auth import setup_auth
+from .segments import setup_segments
 from .views import setup_views
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,3 +74,4 @@ def setup_player_routes(app: web.Application) -> None:
     app.router.add_get("/vendor/{name}", vendor_file, name="vendor")
     setup_auth(app)
     setup_views(app)
+    setup_segments(app)

@@ -1,0 +1,264 @@
+"""Player benchmark: time to first frame and to seek to the end of a 60-minute replay, in Chromium.
+
+    .venv/bin/python bench/bench_player.py [--minutes 60] [--runs 3] [--keep]
+
+Starts ``replayd serve`` on a temporary directory, ingests a generated replay (5 s segments through
+the envelope endpoint, as the SDK uploads them; a full snapshot every 5 minutes like rrweb's
+``checkoutEveryNms``, mouse moves, scrolls, text mutations, clicks and idle stretches), signs in,
+then measures in Debian's Chromium, each run in a fresh browser context (cold HTTP cache):
+
+- progressive (the player as shipped): first frame at 0 s, from navigation start; then a seek to the
+  end from the player's API call to the painted frame; and a page opened at ``?t=<end>``.
+- baseline (same run, same data): ``?load=all`` fetches every segment before the first frame (what a
+  player without progressive loading does), then the same seek.
+
+Prints medians and the baseline/progressive ratios. Targets: first frame <= 1 s, seek <= 0.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.envelopes import (click, element, mouse_move, new_id, page_events, post_envelope,  # noqa: E402
+                             replay_envelope, text, text_mutation)
+
+KEY = "benchkey0123456789abcdef0123456"
+PASSWORD = "bench-password"
+CHROMIUM = os.environ.get("REPLAYD_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+SEGMENT_S = 5
+CHECKOUT_S = 300  # a full snapshot every 5 minutes
+TARGET_FIRST_FRAME_MS = 1000
+TARGET_SEEK_MS = 500
+
+
+# --- the generated recording --------------------------------------------------------------------
+
+def dashboard(ts: float, minute: int) -> list[dict]:
+    """Meta + FullSnapshot of a dashboard page: a nav, a 40-row table, some cards (~400 nodes)."""
+    rows = []
+    nid = 1000
+    for r in range(40):
+        cells = []
+        for c in range(4):
+            cells.append(element(nid, "td", [text(nid + 1, f"r{r} c{c} value {(r * 7 + c * 13 + minute) % 997}")]))
+            nid += 2
+        rows.append(element(nid, "tr", cells, **{"class": "row"}))
+        nid += 1
+    cards = [element(800 + i * 2, "div", [text(801 + i * 2, f"Card {i}: {minute * 3 + i} orders")], **{"class": "card"})
+             for i in range(12)]
+    nav = [element(700 + i * 2, "a", [text(701 + i * 2, f"Section {i}")], href=f"/section/{i}") for i in range(20)]
+    body = [
+        element(40, "nav", nav),
+        element(41, "div", cards, **{"class": "cards"}),
+        element(42, "table", [element(43, "tbody", rows)]),
+        element(44, "button", [text(45, "Refresh")], id="refresh"),
+    ]
+    style = [element(46, "style", [text(47, "td{padding:4px;border-bottom:1px solid #eee}.card{display:inline-block;"
+                                             "padding:8px;margin:4px;background:#f3f4f6}nav a{margin-right:8px}")])]
+    return page_events(ts, f"https://dash.example.test/minute/{minute}", "Operations dashboard",
+                       [f"Live status at minute {minute}"], head=style, body_extra=body)
+
+
+def generate(minutes: int, start_ms: float) -> list[list[dict]]:
+    """Segments of 5 s: a checkout every 5 minutes; activity except in idle minutes (every 7th)."""
+    segments = []
+    for s in range(0, minutes * 60, SEGMENT_S):
+        events: list[dict] = []
+        t0 = start_ms + s * 1000
+        if s % CHECKOUT_S == 0:
+            events += dashboard(t0, s // 60)
+        idle = (s // 60) % 7 == 6
+        for k in range(SEGMENT_S):  # one mutation a second: the status line and a table cell
+            t = t0 + k * 1000 + 10
+            events.append(text_mutation(t, 21, f"Live status at {s + k} s"))
+            events.append(text_mutation(t + 5, 1001 + ((s + k) % 160) * 2, f"updated {s + k}"))
+        if not idle:
+            for m in range(SEGMENT_S * 10):  # mouse moves every 100 ms
+                events.append(mouse_move(t0 + m * 100 + 50, 200 + (s + m) % 600, 150 + (m * 7) % 400))
+            events.append({"type": 3, "timestamp": t0 + 2500,
+                           "data": {"source": 3, "id": 1, "x": 0, "y": (s * 13) % 900}})
+            if s % 20 == 0:
+                events.append(click(t0 + 3000, 44))
+        events.sort(key=lambda e: e["timestamp"])
+        segments.append(events)
+    return segments
+
+
+# --- server ---------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    config = {
+        "server": {"host": "127.0.0.1", "port": port},
+        "storage": {"backend": "local", "path": str(data_dir / "blobs")},
+        "index": {"url": f"sqlite:///{data_dir / 'replayd.sqlite3'}"},
+        "projects": [{"id": 1, "name": "bench", "public_keys": [KEY], "allowed_origins": ["*"]}],
+        "auth": {"admin_password": PASSWORD},
+    }
+    (data_dir / "replayd.yaml").write_text(yaml.safe_dump(config))
+    log = (data_dir / "replayd.log").open("ab")
+    process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--config", str(data_dir / "replayd.yaml")],
+                               cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"replayd exited:\n{(data_dir / 'replayd.log').read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2):
+                return process, url
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("replayd did not start")
+
+
+def ingest(url: str, replay_id: str, segments: list[list[dict]]) -> float:
+    started = time.perf_counter()
+    bodies = [replay_envelope(replay_id, i, seg, user={"id": "bench-user"}) for i, seg in enumerate(segments)]
+    # the SDK sends one segment at a time per replay; a few in flight keeps the server's pool busy
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda b: post_envelope(url, b, KEY), bodies))
+    return time.perf_counter() - started
+
+
+# --- browser measurements ---------------------------------------------------------------------------
+
+FIRST_FRAME = """async () => {
+  const root = document.querySelector('[data-player]');
+  while (!root.dataset.firstFrame) await new Promise((r) => setTimeout(r, 5));
+  const mark = performance.getEntriesByName('replayd:first-frame')[0];
+  const requests = performance.getEntriesByType('resource').filter((e) => e.name.includes('segments.pack'));
+  return {first_frame: mark.startTime, requests: requests.length};
+}"""
+
+SEEK_END = """async () => {
+  const p = globalThis.replaydPlayer;
+  p.pause();
+  const t = p.duration - 1000;
+  const t0 = performance.now();
+  await p.seek(t);
+  const ms = performance.now() - t0;
+  const doc = document.querySelector('.replayer-wrapper iframe').contentDocument;
+  return {seek: ms, at: p.current(), text: doc.body ? doc.body.innerText.slice(0, 200) : ''};
+}"""
+
+
+def measure(browser, url: str, cookies: list[dict], path: str, seek: bool) -> dict:
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.add_cookies(cookies)
+    page = context.new_page()
+    page.goto(url + path)
+    result = page.evaluate(FIRST_FRAME)
+    if seek:
+        result.update(page.evaluate(SEEK_END))
+    context.close()
+    return result
+
+
+def sign_in(browser, url: str) -> list[dict]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url + "/login")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.login-form button[type=submit]")
+    page.wait_for_url(url + "/")
+    cookies = context.cookies()
+    context.close()
+    return cookies
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=int, default=60)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    data_dir = Path(tempfile.mkdtemp(prefix="replayd-bench-player-"))
+    process, url = start_server(data_dir)
+    try:
+        replay_id = new_id()
+        segments = generate(args.minutes, (time.time() - args.minutes * 60 - 600) * 1000)
+        raw = sum(len(json.dumps(s)) for s in segments)
+        seconds = ingest(url, replay_id, segments)
+        stored = sum(f.stat().st_size for f in (data_dir / "blobs").rglob("*") if f.is_file())
+        print(f"replay: {args.minutes} min, {len(segments)} segments, {sum(map(len, segments))} events, "
+              f"{raw / 1e6:.1f} MB raw JSON, {stored / 1e6:.2f} MB stored; ingested in {seconds:.1f} s")
+        end_s = args.minutes * 60 - 2
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            cookies = sign_in(browser, url)
+            # warm-up (server caches, Chromium's code caches), not counted
+            measure(browser, url, cookies, f"/replays/{replay_id}", seek=True)
+            results: dict[str, list[dict]] = {"progressive": [], "open_at_end": [], "baseline": []}
+            for _ in range(args.runs):
+                results["progressive"].append(measure(browser, url, cookies, f"/replays/{replay_id}", seek=True))
+                results["open_at_end"].append(measure(browser, url, cookies, f"/replays/{replay_id}?t={end_s}", seek=False))
+                results["baseline"].append(measure(browser, url, cookies, f"/replays/{replay_id}?load=all", seek=True))
+            browser.close()
+    finally:
+        process.terminate()
+        process.wait(30)
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            print(f"data kept in {data_dir}")
+
+    def col(name: str, key: str) -> float:
+        return median([r[key] for r in results[name]])
+
+    prog_ff, prog_seek = col("progressive", "first_frame"), col("progressive", "seek")
+    end_ff = col("open_at_end", "first_frame")
+    base_ff, base_seek = col("baseline", "first_frame"), col("baseline", "seek")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nmachine: {os.cpu_count()} CPUs, load average {load} (other work on the machine skews these figures)")
+    print(f"medians of {args.runs} runs (ms; first frame from navigation start, seek from the call to the painted frame)")
+    print(f"{'':30} {'first frame':>12} {'seek to end':>12} {'segment requests by 1st frame':>31}")
+    print(f"{'progressive (shipped)':30} {prog_ff:12.0f} {prog_seek:12.0f} {col('progressive', 'requests'):31.0f}")
+    print(f"{'progressive, opened at ?t=end':30} {end_ff:12.0f} {'—':>12} {col('open_at_end', 'requests'):31.0f}")
+    print(f"{'baseline: all segments first':30} {base_ff:12.0f} {base_seek:12.0f} {col('baseline', 'requests'):31.0f}")
+    print(f"\nfirst frame: baseline / progressive = {base_ff / prog_ff:.1f}x")
+    print(f"open at the end vs baseline first frame: {base_ff / end_ff:.1f}x")
+    print(f"seek to end: progressive {prog_seek:.0f} ms (baseline, everything already loaded: {base_seek:.0f} ms)")
+    sample = results["progressive"][-1]
+    print(f"after the seek the replay shows t={sample['at'] / 1000:.1f} s: {sample['text'][:60]!r}")
+    ok = prog_ff <= TARGET_FIRST_FRAME_MS and end_ff <= TARGET_FIRST_FRAME_MS and prog_seek <= TARGET_SEEK_MS
+    print(f"targets (first frame <= {TARGET_FIRST_FRAME_MS} ms, seek <= {TARGET_SEEK_MS} ms): "
+          f"{'met' if ok else 'NOT met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Sign-in for people: a signed session cookie, CSRF tokens, and the login/logout views.
+
+The cookie holds ``base64(json({"u": user, "n": nonce, "exp": unix}))`` + ``.`` + HMAC-SHA256 of it
+under ``credentials.secret_key``. The CSRF token of a session is HMAC(secret, "csrf:" + nonce): it
+never travels in a cookie, only in pages (``<meta name=csrf-token>``, hidden form fields) and back in
+``X-CSRF-Token`` or a ``csrf_token`` field. Requests authenticated by an API token (Bearer) need no
+CSRF token: a browser never attaches one by itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from typing import Any
+
+from aiohttp import web
+
+from server.auth import bearer_token, is_authenticated, session_checker_key, valid_token
+from server.keys import credentials_key
+
+SESSION_COOKIE = "replayd_session"
+LOGIN_COOKIE = "replayd_login"  # the pre-session CSRF token of the sign-in form (double submit)
+SESSION_SECONDS = 14 * 86400
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+
+session_key = web.RequestKey("replayd_session", dict)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: str, message: str) -> str:
+    return _b64(hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest())
+
+
+def sign_session(secret: str, user: str, now: float | None = None, seconds: int = SESSION_SECONDS) -> str:
+    payload = _b64(json.dumps({"u": user, "n": secrets.token_urlsafe(16),
+                               "exp": int((time.time() if now is None else now) + seconds)}).encode())
+    return f"{payload}.{_mac(secret, 'session:' + payload)}"
+
+
+def read_session(secret: str, cookie: str | None, now: float | None = None) -> dict[str, Any] | None:
+    """The session's payload, or None when the cookie is missing, forged, malformed or expired."""
+    if not cookie or "." not in cookie:
+        return None
+    payload, _, mac = cookie.rpartition(".")
+    if not hmac.compare_digest(mac.encode(), _mac(secret, "session:" + payload).encode()):
+        return None
+    try:
+        data = json.loads(_unb64(payload))
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("exp"), int) or data["exp"] < (time.time() if now is None else now):
+        return None
+    return data
+
+
+def csrf_token(secret: str, session: dict[str, Any]) -> str:
+    return _mac(secret, "csrf:" + str(session.get("n", "")))
+
+
+def valid_csrf(secret: str, session: dict[str, Any], token: str | None) -> bool:
+    return bool(token) and hmac.compare_digest(token.encode(), csrf_token(secret, session).encode())
+
+
+def _secret(request: web.Request) -> str:
+    return request.app[credentials_key].secret_key
+
+
+def current_session(request: web.Request) -> dict[str, Any] | None:
+    if session_key in request:
+        return request[session_key]
+    session = read_session(_secret(request), request.cookies.get(SESSION_COOKIE))
+    if session is not None:
+        request[session_key] = session
+    return session
+
+
+def request_csrf_token(request: web.Request) -> str:
+    """The token to embed in a page; empty for Bearer-authenticated requests (they need none)."""
+    session = current_session(request)
+    return csrf_token(_secret(request), session) if session else ""
+
+
+async def check_session(request: web.Request) -> bool:
+    """The app's session checker (server.auth): a valid cookie, and a CSRF token on state changes."""
+    session = current_session(request)
+    if session is None:
+        return False
+    if request.method not in SAFE_METHODS:
+        token = request.headers.get(CSRF_HEADER)
+        if token is None and request.content_type == "application/x-www-form-urlencoded":
+            token = (await request.post()).get(CSRF_FIELD)
+        if not valid_csrf(_secret(request), session, token if isinstance(token, str) else None):
+            raise web.HTTPForbidden(text="CSRF token missing or invalid: reload the page and try again")
+    return True
+
+
+async def page_auth(request: web.Request) -> None:
+    """For UI pages: signed in (or a valid Bearer token), else a redirect to the sign-in page."""
+    token = bearer_token(request)
+    if token is not None:
+        if valid_token(request, token):
+            return
+        raise web.HTTPUnauthorized(text="invalid API token", headers={"WWW-Authenticate": 'Bearer realm="replayd"'})
+    if not await is_authenticated(request):
+        raise web.HTTPFound(request.app.router["login"].url_for().with_query(next=_safe_next(request.path_qs)))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: ``//host`` and ``/\\host`` would leave the site."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    return target
+
+
+def _cookie_secure(request: web.Request) -> bool:
+    return request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
+
+
+def _set_login_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Lax", path="/login",
+                        secure=_cookie_secure(request), max_age=3600)
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    from .views import render
+
+    if current_session(request) is not None:
+        raise web.HTTPFound(_safe_next(request.query.get("next")))
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+    response = render(request, "login.html", {"login_token": token, "next": _safe_next(request.query.get("next")),
+                                             "failed": False})
+    _set_login_cookie(request, response, token)
+    return response
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    from .views import render
+
+    form = await request.post()
+    next_url = _safe_next(str(form.get("next", "/")))
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    submitted = str(form.get(CSRF_FIELD, ""))
+    if not expected or not hmac.compare_digest(expected.encode(), submitted.encode()):
+        raise web.HTTPForbidden(text="CSRF token missing or invalid: reload the sign-in page and try again")
+    password = str(form.get("password", ""))
+    admin = request.app[credentials_key].admin_password
+    if not hmac.compare_digest(password.encode(), admin.encode()):
+        token = secrets.token_urlsafe(24)
+        response = render(request, "login.html", {"login_token": token, "next": next_url, "failed": True},
+                          status=401)
+        _set_login_cookie(request, response, token)
+        return response
+    response = web.HTTPSeeOther(next_url)
+    response.set_cookie(SESSION_COOKIE, sign_session(_secret(request), "admin"), httponly=True, samesite="Lax",
+                        path="/", secure=_cookie_secure(request), max_age=SESSION_SECONDS)
+    response.del_cookie(LOGIN_COOKIE, path="/login")
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    session = current_session(request)
+    if session is not None:
+        form = await request.post()
+        token = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
+        if not valid_csrf(_secret(request), session, token if isinstance(token, str) else None):
+            raise web.HTTPForbidden(text="CSRF token missing or invalid: reload the page and try again")
+    response = web.HTTPSeeOther(str(request.app.router["login"].url_for()))
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+def setup_auth(app: web.Application) -> None:
+    app[session_checker_key] = check_session
+    app.router.add_get("/login", login_page, name="login")
+    app.router.add_post("/login", login_submit)
+    app.router.add_post("/logout", logout, name="logout")

@@ -1,0 +1,320 @@
+"""Timeline assembly for the player: the segment table, what to load for a moment, and markers.
+
+Pure functions, no I/O. Times in the player are milliseconds from the replay's origin (its
+``started_at``); stored segments carry seconds. ``static/player/timeline.js`` mirrors ``plan``.
+
+rrweb event types (see DESIGN.md): 2 FullSnapshot, 3 IncrementalSnapshot, 4 Meta, 5 Custom, 6 Plugin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+FULL_SNAPSHOT, INCREMENTAL, META, CUSTOM, PLUGIN = 2, 3, 4, 5, 6
+MOUSE_INTERACTION, CLICK = 2, 2  # IncrementalSource.MouseInteraction, MouseInteractions.Click
+# Sources a person causes (mouse move, interaction, scroll, resize, input, touch, drag): not mutations.
+USER_SOURCES = frozenset({1, 2, 3, 4, 5, 6, 12})
+INACTIVE_MS = 10_000  # also the Replayer's inactivePeriodThreshold
+RAGE_CLICKS, RAGE_WINDOW_MS = 3, 1000
+SECONDS_BELOW = 1e11  # an rrweb timestamp under this is in seconds (Sentry's performanceSpan events)
+MAX_BREADCRUMBS = 5000
+TEXT_LIMIT = 300
+NETWORK_OPS = ("resource.fetch", "resource.xhr")
+
+
+def event_ms(event: dict[str, Any]) -> float | None:
+    ts = event.get("timestamp")
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool):
+        return None
+    return float(ts) * 1000 if ts < SECONDS_BELOW else float(ts)
+
+
+def origin_ms(replay: dict[str, Any]) -> float:
+    """Time zero of the player: the replay's start, or its first segment's."""
+    starts = [s["started_at"] for s in replay.get("segments", []) if s.get("started_at") is not None]
+    if replay.get("started_at") is not None:
+        starts.append(replay["started_at"])
+    return min(starts) * 1000 if starts else 0.0
+
+
+def segment_table(replay: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per stored segment, in order: id, start/end (ms from origin), full snapshot, size."""
+    origin = origin_ms(replay)
+    rows = []
+    for seg in sorted(replay.get("segments", []), key=lambda s: s["segment_id"]):
+        start = seg.get("started_at")
+        end = seg.get("ended_at")
+        start_ms = round(start * 1000 - origin) if start is not None else (rows[-1]["end"] if rows else 0)
+        end_ms = round(end * 1000 - origin) if end is not None else start_ms
+        rows.append({
+            "id": seg["segment_id"],
+            "start": start_ms,
+            "end": max(end_ms, start_ms),
+            "full": bool(seg.get("has_full_snapshot")),
+            "events": seg.get("event_count", 0),
+            "bytes": seg.get("stored_bytes", 0),
+        })
+    return rows
+
+
+def segment_at(table: list[dict[str, Any]], t: float) -> int:
+    """Index (into ``table``) of the segment holding moment ``t``: the last one starting at or before it."""
+    if not table:
+        raise ValueError("a replay without segments has no timeline")
+    lo, hi = 0, len(table) - 1
+    if t <= table[0]["start"]:
+        return 0
+    while lo < hi:  # last index with start <= t
+        mid = (lo + hi + 1) // 2
+        if table[mid]["start"] <= t:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def plan(table: list[dict[str, Any]], t: float) -> list[int]:
+    """Indexes to load before showing moment ``t``: back from its segment to the last full snapshot."""
+    target = segment_at(table, t)
+    first = target
+    while first > 0 and not table[first]["full"]:
+        first -= 1
+    return list(range(first, target + 1))
+
+
+def segment_gaps(table: list[dict[str, Any]], threshold: float = INACTIVE_MS) -> list[tuple[float, float]]:
+    """Stretches between segments with nothing recorded at all."""
+    return [(a["end"], b["start"]) for a, b in zip(table, table[1:]) if b["start"] - a["end"] >= threshold]
+
+
+# --- markers and breadcrumbs, from the events -------------------------------------------------
+
+def _text(value: Any, limit: int = TEXT_LIMIT) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class Extracted:
+    """What the side panels and the timeline show, in player time (ms from origin)."""
+
+    breadcrumbs: list[dict[str, Any]] = field(default_factory=list)
+    activity: list[float] = field(default_factory=list)  # times of user input, for inactive stretches
+    clicks: dict[Any, list[float]] = field(default_factory=dict)
+    truncated: bool = False
+
+    def add(self, t: float, kind: str, label: str, **extra: Any) -> None:
+        if len(self.breadcrumbs) >= MAX_BREADCRUMBS:
+            self.truncated = True
+            return
+        self.breadcrumbs.append({"t": round(t), "kind": kind, "label": _text(label), **extra})
+
+
+def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> None:
+    category = _text(payload.get("category"), 100)
+    message = payload.get("message")
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    if category == "ui.click":
+        node = data.get("node") if isinstance(data.get("node"), dict) else {}
+        text = _text(node.get("textContent"), 80)
+        out.add(t, "click", f"{message or 'click'}" + (f" “{text}”" if text else ""), source="sdk")
+    elif category in ("ui.multiClick", "ui.slowClickDetected"):
+        count = data.get("clickCount") if isinstance(data.get("clickCount"), int) else 0
+        if category == "ui.multiClick" and count >= RAGE_CLICKS:
+            out.add(t, "rage", f"rage click ({count}×) on {message or 'element'}")
+        else:
+            out.add(t, "click", f"{category}: {message or ''}", source="sdk")
+    elif category == "navigation":
+        out.add(t, "navigation", f"{data.get('from', '')} → {data.get('to', '')}" if data else _text(message))
+    elif category == "console":
+        level = _text(payload.get("level") or data.get("logger") or "log", 20)
+        out.add(t, "console", _text(message), level=level)
+    elif category in ("fetch", "xhr"):  # the Sentry SDK's and our snippet's network breadcrumbs
+        status = data.get("status_code")
+        out.add(t, "network", f"{_text(data.get('method') or 'GET', 10)} {_text(data.get('url'))} → {status or 'failed'}",
+                failed=not isinstance(status, int) or status >= 400 or status == 0)
+    elif category in ("replay.mutations", "sentry.transaction", "sentry.event"):
+        return
+    else:
+        out.add(t, "custom", f"{category}: {_text(message)}" if category else _text(message))
+
+
+def _performance_span(out: Extracted, t: float, payload: dict[str, Any], origin: float) -> None:
+    op = _text(payload.get("op"), 100)
+    description = _text(payload.get("description"))
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    start = payload.get("startTimestamp")
+    if isinstance(start, (int, float)) and not isinstance(start, bool):
+        t = (start * 1000 if start < SECONDS_BELOW else start) - origin
+    if op.startswith("navigation."):
+        out.add(t, "navigation", description, op=op)
+    elif op in NETWORK_OPS or (op.startswith("resource.") and isinstance(data.get("statusCode"), int)
+                               and data["statusCode"] >= 400):
+        method = data.get("method") or ("GET" if op != "resource.xhr" else "")
+        status = data.get("statusCode", "")
+        out.add(t, "network", f"{method} {description} → {status}".strip(), op=op,
+                failed=isinstance(status, int) and status >= 400)
+
+
+def _custom(out: Extracted, t: float, data: dict[str, Any], origin: float) -> None:
+    tag = data.get("tag")
+    payload = data.get("payload")
+    if not isinstance(payload, dict):
+        payload = {"message": payload}
+    if tag == "breadcrumb":
+        _sentry_breadcrumb(out, t, payload)
+    elif tag == "performanceSpan":
+        _performance_span(out, t, payload, origin)
+    elif tag == "error":
+        out.add(t, "error", _text(payload.get("message") or payload.get("title") or "error"),
+                event_id=_text(payload.get("eventId"), 64))
+    elif tag in ("options", "replay.mutations"):
+        return
+    elif isinstance(tag, str):
+        label = payload.get("message") or payload.get("url") or payload.get("name") or ""
+        out.add(t, "custom", f"{_text(tag, 60)}: {_text(label)}")
+
+
+def _plugin(out: Extracted, t: float, data: dict[str, Any]) -> None:
+    if data.get("plugin") != "rrweb/console@1" or not isinstance(data.get("payload"), dict):
+        return
+    payload = data["payload"]
+    args = payload.get("payload")
+    text = " ".join(_text(a, 200) for a in args) if isinstance(args, list) else _text(args)
+    out.add(t, "console", text, level=_text(payload.get("level") or "log", 20))
+
+
+def _click(out: Extracted, t: float, node_id: Any) -> None:
+    times = [x for x in out.clicks.get(node_id, []) if t - x <= RAGE_WINDOW_MS] + [t]
+    out.clicks[node_id] = times
+    if len(times) == RAGE_CLICKS:
+        out.add(t, "rage", f"rage click on node {node_id}")
+
+
+def extract(events: Iterable[Any], origin: float, into: Extracted | None = None) -> Extracted:
+    """Breadcrumbs (navigation, click, rage, console, network, error, custom) and user activity."""
+    out = into or Extracted()
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        ms = event_ms(event)
+        if ms is None:
+            continue
+        t = ms - origin
+        kind, data = event.get("type"), event.get("data")
+        if not isinstance(data, dict):
+            continue
+        if kind == META and isinstance(data.get("href"), str) and data.get("width") and data.get("height"):
+            out.add(t, "navigation", data["href"], source="meta")
+        elif kind == INCREMENTAL:
+            source = data.get("source")
+            if source in USER_SOURCES:
+                out.activity.append(t)
+            if source == MOUSE_INTERACTION and data.get("type") == CLICK:
+                out.add(t, "click", f"click on node {data.get('id')}", source="dom")
+                _click(out, t, data.get("id"))
+        elif kind == CUSTOM:
+            _custom(out, t, data, origin)
+        elif kind == PLUGIN:
+            _plugin(out, t, data)
+    return out
+
+
+def _dedupe_clicks(crumbs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The SDK writes a labelled ui.click breadcrumb next to rrweb's own click: keep the labelled one."""
+    sdk_times = sorted(c["t"] for c in crumbs if c["kind"] == "click" and c.get("source") == "sdk")
+    if not sdk_times:
+        return crumbs
+    import bisect
+
+    def near_sdk(t: float) -> bool:
+        i = bisect.bisect_left(sdk_times, t - 100)
+        return i < len(sdk_times) and sdk_times[i] <= t + 100
+
+    return [c for c in crumbs if not (c["kind"] == "click" and c.get("source") == "dom" and near_sdk(c["t"]))]
+
+
+def _dedupe_navigations(crumbs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A page load gives a Meta event and a navigation span with the same URL: keep one."""
+    out: list[dict[str, Any]] = []
+    last: dict[str, float] = {}
+    for c in crumbs:
+        if c["kind"] == "navigation":
+            if c["label"] in last and abs(c["t"] - last[c["label"]]) < 2000:
+                continue
+            last[c["label"]] = c["t"]
+        out.append(c)
+    return out
+
+
+def inactive_stretches(activity: list[float], duration: float, threshold: float = INACTIVE_MS) -> list[list[float]]:
+    """Stretches of at least ``threshold`` ms without user input, over [0, duration]."""
+    points = sorted(activity)
+    stretches = []
+    previous = 0.0
+    for t in [*points, duration]:
+        if t - previous >= threshold:
+            stretches.append([round(previous), round(t)])
+        previous = max(previous, t)
+    return stretches
+
+
+def finish(extracted: Extracted, duration: float, errors: list[dict[str, Any]], origin: float) -> dict[str, Any]:
+    """Breadcrumbs sorted and de-duplicated, errors from the index merged in, markers and inactivity."""
+    crumbs = [c for c in extracted.breadcrumbs if c["kind"] != "error"]
+    known = {e["event_id"] for e in errors}
+    for crumb in extracted.breadcrumbs:  # errors the recording marks but the index does not hold
+        if crumb["kind"] == "error" and crumb.get("event_id", "").replace("-", "") not in known:
+            crumbs.append(crumb)
+    for error in errors:
+        crumbs.append({
+            "t": round(error["timestamp"] * 1000 - origin),
+            "kind": "error",
+            "label": _text(f"{error.get('type') or 'Error'}: {error.get('value') or error.get('message') or ''}"),
+            "event_id": error["event_id"],
+        })
+    crumbs.sort(key=lambda c: c["t"])
+    crumbs = _dedupe_navigations(_dedupe_clicks(crumbs))
+    for c in crumbs:
+        c.pop("source", None)
+    markers = [{"t": c["t"], "kind": c["kind"]} for c in crumbs if c["kind"] in ("error", "navigation", "click", "rage")]
+    return {
+        "breadcrumbs": crumbs,
+        "markers": markers,
+        "inactive": inactive_stretches(extracted.activity, duration),
+        "truncated": extracted.truncated,
+    }
+
+
+def summary(replay: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the page embeds so the player can start without another request."""
+    table = segment_table(replay)
+    origin = origin_ms(replay)
+    ended = replay.get("ended_at")
+    duration = round(ended * 1000 - origin) if ended is not None else 0
+    duration = max(duration, table[-1]["end"] if table else 0, 0)
+    return {
+        "origin": origin,
+        "duration": duration,
+        "segments": table,
+        "gaps": [list(g) for g in segment_gaps(table)],
+        "errors": [
+            {"t": round(e["timestamp"] * 1000 - origin), "event_id": e["event_id"],
+             "label": _text(f"{e.get('type') or 'Error'}: {e.get('value') or e.get('message') or ''}")}
+            for e in errors
+        ],
+    }
+
+
+def breadcrumbs_from_blobs(blobs: list[bytes], origin: float, duration: float,
+                           errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """``finish`` over every stored segment; runs in a worker process (bytes in, a small dict out)."""
+    from server.codec import decode_segment
+
+    extracted = Extracted()
+    for blob in blobs:
+        extract(decode_segment(blob), origin, extracted)
+    return finish(extracted, duration, errors, origin)

@@ -1,0 +1,35 @@
+// Shared by the pages: the CSRF token, JSON config blocks, and starting a player on an element.
+import { Player } from './player.js';
+import { Controls } from './controls.js';
+
+export function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : '';
+}
+
+export function readConfig(id) {
+  return JSON.parse(document.getElementById(id).textContent);
+}
+
+/** Build the player, its controls and (when given) the breadcrumbs panel; load breadcrumbs after the first frame. */
+export function mountPlayer(root, { breadcrumbs = null, autoplay = false } = {}) {
+  const config = readConfig(root.dataset.config);
+  const params = new URLSearchParams(location.search);
+  const player = new Player(root, config, { loadAll: params.get('load') === 'all' });
+  const controls = new Controls(root, player, { events: () => (breadcrumbs ? breadcrumbs.times() : []) });
+  document.addEventListener('keydown', (e) => controls.onKey(e));
+  if (breadcrumbs) root.addEventListener('player-time', (e) => breadcrumbs.sync(e.detail.t));
+  globalThis.replaydPlayer = player; // for tests and the benchmark
+  const started = player.start({ autoplay });
+  started.then(async () => {
+    const response = await fetch(config.breadcrumbs_url, { credentials: 'same-origin' });
+    if (!response.ok) return;
+    const data = await response.json();
+    controls.drawGaps(data.inactive);
+    controls.drawMarkers(data.markers.filter((m) => m.kind !== 'error'));
+    if (breadcrumbs) breadcrumbs.render(data.breadcrumbs);
+    if (!breadcrumbs) controls.events = () => data.breadcrumbs.map((c) => c.t);
+    root.dataset.breadcrumbs = 'ready';
+  }).catch(() => {});
+  return { player, controls, config };
+}

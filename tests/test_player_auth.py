@@ -1,0 +1,222 @@
+"""Sign-in, sessions, CSRF and the pages' security headers (in-process app, real index and store)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from player import auth
+from player.routes import CSP
+from tests.conftest import API_TOKEN, PUBLIC_KEY
+from tests.envelopes import error_envelope, new_id, page_events, replay_envelope
+
+PASSWORD = "test-password"
+
+
+async def login_token(client) -> str:
+    response = await client.get("/login")
+    assert response.status == 200
+    html = await response.text()
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+async def sign_in(client, password: str = PASSWORD, next_url: str = "/"):
+    token = await login_token(client)
+    return await client.post("/login", data={"password": password, "csrf_token": token, "next": next_url},
+                             allow_redirects=False)
+
+
+async def page_csrf(client, path: str = "/") -> str:
+    html = await (await client.get(path)).text()
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+async def ingest_replay(client) -> str:
+    rid = new_id()
+    events = page_events(1_795_650_000_000, "https://shop.test/", "Checkout", ["Total: 12.00"])
+    response = await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}", data=replay_envelope(rid, 0, events))
+    assert response.status == 200, await response.text()
+    return rid
+
+
+# --- unauthenticated -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/", "/projects/1/replays", "/issues", "/replays/" + "a" * 32, "/errors/" + "b" * 32])
+async def test_ui_pages_redirect_to_sign_in(client, path):
+    response = await client.get(path, allow_redirects=False)
+    assert response.status == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize("path", ["/api/0/projects/1/replays/", "/api/0/projects/1/issues/",
+                                  "/projects/1/replays/" + "a" * 32 + "/breadcrumbs.json"])
+async def test_data_calls_answer_401_without_auth(client, path):
+    response = await client.get(path, allow_redirects=False)
+    assert response.status == 401
+    assert "data" not in await response.text()
+
+
+async def test_login_page_has_a_strict_csp_and_no_inline_script(client):
+    response = await client.get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'self'" in csp and "object-src 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    html = await response.text()
+    assert "<script>" not in html and "onclick" not in html
+
+
+# --- signing in ------------------------------------------------------------------------------
+
+async def test_sign_in_sets_a_signed_httponly_lax_cookie(client):
+    response = await sign_in(client, next_url="/issues")
+    assert response.status == 303
+    assert response.headers["Location"] == "/issues"
+    cookie = response.cookies[auth.SESSION_COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/"
+    page = await client.get("/", allow_redirects=False)
+    assert page.status == 200
+    assert "Replays" in await page.text()
+    api = await client.get("/api/0/projects/1/replays/")
+    assert api.status == 200
+
+
+async def test_wrong_password_is_refused(client):
+    response = await sign_in(client, password="nope")
+    assert response.status == 401
+    assert "Wrong password" in await response.text()
+    assert auth.SESSION_COOKIE not in response.cookies
+    assert (await client.get("/", allow_redirects=False)).status == 302
+
+
+async def test_sign_in_without_its_csrf_token_is_refused(client):
+    await client.get("/login")
+    response = await client.post("/login", data={"password": PASSWORD, "csrf_token": "forged"}, allow_redirects=False)
+    assert response.status == 403
+    response = await client.post("/login", data={"password": PASSWORD}, allow_redirects=False)
+    assert response.status == 403
+
+
+async def test_next_never_leaves_the_site(client):
+    for target in ("//evil.test/", "https://evil.test/", "/\\evil.test"):
+        response = await sign_in(client, next_url=target)
+        assert response.headers["Location"] == "/"
+        client.session.cookie_jar.clear()
+
+
+async def test_forged_or_expired_cookie_is_not_a_session(client):
+    secret = "s3cret"
+    good = auth.sign_session(secret, "admin")
+    assert auth.read_session(secret, good)["u"] == "admin"
+    assert auth.read_session("other", good) is None
+    payload, mac = good.rsplit(".", 1)
+    assert auth.read_session(secret, payload + "x." + mac) is None
+    assert auth.read_session(secret, auth.sign_session(secret, "admin", now=0, seconds=10)) is None
+    assert auth.read_session(secret, "garbage") is None
+    client.session.cookie_jar.update_cookies({auth.SESSION_COOKIE: good})
+    assert (await client.get("/", allow_redirects=False)).status == 302
+
+
+# --- CSRF on state changes -------------------------------------------------------------------
+
+async def test_delete_with_a_session_needs_the_csrf_token(client):
+    rid = await ingest_replay(client)
+    await sign_in(client)
+    url = f"/api/0/projects/1/replays/{rid}/"
+    refused = await client.delete(url)
+    assert refused.status == 403
+    assert "CSRF" in (await refused.json())["detail"]
+    assert (await client.get(url)).status == 200
+    refused = await client.delete(url, headers={"X-CSRF-Token": "not-the-token"})
+    assert refused.status == 403
+    token = await page_csrf(client, f"/replays/{rid}")
+    deleted = await client.delete(url, headers={"X-CSRF-Token": token})
+    assert deleted.status == 200
+    assert (await client.get(url)).status == 404
+
+
+async def test_bearer_needs_no_csrf_and_opens_ui_pages(client):
+    rid = await ingest_replay(client)
+    bearer = {"Authorization": f"Bearer {API_TOKEN}"}
+    page = await client.get(f"/replays/{rid}", headers=bearer, allow_redirects=False)
+    assert page.status == 200
+    assert "Content-Security-Policy" in page.headers
+    crumbs = await client.get(f"/projects/1/replays/{rid}/breadcrumbs.json", headers=bearer)
+    assert crumbs.status == 200
+    assert (await crumbs.json())["breadcrumbs"][0]["kind"] == "navigation"
+    bad = await client.get("/", headers={"Authorization": "Bearer wrong"}, allow_redirects=False)
+    assert bad.status == 401
+    assert (await client.delete(f"/api/0/projects/1/replays/{rid}/", headers=bearer)).status == 200
+
+
+async def test_sign_out_needs_the_csrf_token_and_ends_the_session(client):
+    await sign_in(client)
+    assert (await client.post("/logout", data={}, allow_redirects=False)).status == 403
+    token = await page_csrf(client)
+    response = await client.post("/logout", data={"csrf_token": token}, allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/login"
+    assert (await client.get("/", allow_redirects=False)).status == 302
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+async def test_pages_render_escaped_recorded_values(client):
+    rid = new_id()
+    events = page_events(1_795_650_000_000, "https://shop.test/<script>alert(1)</script>", "Hi", [])
+    body = replay_envelope(rid, 0, events, urls=["https://shop.test/<script>alert(1)</script>"],
+                           user={"id": "<img src=x onerror=alert(1)>"})
+    assert (await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}", data=body)).status == 200
+    eid = new_id()
+    body = error_envelope(eid, rid, type="<b>Bold</b>", value="<script>alert(2)</script>")
+    assert (await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}", data=body)).status == 200
+    await sign_in(client)
+    for path in ("/", f"/replays/{rid}", f"/errors/{eid}", "/issues"):
+        response = await client.get(path)
+        assert response.status == 200, path
+        html = await response.text()
+        assert "<script>alert" not in html and "<img src=x" not in html and "<b>Bold" not in html, path
+        assert re.findall(r'<script(?![^>]*\b(?:src=|type="application/json"))', html) == [], path
+
+
+async def test_unknown_replay_and_error_are_404_pages(client):
+    await sign_in(client)
+    assert (await client.get("/replays/" + "c" * 32)).status == 404
+    assert (await client.get("/errors/" + "d" * 32)).status == 404
+
+
+async def test_error_without_replay_says_so(client):
+    eid = new_id()
+    body = error_envelope(eid, None)
+    assert (await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}", data=body)).status == 200
+    await sign_in(client)
+    html = await (await client.get(f"/errors/{eid}")).text()
+    assert "No replay was recorded for this error" in html
+    assert "computeTotal" in html and "TypeError" in html
+
+
+async def test_list_filters_and_sorting(client):
+    rid = await ingest_replay(client)
+    await sign_in(client)
+    html = await (await client.get("/?url=shop.test&sort=-duration")).text()
+    assert f"/replays/{rid}" in html
+    html = await (await client.get("/?has_errors=1")).text()
+    assert f"/replays/{rid}" not in html
+    html = await (await client.get("/?from=2000-01-01&to=2000-01-02")).text()
+    assert f"/replays/{rid}" not in html
+    assert (await client.get("/?from=yesterday")).status == 400
+
+
+async def test_vendor_files_are_served_with_their_types(client):
+    js = await client.get("/vendor/rrweb-replay.js")
+    assert js.status == 200 and js.headers["Content-Type"].startswith("text/javascript")
+    assert (await client.get("/vendor/msgpack.js")).status == 200
+    assert (await client.get("/vendor/rrweb-replay.css")).headers["Content-Type"].startswith("text/css")
+    assert (await client.get("/vendor/../package.json")).status == 404
+
+
+def test_csp_forbids_inline_script_and_foreign_framing():
+    directives = dict(d.split(" ", 1) for d in CSP.split("; "))
+    assert directives["script-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'self'"
+    assert directives["object-src"] == "'none'"

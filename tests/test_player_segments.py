@@ -1,0 +1,105 @@
+"""player/segments.py: many stored segments in one response, spliced without re-encoding."""
+
+from __future__ import annotations
+
+import sys
+import zlib
+
+import brotli
+import msgpack
+import pytest
+
+from player.segments import MAX_SEGMENTS, encode, events_bytes, pack_batch
+from server.codec import CodecError, encode_segment
+from tests.conftest import PUBLIC_KEY
+from tests.envelopes import mouse_move, new_id, page_events, replay_envelope
+
+T = 1_795_650_000_000
+
+
+def deep_event(levels: int) -> dict:
+    node: dict = {"type": 3, "textContent": "bottom", "id": 10_000}
+    for i in range(levels):
+        node = {"type": 2, "tagName": "div", "attributes": {}, "childNodes": [node], "id": 10_000 + i + 1}
+    return {"type": 3, "timestamp": T + 5, "data": {"source": 0, "texts": [], "attributes": [], "removes": [],
+                                                     "adds": [{"parentId": 9, "nextId": None, "node": node}]}}
+
+
+def unpack(body: bytes) -> dict:
+    def ext(code, data):
+        assert code == 1
+        return {"json_text": data.decode()}
+    return msgpack.unpackb(body, raw=False, ext_hook=ext, strict_map_key=False)
+
+
+@pytest.fixture
+def deep_recursion():
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(10_000)  # as the ingest workers do, for json.dumps of deep events
+    yield
+    sys.setrecursionlimit(limit)
+
+
+def test_pack_batch_keeps_events_and_deep_events_as_stored(deep_recursion):
+    plain = page_events(T, "https://a.test/", "A") + [mouse_move(T + 1, 1, 2)]
+    deep = [mouse_move(T + 2, 3, 4), deep_event(1000)]  # too deep for msgpack: stored as extension type 1
+    blobs = [(3, encode_segment(plain, 5)), (4, encode_segment(deep, 5))]
+    doc = unpack(pack_batch(blobs))
+    assert doc["v"] == 1
+    assert [s["id"] for s in doc["segments"]] == [3, 4]
+    assert doc["segments"][0]["events"] == plain
+    assert doc["segments"][1]["events"][0] == deep[0]
+    assert doc["segments"][1]["events"][1]["json_text"].startswith('{"type":3')
+
+
+def test_events_bytes_refuses_unknown_versions():
+    blob = brotli.compress(msgpack.packb({"v": 2, "events": []}))
+    with pytest.raises(CodecError):
+        events_bytes(blob)
+    count, items = events_bytes(brotli.compress(msgpack.packb({"events": [1, 2], "v": 1})))
+    assert count == 2 and items == msgpack.packb(1) + msgpack.packb(2)
+
+
+def test_encode_follows_accept_encoding():
+    body = b"x" * 1000
+    br, enc = encode(body, "gzip, deflate, br")
+    assert enc == "br" and brotli.decompress(br) == body
+    gz, enc = encode(body, "gzip")
+    assert enc == "gzip" and zlib.decompress(gz, 31) == body
+    assert encode(body, "") == (body, None)
+
+
+async def test_segments_pack_endpoint(client, auth_headers):
+    rid = new_id()
+    for i in range(3):
+        events = page_events(T + i * 5000, "https://a.test/", f"Page {i}") if i != 1 else [mouse_move(T + 5000, 1, 1)]
+        response = await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}", data=replay_envelope(rid, i, events))
+        assert response.status == 200
+    url = f"/projects/1/replays/{rid}/segments.pack"
+    assert (await client.get(url + "?from=0&to=2")).status == 401
+    response = await client.get(url + "?from=0&to=9", headers={**auth_headers, "Accept-Encoding": "br"})
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/vnd.replayd.segments+msgpack"
+    doc = unpack(await response.read())  # the client undoes Content-Encoding: br
+    assert [s["id"] for s in doc["segments"]] == [0, 1, 2]
+    assert doc["segments"][1]["events"] == [mouse_move(T + 5000, 1, 1)]
+    for bad in ("?from=2&to=1", "?from=x", "", f"?from=0&to={MAX_SEGMENTS}"):
+        assert (await client.get(url + bad, headers=auth_headers)).status == 400, bad
+    missing = await client.get(f"/projects/1/replays/{new_id()}/segments.pack?from=0", headers=auth_headers)
+    assert missing.status == 404
+
+
+async def test_timeline_json_plans_the_first_load(client, auth_headers):
+    rid = new_id()
+    for i in range(4):
+        events = page_events(T + i * 5000, "https://a.test/", f"P{i}") if i in (0, 2) else [mouse_move(T + i * 5000, 1, 1)]
+        events.append(mouse_move(T + i * 5000 + 4000, 2, 2))
+        response = await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}", data=replay_envelope(rid, i, events))
+        assert response.status == 200
+    url = f"/projects/1/replays/{rid}/timeline.json"
+    assert (await client.get(url)).status == 401
+    data = await (await client.get(url + "?t=17", headers=auth_headers)).json()
+    assert [s["full"] for s in data["segments"]] == [True, False, True, False]
+    assert data["first_load"] == [2, 3] and data["start"] == 17000
+    assert data["preload"] == [f"/projects/1/replays/{rid}/segments.pack?from=2&to=3"]
+    assert data["duration"] == 19000

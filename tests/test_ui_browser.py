@@ -1,0 +1,384 @@
+"""The player and error pages in real Chromium against a running ``replayd serve``.
+
+One server for the module (data ingested through the envelope endpoint: the real SDK's captured
+traffic, the real nodedocs recording, a synthetic 60 s "counter" recording and a hostile one), one
+signed-in browser context. Also writes docs/screenshots/*.png.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+
+import brotli
+import pytest
+import yaml
+
+from tests.conftest import PUBLIC_KEY, REPO, SHARED, RunningServer, base_config, free_port
+from tests.envelopes import (click, cut_segments, element, error_envelope, mouse_move, new_id, page_events,
+                             post_envelope, replay_envelope, text, text_mutation)
+
+PASSWORD = "test-password"
+SCREENSHOTS = REPO / "docs" / "screenshots"
+FIXTURES = SHARED / "fixtures" / "sentry-browser-11.12.0-todo"
+TODO_REPLAY = "7dca85bbbdd840acbe95417f9c826b99"
+TODO_ERROR = "f8e25082bf5e4f4e978c1fe345b5c8a5"
+HOUR_AGO_MS = (time.time() - 3600) * 1000
+ERROR_AT_S = 32.0  # the counter replay's error, seconds from its start
+
+
+def counter_replay(start_ms: float, seconds: int = 60) -> list[dict]:
+    """A page whose paragraph reads "Step N" at second N; full snapshots at 0 s and 30 s."""
+    events = []
+    for s in range(seconds):
+        t = start_ms + s * 1000
+        if s in (0, 30):
+            events += page_events(t, "https://counter.test/steps", "Counter page", [f"Step {s}"],
+                                  body_extra=[element(40, "button", [text(41, "Next step")], id="next")])
+        else:
+            events.append(text_mutation(t, 21, f"Step {s}"))
+        events.append(mouse_move(t + 300, 100 + s, 200))
+        if s % 10 == 5:
+            events.append(click(t + 500, 40))
+    return events
+
+
+def ingest_counter(server_url: str, replay_id: str, start_ms: float) -> None:
+    for i, segment in enumerate(cut_segments(counter_replay(start_ms), 5)):
+        post_envelope(server_url, replay_envelope(replay_id, i, segment, user={"id": "u-counter"}), PUBLIC_KEY)
+
+
+@pytest.fixture(scope="module")
+def ui_server(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("ui-server")
+    port = free_port()
+    config = base_config(data_dir)
+    config["server"] = {**config["server"], "host": "127.0.0.1", "port": port}
+    config_path = data_dir / "replayd.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    server = RunningServer(f"http://127.0.0.1:{port}", port, data_dir, config_path, None,  # type: ignore[arg-type]
+                           data_dir / "replayd.log")
+    server.start()
+    try:
+        for name in ("001", "002", "003"):
+            post_envelope(server.url, (FIXTURES / f"{name}.envelope").read_bytes(), PUBLIC_KEY)
+        corpus = json.loads(brotli.decompress((SHARED / "corpus" / "nodedocs-session.json.br").read_bytes()))
+        server.nodedocs = new_id()
+        for i, segment in enumerate(cut_segments(corpus, 5)):
+            post_envelope(server.url, replay_envelope(server.nodedocs, i, segment,
+                                                      user={"id": "u-2048", "username": "docs-reader"}), PUBLIC_KEY)
+        server.counter = new_id()
+        ingest_counter(server.url, server.counter, HOUR_AGO_MS)
+        server.counter_error = new_id()
+        post_envelope(server.url, error_envelope(server.counter_error, server.counter,
+                                                 timestamp=(HOUR_AGO_MS + ERROR_AT_S * 1000) / 1000,
+                                                 url="https://counter.test/steps"), PUBLIC_KEY)
+        yield server
+    finally:
+        if server.process.poll() is None:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def context(browser, ui_server):
+    """A browser context signed in once through the real sign-in form."""
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    page.goto(ui_server.url + "/")
+    assert "/login" in page.url
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.login-form button[type=submit]")
+    page.wait_for_url(ui_server.url + "/")
+    page.close()
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def ui(context):
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.errors = errors
+    yield page
+    page.close()
+
+
+def wait_first_frame(page, timeout: float = 15000) -> None:
+    page.wait_for_selector("[data-player][data-first-frame]", state="attached", timeout=timeout)
+
+
+def replay_text(page) -> str:
+    return page.evaluate("""() => {
+        const iframe = document.querySelector('.replayer-wrapper iframe');
+        return iframe && iframe.contentDocument && iframe.contentDocument.body
+            ? iframe.contentDocument.body.innerText : '';
+    }""")
+
+
+def current_ms(page) -> int:
+    return int(page.get_attribute("[data-player]", "data-current"))
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+def test_sign_in_then_list_filter_and_open(browser, ui_server):
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    try:
+        page.goto(ui_server.url + f"/replays/{ui_server.counter}")
+        assert "/login" in page.url
+        page.fill("input[name=password]", "wrong")
+        page.click("form.login-form button[type=submit]")
+        assert page.locator(".flash.error").inner_text() == "Wrong password."
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form.login-form button[type=submit]")
+        page.wait_for_url(f"**/replays/{ui_server.counter}")  # back where we were going
+        cookies = {c["name"]: c for c in ctx.cookies()}
+        assert cookies["replayd_session"]["httpOnly"] and cookies["replayd_session"]["sameSite"] == "Lax"
+
+        page.goto(ui_server.url + "/")
+        rows = page.locator("table.replays tbody tr")
+        assert rows.count() == 3
+        assert "counter.test" in page.locator("table.replays").inner_text()
+        page.select_option("select[name=has_errors]", "1")
+        page.click("form.filters button[type=submit]")
+        page.wait_for_url("**has_errors=1**")
+        assert rows.count() == 2  # the SDK's todo replay and the counter replay have errors
+        page.fill("input[name=url]", "counter.test")
+        page.click("form.filters button[type=submit]")
+        page.wait_for_url("**url=counter.test**")
+        assert rows.count() == 1
+        rows.first.locator("td").nth(1).click()  # anywhere on the row opens it
+        page.wait_for_url(f"**/replays/{ui_server.counter}")
+        wait_first_frame(page)
+    finally:
+        ctx.close()
+
+
+def test_replay_shows_the_recorded_page_and_its_panels(ui, ui_server):
+    ui.goto(ui_server.url + f"/replays/{TODO_REPLAY}")
+    wait_first_frame(ui)
+    assert ui.get_attribute(".replayer-wrapper iframe", "sandbox") == "allow-same-origin"
+    ui.wait_for_function("() => document.querySelector('.replayer-wrapper iframe')"
+                         ".contentDocument.body.innerText.includes('Todos for')")
+    assert "Add" in replay_text(ui)
+    ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
+    crumbs = ui.locator("[data-crumbs] li")
+    labels = crumbs.all_inner_texts()
+    assert any("todo.html" in label for label in labels)
+    assert any("button#add" in label for label in labels)
+    assert ui.locator(".marker.error").count() == 1
+    assert ui.locator(".marker.navigation").count() >= 2
+    ui.click("[data-tab=errors]")
+    assert ui.locator(f"[data-panel=errors] a[href='/errors/{TODO_ERROR}']").is_visible()
+    ui.click("[data-tab=meta]")
+    assert "Chrome" in ui.locator("[data-panel=meta]").inner_text()
+    assert ui.errors == []
+
+
+def test_seek_with_t_and_keyboard(ui, ui_server):
+    # Open at 42 s: the first request fetches the segments from the 30 s full snapshot to 42 s only.
+    segment_requests: list[str] = []
+    ui.on("request", lambda r: segment_requests.append(r.url) if "segments.pack" in r.url else None)
+    ui.goto(ui_server.url + f"/replays/{ui_server.counter}?t=42")
+    wait_first_frame(ui)
+    assert segment_requests[0].endswith("segments.pack?from=6&to=8")
+    ui.wait_for_function("() => /Step 4[2-9]/.test(document.querySelector('.replayer-wrapper iframe')"
+                         ".contentDocument.body.innerText)")
+    assert 42000 <= current_ms(ui) <= 50000
+    ui.locator("[data-action=toggle]").click()  # pause
+    ui.wait_for_selector("[data-player][data-state=paused]", state="attached")
+    ui.locator("body").click(position={"x": 5, "y": 500})
+    before = current_ms(ui)
+    ui.keyboard.press("ArrowLeft")
+    ui.wait_for_function(f"() => +document.querySelector('[data-player]').dataset.current <= {before - 4000}")
+    # a moment before the 30 s snapshot: a new Replayer on the first one
+    ui.goto(ui_server.url + f"/replays/{ui_server.counter}?t=12")
+    wait_first_frame(ui)
+    ui.wait_for_function("() => /Step 1[2-9]/.test(document.querySelector('.replayer-wrapper iframe')"
+                         ".contentDocument.body.innerText)")
+    ui.keyboard.press("Space")
+    ui.wait_for_selector("[data-player][data-state=paused]", state="attached")
+    at = current_ms(ui)
+    ui.keyboard.press("ArrowRight")
+    ui.wait_for_function(f"() => +document.querySelector('[data-player]').dataset.current >= {at + 4900}")
+    ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
+    ui.keyboard.press("Shift+ArrowRight")  # the next event (a click at 25.5 s or the error at 32 s)
+    ui.wait_for_function(f"() => +document.querySelector('[data-player]').dataset.current > {at + 5000}")
+    # seek by clicking the end of the timeline: a range not loaded yet is loaded, then shown
+    box = ui.locator("[data-timeline]").bounding_box()
+    ui.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)
+    ui.wait_for_function("() => /Step 5[5-9]/.test(document.querySelector('.replayer-wrapper iframe')"
+                         ".contentDocument.body.innerText)")
+    ui.click("[data-action=copy-link]")
+    ui.wait_for_selector("[data-action=copy-link][data-link]", state="attached")
+    link = ui.get_attribute("[data-action=copy-link]", "data-link")
+    assert re.search(rf"/replays/{ui_server.counter}\?t=5\d\.\d$", link)
+    assert ui.errors == []
+
+
+def test_error_page_shows_the_replay_just_before_the_error(ui, ui_server):
+    ui.goto(ui_server.url + f"/errors/{ui_server.counter_error}")
+    assert ui.locator(".exc-type").inner_text() == "TypeError"
+    assert "computeTotal" in ui.locator(".frames").inner_text()
+    assert "release_channel" in ui.locator("table.tags").inner_text()
+    wait_first_frame(ui)
+    assert ui.get_attribute("[data-player]", "data-state") == "paused"
+    at = current_ms(ui)
+    assert (ERROR_AT_S - 6) * 1000 <= at < ERROR_AT_S * 1000
+    ui.wait_for_function("() => /Step 2[6-7]/.test(document.querySelector('.replayer-wrapper iframe')"
+                         ".contentDocument.body.innerText)")
+    assert ui.locator(".marker.error.focus").count() == 1
+    href = ui.get_attribute("a.open-full", "href")
+    assert href == f"/replays/{ui_server.counter}?t=31.0"
+    ui.click("a.open-full")
+    wait_first_frame(ui)
+    assert 31000 <= current_ms(ui) <= 40000
+    # an error without a replay says so
+    lonely = new_id()
+    post_envelope(ui_server.url, error_envelope(lonely, None), PUBLIC_KEY)
+    ui.goto(ui_server.url + f"/errors/{lonely}")
+    assert ui.locator("[data-no-replay]").inner_text() == "No replay was recorded for this error."
+    ui.goto(ui_server.url + "/issues")
+    assert "TypeError" in ui.locator("table.issues").inner_text()
+    assert ui.errors == []
+
+
+def test_delete_a_replay(ui, ui_server):
+    doomed = new_id()
+    ingest_counter(ui_server.url, doomed, HOUR_AGO_MS - 7200_000)
+    ui.goto(ui_server.url + f"/replays/{doomed}")
+    wait_first_frame(ui)
+    ui.click("[data-action=delete]")
+    ui.click("dialog[data-confirm-delete] button[value=cancel]")
+    assert ui_server.api(f"/api/0/projects/1/replays/{doomed}/")["data"]["replay_id"] == doomed
+    ui.click("[data-action=delete]")
+    ui.click("dialog[data-confirm-delete] button[value=delete]")
+    ui.wait_for_url("**/?deleted=1")
+    assert ui.locator(".flash.ok").inner_text() == "The replay was deleted."
+    assert doomed not in ui.content()
+    ui.goto(ui_server.url + f"/replays/{doomed}")
+    assert "no such replay" in ui.content()
+    blobs = list((ui_server.data_dir / "blobs").rglob(f"*{doomed}*"))
+    assert blobs == []
+
+
+def test_screenshots(ui, ui_server):
+    """docs/screenshots/{list,replay,error}.png, from real recordings."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    ui.goto(ui_server.url + "/")
+    ui.screenshot(path=str(SCREENSHOTS / "list.png"))
+    ui.goto(ui_server.url + f"/replays/{ui_server.nodedocs}?t=9")
+    wait_first_frame(ui)
+    ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
+    ui.locator("[data-action=toggle]").click()
+    ui.wait_for_timeout(300)
+    ui.screenshot(path=str(SCREENSHOTS / "replay.png"))
+    ui.goto(ui_server.url + f"/errors/{TODO_ERROR}")
+    wait_first_frame(ui)
+    ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
+    ui.wait_for_timeout(300)
+    ui.screenshot(path=str(SCREENSHOTS / "error.png"))
+    for name in ("list", "replay", "error"):
+        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
+
+
+HOSTILE_MARKERS = ("pwned-script", "pwned-img", "pwned-link", "pwned-meta", "pwned-svg", "pwned-srcdoc", "pwned-style")
+
+
+def hostile_events(start_ms: float) -> list[dict]:
+    evil = [
+        element(50, "script", [text(51, "top.__pwned='script'; fetch('/pwned-script?c='+document.cookie)")]),
+        element(52, "img", [], src="/nonexistent.png",
+                onerror="top.__pwned='img'; fetch('/pwned-img?c='+document.cookie)"),
+        element(53, "a", [text(54, "Click me")], id="jslink",
+                href="javascript:top.__pwned='link';fetch('/pwned-link?c='+document.cookie)"),
+        element(55, "svg", [], onload="top.__pwned='svg'; fetch('/pwned-svg')"),
+        element(56, "iframe", [], srcdoc="<script>top.__pwned='srcdoc';fetch('/pwned-srcdoc')</script>"),
+        element(57, "div", [text(58, "styled")], style="background:url(javascript:fetch('/pwned-style'))"),
+        element(59, "form", [element(60, "button", [text(61, "Send")], id="send")], id="jsform",
+                action="javascript:top.__pwned='form'"),
+    ]
+    head = [element(62, "meta", [], **{"http-equiv": "refresh",
+                                       "content": "0;url=javascript:top.__pwned='meta';fetch('/pwned-meta')"})]
+    events = page_events(start_ms, "https://evil.test/", "Hostile page", ["Nothing to see here"],
+                         head=head, body_extra=evil)
+    # and the same again arriving as a mutation, with an inline handler attribute set later
+    events.append({"type": 3, "timestamp": start_ms + 1000, "data": {"source": 0, "texts": [], "removes": [],
+        "attributes": [{"id": 10, "attributes": {"onclick": "top.__pwned='attr'", "onmouseover": "top.__pwned='hover'"}}],
+        "adds": [{"parentId": 9, "nextId": None, "node": element(70, "script", [text(71, "top.__pwned='added'")])},
+                 {"parentId": 9, "nextId": None, "node": element(72, "img", [], src="x:", onerror="top.__pwned='img2'")}]}})
+    events.append(mouse_move(start_ms + 1500, 30, 30, 10))
+    events.append(click(start_ms + 2000, 53))
+    events.append(mouse_move(start_ms + 3000, 40, 40, 10))
+    return events
+
+
+def test_hostile_recording_runs_nothing_in_the_app_origin(ui, ui_server, context):
+    hostile = new_id()
+    post_envelope(ui_server.url, replay_envelope(hostile, 0, hostile_events(HOUR_AGO_MS + 600_000)), PUBLIC_KEY)
+    seen: list[str] = []
+    dialogs: list[str] = []
+    ui.on("request", lambda r: seen.append(r.url))
+    ui.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    response = ui.goto(ui_server.url + f"/replays/{hostile}")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'self'" in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    wait_first_frame(ui)
+    ui.wait_for_function("() => document.querySelector('.replayer-wrapper iframe')"
+                         ".contentDocument.body.innerText.includes('Nothing to see here')")
+    ui.wait_for_selector("[data-player][data-state=ended]", state="attached", timeout=15000)
+    # the hostile elements are really in the replayed page (whatever the scrubber left of their attributes)
+    assert ui.evaluate("""() => {
+        const doc = document.querySelector('.replayer-wrapper iframe').contentDocument;
+        return ['jslink', 'jsform', 'send'].every((id) => doc.getElementById(id));
+    }""")
+    # poke the recorded page the way a viewer might: click the link, submit the form, hover
+    ui.evaluate("""() => {
+        const doc = document.querySelector('.replayer-wrapper iframe').contentDocument;
+        for (const el of doc.querySelectorAll('a, button, h1, img, svg')) {
+            try { el.click(); el.dispatchEvent(new MouseEvent('mouseover', {bubbles: true})); } catch (e) {}
+        }
+        try { doc.getElementById('jsform').requestSubmit(); } catch (e) {}
+    }""")
+    ui.wait_for_timeout(1000)
+    assert ui.evaluate("() => window.__pwned") is None
+    assert ui.evaluate("() => window.top.__pwned") is None
+    assert ui.get_attribute(".replayer-wrapper iframe", "sandbox") == "allow-same-origin"
+    assert not [u for u in seen if any(m in u for m in HOSTILE_MARKERS)]
+    assert dialogs == []
+    assert not any(m in ui_server.log() for m in HOSTILE_MARKERS)
+    # the session cookie exists but no script in the page (or its same-origin frame) can read it
+    assert any(c["name"] == "replayd_session" for c in context.cookies())
+    assert "replayd_session" not in ui.evaluate("() => document.cookie")
+    assert "replayd_session" not in ui.evaluate(
+        "() => document.querySelector('.replayer-wrapper iframe').contentDocument.cookie")
+    # the app still works after playing it
+    assert ui.locator("[data-action=toggle]").is_enabled()
+
+
+def test_deep_recording_plays(ui, ui_server):
+    """Events too deep for msgpack are stored as extension type 1; the browser's codec decodes them."""
+    deep = new_id()
+    node: dict = {"type": 3, "textContent": "Deep text at the bottom", "id": 20_000}
+    for i in range(1000):
+        node = {"type": 2, "tagName": "div", "attributes": {}, "childNodes": [node], "id": 20_001 + i}
+    # the whole document is too deep for msgpack: the full snapshot is stored as JSON text
+    events = page_events(HOUR_AGO_MS + 900_000, "https://deep.test/", "Deep page", ["Shallow text"], body_extra=[node])
+    events.append(mouse_move(HOUR_AGO_MS + 901_000, 10, 10))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(10_000)  # json.dumps of the deep event
+    try:
+        body = replay_envelope(deep, 0, events)
+    finally:
+        sys.setrecursionlimit(limit)
+    post_envelope(ui_server.url, body, PUBLIC_KEY)
+    ui.goto(ui_server.url + f"/replays/{deep}?t=0.9")
+    wait_first_frame(ui)
+    ui.wait_for_function("() => document.querySelector('.replayer-wrapper iframe')"
+                         ".contentDocument.body.textContent.includes('Deep text at the bottom')")
+    assert ui.errors == []
