@@ -124,7 +124,7 @@ class SQLiteIndex:
                 starts = [t for t in (row["started_at"], rec.started_at, rec.timestamp) if t is not None]
                 ends = [t for t in (row["ended_at"], rec.timestamp) if t is not None]
                 user_label = next(
-                    (str(rec.user[k]) for k in ("username", "email", "id", "ip_address") if rec.user.get(k)), ""
+                    (str(rec.user[k]) for k in ("username", "id", "email", "ip_address") if rec.user.get(k)), ""
                 )
                 db.execute(
                     """UPDATE replays SET urls = ?, started_at = ?, ended_at = ?, updated_at = ?,
