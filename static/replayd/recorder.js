@@ -1,0 +1,193 @@
+// rrweb's recorder cut into segments: one segment per flushIntervalMs of activity (or maxSegmentBytes),
+// a new segment at every full snapshot; in buffer mode, a rolling window of full-snapshot-led chunks
+// that becomes segment 0 when an error happens.
+
+import { record } from '@rrweb/record';
+import { SDK } from './config.js';
+import { expired, loadSession, newSession, saveSession } from './session.js';
+import { guard, log } from './util.js';
+
+const FULL = 2;
+const META = 4;
+const INCREMENTAL = 3;
+// Incremental sources that are a person's doing: mouse move, click, scroll, input, touch, drag.
+const ACTIVITY = { 1: 1, 2: 1, 3: 1, 5: 1, 6: 1, 12: 1 };
+
+export function createRecorder(o, queue, getUser) {
+  let s = loadSession(o, Date.now());
+  let stopRrweb = null;
+  let paused = false; // between a stop of rrweb and its restart
+  let blocked = false; // the queue was full: drop events until the next full snapshot
+  let stopped = false;
+  let pend = fresh();
+  let wins = []; // buffer mode: [{t, ev: [json], n}], each led by a full snapshot
+
+  function fresh() {
+    return { ev: [], n: 0, t1: 0, urls: [], errs: [], timer: 0, full: false };
+  }
+
+  function replayEvent(seg, p) {
+    const ev = {
+      type: 'replay_event', replay_id: s.id, event_id: s.id, segment_id: seg, replay_type: s.type,
+      replay_start_timestamp: s.start / 1000, timestamp: (p.t1 || Date.now()) / 1000,
+      urls: p.urls, error_ids: p.errs, trace_ids: [],
+      request: { url: location.href, headers: { 'User-Agent': navigator.userAgent } },
+      platform: 'javascript', sdk: SDK,
+    };
+    const user = getUser();
+    if (user) ev.user = user;
+    if (o.environment) ev.environment = o.environment;
+    if (o.release) ev.release = o.release;
+    return ev;
+  }
+
+  // Close the pending segment and queue it (numbered now, compressed in the background).
+  function cut() {
+    clearTimeout(pend.timer);
+    if (!pend.ev.length) return;
+    const p = pend;
+    pend = fresh();
+    if (s.mode !== 'session') return;
+    const raw = '[' + p.ev.join(',') + ']';
+    if (!queue.room(raw.length)) {
+      log('queue full: recording paused until it drains');
+      blocked = true;
+      return;
+    }
+    const seg = s.seg++;
+    saveSession(s);
+    queue.push({ k: 'r', id: s.id, seg, ev: replayEvent(seg, p), raw });
+  }
+
+  function add(e) {
+    const json = JSON.stringify(e);
+    if (!pend.ev.length) pend.timer = setTimeout(guard(cut), o.flushIntervalMs);
+    pend.ev.push(json);
+    pend.n += json.length;
+    pend.t1 = e.timestamp;
+    if (e.type === FULL) pend.full = true;
+    if (pend.n >= o.maxSegmentBytes) cut();
+  }
+
+  function buffer(e) {
+    const t = e.timestamp;
+    if (e.type === META || !wins.length) {
+      wins.push({ t, ev: [], n: 0 });
+      // Drop chunks once the next one alone covers bufferMs.
+      while (wins.length > 1 && wins[1].t <= t - o.bufferMs) wins.shift();
+    }
+    const w = wins[wins.length - 1];
+    const json = JSON.stringify(e);
+    w.ev.push(json);
+    w.n += json.length;
+    if (w.n > o.maxQueueBytes) wins = wins.slice(-1);
+  }
+
+  function emit(e) {
+    if (stopped || paused) return;
+    const t = e.timestamp || Date.now();
+    const active = e.type === INCREMENTAL && e.data && ACTIVITY[e.data.source];
+    if (expired(s, o, t)) {
+      // Idle too long or too old: nothing is recorded until the person acts, then a new replay.
+      cut();
+      if (active) rotate();
+      return;
+    }
+    if (active) s.last = t;
+    if (blocked) {
+      if (e.type !== META) return;
+      blocked = false;
+    }
+    if (s.mode === 'buffer') return buffer(e);
+    if (e.type === META && pend.full) cut(); // every full snapshot starts a segment
+    add(e);
+  }
+
+  function start() {
+    if (stopped || s.mode === 'off') return;
+    stopRrweb = record({
+      emit: guard(emit),
+      checkoutEveryNms: s.mode === 'buffer' ? o.bufferMs / 2 : o.checkoutEveryNms,
+      maskAllInputs: o.maskAllInputs,
+      maskInputOptions: { password: true },
+      maskTextSelector: o.maskAllText ? '*' : o.maskTextSelector || null,
+      maskTextClass: o.maskTextClass,
+      blockClass: o.blockClass,
+      blockSelector: o.blockSelector || null,
+      ignoreClass: o.ignoreClass,
+      ignoreSelector: o.ignoreSelector || null,
+      slimDOMOptions: 'all',
+      inlineStylesheet: true,
+      recordCanvas: false,
+      collectFonts: false,
+    });
+    pend.urls.push(location.href);
+  }
+
+  function halt() {
+    try { stopRrweb && stopRrweb(); } catch (e) { log(e); }
+    stopRrweb = null;
+  }
+
+  // Stop rrweb and start it again outside the current emit (a fresh full snapshot, new options).
+  function restart() {
+    paused = true;
+    setTimeout(guard(() => { halt(); paused = false; start(); }), 0);
+  }
+
+  function rotate() {
+    s = newSession(o, Date.now());
+    wins = [];
+    pend = fresh();
+    log('new replay', s.id, s.mode);
+    restart();
+  }
+
+  const recording = () => !!stopRrweb && !paused && !stopped;
+
+  return {
+    start: guard(start),
+    cut: guard(cut),
+    id: () => s.id,
+    mode: () => s.mode,
+    // The queue has room again: resume with a full snapshot.
+    room: guard(() => {
+      if (blocked && recording()) record.takeFullSnapshot(true);
+    }),
+    crumb: guard((payload) => {
+      if (recording()) record.addCustomEvent('breadcrumb', payload);
+    }),
+    url: guard((href) => {
+      if (recording()) pend.urls.push(href);
+    }),
+    // An error happened: mark it; in buffer mode upload the buffer as segment 0 and carry on as a
+    // session. Returns whether the error belongs to a replay.
+    error: guard((eventId) => {
+      if (!recording()) return false;
+      record.addCustomEvent('error', { eventId });
+      if (s.mode === 'buffer') {
+        if (!wins.length) return false;
+        s.mode = 'session';
+        s.start = wins[0].t;
+        pend = fresh();
+        for (const w of wins) pend.ev = pend.ev.concat(w.ev);
+        pend.t1 = Date.now();
+        pend.urls.push(location.href);
+        wins = [];
+        pend.errs.push(eventId);
+        cut();
+        restart(); // checkouts every checkoutEveryNms from now on
+      } else {
+        pend.errs.push(eventId);
+      }
+      return true;
+    }),
+    // Keep the session fresh across page loads, e.g. before the page goes away.
+    save: guard(() => saveSession(s)),
+    stop: guard(() => {
+      cut();
+      stopped = true;
+      halt();
+    }),
+  };
+}

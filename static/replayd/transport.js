@@ -1,0 +1,192 @@
+// The upload queue: envelopes in order, one request at a time, retried with backoff on network
+// errors, 5xx and 429 (Retry-After honoured), bounded, mirrored to sessionStorage so unsent data
+// survives page loads of the tab, and drained with keepalive requests when the page goes away.
+
+import { SDK } from './config.js';
+import { log, noop, store } from './util.js';
+
+const KEY = 'replayd:queue';
+const KEEPALIVE_BUDGET = 60000; // browsers refuse keepalive bodies beyond 64 KiB in flight
+const enc = new TextEncoder();
+// Captured before breadcrumbs wrap window.fetch, so our own uploads are never recorded.
+const nativeFetch = window.fetch && window.fetch.bind(window);
+
+function bytes(parts) {
+  parts = parts.map((p) => (typeof p === 'string' ? enc.encode(p) : p));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let i = 0;
+  for (const p of parts) { out.set(p, i); i += p.length; }
+  return out;
+}
+
+function b64(u8) {
+  let s = '';
+  for (let i = 0; i < u8.length; i += 32768) s += String.fromCharCode.apply(null, u8.subarray(i, i + 32768));
+  return btoa(s);
+}
+
+const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+
+// JSON → zlib stream (CompressionStream 'deflate'); null where the browser has no CompressionStream.
+export async function deflate(text) {
+  if (typeof CompressionStream !== 'function') return null;
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream('deflate'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+// An entry: {k: 'r' (replay segment) | 'e' (error event), id, seg, ev (replay_event), raw (JSON text),
+// z (compressed bytes, replaces raw once ready)}.
+export function envelope(e) {
+  const head = JSON.stringify({ event_id: e.id, sent_at: new Date().toISOString(), sdk: SDK });
+  if (e.k === 'e') return bytes([head, '\n{"type":"event"}\n', e.raw]);
+  const rec = bytes([`{"segment_id":${e.seg}}\n`, e.z || e.raw]);
+  return bytes([head, '\n{"type":"replay_event"}\n', JSON.stringify(e.ev), '\n',
+    JSON.stringify({ type: 'replay_recording', length: rec.length }), '\n', rec]);
+}
+
+const size = (e) => (e.z ? e.z.length : e.raw.length);
+
+function retryAfterMs(header) {
+  if (!header) return null;
+  const s = +header;
+  const ms = isNaN(s) ? Date.parse(header) - Date.now() : s * 1000;
+  return isNaN(ms) ? null : Math.min(Math.max(ms, 0), 600000);
+}
+
+export class Queue {
+  constructor(url, o, onRoom) {
+    this.url = url;
+    this.o = o;
+    this.onRoom = onRoom;
+    this.q = [];
+    this.busy = false;
+    this.timer = 0;
+    this.delay = 0;
+    this.until = 0; // no request before this time (Retry-After)
+    this.waiters = [];
+  }
+
+  bytes() {
+    return this.q.reduce((n, e) => n + size(e), 0);
+  }
+
+  room(n) {
+    return this.q.length < this.o.maxQueueEntries && this.bytes() + n <= this.o.maxQueueBytes;
+  }
+
+  push(e) {
+    this.q.push(e);
+    if (e.k === 'r' && this.o.compress) {
+      e.ready = deflate(e.raw).then((z) => {
+        if (z) { e.z = z; e.raw = null; }
+      }, noop).then(() => this.save());
+    } else {
+      this.save();
+    }
+    this.kick();
+  }
+
+  // Mirror the queue to sessionStorage; when it does not fit, keep as many of the oldest as fit.
+  save() {
+    const all = this.q.map((e) => ({
+      k: e.k, id: e.id, seg: e.seg, ev: e.ev,
+      p: e.z ? (e.b64 = e.b64 || b64(e.z)) : e.raw, z: !!e.z,
+    }));
+    for (let n = all.length; !store.set(KEY, all.slice(0, n)) && n; n >>= 1);
+  }
+
+  // Entries a previous page of this tab could not send go first.
+  restore() {
+    const saved = store.get(KEY);
+    if (!Array.isArray(saved)) return;
+    const old = [];
+    for (const s of saved) {
+      try {
+        if (s && typeof s.p === 'string') old.push({ k: s.k, id: s.id, seg: s.seg, ev: s.ev, raw: s.z ? null : s.p, z: s.z ? unb64(s.p) : null });
+      } catch (err) { /* damaged entry */ }
+    }
+    this.q = old.concat(this.q);
+  }
+
+  kick() {
+    if (!this.busy && !this.timer && nativeFetch) this.send().catch(noop);
+  }
+
+  // Retry now (the browser came back online, the page became visible), unless the server asked
+  // for a pause with Retry-After.
+  wake() {
+    if (this.timer && Date.now() >= this.until) { clearTimeout(this.timer); this.timer = 0; }
+    this.kick();
+  }
+
+  async send() {
+    this.busy = true;
+    try {
+      while (this.q.length) {
+        const e = this.q[0];
+        await e.ready;
+        let status = 0, retryAfter = null, body;
+        try {
+          body = envelope(e);
+        } catch (err) {
+          status = 400; // cannot be built (a damaged entry from storage): drop it below
+        }
+        const ctl = typeof AbortController === 'function' ? new AbortController() : null;
+        const t = setTimeout(() => ctl && ctl.abort(), this.o.requestTimeoutMs);
+        if (body) try {
+          const r = await nativeFetch(this.url, { method: 'POST', body, credentials: 'omit', signal: ctl && ctl.signal });
+          status = r.status;
+          retryAfter = r.headers.get('Retry-After');
+        } catch (err) {
+          log('upload failed', err);
+        }
+        clearTimeout(t);
+        if (!status || status === 429 || status >= 500) {
+          const base = this.o.retryBaseMs;
+          this.delay = Math.min(this.o.retryMaxMs, this.delay ? this.delay * 2 : base);
+          const wait = retryAfterMs(retryAfter);
+          const ms = wait != null ? wait : this.delay * (0.8 + Math.random() * 0.4);
+          this.until = wait != null ? Date.now() + wait : 0;
+          log('retry in', ms, 'ms; status', status);
+          this.timer = setTimeout(() => { this.timer = 0; this.kick(); }, ms);
+          return;
+        }
+        // 2xx: stored. Any other 4xx will never be accepted: drop it rather than block the queue.
+        if (status >= 300) log('dropped by the server', status, e.k, e.seg);
+        if (this.q[0] === e) this.q.shift();
+        this.delay = 0;
+        this.save();
+        this.onRoom();
+      }
+      this.waiters.splice(0).forEach((w) => w(true));
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  // Resolves true once everything queued has been sent, false after timeoutMs.
+  flush(timeoutMs) {
+    return new Promise((resolve) => {
+      if (!this.q.length) return resolve(true);
+      this.waiters.push(resolve);
+      setTimeout(() => resolve(false), timeoutMs);
+      this.wake();
+    });
+  }
+
+  // The page is going away: send what fits in the keepalive budget, in order. Larger bodies stay in
+  // sessionStorage and go with the next page of the tab (the server stores a segment sent twice once).
+  drain() {
+    let budget = KEEPALIVE_BUDGET;
+    for (const e of this.q) {
+      const body = envelope(e);
+      if (body.length > budget || !nativeFetch) break;
+      budget -= body.length;
+      try {
+        nativeFetch(this.url, { method: 'POST', body, keepalive: true, credentials: 'omit' }).catch(noop);
+      } catch (err) {
+        break;
+      }
+    }
+  }
+}

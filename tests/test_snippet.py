@@ -1,0 +1,692 @@
+"""The browser snippet (static/replayd.js) in real Chromium against a running replayd.
+
+Test pages (tests/pages/snippet/) are served by a small static server on another origin than
+replayd; the snippet itself comes from replayd's /static/ (as on a real site) unless replayd is
+meant to be down. The retry and queue-bound tests point the DSN at the static site itself, which
+answers envelopes from a script (429 + Retry-After, 503, 400). Flush intervals and retry delays are
+shortened through the script tag's data-* options so the module runs in about a minute and a half.
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+import json
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from tests.conftest import REPO, RunningServer, free_port
+
+PAGES = REPO / "tests" / "pages" / "snippet"
+BUNDLE = REPO / "static" / "replayd.js"
+NODE = "node"
+OWN_CODE_LIMIT = 8 * 1024  # bytes, minified + gzip, rrweb excluded
+TYPED = "Copper watering can"
+PASSWORD = "hunter2-swordfish"
+FAST = {"flush-interval-ms": 1000, "retry-base-ms": 300, "retry-max-ms": 1500}
+
+
+# --- the static site ------------------------------------------------------------------------
+
+class Site:
+    """The test pages on a free port; ``__TAG__`` becomes the snippet's script tag."""
+
+    def __init__(self, server: RunningServer | None, snippet_url: str | None = None, **options: Any):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), self._handler())
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        # Without a replayd, the site answers envelopes itself from `answers` (status, headers), then 200.
+        self.answers: list[tuple[int, dict[str, str]]] = []
+        self.posts: list[tuple[float, int, bytes]] = []  # (monotonic time, status answered, body)
+        dsn = server.dsn if server else f"http://key@{self.url.split('//')[1]}/1"
+        snippet_url = snippet_url or f"{server.url if server else ''}/static/replayd.js"
+        attrs = "".join(f' data-{k}="{html.escape(str(v))}"' for k, v in options.items())
+        tag = f'<script src="{snippet_url}" data-dsn="{dsn}"{attrs} async></script>'
+        camel = {"".join(w if i == 0 else w.title() for i, w in enumerate(k.split("-"))): v for k, v in options.items()}
+        html_type = "text/html; charset=utf-8"
+        js_type = "text/javascript"
+        self.files: dict[str, tuple[bytes, str, dict[str, str]]] = {}
+        for name in ("shop.html", "checkout.html", "big.html"):
+            body = (PAGES / name).read_text().replace("__TAG__", tag).encode()
+            self.files["/" + name] = (body, html_type, {})
+        replayd_origin = server.url if server else self.url
+        csp = (f"default-src 'none'; script-src 'self' {replayd_origin}; connect-src {replayd_origin}; "
+               "style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'")
+        self.files["/csp.html"] = ((PAGES / "csp.html").read_text().replace("__SNIPPET__", snippet_url).encode(),
+                                   html_type, {"Content-Security-Policy": csp})
+        self.files["/spy.html"] = ((PAGES / "spy.html").read_bytes(), html_type, {})
+        for name in ("app.js", "csp-init.js", "spy.js"):
+            self.files["/" + name] = ((PAGES / name).read_bytes(), js_type, {})
+        self.files["/config.js"] = (
+            f"window.DSN = {json.dumps(dsn)}; window.OPTIONS = {json.dumps(camel)};".encode(), js_type, {})
+        self.files["/ping.json"] = (b'{"stock": 7}', "application/json", {})
+        self.files["/replayd.js"] = (BUNDLE.read_bytes(), js_type, {})
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="snippet-site", daemon=True)
+        self.thread.start()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, headers = site.answers.pop(0) if site.answers else (200, {})
+                site.posts.append((time.monotonic(), status, body))
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                found = site.files.get(self.path.split("?", 1)[0])
+                if found is None:
+                    self.send_error(404)
+                    return
+                body, content_type, headers = found
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def make_site() -> Any:
+    sites: list[Site] = []
+
+    def make(server: RunningServer | None, snippet_url: str | None = None, **options: Any) -> Site:
+        site = Site(server, snippet_url, **options)
+        sites.append(site)
+        return site
+
+    yield make
+    for site in sites:
+        site.close()
+
+
+# --- what the page sent ---------------------------------------------------------------------
+
+def parse_envelope(body: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], bytes]]]:
+    """The test's own reading of the envelope format."""
+    first, _, rest = body.partition(b"\n")
+    items = []
+    while rest.strip():
+        line, _, rest = rest.partition(b"\n")
+        header = json.loads(line)
+        if "length" in header:
+            payload, rest = rest[:header["length"]], rest[header["length"]:]
+            rest = rest[1:] if rest.startswith(b"\n") else rest
+        else:
+            payload, _, rest = rest.partition(b"\n")
+        items.append((header, payload))
+    return json.loads(first), items
+
+
+def recording(payload: bytes) -> tuple[int, bytes]:
+    header, _, data = payload.partition(b"\n")
+    return json.loads(header)["segment_id"], data if data[:1] == b"[" else zlib.decompress(data)
+
+
+class Uploads:
+    """Every envelope the page posted (bodies as sent; requests that failed included)."""
+
+    def __init__(self, page: Any):
+        self.bodies: list[bytes] = []
+        self.headers: list[dict[str, str]] = []
+        page.context.on("request", self._on_request)
+
+    def _on_request(self, request: Any) -> None:
+        if request.method == "POST" and "/envelope/" in request.url:
+            self.bodies.append(request.post_data_buffer or b"")
+            self.headers.append(request.headers)
+
+    def items(self, kind: str) -> list[tuple[dict[str, Any], bytes]]:
+        return [(h, p) for body in self.bodies for h, p in parse_envelope(body)[1] if h.get("type") == kind]
+
+    def recordings(self) -> list[tuple[int, bytes]]:
+        return [recording(p) for _, p in self.items("replay_recording")]
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = check()
+        except OSError:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def replays(server: RunningServer) -> list[dict[str, Any]]:
+    return server.api("/api/0/projects/1/replays/")["data"]
+
+
+def replay(server: RunningServer, rid: str) -> dict[str, Any]:
+    return server.api(f"/api/0/projects/1/replays/{rid}/")["data"]
+
+
+def segment(server: RunningServer, rid: str, n: int) -> list[dict[str, Any]]:
+    return server.api(f"/api/0/projects/1/replays/{rid}/segments/{n}/")
+
+
+def stored_events(server: RunningServer, rid: str) -> list[dict[str, Any]]:
+    return [e for seg in replay(server, rid)["segments"] for e in segment(server, rid, seg["segment_id"])]
+
+
+def segment_ids(server: RunningServer, rid: str) -> list[int]:
+    return [s["segment_id"] for s in replay(server, rid)["segments"]]
+
+
+def custom(events: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
+    return [e["data"]["payload"] for e in events if e.get("type") == 5 and e["data"].get("tag") == tag]
+
+
+def playable(events: list[dict[str, Any]]) -> bool:
+    """Starts with a full snapshot: only load/meta/custom events before it, and it comes first."""
+    kinds = [e["type"] for e in events]
+    return 2 in kinds and set(kinds[:kinds.index(2)]) <= {0, 1, 4, 5} and kinds[kinds.index(2) - 1] == 4
+
+
+def start_snippet(page: Any, url: str) -> str:
+    page.goto(url)
+    page.wait_for_function("() => window.replayd && replayd.getReplayId && replayd.getReplayId()", timeout=10_000)
+    return page.evaluate("replayd.getReplayId()")
+
+
+def flush(page: Any, timeout_ms: int = 15_000) -> bool:
+    return page.evaluate(f"replayd.flush({timeout_ms})")
+
+
+def page_errors(page: Any) -> list[str]:
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+# --- build: the committed bundle is fresh, and small --------------------------------------------
+
+def test_committed_bundle_is_fresh_and_our_code_is_small(tmp_path: Path) -> None:
+    subprocess.run([NODE, "scripts/build-snippet.mjs", "--outdir", str(tmp_path), "--core"],
+                   cwd=REPO, check=True, timeout=120)
+    rebuilt = (tmp_path / "replayd.js").read_bytes()
+    assert rebuilt == BUNDLE.read_bytes(), "static/replayd.js is stale: run `node scripts/build-snippet.mjs`"
+    ours = len(gzip.compress((tmp_path / "replayd.core.js").read_bytes(), 9))
+    total = len(gzip.compress(rebuilt, 9))
+    print(f"\nsnippet: our code {ours} B min+gzip; with @rrweb/record {total} B min+gzip ({len(rebuilt)} B min)")
+    assert ours <= OWN_CODE_LIMIT
+    assert b"eval(" not in rebuilt and b"new Function" not in rebuilt
+
+
+def test_replayd_serves_the_bundle_cacheable(start_server) -> None:
+    server = start_server()
+    with urllib.request.urlopen(server.url + "/static/replayd.js", timeout=10) as response:
+        assert response.read() == BUNDLE.read_bytes()
+        assert "javascript" in response.headers["Content-Type"]
+        validators = {k: response.headers[k] for k in ("ETag", "Last-Modified") if response.headers.get(k)}
+    assert validators  # browsers can revalidate instead of downloading again
+    request = urllib.request.Request(server.url + "/static/replayd.js", headers={
+        "If-None-Match" if "ETag" in validators else "If-Modified-Since": next(iter(validators.values()))})
+    with pytest.raises(urllib.error.HTTPError) as not_modified:
+        urllib.request.urlopen(request, timeout=10)
+    not_modified.value.close()
+    assert not_modified.value.code == 304
+
+
+def test_stack_parser_with_real_stacks_of_three_browsers() -> None:
+    result = subprocess.run([NODE, "--test", str(PAGES / "stack.test.mjs")], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "# fail 0" in result.stdout
+
+
+# --- the whole story: two pages, typing, clicks, a request, an error ----------------------------
+
+def test_session_across_pages_with_an_error(start_server, make_site, browser) -> None:
+    server = start_server()
+    site = make_site(server, **FAST)
+    context = browser.new_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    uploads = Uploads(page)
+    try:
+        rid = start_snippet(page, site.url + "/shop.html")
+        page.evaluate("replayd.setUser({id: 'u-42', email: 'sam@example.com', username: 'sam', secret: 'no'})")
+        page.locator("#name").press_sequentially(TYPED, delay=10)
+        page.locator("#pw").press_sequentially(PASSWORD, delay=10)
+        page.click("#add")
+        assert page.text_content("#count") == "1"
+        page.wait_for_timeout(1300)  # one flush on the first page
+        page.click("#next")
+        page.wait_for_url("**/checkout.html*")
+        assert start_snippet(page, page.url) == rid  # same tab: same replay
+        page.click("#ping")
+        page.wait_for_function("document.getElementById('pong').textContent === '7'")
+        page.click("#boom")
+        assert flush(page)
+        assert page.text_content("#clicks") == "2"
+    finally:
+        context.close()
+    assert len(errors) == 1 and "Cannot read properties of undefined" in errors[0]  # the page's own error only
+
+    # What the browser sent: masked on the client, plain fetches without a preflight-triggering type.
+    sent = b"".join(data for _, data in uploads.recordings())
+    for secret in (PASSWORD, "BLOCKED-CONTENT", "MASKED-CONTENT"):
+        assert secret.encode() not in sent, f"{secret!r} left the browser"
+    typed = [e["data"]["text"] for _, data in uploads.recordings() for e in json.loads(data)
+             if e["type"] == 3 and e["data"].get("source") == 5]
+    assert "*" * len(TYPED) in typed and all(set(t) <= {"*"} for t in typed)  # the page copies it to a <li>: not ours
+    assert all(h.get("content-type", "text/plain").startswith("text/plain") for h in uploads.headers)
+    replay_events = [json.loads(p) for _, p in uploads.items("replay_event")]
+    assert all(ev["replay_id"] == rid and ev["user"] == {"id": "u-42", "email": "sam@example.com", "username": "sam"}
+               for ev in replay_events)
+    assert [ev["segment_id"] for ev in replay_events] == sorted(ev["segment_id"] for ev in replay_events)
+    error_events = [json.loads(p) for _, p in uploads.items("event")]
+    assert len(error_events) == 1
+    error = error_events[0]
+    eid = error["event_id"]
+    exc = error["exception"]["values"][0]
+    assert exc["type"] == "TypeError" and "total" in exc["value"]
+    assert exc["mechanism"] == {"type": "onerror", "handled": False}
+    top = exc["stacktrace"]["frames"][-1]
+    assert top["function"] == "checkoutTotal" and top["filename"] == site.url + "/app.js" and top["lineno"] == 6
+    assert error["contexts"]["replay"]["replay_id"] == rid and error["tags"]["replayId"] == rid
+    assert error["request"]["url"].startswith(site.url + "/checkout.html")
+    assert "HeadlessChrome" in error["request"]["headers"]["User-Agent"]
+    assert any(c["category"] == "ui.click" for c in error["breadcrumbs"])
+
+    # What replayd kept.
+    listed = replays(server)
+    assert [r["replay_id"] for r in listed] == [rid]
+    detail = replay(server, rid)
+    ids = segment_ids(server, rid)
+    assert len(ids) >= 2 and ids == list(range(len(ids)))
+    assert eid in detail["error_ids"]
+    assert eid in [e.get("event_id") for e in detail["errors"]]
+    assert any("shop.html" in u for u in detail["urls"]) and any("checkout.html" in u for u in detail["urls"])
+    stored = server.api(f"/api/0/projects/1/errors/{eid}/")["data"]
+    assert stored["replay_id"] == rid and stored["type"] == "TypeError"
+    assert stored["data"]["exception"]["frames"][-1]["function"] == "checkoutTotal"
+
+    events = stored_events(server, rid)
+    assert {"eventId": eid} in custom(events, "error")
+    assert sum(1 for e in events if e["type"] == 2) >= 2  # a full snapshot per page load
+    crumbs = custom(events, "breadcrumb")
+    clicks = [c["message"] for c in crumbs if c["category"] == "ui.click"]
+    assert any("button#add" in m for m in clicks) and any("a#next" in m for m in clicks)
+    assert any(c["category"] == "console" and c.get("level") == "warning" for c in crumbs)
+    assert any(c["category"] == "navigation" and c["data"]["to"].endswith("#pay") for c in crumbs)
+    fetches = [c for c in crumbs if c["category"] == "fetch"]
+    assert [(c["data"]["method"], c["data"]["status_code"]) for c in fetches] == [("GET", 200)]
+    assert fetches[0]["data"]["url"] == site.url + "/ping.json" and fetches[0]["data"]["duration"] >= 0
+    xhrs = [c["data"] for c in crumbs if c["category"] == "xhr"]
+    assert [(x["method"], x["status_code"], x["url"]) for x in xhrs] == [("GET", 200, site.url + "/ping.json?via=xhr")]
+    assert not any("/envelope/" in json.dumps(c) for c in crumbs)  # never our own uploads
+    inputs = [e["data"]["text"] for e in events if e["type"] == 3 and e["data"].get("source") == 5]
+    assert inputs and all(set(t) <= {"*"} for t in inputs)
+
+
+def test_unhandled_rejection_becomes_an_error_event(start_server, make_site, browser) -> None:
+    server = start_server()
+    site = make_site(server, **FAST)
+    context = browser.new_context()
+    page = context.new_page()
+    uploads = Uploads(page)
+    try:
+        rid = start_snippet(page, site.url + "/checkout.html")
+        page.click("#reject")
+        page.evaluate("replayd.captureException('a plain string')")
+        assert flush(page)
+    finally:
+        context.close()
+    values = [json.loads(p)["exception"]["values"][0] for _, p in uploads.items("event")]
+    by_type = {v["type"]: v for v in values}
+    assert by_type["RangeError"]["value"] == "payment postponed"
+    assert by_type["RangeError"]["mechanism"]["type"] == "onunhandledrejection"
+    assert by_type["RangeError"]["stacktrace"]["frames"][-1]["filename"] == site.url + "/app.js"
+    assert by_type["Error"] == {"type": "Error", "value": "a plain string",
+                                "mechanism": {"type": "manual", "handled": True}}
+    assert len(replay(server, rid)["error_ids"]) == 2
+
+
+# --- reliability ------------------------------------------------------------------------------
+
+def test_no_segment_lost_while_replayd_is_down_for_20_s(start_server, make_site, browser) -> None:
+    server = start_server()
+    site = make_site(server, snippet_url="/replayd.js", **FAST)  # the snippet stays reachable
+    context = browser.new_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    uploads = Uploads(page)
+    try:
+        rid = start_snippet(page, site.url + "/shop.html")
+        page.click("#add")
+        wait_until(lambda: replays(server), "the first segment")
+        server.stop()
+        down_since = time.monotonic()
+        # Activity while replayd is down, including a page load (the queue moves via sessionStorage).
+        for i in range(8):
+            page.click("#add")
+            page.wait_for_timeout(1100)
+        page.click("#next")
+        page.wait_for_url("**/checkout.html*")
+        assert start_snippet(page, page.url) == rid
+        while time.monotonic() - down_since < 20:
+            page.click("#ping")
+            page.wait_for_timeout(1000)
+        assert page.text_content("#clicks") != "0"  # the page kept working
+        server.start()
+        assert flush(page, 20_000)
+    finally:
+        context.close()
+    assert errors == []
+    sent = sorted({n for n, _ in uploads.recordings()})
+    assert len(sent) >= 10, sent
+    ids = segment_ids(server, rid)
+    assert ids == sent == list(range(len(ids)))
+    for n in ids:  # every segment readable
+        assert isinstance(segment(server, rid, n), list)
+
+
+def test_pagehide_sends_pending_data_and_big_segments_move_to_the_next_page(start_server, make_site, browser) -> None:
+    """With a long flush interval only pagehide flushes: small bodies go with keepalive, a first
+    segment far over the 64 KB keepalive limit waits in sessionStorage for the next page of the tab."""
+    server = start_server()
+    site = make_site(server, **{**FAST, "flush-interval-ms": 60_000})
+    context = browser.new_context()
+    page = context.new_page()
+    uploads = Uploads(page)
+    try:
+        rid = start_snippet(page, site.url + "/big.html")
+        page.click("#next")
+        page.wait_for_url("**/checkout.html*")
+        assert start_snippet(page, page.url) == rid
+        page.click("#ping")
+        assert flush(page)
+    finally:
+        context.close()
+    ids = segment_ids(server, rid)
+    assert ids == list(range(len(ids))) and len(ids) >= 2
+    first = json.dumps(segment(server, rid, 0))
+    assert first.count("<p>") == 0 and first.count('"tagName": "p"') + first.count('"tagName":"p"') >= 4000
+    assert max(len(body) for body in uploads.bodies) > 64 * 1024
+
+
+def test_closing_the_tab_sends_the_last_segment(start_server, make_site, browser) -> None:
+    server = start_server()
+    site = make_site(server, **{**FAST, "flush-interval-ms": 60_000})
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        rid = start_snippet(page, site.url + "/shop.html")
+        page.click("#add")
+        page.close(run_before_unload=True)  # only pagehide / visibilitychange can send this segment now
+        wait_until(lambda: replays(server), "the last upload", timeout=10)
+    finally:
+        context.close()
+    assert segment_ids(server, rid) == [0]
+    assert any(e["type"] == 2 for e in segment(server, rid, 0))
+
+
+@pytest.mark.parametrize("size", ["small", "big"])
+def test_pagehide_keepalive_stays_within_the_64_kb_budget(start_server, make_site, browser, size: str) -> None:
+    server = start_server()
+    site = make_site(server, **{**FAST, "flush-interval-ms": 60_000})
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        start_snippet(page, site.url + f"/spy.html?{size}")
+        page.click("#add")
+        page.wait_for_timeout(300)
+        page.evaluate("window.fetchCalls.length = 0; dispatchEvent(new PageTransitionEvent('pagehide'))")
+        calls = [c for c in page.evaluate("window.fetchCalls") if "/envelope/" in c["url"]]
+        saved = page.evaluate("JSON.parse(sessionStorage.getItem('replayd:queue'))")
+    finally:
+        context.close()
+    assert [entry["seg"] for entry in saved] == [0]  # kept for the tab's next page either way
+    if size == "small":
+        kept = [c for c in calls if c["keepalive"]]  # (the page lives on, so the queue sends it normally too)
+        assert len(kept) == 1 and kept[0]["size"] <= 60_000
+    else:  # over the budget: no keepalive request (the browser would refuse it)
+        assert not [c for c in calls if c["keepalive"]]
+
+
+def test_host_page_unaffected_when_replayd_is_down(start_server, make_site, browser) -> None:
+    server = start_server()
+    site = make_site(server, snippet_url=None, **FAST)
+    site_with_local_snippet = make_site(server, snippet_url="/replayd.js", **FAST)
+    server.stop()
+    context = browser.new_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    try:
+        # The snippet itself unreachable (served by replayd): the page works.
+        page.goto(site.url + "/shop.html")
+        page.click("#add")
+        assert page.text_content("#count") == "1"
+        # The snippet loaded but replayd down: recording, retrying, the page still works.
+        start_snippet(page, site_with_local_snippet.url + "/shop.html")
+        started = time.monotonic()
+        for _ in range(3):
+            page.click("#add")
+        page.click("#next")
+        page.wait_for_url("**/checkout.html*")
+        page.click("#ping")
+        page.wait_for_function("document.getElementById('pong').textContent === '7'")
+        assert time.monotonic() - started < 5
+        assert page.evaluate("replayd.flush(1500)") is False
+    finally:
+        context.close()
+    assert errors == []
+
+
+def test_retries_honour_retry_after_and_4xx_is_dropped(make_site, browser) -> None:
+    """Against scripted answers: 429 with Retry-After, a 503, a network-level 200, then a 400 that
+    must not block the queue."""
+    site = make_site(None, snippet_url="/replayd.js", **{**FAST, "retry-base-ms": 200})
+    site.answers = [(429, {"Retry-After": "2"}), (503, {}), (200, {}), (400, {})]
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        start_snippet(page, site.url + "/shop.html")
+        page.click("#add")
+        page.wait_for_timeout(300)
+        assert flush(page, 10_000)
+        for _ in range(2):
+            page.click("#add")
+            assert flush(page, 10_000)
+    finally:
+        context.close()
+    (t0, s0, b0), (t1, s1, b1), (t2, s2, b2), (t3, s3, b3) = site.posts[:4]
+    assert [s0, s1, s2, s3] == [429, 503, 200, 400]
+    assert t1 - t0 >= 1.9  # Retry-After: 2
+    assert 0.1 <= t2 - t1 < 1.5  # backoff from retry-base-ms
+    segs = [recording(p)[0] for body in (b0, b1, b2, b3) for h, p in parse_envelope(body)[1]
+            if h["type"] == "replay_recording"]
+    assert segs == [0, 0, 0, 1]  # the same segment until stored; segment 1 refused (400)...
+    later = [recording(p)[0] for _, _, body in site.posts[4:] for h, p in parse_envelope(body)[1]
+             if h["type"] == "replay_recording"]
+    assert later and later[0] == 2  # ...and dropped, not retried: the queue moved on
+
+
+def test_bounded_queue_pauses_recording_and_resumes_with_a_full_snapshot(make_site, browser) -> None:
+    site = make_site(None, snippet_url="/replayd.js",
+                     **{**FAST, "flush-interval-ms": 300, "max-queue-entries": 3, "retry-max-ms": 500})
+    site.answers = [(503, {})] * 12
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        start_snippet(page, site.url + "/shop.html")
+        for _ in range(12):
+            page.click("#add")
+            page.wait_for_timeout(250)
+        assert page.evaluate("JSON.parse(sessionStorage.getItem('replayd:queue')).length") == 3
+        site.answers = []
+        assert flush(page, 10_000)
+        page.click("#add")
+        assert flush(page, 10_000)
+    finally:
+        context.close()
+    stored = {}
+    for _, status, body in site.posts:
+        for h, p in parse_envelope(body)[1]:
+            if h["type"] == "replay_recording" and status == 200:
+                n, data = recording(p)
+                stored[n] = json.loads(data)
+    assert sorted(stored) == list(range(len(stored))) and len(stored) >= 4
+    assert playable(stored[3])  # resumed with a full snapshot
+
+
+# --- sampling ---------------------------------------------------------------------------------
+
+def test_buffer_mode_uploads_nothing_until_an_error(start_server, make_site, browser) -> None:
+    server = start_server()
+    buffer_ms = 4000
+    site = make_site(server, **FAST, **{"session-sample-rate": 0, "on-error-sample-rate": 1, "buffer-ms": buffer_ms})
+    context = browser.new_context()
+    page = context.new_page()
+    uploads = Uploads(page)
+    try:
+        rid = start_snippet(page, site.url + "/checkout.html")
+        began = time.time()
+        while time.time() - began < 9:
+            page.click("#ping")
+            page.wait_for_timeout(300)
+        assert uploads.bodies == [] and replays(server) == []
+        error_at = time.time() * 1000
+        page.click("#boom")
+        page.wait_for_timeout(1500)
+        page.click("#ping")
+        assert flush(page)
+    finally:
+        context.close()
+    detail = replay(server, rid)
+    ids = segment_ids(server, rid)
+    assert ids == list(range(len(ids))) and len(ids) >= 2
+    assert len(detail["error_ids"]) == 1
+    replay_events = [json.loads(p) for _, p in uploads.items("replay_event")]
+    assert {ev["replay_type"] for ev in replay_events} == {"buffer"}
+    first = segment(server, rid, 0)
+    assert playable(first)
+    span = error_at - first[0]["timestamp"]
+    assert buffer_ms - 500 <= span <= 1.5 * buffer_ms + 1500, span  # ~bufferMs before the error, not all 9 s
+    assert custom(first, "error") == [{"eventId": detail["error_ids"][0]}]
+
+
+def test_not_sampled_records_nothing_but_still_reports_errors(start_server, make_site, browser) -> None:
+    server = start_server()
+    site = make_site(server, **FAST, **{"session-sample-rate": 0, "on-error-sample-rate": 0})
+    context = browser.new_context()
+    page = context.new_page()
+    uploads = Uploads(page)
+    try:
+        page.goto(site.url + "/checkout.html")
+        page.wait_for_function("() => window.replayd && replayd.flush")
+        assert page.evaluate("replayd.getReplayId()") is None
+        page.click("#boom")
+        assert flush(page)
+    finally:
+        context.close()
+    assert uploads.items("replay_recording") == []
+    (event,) = [json.loads(p) for _, p in uploads.items("event")]
+    assert "replay" not in event.get("contexts", {})
+    assert replays(server) == []
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("limit", [{"max-replay-ms": 2500}, {"session-idle-ms": 2000}], ids=["max-duration", "idle"])
+def test_new_replay_after_max_duration_or_idle(start_server, make_site, browser, limit: dict[str, int]) -> None:
+    server = start_server()
+    site = make_site(server, **FAST, **limit)
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        first = start_snippet(page, site.url + "/shop.html")
+        page.click("#add")
+        page.wait_for_timeout(2700)
+        page.mouse.move(10, 10)
+        page.mouse.move(200, 150)
+        page.click("#add")
+        second = page.wait_for_function(f"() => replayd.getReplayId() !== {json.dumps(first)} && replayd.getReplayId()").json_value()
+        page.wait_for_timeout(300)
+        page.click("#add")
+        assert flush(page)
+    finally:
+        context.close()
+    assert {r["replay_id"] for r in replays(server)} == {first, second}
+    assert segment_ids(server, second)[0] == 0
+    assert playable(segment(server, second, 0))  # the new replay starts with a full snapshot
+
+
+def test_full_snapshot_every_checkout_starts_a_segment(start_server, make_site, browser) -> None:
+    server = start_server()
+    site = make_site(server, **{**FAST, "flush-interval-ms": 20_000, "checkout-every-nms": 800})
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        rid = start_snippet(page, site.url + "/shop.html")
+        for _ in range(12):
+            page.mouse.move(20, 20)
+            page.mouse.move(300, 200)
+            page.wait_for_timeout(250)
+        assert flush(page)
+    finally:
+        context.close()
+    ids = segment_ids(server, rid)
+    assert len(ids) >= 3 and ids == list(range(len(ids)))
+    for n in ids:  # any segment can be played on its own
+        assert playable(segment(server, rid, n))
+
+
+# --- strict CSP -------------------------------------------------------------------------------
+
+def test_strict_csp_page_with_init(start_server, make_site, browser) -> None:
+    server = start_server()
+    site = make_site(server, **FAST)
+    context = browser.new_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    try:
+        rid = start_snippet(page, site.url + "/csp.html")
+        page.locator("#name").press_sequentially("rake", delay=10)
+        page.click("#add")
+        page.click("#boom")
+        assert flush(page)
+        violations = page.evaluate("window.violations")
+    finally:
+        context.close()
+    assert violations == []
+    assert not [m for m in console if "Content Security Policy" in m]
+    assert len(errors) == 1  # the page's own TypeError
+    detail = replay(server, rid)
+    assert len(detail["error_ids"]) == 1 and detail["segments"]
