@@ -58,6 +58,17 @@ async def page_security(request: web.Request, handler: web.RequestHandler) -> we
     return response
 
 
+@web.middleware
+async def static_caching(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    """Static files are cacheable; a ``?v=<hash>`` URL names one version, so it never changes."""
+    response = await handler(request)
+    if request.path.startswith("/static/") and response.status == 200:
+        response.headers["Cache-Control"] = (
+            "public, max-age=31536000, immutable" if "v" in request.query else "public, max-age=3600"
+        )
+    return response
+
+
 async def vendor_file(request: web.Request) -> web.StreamResponse:
     entry = VENDOR.get(request.match_info["name"])
     if entry is None:
@@ -69,7 +80,7 @@ async def vendor_file(request: web.Request) -> web.StreamResponse:
 
 
 def setup_player_routes(app: web.Application) -> None:
-    app.middlewares.append(page_security)
+    app.middlewares.extend([page_security, static_caching])
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     app.router.add_get("/vendor/{name}", vendor_file, name="vendor")
     setup_auth(app)

@@ -251,7 +251,10 @@ def test_replayd_serves_the_bundle_cacheable(start_server) -> None:
         assert response.read() == BUNDLE.read_bytes()
         assert "javascript" in response.headers["Content-Type"]
         validators = {k: response.headers[k] for k in ("ETag", "Last-Modified") if response.headers.get(k)}
+        assert response.headers["Cache-Control"] == "public, max-age=3600"
     assert validators  # browsers can revalidate instead of downloading again
+    with urllib.request.urlopen(server.url + "/static/replayd.js?v=0123abcd", timeout=10) as response:
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     request = urllib.request.Request(server.url + "/static/replayd.js", headers={
         "If-None-Match" if "ETag" in validators else "If-Modified-Since": next(iter(validators.values()))})
     with pytest.raises(urllib.error.HTTPError) as not_modified:
