@@ -2,12 +2,13 @@
 
 One server for the module (data ingested through the envelope endpoint: the real SDK's captured
 traffic, the real nodedocs recording, a synthetic 60 s "counter" recording and a hostile one), one
-signed-in browser context. Also writes docs/screenshots/*.png.
+signed-in browser context. Also takes the screenshots of docs/screenshots/*.png.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -266,24 +267,26 @@ def test_delete_a_replay(ui, ui_server):
     assert blobs == []
 
 
-def test_screenshots(ui, ui_server):
-    """docs/screenshots/{list,replay,error}.png, from real recordings."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_screenshots(ui, ui_server, tmp_path):
+    """The pages from real recordings, as PNGs; with REPLAYD_UPDATE_SCREENSHOTS=1 into docs/screenshots
+    (`REPLAYD_UPDATE_SCREENSHOTS=1 .venv/bin/pytest tests/test_ui_browser.py -k screenshots`)."""
+    shots = SCREENSHOTS if os.environ.get("REPLAYD_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
     ui.goto(ui_server.url + "/")
-    ui.screenshot(path=str(SCREENSHOTS / "list.png"))
+    ui.screenshot(path=str(shots / "list.png"))
     ui.goto(ui_server.url + f"/replays/{ui_server.nodedocs}?t=9")
     wait_first_frame(ui)
     ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
     ui.locator("[data-action=toggle]").click()
     ui.wait_for_timeout(300)
-    ui.screenshot(path=str(SCREENSHOTS / "replay.png"))
+    ui.screenshot(path=str(shots / "replay.png"))
     ui.goto(ui_server.url + f"/errors/{TODO_ERROR}")
     wait_first_frame(ui)
     ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
     ui.wait_for_timeout(300)
-    ui.screenshot(path=str(SCREENSHOTS / "error.png"))
+    ui.screenshot(path=str(shots / "error.png"))
     for name in ("list", "replay", "error"):
-        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
+        assert (shots / f"{name}.png").stat().st_size > 10_000
 
 
 HOSTILE_MARKERS = ("pwned-script", "pwned-img", "pwned-link", "pwned-meta", "pwned-svg", "pwned-srcdoc", "pwned-style")
