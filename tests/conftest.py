@@ -151,6 +151,11 @@ class RunningServer:
             self.process.send_signal(sig)
         return self.process.wait(timeout=timeout)
 
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def start(self) -> None:
         """(Re)start the process on the same port and data directory."""
         with self.log_path.open("ab") as log:
@@ -184,22 +189,26 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     def start(**sections: Any) -> RunningServer:
         data_dir = tmp_path / f"server{len(started)}"
         data_dir.mkdir()
-        port = free_port()
-        config = base_config(data_dir, **sections)
-        config["server"] = {**config["server"], "host": "127.0.0.1", "port": port}
-        config_path = data_dir / "replayd.yaml"
-        config_path.write_text(yaml.safe_dump(config))
-        server = RunningServer(f"http://127.0.0.1:{port}", port, data_dir, config_path, None,  # type: ignore[arg-type]
-                               data_dir / "replayd.log")
+        server = launch_server(data_dir, **sections)
         started.append(server)
-        server.start()
         return server
 
     yield start
     for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
+        server.kill()
+
+
+def launch_server(data_dir: Path, **sections: Any) -> RunningServer:
+    """``replayd serve`` on a free port with its config, blobs and index in ``data_dir``."""
+    port = free_port()
+    config = base_config(data_dir, **sections)
+    config["server"] = {**config["server"], "host": "127.0.0.1", "port": port}
+    config_path = data_dir / "replayd.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    server = RunningServer(f"http://127.0.0.1:{port}", port, data_dir, config_path, None,  # type: ignore[arg-type]
+                           data_dir / "replayd.log")
+    server.start()
+    return server
 
 
 # --- a real browser ------------------------------------------------------------------------
@@ -215,6 +224,14 @@ def browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def sentry_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real ``@sentry/browser`` from node_modules, bundled for test pages (``window.Sentry``)."""
+    from tests.sites import build_sentry_bundle
+
+    return build_sentry_bundle(tmp_path_factory.mktemp("sentry-bundle"))
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 import signal
 import subprocess
 import threading
@@ -73,8 +73,6 @@ async def test_outage_spools_then_uploads(aiohttp_client, tmp_path, own_s3):
     events = await (await client.get(f"/api/0/projects/1/replays/{replay_id}/segments/2/", headers=AUTH)).json()
     assert events[-1]["data"]["source"] == 2
     start_s3(own_s3)
-    import asyncio
-
     for _ in range(100):
         if not list((tmp_path / "spool").glob("*.seg")):
             break
@@ -103,8 +101,6 @@ async def test_spool_full_is_503_with_retry_after_then_recovers(aiohttp_client, 
             assert "spool" in (await response.json())["detail"]
     assert statuses[0] == 200 and statuses[-1] == 503
     start_s3(own_s3)
-    import asyncio
-
     for _ in range(100):
         response = await post(client, segment_envelope(replay_id, 3))
         if response.status == 200:
@@ -121,8 +117,6 @@ async def test_spool_full_is_503_with_retry_after_then_recovers(aiohttp_client, 
 
 def test_disk_full_is_503_then_recovers(tmp_path, own_s3):
     """A spool on a nearly full file system (a 64 KiB tmpfs) refuses with 503, then recovers."""
-    import asyncio
-
     mount = tmp_path / "tiny"
     mount.mkdir()
     result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, text=True)

@@ -22,29 +22,21 @@ import json
 import re
 import sqlite3
 import struct
-import subprocess
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
 import msgpack
 import pytest
-import yaml
 
 from server.codec import decode_segment
 
-try:  # conftest's module name depends on pytest's import mode
-    from tests.conftest import REPO, RunningServer, base_config, free_port
-except ImportError:
-    from conftest import REPO, RunningServer, base_config, free_port  # type: ignore[no-redef]
+from tests.conftest import REPO, RunningServer, launch_server
+from tests.sites import StaticSite, page_files, replayer_files, sentry_files
 
 PAGES = REPO / "tests" / "pages" / "privacy"
-ESBUILD = REPO / "node_modules" / ".bin" / "esbuild"
-RRWEB_REPLAY = REPO / "node_modules" / "@rrweb" / "replay"
 SECONDS_BELOW = 1e11  # a timestamp below this is in seconds (Sentry's performanceSpan events)
 
 PAGE_QUERY = "?session=pageSessQw12Er34Ty56&ref=newsletter"
@@ -132,11 +124,6 @@ EXPECTED_RULES = ["@email", "@phone", "@card", "@iban", "@ssn", "@jwt", "@aws_ke
                   "@typing",
                   "dom:password-input", "dom:card-autocomplete", "dom:contact-input", "dom:csrf-meta"]
 
-PLAYER_HTML = b"""<!doctype html>
-<html><head><meta charset="utf-8"><title>replay check</title>
-<link rel="stylesheet" href="/rrweb/style.css"><script src="/rrweb/replay.min.js"></script>
-</head><body><div id="root"></div></body></html>"""
-
 
 def variants(value: str) -> set[str]:
     """The planted value and the forms it could take on its way to storage."""
@@ -149,69 +136,6 @@ def variants(value: str) -> set[str]:
         local = value.split("@")[0]
         found |= {local, local.lower()}
     return {v for v in found if len(v) >= 8}
-
-
-# --- the SDK bundle and the static site -----------------------------------------------------
-
-@pytest.fixture(scope="module")
-def sentry_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``import * as Sentry from '@sentry/browser'; window.Sentry = Sentry`` as an IIFE (esbuild, ~1 s)."""
-    if not ESBUILD.exists():
-        pytest.fail(f"{ESBUILD} is missing: run `npm ci` (make test does)")
-    out = tmp_path_factory.mktemp("privacy-bundle") / "sentry.js"
-    subprocess.run([str(ESBUILD), str(PAGES / "sentry-entry.js"), "--bundle", "--format=iife", "--target=es2020",
-                    f"--outfile={out}", "--log-level=warning"], cwd=REPO, check=True, timeout=120)
-    return out
-
-
-class StaticSite:
-    """The privacy page and its files, a small JSON API the page fetches, and rrweb's replayer, on a free port."""
-
-    def __init__(self, bundle: Path, dsn: str):
-        files: dict[str, tuple[bytes, str]] = {
-            "/shop.html": ((PAGES / "shop.html").read_bytes(), "text/html; charset=utf-8"),
-            "/privacy.css": ((PAGES / "privacy.css").read_bytes(), "text/css"),
-            "/init.js": ((PAGES / "init.js").read_bytes(), "text/javascript"),
-            "/sentry.js": (bundle.read_bytes(), "text/javascript"),
-            "/dsn.js": (f"window.DSN = {json.dumps(dsn)};\n".encode(), "text/javascript"),
-            "/api/data": (json.dumps({"items": 3, "owner": "response.body@example.com"}).encode(), "application/json"),
-            "/api/profile": (b'{"saved": true}', "application/json"),
-            "/player.html": (PLAYER_HTML, "text/html; charset=utf-8"),
-            "/rrweb/replay.min.js": ((RRWEB_REPLAY / "umd" / "replay.min.js").read_bytes(), "text/javascript"),
-            "/rrweb/style.css": ((RRWEB_REPLAY / "dist" / "style.css").read_bytes(), "text/css"),
-        }
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                if length := int(self.headers.get("Content-Length") or 0):
-                    self.rfile.read(length)
-                found = files.get(self.path.split("?", 1)[0])
-                if found is None:
-                    self.send_error(404)
-                    return
-                body, content_type = found
-                self.send_response(200)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = _answer  # noqa: N815 (http.server's naming)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="privacy-site", daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
 
 
 # --- the flow -------------------------------------------------------------------------------
@@ -229,20 +153,10 @@ class PrivacySession:
 
 @pytest.fixture(scope="module")
 def replayd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """``replayd serve`` with the default rules (conftest's ``start_server``, module-scoped)."""
-    data_dir = tmp_path_factory.mktemp("replayd-privacy")
-    port = free_port()
-    config = base_config(data_dir)
-    config["server"] = {**config["server"], "host": "127.0.0.1", "port": port}
-    config_path = data_dir / "replayd.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    server = RunningServer(f"http://127.0.0.1:{port}", port, data_dir, config_path, None,  # type: ignore[arg-type]
-                           data_dir / "replayd.log")
-    server.start()
+    """``replayd serve`` with the default rules, for this module's one recording flow."""
+    server = launch_server(tmp_path_factory.mktemp("replayd-privacy"))
     yield server
-    if server.process.poll() is None:
-        server.process.kill()
-        server.process.wait()
+    server.kill()
 
 
 def _wait(page: Any, script: str, what: str, timeout_ms: float = 20_000) -> Any:
@@ -268,7 +182,13 @@ STRUCTURE_JS = """(doc) => {
 
 @pytest.fixture(scope="module")
 def privacy_session(browser, replayd: RunningServer, sentry_bundle: Path) -> Iterator[PrivacySession]:
-    site = StaticSite(sentry_bundle, replayd.dsn)
+    site = StaticSite({
+        **page_files(PAGES, "shop.html", "privacy.css", "init.js"),
+        **sentry_files(sentry_bundle, replayd.dsn),
+        "/api/data": (json.dumps({"items": 3, "owner": "response.body@example.com"}).encode(), "application/json"),
+        "/api/profile": (b'{"saved": true}', "application/json"),
+        **replayer_files(),
+    })
     context = browser.new_context()
     page = context.new_page()
     requests: list[Any] = []

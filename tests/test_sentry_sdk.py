@@ -12,97 +12,20 @@ The flow runs once per module (a few seconds); the tests below look at what it l
 from __future__ import annotations
 
 import json
-import subprocess
-import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-import yaml
 
-try:  # conftest's module name depends on pytest's import mode
-    from tests.conftest import REPO, RunningServer, base_config, free_port
-except ImportError:
-    from conftest import REPO, RunningServer, base_config, free_port  # type: ignore[no-redef]
+from tests.conftest import REPO, RunningServer, launch_server
+from tests.sites import StaticSite, page_files, replayer_files, sentry_files
 
 PAGES = REPO / "tests" / "pages" / "sentry"
-ESBUILD = REPO / "node_modules" / ".bin" / "esbuild"
-RRWEB_REPLAY = REPO / "node_modules" / "@rrweb" / "replay"
-
 TYPED = "Copper watering can"
 SECONDS_BELOW = 1e11  # a timestamp below this is in seconds (in ms it would be before 1973)
-
-# The page the Replayer runs in: rrweb's own files from node_modules, served by the static server.
-PLAYER_HTML = b"""<!doctype html>
-<html><head><meta charset="utf-8"><title>replay check</title>
-<link rel="stylesheet" href="/rrweb/style.css"><script src="/rrweb/replay.min.js"></script>
-</head><body><div id="root"></div></body></html>"""
-
-
-# --- the SDK bundle and the static site -----------------------------------------------------
-
-@pytest.fixture(scope="session")
-def sentry_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``import * as Sentry from '@sentry/browser'; window.Sentry = Sentry`` as an IIFE (esbuild, ~1 s)."""
-    if not ESBUILD.exists():
-        pytest.fail(f"{ESBUILD} is missing: run `npm ci` (make test does)")
-    out = tmp_path_factory.mktemp("sentry-bundle") / "sentry.js"
-    subprocess.run(
-        [str(ESBUILD), str(PAGES / "sentry-entry.js"), "--bundle", "--format=iife", "--target=es2020",
-         f"--outfile={out}", "--log-level=warning"],
-        cwd=REPO, check=True, timeout=120,
-    )
-    return out
-
-
-class StaticSite:
-    """The test pages, the SDK bundle, ``/dsn.js`` and rrweb's replayer files, on a free port."""
-
-    def __init__(self, bundle: Path, dsn: str):
-        self.files: dict[str, tuple[bytes, str]] = {
-            "/shop.html": ((PAGES / "shop.html").read_bytes(), "text/html; charset=utf-8"),
-            "/checkout.html": ((PAGES / "checkout.html").read_bytes(), "text/html; charset=utf-8"),
-            "/init.js": ((PAGES / "init.js").read_bytes(), "text/javascript"),
-            "/sentry.js": (bundle.read_bytes(), "text/javascript"),
-            "/dsn.js": (f"window.DSN = {json.dumps(dsn)};\n".encode(), "text/javascript"),
-            "/player.html": (PLAYER_HTML, "text/html; charset=utf-8"),
-            "/rrweb/replay.min.js": ((RRWEB_REPLAY / "umd" / "replay.min.js").read_bytes(), "text/javascript"),
-            "/rrweb/style.css": ((RRWEB_REPLAY / "dist" / "style.css").read_bytes(), "text/css"),
-        }
-        files = self.files
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                found = files.get(self.path.split("?", 1)[0])
-                if found is None:
-                    self.send_error(404)
-                    return
-                body, content_type = found
-                self.send_response(200)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="static-site", daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
-
 
 # --- what the SDK sent ----------------------------------------------------------------------
 
@@ -165,19 +88,10 @@ class SdkSession:
 
 @pytest.fixture(scope="module")
 def replayd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """``replayd serve`` for this module (conftest's ``start_server`` is per test; this is the same harness)."""
-    data_dir = tmp_path_factory.mktemp("replayd-sentry")
-    port = free_port()
-    config = base_config(data_dir)
-    config["server"] = {**config["server"], "host": "127.0.0.1", "port": port}
-    config_path = data_dir / "replayd.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    server = RunningServer(f"http://127.0.0.1:{port}", port, data_dir, config_path, None,  # type: ignore[arg-type]
-                           data_dir / "replayd.log")
-    server.start()
+    """``replayd serve`` for this module: one SDK flow, several tests looking at what it left."""
+    server = launch_server(tmp_path_factory.mktemp("replayd-sentry"))
     yield server
-    if server.process.poll() is None:
-        server.stop()
+    server.kill()
 
 
 def _wait(page: Any, script: str, what: str, timeout_ms: float = 20_000) -> Any:
@@ -189,7 +103,8 @@ def _wait(page: Any, script: str, what: str, timeout_ms: float = 20_000) -> Any:
 
 @pytest.fixture(scope="module")
 def sdk_session(browser, replayd: RunningServer, sentry_bundle: Path) -> Iterator[SdkSession]:
-    site = StaticSite(sentry_bundle, replayd.dsn)
+    site = StaticSite({**page_files(PAGES, "shop.html", "checkout.html", "init.js"),
+                       **sentry_files(sentry_bundle, replayd.dsn), **replayer_files()})
     try:
         envelopes, replay_id = _drive_the_sdk(browser, site)
         yield SdkSession(replayd, site, envelopes, replay_id)

@@ -15,9 +15,8 @@ import time
 
 import brotli
 import pytest
-import yaml
 
-from tests.conftest import PUBLIC_KEY, REPO, SHARED, RunningServer, base_config, free_port
+from tests.conftest import PUBLIC_KEY, REPO, SHARED, launch_server
 from tests.envelopes import (click, cut_segments, element, error_envelope, mouse_move, new_id, page_events,
                              post_envelope, replay_envelope, text, text_mutation)
 
@@ -53,15 +52,7 @@ def ingest_counter(server_url: str, replay_id: str, start_ms: float) -> None:
 
 @pytest.fixture(scope="module")
 def ui_server(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("ui-server")
-    port = free_port()
-    config = base_config(data_dir)
-    config["server"] = {**config["server"], "host": "127.0.0.1", "port": port}
-    config_path = data_dir / "replayd.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    server = RunningServer(f"http://127.0.0.1:{port}", port, data_dir, config_path, None,  # type: ignore[arg-type]
-                           data_dir / "replayd.log")
-    server.start()
+    server = launch_server(tmp_path_factory.mktemp("ui-server"))
     try:
         for name in ("001", "002", "003"):
             post_envelope(server.url, (FIXTURES / f"{name}.envelope").read_bytes(), PUBLIC_KEY)
@@ -78,8 +69,7 @@ def ui_server(tmp_path_factory):
                                                  url="https://counter.test/steps"), PUBLIC_KEY)
         yield server
     finally:
-        if server.process.poll() is None:
-            server.stop()
+        server.kill()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,94 @@
+"""What browser tests serve on another origin than replayd: their pages, the real Sentry SDK bundled
+from node_modules, and rrweb's own replayer to play stored segments back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import REPO, free_port
+
+ESBUILD = REPO / "node_modules" / ".bin" / "esbuild"
+SENTRY_ENTRY = REPO / "tests" / "pages" / "sentry" / "sentry-entry.js"
+RRWEB_REPLAY = REPO / "node_modules" / "@rrweb" / "replay"
+
+# The page the Replayer runs in: rrweb's own files from node_modules.
+PLAYER_HTML = b"""<!doctype html>
+<html><head><meta charset="utf-8"><title>replay check</title>
+<link rel="stylesheet" href="/rrweb/style.css"><script src="/rrweb/replay.min.js"></script>
+</head><body><div id="root"></div></body></html>"""
+
+Files = dict[str, tuple[bytes, str]]
+
+
+def build_sentry_bundle(out_dir: Path) -> Path:
+    """``import * as Sentry from '@sentry/browser'; window.Sentry = Sentry`` as an IIFE (esbuild, ~1 s)."""
+    if not ESBUILD.exists():
+        raise RuntimeError(f"{ESBUILD} is missing: run `npm ci` (make test does)")
+    out = out_dir / "sentry.js"
+    subprocess.run([str(ESBUILD), str(SENTRY_ENTRY), "--bundle", "--format=iife", "--target=es2020",
+                    f"--outfile={out}", "--log-level=warning"], cwd=REPO, check=True, timeout=120)
+    return out
+
+
+def sentry_files(bundle: Path, dsn: str) -> Files:
+    return {
+        "/sentry.js": (bundle.read_bytes(), "text/javascript"),
+        "/dsn.js": (f"window.DSN = {json.dumps(dsn)};\n".encode(), "text/javascript"),
+    }
+
+
+def replayer_files() -> Files:
+    return {
+        "/player.html": (PLAYER_HTML, "text/html; charset=utf-8"),
+        "/rrweb/replay.min.js": ((RRWEB_REPLAY / "umd" / "replay.min.js").read_bytes(), "text/javascript"),
+        "/rrweb/style.css": ((RRWEB_REPLAY / "dist" / "style.css").read_bytes(), "text/css"),
+    }
+
+
+def page_files(folder: Path, *names: str) -> Files:
+    types = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css"}
+    return {f"/{name}": ((folder / name).read_bytes(), types[Path(name).suffix]) for name in names}
+
+
+class StaticSite:
+    """Fixed files on a free loopback port (GET, and POST for pages that send data), never cached."""
+
+    def __init__(self, files: Files):
+        self.files = files
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                if length := int(self.headers.get("Content-Length") or 0):
+                    self.rfile.read(length)
+                found = files.get(self.path.split("?", 1)[0])
+                if found is None:
+                    self.send_error(404)
+                    return
+                body, content_type = found
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer  # noqa: N815 (http.server's naming)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="static-site", daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
