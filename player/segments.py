@@ -12,33 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from typing import Any
 
 import brotli
 import msgpack
 from aiohttp import web
 
 from server.codec import VERSION, CodecError
-from server.keys import blobs_key, index_key, spool_key
-from server.storage import BlobNotFound
+from server.api import read_segment_blob
+from server.keys import index_key
 
 CONTENT_TYPE = "application/vnd.replayd.segments+msgpack"
 MAX_SEGMENTS = 240
 BROTLI_QUALITY = 1
 FETCH_CONCURRENCY = 16
-
-
-async def read_blob(app: web.Application, pid: int, replay_id: str, row: dict[str, Any]) -> bytes | None:
-    """A segment's stored bytes, from the local spool while it waits for upload, else the blob store."""
-    if row.get("location") == "spool" and spool_key in app:
-        spool = app[spool_key]
-        blob = await spool.blob(spool.entry_name(pid, replay_id, row["segment_id"]))
-        if blob is not None:
-            return blob
-    try:
-        return await app[blobs_key].get(row["blob_key"])
-    except BlobNotFound:
-        return None
 
 
 async def read_blobs(app: web.Application, pid: int, replay_id: str, segment_ids: list[int],
@@ -50,7 +36,7 @@ async def read_blobs(app: web.Application, pid: int, replay_id: str, segment_ids
     async def one(segment_id: int) -> tuple[int, bytes | None]:
         async with limit:
             row = await index.get_segment(pid, replay_id, segment_id)
-            return segment_id, (await read_blob(app, pid, replay_id, row) if row else None)
+            return segment_id, (await read_segment_blob(app, row) if row else None)
 
     found = await asyncio.gather(*(one(s) for s in segment_ids))
     return [(sid, blob) for sid, blob in found if blob is not None]

@@ -104,6 +104,20 @@ async def get_replay(request: web.Request) -> web.Response:
     return web.json_response({"data": replay})
 
 
+async def read_segment_blob(app: web.Application, row: dict[str, Any]) -> bytes | None:
+    """A segment's stored bytes (its index row given): from the local spool while it waits for
+    upload, else from the blob store; None if neither has it."""
+    if row["location"] == "spool":
+        spool = app[spool_key]
+        blob = await spool.blob(spool.entry_name(row["project_id"], row["replay_id"], row["segment_id"]))
+        if blob is not None:
+            return blob
+    try:
+        return await app[blobs_key].get(row["blob_key"])
+    except BlobNotFound:
+        return None
+
+
 async def get_segment(request: web.Request) -> web.StreamResponse:
     await require_auth(request)
     pid = project_id(request)
@@ -114,14 +128,9 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
     row = await request.app[index_key].get_segment(pid, request.match_info["replay_id"], segment_id)
     if row is None:
         raise web.HTTPNotFound(text="no such segment")
-    blob = None
-    if row["location"] == "spool":  # not uploaded yet: serve it from the local spool
-        blob = await request.app[spool_key].blob(request.app[spool_key].entry_name(pid, row["replay_id"], segment_id))
+    blob = await read_segment_blob(request.app, row)
     if blob is None:
-        try:
-            blob = await request.app[blobs_key].get(row["blob_key"])
-        except BlobNotFound:
-            raise web.HTTPNotFound(text="segment blob is missing") from None
+        raise web.HTTPNotFound(text="segment blob is missing")
     headers = {"Cache-Control": "private, max-age=86400", "X-Replayd-Codec": row["codec"]}
     wants_packed = request.query.get("format") == "msgpack" or CONTENT_TYPE in request.headers.get("Accept", "")
     if wants_packed and "br" in request.headers.get("Accept-Encoding", ""):
