@@ -236,11 +236,13 @@ async def test_malformed_envelopes_are_400_with_detail(client, body, words):
 ])
 async def test_malformed_recordings_are_400(client, payload, words):
     replay_id = rid()
-    body = envelope(item({"type": "replay_recording"}, b'{"segment_id":0}\n' + payload), event_id=replay_id)
+    body = envelope(item({"type": "replay_event"}, json.dumps(replay_event(replay_id, 0, T0)).encode()),
+                    item({"type": "replay_recording"}, b'{"segment_id":0}\n' + payload), event_id=replay_id)
     response = await post(client, body)
     assert response.status == 400, await response.text()
     assert words in (await response.json())["detail"]
-    assert await client.get(f"/api/0/projects/1/replays/{replay_id}/", headers=AUTH) is not None
+    # nothing of the refused envelope is kept, not even its replay_event
+    assert (await client.get(f"/api/0/projects/1/replays/{replay_id}/", headers=AUTH)).status == 404
 
 
 # --- limits ----------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """The event-loop half of ingest: route items to workers, then write blobs before index rows.
 
-Order per segment: scrub in a worker → write the blob → record the segment row → save the
-scrubber's replay state. A crash between steps leaves at most an unreferenced blob (overwritten
-when the SDK re-sends), never a row pointing at a missing blob. Segments of one replay are handled
-one at a time so each is scrubbed with the node tree left by the previous ones.
+Order per segment: scrub in a worker → write the blob (or spool it) → record the segment row and
+the scrubber's replay state in one transaction. A crash between steps leaves at most an
+unreferenced blob (overwritten when the SDK re-sends), never a row pointing at a missing blob.
+Segments of one replay are handled one at a time so each is scrubbed with the node tree left by the
+previous ones.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..codec import CODEC
@@ -39,13 +39,6 @@ class Unavailable(Exception):
         super().__init__(detail)
         self.detail = detail
         self.retry_after = retry_after
-
-
-@dataclass
-class IngestSummary:
-    segments: list[tuple[str, int]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
 
 
 class ReplayLocks:
@@ -80,8 +73,7 @@ class Ingestor:
     async def _in_pool(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await self._pool.run(fn, *args)
 
-    async def ingest(self, project_id: int, envelope: Envelope) -> IngestSummary:
-        summary = IngestSummary()
+    async def ingest(self, project_id: int, envelope: Envelope) -> None:
         replay_events: list[dict[str, Any]] = []
         recordings: list[tuple[int, bytes]] = []
         errors: list[dict[str, Any]] = []
@@ -99,28 +91,26 @@ class Ingestor:
             elif item.type == "event":
                 data, _ = await self._in_pool(process_item, "event", item.payload)
                 errors.append(data)
-            else:
-                summary.ignored.append(item.type)
+            # Every other item type (sessions, transactions, client reports...) is accepted and ignored.
 
         replay_id = self._replay_id(envelope, replay_events)
         if recordings and replay_id is None:
             raise RecordingError(400, "replay_recording without a replay id (no replay_event item and no event_id "
                                       "or trace.replay_id in the envelope header)")
+        replay_records = []
         for data in replay_events:
             rid = hex_id(data.get("replay_id")) or replay_id
             if rid is None:
                 raise RecordingError(400, "replay_event has no valid replay_id")
-            await self.index.record_replay_event(replay_event_record(project_id, data, rid))
+            replay_records.append(replay_event_record(project_id, data, rid))
+        # Recordings first: one that cannot be ingested refuses the envelope before its metadata is kept.
         for segment_id, body in recordings:
-            assert replay_id is not None
             await self._ingest_segment(project_id, replay_id, segment_id, body)
-            summary.segments.append((replay_id, segment_id))
+        for record in replay_records:
+            await self.index.record_replay_event(record)
         for data in errors:
-            record = error_record(project_id, data, envelope.headers)
-            if await self.index.record_error(record):
+            if await self.index.record_error(error_record(project_id, data, envelope.headers)):
                 self.metrics.inc("replayd_errors_ingested_total")
-            summary.errors.append(record.event_id)
-        return summary
 
     @staticmethod
     def _replay_id(envelope: Envelope, replay_events: list[dict[str, Any]]) -> str | None:
@@ -132,7 +122,8 @@ class Ingestor:
         traced = trace.get("replay_id") if isinstance(trace, dict) else None
         return hex_id(traced) or hex_id(envelope.headers.get("event_id"))
 
-    async def _ingest_segment(self, project_id: int, replay_id: str, segment_id: int, body: bytes) -> None:
+    async def _ingest_segment(self, project_id: int, replay_id: str | None, segment_id: int, body: bytes) -> None:
+        assert replay_id is not None  # ingest() refuses recordings without one
         limits = self.config.limits
         async with self._locks.get((project_id, replay_id)):
             job = SegmentJob(
