@@ -446,3 +446,10 @@ async def test_request_logs_do_not_contain_query_strings(client, caplog):
                      if r.name.startswith("replayd"))
     assert "/api/1/envelope/" in ours
     assert PUBLIC_KEY not in ours and "sentry_key" not in ours
+
+
+async def test_a_wrong_key_is_refused_before_the_body_is_read(aiohttp_client, tmp_path):
+    client = await aiohttp_client(create_app(make_config(tmp_path, limits={"max_envelope_bytes": 1000})))
+    oversized = segment_envelope(rid(), 0, events=page_events(T0, text="x" * 5000), compress=False)
+    response = await post(client, oversized, key="wrong")
+    assert response.status == 403  # not 413: the key is checked first

@@ -71,16 +71,19 @@ def _with_cors(response: web.StreamResponse, origin: str | None) -> web.StreamRe
     return response
 
 
-def _public_key(request: web.Request, envelope_headers: dict | None) -> str | None:
+def _request_key(request: web.Request) -> str | None:
+    """The public key from the query string or an auth header (checked before the body is read)."""
     if key := request.query.get("sentry_key"):
         return key
     for header in ("X-Sentry-Auth", "Authorization"):
         if (m := _AUTH_KEY.search(request.headers.get(header, ""))) is not None:
             return m.group(1)
-    dsn = (envelope_headers or {}).get("dsn")
-    if isinstance(dsn, str):
-        return urlsplit(dsn).username
     return None
+
+
+def _envelope_key(envelope_headers: dict) -> str | None:
+    dsn = envelope_headers.get("dsn")
+    return urlsplit(dsn).username if isinstance(dsn, str) else None
 
 
 def _project(request: web.Request) -> tuple[int | None, ProjectConfig | None]:
@@ -109,6 +112,9 @@ async def envelope(request: web.Request) -> web.StreamResponse:
         return fail(403, f"unknown project {request.match_info['project_id']!r}")
     if request.headers.get("Origin") and origin is None:
         return fail(403, f"origin {request.headers['Origin']!r} is not allowed for project {project_id}")
+    key = _request_key(request)
+    if key is not None and key not in project.public_keys:
+        return fail(403, f"sentry_key is not a key of project {project_id}")
     limit = request.app[config_key].limits.max_envelope_bytes
     if request.content_length is not None and request.content_length > limit:
         return fail(413, f"envelope of {request.content_length} bytes is over limits.max_envelope_bytes ({limit})")
@@ -124,11 +130,12 @@ async def envelope(request: web.Request) -> web.StreamResponse:
         parsed = parse_envelope(body)
     except EnvelopeError as exc:
         return fail(400, f"malformed envelope: {exc}")
-    key = _public_key(request, parsed.headers)
-    if not key:
-        return fail(401, "missing sentry_key (query parameter, X-Sentry-Auth header or envelope dsn)")
-    if key not in project.public_keys:
-        return fail(403, f"sentry_key is not a key of project {project_id}")
+    if key is None:
+        key = _envelope_key(parsed.headers)
+        if not key:
+            return fail(401, "missing sentry_key (query parameter, X-Sentry-Auth header or envelope dsn)")
+        if key not in project.public_keys:
+            return fail(403, f"sentry_key is not a key of project {project_id}")
     retry = request.app[rate_limiter_key].retry_after(project.id)
     if retry:
         return fail(429, f"rate limit of project {project_id} exceeded; retry in {retry} s",
