@@ -453,3 +453,18 @@ async def test_a_wrong_key_is_refused_before_the_body_is_read(aiohttp_client, tm
     oversized = segment_envelope(rid(), 0, events=page_events(T0, text="x" * 5000), compress=False)
     response = await post(client, oversized, key="wrong")
     assert response.status == 403  # not 413: the key is checked first
+
+
+def test_a_scrubber_failure_refuses_the_item_and_stores_nothing(monkeypatch):
+    from server.ingest import worker
+
+    class Broken:
+        def scrub_recording(self, events, state):
+            raise TypeError("unexpected shape")
+
+    monkeypatch.setattr(worker._Worker, "scrubber", Broken())
+    job = worker.SegmentJob(payload=json.dumps(page_events(T0)).encode(), quality=5,
+                            max_recording_bytes=1 << 20, max_events=1000)
+    with pytest.raises(worker.RecordingError) as refused:
+        worker.process_segment(job)
+    assert refused.value.status == 400 and "could not be scrubbed (TypeError)" in refused.value.detail

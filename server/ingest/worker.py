@@ -10,13 +10,15 @@ instead of crashing the process.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sys
 import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from scrubbing import ReplayState, Scrubber
 
@@ -24,6 +26,7 @@ from ..codec import encode_segment
 from ..scrub_rules import load_rules_file
 
 T = TypeVar("T")
+log = logging.getLogger("replayd.worker")
 
 JOB_STACK_BYTES = 512 * 1024 * 1024
 RAGE_CLICKS = 3  # clicks on one node within RAGE_WINDOW_MS make a rage click
@@ -120,6 +123,18 @@ def parse_json(data: bytes, what: str) -> Any:
         raise RecordingError(400, f"{what} is not valid JSON: {str(exc)[:200]}") from None
 
 
+@contextlib.contextmanager
+def scrub_failures_refused(what: str) -> Iterator[None]:
+    """What the scrubber cannot handle is refused (and logged), never stored unscrubbed, never a 500."""
+    try:
+        yield
+    except RecordingError:
+        raise
+    except Exception as exc:
+        log.exception("the scrubber failed on a %s; refusing it", what)
+        raise RecordingError(400, f"{what} could not be scrubbed ({type(exc).__name__}); it was not stored") from None
+
+
 def _summarise(events: list[Any]) -> tuple[float | None, float | None, bool, int, int, list[str]]:
     """Start, end (seconds), whether a full snapshot is present, clicks, rage clicks, error marks."""
     start = end = None
@@ -166,7 +181,8 @@ def _process_segment(job: SegmentJob) -> SegmentResult:
         )
     start, end, full, clicks, rage, error_ids = _summarise(events)
     state = ReplayState.from_bytes(job.state) if job.state else None
-    result = _scrubber().scrub_recording(events, state)
+    with scrub_failures_refused("recording"):
+        result = _scrubber().scrub_recording(events, state)
     blob = encode_segment(result.events, job.quality)
     return SegmentResult(
         blob=blob,
@@ -191,10 +207,11 @@ def _process_item(kind: str, payload: bytes) -> tuple[dict[str, Any], dict[str, 
     data = parse_json(payload, f"{kind} item")
     if not isinstance(data, dict):
         raise RecordingError(400, f"{kind} item must be a JSON object")
-    if kind == "event":
-        scrubbed, report = _scrubber().scrub_error_event(data)
-    else:
-        scrubbed, report = _scrubber().scrub_replay_event(data)
+    with scrub_failures_refused(f"{kind} item"):
+        if kind == "event":
+            scrubbed, report = _scrubber().scrub_error_event(data)
+        else:
+            scrubbed, report = _scrubber().scrub_replay_event(data)
     return trim_depth(scrubbed, ITEM_MAX_DEPTH), report.to_dict()
 
 
