@@ -90,6 +90,7 @@ class LimitsConfig(_Section):
     max_envelope_bytes: int = Field(20 * MiB, ge=1)
     max_recording_bytes: int = Field(100 * MiB, ge=1)
     max_events_per_segment: int = Field(100_000, ge=1)
+    max_items_per_envelope: int = Field(1000, ge=1)
     # JSON nesting a recording may have (a DOM level is two: the node and its childNodes).
     max_nesting_depth: int = Field(100_000, ge=100, le=200_000)
     # Envelopes accepted per project per second, averaged over a minute; 0 disables.

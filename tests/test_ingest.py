@@ -468,3 +468,12 @@ def test_a_scrubber_failure_refuses_the_item_and_stores_nothing(monkeypatch):
     with pytest.raises(worker.RecordingError) as refused:
         worker.process_segment(job)
     assert refused.value.status == 400 and "could not be scrubbed (TypeError)" in refused.value.detail
+
+
+async def test_items_per_envelope_limit(aiohttp_client, tmp_path):
+    client = await aiohttp_client(create_app(make_config(tmp_path, limits={"max_items_per_envelope": 3})))
+    many = envelope(*[item({"type": "client_report"}, b"{}") for _ in range(4)], event_id=rid())
+    response = await post(client, many)
+    assert response.status == 413
+    assert "limits.max_items_per_envelope (3)" in (await response.json())["detail"]
+    assert (await post(client, envelope(*[item({"type": "client_report"}, b"{}") for _ in range(3)]))).status == 200

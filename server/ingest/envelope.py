@@ -15,6 +15,10 @@ class EnvelopeError(ValueError):
     """The body is not a well-formed envelope; the message names the problem."""
 
 
+class EnvelopeTooLarge(EnvelopeError):
+    """Well-formed so far, but over a limit."""
+
+
 @dataclass(slots=True)
 class Item:
     type: str
@@ -79,7 +83,7 @@ def parse_envelope(body: bytes, max_items: int = 1000) -> Envelope:
             pos = end + 1
         items.append(Item(item_type, item_headers, payload))
         if len(items) > max_items:
-            raise EnvelopeError(f"more than {max_items} items in one envelope")
+            raise EnvelopeTooLarge(f"more than limits.max_items_per_envelope ({max_items}) items")
     return Envelope(headers, items)
 
 

@@ -14,7 +14,7 @@ from ..config import ProjectConfig
 from ..keys import blobs_key, config_key, index_key, pool_key, projects_key, spool_key, uploader_key
 from ..metrics import metrics_key
 from ..middlewares import json_error
-from .envelope import EnvelopeError, parse_envelope
+from .envelope import EnvelopeError, EnvelopeTooLarge, parse_envelope
 from .pipeline import Ingestor, Unavailable
 from .worker import RecordingError
 
@@ -127,7 +127,9 @@ async def envelope(request: web.Request) -> web.StreamResponse:
     if len(body) > limit:
         return fail(413, f"envelope of {len(body)} bytes is over limits.max_envelope_bytes ({limit})")
     try:
-        parsed = parse_envelope(body)
+        parsed = parse_envelope(body, request.app[config_key].limits.max_items_per_envelope)
+    except EnvelopeTooLarge as exc:
+        return fail(413, f"envelope has {exc}")
     except EnvelopeError as exc:
         return fail(400, f"malformed envelope: {exc}")
     if key is None:
