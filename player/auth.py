@@ -119,8 +119,11 @@ async def page_auth(request: web.Request) -> None:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local paths: ``//host`` and ``/\\host`` would leave the site."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    """Only local paths: ``//host`` and ``/\\host`` would leave the site, and so would ``/<TAB>/host``:
+    browsers (and yarl, building the Location header) drop tabs and newlines from URLs, so any
+    control character, space or backslash makes the target unsafe."""
+    if (not target or not target.startswith("/") or target.startswith("//")
+            or any(c <= " " or c in "\\\x7f" for c in target)):
         return "/"
     return target
 

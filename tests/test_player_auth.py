@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from yarl import URL
 
 from player import auth
 from player.routes import CSP
@@ -98,11 +99,27 @@ async def test_sign_in_without_its_csrf_token_is_refused(client):
     assert response.status == 403
 
 
+# Browsers drop tabs and newlines from a Location, so "/<TAB>/evil.test" is "//evil.test" to them.
+OFF_SITE = ("//evil.test/", "https://evil.test/", "/\\evil.test", "/\t/evil.test/", "/\n/evil.test",
+            "/\r\n/evil.test", "/ /evil.test", "javascript:alert(1)")
+
+
 async def test_next_never_leaves_the_site(client):
-    for target in ("//evil.test/", "https://evil.test/", "/\\evil.test"):
+    for target in OFF_SITE:
         response = await sign_in(client, next_url=target)
-        assert response.headers["Location"] == "/"
+        assert response.headers["Location"] == "/", repr(target)
+        # and when already signed in, GET /login?next= redirects at once: the same rule
+        again = await client.get("/login", params={"next": target}, allow_redirects=False)
+        assert again.status == 302 and again.headers["Location"] == "/", repr(target)
         client.session.cookie_jar.clear()
+
+
+async def test_next_keeps_a_local_page_with_its_query(client):
+    sent = await client.get("/?url=shop.test&sort=-duration", allow_redirects=False)
+    next_url = URL(sent.headers["Location"]).query["next"]
+    assert next_url == "/?url=shop.test&sort=-duration"
+    response = await sign_in(client, next_url=next_url)
+    assert response.headers["Location"] == next_url
 
 
 async def test_forged_or_expired_cookie_is_not_a_session(client):
