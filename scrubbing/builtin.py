@@ -76,6 +76,14 @@ DEFAULT_SENSITIVE_KEYS: tuple[str, ...] = (
     "csrf", "csrf_token", "xsrf", "xsrf_token", "card_number", "cvv", "cvc", "ssn",
 )
 
+# Sensitive keys that also count inside a longer key ("newPassword", "userToken",
+# "X-CSRF-Token"); the others ("auth", "ssn", "session", ...) must equal the key ("author",
+# "classname" and "sessionStorage" are not secrets).
+SENSITIVE_KEY_PARTS = frozenset(
+    ("password", "passwd", "secret", "token", "api_key", "apikey", "private_key", "csrf", "xsrf",
+     "credentials", "card_number", "set_cookie")
+)
+
 # DOM rules that apply unless turned off under `dom.builtin`.
 BUILTIN_DOM_RULES: tuple[dict, ...] = (
     {"name": "password-input", "selector": "input[type=password]", "action": "mask"},

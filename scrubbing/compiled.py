@@ -11,6 +11,7 @@ from .builtin import (
     DETECTOR_GROUPS,
     DETECTORS,
     HEADER_LABEL,
+    SENSITIVE_KEY_PARTS,
     URL_PARAM_LABEL,
 )
 from .dommatch import DomMatcher
@@ -28,6 +29,19 @@ def _redactor(spec: Redaction | None, default_style: str, default_label: str, se
 
 class Compiled:
     """Compiled rules: the text scrubber, DOM matcher, header/key sets and user policy."""
+
+    def sensitive(self, key: str) -> bool:
+        """``key`` (lower-cased, ``-`` as ``_``) names a secret: one of the sensitive keys, or a
+        longer key containing one of those in :data:`SENSITIVE_KEY_PARTS`."""
+        hit = self._sensitive_cache.get(key)
+        if hit is None:
+            hit = key in self.sensitive_keys or (
+                self._sensitive_part is not None and self._sensitive_part(key) is not None
+            )
+            if len(self._sensitive_cache) > 10_000:
+                self._sensitive_cache.clear()
+            self._sensitive_cache[key] = hit
+        return hit
 
     def __init__(self, rs: RuleSet, secret: bytes) -> None:
         self.secret = secret
@@ -73,6 +87,11 @@ class Compiled:
         self.redact_headers = ALWAYS_REDACTED_HEADERS | {h.lower() for h in rs.network.redact_headers}
         self.header_label = HEADER_LABEL
         self.sensitive_keys = frozenset(k.lower().replace("-", "_") for k in rs.network.sensitive_keys)
+        # Keys that name a secret also inside longer keys ("newPassword", "userToken",
+        # "X-CSRF-Token", "client_secret_v2"), when the list holds them.
+        parts = sorted(k for k in self.sensitive_keys if k in SENSITIVE_KEY_PARTS)
+        self._sensitive_part = re.compile("|".join(re.escape(k) for k in parts)).search if parts else None
+        self._sensitive_cache: dict[str, bool] = {}
         self.keep_bodies = rs.network.bodies
         self.user_policy = rs.user.policy if rs.user.policy in USER_POLICIES else "remove"
         self.user_keep = frozenset(rs.user.keep_fields)

@@ -4,6 +4,7 @@ replay events.  Every walk is iterative and edits containers in place."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .compiled import Compiled
@@ -16,28 +17,57 @@ _SKIP_KEYS = frozenset(("base64", "rr_dataURL", "rr_dataurl"))
 _MAX_JSON_BODY = 1 << 20
 
 
-def redact_headers(c: Compiled, headers: Any, location: str, report: ScrubReport) -> None:
-    """Always-redacted headers get the label; other header values are scrubbed as text/URLs."""
+_HEADER_LINE = re.compile(r"^([ \t]*)([!#$%&'*+.^_`|~0-9A-Za-z-]+)([ \t]*:[ \t]*)(.*?)([ \t\r]*)$", re.M)
+
+
+def _header_value(c: Compiled, name: Any, v: Any, location: str, report: ScrubReport) -> Any:
+    """One header's value: the label for always-redacted names, else scrubbed (any shape)."""
+    if isinstance(name, str) and (name.strip().lower() in c.redact_headers or c.sensitive(name.strip().lower().replace("-", "_"))):
+        if v in (None, "", [], {}, c.header_label):
+            return v
+        report.add("@header", location)
+        return c.header_label
+    if isinstance(v, str):
+        return scrub_auto(c.text, v, location, report, c.param_redactor.label) if v else v
+    if isinstance(v, (dict, list)):
+        return scrub_json(c, v, location, report)
+    return v
+
+
+def _header_text(c: Compiled, text: str, location: str, report: ScrubReport) -> str:
+    """Raw header text ("Name: value" lines, as XHR's getAllResponseHeaders gives)."""
+    if ":" not in text:
+        return c.text.scrub(text, location, report)
+
+    def line(m: re.Match) -> str:
+        value = _header_value(c, m.group(2), m.group(4), location, report)
+        return f"{m.group(1)}{m.group(2)}{m.group(3)}{value}{m.group(5)}"
+
+    return _HEADER_LINE.sub(line, text)
+
+
+def redact_headers(c: Compiled, headers: Any, location: str, report: ScrubReport) -> Any:
+    """Always-redacted headers get the label; other header values are scrubbed as text/URLs.
+    Headers come as a map, as ``[name, value]`` pairs, as HAR-style ``{name, value}`` objects,
+    or as raw ``Name: value`` text; returns the (possibly replaced) headers."""
     if isinstance(headers, dict):
         for k in list(headers):
-            v = headers[k]
-            if not isinstance(k, str):
-                continue
-            if k.lower() in c.redact_headers:
-                if v not in (None, "", c.header_label):
-                    headers[k] = c.header_label
-                    report.add("@header", location)
-            elif isinstance(v, str) and v:
-                headers[k] = scrub_auto(c.text, v, location, report, c.param_redactor.label)
+            headers[k] = _header_value(c, k, headers[k], location, report)
     elif isinstance(headers, list):  # Sentry also allows [[name, value], ...]
-        for pair in headers:
-            if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and isinstance(pair[1], str):
-                if pair[0].lower() in c.redact_headers:
-                    if pair[1] not in ("", c.header_label):
-                        pair[1] = c.header_label
-                        report.add("@header", location)
-                else:
-                    pair[1] = scrub_auto(c.text, pair[1], location, report, c.param_redactor.label)
+        for i, pair in enumerate(headers):
+            if isinstance(pair, list) and len(pair) == 2:
+                pair[1] = _header_value(c, pair[0], pair[1], location, report)
+            elif isinstance(pair, dict) and "value" in pair:
+                name = pair.get("name", pair.get("key"))
+                pair["value"] = _header_value(c, name, pair["value"], location, report)
+                for k in list(pair):
+                    if k not in ("name", "key", "value"):
+                        pair[k] = scrub_json(c, pair[k], location, report)
+            elif isinstance(pair, (str, dict, list)):
+                headers[i] = _header_text(c, pair, location, report) if isinstance(pair, str) else scrub_json(c, pair, location, report)
+    elif isinstance(headers, str) and headers:
+        return _header_text(c, headers, location, report)
+    return headers
 
 
 def _json_body(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
@@ -51,6 +81,18 @@ def _json_body(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
             before = report.total
             scrub_json(c, obj, location, report)
             return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) if report.total != before else s
+    return _form_text(c, s, location, report)
+
+
+_FORM = re.compile(r"[^\s=&]++=[^\s&]*+(?:&[^\s&]*+)*+")  # possessive: linear time
+
+
+def _form_text(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
+    """A body or query string: ``a=1&password=x`` has its first parameter named too (the
+    parameter rule looks for ``?``/``&`` before a name)."""
+    if "=" in s and s[:1] not in "?&#" and _FORM.fullmatch(s):
+        new = c.text.scrub("?" + s, location, report)
+        return new[1:] if new.startswith("?") else new
     return c.text.scrub(s, location, report)
 
 
@@ -76,7 +118,7 @@ def scrub_json(c: Compiled, root: Any, location: str, report: ScrubReport) -> An
         return scrub_auto(c.text, root, location, report, c.param_redactor.label)
     label = c.param_redactor.label
     text = c.text
-    sensitive = c.sensitive_keys
+    sensitive = c.sensitive
     stack: list[Any] = [root]
     while stack:
         obj = stack.pop()
@@ -86,7 +128,7 @@ def scrub_json(c: Compiled, root: Any, location: str, report: ScrubReport) -> An
                 if v is None or v is True or v is False:
                     continue
                 lk = k.lower().replace("-", "_") if isinstance(k, str) else ""
-                if lk in sensitive:
+                if sensitive(lk):
                     if isinstance(v, (str, int, float)):
                         if v != "" and v != c.header_label:
                             obj[k] = c.header_label
@@ -98,7 +140,7 @@ def scrub_json(c: Compiled, root: Any, location: str, report: ScrubReport) -> An
                 if lk in _SKIP_KEYS:
                     continue
                 if lk.endswith("headers"):  # headers, requestHeaders, responseHeaders
-                    redact_headers(c, v, location, report)
+                    obj[k] = redact_headers(c, v, location, report)
                     continue
                 if lk in _BODY_KEYS:
                     if not c.keep_bodies:
@@ -167,14 +209,17 @@ def scrub_error_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
             continue
         if isinstance(x.get("value"), str):
             x["value"] = c.text.scrub(x["value"], "error.exception", report)
-        st = x.get("stacktrace")
-        for fr in (st.get("frames") if isinstance(st, dict) else None) or ():
-            if isinstance(fr, dict):
-                for key in ("filename", "abs_path"):
-                    if isinstance(fr.get(key), str):
-                        fr[key] = scrub_url(c.text, fr[key], "error.exception", report, c.param_redactor.label)
-                if isinstance(fr.get("vars"), dict):
-                    scrub_json(c, fr["vars"], "error.exception", report)
+        _scrub_frames(c, x.get("stacktrace"), report)
+        for k in x:  # type, module, mechanism, ...: every other string too
+            if k not in ("value", "stacktrace"):
+                x[k] = scrub_json(c, x[k], "error.exception", report)
+    threads = ev.get("threads")
+    for t in (threads.get("values") if isinstance(threads, dict) else threads if isinstance(threads, list) else None) or ():
+        if isinstance(t, dict):
+            _scrub_frames(c, t.get("stacktrace"), report)
+            for k in t:
+                if k != "stacktrace":
+                    t[k] = scrub_json(c, t[k], "error.exception", report)
     for key in ("message", "logentry"):
         m = ev.get(key)
         if isinstance(m, str):
@@ -187,32 +232,89 @@ def scrub_error_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
         if isinstance(req.get("url"), str):
             req["url"] = scrub_url(c.text, req["url"], "error.request", report, c.param_redactor.label)
         if "headers" in req:
-            redact_headers(c, req["headers"], "error.request", report)
+            req["headers"] = redact_headers(c, req["headers"], "error.request", report)
         if req.get("cookies") not in (None, "", {}, [], c.header_label):
             req["cookies"] = c.header_label
             report.add("@header", "error.request")
-        qs = req.get("query_string")
-        if isinstance(qs, str) and qs:
-            new = c.text.scrub("?" + qs.lstrip("?"), "error.request", report)
-            req["query_string"] = new[1:] if new.startswith("?") and not qs.startswith("?") else new
-        elif isinstance(qs, (dict, list)):
-            _scrub_query_pairs(c, qs, report)
+        _scrub_query(c, req, "error.request", report)
         if "data" in req:
             if isinstance(req["data"], str):
                 req["data"] = _json_body(c, req["data"], "error.request", report)
             else:
                 scrub_json(c, req["data"], "error.request", report)
-        if isinstance(req.get("env"), dict):
-            scrub_json(c, req["env"], "error.request", report)
+        for k in req:
+            if k not in ("url", "headers", "cookies", "query_string", "fragment", "data"):
+                req[k] = scrub_json(c, req[k], "error.request", report)
     for key in ("extra", "contexts"):
         if isinstance(ev.get(key), (dict, list)):
             scrub_json(c, ev[key], f"error.{key}", report)
     _scrub_tags(c, ev, report, "error.tags")
     scrub_user(c, ev, report, "user")
+    _scrub_rest(c, ev, _ERROR_DONE, "error.other", report)
     return ev
 
 
-def _scrub_query_pairs(c: Compiled, qs: Any, report: ScrubReport) -> None:
+# Fields of events that hold identifiers, times and SDK facts, never personal data: left alone.
+_EVENT_IDS = frozenset((
+    "event_id", "timestamp", "start_timestamp", "received", "platform", "level", "type", "sdk",
+    "replay_id", "segment_id", "error_ids", "trace_ids", "replay_start_timestamp", "replay_type",
+))
+_ERROR_DONE = _EVENT_IDS | {
+    "exception", "threads", "message", "logentry", "breadcrumbs", "request", "extra", "contexts", "tags", "user",
+}
+_REPLAY_DONE = _EVENT_IDS | {"urls", "request", "tags", "user"}
+
+
+def _scrub_rest(c: Compiled, ev: dict, done: frozenset, location: str, report: ScrubReport) -> None:
+    """Every field not handled above (culprit, transaction, server_name, spans, fingerprint,
+    modules, contexts of replay events, ...) is scrubbed as a generic payload: what an SDK or a
+    future SDK puts in an event must not reach storage unscrubbed."""
+    for k in list(ev):
+        if k not in done:
+            v = ev[k]
+            if isinstance(v, str) and v:
+                ev[k] = scrub_auto(c.text, v, location, report, c.param_redactor.label)
+            elif isinstance(v, (dict, list)):
+                if isinstance(v, dict):
+                    _scrub_map_keys(c, v, location, report)
+                scrub_json(c, v, location, report)
+
+
+def _scrub_map_keys(c: Compiled, obj: dict, location: str, report: ScrubReport) -> None:
+    """Keys of a top-level map (``modules``) may be text too: scrub them as well."""
+    for k in list(obj):
+        if isinstance(k, str):
+            new = c.text.scrub(k, location, report)
+            if new != k:
+                obj[new] = obj.pop(k)
+
+
+def _scrub_frames(c: Compiled, st: Any, report: ScrubReport) -> None:
+    """Stack frames: file names and URLs with the URL rules; source lines (``context_line``,
+    ``pre_context``, ``post_context``), ``vars``, function and module names as payloads."""
+    frames = st.get("frames") if isinstance(st, dict) else None
+    for fr in frames if isinstance(frames, list) else ():
+        if isinstance(fr, dict):
+            for key in ("filename", "abs_path"):
+                if isinstance(fr.get(key), str):
+                    fr[key] = scrub_url(c.text, fr[key], "error.exception", report, c.param_redactor.label)
+            for k in fr:
+                if k not in ("filename", "abs_path"):
+                    fr[k] = scrub_json(c, fr[k], "error.exception", report)
+
+
+def _scrub_query(c: Compiled, req: dict, location: str, report: ScrubReport) -> None:
+    """``request.query_string`` (a string or pairs) and ``request.fragment``."""
+    for key, lead in (("query_string", "?"), ("fragment", "#")):
+        qs = req.get(key)
+        if isinstance(qs, str) and qs:
+            new = c.text.scrub(lead + qs.lstrip(lead), location, report)
+            req[key] = new[1:] if new.startswith(lead) and not qs.startswith(lead) else new
+        elif isinstance(qs, (dict, list)):
+            _scrub_query_pairs(c, qs, report, location)
+
+
+def _scrub_query_pairs(c: Compiled, qs: Any, report: ScrubReport, location: str = "error.request") -> None:
     items = qs.items() if isinstance(qs, dict) else [(p[0], p[1]) for p in qs if isinstance(p, list) and len(p) == 2]
     for i, (k, v) in enumerate(list(items)):
         if not isinstance(v, str):
@@ -220,9 +322,9 @@ def _scrub_query_pairs(c: Compiled, qs: Any, report: ScrubReport) -> None:
         if isinstance(k, str) and k.lower() in c.text._params:
             new = c.param_redactor(v)
             if new != v:
-                report.add("@url_param", "error.request")
+                report.add("@url_param", location)
         else:
-            new = c.text.scrub(v, "error.request", report)
+            new = c.text.scrub(v, location, report)
         if isinstance(qs, dict):
             qs[k] = new
         else:
@@ -254,7 +356,15 @@ def scrub_replay_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
         if isinstance(req.get("url"), str):
             req["url"] = scrub_url(c.text, req["url"], "replay.request", report, label)
         if "headers" in req:
-            redact_headers(c, req["headers"], "replay.request", report)
+            req["headers"] = redact_headers(c, req["headers"], "replay.request", report)
+        if req.get("cookies") not in (None, "", {}, [], c.header_label):
+            req["cookies"] = c.header_label
+            report.add("@header", "replay.request")
+        _scrub_query(c, req, "replay.request", report)
+        for k in req:
+            if k not in ("url", "headers", "cookies", "query_string", "fragment"):
+                req[k] = scrub_json(c, req[k], "replay.request", report)
     _scrub_tags(c, ev, report, "replay.tags")
     scrub_user(c, ev, report, "user")
+    _scrub_rest(c, ev, _REPLAY_DONE, "replay.other", report)
     return ev

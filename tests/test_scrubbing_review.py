@@ -1,0 +1,111 @@
+"""Adversarial review: personal data in places and shapes the first tests did not cover."""
+
+from __future__ import annotations
+
+import json
+
+from scrubbing import RuleSet, Scrubber
+
+SECRET = b"test-secret"
+EMAIL = "jane.doe@example.com"
+TOKEN = "tok123SECRETvalue"
+
+
+def scrubber() -> Scrubber:
+    return Scrubber(RuleSet.default(), secret=SECRET)
+
+
+def dumped(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def span(data: dict) -> list[dict]:
+    return [{"type": 5, "timestamp": 1, "data": {"tag": "performanceSpan", "payload": {
+        "op": "resource.fetch", "description": "https://api.example.com/x", "data": data}}}]
+
+
+# ---------------------------------------------------------------- network payloads
+def test_headers_as_raw_text_har_objects_and_list_values():
+    s = scrubber()
+    events = span({
+        "request": {"headers": f"Authorization: Bearer {TOKEN}\r\nCookie: sid={TOKEN}\r\nAccept: text/html"},
+        "response": {"headers": [{"name": "Set-Cookie", "value": f"sid={TOKEN}"}, {"name": "X-User", "value": EMAIL}]},
+        "other": {"headers": {"x-user": [EMAIL], "x-nested": {"a": EMAIL}, "X-Auth-Token": TOKEN}},
+    })
+    s.scrub_recording(events)
+    out = dumped(events)
+    assert TOKEN not in out and EMAIL not in out
+    assert "Accept: text/html" in out  # ordinary headers stay readable
+    assert "Authorization: [Filtered]" in out
+
+
+def test_sensitive_keys_inside_longer_keys():
+    s = scrubber()
+    body = {"newPassword": "hunter2", "userToken": TOKEN, "X-CSRF-Token": TOKEN, "client_secret_v2": TOKEN,
+            "author": "Ann", "classname": "btn", "tokens_used": None}
+    events = span({"request": {"body": body}, "response": {"body": json.dumps({"user": {"confirmPassword": "hunter2"}})}})
+    s.scrub_recording(events)
+    out = dumped(events)
+    assert "hunter2" not in out and TOKEN not in out
+    assert body["author"] == "Ann" and body["classname"] == "btn"  # "auth", "ssn" only as whole keys
+
+
+def test_form_encoded_body_first_parameter():
+    s = scrubber()
+    events = span({"request": {"body": "password=hunter2&user=jo"}})
+    s.scrub_recording(events)
+    assert events[0]["data"]["payload"]["data"]["request"]["body"] == "password=[Filtered]&user=jo"
+    ev = {"request": {"url": "https://x.example.com/login", "data": "pwd=hunter2&next=%2Fhome"}}
+    s.scrub_error_event(ev)
+    assert ev["request"]["data"] == "pwd=[Filtered]&next=%2Fhome"
+    # prose is not a form
+    events = span({"request": {"body": "a = b and c"}})
+    s.scrub_recording(events)
+    assert events[0]["data"]["payload"]["data"]["request"]["body"] == "a = b and c"
+
+
+# ---------------------------------------------------------------- error and replay events
+def test_error_event_fields_outside_the_known_list():
+    s = scrubber()
+    ev = {
+        "event_id": "a" * 32, "timestamp": 1700000000.5, "level": "error", "platform": "javascript",
+        "culprit": f"https://x.example.com/u/{EMAIL}", "transaction": f"/users/{EMAIL}",
+        "server_name": EMAIL, "fingerprint": [EMAIL], "modules": {EMAIL: "1", "@sentry/browser": "8.0.0"},
+        "spans": [{"description": f"GET /u/{EMAIL}", "data": {"url": f"/?token={TOKEN}"}}],
+        "exception": {"values": [{
+            "type": "Error", "value": "boom", "module": EMAIL, "mechanism": {"type": "onerror", "data": {"m": EMAIL}},
+            "stacktrace": {"frames": [{
+                "filename": "https://x.example.com/app.js", "function": "submit", "lineno": 3,
+                "context_line": f"const email = '{EMAIL}';", "pre_context": [f"// {EMAIL}"],
+                "post_context": ["call +1 415 555 2671"], "in_app": True,
+            }]},
+        }]},
+        "threads": {"values": [{"name": EMAIL, "stacktrace": {"frames": [{"context_line": EMAIL}]}}]},
+        "request": {"url": "https://x.example.com/", "fragment": f"access_token={TOKEN}", "method": "POST",
+                    "env": {"REMOTE_ADDR": "93.184.216.34"}},
+    }
+    s.scrub_error_event(ev)
+    out = dumped(ev)
+    assert EMAIL not in out and TOKEN not in out and "415 555 2671" not in out and "93.184.216.34" not in out
+    assert ev["event_id"] == "a" * 32 and ev["level"] == "error" and ev["timestamp"] == 1700000000.5
+    assert ev["modules"]["@sentry/browser"] == "8.0.0"
+    fr = ev["exception"]["values"][0]["stacktrace"]["frames"][0]
+    assert fr["function"] == "submit" and fr["lineno"] == 3 and fr["in_app"] is True
+    assert fr["filename"] == "https://x.example.com/app.js"
+
+
+def test_replay_event_fields_outside_the_known_list():
+    s = scrubber()
+    ev = {
+        "type": "replay_event", "replay_id": "b" * 32, "segment_id": 0, "error_ids": ["c" * 32],
+        "urls": ["https://x.example.com/"],
+        "request": {"url": "https://x.example.com/", "query_string": f"token={TOKEN}", "cookies": {"sid": TOKEN},
+                    "headers": {"User-Agent": "Mozilla/5.0 Chrome/120.0.0.0", "Referer": f"https://x.example.com/?email={EMAIL}"}},
+        "contexts": {"c": {"e": EMAIL}}, "extra": {"e": EMAIL}, "transaction": f"/u/{EMAIL}",
+        "breadcrumbs": [{"message": EMAIL}],
+    }
+    s.scrub_replay_event(ev)
+    out = dumped(ev)
+    assert EMAIL not in out and TOKEN not in out
+    assert ev["replay_id"] == "b" * 32 and ev["error_ids"] == ["c" * 32] and ev["segment_id"] == 0
+    assert ev["request"]["headers"]["User-Agent"] == "Mozilla/5.0 Chrome/120.0.0.0"
