@@ -1,7 +1,8 @@
 """How a segment is stored: brotli(msgpack({"v": 1, "events": [...]})). Encode and decode live here.
 
-msgpack cannot nest deeper than 511 levels, and rrweb documents can be thousands of levels deep;
-such an event is stored as msgpack extension type 1 holding its JSON text. The player's decoder
+msgpack cannot nest deeper than 511 levels (rrweb documents can be thousands of levels deep) nor
+hold integers past 64 bits (JSON can); such an event is stored as msgpack extension type 1 holding
+its JSON text. The player's decoder
 (static/player) registers the same extension type.
 """
 
@@ -26,15 +27,15 @@ class CodecError(ValueError):
 def _pack_events(events: list[Any]) -> bytes:
     try:
         return msgpack.packb({"v": VERSION, "events": events}, use_bin_type=True)
-    except ValueError:
-        pass  # too deep for msgpack: pack event by event, deep ones as JSON text
+    except (ValueError, OverflowError):
+        pass  # too deep or too big for msgpack: pack event by event, those ones as JSON text
     packer = msgpack.Packer(use_bin_type=True)
     parts = [packer.pack_map_header(2), packer.pack("v"), packer.pack(VERSION), packer.pack("events"),
              packer.pack_array_header(len(events))]
     for event in events:
         try:
             parts.append(packer.pack(event))
-        except ValueError:
+        except (ValueError, OverflowError):
             text = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
             parts.append(packer.pack(msgpack.ExtType(EXT_JSON, text)))
     return b"".join(parts)

@@ -218,7 +218,7 @@ async def test_whole_body_content_encoding(client, encoding, compress):
     (b'{}\n{"type": "event"}\n{not json}', "event item is not valid JSON"),
     (b'{}\n{"type": "event"}\n[1, 2]', "event item must be a JSON object"),
     (b'{"event_id": "0123456789abcdef0123456789abcdef"}\n{"type": "replay_recording", "length": 5}\n{"a":', "no segment header line"),
-    (b'{"event_id": "0123456789abcdef0123456789abcdef"}\n{"type": "replay_recording", "length": 18}\n{"segment_id":-1}\n', "non-negative integer segment_id"),
+    (b'{"event_id": "0123456789abcdef0123456789abcdef"}\n{"type": "replay_recording", "length": 18}\n{"segment_id":-1}\n', "integer segment_id from 0 to 2147483647"),
     (b'{}\n{"type": "replay_recording", "length": 19}\n{"segment_id":0}\n[]', "without a replay id"),
 ])
 async def test_malformed_envelopes_are_400_with_detail(client, body, words):

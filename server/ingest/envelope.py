@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 
+MAX_SEGMENT_ID = 2**31 - 1
+
+
 class EnvelopeError(ValueError):
     """The body is not a well-formed envelope; the message names the problem."""
 
@@ -94,6 +97,6 @@ def split_recording(payload: bytes) -> tuple[int, bytes]:
         raise EnvelopeError("replay_recording item has no segment header line")
     header = _json_line(payload[:end], "replay_recording segment header")
     segment_id = header.get("segment_id")
-    if not isinstance(segment_id, int) or isinstance(segment_id, bool) or segment_id < 0:
-        raise EnvelopeError("replay_recording segment header needs a non-negative integer segment_id")
+    if not isinstance(segment_id, int) or isinstance(segment_id, bool) or not 0 <= segment_id <= MAX_SEGMENT_ID:
+        raise EnvelopeError(f"replay_recording segment header needs an integer segment_id from 0 to {MAX_SEGMENT_ID}")
     return segment_id, payload[end + 1:]

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..index import ErrorRecord, ReplayEventRecord
 from ..useragent import parse_user_agent
+from .envelope import MAX_SEGMENT_ID
 
 _HEX_ID = re.compile(r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b|\b[0-9a-fA-F]{16,}\b")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -92,7 +93,8 @@ def replay_event_record(project_id: int, data: dict[str, Any], replay_id: str) -
     return ReplayEventRecord(
         project_id=project_id,
         replay_id=replay_id,
-        segment_id=segment_id if isinstance(segment_id, int) and not isinstance(segment_id, bool) else -1,
+        segment_id=segment_id if isinstance(segment_id, int) and not isinstance(segment_id, bool)
+        and 0 <= segment_id <= MAX_SEGMENT_ID else -1,
         started_at=_timestamp(data.get("replay_start_timestamp")),
         timestamp=_timestamp(data.get("timestamp")),
         urls=[_str(u) for u in urls if isinstance(u, str)][:100] if isinstance(urls, list) else [],
