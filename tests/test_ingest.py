@@ -477,3 +477,11 @@ async def test_items_per_envelope_limit(aiohttp_client, tmp_path):
     assert response.status == 413
     assert "limits.max_items_per_envelope (3)" in (await response.json())["detail"]
     assert (await post(client, envelope(*[item({"type": "client_report"}, b"{}") for _ in range(3)]))).status == 200
+
+
+async def test_integers_past_64_bits_are_kept(client):
+    replay_id = rid()
+    events = page_events(T0) + [{"type": 5, "timestamp": int(T0 * 1000) + 9, "data": {"tag": "n", "payload": 2**70}}]
+    assert (await post(client, segment_envelope(replay_id, 0, events=events))).status == 200
+    stored = await (await client.get(f"/api/0/projects/1/replays/{replay_id}/segments/0/", headers=AUTH)).json()
+    assert stored[-1]["data"]["payload"] == 2**70
