@@ -86,16 +86,16 @@ SENSITIVE_KEY_PARTS = frozenset(
 
 # DOM rules that apply unless turned off under `dom.builtin`.
 BUILTIN_DOM_RULES: tuple[dict, ...] = (
-    {"name": "password-input", "selector": "input[type=password]", "action": "mask"},
-    {"name": "card-autocomplete", "selector": "[autocomplete^=cc-]", "action": "mask"},
+    {"name": "password-input", "selector": "input[type=password i]", "action": "mask"},
+    {"name": "card-autocomplete", "selector": "[autocomplete^=cc- i]", "action": "mask"},
     # Fields made for an address or a number are masked from the first keystroke: the detectors
     # only recognise a value once it is nearly complete, and a segment can end mid-word.
     {"name": "contact-input",
-     "selector": "input[type=email], input[type=tel], [autocomplete^=email], [autocomplete^=tel], "
-                 "[autocomplete=username], input[name*=email], input[name*=phone], input[id*=email], "
-                 "input[id*=phone]",
+     "selector": "input[type=email i], input[type=tel i], [autocomplete^=email i], [autocomplete^=tel i], "
+                 "[autocomplete=username i], input[name*=email i], input[name*=phone i], input[id*=email i], "
+                 "input[id*=phone i]",
      "action": "mask"},
-    {"name": "csrf-meta", "selector": "meta[name*=csrf], meta[name*=token], meta[name*=xsrf]",
+    {"name": "csrf-meta", "selector": "meta[name*=csrf i], meta[name*=token i], meta[name*=xsrf i]",
      "action": "mask_attributes", "attributes": ["content"]},
 )
 

@@ -32,7 +32,7 @@ def scrub_url(text: TextScrubber, url: str, location: str, report: ScrubReport, 
 def _scrub_url(text: TextScrubber, url: str, report: ScrubReport, label: str) -> str:
     location = "url"
     """Scrub one URL: the host stays (it names a server, and images must still load in the
-    replay); a ``user:password@`` password is replaced by ``label``; path, query and fragment go
+    replay); a ``user:password@`` userinfo is replaced by ``label``; path, query and fragment go
     through the detectors and the parameter-name rule."""
     m = _AUTHORITY.match(url)
     if m is None:
@@ -40,11 +40,12 @@ def _scrub_url(text: TextScrubber, url: str, report: ScrubReport, label: str) ->
     prefix = url[: m.end()]
     auth = m.group(1) if m.group(1) is not None else m.group(2)
     if "@" in auth:
+        # user:password@host: both name a person's account ("https://jane@example.com/" would
+        # also store an address): the whole userinfo becomes the label, the host stays.
         userinfo, _, host = auth.rpartition("@")
-        user, colon, _pw = userinfo.partition(":")
-        if colon:
+        if userinfo:
             report.add("@url_param", location)
-            prefix = url[: m.start(1) if m.group(1) is not None else m.start(2)] + f"{user}:{label}@{host}"
+            prefix = url[: m.start(1) if m.group(1) is not None else m.start(2)] + f"{label}@{host}"
     rest = url[m.end():]
     return prefix + text.scrub(rest, location, report) if rest else prefix
 

@@ -75,6 +75,8 @@ class RecordingWalker:
             return self.c.text.scrub(v, "css", self.report)
         if kind == _SRCSET:
             return scrub_srcset(self.c.text, v, loc, self.report, self.label)
+        if name == "rr_dataURL" and not (v.startswith("data:") and ";base64," in v[:200]):
+            return self.c.text.scrub(v, loc, self.report)  # not a base64 image: text like any other
         return v
 
     def _drop_tree(self, root: Any) -> None:

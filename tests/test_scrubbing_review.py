@@ -109,3 +109,49 @@ def test_replay_event_fields_outside_the_known_list():
     assert EMAIL not in out and TOKEN not in out
     assert ev["replay_id"] == "b" * 32 and ev["error_ids"] == ["c" * 32] and ev["segment_id"] == 0
     assert ev["request"]["headers"]["User-Agent"] == "Mozilla/5.0 Chrome/120.0.0.0"
+
+
+# ---------------------------------------------------------------- recordings
+def _snap(*kids) -> dict:
+    return {"type": 2, "timestamp": 1, "data": {"initialOffset": {"left": 0, "top": 0}, "node": {
+        "type": 0, "id": 1, "childNodes": [{"type": 2, "id": 2, "tagName": "body", "attributes": {}, "childNodes": list(kids)}]}}}
+
+
+def _el(nid: int, tag: str, attrs: dict, kids=()) -> dict:
+    return {"type": 2, "id": nid, "tagName": tag, "attributes": attrs, "childNodes": list(kids)}
+
+
+def test_builtin_rules_compare_attribute_values_case_insensitively():
+    s = scrubber()
+    events = [
+        _snap(_el(5, "input", {"type": "PASSWORD", "value": "hunter2"}),
+              _el(6, "input", {"name": "userEmail"}),
+              _el(7, "input", {"autocomplete": "CC-Number", "value": "4111 1111 1111 1111"}),
+              _el(8, "meta", {"name": "X-CSRF-TOKEN", "content": TOKEN})),
+        {"type": 3, "timestamp": 2, "data": {"source": 5, "id": 5, "text": "hunter2", "isChecked": False}},
+        {"type": 3, "timestamp": 3, "data": {"source": 5, "id": 6, "text": "ja", "isChecked": False}},
+    ]
+    s.scrub_recording(events)
+    out = dumped(events)
+    assert "hunter2" not in out and "4111" not in out and TOKEN not in out
+    assert events[2]["data"]["text"] == "**"
+
+
+def test_url_userinfo_is_redacted_whole():
+    s = scrubber()
+    events = [_snap(_el(5, "a", {"href": "https://jane.doe@example.com/"}),
+                    _el(6, "a", {"href": "ftp://jane.doe@example.com:hunter2@ftp.example.org/f"}))]
+    s.scrub_recording(events)
+    body = events[0]["data"]["node"]["childNodes"][0]["childNodes"]
+    assert body[0]["attributes"]["href"] == "https://[Filtered]@example.com/"
+    assert body[1]["attributes"]["href"] == "ftp://[Filtered]@ftp.example.org/f"
+
+
+def test_rr_dataurl_that_is_not_base64_is_scrubbed_and_images_are_kept():
+    s = scrubber()
+    img = "data:image/png;base64,iVBORw0KGgo" + "A" * 200 + "jane@example.com"
+    events = [_snap(_el(5, "canvas", {"rr_dataURL": f"data:text/plain,{EMAIL}"}), _el(6, "canvas", {"rr_dataURL": img}))]
+    s.scrub_recording(events)
+    body = events[0]["data"]["node"]["childNodes"][0]["childNodes"]
+    assert EMAIL not in body[0]["attributes"]["rr_dataURL"]
+    assert body[1]["attributes"]["rr_dataURL"] == img
