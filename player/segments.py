@@ -120,4 +120,6 @@ async def segments_pack(request: web.Request) -> web.Response:
 
 
 def setup_segments(app: web.Application) -> None:
-    app.router.add_get("/projects/{pid}/replays/{replay_id}/segments.pack", segments_pack)
+    from .views import json_errors
+
+    app.router.add_get("/projects/{pid}/replays/{replay_id}/segments.pack", json_errors(segments_pack))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import OrderedDict
 from datetime import datetime, timezone
@@ -69,6 +70,23 @@ def render(request: web.Request, name: str, context: dict[str, Any], status: int
     html = env.get_template(name).render(**{**base, **context})
     return web.Response(text=html, content_type="text/html", status=status,
                         headers={"Cache-Control": "no-store"})
+
+
+def json_errors(handler: web.Handler) -> web.Handler:
+    """The player's data calls (not under /api/) answer errors as ``{"detail": ...}`` like the API,
+    whatever the request's Accept header: fetch() and <link rel=preload> send none that asks for JSON."""
+
+    @functools.wraps(handler)
+    async def answer(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+            return web.json_response({"detail": exc.text or exc.reason}, status=exc.status, headers=headers)
+
+    return answer
 
 
 # --- lookups ---------------------------------------------------------------------------------
@@ -220,6 +238,7 @@ async def replay_page(request: web.Request) -> web.Response:
     })
 
 
+@json_errors
 async def timeline_json(request: web.Request) -> web.Response:
     """The segment table (ms from the origin, full snapshots), gaps, errors and the plan for ``?t=``."""
     await page_auth_json(request)
@@ -229,6 +248,7 @@ async def timeline_json(request: web.Request) -> web.Response:
                              headers={"Cache-Control": "no-store"})
 
 
+@json_errors
 async def breadcrumbs_json(request: web.Request) -> web.Response:
     """Breadcrumbs, markers and inactive stretches of a whole replay, cached per stored version."""
     await page_auth_json(request)

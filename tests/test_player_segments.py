@@ -69,6 +69,14 @@ def test_encode_follows_accept_encoding():
     assert encode(body, "") == (body, None)
 
 
+async def expect_json_error(request, status: int, words: str) -> None:
+    """Errors of the player's data calls are JSON ``{"detail": ...}``, as the API's are."""
+    response = await request
+    assert response.status == status
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert words in (await response.json())["detail"]
+
+
 async def test_segments_pack_endpoint(client, auth_headers):
     rid = new_id()
     for i in range(3):
@@ -76,7 +84,7 @@ async def test_segments_pack_endpoint(client, auth_headers):
         response = await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}", data=replay_envelope(rid, i, events))
         assert response.status == 200
     url = f"/projects/1/replays/{rid}/segments.pack"
-    assert (await client.get(url + "?from=0&to=2")).status == 401
+    await expect_json_error(client.get(url + "?from=0&to=2"), 401, "authentication required")
     response = await client.get(url + "?from=0&to=9", headers={**auth_headers, "Accept-Encoding": "br"})
     assert response.status == 200
     assert response.headers["Content-Type"] == "application/vnd.replayd.segments+msgpack"
@@ -84,9 +92,11 @@ async def test_segments_pack_endpoint(client, auth_headers):
     assert [s["id"] for s in doc["segments"]] == [0, 1, 2]
     assert doc["segments"][1]["events"] == [mouse_move(T + 5000, 1, 1)]
     for bad in ("?from=2&to=1", "?from=x", "", f"?from=0&to={MAX_SEGMENTS}"):
-        assert (await client.get(url + bad, headers=auth_headers)).status == 400, bad
-    missing = await client.get(f"/projects/1/replays/{new_id()}/segments.pack?from=0", headers=auth_headers)
-    assert missing.status == 404
+        await expect_json_error(client.get(url + bad, headers=auth_headers), 400, "from")
+    await expect_json_error(client.get(f"/projects/1/replays/{new_id()}/segments.pack?from=0", headers=auth_headers),
+                            404, "no such replay")
+    await expect_json_error(client.get(f"/projects/9/replays/{rid}/segments.pack?from=0", headers=auth_headers),
+                            404, "no project 9")
 
 
 async def test_timeline_json_plans_the_first_load(client, auth_headers):
@@ -97,7 +107,13 @@ async def test_timeline_json_plans_the_first_load(client, auth_headers):
         response = await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}", data=replay_envelope(rid, i, events))
         assert response.status == 200
     url = f"/projects/1/replays/{rid}/timeline.json"
-    assert (await client.get(url)).status == 401
+    await expect_json_error(client.get(url), 401, "authentication required")
+    await expect_json_error(client.get(f"/projects/1/replays/{new_id()}/timeline.json", headers=auth_headers),
+                            404, "no such replay")
+    await expect_json_error(client.get(f"/projects/1/replays/{new_id()}/breadcrumbs.json"), 401,
+                            "authentication required")
+    await expect_json_error(client.get(f"/projects/1/replays/{new_id()}/breadcrumbs.json", headers=auth_headers),
+                            404, "no such replay")
     data = await (await client.get(url + "?t=17", headers=auth_headers)).json()
     assert [s["full"] for s in data["segments"]] == [True, False, True, False]
     assert data["first_load"] == [2, 3] and data["start"] == 17000
