@@ -281,11 +281,31 @@ def _bearer(text: str, start: int, end: int) -> tuple[int, int] | None:
     return None
 
 
-PRIVATE_KEY = ((
-    r"-",
-    r"----BEGIN[A-Z ]{0,20} PRIVATE KEY-----"
-    r"(?:[\s\S]{0,20000}?-----END[A-Z ]{0,20} PRIVATE KEY-----|[A-Za-z0-9+/=\s\\]*)",
-),)
+# The body may hold "Proc-Type:"/"DEK-Info:" headers but never another BEGIN line: stopping
+# there keeps a text of many unterminated BEGIN lines linear.  A block split across text nodes
+# leaves a tail "<base64>-----END ... PRIVATE KEY-----": the second alternative takes the END
+# line and the validator walks left over the base64 before it.
+PRIVATE_KEY = (
+    (
+        r"-",
+        r"----BEGIN[A-Z ]{0,20} PRIVATE KEY-----"
+        r"(?:(?:[^-]|-(?!----BEGIN)){0,20000}?-----END[A-Z ]{0,20} PRIVATE KEY-----|[A-Za-z0-9+/=\s\\]*+)",
+    ),
+    (r"-", r"----END[A-Z ]{0,20} PRIVATE KEY-----"),
+)
+_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\\ \t\r\n")
+
+
+def _private_key(text: str, start: int, end: int) -> tuple[int, int] | None:
+    if text.startswith("-----BEGIN", start):
+        return start, end
+    i = start
+    lo = max(0, start - 20000)
+    while i > lo and text[i - 1] in _B64_CHARS:
+        i -= 1
+    while i < start and text[i] in " \t\r\n":
+        i += 1
+    return i, end
 
 
 # --------------------------------------------------------------------------- skipped spans
@@ -300,7 +320,7 @@ def builtin_patterns(include_private_ips: bool = False) -> dict[str, Pattern]:
     """Detector name -> pattern, in the order they are tried at one position."""
     ip = make_ip_validator(include_private_ips)
     return {
-        "private_key": Pattern("private_key", PRIVATE_KEY, family="word"),
+        "private_key": Pattern("private_key", PRIVATE_KEY, _private_key, family="word"),
         "jwt": Pattern("jwt", JWT, family="word"),
         "aws_key": Pattern("aws_key", AWS_KEY, family="word"),
         "stripe_key": Pattern("stripe_key", STRIPE_KEY, family="word"),

@@ -204,7 +204,7 @@ def scrub_error_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
     user (policy), tags values, logentry."""
     exc = ev.get("exception")
     values = exc.get("values") if isinstance(exc, dict) else exc if isinstance(exc, list) else None
-    for x in values or ():
+    for x in values if isinstance(values, list) else ():
         if not isinstance(x, dict):
             continue
         if isinstance(x.get("value"), str):

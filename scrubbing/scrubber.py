@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .compiled import Compiled
-from .payloads import scrub_error_event, scrub_replay_event
+from .payloads import scrub_error_event, scrub_json, scrub_replay_event
 from .report import ScrubReport
 from .rules import RuleSet
 from .state import ReplayState
@@ -64,14 +64,26 @@ class Scrubber:
     def scrub_error_event(self, event: dict) -> tuple[dict, ScrubReport]:
         """Scrub a Sentry error event (in place); returns it and the report."""
         report = ScrubReport()
-        return scrub_error_event(self._c, event, report), report
+        return _guarded(self._c, scrub_error_event, event, report), report
 
     def scrub_replay_event(self, event: dict) -> tuple[dict, ScrubReport]:
         """Scrub a Sentry ``replay_event`` item (in place); returns it and the report."""
         report = ScrubReport()
-        return scrub_replay_event(self._c, event, report), report
+        return _guarded(self._c, scrub_replay_event, event, report), report
 
     def scrub_text(self, text: str, location: str = "text") -> tuple[str, ScrubReport]:
         """Detectors and URL-parameter rules over one string (for tools and tests)."""
         report = ScrubReport()
         return self._c.text.scrub(text, location, report), report
+
+
+def _guarded(c: Compiled, fn: Any, event: Any, report: ScrubReport) -> Any:
+    """Run an event scrubber; a malformed event (not an object, wrong types inside) never
+    raises and is never returned unscrubbed: it is scrubbed as a generic payload instead."""
+    if isinstance(event, dict):
+        try:
+            return fn(c, event, report)
+        except Exception:
+            pass
+    report.add("@fallback", "malformed")
+    return scrub_json(c, event, "malformed", report)

@@ -260,11 +260,26 @@ class RecordingWalker:
 
     # ------------------------------------------------------------------ events
     def run(self, events: list) -> list:
-        for e in events:
+        if not isinstance(events, list):  # not a segment at all: never left unscrubbed
+            if isinstance(events, dict):
+                scrub_json(self.c, events, "malformed", self.report)
+                self.report.add("@fallback", "malformed")
+            return events
+        for i, e in enumerate(events):
             if not isinstance(e, dict):
+                if isinstance(e, (str, list)) and e:
+                    events[i] = scrub_json(self.c, e, "malformed", self.report)
+                    self.report.add("@fallback", "malformed")
                 continue
+            if len(e) > 3 or "timestamp" not in e:  # keys beyond type/data/timestamp (delay, or anything a client adds)
+                for k in e:
+                    if k != "data" and k != "type" and k != "timestamp" and isinstance(e[k], (str, dict, list)):
+                        e[k] = scrub_json(self.c, e[k], "malformed", self.report)
             d = e.get("data")
             if not isinstance(d, dict):
+                if isinstance(d, (str, list)) and d:
+                    e["data"] = scrub_json(self.c, d, "malformed", self.report)
+                    self.report.add("@fallback", "malformed")
                 continue
             t = e.get("type")
             try:
@@ -284,9 +299,46 @@ class RecordingWalker:
                     if "payload" in d:
                         d["payload"] = scrub_json(self.c, d["payload"], loc, self.report)
             except Exception:  # malformed event: never store it unscrubbed
-                scrub_json(self.c, d, "malformed", self.report)
-                self.report.add("@fallback", "malformed")
+                self._fallback(d)
         return events
+
+    def _fallback(self, d: dict) -> None:
+        """A malformed event: every string through the detectors, and the DOM rules still
+        applied to whatever looks like an element (a broken node elsewhere in a snapshot must
+        not let a password field's value through)."""
+        scrub_json(self.c, d, "malformed", self.report)
+        self.report.add("@fallback", "malformed")
+        dom = self.c.dom
+        if dom.empty:
+            return
+        stack: list[tuple[Any, bool]] = [(d, False)]
+        while stack:
+            o, masked = stack.pop()
+            if isinstance(o, list):
+                stack.extend((v, masked) for v in o)
+                continue
+            if not isinstance(o, dict):
+                continue
+            tag, attrs = o.get("tagName"), o.get("attributes")
+            if masked and isinstance(o.get("textContent"), str) and not o.get("isStyle"):
+                o["textContent"] = mask_text(o["textContent"])
+            if isinstance(tag, str) and isinstance(attrs, dict):
+                try:
+                    matched, _ = dom.match(tag.lower(), attrs, _NO_CTX)
+                except Exception:
+                    matched = None
+                nid = o.get("id")
+                if matched or masked:
+                    flags, mattr, block = self._apply_matches(matched or [], MASK if masked else 0, nid) if matched else (MASK, None, -1)
+                    for k, v in list(attrs.items()):
+                        if isinstance(v, str) and v and (k in TEXT_ATTRIBUTES or (mattr is not None and k in mattr)):
+                            attrs[k] = mask_text(v)
+                    if block >= 0:
+                        o["childNodes"] = []
+                    if isinstance(nid, (int, str)) and flags:
+                        self.state.flags[nid] = flags | (BLOCK if block >= 0 else 0)
+                    masked = masked or bool(flags & MASK)
+            stack.extend((v, masked) for v in o.values() if isinstance(v, (dict, list)))
 
     def custom(self, d: dict) -> None:
         tag = d.get("tag")

@@ -155,3 +155,115 @@ def test_rr_dataurl_that_is_not_base64_is_scrubbed_and_images_are_kept():
     body = events[0]["data"]["node"]["childNodes"][0]["childNodes"]
     assert EMAIL not in body[0]["attributes"]["rr_dataURL"]
     assert body[1]["attributes"]["rr_dataURL"] == img
+
+
+def test_pem_block_split_across_text_nodes():
+    s = scrubber()
+    head = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi"
+    tail = "Z1eRQiN3Mq9G0rPz8K\nAbCdEfGh0123==\n-----END RSA PRIVATE KEY-----"
+    events = [_snap(_el(5, "pre", {}, [{"type": 3, "id": 6, "textContent": head}, {"type": 3, "id": 7, "textContent": tail}]))]
+    s.scrub_recording(events)
+    out = dumped(events)
+    assert "MIIEpAIBAAKCAQEA" not in out and "Z1eRQiN3Mq9G0rPz8K" not in out and "AbCdEfGh0123" not in out
+    assert s.scrub_text("-----END PUBLIC KEY-----")[0] == "-----END PUBLIC KEY-----"
+    assert s.scrub_text("see: MIIE\n-----END PRIVATE KEY----- ok")[0] == "see: [private_key] ok"
+
+
+# ---------------------------------------------------------------- robustness
+def test_a_malformed_node_does_not_switch_the_dom_rules_off():
+    s = scrubber()
+    form = _el(3, "form", {}, [_el(4, "input", {"type": "password", "value": "hunter2"}),
+                               _el(6, "div", {"autocomplete": "cc-number"}, [{"type": 3, "id": 7, "textContent": "secret words"}])])
+    events = [_snap(form, {"type": 3, "id": 9}),  # a text node without textContent
+              {"type": 3, "timestamp": 2, "data": {"source": 5, "id": 4, "text": "hunter2", "isChecked": False}}]
+    r = s.scrub_recording(events)
+    out = dumped(events)
+    assert "hunter2" not in out and "secret words" not in out
+    assert r.report.by_rule.get("@fallback") == 1
+
+
+def test_wrong_shapes_are_scrubbed_not_skipped():
+    s = scrubber()
+    events = [{"type": 5, "data": f"mail {EMAIL}"}, {"type": 3, "data": [EMAIL]}, f"{EMAIL}",
+              {"type": 4, "data": {"href": "https://x.example.com/"}, "extra": {"who": EMAIL}}]
+    s.scrub_recording(events)
+    assert EMAIL not in dumped(events)
+    for bad in (None, 5, "x", [EMAIL], {"exception": {"values": 7}, "message": EMAIL}, {"exception": [1, None, {"values": "x"}]}):
+        ev, _ = s.scrub_error_event(bad)
+        assert EMAIL not in dumped(ev)
+        ev, _ = s.scrub_replay_event(bad)
+        assert EMAIL not in dumped(ev)
+    r = s.scrub_recording({"data": EMAIL})
+    assert EMAIL not in dumped(r.events)
+
+
+_KEYS = ["type", "data", "node", "childNodes", "attributes", "tagName", "textContent", "id", "source", "adds",
+         "removes", "texts", "value", "text", "href", "payload", "tag", "plugin", "parentId", "nextId", "styles",
+         "rules", "rule", "set", "commands", "args", "fontSource", "headers", "body", "exception", "values",
+         "stacktrace", "frames", "vars", "request", "query_string", "cookies", "user", "tags", "breadcrumbs",
+         "logentry", "urls", "message", "isShadow", "style", "replace", "isStyle", "contexts", "threads", "name"]
+_LEAVES = [None, True, False, 0, 1, 2, 3, 5, -1, 1.5, 2**70, float("inf"), "", "x", EMAIL, "+1 415 555 2671",
+           "https://a.example.com/?token=1", "Authorization: x", "password=1&a=b", "-----BEGIN PRIVATE KEY-----"]
+
+
+def _fuzz_value(r, depth: int):
+    k = r.random()
+    if depth > 6 or k < 0.3:
+        return r.choice(_LEAVES + _KEYS)
+    if k < 0.65:
+        return {(r.choice(_KEYS) if r.random() < 0.9 else r.choice([1, None, "x"])): _fuzz_value(r, depth + 1)
+                for _ in range(r.randint(0, 5))}
+    return [_fuzz_value(r, depth + 1) for _ in range(r.randint(0, 5))]
+
+
+def test_fuzz_random_json_never_raises():
+    import random
+
+    s = scrubber()
+    for seed in range(600):
+        r = random.Random(seed)
+        events = []
+        for _ in range(r.randint(0, 8)):
+            e = {"type": r.choice([0, 1, 2, 3, 4, 5, 6, 7, "3", None]), "timestamp": 1, "data": _fuzz_value(r, 0)}
+            if isinstance(e["data"], dict) and r.random() < 0.5:
+                e["data"]["source"] = r.choice([0, 5, 8, 9, 10, 11, 13, 15, "0", None])
+            events.append(e)
+        s.scrub_recording(events if r.random() < 0.9 else _fuzz_value(r, 0))
+        ev = {r.choice(_KEYS): _fuzz_value(r, 1), "request": _fuzz_value(r, 1), "exception": _fuzz_value(r, 1),
+              "user": _fuzz_value(r, 1), "threads": _fuzz_value(r, 1)}
+        s.scrub_error_event(ev)
+        s.scrub_replay_event({"request": _fuzz_value(r, 1), "urls": _fuzz_value(r, 1), "tags": _fuzz_value(r, 1)})
+
+
+def test_huge_and_deep_inputs():
+    s = scrubber()
+    big = [{"type": 3, "timestamp": 1, "data": {"source": 0, "adds": [], "removes": [], "texts": [{"id": i, "value": "x"} for i in range(100_000)], "attributes": []}}]
+    s.scrub_recording(big)
+    deep: dict = {"v": EMAIL}
+    for _ in range(20_000):
+        deep = {"a": [deep]}
+    ev, _ = s.scrub_error_event({"extra": deep})
+    s.scrub_recording([{"type": 5, "data": {"tag": "x", "payload": deep}}])
+
+
+_CRAFTED = {
+    "pem_begins": "-----BEGIN RSA PRIVATE KEY-----\n" * 3000,
+    "ats": "a@" * 50_000, "dots_at": "a." * 50_000 + "@", "at_dots": "@" + "a." * 50_000,
+    "digits_sp": "1 " * 50_000, "plus": "+1 " * 33_000, "colons": "::1:" * 25_000, "ibans": "DE89 " * 20_000,
+    "jwt": "eyJ" + "a." * 50_000, "bearer": "Bearer " * 14_000, "slack": "xoxb-" + "a-" * 50_000,
+    "params": "?a=" * 33_000, "form": "a=b&" * 25_000 + " x", "headers": "A: b\n" * 20_000,
+    "url_at": "https://" + "a@" * 50_000, "data_uri": "data:a/b;" + "c=d;" * 25_000,
+}
+
+
+def test_crafted_100kb_strings_are_linear():
+    import time
+
+    for name, text in _CRAFTED.items():
+        s = scrubber()  # cold cache
+        t = time.perf_counter()
+        s.scrub_text(text)
+        s.scrub_error_event({"request": {"url": text, "data": text, "headers": text, "query_string": text}})
+        s.scrub_recording([_snap(_el(5, "a", {"href": text, "srcset": text, "style": text, "title": text},
+                                     [{"type": 3, "id": 6, "textContent": text}]))])
+        assert time.perf_counter() - t < 5.0, name
