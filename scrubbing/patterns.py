@@ -52,13 +52,14 @@ _FILE_TLDS = frozenset(
     "png jpg jpeg gif svg webp avif ico bmp tif tiff css js mjs cjs ts tsx jsx json map html htm "
     "xml txt md woff ttf otf eot mp3 mp4 webm ogg wav pdf zip gz".split()
 )
-EMAIL = ((r"@", r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"),)
+# Internationalised domains ("exämple.de", ".рф") are letters too: [^\W_] is any letter or digit.
+EMAIL = ((r"@", r"(?:[^\W_](?:[\w-]{0,61}(?<!_)[^\W_])?\.)+(?:[^\W\d_]{2,24}|xn--[a-z0-9-]{1,59})(?![\w-])"),)
 
 
 def _email(text: str, start: int, end: int) -> tuple[int, int] | None:
     i = start
     lo = max(0, start - 64)
-    while i > lo and text[i - 1] in _LOCAL_CHARS:
+    while i > lo and (text[i - 1] in _LOCAL_CHARS or (text[i - 1] > "\x7f" and text[i - 1].isalnum())):
         i -= 1
     while i < start and text[i] in ".-+%":
         i += 1
@@ -170,13 +171,26 @@ PHONE = (
     (r"\+", r"(?<![\w+].)[1-9]\d{0,2}+(?:[ .-]?\(?\d{1,5}+\)?){1,6}(?![\w]|[.-]\d)"),
     (r"\(", r"(?<![\w.+(-].)(?<!\d[ .-].)[2-9]\d{2}\) ?\d{3}[ .-]\d{4}(?![\w]|[.-]\d)"),
     (r"[2-9]", r"(?<![\w.+(-].)(?<!\d[ .-].)\d{2}[ .-]\d{3}[ .-]\d{4}(?![\w]|[.-]\d)"),
-    (r"0", r"(?<![\w.+-].)(?<!\d[ .-].)[1-9]\d{0,3}+(?:[ .-]\d{2,8}+){1,4}(?![\w]|[.-]\d)"),
+    (r"0", r"(?<![\w.+-].)(?<!\d[ .-].)[1-9]\d{0,4}+(?:[ .-]\d{2,8}+){1,4}(?![\w]|[.-]\d)"),
+    # "00" international prefix ("0049 30 1234567"), checked like "+".
+    (r"0", r"(?<![\w.+-].)(?<!\d[ .-].)0[1-9]\d{0,2}+(?:[ .-]?\(?\d{1,5}+\)?){1,6}(?![\w]|[.-]\d)"),
+    # North American with the leading 1: "1-800-555-0199", "1 (800) 555-0199".
+    (r"1", r"(?<![\w.+(-].)(?<!\d[ .-].)[ .-]\(?[2-9]\d{2}\)?[ .-]?\d{3}[ .-]\d{4}(?![\w]|[.-]\d)"),
 )
 
 
 def _phone(text: str, start: int, end: int) -> tuple[int, int] | None:
     s = text[start:end]
     n = sum(c.isdigit() for c in s)
+    if s[0] == "1":
+        if "." in s and _VERSION_CONTEXT.search(text, max(0, start - 12), start):
+            return None  # "version 1.234.567.8901"
+        return (start, end) if n == 11 and ("(" in s or len({c for c in s if c in " .-"}) == 1) else None
+    if s.startswith("00"):
+        if not s[2:3].isdigit():
+            return None
+        n -= 2
+        s = "+" + s[2:]
     if s[0] == "+":
         # The groups may have run on into the next number: drop trailing groups (E.164 <= 15).
         while n > 15:
@@ -185,7 +199,8 @@ def _phone(text: str, start: int, end: int) -> tuple[int, int] | None:
                 return None
             s = s[:cut].rstrip(" .-(")
             n = sum(c.isdigit() for c in s)
-        return (start, start + len(s)) if 8 <= n <= 15 else None
+        length = len(s) + (1 if text.startswith("00", start) else 0)
+        return (start, start + length) if 8 <= n <= 15 else None
     seps = {c for c in s if c in " .-"}
     if len(seps) > 1 and s[0] != "(":
         return None  # "01-02 2024" mixes separators: not a written phone number
@@ -207,7 +222,8 @@ def _phone(text: str, start: int, end: int) -> tuple[int, int] | None:
 IPV4 = (r"\d", r"(?<![\w.:/-].)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w-]|\.\d)")
 # Candidate IPv6, matched from its first ":" (a hex lead would fire on every a-f letter of a
 # text); the validator walks left over the first group.  ipaddress decides validity.
-IPV6 = (r":", r"[0-9A-Fa-f]{0,4}+(?::[0-9A-Fa-f]{0,4}+){1,6}(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")
+# A group followed by "." is the start of an embedded IPv4 ("::ffff:8.8.8.8"), not hex.
+IPV6 = (r":", r"[0-9A-Fa-f]{0,4}+(?::(?:[0-9A-Fa-f]{1,4}+(?!\.\d))?){1,6}(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")
 _HEX = frozenset("0123456789abcdefABCDEF")
 # "v1.2.3.4", "Chrome/120.0.0.0", "Section 22.1.4.1", "§ 6.1.7.1": numbered things, not hosts.
 _VERSION_CONTEXT = re.compile(
@@ -235,6 +251,8 @@ def make_ip_validator(include_private: bool) -> Validator:
                 addr: ipaddress._BaseAddress = ipaddress.IPv6Address(s)
             except ValueError:
                 return None
+            if addr.ipv4_mapped is not None:  # "::ffff:8.8.8.8" is the IPv4 address
+                addr = addr.ipv4_mapped
             if addr.is_unspecified or addr.is_loopback:
                 return None
             if not include_private and (not addr.is_global or addr.is_reserved or addr.is_multicast):

@@ -267,3 +267,26 @@ def test_crafted_100kb_strings_are_linear():
         s.scrub_recording([_snap(_el(5, "a", {"href": text, "srcset": text, "style": text, "title": text},
                                      [{"type": 3, "id": 6, "textContent": text}]))])
         assert time.perf_counter() - t < 5.0, name
+
+
+# ---------------------------------------------------------------- detector formats
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("text", [
+    "jane@exämple.de", "jörg.müller@beispiel.de", "a@b.рф", "用户@例子.广告",
+    "Call 1-800-555-0199", "1 (800) 555-0199", "1.800.555.0199",
+    "0049 30 1234567", "0044 20 7946 0958", "0033 1 23 45 67 89", "098765 43210",
+    "::ffff:8.8.8.8", "[::ffff:93.184.216.34]:443",
+])
+def test_more_formats_detected(text):
+    out, report = scrubber().scrub_text(text)
+    assert out != text and report.total >= 1
+
+
+@pytest.mark.parametrize("text", [
+    "x@y_z.com", "logo@2x.png", "1-2-3", "pages 1-100", "Score 1-0", "00:30:00", "Order 0012 3456",
+    "ID 001234567", "version 1.234.567.8901", "::ffff:10.0.0.1", "ISBN 1-234-56789-0",
+])
+def test_more_formats_left_alone(text):
+    assert scrubber().scrub_text(text)[0] == text
