@@ -13,6 +13,8 @@ describes it and tests/test_scrubbing_detectors.py pins it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -67,9 +69,16 @@ def _email(text: str, start: int, end: int) -> tuple[int, int] | None:
         return None  # "@media", "@scope/pkg", "see @alice": no local part
     if i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_"):
         return None  # local part longer than 64 chars or glued to a word: not an address
-    tld = text[text.rindex(".", start, end) + 1 : end].lower()
-    if tld in _FILE_TLDS:
-        return None
+    dot = text.rindex(".", start, end)
+    if text[dot + 1 : end].lower() in _FILE_TLDS:
+        # "logo@2x.png" is a file; "jane@example.com.png" is a file named after an address.
+        domain = text[start + 1 : dot]
+        if "." not in domain or re.fullmatch(r"\d+x", domain.split(".", 1)[0]):
+            return None
+        inner = domain.rsplit(".", 1)[1].lower()
+        if inner in _FILE_TLDS or not inner.isalpha() or len(inner) < 2:
+            return None
+        return i, dot
     return i, end
 
 
@@ -287,10 +296,23 @@ SLACK_TOKEN = ((r"x", r"(?<![\w-].)ox[abposr]-[A-Za-z0-9-]{10,250}"), (r"h", r"o
 GOOGLE_API_KEY = ((r"A", r"(?<![\w-].)Iza[0-9A-Za-z_-]{35}(?![\w-])"),)
 # Only the credential after "Bearer " is redacted; prose ("bearer authentication") is not a
 # token: the credential must hold a digit, or be 16+ chars mixing upper and lower case.
-BEARER = ((r"[Bb]", r"(?<![\w-].)earer[ \t]+[A-Za-z0-9._~+/=-]{8,}"),)
+# "Basic <base64 of user:password>" (HTTP basic auth) too: the credential must decode to text
+# holding a ":", so prose ("Basic Information", "basic usage") never matches.
+BEARER = (
+    (r"[Bb]", r"(?<![\w-].)earer[ \t]+[A-Za-z0-9._~+/=-]{8,}"),
+    (r"[Bb]", r"(?<![\w-].)asic[ \t]+[A-Za-z0-9+/]{4,}+={0,2}(?![\w+/=-])"),
+)
 
 
 def _bearer(text: str, start: int, end: int) -> tuple[int, int] | None:
+    if text[start + 1 : start + 2] in "aA":  # Basic
+        m = re.match(r"[Bb]asic[ \t]+", text[start:end])
+        tok_start = start + m.end() if m else start
+        try:
+            decoded = base64.b64decode(text[tok_start:end], validate=True)
+        except (ValueError, binascii.Error):
+            return None
+        return (tok_start, end) if b":" in decoded else None
     m = re.match(r"[Bb]earer[ \t]+", text[start:end])
     tok_start = start + (m.end() if m else 0)
     tok = text[tok_start:end]
