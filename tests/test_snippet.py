@@ -55,7 +55,7 @@ class Site:
         html_type = "text/html; charset=utf-8"
         js_type = "text/javascript"
         self.files: dict[str, tuple[bytes, str, dict[str, str]]] = {}
-        for name in ("shop.html", "checkout.html", "big.html"):
+        for name in ("shop.html", "checkout.html", "big.html", "options.html", "twice.html"):
             body = (PAGES / name).read_text().replace("__TAG__", tag).encode()
             self.files["/" + name] = (body, html_type, {})
         replayd_origin = server.url if server else self.url
@@ -64,7 +64,7 @@ class Site:
         self.files["/csp.html"] = ((PAGES / "csp.html").read_text().replace("__SNIPPET__", snippet_url).encode(),
                                    html_type, {"Content-Security-Policy": csp})
         self.files["/spy.html"] = ((PAGES / "spy.html").read_bytes(), html_type, {})
-        for name in ("app.js", "csp-init.js", "spy.js"):
+        for name in ("app.js", "csp-init.js", "spy.js", "early.js"):
             self.files["/" + name] = ((PAGES / name).read_bytes(), js_type, {})
         self.files["/config.js"] = (
             f"window.DSN = {json.dumps(dsn)}; window.OPTIONS = {json.dumps(camel)};".encode(), js_type, {})
@@ -565,6 +565,204 @@ def test_bounded_queue_pauses_recording_and_resumes_with_a_full_snapshot(make_si
                 stored[n] = json.loads(data)
     assert sorted(stored) == list(range(len(stored))) and len(stored) >= 4
     assert playable(stored[3])  # resumed with a full snapshot
+
+
+def stored_queue(page: Any) -> list[dict[str, Any]]:
+    return page.evaluate("JSON.parse(sessionStorage.getItem('replayd:queue') || '[]')")
+
+
+def test_stored_queue_stays_within_max_stored_bytes(make_site, browser) -> None:
+    """The sessionStorage mirror keeps the oldest entries up to maxStoredBytes: the origin's quota
+    is shared with the host page, which must still be able to store its own data."""
+    site = make_site(None, snippet_url="/replayd.js",
+                     **{**FAST, "flush-interval-ms": 300, "retry-max-ms": 500, "max-stored-bytes": 4000})
+    site.answers = [(503, {})] * 40
+    context = browser.new_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    try:
+        start_snippet(page, site.url + "/shop.html")
+        for _ in range(10):
+            page.click("#add")
+            page.wait_for_timeout(350)
+        saved = stored_queue(page)
+        assert saved and saved[0]["seg"] == 0  # the oldest first: they are sent first
+        assert sum(len(entry["p"]) for entry in saved) <= 4000
+        site.answers = []
+        assert flush(page, 15_000)
+    finally:
+        context.close()
+    assert errors == []
+    sent = sorted({recording(p)[0] for _, status, body in site.posts if status == 200
+                   for h, p in parse_envelope(body)[1] if h["type"] == "replay_recording"})
+    assert sent == list(range(len(sent))) and len(sent) > len(saved)  # memory held more than storage
+
+
+def test_full_session_storage_does_not_stop_recording(start_server, make_site, browser) -> None:
+    """The host page has used up sessionStorage: the snippet records and uploads all the same."""
+    server = start_server()
+    site = make_site(server, **FAST)
+    context = browser.new_context()
+    context.add_init_script("""
+        try { for (let i = 0; i < 100; i++) sessionStorage.setItem('host-' + i, 'x'.repeat(1 << 19)); } catch (e) {}
+        try { for (let i = 0; i < 5000; i++) sessionStorage.setItem('host-small-' + i, 'x'.repeat(512)); } catch (e) {}
+    """)
+    page = context.new_page()
+    errors = page_errors(page)
+    try:
+        rid = start_snippet(page, site.url + "/shop.html")
+        assert page.evaluate("() => { try { sessionStorage.setItem('probe', 'x'.repeat(4096)); return false; }"
+                             " catch (e) { return e.name; } }") == "QuotaExceededError"
+        page.click("#add")
+        page.wait_for_timeout(1300)
+        page.click("#add")
+        assert flush(page)
+        assert page.text_content("#count") == "2"
+    finally:
+        context.close()
+    assert errors == []
+    ids = segment_ids(server, rid)
+    assert ids == list(range(len(ids))) and len(ids) >= 2
+
+
+@pytest.mark.parametrize("compression", ["CompressionStream", "missing"])
+def test_segments_are_deflated_or_plain_json_without_compression_stream(start_server, make_site, browser,
+                                                                        compression: str) -> None:
+    server = start_server()
+    site = make_site(server, **FAST)
+    context = browser.new_context()
+    if compression == "missing":
+        context.add_init_script("delete window.CompressionStream")
+    page = context.new_page()
+    errors = page_errors(page)
+    uploads = Uploads(page)
+    try:
+        rid = start_snippet(page, site.url + "/shop.html")
+        page.click("#add")
+        page.wait_for_timeout(1300)
+        page.evaluate("console.error('inventory out of sync')")
+        page.click("#add")
+        assert flush(page)
+    finally:
+        context.close()
+    assert errors == []
+    leads = {p.partition(b"\n")[2][:1] for _, p in uploads.items("replay_recording")}
+    assert leads == ({b"x"} if compression == "CompressionStream" else {b"["})  # zlib header, or a JSON array
+    ids = segment_ids(server, rid)
+    assert ids == list(range(len(ids))) and len(ids) >= 2
+    crumbs = custom(stored_events(server, rid), "breadcrumb")
+    assert any(c["category"] == "console" and c.get("level") == "error" and c["message"] == "inventory out of sync"
+               for c in crumbs)
+
+
+def test_page_restored_from_the_back_forward_cache_continues_the_tabs_replay(start_server, make_site, browser) -> None:
+    """A page restored from the back/forward cache must not reuse segment ids that the tab's later
+    pages sent, and must start with a full snapshot (the replay last showed those pages' DOM).
+    Headless Chromium under Playwright does not restore pages from the cache, so the test sets
+    the tab's session as a later page leaves it and fires the ``pageshow`` event the browser fires."""
+    server = start_server()
+    site = make_site(server, **FAST)
+    context = browser.new_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    uploads = Uploads(page)
+    try:
+        rid = start_snippet(page, site.url + "/shop.html")
+        page.click("#add")
+        assert flush(page)
+        before = len(uploads.items("replay_recording"))
+        later = page.evaluate("""() => {
+            const s = JSON.parse(sessionStorage.getItem('replayd:session'));
+            s.seg += 3;  // the later pages of the tab sent three segments
+            sessionStorage.setItem('replayd:session', JSON.stringify(s));
+            dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}));
+            return s.seg;
+        }""")
+        page.wait_for_timeout(100)
+        page.click("#add")
+        assert flush(page)
+        assert page.evaluate("replayd.getReplayId()") == rid
+    finally:
+        context.close()
+    assert errors == []
+    resumed = uploads.recordings()[before:]
+    assert resumed and [n for n, _ in resumed] == list(range(later, later + len(resumed)))
+    assert playable(json.loads(resumed[0][1]))
+
+
+def test_stop_ends_recording_and_error_capture(start_server, make_site, browser) -> None:
+    server = start_server()
+    site = make_site(server, **FAST)
+    context = browser.new_context()
+    page = context.new_page()
+    uploads = Uploads(page)
+    try:
+        rid = start_snippet(page, site.url + "/checkout.html")
+        page.click("#ping")
+        page.evaluate("replayd.stop()")
+        assert page.evaluate("replayd.getReplayId()") is None
+        assert flush(page)
+        sent = len(uploads.bodies)
+        page.click("#boom")
+        page.click("#ping")
+        page.wait_for_timeout(1500)  # more than a flush interval
+        assert flush(page)
+    finally:
+        context.close()
+    assert sent >= 1 and len(uploads.bodies) == sent  # what was queued went; nothing after stop()
+    assert uploads.items("event") == []
+    assert segment_ids(server, rid) == [0]
+
+
+def test_block_and_mask_selectors_and_ignore_class(start_server, make_site, browser) -> None:
+    server = start_server()
+    site = make_site(server, **FAST, **{"block-selector": "#promo", "mask-text-selector": ".fineprint",
+                                        "mask-all-inputs": "false"})
+    context = browser.new_context()
+    page = context.new_page()
+    uploads = Uploads(page)
+    try:
+        rid = start_snippet(page, site.url + "/options.html")
+        page.locator("#coupon").press_sequentially("SAVE20", delay=10)
+        page.locator("#note").press_sequentially("leave at the door", delay=10)
+        page.click("#save")
+        assert flush(page)
+    finally:
+        context.close()
+    sent = b"".join(data for _, data in uploads.recordings())
+    assert b"SELECTOR-BLOCKED" not in sent and b"GARDEN50" not in sent  # blockSelector: not serialised
+    assert b"SELECTOR-MASKED" not in sent and b"terms and conditions" not in sent  # maskTextSelector
+    assert b"SAVE20" not in sent  # rr-ignore: its input is not recorded
+    inputs = [e["data"]["text"] for e in stored_events(server, rid) if e["type"] == 3 and e["data"].get("source") == 5]
+    assert "leave at the door" in inputs  # maskAllInputs: false lets other inputs through
+
+
+def test_snippet_loaded_twice_records_once_and_runs_queued_calls(start_server, make_site, browser) -> None:
+    """Two script tags (a tag manager and a hard-coded one): one recorder, one set of breadcrumbs;
+    calls queued in window.replayd.q before the script arrived are run."""
+    server = start_server()
+    site = make_site(server, **FAST)
+    context = browser.new_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    uploads = Uploads(page)
+    try:
+        rid = start_snippet(page, site.url + "/twice.html")
+        page.click("#ping")
+        page.wait_for_function("document.getElementById('pong').textContent === '7'")
+        page.wait_for_timeout(1500)  # a flush interval: a second recorder would have sent its segment by now
+        assert flush(page)
+    finally:
+        context.close()
+    assert errors == []
+    sent = [n for n, _ in uploads.recordings()]
+    assert sent == list(range(len(sent))) and sent  # no segment id sent twice
+    assert {json.dumps(json.loads(p)["user"]) for _, p in uploads.items("replay_event")} == {'{"id": "u-early"}'}
+    crumbs = custom([e for _, data in uploads.recordings() for e in json.loads(data)], "breadcrumb")
+    assert [c["category"] for c in crumbs].count("fetch") == 1
+    assert [c["category"] for c in crumbs].count("console") == 1
+    assert [c["category"] for c in crumbs].count("ui.click") == 1
+    assert segment_ids(server, rid) == sent
 
 
 # --- sampling ---------------------------------------------------------------------------------

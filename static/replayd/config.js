@@ -18,6 +18,7 @@ export const DEFAULTS = {
   requestTimeoutMs: 30000,
   maxQueueBytes: 8000000, // unsent data kept in memory; recording pauses beyond it
   maxQueueEntries: 1000,
+  maxStoredBytes: 1000000, // of the queue mirrored to sessionStorage, shared with the host page
   compress: true,
   maskAllInputs: true, // passwords are masked whatever this says
   maskAllText: false,

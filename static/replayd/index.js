@@ -64,6 +64,7 @@ const api = {
     // Cut and persist synchronously: the page may be gone before compression or a request ends.
     const away = guard(() => { rec.cut(); rec.save(); queue.save(); });
     addEventListener('pagehide', guard(() => { away(); queue.drain(); }));
+    addEventListener('pageshow', guard((e) => { if (e.persisted) { rec.resume(); queue.kick(); } }));
     document.addEventListener('visibilitychange', guard(() => {
       if (document.visibilityState === 'hidden') { away(); queue.kick(); } else queue.wake();
     }));
@@ -107,10 +108,14 @@ const api = {
 };
 
 // A page may queue calls before the async script arrives: window.replayd = {q: [['setUser', [{...}]]]}.
+// A page that loads the script twice (a tag manager and a hard-coded tag) keeps the first copy: two
+// would record the same replay with clashing segment ids and wrap fetch, console and history twice.
 const early = window.replayd;
-window.replayd = api;
-guard(() => {
-  const script = document.currentScript;
-  if (script && script.dataset && script.dataset.dsn) api.init(fromDataset(script.dataset));
-  if (early && Array.isArray(early.q)) early.q.forEach((c) => api[c[0]] && api[c[0]].apply(api, c[1] || []));
-})();
+if (!(early && early.version)) {
+  window.replayd = api;
+  guard(() => {
+    const script = document.currentScript;
+    if (script && script.dataset && script.dataset.dsn) api.init(fromDataset(script.dataset));
+    if (early && Array.isArray(early.q)) early.q.forEach((c) => api[c[0]] && api[c[0]].apply(api, c[1] || []));
+  })();
+}

@@ -184,6 +184,16 @@ export function createRecorder(o, queue, getUser) {
     }),
     // Keep the session fresh across page loads, e.g. before the page goes away.
     save: guard(() => saveSession(s)),
+    // The page came back from the back/forward cache: the tab's later pages may have moved the
+    // session on (segment ids, a new replay), and the replay last showed their DOM. Take the stored
+    // session and a fresh full snapshot, as on a page load.
+    resume: guard(() => {
+      if (stopped) return;
+      s = loadSession(o, Date.now());
+      pend = fresh();
+      wins = [];
+      restart();
+    }),
     stop: guard(() => {
       cut();
       stopped = true;

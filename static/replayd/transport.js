@@ -86,13 +86,17 @@ export class Queue {
     this.kick();
   }
 
-  // Mirror the queue to sessionStorage; when it does not fit, keep as many of the oldest as fit.
+  // Mirror the queue to sessionStorage: the oldest entries, up to maxStoredBytes (the host page shares
+  // the origin's few MB of quota and must keep room for its own data), fewer if even that fails.
   save() {
-    const all = this.q.map((e) => ({
-      k: e.k, id: e.id, seg: e.seg, ev: e.ev,
-      p: e.z ? (e.b64 = e.b64 || b64(e.z)) : e.raw, z: !!e.z,
-    }));
-    for (let n = all.length; !store.set(KEY, all.slice(0, n)) && n; n >>= 1);
+    const all = [];
+    let n = 0;
+    for (const e of this.q) {
+      const p = e.z ? (e.b64 = e.b64 || b64(e.z)) : e.raw;
+      if ((n += p.length) > this.o.maxStoredBytes) break;
+      all.push({ k: e.k, id: e.id, seg: e.seg, ev: e.ev, p, z: !!e.z });
+    }
+    for (let k = all.length; !store.set(KEY, all.slice(0, k)) && k; k >>= 1);
   }
 
   // Entries a previous page of this tab could not send go first.
