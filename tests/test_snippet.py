@@ -765,6 +765,33 @@ def test_snippet_loaded_twice_records_once_and_runs_queued_calls(start_server, m
     assert segment_ids(server, rid) == sent
 
 
+def test_logging_a_big_object_reads_little_of_it(make_site, browser) -> None:
+    """console.warn(store) with a huge store: the breadcrumb describes it from its first values and
+    the page's getters run at most a hundred times."""
+    site = make_site(None, snippet_url="/replayd.js", **FAST)
+    context = browser.new_context()
+    page = context.new_page()
+    uploads = Uploads(page)
+    try:
+        start_snippet(page, site.url + "/shop.html")
+        reads = page.evaluate("""() => {
+            let reads = 0;
+            const store = {};
+            for (let i = 0; i < 20000; i++) {
+                Object.defineProperty(store, 'item' + i, {enumerable: true, get() { reads++; return {sku: i, tags: ['a', 'b']}; }});
+            }
+            console.warn('state', store);
+            return reads;
+        }""")
+        assert flush(page)
+    finally:
+        context.close()
+    assert 0 < reads <= 100
+    crumbs = custom([e for _, data in uploads.recordings() for e in json.loads(data)], "breadcrumb")
+    (logged,) = [c for c in crumbs if c["category"] == "console"]
+    assert logged["message"].startswith('state {"item0":{"sku":0,"tags":["a","b"]}')
+
+
 # --- sampling ---------------------------------------------------------------------------------
 
 def test_buffer_mode_uploads_nothing_until_an_error(start_server, make_site, browser) -> None:

@@ -39,12 +39,34 @@ export const store = {
   },
 };
 
+// At most this many values of an object are read to describe it, three levels deep: the page may log
+// a whole store, and every value read runs the page's getters.
+const MAX_VALUES = 100;
+
+function brief(x) {
+  let n = 0;
+  const walk = (v, depth) => {
+    if (typeof v === 'string') return JSON.stringify(v.length > 300 ? v.slice(0, 300) : v);
+    if (typeof v === 'function') return 'ƒ ' + v.name;
+    if (!v || typeof v !== 'object' || v instanceof Date) return String(v);
+    const arr = Array.isArray(v);
+    if (depth > 2) return arr ? '[…]' : '{…}';
+    const keys = arr ? null : Object.keys(v), len = arr ? v.length : keys.length, out = [];
+    for (let i = 0; i < len; i++) {
+      if (++n > MAX_VALUES) { out.push('…'); break; }
+      out.push(arr ? walk(v[i], depth + 1) : JSON.stringify(keys[i]) + ':' + walk(v[keys[i]], depth + 1));
+    }
+    return arr ? `[${out.join(',')}]` : `{${out.join(',')}}`;
+  };
+  return walk(x, 0);
+}
+
 // Anything to a short string, never throwing (console arguments, rejection reasons).
 export function str(x, max = 300) {
   let s;
   try {
     s = typeof x === 'string' ? x : x instanceof Error ? `${x.name}: ${x.message}` :
-      x && typeof x === 'object' ? JSON.stringify(x) : String(x);
+      x && typeof x === 'object' ? brief(x) : String(x);
   } catch (e) {
     s = Object.prototype.toString.call(x);
   }
