@@ -75,13 +75,47 @@ def _json_body(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
     if len(s) <= _MAX_JSON_BODY and s[:1] in "{[":
         try:
             obj = json.loads(s)
-        except ValueError:
+        except (ValueError, RecursionError):  # "[[[[..." deeper than the parser goes
             obj = None
         if isinstance(obj, (dict, list)):
             before = report.total
             scrub_json(c, obj, location, report)
             return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) if report.total != before else s
-    return _form_text(c, s, location, report)
+    out = _form_text(c, s, location, report)
+    return _json_keys_in_text(c, out, location, report) if '":' in out else out
+
+
+# "key": value pairs in text that is not (or no longer) valid JSON: truncated bodies, console
+# lines such as 'login {"password":"x"}'.  A sensitive key's value becomes the label.
+_JSON_KV = re.compile(r'"([^"\\\n]{1,64})"[ \t]*:[ \t]*("(?:[^"\\\n]|\\.)*+"?|-?\d[\d.eE+-]*+)')
+
+
+def _json_keys_in_text(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
+    pieces: list[str] = []
+    last = 0
+    for m in _JSON_KV.finditer(s):
+        if not c.sensitive(m.group(1).lower().replace("-", "_")):
+            continue
+        value = m.group(2)
+        if value in (f'"{c.header_label}"', '""'):
+            continue
+        pieces.append(s[last : m.start(2)])
+        pieces.append(f'"{c.header_label}"')
+        last = m.end(2)
+        report.add("@sensitive_key", location)
+    if not pieces:
+        return s
+    pieces.append(s[last:])
+    return "".join(pieces)
+
+
+def _payload_string(c: Compiled, v: str, location: str, report: ScrubReport) -> str:
+    """A string inside a payload: JSON text (console plugins stringify objects) is scrubbed by
+    key and value; other text as a URL or text, then by ``"key": value`` pairs."""
+    if v[:1] in "{[":
+        return _json_body(c, v, location, report)
+    out = scrub_auto(c.text, v, location, report, c.param_redactor.label)
+    return _json_keys_in_text(c, out, location, report) if '":' in out else out
 
 
 _FORM = re.compile(r"[^\s=&]++=[^\s&]*+(?:&[^\s&]*+)*+")  # possessive: linear time
@@ -115,8 +149,8 @@ def scrub_json(c: Compiled, root: Any, location: str, report: ScrubReport) -> An
     possibly replaced root).  Values under sensitive keys are replaced, ``headers`` maps go
     through :func:`redact_headers`, URL-looking strings through the URL rules."""
     if isinstance(root, str):
-        return scrub_auto(c.text, root, location, report, c.param_redactor.label)
-    label = c.param_redactor.label
+        return _payload_string(c, root, location, report) if root else root
+    payload_string = _payload_string
     text = c.text
     sensitive = c.sensitive
     stack: list[Any] = [root]
@@ -153,14 +187,14 @@ def scrub_json(c: Compiled, root: Any, location: str, report: ScrubReport) -> An
                         continue
                 if isinstance(v, str):
                     if v:
-                        obj[k] = scrub_auto(text, v, location, report, label)
+                        obj[k] = payload_string(c, v, location, report)
                 elif isinstance(v, (dict, list)):
                     stack.append(v)
         elif isinstance(obj, list):
             for i, v in enumerate(obj):
                 if isinstance(v, str):
                     if v:
-                        obj[i] = scrub_auto(text, v, location, report, label)
+                        obj[i] = payload_string(c, v, location, report)
                 elif isinstance(v, (dict, list)):
                     stack.append(v)
     return root

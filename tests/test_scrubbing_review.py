@@ -292,3 +292,21 @@ def test_more_formats_detected(text):
 ])
 def test_more_formats_left_alone(text):
     assert scrubber().scrub_text(text)[0] == text
+
+
+def test_json_text_in_payload_strings_is_scrubbed_by_key():
+    s = scrubber()
+    deep = "[" * 100_000
+    events = [
+        {"type": 6, "timestamp": 1, "data": {"plugin": "rrweb/console@1", "payload": {"level": "log", "payload": [
+            '{"password":"hunter2","user":"jo"}', 'login {"password": "hunter2", "n": 1}', deep, "{not json"]}}},
+        {"type": 5, "timestamp": 2, "data": {"tag": "performanceSpan", "payload": {"data": {"response": {
+            "body": '{"user":{"password":"hunter2","bio":"xxxxxxxx…'}}}}},  # truncated by the SDK
+    ]
+    s.scrub_recording(events)
+    out = dumped(events)
+    assert "hunter2" not in out
+    args = events[0]["data"]["payload"]["payload"]
+    assert json.loads(args[0]) == {"password": "[Filtered]", "user": "jo"}
+    assert args[1] == 'login {"password": "[Filtered]", "n": 1}'
+    assert args[2] == deep and args[3] == "{not json"
