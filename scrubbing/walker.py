@@ -26,6 +26,9 @@ _ATTR_KIND.update({"style": _CSS, "_cssText": _CSS})
 # Geometry and binary: numbers only, or base64 images (see docs: data: URIs).
 _ATTR_KIND.update({n: _SKIP for n in ("d", "points", "viewBox", "viewbox", "transform", "rr_dataURL", "path")})
 
+# Incremental sources that carry only numbers and ids (mouse, scroll, viewport, media,
+# drag, selection, custom element names): not walked.  Any other unknown source is scrubbed.
+_NUMERIC_SOURCES = frozenset((1, 2, 3, 4, 6, 7, 12, 14, 16))
 _MISS = object()
 _INHERIT = ~BLOCK  # children inherit MASK and the rule bits, not BLOCK (they are dropped)
 _NO_CTX = (0, 0)
@@ -226,6 +229,8 @@ class RecordingWalker:
                         plain = mattr is None and not flags
                         for name, v in attrs.items():
                             if v.__class__ is not str or not v:
+                                if v.__class__ is dict or v.__class__ is list:  # not an rrweb shape
+                                    attrs[name] = scrub_json(c, v, "dom.attr", report)
                                 continue
                             kind = attr_kind_get(name, _TEXT) if plain else -1
                             if kind == _TEXT:
@@ -298,6 +303,8 @@ class RecordingWalker:
                     loc = "console" if isinstance(plugin, str) and "console" in plugin else "plugin"
                     if "payload" in d:
                         d["payload"] = scrub_json(self.c, d["payload"], loc, self.report)
+                elif t != 0 and t != 1 and d:  # an event type of no known shape: as a payload
+                    scrub_json(self.c, d, "custom", self.report)
             except Exception:  # malformed event: never store it unscrubbed
                 self._fallback(d)
         return events
@@ -343,7 +350,7 @@ class RecordingWalker:
     def custom(self, d: dict) -> None:
         tag = d.get("tag")
         payload = d.get("payload")
-        if tag == "options" or payload is None:
+        if payload is None:
             return
         if tag == "breadcrumb":
             loc = "breadcrumb"
@@ -362,6 +369,8 @@ class RecordingWalker:
                                 attrs[k] = mask_text(v)
         elif tag == "performanceSpan":
             loc = "span"
+        elif tag == "options":  # the SDK's configuration: nothing personal, but not trusted blindly
+            loc = "custom"
         else:
             loc = "custom"
         d["payload"] = scrub_json(self.c, payload, loc, self.report)
@@ -410,6 +419,8 @@ class RecordingWalker:
                 d["fontSource"] = scrub(d["fontSource"], "font", report)
         elif src == 11:  # Log (rrweb 1.x console)
             scrub_json(c, d, "console", report)
+        elif src not in _NUMERIC_SOURCES:  # a source of no known shape: every string in it
+            scrub_json(c, d, "custom", report)
 
     def _mask_strings(self, root: Any, flags: int) -> None:
         stack = [root]
@@ -573,6 +584,8 @@ class RecordingWalker:
                                 at[name] = new
                     elif name == "style" and isinstance(v, dict):
                         self._style_object(v)
+                    elif isinstance(v, (dict, list)):  # not an rrweb shape: scrubbed generically
+                        at[name] = scrub_json(self.c, v, "dom.attr", report)
                 kept.append(a)
             if len(kept) != len(attributes):
                 d["attributes"] = kept

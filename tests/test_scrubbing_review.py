@@ -310,3 +310,20 @@ def test_json_text_in_payload_strings_is_scrubbed_by_key():
     assert json.loads(args[0]) == {"password": "[Filtered]", "user": "jo"}
     assert args[1] == 'login {"password": "[Filtered]", "n": 1}'
     assert args[2] == deep and args[3] == "{not json"
+
+
+def test_unknown_shapes_inside_recordings_are_scrubbed():
+    s = scrubber()
+    events = [
+        _snap(_el(5, "div", {"title": {"x": EMAIL}})),
+        {"type": 3, "timestamp": 2, "data": {"source": 0, "adds": [], "removes": [], "texts": [],
+                                             "attributes": [{"id": 5, "attributes": {"data-x": [EMAIL]}}]}},
+        {"type": 3, "timestamp": 3, "data": {"source": 42, "note": EMAIL}},
+        {"type": 9, "timestamp": 4, "data": {"note": EMAIL}},
+        {"type": 5, "timestamp": 5, "data": {"tag": "options", "payload": {"maskAllText": False, "note": EMAIL}}},
+        {"type": 3, "timestamp": 6, "data": {"source": 1, "positions": [{"x": 1, "y": 2, "id": 5, "timeOffset": 0}]}},
+    ]
+    s.scrub_recording(events)
+    assert EMAIL not in dumped(events)
+    assert events[4]["data"]["payload"]["maskAllText"] is False
+    assert events[5]["data"]["positions"] == [{"x": 1, "y": 2, "id": 5, "timeOffset": 0}]
