@@ -10,6 +10,7 @@ from typing import Any
 from .compiled import Compiled
 from .redaction import hash_token
 from .report import ScrubReport
+from .text import param_key
 from .urls import scrub_auto, scrub_url
 
 _BODY_KEYS = frozenset(("body", "request_body", "response_body", "requestbody", "responsebody"))
@@ -353,7 +354,7 @@ def _scrub_query_pairs(c: Compiled, qs: Any, report: ScrubReport, location: str 
     for i, (k, v) in enumerate(list(items)):
         if not isinstance(v, str):
             continue
-        if isinstance(k, str) and k.lower() in c.text._params:
+        if isinstance(k, str) and (k.lower() in c.text._params or param_key(k.lower()) in c.text._params):
             new = c.param_redactor(v)
             if new != v:
                 report.add("@url_param", location)

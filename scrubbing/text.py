@@ -36,6 +36,16 @@ _PARAM = re.compile(r"([?#&;])([^\s=&#;\"'<>?]{1,100})=([^\s&#;\"'<>)]*)")
 
 _MISS = object()
 
+
+def param_key(name: str) -> str:
+    """A lower-cased parameter name as the rules compare it: the innermost bracketed part of
+    ``user[password]`` / ``user[password][]``, with ``-`` as ``_``."""
+    name = name.rstrip("[]") if name.endswith("[]") else name
+    if name.endswith("]") and "[" in name:
+        name = name[name.rindex("[") + 1 : -1]
+    return name.replace("-", "_")
+
+
 Hit = tuple[int, int, str, Redactor]  # start, end, rule id, redactor
 
 
@@ -246,6 +256,8 @@ class TextScrubber:
             if not value:
                 continue
             key = unquote_plus(name).lower() if "%" in name or "+" in name else name.lower()
+            if key not in self._params and (key[-1:] == "]" or "-" in key):
+                key = param_key(key)  # "user[password]", "access-token"
             if key in self._params:
                 new = self._param_redactor(value)  # type: ignore[misc]
                 if new == value:

@@ -327,3 +327,12 @@ def test_unknown_shapes_inside_recordings_are_scrubbed():
     assert EMAIL not in dumped(events)
     assert events[4]["data"]["payload"]["maskAllText"] is False
     assert events[5]["data"]["positions"] == [{"x": 1, "y": 2, "id": 5, "timeOffset": 0}]
+
+
+def test_url_parameter_names_in_brackets_and_with_dashes():
+    s = scrubber()
+    assert s.scrub_text("/login?user[password]=hunter2&user[name]=jo")[0] == "/login?user[password]=[Filtered]&user[name]=jo"
+    assert s.scrub_text("/x?access-token=abc&ids[]=1")[0] == "/x?access-token=[Filtered]&ids[]=1"
+    assert s.scrub_text("/x?code[]=zz&a[b]=c")[0] == "/x?code[]=[Filtered]&a[b]=c"
+    ev, _ = s.scrub_error_event({"request": {"query_string": [["user[password]", "hunter2"]]}})
+    assert ev["request"]["query_string"] == [["user[password]", "[Filtered]"]]
