@@ -183,6 +183,9 @@ PHONE = (
     (r"0", r"(?<![\w.+-].)(?<!\d[ .-].)[1-9]\d{0,4}+(?:[ .-]\d{2,8}+){1,4}(?![\w]|[.-]\d)"),
     # "00" international prefix ("0049 30 1234567"), checked like "+".
     (r"0", r"(?<![\w.+-].)(?<!\d[ .-].)0[1-9]\d{0,2}+(?:[ .-]?\(?\d{1,5}+\)?){1,6}(?![\w]|[.-]\d)"),
+    # German-style area codes: "030/1234567", "089 / 123 456", "(030) 1234567".
+    (r"0", r"(?<![\w.+/-].)(?<!\d[ .-].)[1-9]\d{1,4}+ ?/ ?\d{3,8}+(?:[ -]\d{2,8}+){0,3}(?![\w/]|[.-]\d)"),
+    (r"\(", r"(?<![\w.+(-].)0[1-9]\d{1,4}+\) ?\d{3,8}+(?:[ -]\d{2,8}+){0,3}(?![\w]|[.-]\d)"),
     # North American with the leading 1: "1-800-555-0199", "1 (800) 555-0199".
     (r"1", r"(?<![\w.+(-].)(?<!\d[ .-].)[ .-]\(?[2-9]\d{2}\)?[ .-]?\d{3}[ .-]\d{4}(?![\w]|[.-]\d)"),
 )
@@ -210,6 +213,8 @@ def _phone(text: str, start: int, end: int) -> tuple[int, int] | None:
             n = sum(c.isdigit() for c in s)
         length = len(s) + (1 if text.startswith("00", start) else 0)
         return (start, start + length) if 8 <= n <= 15 else None
+    if s[0] == "0" and "/" in s or s.startswith("(0"):
+        return (start, end) if 9 <= n <= 12 else None
     seps = {c for c in s if c in " .-"}
     if len(seps) > 1 and s[0] != "(":
         return None  # "01-02 2024" mixes separators: not a written phone number

@@ -279,6 +279,7 @@ import pytest  # noqa: E402
     "0049 30 1234567", "0044 20 7946 0958", "0033 1 23 45 67 89", "098765 43210",
     "::ffff:8.8.8.8", "[::ffff:93.184.216.34]:443",
     "Authorization: Basic dXNlcjpwYXNzd29yZA==", "avatars/jane@example.com.png",
+    "030/1234567", "(030) 1234567", "089 / 123 456", "Tel. 0221/987654-32",
 ])
 def test_more_formats_detected(text):
     out, report = scrubber().scrub_text(text)
@@ -289,6 +290,7 @@ def test_more_formats_detected(text):
     "x@y_z.com", "logo@2x.png", "1-2-3", "pages 1-100", "Score 1-0", "00:30:00", "Order 0012 3456",
     "ID 001234567", "version 1.234.567.8901", "::ffff:10.0.0.1", "ISBN 1-234-56789-0",
     "Basic Information", "basic usage", "Basic plan 2024", "icon@2x.retina.png", "a@b.png",
+    "01/02/2024", "0815/4711", "08/15", "2024/2025", "01/2024/1234", "(030)12345",
 ])
 def test_more_formats_left_alone(text):
     assert scrubber().scrub_text(text)[0] == text
