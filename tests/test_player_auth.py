@@ -83,6 +83,16 @@ async def test_sign_in_sets_a_signed_httponly_lax_cookie(client):
     assert api.status == 200
 
 
+async def test_session_cookie_is_secure_behind_https(client):
+    token = await login_token(client)
+    response = await client.post("/login", data={"password": PASSWORD, "csrf_token": token, "next": "/"},
+                                 headers={"X-Forwarded-Proto": "https"}, allow_redirects=False)
+    assert response.status == 303
+    assert response.cookies[auth.SESSION_COOKIE]["secure"]
+    plain = await sign_in(client)  # plain HTTP (the test client): a Secure cookie would never come back
+    assert not plain.cookies[auth.SESSION_COOKIE]["secure"]
+
+
 async def test_wrong_password_is_refused(client):
     response = await sign_in(client, password="nope")
     assert response.status == 401

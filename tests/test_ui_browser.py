@@ -304,6 +304,17 @@ def hostile_events(start_ms: float) -> list[dict]:
         "attributes": [{"id": 10, "attributes": {"onclick": "top.__pwned='attr'", "onmouseover": "top.__pwned='hover'"}}],
         "adds": [{"parentId": 9, "nextId": None, "node": element(70, "script", [text(71, "top.__pwned='added'")])},
                  {"parentId": 9, "nextId": None, "node": element(72, "img", [], src="x:", onerror="top.__pwned='img2'")}]}})
+    # recorded strings the side panels and the timeline show: breadcrumbs, a navigation, an error marker
+    evil_html = "<img src=x onerror=\"top.__pwned='panel'\">"
+    for i, payload in enumerate([
+        {"category": "console", "message": evil_html, "level": "error"},
+        {"category": "ui.click", "message": evil_html},
+        {"category": "navigation", "data": {"from": evil_html, "to": "javascript:top.__pwned='nav'"}},
+        {"category": "fetch", "data": {"method": evil_html, "url": "javascript:top.__pwned='url'", "status_code": 500}},
+    ]):
+        events.append({"type": 5, "timestamp": start_ms + 1100 + i * 50, "data": {"tag": "breadcrumb", "payload": payload}})
+    events.append({"type": 5, "timestamp": start_ms + 1400, "data": {"tag": "error", "payload": {
+        "eventId": "\"><img src=x onerror=top.__pwned='eid'>", "message": evil_html}}})
     events.append(mouse_move(start_ms + 1500, 30, 30, 10))
     events.append(click(start_ms + 2000, 53))
     events.append(mouse_move(start_ms + 3000, 40, 40, 10))
@@ -339,6 +350,14 @@ def test_hostile_recording_runs_nothing_in_the_app_origin(ui, ui_server, context
         try { doc.getElementById('jsform').requestSubmit(); } catch (e) {}
     }""")
     ui.wait_for_timeout(1000)
+    # the panels show the recorded strings as text: no element was made of them, no link leads anywhere else
+    ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
+    panel = ui.locator("[data-crumbs]")
+    assert panel.locator("img").count() == 0
+    assert "onerror" in panel.inner_text() and "javascript:top.__pwned='nav'" in panel.inner_text()
+    assert all(href.startswith("/errors/") for href in panel.locator("a").evaluate_all("as => as.map(a => a.getAttribute('href'))"))
+    ui.evaluate("() => document.querySelectorAll('[data-crumbs] .label').forEach((el) => el.click())")
+    assert ui.locator("[data-markers] img").count() == 0
     assert ui.evaluate("() => window.__pwned") is None
     assert ui.evaluate("() => window.top.__pwned") is None
     assert ui.get_attribute(".replayer-wrapper iframe", "sandbox") == "allow-same-origin"
