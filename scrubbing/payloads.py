@@ -298,6 +298,12 @@ _ERROR_DONE = _EVENT_IDS | {
     "exception", "threads", "message", "logentry", "breadcrumbs", "request", "extra", "contexts", "tags", "user",
 }
 _REPLAY_DONE = _EVENT_IDS | {"urls", "request", "tags", "user"}
+# The shapes the handlers above read; anything else in those fields is scrubbed generically.
+_SHAPES: dict[str, Any] = {
+    "exception": (dict, list), "threads": (dict, list), "message": (str, dict), "logentry": (str, dict),
+    "breadcrumbs": (dict, list), "request": dict, "extra": (dict, list), "contexts": (dict, list),
+    "tags": (dict, list), "user": dict, "urls": list,
+}
 
 
 def _scrub_rest(c: Compiled, ev: dict, done: frozenset, location: str, report: ScrubReport) -> None:
@@ -305,14 +311,18 @@ def _scrub_rest(c: Compiled, ev: dict, done: frozenset, location: str, report: S
     modules, contexts of replay events, ...) is scrubbed as a generic payload: what an SDK or a
     future SDK puts in an event must not reach storage unscrubbed."""
     for k in list(ev):
-        if k not in done:
-            v = ev[k]
-            if isinstance(v, str) and v:
-                ev[k] = scrub_auto(c.text, v, location, report, c.param_redactor.label)
-            elif isinstance(v, (dict, list)):
-                if isinstance(v, dict):
-                    _scrub_map_keys(c, v, location, report)
-                scrub_json(c, v, location, report)
+        v = ev[k]
+        if k in done:
+            want = _SHAPES.get(k)
+            if want is None or v is None or isinstance(v, want):
+                continue
+            # a handled field of the wrong shape was skipped above: scrub it generically
+        if isinstance(v, str) and v:
+            ev[k] = scrub_auto(c.text, v, location, report, c.param_redactor.label)
+        elif isinstance(v, (dict, list)):
+            if isinstance(v, dict):
+                _scrub_map_keys(c, v, location, report)
+            scrub_json(c, v, location, report)
 
 
 def _scrub_map_keys(c: Compiled, obj: dict, location: str, report: ScrubReport) -> None:
@@ -386,6 +396,8 @@ def scrub_replay_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
         for i, u in enumerate(urls):
             if isinstance(u, str):
                 urls[i] = scrub_url(c.text, u, "replay.urls", report, label)
+            elif isinstance(u, (dict, list)):
+                urls[i] = scrub_json(c, u, "replay.urls", report)
     req = ev.get("request")
     if isinstance(req, dict):
         if isinstance(req.get("url"), str):

@@ -338,3 +338,14 @@ def test_url_parameter_names_in_brackets_and_with_dashes():
     assert s.scrub_text("/x?code[]=zz&a[b]=c")[0] == "/x?code[]=[Filtered]&a[b]=c"
     ev, _ = s.scrub_error_event({"request": {"query_string": [["user[password]", "hunter2"]]}})
     assert ev["request"]["query_string"] == [["user[password]", "[Filtered]"]]
+
+
+def test_known_event_fields_of_the_wrong_shape_are_still_scrubbed():
+    s = scrubber()
+    ev = {"user": EMAIL, "request": f"GET /?email={EMAIL}", "exception": EMAIL, "breadcrumbs": EMAIL,
+          "extra": EMAIL, "contexts": EMAIL, "tags": EMAIL, "message": [EMAIL], "threads": EMAIL}
+    s.scrub_error_event(ev)
+    assert EMAIL not in dumped(ev)
+    ev = {"user": [EMAIL], "request": EMAIL, "urls": [{"u": EMAIL}, EMAIL], "tags": EMAIL}
+    s.scrub_replay_event(ev)
+    assert EMAIL not in dumped(ev)
