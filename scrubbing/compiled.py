@@ -64,6 +64,9 @@ class Compiled:
             s = settings[name]
             if s["enabled"]:
                 detectors.append((pat, _redactor(s["redaction"], DETECTORS[name].style, f"[{name}]", secret)))
+        # Input events: an address being typed ("jane.doe@exa") is masked before it is complete
+        # (a segment may end mid-word); only while the email detector is on.
+        self.email_redactor = next((r for p, r in detectors if p.name == "email"), None)
         customs = []
         for c in rs.custom:
             if c.enabled:

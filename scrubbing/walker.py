@@ -7,6 +7,7 @@ documents inside mutation adds) are walked with an explicit stack: no recursion 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .builtin import BLOCK_KEEP_ATTRIBUTES, SRCSET_ATTRIBUTES, TEXT_ATTRIBUTES, URL_ATTRIBUTES
@@ -29,6 +30,7 @@ _ATTR_KIND.update({n: _SKIP for n in ("d", "points", "viewBox", "viewbox", "tran
 # Incremental sources that carry only numbers and ids (mouse, scroll, viewport, media,
 # drag, selection, custom element names): not walked.  Any other unknown source is scrubbed.
 _NUMERIC_SOURCES = frozenset((1, 2, 3, 4, 6, 7, 12, 14, 16))
+_PARTIAL_EMAIL = re.compile(r"(?<![^\s<(\[,;:\"'])[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']*")
 _MISS = object()
 _INHERIT = ~BLOCK  # children inherit MASK and the rule bits, not BLOCK (they are dropped)
 _NO_CTX = (0, 0)
@@ -445,6 +447,8 @@ class RecordingWalker:
             self.report.add(self._rule_id(f), "input")
         elif self.c.inputs_detectors:
             new = self.c.text.scrub(text, "input", self.report)
+            if new is text and "@" in text and self.c.email_redactor is not None:
+                new = self._partial_email(text)
             if nid is None:
                 d["text"] = new
             elif new != text:
@@ -452,6 +456,14 @@ class RecordingWalker:
                 self._keystrokes_of(nid, text)
             else:
                 self._unmatched_keystroke(nid, d, text)
+
+    def _partial_email(self, text: str) -> str:
+        """``jane.doe@exa``: an address still being typed (a segment may end mid-word) is
+        masked like a keystroke (``@typing``); ``@alice`` (no local part) is not."""
+        new, n = _PARTIAL_EMAIL.subn(lambda m: mask_input(m.group(0)), text)
+        for _ in range(n):
+            self.report.add(TYPING_RULE, "input")
+        return new if n else text
 
     # rrweb sends one Input event per keystroke, each with the whole value so far. A detector
     # recognises an e-mail or a phone number only once it is (nearly) complete: the values typed

@@ -349,3 +349,15 @@ def test_known_event_fields_of_the_wrong_shape_are_still_scrubbed():
     ev = {"user": [EMAIL], "request": EMAIL, "urls": [{"u": EMAIL}, EMAIL], "tags": EMAIL}
     s.scrub_replay_event(ev)
     assert EMAIL not in dumped(ev)
+
+
+def test_an_address_typed_across_a_segment_boundary_is_masked():
+    """The segment ends at "jane.doe@exa": no detector can recognise it yet, but it is one."""
+    s = scrubber()
+    events = [_snap(_el(5, "textarea", {}))] + [
+        {"type": 3, "timestamp": i, "data": {"source": 5, "id": 5, "text": v, "isChecked": False}}
+        for i, v in enumerate(["hi @alice", "j", "jane", "jane.doe", "jane.doe@", "jane.doe@exa"], start=2)]
+    s.scrub_recording(events)
+    texts = [e["data"]["text"] for e in events[1:]]
+    assert texts[0] == "hi @alice"  # a handle, not an address
+    assert all(set(t) == {"*"} for t in texts[1:]), texts
