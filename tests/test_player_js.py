@@ -67,6 +67,7 @@ console.log(JSON.stringify({{
   seekAfterEnd: run(['LOADED', 'PLAY', 'END', 'SEEK']).name,
   failed: run(['LOADED', 'PLAY']).name && transition(run(['LOADED']), {{ type: 'FAIL', error: 'x' }}),
   failedIsFinal: run(['PLAY', 'LOADED'], transition(initialState, {{ type: 'FAIL' }})).name,
+  seekRetriesAfterFailure: run(['SEEK_UNLOADED', 'LOADED'], transition(initialState, {{ type: 'FAIL' }})).name,
   endIgnoredWhileLoading: run(['END']).name,
 }}));
 """
@@ -83,4 +84,5 @@ console.log(JSON.stringify({{
     assert out["seekAfterEnd"] == "paused"
     assert out["failed"] == {"name": "failed", "resume": False, "error": "x"}
     assert out["failedIsFinal"] == "failed"
+    assert out["seekRetriesAfterFailure"] == "paused"  # a seek retries what failed to load
     assert out["endIgnoredWhileLoading"] == "loading"

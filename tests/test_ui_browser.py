@@ -211,6 +211,26 @@ def test_seek_with_t_and_keyboard(ui, ui_server):
     assert ui.errors == []
 
 
+def test_a_failed_load_is_shown_and_a_seek_retries_it(ui, ui_server):
+    """Segments after the first fail to load (the network, a restarting server): playback stops on
+    a visible error rather than loading forever, and the next seek loads them."""
+    failing = [True]
+    ui.route("**/segments.pack*", lambda route: route.abort() if failing[0] and "from=0&" not in route.request.url
+             else route.continue_())
+    ui.goto(ui_server.url + f"/replays/{ui_server.counter}?t=0")
+    wait_first_frame(ui)
+    ui.wait_for_selector("[data-player][data-state=failed]", state="attached", timeout=20000)
+    assert "Cannot play this replay" in ui.locator("[data-overlay-text]").inner_text()
+    failing[0] = False
+    box = ui.locator("[data-timeline]").bounding_box()
+    ui.mouse.click(box["x"] + box["width"] * 0.95, box["y"] + box["height"] / 2)
+    ui.wait_for_function("() => /Step 5[5-9]/.test(document.querySelector('.replayer-wrapper iframe')"
+                         ".contentDocument.body.innerText)")
+    assert ui.get_attribute("[data-player]", "data-state") in ("paused", "playing", "ended")
+    assert ui.locator("[data-overlay]").is_hidden()
+    assert ui.errors == []
+
+
 def test_error_page_shows_the_replay_just_before_the_error(ui, ui_server):
     ui.goto(ui_server.url + f"/errors/{ui_server.counter_error}")
     assert ui.locator(".exc-type").inner_text() == "TypeError"

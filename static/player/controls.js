@@ -143,9 +143,9 @@ export class Controls {
     const labels = { loading: 'loading…', paused: 'paused', playing: 'playing', ended: 'ended', failed: 'failed' };
     this.q('[data-state-label]').textContent = labels[state.name] || state.name;
     this.overlay.hidden = state.name !== States.LOADING && state.name !== States.FAILED;
+    this.progress.hidden = state.name === States.FAILED;
     if (state.name === States.FAILED) {
       this.overlayText.textContent = `Cannot play this replay: ${state.error || 'unknown error'}`;
-      this.progress.hidden = true;
     }
   }
 

@@ -4,7 +4,7 @@
 //   loading ──LOADED──▶ paused ◀──PAUSE/TOGGLE── playing
 //      ▲                  │ ──PLAY/TOGGLE──▶        │ ──END──▶ ended
 //      └──── SEEK_UNLOADED (from any state; resumes playing after LOADED if it was playing)
-//   any ──FAIL──▶ failed
+//   any ──FAIL──▶ failed ──SEEK_UNLOADED──▶ loading (a seek retries what failed)
 
 export const States = Object.freeze({
   LOADING: 'loading', PAUSED: 'paused', PLAYING: 'playing', ENDED: 'ended', FAILED: 'failed',
@@ -14,7 +14,8 @@ export const initialState = Object.freeze({ name: States.LOADING, resume: false 
 
 export function transition(state, event) {
   if (event.type === 'FAIL') return { name: States.FAILED, resume: false, error: event.error };
-  if (state.name === States.FAILED) return state;
+  // A failed load (the network, a restarting server) is retried by seeking again.
+  if (state.name === States.FAILED) return event.type === 'SEEK_UNLOADED' ? { name: States.LOADING, resume: false } : state;
   if (event.type === 'SEEK_UNLOADED') {
     const resume = state.name === States.LOADING ? state.resume : state.name === States.PLAYING;
     return { name: States.LOADING, resume };

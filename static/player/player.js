@@ -34,6 +34,7 @@ export class Player extends EventTarget {
     this.seekGen = 0;
     this.target = config.start || 0;
     this.starved = false;
+    this.streaming = null; // the buildGen of the running background stream
     this.speed = 1;
     this.skipInactive = true;
     this.loader = new SegmentLoader(config.segments_url, this.table, {
@@ -145,6 +146,15 @@ export class Player extends EventTarget {
 
   async stream() {
     const gen = this.buildGen;
+    this.streaming = gen;
+    try {
+      await this.streamFrom(gen);
+    } finally {
+      if (this.streaming === gen) this.streaming = null;
+    }
+  }
+
+  async streamFrom(gen) {
     while (gen === this.buildGen && this.win.last < this.table.length - 1) {
       const next = this.win.last + 1;
       const chunk = [];
@@ -156,6 +166,8 @@ export class Player extends EventTarget {
         lists = await this.loader.getMany(chunk, () => {}, { urgent: false });
       } catch (err) {
         this.emit('warning', { message: String(err) });
+        // playback waits for these segments: say so (a seek retries) rather than load forever
+        if (this.starved && gen === this.buildGen) this.send({ type: 'FAIL', error: String(err && err.message ? err.message : err) });
         return;
       }
       if (gen !== this.buildGen) return;
@@ -170,6 +182,7 @@ export class Player extends EventTarget {
       this.starved = true; // played everything loaded; resume when the next segment arrives
       this.target = this.current();
       this.send({ type: 'SEEK_UNLOADED' });
+      if (this.streaming == null) this.stream(); // the stream had stopped on an error: try again
     } else {
       this.send({ type: 'END' });
     }
@@ -222,7 +235,7 @@ export class Player extends EventTarget {
     t = Math.min(this.duration, Math.max(0, Number(t) || 0));
     const gen = ++this.seekGen;
     this.target = t;
-    if (this.inWindow(t) && this.state.name !== States.LOADING) {
+    if (this.inWindow(t) && this.state.name !== States.LOADING && this.state.name !== States.FAILED) {
       this.showAt(t);
       await nextFrame();
       return;
