@@ -18,7 +18,7 @@ _SKIP_KEYS = frozenset(("base64", "rr_dataURL", "rr_dataurl"))
 _MAX_JSON_BODY = 1 << 20
 
 
-_HEADER_LINE = re.compile(r"^([ \t]*)([!#$%&'*+.^_`|~0-9A-Za-z-]+)([ \t]*:[ \t]*)(.*?)([ \t\r]*)$", re.M)
+_HEADER_LINE = re.compile(r"^([ \t]*+)([!#$%&'*+.^_`|~0-9A-Za-z-]++)([ \t]*+:[ \t]*+)([^\n]*+)", re.M)
 
 
 def _header_value(c: Compiled, name: Any, v: Any, location: str, report: ScrubReport) -> Any:
@@ -41,8 +41,11 @@ def _header_text(c: Compiled, text: str, location: str, report: ScrubReport) -> 
         return c.text.scrub(text, location, report)
 
     def line(m: re.Match) -> str:
-        value = _header_value(c, m.group(2), m.group(4), location, report)
-        return f"{m.group(1)}{m.group(2)}{m.group(3)}{value}{m.group(5)}"
+        raw = m.group(4)
+        value = raw.rstrip(" \t\r")
+        tail = raw[len(value):]
+        value = _header_value(c, m.group(2), value, location, report)
+        return f"{m.group(1)}{m.group(2)}{m.group(3)}{value}{tail}"
 
     return _HEADER_LINE.sub(line, text)
 

@@ -30,7 +30,7 @@ _ATTR_KIND.update({n: _SKIP for n in ("d", "points", "viewBox", "viewbox", "tran
 # Incremental sources that carry only numbers and ids (mouse, scroll, viewport, media,
 # drag, selection, custom element names): not walked.  Any other unknown source is scrubbed.
 _NUMERIC_SOURCES = frozenset((1, 2, 3, 4, 6, 7, 12, 14, 16))
-_PARTIAL_EMAIL = re.compile(r"(?<![^\s<(\[,;:\"'])[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']*")
+_PARTIAL_EMAIL = re.compile(r"(?<![^\s<(\[,;:\"'])[^\s@<>()\[\],;:\"']++@[^\s@<>()\[\],;:\"']*")
 _MISS = object()
 _INHERIT = ~BLOCK  # children inherit MASK and the rule bits, not BLOCK (they are dropped)
 _NO_CTX = (0, 0)

@@ -253,6 +253,8 @@ _CRAFTED = {
     "jwt": "eyJ" + "a." * 50_000, "bearer": "Bearer " * 14_000, "slack": "xoxb-" + "a-" * 50_000,
     "params": "?a=" * 33_000, "form": "a=b&" * 25_000 + " x", "headers": "A: b\n" * 20_000,
     "url_at": "https://" + "a@" * 50_000, "data_uri": "data:a/b;" + "c=d;" * 25_000,
+    "header_spaces": "A:" + " " * 100_000 + "x", "json_quotes": '"' * 100_000, "json_keys": '"k":' * 25_000,
+    "slashes": "030/" * 25_000, "paren0": "(030) " * 16_000, "idn": "x@" + "ä." * 50_000,
 }
 
 
@@ -265,7 +267,9 @@ def test_crafted_100kb_strings_are_linear():
         s.scrub_text(text)
         s.scrub_error_event({"request": {"url": text, "data": text, "headers": text, "query_string": text}})
         s.scrub_recording([_snap(_el(5, "a", {"href": text, "srcset": text, "style": text, "title": text},
-                                     [{"type": 3, "id": 6, "textContent": text}]))])
+                                     [{"type": 3, "id": 6, "textContent": text}])),
+                           {"type": 3, "timestamp": 2, "data": {"source": 5, "id": 5, "text": text + " a@"}},
+                           {"type": 6, "timestamp": 3, "data": {"plugin": "rrweb/console@1", "payload": {"payload": [text, "{" + text]}}}])
         assert time.perf_counter() - t < 5.0, name
 
 
