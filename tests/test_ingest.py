@@ -485,3 +485,12 @@ async def test_integers_past_64_bits_are_kept(client):
     assert (await post(client, segment_envelope(replay_id, 0, events=events))).status == 200
     stored = await (await client.get(f"/api/0/projects/1/replays/{replay_id}/segments/0/", headers=AUTH)).json()
     assert stored[-1]["data"]["payload"] == 2**70
+
+
+async def test_replay_id_from_the_replay_event_when_the_header_has_none(client):
+    replay_id = rid()
+    body = envelope(item({"type": "replay_event"}, json.dumps(replay_event(replay_id, 0, T0)).encode()),
+                    recording(0, page_events(T0)))  # no event_id, no trace in the envelope header
+    assert (await post(client, body)).status == 200
+    replay = await get(client, f"/api/0/projects/1/replays/{replay_id}/")
+    assert replay["segment_count"] == 1 and replay["browser"] == "Chrome 126"

@@ -74,15 +74,14 @@ class Ingestor:
         return await self._pool.run(fn, *args)
 
     async def ingest(self, project_id: int, envelope: Envelope) -> None:
-        replay_events: list[dict[str, Any]] = []
+        replay_payloads: list[bytes] = []
         recordings: list[tuple[int, bytes]] = []
         errors: list[dict[str, Any]] = []
-        # Parse and scrub every JSON item first, so a malformed item refuses the whole envelope
-        # before anything of it is stored.
+        # Parse and scrub every JSON item before anything is stored, so a malformed item refuses
+        # the whole envelope.
         for item in envelope.items:
             if item.type == "replay_event":
-                data, _ = await self._in_pool(process_item, "replay_event", item.payload)
-                replay_events.append(data)
+                replay_payloads.append(item.payload)
             elif item.type == "replay_recording":
                 try:
                     recordings.append(split_recording(item.payload))
@@ -93,36 +92,41 @@ class Ingestor:
                 errors.append(data)
             # Every other item type (sessions, transactions, client reports...) is accepted and ignored.
 
-        replay_id = self._replay_id(envelope, replay_events)
+        # The SDK sends a replay's envelopes with event_id = replay_id (trace.replay_id also names
+        # it); then the replay_event rides along with the first recording's job.
+        replay_id = self._header_replay_id(envelope)
+        replay_events: list[dict[str, Any]] = []
+        if not (recordings and replay_id):
+            for payload in replay_payloads:
+                data, _ = await self._in_pool(process_item, "replay_event", payload)
+                replay_events.append(data)
+            replay_id = next((rid for rid in (hex_id(d.get("replay_id")) for d in replay_events) if rid), replay_id)
+            replay_payloads = []
         if recordings and replay_id is None:
             raise RecordingError(400, "replay_recording without a replay id (no replay_event item and no event_id "
                                       "or trace.replay_id in the envelope header)")
-        replay_records = []
+        # Recordings first: one that cannot be ingested refuses the envelope before its metadata is kept.
+        for segment_id, body in recordings:
+            replay_events += await self._ingest_segment(project_id, replay_id, segment_id, body, replay_payloads)
+            replay_payloads = []
         for data in replay_events:
             rid = hex_id(data.get("replay_id")) or replay_id
             if rid is None:
                 raise RecordingError(400, "replay_event has no valid replay_id")
-            replay_records.append(replay_event_record(project_id, data, rid))
-        # Recordings first: one that cannot be ingested refuses the envelope before its metadata is kept.
-        for segment_id, body in recordings:
-            await self._ingest_segment(project_id, replay_id, segment_id, body)
-        for record in replay_records:
-            await self.index.record_replay_event(record)
+            await self.index.record_replay_event(replay_event_record(project_id, data, rid))
         for data in errors:
             if await self.index.record_error(error_record(project_id, data, envelope.headers)):
                 self.metrics.inc("replayd_errors_ingested_total")
 
     @staticmethod
-    def _replay_id(envelope: Envelope, replay_events: list[dict[str, Any]]) -> str | None:
-        for data in replay_events:
-            if rid := hex_id(data.get("replay_id")):
-                return rid
-        # The SDK sends a replay's envelopes with event_id = replay_id; trace.replay_id also names it.
+    def _header_replay_id(envelope: Envelope) -> str | None:
         trace = envelope.headers.get("trace")
         traced = trace.get("replay_id") if isinstance(trace, dict) else None
         return hex_id(traced) or hex_id(envelope.headers.get("event_id"))
 
-    async def _ingest_segment(self, project_id: int, replay_id: str | None, segment_id: int, body: bytes) -> None:
+    async def _ingest_segment(self, project_id: int, replay_id: str | None, segment_id: int, body: bytes,
+                              replay_events: list[bytes]) -> list[dict[str, Any]]:
+        """Store one segment; returns the scrubbed replay_event items that rode along in its job."""
         assert replay_id is not None  # ingest() refuses recordings without one
         limits = self.config.limits
         async with self._locks.get((project_id, replay_id)):
@@ -132,6 +136,7 @@ class Ingestor:
                 max_recording_bytes=limits.max_recording_bytes,
                 max_events=limits.max_events_per_segment,
                 state=await self.index.get_state(project_id, replay_id),
+                replay_events=replay_events,
             )
             result = await self._in_pool(process_segment, job)
             record = SegmentRecord(
@@ -163,6 +168,7 @@ class Ingestor:
             "project": project_id, "replay": replay_id, "segment": segment_id, "location": record.location,
             "raw_bytes": result.raw_bytes, "stored_bytes": len(result.blob), "events": result.event_count,
         }})
+        return result.replay_events
 
     async def _store_blob(self, record: SegmentRecord, blob: bytes, state: bytes) -> None:
         """Blob store first, else the durable spool; the index row only after the bytes are safe."""

@@ -52,6 +52,8 @@ class SegmentJob:
     max_recording_bytes: int
     max_events: int
     state: bytes | None = None
+    # The envelope's replay_event items, scrubbed in the same job to save a round trip.
+    replay_events: list[bytes] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -67,6 +69,7 @@ class SegmentResult:
     report: dict[str, Any]
     state: bytes
     error_ids: list[str] = field(default_factory=list)
+    replay_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Worker:
@@ -171,6 +174,7 @@ def _summarise(events: list[Any]) -> tuple[float | None, float | None, bool, int
 
 
 def _process_segment(job: SegmentJob) -> SegmentResult:
+    replay_events = [_process_item("replay_event", payload)[0] for payload in job.replay_events]
     raw = decompress_recording(job.payload, job.max_recording_bytes)
     events = parse_json(raw, "recording")
     if not isinstance(events, list):
@@ -196,6 +200,7 @@ def _process_segment(job: SegmentJob) -> SegmentResult:
         report=result.report.to_dict(),
         state=result.state.to_bytes(),
         error_ids=error_ids,
+        replay_events=replay_events,
     )
 
 
