@@ -119,7 +119,27 @@ def _payload_string(c: Compiled, v: str, location: str, report: ScrubReport) -> 
     if v[:1] in "{[":
         return _json_body(c, v, location, report)
     out = scrub_auto(c.text, v, location, report, c.param_redactor.label)
-    return _json_keys_in_text(c, out, location, report) if '":' in out else out
+    if ":" in out:
+        if '":' in out:
+            out = _json_keys_in_text(c, out, location, report)
+        out = _secret_headers_in_text(c, out, location, report)
+    return out
+
+
+# "Authorization: ..." / "Cookie: ..." inside console output and other payload text.
+_SECRET_HEADER = re.compile(
+    r"(?i)(?<![\w-])(proxy-authorization|authorization|set-cookie|cookie|x-api-key)([ \t]*:[ \t]*)([^\r\n\"']+)"
+)
+
+
+def _secret_headers_in_text(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
+    def sub(m: re.Match) -> str:
+        if m.group(3).strip() in ("", c.header_label):
+            return m.group(0)
+        report.add("@header", location)
+        return f"{m.group(1)}{m.group(2)}{c.header_label}"
+
+    return _SECRET_HEADER.sub(sub, s)
 
 
 _FORM = re.compile(r"[^\s=&]++=[^\s&]*+(?:&[^\s&]*+)*+")  # possessive: linear time

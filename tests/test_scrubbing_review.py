@@ -365,3 +365,13 @@ def test_an_address_typed_across_a_segment_boundary_is_masked():
     texts = [e["data"]["text"] for e in events[1:]]
     assert texts[0] == "hi @alice"  # a handle, not an address
     assert all(set(t) == {"*"} for t in texts[1:]), texts
+
+
+def test_secret_headers_written_into_console_text():
+    s = scrubber()
+    events = [{"type": 6, "timestamp": 1, "data": {"plugin": "rrweb/console@1", "payload": {"level": "log", "payload": [
+        '"Authorization: Basic tok123SECRET"', "sent cookie: sid=abc; theme=dark", "x-api-key:k1",
+        "authorization header missing"]}}}]
+    s.scrub_recording(events)
+    assert events[0]["data"]["payload"]["payload"] == [
+        '"Authorization: [Filtered]"', "sent cookie: [Filtered]", "x-api-key:[Filtered]", "authorization header missing"]
