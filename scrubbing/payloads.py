@@ -126,6 +126,16 @@ def _payload_string(c: Compiled, v: str, location: str, report: ScrubReport) -> 
     return out
 
 
+def _message_text(c: Compiled, v: str, location: str, report: ScrubReport) -> str:
+    """An exception value or message: text, with JSON-ish secrets and secret headers in it."""
+    out = c.text.scrub(v, location, report)
+    if ":" in out:
+        if '":' in out:
+            out = _json_keys_in_text(c, out, location, report)
+        out = _secret_headers_in_text(c, out, location, report)
+    return out
+
+
 # "Authorization: ..." / "Cookie: ..." inside console output and other payload text.
 _SECRET_HEADER = re.compile(
     r"(?i)(?<![\w-])(proxy-authorization|authorization|set-cookie|cookie|x-api-key)([ \t]*:[ \t]*)([^\r\n\"']+)"
@@ -266,7 +276,7 @@ def scrub_error_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
         if not isinstance(x, dict):
             continue
         if isinstance(x.get("value"), str):
-            x["value"] = c.text.scrub(x["value"], "error.exception", report)
+            x["value"] = _message_text(c, x["value"], "error.exception", report)
         _scrub_frames(c, x.get("stacktrace"), report)
         for k in x:  # type, module, mechanism, ...: every other string too
             if k not in ("value", "stacktrace"):
@@ -281,7 +291,7 @@ def scrub_error_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
     for key in ("message", "logentry"):
         m = ev.get(key)
         if isinstance(m, str):
-            ev[key] = c.text.scrub(m, "error.message", report)
+            ev[key] = _message_text(c, m, "error.message", report)
         elif isinstance(m, dict):
             scrub_json(c, m, "error.message", report)
     _scrub_breadcrumbs(c, ev.get("breadcrumbs"), report, "error.breadcrumb")

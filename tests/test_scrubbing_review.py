@@ -375,3 +375,12 @@ def test_secret_headers_written_into_console_text():
     s.scrub_recording(events)
     assert events[0]["data"]["payload"]["payload"] == [
         '"Authorization: [Filtered]"', "sent cookie: [Filtered]", "x-api-key:[Filtered]", "authorization header missing"]
+
+
+def test_exception_values_holding_json_or_headers():
+    s = scrubber()
+    ev = {"exception": {"values": [{"type": "Error", "value": 'Request failed {"password":"hunter2","user":"jo"}'}]},
+          "message": "sent Authorization: Bearer-less-secret"}
+    s.scrub_error_event(ev)
+    assert ev["exception"]["values"][0]["value"] == 'Request failed {"password":"[Filtered]","user":"jo"}'
+    assert ev["message"] == "sent Authorization: [Filtered]"
