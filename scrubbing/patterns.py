@@ -191,6 +191,20 @@ PHONE = (
 )
 
 
+# ITU-T E.164 country codes by their first digits (1-, 2- and 3-digit codes).
+_CC1 = frozenset("17")
+_CC2 = frozenset(
+    "20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 60 61 62 63 "
+    "64 65 66 81 82 84 86 90 91 92 93 94 95 98".split()
+)
+_CC3_PREFIX = frozenset("21 22 23 24 25 26 29 35 37 38 42 50 59 67 68 69 85 87 88 96 97 99".split())
+
+
+def _country_code(digits: str) -> bool:
+    """``digits`` (the 1-3 digits after "00") begin with an assigned country code."""
+    return digits[:1] in _CC1 or digits[:2] in _CC2 or (len(digits) == 3 and digits[:2] in _CC3_PREFIX)
+
+
 def _phone(text: str, start: int, end: int) -> tuple[int, int] | None:
     s = text[start:end]
     n = sum(c.isdigit() for c in s)
@@ -199,9 +213,12 @@ def _phone(text: str, start: int, end: int) -> tuple[int, int] | None:
             return None  # "version 1.234.567.8901"
         return (start, end) if n == 11 and ("(" in s or len({c for c in s if c in " .-"}) == 1) else None
     if s.startswith("00"):
-        if not s[2:3].isdigit():
-            return None
+        # "00" + a country code: only a full number (11+ digits) with an assigned code, so grouped
+        # serials ("0012 3456 7890", "0034 5678 9012") are not read as phones.
         n -= 2
+        cc = re.match(r"\d{1,3}", s[2:])
+        if n < 11 or cc is None or not _country_code(cc.group()) or not any(ch in " .-(" for ch in s):
+            return None  # a bare run of digits from "00" is an id, not a written phone number
         s = "+" + s[2:]
     if s[0] == "+":
         # The groups may have run on into the next number: drop trailing groups (E.164 <= 15).

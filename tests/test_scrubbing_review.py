@@ -295,6 +295,7 @@ def test_more_formats_detected(text):
     "ID 001234567", "version 1.234.567.8901", "::ffff:10.0.0.1", "ISBN 1-234-56789-0",
     "Basic Information", "basic usage", "Basic plan 2024", "icon@2x.retina.png", "a@b.png",
     "01/02/2024", "0815/4711", "08/15", "2024/2025", "01/2024/1234", "(030)12345",
+    "Serial 0012 3456 7890", "Invoice 0034 5678 9012", "0049301234567",
 ])
 def test_more_formats_left_alone(text):
     assert scrubber().scrub_text(text)[0] == text
