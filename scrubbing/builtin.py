@@ -97,6 +97,10 @@ BUILTIN_DOM_RULES: tuple[dict, ...] = (
      "action": "mask"},
     {"name": "csrf-meta", "selector": "meta[name*=csrf i], meta[name*=token i], meta[name*=xsrf i]",
      "action": "mask_attributes", "attributes": ["content"]},
+    # Hidden form fields carry CSRF tokens (authenticity_token, csrfmiddlewaretoken, _token),
+    # session and user ids: never shown, so masking their value costs the replay nothing.
+    {"name": "hidden-input", "selector": "input[type=hidden i]", "action": "mask_attributes",
+     "attributes": ["value"]},
 )
 
 URL_PARAM_LABEL = "[Filtered]"

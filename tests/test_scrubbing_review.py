@@ -385,3 +385,15 @@ def test_exception_values_holding_json_or_headers():
     s.scrub_error_event(ev)
     assert ev["exception"]["values"][0]["value"] == 'Request failed {"password":"[Filtered]","user":"jo"}'
     assert ev["message"] == "sent Authorization: [Filtered]"
+
+
+def test_hidden_inputs_keep_no_value():
+    s = scrubber()
+    events = [_snap(_el(5, "input", {"type": "hidden", "name": "authenticity_token", "value": "abcDEF123tokenXYZ"}),
+                    _el(6, "input", {"type": "Hidden", "name": "uid", "value": "u-98231"})),
+              {"type": 3, "timestamp": 2, "data": {"source": 0, "adds": [], "removes": [], "texts": [],
+                                                   "attributes": [{"id": 5, "attributes": {"value": "newTokenValue99"}}]}}]
+    r = s.scrub_recording(events)
+    out = dumped(events)
+    assert "abcDEF123tokenXYZ" not in out and "u-98231" not in out and "newTokenValue99" not in out
+    assert r.report.by_rule["dom:hidden-input"] == 3
