@@ -87,11 +87,14 @@ class ReplayState:
             raise StateError(f"not a replay state: {e}") from None
         if not isinstance(obj, list) or not obj or obj[0] != _MARK:
             raise StateError(f"unknown replay state version {obj[0] if isinstance(obj, list) and obj else obj!r}")
-        _, st.rules_fp, flags, mattrs, elems, ctx = obj
-        st.flags = {int(k): int(v) for k, v in flags.items()}
-        st.masked_attrs = {int(k): tuple(v) for k, v in mattrs.items()}
-        st.elems = {int(k): list(v) for k, v in elems.items()}
-        st.ctx = {int(k): (int(v[0]), int(v[1])) for k, v in ctx.items()}
+        try:  # damaged bytes of the right version: a StateError too, never another exception
+            _, st.rules_fp, flags, mattrs, elems, ctx = obj
+            st.flags = {int(k): int(v) for k, v in flags.items()}
+            st.masked_attrs = {int(k): tuple(v) for k, v in mattrs.items()}
+            st.elems = {int(k): list(v) for k, v in elems.items()}
+            st.ctx = {int(k): (int(v[0]), int(v[1])) for k, v in ctx.items()}
+        except Exception as e:
+            raise StateError(f"damaged replay state: {type(e).__name__}: {e}") from None
         return st
 
     def __repr__(self) -> str:

@@ -397,3 +397,23 @@ def test_hidden_inputs_keep_no_value():
     out = dumped(events)
     assert "abcDEF123tokenXYZ" not in out and "u-98231" not in out and "newTokenValue99" not in out
     assert r.report.by_rule["dom:hidden-input"] == 3
+
+
+def test_damaged_state_bytes_raise_state_error_only():
+    import random
+
+    from scrubbing import ReplayState, StateError
+
+    s = scrubber()
+    good = s.scrub_recording([_snap(_el(5, "input", {"type": "password"}))]).state.to_bytes()
+    for seed in range(2000):
+        r = random.Random(seed)
+        b = bytearray(good)
+        for _ in range(r.randint(1, 5)):
+            b[r.randrange(len(b))] = r.randrange(256)
+        try:
+            st = ReplayState.from_bytes(bytes(b))
+        except StateError:
+            continue
+        s.scrub_recording([{"type": 3, "timestamp": 1, "data": {"source": 5, "id": 5, "text": "x"}}], st)
+        st.to_bytes()
