@@ -481,6 +481,32 @@ def test_pagehide_keepalive_stays_within_the_64_kb_budget(start_server, make_sit
         assert not [c for c in calls if c["keepalive"]]
 
 
+def test_hidden_page_uploads_with_keepalive_once(start_server, make_site, browser) -> None:
+    """When the page is hidden (the last event a mobile browser may fire) the segment is cut and sent
+    with keepalive, so the request outlives a frozen or closed page; it is sent once, not twice."""
+    server = start_server()
+    site = make_site(server, **{**FAST, "flush-interval-ms": 60_000})
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        rid = start_snippet(page, site.url + "/spy.html?small")
+        page.click("#add")
+        assert flush(page)  # visible: an ordinary request
+        page.click("#add")
+        page.wait_for_timeout(300)
+        page.evaluate("""() => {
+            Object.defineProperty(document, 'visibilityState', {get: () => 'hidden', configurable: true});
+            document.dispatchEvent(new Event('visibilitychange'));
+        }""")
+        wait_until(lambda: len(segment_ids(server, rid)) == 2, "the hidden page's segment")
+        page.wait_for_function("JSON.parse(sessionStorage.getItem('replayd:queue')).length === 0")
+        calls = [c for c in page.evaluate("window.fetchCalls") if "/envelope/" in c["url"]]
+    finally:
+        context.close()
+    assert [c["keepalive"] for c in calls] == [False, True]
+    assert segment_ids(server, rid) == [0, 1]
+
+
 def test_host_page_unaffected_when_replayd_is_down(start_server, make_site, browser) -> None:
     server = start_server()
     site = make_site(server, snippet_url=None, **FAST)

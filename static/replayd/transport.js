@@ -64,6 +64,7 @@ export class Queue {
     this.delay = 0;
     this.until = 0; // no request before this time (Retry-After)
     this.waiters = [];
+    this.flying = 0; // size of a keepalive upload in flight
   }
 
   bytes() {
@@ -137,14 +138,18 @@ export class Queue {
         }
         const ctl = typeof AbortController === 'function' ? new AbortController() : null;
         const t = setTimeout(() => ctl && ctl.abort(), this.o.requestTimeoutMs);
+        // A hidden page may be frozen or closed at any moment: keepalive lets the request outlive it.
+        const keepalive = !!body && document.visibilityState === 'hidden' && body.length <= KEEPALIVE_BUDGET;
+        this.flying = keepalive ? body.length : 0;
         if (body) try {
-          const r = await nativeFetch(this.url, { method: 'POST', body, credentials: 'omit', signal: ctl && ctl.signal });
+          const r = await nativeFetch(this.url, { method: 'POST', body, credentials: 'omit', keepalive, signal: ctl && ctl.signal });
           status = r.status;
           retryAfter = r.headers.get('Retry-After');
         } catch (err) {
           log('upload failed', err);
         }
         clearTimeout(t);
+        this.flying = 0;
         if (!status || status === 429 || status >= 500) {
           const base = this.o.retryBaseMs;
           this.delay = Math.min(this.o.retryMaxMs, this.delay ? this.delay * 2 : base);
@@ -181,8 +186,9 @@ export class Queue {
   // The page is going away: send what fits in the keepalive budget, in order. Larger bodies stay in
   // sessionStorage and go with the next page of the tab (the server stores a segment sent twice once).
   drain() {
-    let budget = KEEPALIVE_BUDGET;
-    for (const e of this.q) {
+    // a keepalive upload in flight (the page was hidden first) survives the page and uses the budget
+    let budget = KEEPALIVE_BUDGET - (this.flying || 0);
+    for (const e of this.flying ? this.q.slice(1) : this.q) {
       const body = envelope(e);
       if (body.length > budget || !nativeFetch) break;
       budget -= body.length;
