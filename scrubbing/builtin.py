@@ -42,7 +42,12 @@ DETECTOR_GROUPS: dict[str, tuple[str, ...]] = {
 DEFAULT_URL_PARAMS: tuple[str, ...] = (
     "token", "access_token", "id_token", "key", "api_key", "apikey", "secret", "password",
     "passwd", "pwd", "session", "sessionid", "sid", "code", "auth", "signature", "sig", "email",
+    "jsessionid", "phpsessid",
 )
+# Parameter names of the list that also count inside a longer name ("reset_token",
+# "sessionToken", "client_secret"); the short ones ("key", "sid", "code", "auth", "sig") must be
+# the whole name ("keyword", "postcode", "author" are not secrets).
+PARAM_NAME_PARTS = frozenset(("token", "secret", "password", "passwd", "session", "apikey", "api_key", "signature"))
 
 # Attributes holding URLs: query/fragment parameters are redacted by name in these.
 URL_ATTRIBUTES = frozenset(

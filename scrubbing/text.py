@@ -15,6 +15,7 @@ import re
 from typing import Callable
 from urllib.parse import quote_plus, unquote_plus
 
+from .builtin import PARAM_NAME_PARTS
 from .patterns import SKIP_DATA_URI, Pattern
 from .redaction import Redactor
 from .report import ScrubReport
@@ -32,7 +33,8 @@ _GATE_WORDS = re.compile(
 ).search
 # "?name=value", "&name=value", ";name=value", "#name=value" anywhere in a string.  A value
 # stops at whitespace, quotes, "<", ">" and ")" (the end of a CSS url(...)).
-_PARAM = re.compile(r"([?#&;])([^\s=&#;\"'<>?]{1,100})=([^\s&#;\"'<>)]*)")
+# A ";name=value" path parameter (";jsessionid=...") ends at "?" and "/" too.
+_PARAM = re.compile(r"(?:([?#&])|;)([^\s=&#;\"'<>?]{1,100})=((?(1)[^\s&#;\"'<>)]*|[^\s&#;\"'<>)?/]*))")
 
 _MISS = object()
 
@@ -139,6 +141,10 @@ class TextScrubber:
         fragments: bool = True,
     ) -> None:
         self._params = params
+        # Listed names that also count inside a longer name ("reset_token", "sessionToken",
+        # "client_secret", "new_password"): see builtin.PARAM_NAME_PARTS.
+        parts = sorted(p for p in params if p in PARAM_NAME_PARTS)
+        self._param_part = re.compile("|".join(map(re.escape, parts))).search if parts else None
         self._param_redactor = param_redactor
         self._fragments = fragments
         self._num = _Scanner([p for p in detectors if p[0].family == "num"])
@@ -201,7 +207,7 @@ class TextScrubber:
             not self._customs
             and not _GATE_CHARS(s)
             and not _GATE_WORDS(s)
-            and not (self._params and "=" in s and ("?" in s or "#" in s))
+            and not (self._params and "=" in s and ("?" in s or "#" in s or (";" in s and " " not in s)))
         ):
             cached = None  # the common case: nothing any rule could match
         else:
@@ -237,8 +243,8 @@ class TextScrubber:
                 last = b
             pieces.append(s[last:])
             out = "".join(pieces)
-        if self._params and "=" in out and ("?" in out or "#" in out):
-            out = self._param_pass(out, rules)
+        if self._params and "=" in out and ("?" in out or "#" in out or (";" in out and " " not in out)):
+            out = self._param_pass(out, rules)  # also ";jsessionid=..." path parameters
         if not rules:
             return None
         return out, tuple(rules)
@@ -258,7 +264,7 @@ class TextScrubber:
             key = unquote_plus(name).lower() if "%" in name or "+" in name else name.lower()
             if key not in self._params and (key[-1:] == "]" or "-" in key):
                 key = param_key(key)  # "user[password]", "access-token"
-            if key in self._params:
+            if key in self._params or (self._param_part is not None and self._param_part(key)):
                 new = self._param_redactor(value)  # type: ignore[misc]
                 if new == value:
                     continue

@@ -417,3 +417,13 @@ def test_damaged_state_bytes_raise_state_error_only():
             continue
         s.scrub_recording([{"type": 3, "timestamp": 1, "data": {"source": 5, "id": 5, "text": "x"}}], st)
         st.to_bytes()
+
+
+def test_session_path_parameters_and_longer_parameter_names():
+    s = scrubber()
+    assert s.scrub_text("https://x.example.com/app;jsessionid=ABC123DEF?x=1&token=t")[0] == \
+        "https://x.example.com/app;jsessionid=[Filtered]?x=1&token=[Filtered]"
+    assert s.scrub_text("?reset_token=abc&sessionToken=d&client_secret=e&keyword=f&postcode=g&author=h")[0] == \
+        "?reset_token=[Filtered]&sessionToken=[Filtered]&client_secret=[Filtered]&keyword=f&postcode=g&author=h"
+    css = "a{b:c;d:e}[x=y]"
+    assert s.scrub_text(css)[0] == css

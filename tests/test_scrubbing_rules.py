@@ -21,7 +21,7 @@ def test_empty_gives_defaults(source):
 
 def test_defaults_content():
     rs = RuleSet.default()
-    assert "token" in rs.urls.params and "email" in rs.urls.params and len(rs.urls.params) == 18
+    assert "token" in rs.urls.params and "email" in rs.urls.params and len(rs.urls.params) == 20
     assert rs.user.policy == "hash"
     c = Scrubber(rs, secret=b"k")._c
     assert [r.rule_id for r in c.dom.rules] == ["dom:password-input", "dom:card-autocomplete", "dom:contact-input",
