@@ -900,6 +900,31 @@ def test_new_replay_after_max_duration_or_idle(start_server, make_site, browser,
     assert playable(segment(server, second, 0))  # the new replay starts with a full snapshot
 
 
+def test_segment_is_cut_at_max_segment_bytes(start_server, make_site, browser) -> None:
+    """A segment is cut as soon as its JSON reaches maxSegmentBytes, long before the flush interval."""
+    server = start_server()
+    site = make_site(server, **{**FAST, "flush-interval-ms": 60_000, "max-segment-bytes": 3000})
+    context = browser.new_context()
+    page = context.new_page()
+    uploads = Uploads(page)
+    try:
+        rid = start_snippet(page, site.url + "/shop.html")
+        for i in range(30):
+            page.mouse.move(20 + i * 10, 40 + i * 5)
+            page.click("#add")
+        wait_until(lambda: len(uploads.recordings()) >= 3, "segments cut by size before the flush interval")
+        assert flush(page)
+    finally:
+        context.close()
+    sizes = [len(data) for _, data in uploads.recordings()]
+    events = [json.loads(data) for _, data in uploads.recordings()]
+    # each segment but the last reached the limit with its last event, and not before
+    for seg, size in zip(events[:-1], sizes[:-1]):
+        assert size >= 3000 and size - len(json.dumps(seg[-1], separators=(",", ":"))) < 3000, size
+    ids = segment_ids(server, rid)
+    assert ids == list(range(len(ids))) and len(ids) >= 3
+
+
 def test_full_snapshot_every_checkout_starts_a_segment(start_server, make_site, browser) -> None:
     server = start_server()
     site = make_site(server, **{**FAST, "flush-interval-ms": 20_000, "checkout-every-nms": 800})
