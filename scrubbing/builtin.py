@@ -102,6 +102,13 @@ BUILTIN_DOM_RULES: tuple[dict, ...] = (
      "action": "mask"},
     {"name": "csrf-meta", "selector": "meta[name*=csrf i], meta[name*=token i], meta[name*=xsrf i]",
      "action": "mask_attributes", "attributes": ["content"]},
+    # Fields whose autocomplete token says they hold a person's name, address, birthday,
+    # password or one-time code (HTML autofill: name, given-name, family-name, nickname,
+    # street-address, address-line1, postal-code, bday, new-password, one-time-code...).
+    {"name": "personal-autocomplete",
+     "selector": "[autocomplete*=name i], [autocomplete*=address i], [autocomplete*=postal i], "
+                 "[autocomplete*=bday i], [autocomplete*=password i], [autocomplete=one-time-code i]",
+     "action": "mask"},
     # Hidden form fields carry CSRF tokens (authenticity_token, csrfmiddlewaretoken, _token),
     # session and user ids: never shown, so masking their value costs the replay nothing.
     {"name": "hidden-input", "selector": "input[type=hidden i]", "action": "mask_attributes",

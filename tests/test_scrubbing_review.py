@@ -427,3 +427,16 @@ def test_session_path_parameters_and_longer_parameter_names():
         "?reset_token=[Filtered]&sessionToken=[Filtered]&client_secret=[Filtered]&keyword=f&postcode=g&author=h"
     css = "a{b:c;d:e}[x=y]"
     assert s.scrub_text(css)[0] == css
+
+
+def test_autofill_fields_for_names_and_addresses_are_masked():
+    s = scrubber()
+    events = [_snap(_el(5, "input", {"autocomplete": "shipping given-name", "value": "Jane"}),
+                    _el(6, "textarea", {"autocomplete": "street-address"}),
+                    _el(7, "input", {"autocomplete": "off"})),
+              {"type": 3, "timestamp": 2, "data": {"source": 5, "id": 5, "text": "Jane Doe", "isChecked": False}},
+              {"type": 3, "timestamp": 3, "data": {"source": 5, "id": 6, "text": "1 Main St", "isChecked": False}},
+              {"type": 3, "timestamp": 4, "data": {"source": 5, "id": 7, "text": "hello", "isChecked": False}}]
+    s.scrub_recording(events)
+    assert [e["data"]["text"] for e in events[1:]] == ["********", "*********", "hello"]
+    assert events[0]["data"]["node"]["childNodes"][0]["childNodes"][0]["attributes"]["value"] == "****"

@@ -25,7 +25,7 @@ def test_defaults_content():
     assert rs.user.policy == "hash"
     c = Scrubber(rs, secret=b"k")._c
     assert [r.rule_id for r in c.dom.rules] == ["dom:password-input", "dom:card-autocomplete", "dom:contact-input",
-                                                 "dom:csrf-meta", "dom:hidden-input"]
+                                                 "dom:csrf-meta", "dom:personal-autocomplete", "dom:hidden-input"]
 
 
 def test_example_rules_file_parses_strictly():
