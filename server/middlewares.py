@@ -74,9 +74,18 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return json_error(500, "internal error; see the server log")
 
 
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
+    """On every answer, errors and redirects raised as exceptions included."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        for name, value in SECURITY_HEADERS.items():
+            exc.headers.setdefault(name, value)
+        raise
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
     return response

@@ -161,3 +161,10 @@ async def test_metrics_in_prometheus_text_format(client):
         assert line in text, line
     raw = next(line for line in text.splitlines() if line.startswith("replayd_segment_raw_bytes_total "))
     assert float(raw.split()[1]) > 100
+
+
+async def test_security_headers_on_errors_and_redirects_too(client):
+    for path, status in (("/api/0/projects/1/replays/", 401), ("/", 302), ("/no-such-page", 404)):
+        response = await client.get(path, allow_redirects=False)
+        assert response.status == status, path
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
