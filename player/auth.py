@@ -28,6 +28,30 @@ SESSION_SECONDS = 14 * 86400
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
+FAILED_SIGN_INS = 10  # per client address within SIGN_IN_WINDOW seconds, then 429 until the window passes
+SIGN_IN_WINDOW = 600
+
+
+class SignInThrottle:
+    """Failed sign-ins per client address, so a password cannot be guessed at network speed."""
+
+    def __init__(self, limit: int = FAILED_SIGN_INS, window: float = SIGN_IN_WINDOW):
+        self.limit, self.window = limit, window
+        self._failures: dict[str, list[float]] = {}
+
+    def retry_after(self, client: str, now: float | None = None) -> int:
+        now = time.monotonic() if now is None else now
+        recent = [t for t in self._failures.get(client, []) if now - t < self.window]
+        self._failures[client] = recent
+        return int(self.window - (now - recent[0])) + 1 if len(recent) >= self.limit else 0
+
+    def failed(self, client: str, now: float | None = None) -> None:
+        if len(self._failures) > 10_000:  # forget the oldest addresses rather than grow without bound
+            self._failures.pop(next(iter(self._failures)))
+        self._failures.setdefault(client, []).append(time.monotonic() if now is None else now)
+
+
+throttle_key = web.AppKey("sign_in_throttle", SignInThrottle)
 
 session_key = web.RequestKey("replayd_session", dict)
 
@@ -158,9 +182,14 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     submitted = str(form.get(CSRF_FIELD, ""))
     if not expected or not hmac.compare_digest(expected.encode(), submitted.encode()):
         raise web.HTTPForbidden(text="CSRF token missing or invalid: reload the sign-in page and try again")
+    client = request.remote or "?"
+    if wait := request.app[throttle_key].retry_after(client):
+        raise web.HTTPTooManyRequests(text=f"too many failed sign-ins from this address; retry in {wait} s",
+                                      headers={"Retry-After": str(wait)})
     password = str(form.get("password", ""))
     admin = request.app[credentials_key].admin_password
     if not hmac.compare_digest(password.encode(), admin.encode()):
+        request.app[throttle_key].failed(client)
         token = secrets.token_urlsafe(24)
         response = render(request, "login.html", {"login_token": token, "next": next_url, "failed": True},
                           status=401)
@@ -187,6 +216,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 def setup_auth(app: web.Application) -> None:
     app[session_checker_key] = check_session
+    app[throttle_key] = SignInThrottle()
     app.router.add_get("/login", login_page, name="login")
     app.router.add_post("/login", login_submit)
     app.router.add_post("/logout", logout, name="logout")

@@ -247,3 +247,26 @@ def test_csp_forbids_inline_script_and_foreign_framing():
     assert directives["script-src"] == "'self'"
     assert directives["frame-ancestors"] == "'self'"
     assert directives["object-src"] == "'none'"
+
+
+async def test_failed_sign_ins_are_throttled_per_address(client):
+    from player.auth import FAILED_SIGN_INS
+
+    for _ in range(FAILED_SIGN_INS):
+        assert (await sign_in(client, password="guess")).status == 401
+    refused = await sign_in(client, password="guess")
+    assert refused.status == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "too many failed sign-ins" in await refused.text()
+    # the right password waits too: a guesser learns nothing from the answer
+    assert (await sign_in(client)).status == 429
+
+
+def test_the_throttle_forgets_failures_after_its_window():
+    from player.auth import SignInThrottle
+
+    throttle = SignInThrottle(limit=2, window=60)
+    throttle.failed("10.0.0.1", now=0)
+    throttle.failed("10.0.0.1", now=1)
+    assert throttle.retry_after("10.0.0.1", now=2) == 59
+    assert throttle.retry_after("10.0.0.2", now=2) == 0
+    assert throttle.retry_after("10.0.0.1", now=61) == 0
