@@ -221,7 +221,7 @@ def start_snippet(page: Any, url: str) -> str:
     return page.evaluate("replayd.getReplayId()")
 
 
-def flush(page: Any, timeout_ms: int = 15_000) -> bool:
+def flush(page: Any, timeout_ms: int = 30_000) -> bool:
     return page.evaluate(f"replayd.flush({timeout_ms})")
 
 
