@@ -186,6 +186,7 @@ def scrub_json(c: Compiled, root: Any, location: str, report: ScrubReport) -> An
         return _payload_string(c, root, location, report) if root else root
     payload_string = _payload_string
     text = c.text
+    min_len = text.min_len
     sensitive = c.sensitive
     stack: list[Any] = [root]
     while stack:
@@ -193,6 +194,16 @@ def scrub_json(c: Compiled, root: Any, location: str, report: ScrubReport) -> An
         if isinstance(obj, dict):
             for k in list(obj):
                 v = obj[k]
+                if k.__class__ is str and len(k) >= min_len:  # maps keyed by address, phone...
+                    nk = text.scrub(k, location, report)
+                    if nk is not k and nk != k:
+                        base, n = nk, 1
+                        while nk in obj:  # two addresses redact to the same "[email]"
+                            n += 1
+                            nk = f"{base} ({n})"
+                        del obj[k]
+                        obj[nk] = v
+                        k = nk
                 if v is None or v is True or v is False:
                     continue
                 lk = k.lower().replace("-", "_") if isinstance(k, str) else ""

@@ -28,8 +28,8 @@ _MIN_LEN = 6  # shortest thing any built-in detector matches: "a@b.cd"
 # prefixes of the secret formats that may be all letters.  Two C-speed scans decide that.
 _GATE_CHARS = re.compile(r"[0-9@]").search
 _GATE_WORDS = re.compile(
-    r"-----BEGIN|-----END|eyJ|A(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA)|k_live_|k_test_|whsec_"
-    r"|gh[pousr]_|github_pat_|xox[abposr]-|hooks\.slack|AIza|earer|asic[ \t]"
+    r"-----|eyJ|A(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA)|k_live_|k_test_|whsec_"
+    r"|gh[pousr]_|github_pat_|xox[abposr]-|hooks\.slack|AIza|earer|Basic[ \t]"
 ).search
 # "?name=value", "&name=value", ";name=value", "#name=value" anywhere in a string.  A value
 # stops at whitespace, quotes, "<", ">" and ")" (the end of a CSS url(...)).

@@ -440,3 +440,13 @@ def test_autofill_fields_for_names_and_addresses_are_masked():
     s.scrub_recording(events)
     assert [e["data"]["text"] for e in events[1:]] == ["********", "*********", "hello"]
     assert events[0]["data"]["node"]["childNodes"][0]["childNodes"][0]["attributes"]["value"] == "****"
+
+
+def test_payload_maps_keyed_by_personal_data():
+    s = scrubber()
+    body = {"jane@example.com": {"role": "admin"}, "john@example.com": {"role": "user"}, "Content-Type": "x"}
+    events = span({"response": {"body": body}})
+    s.scrub_recording(events)
+    out = events[0]["data"]["payload"]["data"]["response"]["body"]
+    assert "example.com" not in dumped(out)
+    assert out["Content-Type"] == "x" and len(out) == 3
