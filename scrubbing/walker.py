@@ -298,6 +298,11 @@ class RecordingWalker:
                 elif t == META:
                     if isinstance(d.get("href"), str):
                         d["href"] = scrub_url(self.c.text, d["href"], "meta.href", self.report, self.label)
+                    if len(d) > 3 or "href" in d and not isinstance(d["href"], str):  # beyond href/width/height
+                        for k in d:
+                            if k != "href" or not isinstance(d[k], str):
+                                if isinstance(d[k], (str, dict, list)):
+                                    d[k] = scrub_json(self.c, d[k], "meta.href", self.report)
                 elif t == CUSTOM:
                     self.custom(d)
                 elif t == PLUGIN:
@@ -568,6 +573,8 @@ class RecordingWalker:
                             report.add(self._rule_id(f), "dom.text")
                     else:
                         t["value"] = self.c.text.scrub(v, "dom.text", report)
+                elif isinstance(v, (dict, list)):  # not an rrweb shape: scrubbed generically
+                    t["value"] = scrub_json(self.c, v, "dom.text", report)
                 kept.append(t)
             if len(kept) != len(texts):
                 d["texts"] = kept

@@ -450,3 +450,13 @@ def test_payload_maps_keyed_by_personal_data():
     out = events[0]["data"]["payload"]["data"]["response"]["body"]
     assert "example.com" not in dumped(out)
     assert out["Content-Type"] == "x" and len(out) == 3
+
+
+def test_mutation_texts_and_meta_of_unexpected_shapes():
+    s = scrubber()
+    events = [{"type": 4, "timestamp": 1, "data": {"href": {"u": EMAIL}, "width": 1, "height": 1, "title": EMAIL}},
+              _snap(_el(5, "p", {}, [{"type": 3, "id": 6, "textContent": "x"}])),
+              {"type": 3, "timestamp": 2, "data": {"source": 0, "adds": [], "removes": [], "attributes": [],
+                                                   "texts": [{"id": 6, "value": [EMAIL]}]}}]
+    s.scrub_recording(events)
+    assert EMAIL not in dumped(events)
