@@ -23,7 +23,8 @@ export function createRecorder(o, queue, getUser) {
   let wins = []; // buffer mode: [{t, ev: [json], n}], each led by a full snapshot
 
   function fresh() {
-    return { ev: [], n: 0, t1: 0, urls: [], errs: [], timer: 0, full: false };
+    // n: the segment's JSON length if cut now ('[' + events joined by ',' + ']')
+    return { ev: [], n: 1, t1: 0, urls: [], errs: [], timer: 0, full: false };
   }
 
   function replayEvent(seg, p) {
@@ -63,7 +64,7 @@ export function createRecorder(o, queue, getUser) {
     const json = JSON.stringify(e);
     if (!pend.ev.length) pend.timer = setTimeout(guard(cut), o.flushIntervalMs);
     pend.ev.push(json);
-    pend.n += json.length;
+    pend.n += json.length + 1;
     pend.t1 = e.timestamp;
     if (e.type === FULL) pend.full = true;
     if (pend.n >= o.maxSegmentBytes) cut();
