@@ -92,3 +92,11 @@ class StaticSite:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=10)
+
+
+def wait_for_js(page: Any, script: str, what: str, timeout_ms: float = 20_000) -> Any:
+    """The truthy value of ``script`` in the page once it has one; an AssertionError naming ``what`` else."""
+    try:
+        return page.wait_for_function(script, timeout=timeout_ms).json_value()
+    except Exception as exc:
+        raise AssertionError(f"timed out waiting for {what}") from exc

@@ -34,7 +34,7 @@ import pytest
 from server.codec import decode_segment
 
 from tests.conftest import REPO, RunningServer, launch_server
-from tests.sites import StaticSite, page_files, replayer_files, sentry_files
+from tests.sites import StaticSite, page_files, replayer_files, sentry_files, wait_for_js
 
 PAGES = REPO / "tests" / "pages" / "privacy"
 SECONDS_BELOW = 1e11  # a timestamp below this is in seconds (Sentry's performanceSpan events)
@@ -159,13 +159,6 @@ def replayd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
     server.kill()
 
 
-def _wait(page: Any, script: str, what: str, timeout_ms: float = 20_000) -> Any:
-    try:
-        return page.wait_for_function(script, timeout=timeout_ms).json_value()
-    except Exception as exc:
-        raise AssertionError(f"timed out waiting for {what}") from exc
-
-
 # The live page's body elements (tag#id, scripts left out: rrweb does not replay them) and CSS rules.
 STRUCTURE_JS = """(doc) => {
   doc = doc || document;
@@ -195,9 +188,9 @@ def privacy_session(browser, replayd: RunningServer, sentry_bundle: Path) -> Ite
     page.on("request", lambda r: requests.append(r) if r.method == "POST" and "/envelope/" in r.url else None)
     try:
         page.goto(site.url + "/shop.html" + PAGE_QUERY)
-        replay_id = _wait(page, "() => window.Sentry && Sentry.getReplay() && Sentry.getReplay().getReplayId()",
+        replay_id = wait_for_js(page, "() => window.Sentry && Sentry.getReplay() && Sentry.getReplay().getReplayId()",
                           "the SDK to start a replay")
-        _wait(page, "() => window.fetchDone === true", "the page's changes after load")
+        wait_for_js(page, "() => window.fetchDone === true", "the page's changes after load")
         # Network: a fetch with secret headers, and a POST whose JSON body holds a password and a phone.
         page.evaluate("""() => Promise.all([
             fetch('/api/data?api_key=fetchKey9f8e7d6c5b4a&view=full', {headers: {

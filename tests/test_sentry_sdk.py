@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.conftest import REPO, RunningServer, launch_server
-from tests.sites import StaticSite, page_files, replayer_files, sentry_files
+from tests.sites import StaticSite, page_files, replayer_files, sentry_files, wait_for_js
 
 PAGES = REPO / "tests" / "pages" / "sentry"
 TYPED = "Copper watering can"
@@ -94,13 +94,6 @@ def replayd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
     server.kill()
 
 
-def _wait(page: Any, script: str, what: str, timeout_ms: float = 20_000) -> Any:
-    try:
-        return page.wait_for_function(script, timeout=timeout_ms).json_value()
-    except Exception as exc:
-        raise AssertionError(f"timed out waiting for {what}") from exc
-
-
 @pytest.fixture(scope="module")
 def sdk_session(browser, replayd: RunningServer, sentry_bundle: Path) -> Iterator[SdkSession]:
     site = StaticSite({**page_files(PAGES, "shop.html", "checkout.html", "init.js"),
@@ -121,7 +114,7 @@ def _drive_the_sdk(browser: Any, site: StaticSite) -> tuple[list[SentEnvelope], 
     try:
         # Page one: type, add an item, tick it, send what was recorded so far.
         page.goto(site.url + "/shop.html")
-        replay_id = _wait(page, "() => window.Sentry && Sentry.getReplay() && Sentry.getReplay().getReplayId()",
+        replay_id = wait_for_js(page, "() => window.Sentry && Sentry.getReplay() && Sentry.getReplay().getReplayId()",
                           "the SDK to start a replay")
         page.locator("#new").press_sequentially(TYPED, delay=20)
         page.click("#add")
@@ -132,7 +125,7 @@ def _drive_the_sdk(browser: Any, site: StaticSite) -> tuple[list[SentEnvelope], 
         # Page two: the same replay continues; paying throws a TypeError.
         page.click("#next")
         page.wait_for_url("**/checkout.html")
-        again = _wait(page, "() => window.Sentry && Sentry.getReplay() && Sentry.getReplay().getReplayId()",
+        again = wait_for_js(page, "() => window.Sentry && Sentry.getReplay() && Sentry.getReplay().getReplayId()",
                       "the SDK to resume the replay on page two")
         assert again == replay_id, "the SDK started a new replay on page two instead of continuing it"
         page.click("#pay")
