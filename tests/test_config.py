@@ -135,3 +135,8 @@ def test_help_and_version():
     for args in (["--help"], ["serve", "--help"], ["check-config", "--help"], ["scrub", "--help"]):
         result = run_cli(*args)
         assert result.returncode == 0 and "usage: replayd" in result.stdout, args
+
+
+def test_projects_from_the_environment():
+    config = load_config(None, environ={"REPLAYD_PROJECTS": "[{id: 3, public_keys: [abc], allowed_origins: ['https://a.example']}]"})
+    assert [(p.id, p.public_keys, p.allowed_origins) for p in config.projects] == [(3, ["abc"], ["https://a.example"])]
