@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from aiohttp import web
-
-from . import middlewares
-from .config import Config
-from .health import setup_health
 from player.routes import setup_player_routes
 
+from . import middlewares
 from .api import setup_api_routes
+from .config import Config
+from .health import setup_health
 from .ingest.routes import setup_ingest_routes
 from .keys import config_key
 from .metrics import setup_metrics
