@@ -66,12 +66,8 @@ class Spool:
         entries = self.entries()
         return max(0.0, time.time() - entries[0].mtime) if entries else 0.0
 
-    def _write(self, record: SegmentRecord, blob: bytes, state: bytes) -> Path:
-        header = json.dumps({"record": dataclasses.asdict(record), "state": state.hex()}).encode()
-        data = _LEN.pack(len(header)) + header + blob
-        if self._bytes + len(data) > self.max_bytes:
-            raise SpoolFull(f"spool holds {self._bytes} bytes, limit {self.max_bytes}")
-        target = self.path / self.entry_name(record.project_id, record.replay_id, record.segment_id)
+    def _write(self, target: Path, data: bytes) -> int:
+        """Write ``data`` durably as ``target``; returns the size of the entry it replaced (0 if none)."""
         try:
             fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-")
             try:
@@ -79,7 +75,7 @@ class Spool:
                     f.write(data)
                     f.flush()
                     os.fsync(f.fileno())
-                old = target.stat().st_size if target.exists() else 0
+                replaced = target.stat().st_size if target.exists() else 0
                 os.replace(tmp, target)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
@@ -91,11 +87,23 @@ class Spool:
                 os.close(dir_fd)
         except OSError as exc:
             raise SpoolFull(f"cannot write to the spool: {exc.strerror or exc}") from None
-        self._bytes += len(data) - old
-        return target
+        return replaced
 
     async def put(self, record: SegmentRecord, blob: bytes, state: bytes) -> Path:
-        return await asyncio.to_thread(self._write, record, blob, state)
+        header = json.dumps({"record": dataclasses.asdict(record), "state": state.hex()}).encode()
+        data = _LEN.pack(len(header)) + header + blob
+        if self._bytes + len(data) > self.max_bytes:
+            raise SpoolFull(f"spool holds {self._bytes} bytes, limit {self.max_bytes}")
+        # Reserved on the event loop before the write, so concurrent writes cannot overshoot the limit.
+        self._bytes += len(data)
+        target = self.path / self.entry_name(record.project_id, record.replay_id, record.segment_id)
+        try:
+            replaced = await asyncio.to_thread(self._write, target, data)
+        except BaseException:
+            self._bytes -= len(data)
+            raise
+        self._bytes -= replaced
+        return target
 
     @staticmethod
     def _read(path: Path) -> tuple[SegmentRecord, bytes, bytes]:
