@@ -13,12 +13,12 @@ import dataclasses
 import json
 import os
 import struct
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .index import SegmentRecord
+from .storage.local import write_atomically
 
 SUFFIX = ".seg"
 _LEN = struct.Struct(">I")
@@ -69,22 +69,8 @@ class Spool:
     def _write(self, target: Path, data: bytes) -> int:
         """Write ``data`` durably as ``target``; returns the size of the entry it replaced (0 if none)."""
         try:
-            fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                replaced = target.stat().st_size if target.exists() else 0
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            dir_fd = os.open(self.path, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            replaced = target.stat().st_size if target.exists() else 0
+            write_atomically(target, data, sync_dir=True)
         except OSError as exc:
             raise SpoolFull(f"cannot write to the spool: {exc.strerror or exc}") from None
         return replaced

@@ -11,6 +11,27 @@ from pathlib import Path
 from . import BlobNotFound
 
 
+def write_atomically(path: Path, data: bytes, sync_dir: bool = False) -> None:
+    """Readers see the old file or the whole new one, never a part: temp file, fsync, rename.
+    ``sync_dir`` also fsyncs the directory, so the rename itself survives a power loss."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if sync_dir:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
 class LocalBlobStore:
     name = "local"
 
@@ -27,19 +48,7 @@ class LocalBlobStore:
     def _put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        write_atomically(path, data)
 
     def _get(self, key: str) -> bytes:
         try:
