@@ -9,6 +9,7 @@ CSRF token: a browser never attaches one by itself.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -19,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.auth import bearer_token, is_authenticated, session_checker_key, valid_token
+from server.auth import bearer_token, is_authenticated, session_checker_key, valid_token, verify_password
 from server.keys import credentials_key
 
 SESSION_COOKIE = "replayd_session"
@@ -187,8 +188,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         raise web.HTTPTooManyRequests(text=f"too many failed sign-ins from this address; retry in {wait} s",
                                       headers={"Retry-After": str(wait)})
     password = str(form.get("password", ""))
-    admin = request.app[credentials_key].admin_password
-    if not hmac.compare_digest(password.encode(), admin.encode()):
+    if not await asyncio.to_thread(verify_password, request.app[credentials_key].admin_password_hash, password):
         request.app[throttle_key].failed(client)
         token = secrets.token_urlsafe(24)
         response = render(request, "login.html", {"login_token": token, "next": next_url, "failed": True},

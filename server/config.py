@@ -76,7 +76,7 @@ class ProjectConfig(_Section):
 
 class AuthConfig(_Section):
     api_tokens: list[str] = Field(default_factory=list)
-    # Generated on first start when unset; empty is refused, not taken for "unset".
+    # Generated on first start (shown once, kept as a hash) when unset; empty is refused, not "unset".
     admin_password: str | None = Field(None, min_length=1)
     # Signs session cookies; generated and kept in the index when unset.
     secret_key: str | None = Field(None, min_length=1)
