@@ -84,7 +84,7 @@ async def rotate_secret(config: Config, index: SQLiteIndex, name: str) -> str:
         if config.auth.secret_key:
             raise ConfigError(["auth.secret_key: set in the config, so change it there"])
         await index.meta_set(SECRET_KEY_KEY, _new_key())
-        return "new cookie key stored: every session ends"
+        return "new cookie key stored: every session and remembered browser ends"
     raise ValueError(f"unknown secret {name!r}")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError
 
 ENV_PREFIX = "REPLAYD_"
 # Environment variables with this prefix that are not config fields.
@@ -42,6 +42,8 @@ class ServerConfig(_Section):
     workers: int = Field(0, ge=0, le=256)
     # Seconds in-flight requests get to finish on SIGTERM/SIGINT.
     shutdown_timeout: float = Field(30.0, gt=0)
+    # Reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client; none by default.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
 
 
 class StorageConfig(_Section):
@@ -78,8 +80,15 @@ class AuthConfig(_Section):
     api_tokens: list[str] = Field(default_factory=list)
     # Generated on first start (shown once, kept as a hash) when unset; empty is refused, not "unset".
     admin_password: str | None = Field(None, min_length=1)
-    # Signs session cookies; generated and kept in the index when unset.
+    # Signs session and remembered-browser cookies; generated and kept in the index when unset.
     secret_key: str | None = Field(None, min_length=1)
+    # Failed sign-ins one client (an address, an IPv6 /64, or a browser that signed in before) may
+    # make within sign_in_window seconds before it gets 429 until the window passes.
+    sign_in_failures: int = Field(10, ge=1)
+    # Failed sign-ins of all clients together within the window before sign-in pauses for clients
+    # that never signed in; browsers that did keep their own budget (docs/security.md).
+    sign_in_failures_total: int = Field(100, ge=1)
+    sign_in_window: float = Field(600.0, gt=0)
 
 
 class ScrubbingConfig(_Section):
