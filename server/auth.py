@@ -53,7 +53,7 @@ def verify_password(stored: str, password: str) -> bool:
             return False
         computed = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
         return hmac.compare_digest(computed, base64.b64decode(digest))
-    except ValueError:  # a malformed hash matches nothing
+    except (ValueError, TypeError):  # a malformed hash (fields, base64, scrypt parameters) matches nothing
         return False
 
 
