@@ -39,7 +39,7 @@ class Spool:
     def __init__(self, path: str | os.PathLike, max_bytes: int):
         self.path = Path(path)
         self.max_bytes = max_bytes
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)  # recordings: the owner's only
         for stale in self.path.glob(".tmp-*"):  # a write interrupted by a crash was never acknowledged
             stale.unlink(missing_ok=True)
         self._bytes = sum(e.size for e in self.entries())
