@@ -41,6 +41,8 @@ class ServerConfig(_Section):
     workers: int = Field(0, ge=0, le=256)
     # Seconds in-flight requests get to finish on SIGTERM/SIGINT.
     shutdown_timeout: float = Field(30.0, gt=0)
+    # When set, GET /metrics requires `Authorization: Bearer <this>`; unset, /metrics is open.
+    metrics_token: str | None = Field(None, min_length=16)
 
 
 class StorageConfig(_Section):
