@@ -44,6 +44,8 @@ class ServerConfig(_Section):
     shutdown_timeout: float = Field(30.0, gt=0)
     # Reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client; none by default.
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    # When set, GET /metrics requires `Authorization: Bearer <this>`; unset, /metrics is open.
+    metrics_token: str | None = Field(None, min_length=16)
 
 
 class StorageConfig(_Section):
