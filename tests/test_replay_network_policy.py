@@ -1,16 +1,16 @@
 """What opening a replay makes the developer's browser fetch (docs/security.md, "Replays in the
 developer's browser"), in real Chromium against a running ``replayd serve``.
 
-A recording names a little HTTP server on the loopback interface (the developer's own network, here
-spelt 127.0.0.1, localhost, [::1], [::ffff:127.0.0.1], 2130706433 and 0x7f.1) and replayd's own API,
-in every place rrweb carries a URL: attributes of the full snapshot, inline styles, <style> text with
-@import, @font-face, image-set() and escaped url(), srcset, an iframe's srcdoc, and later mutations,
-style-sheet rules, declarations, a text change of a <style> and a Font event. Each place also names
-the same file on a "public" host (assets.example.test, which this test's Chromium resolves to
-127.0.0.1 — exactly what the player cannot see: see the docs) over TLS. The replay is played and
-sought; once every public copy has been fetched, the loopback server and replayd have received
-nothing from the recording, while the public stylesheets are applied (http:// upgraded to https://)
-and a relative URL loads from the recorded site.
+A recording names little HTTP and HTTPS servers on the loopback interface (the developer's own
+network, spelt 127.0.0.1, localhost, [::1], [::ffff:127.0.0.1], 2130706433 and 0x7f.1) and replayd's
+own API, in every place rrweb carries a URL: attributes of the full snapshot, inline styles, <style>
+text with @import, @font-face, image-set() and escaped url(), srcset, an iframe's srcdoc, and later
+mutations, a style-sheet rule, a declaration, a text change of a <style> and a Font event. Each place
+also names the same file on a "public" host over TLS (assets.example.test, which this test's Chromium
+resolves to 127.0.0.1: a public name for a private address, which the player cannot see). The replay
+is played and sought; once every public copy has been fetched, the loopback servers and replayd have
+received nothing from the recording, the public stylesheets are applied (http:// upgraded to
+https://) and a relative URL has loaded from the recorded site.
 """
 
 from __future__ import annotations
@@ -225,10 +225,18 @@ def loopback() -> Iterator[RecordingServer]:
 
 
 @pytest.fixture
-def public_site(tmp_path: Path) -> Iterator[RecordingServer]:
+def loopback_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RecordingServer]:
+    """The same over TLS: the pages' CSP allows https:, so only the player's policy keeps these out."""
+    server = RecordingServer(["127.0.0.1", "::1"], tls=self_signed(tmp_path_factory.mktemp("loopback"), "localhost"))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def public_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RecordingServer]:
     css = f"#styled, #upgraded {{ color: {STYLED} }}".encode()
     server = RecordingServer(["127.0.0.1"], files={"/style.css": (css, "text/css"), "/upgraded.css": (css, "text/css")},
-                             tls=self_signed(tmp_path, PUBLIC_HOST))
+                             tls=self_signed(tmp_path_factory.mktemp("public"), PUBLIC_HOST))
     yield server
     server.close()
 
@@ -244,10 +252,12 @@ def chromium(browser):
     own.close()
 
 
-def test_a_recording_cannot_reach_the_developers_network(start_server, chromium, loopback, public_site):
+def test_a_recording_cannot_reach_the_developers_network(start_server, chromium, loopback, loopback_tls,
+                                                          public_site):
     server = start_server()
     private = [f"http://{host}:{loopback.port}" for host in
                ("127.0.0.1", "localhost", "[::1]", "[::ffff:127.0.0.1]", "2130706433", "0x7f.1")]
+    private += [f"https://{host}:{loopback_tls.port}" for host in ("127.0.0.1", "localhost", "[::1]")]
     public = f"https://{PUBLIC_HOST}:{public_site.port}"
     events, wanted = hostile_recording(private, public, server.url)
     replay_id = new_id()
@@ -275,8 +285,8 @@ def test_a_recording_cannot_reach_the_developers_network(start_server, chromium,
         time.sleep(0.05)
     assert missing == [], f"public copies never fetched: {missing}"
     # ... and nothing reached the developer's network or replayd's API
-    assert loopback.requests == []
-    assert [u for u in requested if f":{loopback.port}/" in u] == []
+    assert loopback.requests == [] and loopback_tls.requests == []
+    assert [u for u in requested if f":{loopback.port}/" in u or f":{loopback_tls.port}/" in u] == []
     assert "fetched-by-a-recording" not in server.log() and "relative.png" not in server.log()
     # the public stylesheets are applied, https:// as named and http:// upgraded; a relative URL is
     # the recorded site's
