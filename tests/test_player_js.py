@@ -121,6 +121,8 @@ PRIVATE_URLS = [
     "http://printer.local/", "http://db.internal/", "http://nas.home.arpa/", "http://router.lan/", "http://intranet/",
     # this replayd, any port or scheme
     "https://replayd.example.org/api/0/projects/1/replays/", "http://replayd.example.org:8000/x", "http://REPLAYD.example.org./",
+    # a fragment where it would be fetched: the replay page itself
+    "#top",
     # schemes that are not for subresources
     "javascript:alert(1)", "ftp://files.example.com/a.png", "file:///etc/passwd", "ws://example.com/", "about:blank",
     "chrome://settings", "  jav\tascript:alert(1)",
@@ -141,7 +143,6 @@ PUBLIC_URLS = {
     "http://[::ffff:8.8.8.8]/": "https://[::ffff:808:808]/",
     "data:image/png;base64,iVBORw0KGgo=": "data:image/png;base64,iVBORw0KGgo=",
     "blob:https://shop.example.com/0b7d": "blob:https://shop.example.com/0b7d",
-    "#icon": "#icon",  # a part of the replayed document
     "": "",  # nothing is fetched for an empty URL ...
     "  ": "",  # ... and a blank one would be the replay page itself
 }
@@ -153,12 +154,14 @@ console.log(JSON.stringify({{
   private: {json.dumps(PRIVATE_URLS)}.map((u) => policy.url(u)),
   public: {json.dumps(list(PUBLIC_URLS))}.map((u) => policy.url(u)),
   noBase: new UrlPolicy({{ appHost: 'x.example' }}).url('/img/a.png'),
+  reference: policy.url(' #icon', {{ reference: true }}),
   hosts: ['example.com', 'localhost', '10.0.0.1', '[::1]', 'service.corp', 'a.b.c.d.example'].map(isPrivateHost),
 }}));
 """)
     assert dict(zip(PRIVATE_URLS, out["private"])) == {u: BLOCKED for u in PRIVATE_URLS}
     assert dict(zip(PUBLIC_URLS, out["public"])) == PUBLIC_URLS
     assert out["noBase"] == BLOCKED  # a relative URL before any Meta event has nothing to resolve against
+    assert out["reference"] == " #icon"  # a part of the replayed document (<use href="#icon">)
     assert out["hosts"] == [False, True, True, True, True, False]
 
 
@@ -180,9 +183,12 @@ def test_url_policy_finds_every_url_in_css():
             "@font-face{src:url(\"about:invalid\") format('woff2'),url(https://cdn.example.com/f.woff)}",
         "a{background:url(/bg.png)}": 'a{background:url("https://shop.example.com/bg.png")}',
         'a{background:url("http://cdn.example.com/a\\"b.png")}': 'a{background:url("https://cdn.example.com/a%22b.png")}',
-        # not fetched, so kept as written: strings elsewhere, comments, fragments, bad url tokens
-        'a{content:"http://127.0.0.1/"} /* url(http://127.0.0.1/) */ b{fill:url(#g)}':
-            'a{content:"http://127.0.0.1/"} /* url(http://127.0.0.1/) */ b{fill:url(#g)}',
+        # not fetched, so kept as written: strings elsewhere, comments, references to SVG elements, bad url tokens
+        'a{content:"http://127.0.0.1/"} /* url(http://127.0.0.1/) */ b:hover{fill:url(#g);clip-path:url(#c)}':
+            'a{content:"http://127.0.0.1/"} /* url(http://127.0.0.1/) */ b:hover{fill:url(#g);clip-path:url(#c)}',
+        # a fragment elsewhere would fetch the replay page itself
+        "a{fill:url(#g);background:url(#g)} @import '#x'; @font-face{src:url(#f)}":
+            'a{fill:url(#g);background:url("about:invalid")} @import "about:invalid"; @font-face{src:url("about:invalid")}',
         'a{background:url(http://127.0.0.1/a"b)}': 'a{background:url(http://127.0.0.1/a"b)}',
         'a\\"{background:url(http://127.0.0.1/a)}': 'a\\"{background:url("about:invalid")}',
         "a{color:red}": "a{color:red}",
@@ -198,6 +204,7 @@ def test_url_policy_rewrites_every_place_rrweb_carries_a_url():
             {"type": 2, "tagName": "link", "id": 5, "attributes": {"rel": "stylesheet", "href": private + "a.css",
                                                                      "_cssText": f"@import '{private}i.css';"},
              "childNodes": []},
+            {"type": 2, "tagName": "link", "id": 19, "attributes": {"rel": "stylesheet", "href": "#x"}, "childNodes": []},
             {"type": 2, "tagName": "style", "id": 6, "attributes": {}, "childNodes": [
                 {"type": 3, "id": 7, "textContent": f"a{{background:url({private}s.png)}}", "isStyle": True}]},
             {"type": 2, "tagName": "style", "id": 8, "attributes": {}, "childNodes": [
@@ -209,7 +216,8 @@ def test_url_policy_rewrites_every_place_rrweb_carries_a_url():
                 "rr_dataURL": private + "d.png", "alt": "url(http://127.0.0.1:9/not-css)"}},
             {"type": 2, "tagName": "iframe", "id": 12, "childNodes": [], "attributes": {"srcdoc": f"<img src={private}>"}},
             {"type": 2, "tagName": "svg", "id": 13, "isSVG": True, "childNodes": [
-                {"type": 2, "tagName": "use", "id": 14, "isSVG": True, "childNodes": [], "attributes": {"href": "#icon"}},
+                {"type": 2, "tagName": "use", "id": 14, "isSVG": True, "childNodes": [],
+                 "attributes": {"href": "#icon", "fill": "url(#g)", "style": "stroke:url(#s);cursor:url(#c)"}},
                 {"type": 2, "tagName": "image", "id": 15, "isSVG": True, "childNodes": [],
                  "attributes": {"xlink:href": private + "x.png", "filter": f"url({private}f.svg#f)"}},
             ], "attributes": {}},
@@ -226,6 +234,8 @@ def test_url_policy_rewrites_every_place_rrweb_carries_a_url():
             {"id": 18, "value": f"url({private}plain-text)"},  # a paragraph's text: kept
         ], "attributes": [
             {"id": 11, "attributes": {"src": private + "m.png", "srcdoc": "x", "width": "10"}},
+            {"id": 19, "attributes": {"href": "#y"}},
+            {"id": 14, "attributes": {"href": "#other", "style": {"fill": "url(#h)", "background": "url(#b)"}}},
             {"id": 16, "attributes": {"style": {"background-image": f"url({private}o.png)",
                                                  "border-image": [f"url({private}q.png)", "important"], "color": False}}},
         ], "adds": [
@@ -241,6 +251,8 @@ def test_url_policy_rewrites_every_place_rrweb_carries_a_url():
                                              "replace": f"@import '{private}p.css';", "replaceSync": f"a{{b:url({private}y.png)}}"}},
         {"type": 3, "timestamp": 6, "data": {"source": 13, "id": 8, "index": [0],
                                              "set": {"property": "background", "value": f"url({private}c.png)"}}},
+        {"type": 3, "timestamp": 6, "data": {"source": 13, "id": 8, "index": [0],
+                                             "set": {"property": "Fill", "value": "url(#g)"}}},
         {"type": 3, "timestamp": 7, "data": {"source": 15, "id": 1, "styleIds": [1], "styles": [
             {"styleId": 1, "rules": [{"rule": f"a{{b:url({private}e.png)}}", "index": 0}]}]}},
         {"type": 3, "timestamp": 8, "data": {"source": 10, "family": "F", "fontSource": f"url({private}f.woff2)",
@@ -263,7 +275,10 @@ console.log(JSON.stringify({{ events, idempotent: JSON.stringify(again.events(JS
     assert img["attributes"] == {"src": BLOCKED, "srcset": "https://cdn.example.com/2.png 2x", "rr_dataURL": BLOCKED,
                                  "alt": "url(http://127.0.0.1:9/not-css)"}
     assert "srcdoc" not in iframe["attributes"]
-    assert svg["childNodes"][0]["attributes"] == {"href": "#icon"}
+    assert svg["childNodes"][0]["attributes"] == {"href": "#icon", "fill": "url(#g)",
+                                                  "style": 'stroke:url(#s);cursor:url("about:invalid")'}
+    assert out["events"][0]["data"]["node"]["childNodes"][0]["childNodes"][0]["childNodes"][1]["attributes"]["href"] \
+        == BLOCKED  # <link href="#x"> would fetch the replay page
     assert svg["childNodes"][1]["attributes"] == {"xlink:href": BLOCKED, "filter": 'url("about:invalid")'}
     assert video["attributes"]["style"] == 'background:url("about:invalid")'
     assert link["attributes"] == {"href": BLOCKED, "ping": ""}
@@ -271,9 +286,13 @@ console.log(JSON.stringify({{ events, idempotent: JSON.stringify(again.events(JS
     assert mutation["texts"] == [{"id": 7, "value": 'a{background:url("about:invalid")}'},
                                  {"id": 18, "value": f"url({private}plain-text)"}]
     assert mutation["attributes"][0]["attributes"] == {"src": BLOCKED, "width": "10"}
-    assert mutation["attributes"][1]["attributes"]["style"] == {
+    assert mutation["attributes"][1]["attributes"] == {"href": BLOCKED}
+    assert mutation["attributes"][2]["attributes"] == {"href": "#other",
+                                                       "style": {"fill": "url(#h)", "background": 'url("about:invalid")'}}
+    assert mutation["attributes"][3]["attributes"]["style"] == {
         "background-image": 'url("about:invalid")', "border-image": ['url("about:invalid")', "important"], "color": False}
     assert out["events"][2]["data"]["texts"][0]["value"] == 'a{b:url("about:invalid")}'
-    assert out["events"][6]["data"]["fontSource"] == 'url("about:invalid")'
-    assert out["events"][7]["data"]["fontSource"] == "[0,1,2]"
+    assert out["events"][5]["data"]["set"]["value"] == "url(#g)"
+    assert out["events"][7]["data"]["fontSource"] == 'url("about:invalid")'
+    assert out["events"][8]["data"]["fontSource"] == "[0,1,2]"
     assert out["idempotent"]

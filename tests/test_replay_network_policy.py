@@ -172,6 +172,7 @@ def hostile_recording(private: list[str], public: str, app: str) -> tuple[list[d
             el("meta", **{"http-equiv": "refresh", "content": f"0;url={private[0]}/refresh"}),
             *(el("link", rel="stylesheet", href=u) for u in urls("link.css")),
             *(el("link", rel="preload", href=u, **{"as": "image"}) for u in urls("preload.png")),
+            el("link", rel="stylesheet", href="#fragment"),
             el("link", rel="stylesheet", href=f"{public}/style.css"),  # makes #styled STYLED
             el("link", rel="stylesheet", href=f"{public.replace('https:', 'http:')}/upgraded.css")]
     attribute_urls = urls("attribute.png")  # each set on an <img> by a mutation
@@ -193,6 +194,9 @@ def hostile_recording(private: list[str], public: str, app: str) -> tuple[list[d
             el("p", [text(next(next_id), "font")], **{"class": "font"}),
             img(src="/relative.png"),  # the recorded site's, not replayd's
             img(src=f"{app}/api/0/projects/1/replays/fetched-by-a-recording/"),
+            # a fragment where the browser fetches would be the replay page itself
+            img(src="#fragment"), box("fragment", "background-image:url(#fragment)"),
+            svg(el("svg", [svg(el("image", href="#fragment", width="10", height="10"))], width="10", height="10")),
             *changed, changed_box, box("rule"), box("decl"), box("txt"),
             el("p", [text(next(next_id), "event font")], style="font-family:EvtFont")]
     events = page_events(START_MS, f"{public}/shop/", "Network policy", head=head, body_extra=body)
@@ -264,9 +268,9 @@ def test_a_recording_cannot_reach_the_developers_network(start_server, chromium,
     post_envelope(server.url, replay_envelope(replay_id, 0, events), PUBLIC_KEY)
 
     page = chromium.new_page()
-    requested: list[str] = []
+    requested: list[tuple[str, str]] = []  # (URL, resource type)
     errors: list[str] = []
-    page.on("request", lambda r: requested.append(r.url))
+    page.on("request", lambda r: requested.append((r.url, r.resource_type)))
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server.url + f"/replays/{replay_id}")
     page.fill("input[name=password]", PASSWORD)
@@ -286,8 +290,9 @@ def test_a_recording_cannot_reach_the_developers_network(start_server, chromium,
     assert missing == [], f"public copies never fetched: {missing}"
     # ... and nothing reached the developer's network or replayd's API
     assert loopback.requests == [] and loopback_tls.requests == []
-    assert [u for u in requested if f":{loopback.port}/" in u or f":{loopback_tls.port}/" in u] == []
+    assert [u for u, _ in requested if f":{loopback.port}/" in u or f":{loopback_tls.port}/" in u] == []
     assert "fetched-by-a-recording" not in server.log() and "relative.png" not in server.log()
+    assert [u for u, kind in requested if u.startswith(f"{server.url}/replays/") and kind != "document"] == []
     # the public stylesheets are applied, https:// as named and http:// upgraded; a relative URL is
     # the recorded site's
     for element_id in ("styled", "upgraded"):

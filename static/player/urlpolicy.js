@@ -8,7 +8,9 @@
 // http:// is upgraded to https:// (the pages' CSP allows https: only). Anything else — loopback,
 // private, link-local and other non-public addresses in any spelling the URL parser accepts, names of
 // local networks, this replayd host, other schemes — becomes BLOCKED, which nothing fetches.
-// Fragment-only references (`#id`) are left alone: they name a part of the replayed document.
+// Fragment-only references (`#id`) are left alone where they name a part of the replayed document
+// (links, SVG references, CSS url(#id)); where the browser would fetch them (img src, <link href>,
+// @import) they would fetch the replay page itself, and are blocked.
 //
 // The rules are syntactic: a public DNS name that resolves to a private address, a redirect and the
 // contents of a fetched stylesheet are out of reach here (see the docs for what covers those).
@@ -17,8 +19,8 @@ export const BLOCKED = 'about:invalid';
 
 const ALLOWED_SCHEMES = new Set(['http:', 'https:', 'data:', 'blob:']);
 // The URL parser strips leading C0 controls and spaces: "  #x" is a fragment, " " the base itself.
-// Kept as recorded (and a 1 MB data: URL is not parsed).
-const PASS_THROUGH = /^[\x00-\x20]*(data:|blob:|#)/i;
+const PASS_THROUGH = /^[\x00-\x20]*(data|blob):/i; // kept as recorded (a 1 MB data: URL is not parsed)
+const FRAGMENT = /^[\x00-\x20]*#/;
 const BLANK = /^[\x00-\x20]*$/;
 
 // Names that never lead to a public host: RFC 6761/6762/8375 special-use names and undelegated
@@ -48,10 +50,20 @@ const URL_ATTRIBUTES = new Set([
   'lowsrc', 'dynsrc', 'manifest', 'profile', 'icon', 'longdesc', 'rr_dataurl',
 ]);
 const SRCSET_ATTRIBUTES = new Set(['srcset', 'imagesrcset']);
-// CSS text: inline styles, the stylesheets rrweb inlines, and SVG presentation attributes that take url().
-const CSS_ATTRIBUTES = new Set([
-  'style', '_csstext', 'fill', 'stroke', 'filter', 'mask', 'clip-path', 'cursor', 'marker', 'marker-start',
-  'marker-mid', 'marker-end',
+// Where a fragment-only URL refers to the document (<a href="#top">, <use href="#icon">) ...
+const REFERENCE_ATTRIBUTES = new Set(['href', 'xlink:href']);
+// ... except on the elements that fetch their href (<link>, SVG <image>) ...
+const FETCHING_HREF_TAGS = new Set(['link', 'image']);
+// ... and in CSS, the properties whose url(#id) names an SVG element (elsewhere, as in a background
+// or a font, the browser fetches the replay page itself).
+const REFERENCE_PROPERTIES = new Set([
+  'fill', 'stroke', 'filter', 'mask', 'clip-path', 'marker', 'marker-start', 'marker-mid', 'marker-end',
+]);
+// CSS text: inline styles and the stylesheets rrweb inlines; SVG presentation attributes (fill="url(...)")
+// are CSS values of the property they name.
+const CSS_ATTRIBUTES = new Set(['style', '_csstext']);
+const PRESENTATION_ATTRIBUTES = new Set([
+  'fill', 'stroke', 'filter', 'mask', 'clip-path', 'cursor', 'marker', 'marker-start', 'marker-mid', 'marker-end',
 ]);
 
 const NODE_ELEMENT = 2;
@@ -304,32 +316,40 @@ function cssString(value) {
 }
 
 /**
- * `text` with every URL a browser would fetch replaced by `rewrite(url)` (which returns the URL to
- * use), as CSS text. Unchanged URLs keep their original spelling.
+ * `text` with every URL a browser would fetch replaced by `rewrite(url, where)`, which returns the URL
+ * to use; `where` is "@import" or the property of the declaration the URL is in (lower case; `property`
+ * for text that is a value only, "" when unknown). Unchanged URLs keep their original spelling.
  */
-export function rewriteCss(text, rewrite) {
+export function rewriteCss(text, rewrite, property = '') {
   if (typeof text !== 'string' || !/[(@\\]/.test(text)) return text;
   const reader = new CssReader(text);
   const functions = []; // the names of the open functions and parentheses, innermost last
   let out = '';
   let copied = 0;
-  let urlArgument = false; // the next string is the argument of url( or src(
-  let importing = false; // the next string follows @import
+  let previous = ''; // the type of the previous token that is not whitespace or a comment
+  let name = ''; // the last ident: a property when a colon follows
+  let where = property;
   for (let type = reader.next(); type !== 'eof'; type = reader.next()) {
     if (type === 'ws' || type === 'comment') continue;
+    const urlArgument = previous === 'function' && URL_FUNCTIONS.has(name);
+    const imported = previous === 'at' && name === 'import';
     if (type === 'url' || (type === 'string'
-        && (urlArgument || importing || IMAGE_SET_FUNCTIONS.has(functions[functions.length - 1])))) {
-      const wanted = rewrite(reader.value);
+        && (urlArgument || imported || IMAGE_SET_FUNCTIONS.has(functions[functions.length - 1])))) {
+      const wanted = rewrite(reader.value, imported ? '@import' : where);
       if (wanted !== reader.value) {
         out += text.slice(copied, reader.start) + (type === 'url' ? `url(${cssString(wanted)})` : cssString(wanted));
         copied = reader.i;
       }
+    } else if (type === 'other') {
+      const chunk = text.slice(reader.start, reader.i);
+      if (/[;{}]/.test(chunk)) where = ''; // a declaration, block or rule ends
+      else if (chunk[0] === ':' && previous === 'ident') where = name; // (or a selector's ":hover": no URLs there)
     }
-    urlArgument = type === 'function' && URL_FUNCTIONS.has(reader.value);
-    importing = type === 'at' && reader.value === 'import';
     if (type === 'function') functions.push(reader.value);
     else if (type === 'open') functions.push('');
     else if (type === 'close') functions.pop();
+    if (type === 'ident' || type === 'function' || type === 'at') name = reader.value;
+    previous = type;
   }
   return copied ? out + text.slice(copied) : text;
 }
@@ -376,11 +396,16 @@ export class UrlPolicy {
     this.base = null;
     this.styleElements = new Set(); // ids of <style> elements
     this.styleTexts = new Set(); // ids of text nodes inside them
+    this.hrefFetchers = new Set(); // ids of <link> and SVG <image> elements
   }
 
-  /** The URL to load instead of `value`: itself resolved and upgraded to https, or BLOCKED. */
-  url(value) {
+  /**
+   * The URL to load instead of `value`: itself resolved and upgraded to https, or BLOCKED.
+   * `reference`: a fragment-only value names a part of the document, fetches nothing.
+   */
+  url(value, { reference = false } = {}) {
     if (BLANK.test(value)) return ''; // "" fetches nothing; " " would fetch the replay page itself
+    if (FRAGMENT.test(value)) return reference ? value : BLOCKED;
     if (PASS_THROUGH.test(value)) return value;
     let url;
     try {
@@ -408,31 +433,37 @@ export class UrlPolicy {
     return value.split(/\s+/).map((u) => this.url(u)).filter((u) => u && u !== BLOCKED).join(' ');
   }
 
-  css(text) {
-    return rewriteCss(text, (url) => this.url(url));
+  /** CSS text; `property`: the property it is the value of, when it is a value only. */
+  css(text, property = '') {
+    return rewriteCss(text, (url, where) => this.url(url, { reference: REFERENCE_PROPERTIES.has(where) }), property);
   }
 
-  /** An attribute's new value; null removes it. */
-  attribute(name, value) {
+  /** An attribute's new value; null removes it. `fetchesHref`: it is on a <link> or an SVG <image>. */
+  attribute(name, value, fetchesHref = false) {
     const lower = name.toLowerCase();
     if (lower === 'srcdoc') return null; // a document of its own; rrweb records the frame's content apart
     if (typeof value !== 'string') return value;
-    if (URL_ATTRIBUTES.has(lower)) return this.url(value);
+    if (URL_ATTRIBUTES.has(lower)) {
+      return this.url(value, { reference: REFERENCE_ATTRIBUTES.has(lower) && !fetchesHref });
+    }
     if (SRCSET_ATTRIBUTES.has(lower)) return this.srcset(value);
     if (lower === 'ping') return this.urlList(value);
     if (CSS_ATTRIBUTES.has(lower)) return this.css(value);
+    if (PRESENTATION_ATTRIBUTES.has(lower)) return this.css(value, lower);
     return value;
   }
 
-  attributes(attrs) {
+  /** The attributes of element `id`, in place. */
+  attributes(attrs, id) {
     if (!attrs || typeof attrs !== 'object') return;
+    const fetchesHref = this.hrefFetchers.has(id);
     for (const name of Object.keys(attrs)) {
       const value = attrs[name];
       if (name.toLowerCase() === 'style' && value && typeof value === 'object') {
         this.styleObject(value);
         continue;
       }
-      const next = this.attribute(name, value);
+      const next = this.attribute(name, value, fetchesHref);
       if (next === null && value !== null) delete attrs[name];
       else if (next !== value) attrs[name] = next;
     }
@@ -441,8 +472,9 @@ export class UrlPolicy {
   /** A mutation's style attribute as rrweb sends it: {property: value | [value, priority] | false}. */
   styleObject(style) {
     for (const [property, value] of Object.entries(style)) {
-      if (typeof value === 'string') style[property] = this.css(value);
-      else if (Array.isArray(value) && typeof value[0] === 'string') value[0] = this.css(value[0]);
+      const name = property.toLowerCase();
+      if (typeof value === 'string') style[property] = this.css(value, name);
+      else if (Array.isArray(value) && typeof value[0] === 'string') value[0] = this.css(value[0], name);
     }
   }
 
@@ -453,8 +485,10 @@ export class UrlPolicy {
       const [node, parent] = stack.pop();
       if (!node || typeof node !== 'object') continue;
       if (node.type === NODE_ELEMENT) {
-        if (String(node.tagName).toLowerCase() === 'style') this.styleElements.add(node.id);
-        this.attributes(node.attributes);
+        const tag = String(node.tagName).toLowerCase();
+        if (tag === 'style') this.styleElements.add(node.id);
+        if (FETCHING_HREF_TAGS.has(tag)) this.hrefFetchers.add(node.id);
+        this.attributes(node.attributes, node.id);
       } else if (node.type === NODE_TEXT && (node.isStyle || this.styleElements.has(parent))) {
         this.styleTexts.add(node.id);
         node.textContent = this.css(node.textContent);
@@ -467,7 +501,7 @@ export class UrlPolicy {
 
   mutation(data) {
     for (const add of data.adds || []) this.node(add && add.node, add && add.parentId);
-    for (const change of data.attributes || []) if (change) this.attributes(change.attributes);
+    for (const change of data.attributes || []) if (change) this.attributes(change.attributes, change.id);
     for (const change of data.texts || []) {
       if (change && this.styleTexts.has(change.id)) change.value = this.css(change.value);
     }
@@ -485,13 +519,15 @@ export class UrlPolicy {
       case SOURCE_MUTATION: this.mutation(data); break;
       case SOURCE_STYLE_SHEET_RULE: this.styleSheetRule(data); break;
       case SOURCE_STYLE_DECLARATION:
-        if (data.set && typeof data.set.value === 'string') data.set.value = this.css(data.set.value);
+        if (data.set && typeof data.set.value === 'string') {
+          data.set.value = this.css(data.set.value, String(data.set.property).toLowerCase());
+        }
         break;
       case SOURCE_ADOPTED_STYLE_SHEET:
         for (const style of data.styles || []) this.styleSheetRule({ adds: style && style.rules });
         break;
       case SOURCE_FONT: // a CSS src descriptor such as url(...), unless the font's bytes are inline
-        if (!data.buffer && typeof data.fontSource === 'string') data.fontSource = this.css(data.fontSource);
+        if (!data.buffer && typeof data.fontSource === 'string') data.fontSource = this.css(data.fontSource, 'src');
         break;
       default: // canvas mutations: never replayed (UNSAFE_replayCanvas is off); the rest hold no URLs
     }
@@ -509,6 +545,7 @@ export class UrlPolicy {
     } else if (event.type === EVENT_FULL_SNAPSHOT) {
       this.styleElements.clear();
       this.styleTexts.clear();
+      this.hrefFetchers.clear();
       this.node(data.node);
     } else if (event.type === EVENT_INCREMENTAL) {
       this.incremental(data);
