@@ -1,5 +1,5 @@
-"""The player's pure browser modules under Node: plan arithmetic mirrors player/timeline.py, and the
-state machine's transitions."""
+"""The player's pure browser modules under Node: plan arithmetic mirrors player/timeline.py, the
+state machine's transitions, and the URL policy of the replay iframe."""
 
 from __future__ import annotations
 
