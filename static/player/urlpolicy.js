@@ -142,6 +142,8 @@ const WHITESPACE = /[ \t\n\r\f]/;
 const HEX = /[0-9a-fA-F]/;
 const IMAGE_SET_FUNCTIONS = new Set(['image-set', '-webkit-image-set', 'image']);
 const URL_FUNCTIONS = new Set(['url', 'src']);
+// Text without these names (or an escape, which could spell them) fetches nothing.
+const MAY_FETCH = /url|src|image|import|\\/i;
 // Runs read at once (sticky): whitespace, name characters, and characters that start no token of
 // interest here (digits, punctuation; a run may split a number from its unit, which changes nothing).
 const WHITESPACE_RUN = /[ \t\n\r\f]+/y;
@@ -321,7 +323,7 @@ function cssString(value) {
  * for text that is a value only, "" when unknown). Unchanged URLs keep their original spelling.
  */
 export function rewriteCss(text, rewrite, property = '') {
-  if (typeof text !== 'string' || !/[(@\\]/.test(text)) return text;
+  if (typeof text !== 'string' || !MAY_FETCH.test(text)) return text;
   const reader = new CssReader(text);
   const functions = []; // the names of the open functions and parentheses, innermost last
   let out = '';
