@@ -21,19 +21,23 @@ VENDOR = {
     "msgpack.js": ("@msgpack/msgpack/dist.umd/msgpack.min.js", "text/javascript"),
 }
 
-# Scripts only from our origin, never inline; recorded pages' styles, images and fonts may come from
-# anywhere (the replay iframe inherits this policy), but nothing may frame us or be framed by us
-# beyond our own origin, and no plugin, base or form target elsewhere.
+# Scripts only from our origin, never inline. The replay iframe (about:blank) inherits this policy, so
+# it is also what recorded pages may load: styles, images, fonts and media from our origin, data:,
+# blob: and https: only — recorded http:// URLs are upgraded by static/player/urlpolicy.js, and without
+# http: no redirect or fetched stylesheet can lead the browser to a plain-HTTP service on the
+# developer's network either (docs/security.md). No frames (rrweb's about:blank ones need no source),
+# plugins or base elements; forms only to our origin (the sign-out form; the iframe's sandbox stops
+# recorded forms); nobody else may frame us.
 CSP = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
-    "style-src 'self' 'unsafe-inline' http: https:",
-    "img-src 'self' data: blob: http: https:",
-    "font-src 'self' data: http: https:",
-    "media-src 'self' data: blob: http: https:",
+    "style-src 'self' 'unsafe-inline' https:",
+    "img-src 'self' data: blob: https:",
+    "font-src 'self' data: https:",
+    "media-src 'self' data: blob: https:",
     "connect-src 'self'",
-    "frame-src 'self'",
-    "child-src 'self'",
+    "frame-src 'none'",
+    "child-src 'none'",
     "worker-src 'self'",
     "object-src 'none'",
     "base-uri 'none'",

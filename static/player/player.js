@@ -8,6 +8,7 @@
 import { States, initialState, transition } from './machine.js';
 import { SegmentLoader } from './loader.js';
 import { plan, segmentAt } from './timeline.js';
+import { UrlPolicy } from './urlpolicy.js';
 
 const STREAM_CHUNK = 12; // segments appended per step of the background stream (a minute of 5 s segments)
 const END_SLACK_MS = 50;
@@ -28,6 +29,7 @@ export class Player extends EventTarget {
     this.loadAll = loadAll;
     this.state = initialState;
     this.replayer = null;
+    this.urlPolicy = null; // the current Replayer's: it follows the events from its full snapshot on
     this.win = { first: 0, last: -1 };
     this.winStart = this.origin;
     this.buildGen = 0;
@@ -117,6 +119,9 @@ export class Player extends EventTarget {
     }
     this.stage.replaceChildren();
     this.buildGen += 1;
+    // every URL in the recording is checked before the Replayer's iframe can fetch it
+    this.urlPolicy = new UrlPolicy({ appHost: location.hostname });
+    this.urlPolicy.events(events);
     this.replayer = new globalThis.rrwebReplay.Replayer(events, {
       root: this.stage,
       speed: this.speed,
@@ -135,7 +140,7 @@ export class Player extends EventTarget {
   }
 
   append(index, events) {
-    for (const event of events) this.replayer.addEvent(event);
+    for (const event of this.urlPolicy.events(events)) this.replayer.addEvent(event);
     this.win.last = index;
     this.emit('window');
     if (this.starved) {
