@@ -106,7 +106,7 @@ async def segments_pack(request: web.Request) -> web.Response:
     await require_auth(request)
     segment_ids = _range(request)
     pid, replay = await find_replay(request, request.match_info["replay_id"])
-    blobs = await read_blobs(request.app, pid, replay["replay_id"], segment_ids)
+    blobs = await read_blobs(request.app, pid, replay.replay_id, segment_ids)
 
     def build() -> tuple[bytes, str | None]:
         return encode(pack_batch(blobs), request.headers.get("Accept-Encoding", ""))

@@ -12,6 +12,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from server.index import ErrorRow, ReplayDetail, ReplayQuery
 from server.keys import index_key, pool_key, projects_key
 
 from . import timeline
@@ -43,17 +44,11 @@ def _duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def _user_label(user: dict[str, Any] | None) -> str:
-    user = user or {}
-    return next((str(user[k]) for k in ("username", "email", "id", "ip_address", "name") if user.get(k)), "")
-
-
 def make_env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = _when
     env.filters["duration"] = _duration
-    env.filters["user_label"] = _user_label
     return env
 
 
@@ -105,14 +100,14 @@ def _pid(request: web.Request) -> int:
     return pid
 
 
-async def find_replay(request: web.Request, replay_id: str) -> tuple[int, dict[str, Any]]:
+async def find_replay(request: web.Request, replay_id: str) -> tuple[int, ReplayDetail]:
     """The replay and its project: projects are few, so ask each (or only the one in the path)."""
     index = request.app[index_key]
     replay_id = replay_id.replace("-", "").lower()
     pids = [_pid(request)] if "pid" in request.match_info else sorted(request.app[projects_key].by_id)
     for pid in pids:
         replay = await index.get_replay(pid, replay_id)
-        if replay is not None and replay["segment_count"]:
+        if replay is not None and replay.segment_count:
             return pid, replay
     raise web.HTTPNotFound(text="no such replay (deleted, expired, or never stored)")
 
@@ -170,7 +165,8 @@ async def replays_page(request: web.Request) -> web.Response:
         offset = max(0, int(request.query.get("cursor", "0") or 0))
     except ValueError:
         offset = 0
-    rows, total = await request.app[index_key].list_replays(pid, **kwargs, offset=offset, limit=PER_PAGE)
+    rows, total = await request.app[index_key].list_replays(pid, ReplayQuery(**kwargs), offset=offset,
+                                                            limit=PER_PAGE)
     keep = {k: v for k, v in request.query.items() if k not in ("cursor", "deleted") and v}
     page_url = request.rel_url.with_query(keep)
     return render(request, "replays.html", {
@@ -190,10 +186,10 @@ def _start_at(request: web.Request) -> float:
         return 0.0
 
 
-def player_config(pid: int, replay: dict[str, Any], errors: list[dict[str, Any]], start_seconds: float,
+def player_config(pid: int, replay: ReplayDetail, errors: list[ErrorRow], start_seconds: float,
                   *, embedded: bool = False, focus_error: str | None = None) -> dict[str, Any]:
-    rid = replay["replay_id"]
-    summary = timeline.summary(replay, errors)
+    rid = replay.replay_id
+    summary = timeline.summary(replay.as_dict(), [e.as_dict() for e in errors])
     start_ms = min(start_seconds * 1000, summary["duration"])
     first_load = timeline.plan(summary["segments"], start_ms) if summary["segments"] else []
     segments_url = f"/projects/{pid}/replays/{rid}/segments.pack"
@@ -227,14 +223,13 @@ async def replay_page(request: web.Request) -> web.Response:
         pid, replay = await find_replay(request, request.match_info["replay_id"])
     except web.HTTPNotFound as exc:
         return not_found(request, exc.text or "no such replay")
-    errors = await request.app[index_key].replay_errors(pid, replay["replay_id"])
+    errors = await request.app[index_key].replay_errors(pid, replay.replay_id)
     config = player_config(pid, replay, errors, _start_at(request))
     if request.query.get("load") == "all":  # the benchmark's baseline: every segment before the first frame
         config["preload"] = []
     return render(request, "replay.html", {
         "nav": "replays", "pid": pid, "replay": replay, "errors": errors, "player": config,
-        "user_label": _user_label(replay.get("user")),
-        "scrub_report": replay.get("scrub_report") or {},
+        "scrub_report": replay.scrub_report,
     })
 
 
@@ -243,7 +238,7 @@ async def timeline_json(request: web.Request) -> web.Response:
     """The segment table (ms from the origin, full snapshots), gaps, errors and the plan for ``?t=``."""
     await page_auth_json(request)
     pid, replay = await find_replay(request, request.match_info["replay_id"])
-    errors = await request.app[index_key].replay_errors(pid, replay["replay_id"])
+    errors = await request.app[index_key].replay_errors(pid, replay.replay_id)
     return web.json_response(player_config(pid, replay, errors, _start_at(request)),
                              headers={"Cache-Control": "no-store"})
 
@@ -253,18 +248,18 @@ async def breadcrumbs_json(request: web.Request) -> web.Response:
     """Breadcrumbs, markers and inactive stretches of a whole replay, cached per stored version."""
     await page_auth_json(request)
     pid, replay = await find_replay(request, request.match_info["replay_id"])
-    errors = await request.app[index_key].replay_errors(pid, replay["replay_id"])
+    errors = [e.as_dict() for e in await request.app[index_key].replay_errors(pid, replay.replay_id)]
     cache = request.app[crumbs_cache_key]
-    key = (pid, replay["replay_id"])
-    version = (replay["segment_count"], replay["updated_at"], len(errors))
+    key = (pid, replay.replay_id)
+    version = (replay.segment_count, replay.updated_at, len(errors))
     hit = cache.get(key)
     if hit is not None and hit[0] == version:
         cache.move_to_end(key)
         body = hit[1]
     else:
-        summary = timeline.summary(replay, errors)
+        summary = timeline.summary(replay.as_dict(), errors)
         # few at a time: the player's segment requests share the index thread and should not wait long
-        found = await read_blobs(request.app, pid, replay["replay_id"], [s["segment_id"] for s in replay["segments"]],
+        found = await read_blobs(request.app, pid, replay.replay_id, [s.segment_id for s in replay.segments],
                                  concurrency=4)
         # CPU work off the event loop, in the worker processes (bytes in, a small dict out)
         result = await request.app[pool_key].run(timeline.breadcrumbs_from_blobs, [b for _, b in found],
@@ -312,17 +307,17 @@ async def error_page(request: web.Request) -> web.Response:
     else:
         return not_found(request, "no such error (expired, or never stored)")
     player = replay = replay_link = None
-    if error.get("replay_id") and error.get("replay_available"):
-        replay = await index.get_replay(pid, error["replay_id"])
-        if replay is not None and replay["segment_count"]:
-            errors = await index.replay_errors(pid, replay["replay_id"])
+    if error.replay_id and error.replay_available:
+        replay = await index.get_replay(pid, error.replay_id)
+        if replay is not None and replay.segment_count:
+            errors = await index.replay_errors(pid, replay.replay_id)
             # seconds into the player's timeline (its origin may precede the replay's start)
-            offset = max(0.0, error["timestamp"] - timeline.origin_ms(replay) / 1000)
+            offset = max(0.0, error.timestamp - timeline.origin_ms(replay.as_dict()) / 1000)
             player = player_config(pid, replay, errors, max(0.0, offset - ERROR_LEAD_SECONDS),
                                    embedded=True, focus_error=event_id)
             player["error_at"] = round(offset * 1000)
-            replay_link = f"/replays/{replay['replay_id']}?t={max(0.0, offset - 1):.1f}"
-    data = error.get("data") or {}
+            replay_link = f"/replays/{replay.replay_id}?t={max(0.0, offset - 1):.1f}"
+    data = error.data
     frames = list(reversed((data.get("exception") or {}).get("frames") or []))  # most recent call first
     return render(request, "error.html", {
         "nav": "issues", "pid": pid, "error": error, "data": data, "frames": frames,

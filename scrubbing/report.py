@@ -32,6 +32,19 @@ class ScrubReport:
             self.by_location[k] = self.by_location.get(k, 0) + v
         return self
 
+    def subtract(self, other: "ScrubReport") -> "ScrubReport":
+        """Take ``other``'s counts out of this report (in place) and return self: undoes a
+        ``merge``, as when a replaced segment's report leaves its replay's. Counts reaching zero go."""
+        self.total -= other.total
+        for counts, taken in ((self.by_rule, other.by_rule), (self.by_location, other.by_location)):
+            for k, v in taken.items():
+                left = counts.get(k, 0) - v
+                if left:
+                    counts[k] = left
+                else:
+                    counts.pop(k, None)
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "total": self.total,

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .auth import require_auth
 from .codec import CONTENT_TYPE, segment_json
+from .index import ReplayQuery, SegmentRecord
 from .keys import blobs_key, index_key, projects_key, spool_key
 from .storage import BlobNotFound, replay_prefix
 
@@ -90,8 +91,9 @@ async def list_replays(request: web.Request) -> web.Response:
     pid = project_id(request)
     offset = _int(request, "cursor", 0) or 0
     limit = _int(request, "per_page", 50, low=1, high=MAX_PAGE) or 50
-    rows, total = await request.app[index_key].list_replays(pid, **replay_query(request), offset=offset, limit=limit)
-    return _page(request, rows, total, offset, limit)
+    rows, total = await request.app[index_key].list_replays(pid, ReplayQuery(**replay_query(request)),
+                                                            offset=offset, limit=limit)
+    return _page(request, [r.as_dict() for r in rows], total, offset, limit)
 
 
 async def get_replay(request: web.Request) -> web.Response:
@@ -100,20 +102,20 @@ async def get_replay(request: web.Request) -> web.Response:
     replay = await request.app[index_key].get_replay(pid, request.match_info["replay_id"])
     if replay is None:
         raise web.HTTPNotFound(text="no such replay")
-    replay["errors"] = await request.app[index_key].replay_errors(pid, replay["replay_id"])
-    return web.json_response({"data": replay})
+    errors = await request.app[index_key].replay_errors(pid, replay.replay_id)
+    return web.json_response({"data": {**replay.as_dict(), "errors": [e.as_dict() for e in errors]}})
 
 
-async def read_segment_blob(app: web.Application, row: dict[str, Any]) -> bytes | None:
+async def read_segment_blob(app: web.Application, segment: SegmentRecord) -> bytes | None:
     """A segment's stored bytes (its index row given): from the local spool while it waits for
     upload, else from the blob store; None if neither has it."""
-    if row["location"] == "spool":
+    if segment.location == "spool":
         spool = app[spool_key]
-        blob = await spool.blob(spool.entry_name(row["project_id"], row["replay_id"], row["segment_id"]))
+        blob = await spool.blob(spool.entry_name(segment.project_id, segment.replay_id, segment.segment_id))
         if blob is not None:
             return blob
     try:
-        return await app[blobs_key].get(row["blob_key"])
+        return await app[blobs_key].get(segment.blob_key)
     except BlobNotFound:
         return None
 
@@ -131,7 +133,7 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
     blob = await read_segment_blob(request.app, row)
     if blob is None:
         raise web.HTTPNotFound(text="segment blob is missing")
-    headers = {"Cache-Control": "private, max-age=86400", "X-Replayd-Codec": row["codec"]}
+    headers = {"Cache-Control": "private, max-age=86400", "X-Replayd-Codec": row.codec}
     wants_packed = request.query.get("format") == "msgpack" or CONTENT_TYPE in request.headers.get("Accept", "")
     if wants_packed and "br" in request.headers.get("Accept-Encoding", ""):
         # The stored bytes as they are: the browser undoes brotli itself, no server CPU spent.
@@ -159,7 +161,7 @@ async def get_error(request: web.Request) -> web.Response:
     error = await request.app[index_key].get_error(pid, request.match_info["event_id"].replace("-", "").lower())
     if error is None:
         raise web.HTTPNotFound(text="no such error")
-    return web.json_response({"data": error})
+    return web.json_response({"data": error.as_dict()})
 
 
 async def list_issues(request: web.Request) -> web.Response:
@@ -168,7 +170,7 @@ async def list_issues(request: web.Request) -> web.Response:
     offset = _int(request, "cursor", 0) or 0
     limit = _int(request, "per_page", 50, low=1, high=MAX_PAGE) or 50
     rows, total = await request.app[index_key].list_issues(pid, offset=offset, limit=limit)
-    return _page(request, rows, total, offset, limit)
+    return _page(request, [i.as_dict() for i in rows], total, offset, limit)
 
 
 def setup_api_routes(app: web.Application) -> None:

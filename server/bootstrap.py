@@ -8,11 +8,11 @@ from typing import Callable
 
 from .auth import generate_password, generate_token, hash_password, token_digest
 from .config import Config, ConfigError, ProjectConfig
-from .index import SQLiteIndex
+from .index import Index
 from .keys import Credentials, Projects
 
 
-async def load_projects(config: Config, index: SQLiteIndex) -> Projects:
+async def load_projects(config: Config, index: Index) -> Projects:
     if config.projects is not None:
         return Projects({p.id: p for p in config.projects})
     key = await index.meta_get_or_create("project.1.public_key", lambda: secrets.token_hex(16))
@@ -27,13 +27,13 @@ SECRET_KEY_KEY = "auth.secret_key"
 SCRUB_SECRET_KEY = "scrubbing.secret"
 
 
-async def hash_clear_text_secrets(index: SQLiteIndex) -> None:
+async def hash_clear_text_secrets(index: Index) -> None:
     """Older versions kept the generated password and token in clear: replace them by their hashes."""
     await index.meta_replace("auth.admin_password", PASSWORD_KEY, hash_password)
     await index.meta_replace("auth.admin_token", TOKEN_KEY, token_digest)
 
 
-async def _generated_secret(index: SQLiteIndex, key: str, generate: Callable[[], str],
+async def _generated_secret(index: Index, key: str, generate: Callable[[], str],
                             digest: Callable[[str], str], shown_once: dict[str, str]) -> str:
     """The hash kept under ``key``. On the start that generates the secret, the secret itself goes
     into ``shown_once[key]`` (for the banner) and is never stored."""
@@ -49,7 +49,7 @@ def _new_key() -> str:
     return secrets.token_urlsafe(32)
 
 
-async def load_credentials(config: Config, index: SQLiteIndex) -> Credentials:
+async def load_credentials(config: Config, index: Index) -> Credentials:
     await hash_clear_text_secrets(index)
     shown_once: dict[str, str] = {}
     if config.auth.admin_password:
@@ -66,7 +66,7 @@ async def load_credentials(config: Config, index: SQLiteIndex) -> Credentials:
     )
 
 
-async def rotate_secret(config: Config, index: SQLiteIndex, name: str) -> str:
+async def rotate_secret(config: Config, index: Index, name: str) -> str:
     """Replace a generated secret (``admin-password``, ``api-token``, ``cookie-key``) in the index;
     returns the line to print, with a new password or token shown this once. Used from the next start."""
     await hash_clear_text_secrets(index)  # else that start would turn an old clear value into the current hash

@@ -86,10 +86,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_rotate(args: argparse.Namespace) -> int:
     from .bootstrap import rotate_secret
-    from .index import SQLiteIndex
+    from .index import open_index
 
     async def rotate(config: Config) -> str:
-        index = await SQLiteIndex.open(config.sqlite_path)
+        index = await open_index(config.index)
         try:
             return await rotate_secret(config, index, args.secret)
         finally:

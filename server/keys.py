@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from .config import Config, ProjectConfig
-from .index import SQLiteIndex
+from .index import Index
 from .spool import Spool
 from .storage import BlobStore
 from .uploader import Uploader
@@ -39,7 +39,7 @@ class Projects:
 
 
 config_key = web.AppKey("config", Config)
-index_key = web.AppKey("index", SQLiteIndex)
+index_key = web.AppKey("index", Index)
 blobs_key = web.AppKey("blobs", BlobStore)
 projects_key = web.AppKey("projects", Projects)
 credentials_key = web.AppKey("credentials", Credentials)

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from .bootstrap import load_credentials, load_projects
 from .config import ConfigError
-from .index import SQLiteIndex
+from .index import open_index
 from .keys import blobs_key, config_key, credentials_key, index_key, pool_key, projects_key, spool_key, uploader_key
 from .metrics import metrics_key
 from .spool import Spool
@@ -39,7 +39,7 @@ async def running(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
 
 async def index_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[config_key]
-    index = await SQLiteIndex.open(config.sqlite_path)
+    index = await open_index(config.index)
     app[index_key] = index
     app[projects_key] = await load_projects(config, index)
     app[credentials_key] = await load_credentials(config, index)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .index import SQLiteIndex
+from .index import Index
 from .metrics import Metrics
 from .spool import Spool
 from .storage import BlobStore
@@ -16,7 +16,7 @@ IDLE_POLL = 5.0
 
 
 class Uploader:
-    def __init__(self, spool: Spool, blobs: BlobStore, index: SQLiteIndex, metrics: Metrics,
+    def __init__(self, spool: Spool, blobs: BlobStore, index: Index, metrics: Metrics,
                  put_timeout: float, max_backoff: float):
         self.spool = spool
         self.blobs = blobs
@@ -59,7 +59,7 @@ class Uploader:
                 log.error("unreadable spool entry %s moved aside", entry.path.name)
                 entry.path.rename(entry.path.with_suffix(".corrupt"))
                 continue
-            if not await self.index.segment_exists(record.project_id, record.replay_id, record.segment_id):
+            if await self.index.get_segment(record.project_id, record.replay_id, record.segment_id) is None:
                 # Never acknowledged (a crash before its row) or its replay was deleted since.
                 self.spool.remove(entry.path)
                 continue

@@ -1,9 +1,39 @@
-"""The index: replays, segments, errors and issues, in SQLite (PostgreSQL later).
+"""The index: replays, segments, errors and issues — one interface, ``Index``, and its backends.
 
-Records passed in are plain dataclasses (``records``); rows come back as dicts ready for JSON.
+Everything outside this package talks to an ``Index`` (``protocol``) with the records of
+``records`` in and out; only ``open_index`` knows which database answers, from ``index.url``:
+SQLite (``sqlite:///PATH``) for now. tests/test_index.py is the suite every backend passes.
 """
 
-from .records import ErrorRecord, ReplayEventRecord, SegmentRecord
+from __future__ import annotations
+
+from ..config import IndexConfig, sqlite_path
+from .protocol import Index, StateConflict
+from .records import (
+    ErrorDetail,
+    ErrorRecord,
+    ErrorRow,
+    IssueRow,
+    Replay,
+    ReplayDetail,
+    ReplayEventRecord,
+    ReplayQuery,
+    ScrubberState,
+    SegmentRecord,
+    SegmentRow,
+    user_label,
+)
 from .sqlite import SQLiteIndex
 
-__all__ = ["ErrorRecord", "ReplayEventRecord", "SegmentRecord", "SQLiteIndex"]
+__all__ = [
+    "ErrorDetail", "ErrorRecord", "ErrorRow", "Index", "IssueRow", "Replay", "ReplayDetail", "ReplayEventRecord",
+    "ReplayQuery", "ScrubberState", "SegmentRecord", "SegmentRow", "StateConflict", "open_index", "user_label",
+]
+
+
+async def open_index(config: IndexConfig) -> Index:
+    """The backend ``config.url`` names, opened and migrated; ValueError for a URL none takes."""
+    if config.url.startswith("sqlite:"):
+        return await SQLiteIndex.open(sqlite_path(config.url))
+    raise ValueError(f"index.url: {config.url.partition(':')[0]!r} is not a supported database "
+                     "(only sqlite:///PATH is)")

@@ -1,4 +1,4 @@
-"""The index's schema, one migration per version; ``PRAGMA user_version`` records the applied one."""
+"""The SQLite index's schema, one migration per version; ``PRAGMA user_version`` records the applied one."""
 
 MIGRATIONS: list[str] = [
     # 1: replays, segments, errors, issues and their links
@@ -102,5 +102,10 @@ MIGRATIONS: list[str] = [
     # 2: where a segment's blob is: the blob store, or still in the local spool
     """
     ALTER TABLE segments ADD COLUMN location TEXT NOT NULL DEFAULT 'store';
+    """,
+    # 3: the scrubber state's version, compared and bumped by every segment stored (a state kept
+    # before this counts as version 1; no row at all is version 0)
+    """
+    ALTER TABLE replay_state ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
     """,
 ]

@@ -1,16 +1,61 @@
-"""What the ingest path writes into the index (already scrubbed)."""
+"""The index's records and the rules that fold a replay together.
+
+Records in: what the ingest path writes (already scrubbed). Records out: what reads answer. All are
+frozen dataclasses, the same whichever database answers; ``as_dict()`` is a record's JSON for the
+API. Times are Unix seconds.
+
+How a replay's ``replay_event`` items and segments, arriving in any order and possibly more than
+once, add up to one replay is decided here, in ``Replay.with_event`` and ``Replay.with_segment``,
+so every backend applies the same rules: a backend reads the replay, applies one, and writes the
+result back in the same transaction.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from scrubbing.report import ScrubReport
 
-@dataclass(slots=True)
-class ReplayEventRecord:
+MAX_URLS = 500  # distinct URLs kept per replay, in the order first seen
+USER_LABEL_KEYS = ("username", "email", "id", "ip_address", "name")
+SORT_KEYS = ("started_at", "duration", "error_count", "segment_count")
+
+
+def user_label(user: dict[str, Any]) -> str:
+    """How a user is shown (and found by the list's user filter): the first of these that is set."""
+    return next((str(user[k]) for k in USER_LABEL_KEYS if user.get(k)), "")
+
+
+def _earliest(*times: float | None) -> float | None:
+    return min((t for t in times if t is not None), default=None)
+
+
+def _latest(*times: float | None) -> float | None:
+    return max((t for t in times if t is not None), default=None)
+
+
+def _report(data: dict[str, Any]) -> ScrubReport:
+    return ScrubReport.from_dict(data)
+
+
+class _Record:
+    __slots__ = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready data, nested records included."""
+        record: Any = self  # every subclass is a dataclass
+        return dataclasses.asdict(record)
+
+
+# --- in: what ingest records ------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ReplayEventRecord(_Record):
     project_id: int
     replay_id: str
-    segment_id: int
+    segment_id: int  # -1 when the item named none
     started_at: float | None
     timestamp: float | None
     urls: list[str] = field(default_factory=list)
@@ -25,8 +70,10 @@ class ReplayEventRecord:
     sdk: str = ""
 
 
-@dataclass(slots=True)
-class SegmentRecord:
+@dataclass(frozen=True, slots=True)
+class SegmentRecord(_Record):
+    """A stored segment; also what ``Index.get_segment`` answers."""
+
     project_id: int
     replay_id: str
     segment_id: int
@@ -44,8 +91,8 @@ class SegmentRecord:
     location: str = "store"  # or "spool" until the uploader has moved it to the blob store
 
 
-@dataclass(slots=True)
-class ErrorRecord:
+@dataclass(frozen=True, slots=True)
+class ErrorRecord(_Record):
     project_id: int
     event_id: str
     timestamp: float
@@ -61,3 +108,187 @@ class ErrorRecord:
     os: str = ""
     replay_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ScrubberState:
+    """The scrubber's state after a replay's latest stored segment (``scrubbing.ReplayState``,
+    serialised), and its version: 0 while none is stored, one more on every segment stored."""
+
+    data: bytes | None = None
+    version: int = 0
+
+
+# --- out: what reads answer -------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Replay(_Record):
+    """A replay as listed: its metadata and totals over its segments."""
+
+    project_id: int
+    replay_id: str
+    started_at: float | None = None
+    ended_at: float | None = None
+    segment_count: int = 0
+    raw_bytes: int = 0
+    stored_bytes: int = 0
+    click_count: int = 0
+    rage_click_count: int = 0
+    scrub_report: dict[str, Any] = field(default_factory=lambda: ScrubReport().to_dict())
+    urls: list[str] = field(default_factory=list)
+    user: dict[str, Any] = field(default_factory=dict)
+    browser: str = ""
+    os: str = ""
+    device: str = ""
+    replay_type: str = "session"
+    environment: str = ""
+    release: str = ""
+    sdk: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    error_count: int = 0  # errors linked to it (from either side), whether stored or not
+
+    @property
+    def duration(self) -> float:
+        if self.started_at is None or self.ended_at is None:
+            return 0.0
+        return round(self.ended_at - self.started_at, 3)
+
+    @property
+    def user_label(self) -> str:
+        return user_label(self.user)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "duration": self.duration}
+
+    # The merge rules. Neither touches created_at, updated_at or error_count: the backend keeps those.
+
+    def with_event(self, event: ReplayEventRecord) -> Replay:
+        """Fold in a replay_event: the earliest start and latest end win, URLs are a union (the
+        first MAX_URLS), any other value the event sets replaces the stored one — except the replay
+        type, which the event of segment 0 decides."""
+        urls = list(self.urls)
+        for url in event.urls:
+            if len(urls) >= MAX_URLS:
+                break
+            if url not in urls:
+                urls.append(url)
+        return dataclasses.replace(
+            self,
+            started_at=_earliest(self.started_at, event.started_at, event.timestamp),
+            ended_at=_latest(self.ended_at, event.timestamp),
+            urls=urls,
+            user=event.user or self.user,
+            browser=event.browser or self.browser,
+            os=event.os or self.os,
+            device=event.device or self.device,
+            replay_type=event.replay_type if event.segment_id == 0 or not self.replay_type else self.replay_type,
+            environment=event.environment or self.environment,
+            release=event.release or self.release,
+            sdk=event.sdk or self.sdk,
+        )
+
+    def with_segment(self, segment: SegmentRecord, old: SegmentRecord | None) -> Replay:
+        """Fold in a stored segment; ``old`` is the row it replaces (a re-send), whose share of the
+        totals comes out so nothing is counted twice. Incremental: the cost does not grow with the
+        replay's length."""
+        report = _report(self.scrub_report).merge(_report(segment.scrub_report))
+        if old is not None:
+            report.subtract(_report(old.scrub_report))
+        return dataclasses.replace(
+            self,
+            started_at=_earliest(self.started_at, segment.started_at),
+            ended_at=_latest(self.ended_at, segment.ended_at),
+            segment_count=self.segment_count + (0 if old else 1),
+            raw_bytes=self.raw_bytes + segment.raw_bytes - (old.raw_bytes if old else 0),
+            stored_bytes=self.stored_bytes + segment.stored_bytes - (old.stored_bytes if old else 0),
+            click_count=self.click_count + segment.click_count - (old.click_count if old else 0),
+            rage_click_count=self.rage_click_count + segment.rage_click_count - (old.rage_click_count if old else 0),
+            scrub_report=report.to_dict(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRow(_Record):
+    """A segment as a replay's detail lists it."""
+
+    segment_id: int
+    started_at: float | None
+    ended_at: float | None
+    event_count: int
+    raw_bytes: int
+    stored_bytes: int
+    has_full_snapshot: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayDetail(Replay):
+    """One replay: also the ids of its linked errors (sorted) and its segments (in order)."""
+
+    error_ids: list[str] = field(default_factory=list)
+    segments: list[SegmentRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorRow(_Record):
+    """An error as a replay lists it."""
+
+    event_id: str
+    issue_id: int
+    timestamp: float
+    level: str
+    type: str = ""
+    value: str = ""
+    message: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorDetail(ErrorRow):
+    """One error with its stored event data, and where it is in its replay (if any)."""
+
+    project_id: int
+    browser: str = ""
+    os: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    received_at: float
+    replay_id: str | None = None  # its own, else the first replay that links it
+    replay_offset: float | None = None  # seconds from the replay's start
+    replay_available: bool = False  # the replay has a segment to play
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssueRow(_Record):
+    """Errors grouped by fingerprint."""
+
+    id: int
+    project_id: int
+    fingerprint: str
+    title: str
+    culprit: str
+    level: str
+    first_seen: float
+    last_seen: float
+    count: int
+    replay_count: int  # distinct replays linked to its errors
+    latest_event_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayQuery:
+    """The replay list's filters and order. Only replays with at least one segment are listed;
+    ``url`` and ``user`` are substrings (any case) of a URL, or of the user's label or fields."""
+
+    has_errors: bool | None = None
+    url: str | None = None
+    user: str | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
+    started_after: float | None = None  # inclusive
+    started_before: float | None = None  # exclusive
+    sort: str = "started_at"  # one of SORT_KEYS; anything else sorts by start
+    descending: bool = True
+
+    @property
+    def order(self) -> str:
+        return self.sort if self.sort in SORT_KEYS else "started_at"

@@ -10,13 +10,14 @@ previous ones.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import OrderedDict
 from typing import Any, Callable
 
 from ..codec import CODEC
 from ..config import Config
-from ..index import SegmentRecord, SQLiteIndex
+from ..index import Index, SegmentRecord, StateConflict
 from ..metrics import Metrics
 from ..spool import Spool, SpoolFull
 from ..storage import BlobStore, segment_key
@@ -59,7 +60,7 @@ class ReplayLocks:
 
 
 class Ingestor:
-    def __init__(self, config: Config, index: SQLiteIndex, blobs: BlobStore, pool: WorkerPool, spool: Spool,
+    def __init__(self, config: Config, index: Index, blobs: BlobStore, pool: WorkerPool, spool: Spool,
                  uploader: Uploader, metrics: Metrics):
         self.config = config
         self.index = index
@@ -130,12 +131,13 @@ class Ingestor:
         assert replay_id is not None  # ingest() refuses recordings without one
         limits = self.config.limits
         async with self._locks.get((project_id, replay_id)):
+            stored_state = await self.index.get_state(project_id, replay_id)
             job = SegmentJob(
                 payload=body,
                 quality=self.config.storage.compression_quality,
                 max_recording_bytes=limits.max_recording_bytes,
                 max_events=limits.max_events_per_segment,
-                state=await self.index.get_state(project_id, replay_id),
+                state=stored_state.data,
                 replay_events=replay_events,
             )
             result = await self._in_pool(process_segment, job)
@@ -155,7 +157,10 @@ class Ingestor:
                 rage_click_count=result.rage_click_count,
                 scrub_report=result.report,
             )
-            await self._store_blob(record, result.blob, result.state)
+            try:
+                record = await self._store_blob(record, result.blob, result.state, stored_state.version)
+            except StateConflict:  # the replay was deleted (or written by another process) meanwhile
+                raise Unavailable("the replay changed while this segment was scrubbed; retry", 1) from None
             if marked := [e for e in map(hex_id, result.error_ids) if e]:
                 await self.index.link_errors(project_id, replay_id, marked)
         m = self.metrics
@@ -170,8 +175,9 @@ class Ingestor:
         }})
         return result.replay_events
 
-    async def _store_blob(self, record: SegmentRecord, blob: bytes, state: bytes) -> None:
-        """Blob store first, else the durable spool; the index row only after the bytes are safe."""
+    async def _store_blob(self, record: SegmentRecord, blob: bytes, state: bytes, state_version: int) -> SegmentRecord:
+        """Blob store first, else the durable spool; the index row only after the bytes are safe.
+        Returns the record as stored (its location)."""
         try:
             if not self.uploader.store_healthy:
                 raise ConnectionError("blob store marked failing")
@@ -180,17 +186,19 @@ class Ingestor:
             if self.uploader.store_healthy:
                 log.warning("blob store write failed (%s); spooling until it recovers", type(exc).__name__)
                 self.uploader.store_failed()
-            record.location = "spool"
+            record = dataclasses.replace(record, location="spool")
             name = self.spool.entry_name(record.project_id, record.replay_id, record.segment_id)
             self.uploader.writing.add(name)
             try:
                 await self.spool.put(record, blob, state)
                 self.metrics.inc("replayd_spooled_total")
-                await self.index.record_segment(record, state)
+                await self.index.record_segment(record, state, state_version)
             except SpoolFull as full:
                 raise Unavailable(f"blob store unavailable and {full}; retry later", SPOOL_RETRY_AFTER) from None
             finally:
                 self.uploader.writing.discard(name)
             self.uploader.wake()
-            return
-        await self.index.record_segment(record, state)
+            return record
+        await self.index.record_segment(record, state, state_version)
+        return record
+
