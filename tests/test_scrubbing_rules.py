@@ -106,6 +106,12 @@ def test_future_rules_are_problems_in_check_mode():
     assert any(x.startswith("rules.user.policy: unknown policy") for x in p)
 
 
+def test_a_version_key_is_ignored():
+    """Rules files of older versions start with `version: 1`: they still pass check mode."""
+    rs = parse_rules("version: 1\ncustom: [{name: a, pattern: 'a-\\d+'}]\n")
+    assert "version" not in rs.model_dump() and rs.custom[0].pattern == "a-\\d+"
+
+
 def test_future_rules_never_crash_a_running_server():
     rs = parse_rules(FUTURE, strict=False)
     assert len(rs.warnings) == 7
