@@ -244,8 +244,10 @@ def test_url_without_sensitive_params_untouched(scrubber):
 
 
 def test_url_params_configurable():
-    s = Scrubber(parse_rules({"urls": {"params": ["q"], "extra_params": ["ref"], "fragments": False}}), secret=SECRET)
-    assert s.scrub_text("/s?q=1&token=2&ref=3#code=4")[0] == "/s?q=[Filtered]&token=2&ref=[Filtered]#code=4"
+    """The secret names are one list: `urls.params`, `urls.extra_params` and `network.sensitive_keys`."""
+    rules = {"urls": {"params": ["q"], "extra_params": ["ref"], "fragments": False}, "network": {"sensitive_keys": ["code"]}}
+    s = Scrubber(parse_rules(rules), secret=SECRET)
+    assert s.scrub_text("/s?q=1&token=2&ref=3&code=5#code=4")[0] == "/s?q=[Filtered]&token=2&ref=[Filtered]&code=[Filtered]#code=4"
 
 
 def test_embedded_urls_in_text(scrubber):
