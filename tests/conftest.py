@@ -22,7 +22,9 @@ from server.app import create_app
 from server.config import Config, load_config
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("REPLAYD_SHARED", REPO.parent / "shared"))
+DATA = REPO / "tests" / "data"  # recordings and captured traffic the tests read; provenance in their READMEs
+CORPUS = DATA / "corpus" / "nodedocs-session.json.br"
+SDK_TRAFFIC = DATA / "sentry-browser-11.12.0-todo"
 CHROMIUM = os.environ.get("REPLAYD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -15,9 +15,8 @@ import pytest
 
 from server.app import create_app
 from server.codec import decode_segment
-from tests.conftest import API_TOKEN, PUBLIC_KEY, SHARED, make_config
+from tests.conftest import API_TOKEN, PUBLIC_KEY, SDK_TRAFFIC, make_config
 
-FIXTURES = SHARED / "fixtures" / "sentry-browser-11.12.0-todo"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 T0 = 1_790_000_000.0
 
@@ -118,10 +117,10 @@ def rid() -> str:
 
 async def test_real_sdk_envelopes(client):
     for n in ("001", "002", "003"):
-        request = json.loads((FIXTURES / f"{n}.request.json").read_text())
+        request = json.loads((SDK_TRAFFIC / f"{n}.request.json").read_text())
         params = {**request["query"], "sentry_key": PUBLIC_KEY}
         response = await client.post("/api/1/envelope/", params=params, headers=request["headers"],
-                                     data=(FIXTURES / f"{n}.envelope").read_bytes())
+                                     data=(SDK_TRAFFIC / f"{n}.envelope").read_bytes())
         assert response.status == 200, await response.text()
         assert response.headers["Access-Control-Allow-Origin"] == request["headers"]["Origin"]
     replays = await get(client, "/api/0/projects/1/replays/")

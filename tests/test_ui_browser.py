@@ -16,13 +16,12 @@ import time
 import brotli
 import pytest
 
-from tests.conftest import PUBLIC_KEY, REPO, SHARED, launch_server
+from tests.conftest import CORPUS, PUBLIC_KEY, REPO, SDK_TRAFFIC, launch_server
 from tests.envelopes import (click, cut_segments, element, error_envelope, mouse_move, new_id, page_events,
                              post_envelope, replay_envelope, text, text_mutation)
 
 PASSWORD = "test-password"
 SCREENSHOTS = REPO / "docs" / "screenshots"
-FIXTURES = SHARED / "fixtures" / "sentry-browser-11.12.0-todo"
 TODO_REPLAY = "7dca85bbbdd840acbe95417f9c826b99"
 TODO_ERROR = "f8e25082bf5e4f4e978c1fe345b5c8a5"
 HOUR_AGO_MS = (time.time() - 3600) * 1000
@@ -55,8 +54,8 @@ def ui_server(tmp_path_factory):
     server = launch_server(tmp_path_factory.mktemp("ui-server"))
     try:
         for name in ("001", "002", "003"):
-            post_envelope(server.url, (FIXTURES / f"{name}.envelope").read_bytes(), PUBLIC_KEY)
-        corpus = json.loads(brotli.decompress((SHARED / "corpus" / "nodedocs-session.json.br").read_bytes()))
+            post_envelope(server.url, (SDK_TRAFFIC / f"{name}.envelope").read_bytes(), PUBLIC_KEY)
+        corpus = json.loads(brotli.decompress(CORPUS.read_bytes()))
         server.nodedocs = new_id()
         for i, segment in enumerate(cut_segments(corpus, 5)):
             post_envelope(server.url, replay_envelope(server.nodedocs, i, segment,
