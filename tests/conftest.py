@@ -250,3 +250,17 @@ def pytest_collection_modifyitems(config, items):
     uses_browser = [item for item in items if {"browser", "page"} & set(getattr(item, "fixturenames", ()))]
     others = [item for item in items if item not in uses_browser]
     items[:] = others + uses_browser
+
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No test may skip: everything a test needs is in the repository or installed by `make test`,
+    so a skip can only hide a test that did not run. Skips fail the run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter and reporter.stats.get("skipped") and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if skipped := terminalreporter.stats.get("skipped"):
+        terminalreporter.write_line(f"{len(skipped)} skipped: a skip fails the run (tests/conftest.py)", red=True)
