@@ -295,12 +295,12 @@ def test_screenshots(ui, ui_server, tmp_path):
     wait_first_frame(ui)
     ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
     ui.locator("[data-action=toggle]").click()
-    ui.wait_for_timeout(300)
+    ui.wait_for_selector("[data-player][data-state=paused]", state="attached")
     ui.screenshot(path=str(shots / "replay.png"))
     ui.goto(ui_server.url + f"/errors/{TODO_ERROR}")
     wait_first_frame(ui)
     ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
-    ui.wait_for_timeout(300)
+    ui.wait_for_selector("[data-player][data-state=paused]", state="attached")  # opens paused before the error
     ui.screenshot(path=str(shots / "error.png"))
     for name in ("list", "replay", "error"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
@@ -376,7 +376,7 @@ def test_hostile_recording_runs_nothing_in_the_app_origin(ui, ui_server, context
         }
         try { doc.getElementById('jsform').requestSubmit(); } catch (e) {}
     }""")
-    ui.wait_for_timeout(1000)
+    ui.wait_for_timeout(1000)  # nothing may happen: give whatever the pokes started time to show itself
     # the panels show the recorded strings as text: no element was made of them, no link leads anywhere else
     ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
     panel = ui.locator("[data-crumbs]")
