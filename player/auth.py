@@ -4,54 +4,118 @@ The cookie holds ``base64(json({"u": user, "n": nonce, "exp": unix}))`` + ``.`` 
 under ``credentials.secret_key``. The CSRF token of a session is HMAC(secret, "csrf:" + nonce): it
 never travels in a cookie, only in pages (``<meta name=csrf-token>``, hidden form fields) and back in
 ``X-CSRF-Token`` or a ``csrf_token`` field. Requests authenticated by an API token (Bearer) need no
-CSRF token: a browser never attaches one by itself.
+CSRF token: a browser never attaches one by itself. A successful sign-in also leaves a
+``replayd_browser`` cookie (a random id + HMAC, a year, path /login): the throttle gives such a browser
+its own budget of failures (``SignInThrottle``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 import time
-from typing import Any
+from collections import deque
+from typing import Any, Sequence
 
 from aiohttp import web
 
-from server.auth import bearer_token, is_authenticated, session_checker_key, valid_token
-from server.keys import credentials_key
+from server.auth import bearer_token, is_authenticated, session_checker_key, valid_token, verify_password
+from server.keys import config_key, credentials_key
 
 SESSION_COOKIE = "replayd_session"
 LOGIN_COOKIE = "replayd_login"  # the pre-session CSRF token of the sign-in form (double submit)
+BROWSER_COOKIE = "replayd_browser"  # a browser that signed in before: its own sign-in budget
 SESSION_SECONDS = 14 * 86400
+BROWSER_SECONDS = 365 * 86400
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
-FAILED_SIGN_INS = 10  # per client address within SIGN_IN_WINDOW seconds, then 429 until the window passes
-SIGN_IN_WINDOW = 600
+MAX_CLIENTS = 10_000  # clients the throttle remembers; past that it forgets the oldest
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SignInThrottle:
-    """Failed sign-ins per client address, so a password cannot be guessed at network speed."""
+    """Failed sign-ins per client and of everyone, so a password cannot be guessed at network speed.
 
-    def __init__(self, limit: int = FAILED_SIGN_INS, window: float = SIGN_IN_WINDOW):
-        self.limit, self.window = limit, window
-        self._failures: dict[str, list[float]] = {}
+    A client is a browser that signed in before (its signed ``replayd_browser`` cookie), else its
+    address, an IPv6 address with its whole /64. Past ``per_client`` failures within ``window``
+    seconds a client waits (429) until the oldest leaves the window, with the right password too.
+    Past ``total`` failures of all clients together, every client that never signed in waits too,
+    while browsers that did keep just their own budget: an attack from many addresses slows guessing
+    down for everyone but cannot lock out the people who use replayd.
+    """
 
-    def retry_after(self, client: str, now: float | None = None) -> int:
+    def __init__(self, per_client: int = 10, total: int = 100, window: float = 600):
+        self.per_client, self.total, self.window = per_client, total, window
+        self._clients: dict[str, deque[float]] = {}  # times of failures within the window, oldest first
+        self._everyone: deque[float] = deque()
+
+    def _wait(self, failures: deque[float], limit: int, now: float) -> int:
+        """Seconds until fewer than ``limit`` failures are within the window."""
+        while failures and now - failures[0] >= self.window:
+            failures.popleft()
+        return int(self.window - (now - failures[-limit])) + 1 if len(failures) >= limit else 0
+
+    def retry_after(self, client: str, known: bool, now: float | None = None) -> int:
         now = time.monotonic() if now is None else now
-        recent = [t for t in self._failures.get(client, []) if now - t < self.window]
-        self._failures[client] = recent
-        return int(self.window - (now - recent[0])) + 1 if len(recent) >= self.limit else 0
+        wait = self._wait(self._clients.get(client, deque()), self.per_client, now)
+        return wait if known else max(wait, self._wait(self._everyone, self.total, now))
 
-    def failed(self, client: str, now: float | None = None) -> None:
-        if len(self._failures) > 10_000:  # forget the oldest addresses rather than grow without bound
-            self._failures.pop(next(iter(self._failures)))
-        self._failures.setdefault(client, []).append(time.monotonic() if now is None else now)
+    def attempt(self, client: str, now: float | None = None) -> float:
+        """Count a sign-in as failed before its password is checked, so that concurrent guesses count
+        too (call it right after ``retry_after`` said 0); ``succeeded`` takes it back. Returns its time."""
+        now = time.monotonic() if now is None else now
+        if client not in self._clients and len(self._clients) >= MAX_CLIENTS:
+            self._clients.pop(next(iter(self._clients)))
+        self._clients.setdefault(client, deque()).append(now)
+        self._everyone.append(now)
+        return now
+
+    def succeeded(self, client: str, attempt: float) -> None:
+        for failures in (self._clients.get(client, deque()), self._everyone):
+            with contextlib.suppress(ValueError):  # already out of the window
+                failures.remove(attempt)
 
 
 throttle_key = web.AppKey("sign_in_throttle", SignInThrottle)
+
+
+def _ip(text: str | None) -> IPAddress | None:
+    try:
+        address = ipaddress.ip_address((text or "").strip())
+    except ValueError:
+        return None
+    return (address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else address
+
+
+def client_address(request: web.Request, trusted_proxies: Sequence[IPNetwork]) -> IPAddress | None:
+    """Where a request comes from. When the peer is a trusted proxy, the right-most X-Forwarded-For
+    entry that is not a trusted proxy itself: each proxy appends the address it saw, so entries to
+    the left of that one were written by the client and may say anything."""
+    address = _ip(request.remote)
+    hops = [hop for value in request.headers.getall("X-Forwarded-For", []) for hop in value.split(",")]
+    while address is not None and hops and any(address in network for network in trusted_proxies):
+        forwarded = _ip(hops.pop())
+        if forwarded is None:  # not an address: the proxy that wrote it is the best we know
+            break
+        address = forwarded
+    return address
+
+
+def client_bucket(address: IPAddress | None) -> str:
+    """One bucket per IPv4 address, and per IPv6 /64: one host usually has a whole /64 to pick from."""
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address) if address is not None else "unknown"
+
 
 session_key = web.RequestKey("replayd_session", dict)
 
@@ -96,6 +160,19 @@ def csrf_token(secret: str, session: dict[str, Any]) -> str:
 
 def valid_csrf(secret: str, session: dict[str, Any], token: str | None) -> bool:
     return bool(token) and hmac.compare_digest(token.encode(), csrf_token(secret, session).encode())
+
+
+def sign_browser(secret: str) -> str:
+    browser = secrets.token_urlsafe(16)
+    return f"{browser}.{_mac(secret, 'browser:' + browser)}"
+
+
+def read_browser(secret: str, cookie: str | None) -> str | None:
+    """The id of a browser that signed in before, or None (no cookie, or a forged one)."""
+    browser, _, mac = (cookie or "").partition(".")
+    if not browser or not hmac.compare_digest(mac.encode(), _mac(secret, "browser:" + browser).encode()):
+        return None
+    return browser
 
 
 def _secret(request: web.Request) -> str:
@@ -182,22 +259,28 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     submitted = str(form.get(CSRF_FIELD, ""))
     if not expected or not hmac.compare_digest(expected.encode(), submitted.encode()):
         raise web.HTTPForbidden(text="CSRF token missing or invalid: reload the sign-in page and try again")
-    client = request.remote or "?"
-    if wait := request.app[throttle_key].retry_after(client):
-        raise web.HTTPTooManyRequests(text=f"too many failed sign-ins from this address; retry in {wait} s",
+    throttle = request.app[throttle_key]
+    browser = read_browser(_secret(request), request.cookies.get(BROWSER_COOKIE))
+    client = f"browser {browser}" if browser else client_bucket(
+        client_address(request, request.app[config_key].server.trusted_proxies))
+    if wait := throttle.retry_after(client, known=browser is not None):
+        raise web.HTTPTooManyRequests(text=f"too many failed sign-ins; retry in {wait} s",
                                       headers={"Retry-After": str(wait)})
+    attempt = throttle.attempt(client)
     password = str(form.get("password", ""))
-    admin = request.app[credentials_key].admin_password
-    if not hmac.compare_digest(password.encode(), admin.encode()):
-        request.app[throttle_key].failed(client)
+    if not await asyncio.to_thread(verify_password, request.app[credentials_key].admin_password_hash, password):
         token = secrets.token_urlsafe(24)
         response = render(request, "login.html", {"login_token": token, "next": next_url, "failed": True},
                           status=401)
         _set_login_cookie(request, response, token)
         return response
+    throttle.succeeded(client, attempt)
     response = web.HTTPSeeOther(next_url)
+    secure = _cookie_secure(request)
     response.set_cookie(SESSION_COOKIE, sign_session(_secret(request), "admin"), httponly=True, samesite="Lax",
-                        path="/", secure=_cookie_secure(request), max_age=SESSION_SECONDS)
+                        path="/", secure=secure, max_age=SESSION_SECONDS)
+    response.set_cookie(BROWSER_COOKIE, sign_browser(_secret(request)), httponly=True, samesite="Strict",
+                        path="/login", secure=secure, max_age=BROWSER_SECONDS)
     response.del_cookie(LOGIN_COOKIE, path="/login")
     raise response
 
@@ -216,7 +299,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 def setup_auth(app: web.Application) -> None:
     app[session_checker_key] = check_session
-    app[throttle_key] = SignInThrottle()
+    auth = app[config_key].auth
+    app[throttle_key] = SignInThrottle(auth.sign_in_failures, auth.sign_in_failures_total, auth.sign_in_window)
     app.router.add_get("/login", login_page, name="login")
     app.router.add_post("/login", login_submit)
     app.router.add_post("/logout", logout, name="logout")

@@ -1,8 +1,15 @@
-"""Who may read: an API token (``Authorization: Bearer``) or a signed-in session (player/)."""
+"""Who may read: an API token (``Authorization: Bearer``) or a signed-in session (player/).
+
+Neither secret is kept in clear: the admin password as a salted scrypt hash, API tokens as SHA-256
+digests (a token is random and long, so a fast digest cannot be guessed back; a password may not be).
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import secrets
 from typing import Awaitable, Callable
 
 from aiohttp import web
@@ -12,6 +19,47 @@ from .keys import credentials_key
 # Other ways of signing in (the player's session cookie) register a checker here.
 session_checker_key = web.AppKey("session_checker", Callable[[web.Request], Awaitable[bool]])
 
+# scrypt's parameters for interactive logins (N=2^14, r=8, p=1: 16 MiB and tens of ms per check).
+# They are stored with each hash, so raising them later keeps older hashes valid.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+SCRYPT_MAXMEM = 64 * 1024 * 1024
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def generate_token() -> str:
+    return "rpd_" + secrets.token_urlsafe(24)
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, maxmem=SCRYPT_MAXMEM, dklen=32)
+
+
+def hash_password(password: str) -> str:
+    """``scrypt$N$r$p$salt$digest`` (base64): slow on purpose, run it off the event loop."""
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return "$".join(["scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P),
+                     base64.b64encode(salt).decode(), base64.b64encode(digest).decode()])
+
+
+def verify_password(stored: str, password: str) -> bool:
+    """Whether ``password`` matches a ``hash_password`` result; slow, run it off the event loop."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        computed = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
+        return hmac.compare_digest(computed, base64.b64decode(digest))
+    except (ValueError, TypeError):  # a malformed hash (fields, base64, scrypt parameters) matches nothing
+        return False
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
 
 def bearer_token(request: web.Request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -19,8 +67,10 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 def valid_token(request: web.Request, token: str) -> bool:
-    return any(hmac.compare_digest(token.encode(), known.encode())
-               for known in request.app[credentials_key].api_tokens)
+    """Compares digests, each in constant time, and all of them: the answer's timing tells nothing."""
+    digest = token_digest(token).encode()
+    matches = [hmac.compare_digest(digest, known.encode()) for known in request.app[credentials_key].api_token_digests]
+    return any(matches)
 
 
 async def is_authenticated(request: web.Request) -> bool:

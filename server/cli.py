@@ -1,8 +1,9 @@
-"""The ``replayd`` command: serve, check-config, scrub."""
+"""The ``replayd`` command: serve, check-config, rotate, scrub."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
@@ -24,12 +25,18 @@ def _refuse(problems: list[str]) -> int:
     return EXIT_CONFIG
 
 
+# Files and directories replayd creates (index, blobs, spool) are its owner's only: the index holds
+# keys, the blobs and spool hold recordings.
+PRIVATE_UMASK = 0o077
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .banner import print_banner_on_startup
     from .logs import setup_logging
     from .runner import run
 
+    os.umask(PRIVATE_UMASK)
     try:
         config = load_config(_config_path(args))
         if args.host:
@@ -43,7 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _refuse(problems)
     setup_logging(config.server.log_format)
     app = create_app(config)
-    print_banner_on_startup(app)
+    print_banner_on_startup(app, _config_path(args))
     run(app, config.server.host, config.server.port, config.server.shutdown_timeout)
     logging.getLogger("replayd").info("stopped")
     return 0
@@ -77,6 +84,28 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate(args: argparse.Namespace) -> int:
+    from .bootstrap import rotate_secret
+    from .index import SQLiteIndex
+
+    async def rotate(config: Config) -> str:
+        index = await SQLiteIndex.open(config.sqlite_path)
+        try:
+            return await rotate_secret(config, index, args.secret)
+        finally:
+            await index.close()
+
+    os.umask(PRIVATE_UMASK)
+    try:
+        config = load_config(_config_path(args))
+        line = asyncio.run(rotate(config))
+    except ConfigError as exc:
+        return _refuse(exc.problems)
+    print(line)
+    print("restart replayd to use it")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="replayd",
@@ -99,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("path", metavar="PATH")
     check.set_defaults(func=cmd_check_config)
+
+    rotate = sub.add_parser(
+        "rotate",
+        help="replace a generated secret: the admin password, the admin API token or the cookie key",
+        description="Replace a secret generated on first start and kept in the index. A new password or "
+        "token is printed this once; replayd uses it from its next start. See docs/security.md.",
+    )
+    rotate.add_argument("secret", choices=("admin-password", "api-token", "cookie-key"))
+    rotate.add_argument("--config", metavar="PATH", help="the config `replayd serve` uses (default: $REPLAYD_CONFIG)")
+    rotate.set_defaults(func=cmd_rotate)
 
     from .scrub_cli import add_scrub_parser
 

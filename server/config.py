@@ -7,11 +7,12 @@ Every problem is reported as ``field.path: message`` so that ``replayd check-con
 from __future__ import annotations
 
 import os
+import types
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError
 
 ENV_PREFIX = "REPLAYD_"
 # Environment variables with this prefix that are not config fields.
@@ -41,6 +42,10 @@ class ServerConfig(_Section):
     workers: int = Field(0, ge=0, le=256)
     # Seconds in-flight requests get to finish on SIGTERM/SIGINT.
     shutdown_timeout: float = Field(30.0, gt=0)
+    # Reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client; none by default.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    # When set, GET /metrics requires `Authorization: Bearer <this>`; unset, /metrics is open.
+    metrics_token: str | None = Field(None, min_length=16)
 
 
 class StorageConfig(_Section):
@@ -75,9 +80,17 @@ class ProjectConfig(_Section):
 
 class AuthConfig(_Section):
     api_tokens: list[str] = Field(default_factory=list)
-    admin_password: str | None = None
-    # Signs session cookies; generated and kept in the index when unset.
-    secret_key: str | None = None
+    # Generated on first start (shown once, kept as a hash) when unset; empty is refused, not "unset".
+    admin_password: str | None = Field(None, min_length=1)
+    # Signs session and remembered-browser cookies; generated and kept in the index when unset.
+    secret_key: str | None = Field(None, min_length=1)
+    # Failed sign-ins one client (an address, an IPv6 /64, or a browser that signed in before) may
+    # make within sign_in_window seconds before it gets 429 until the window passes.
+    sign_in_failures: int = Field(10, ge=1)
+    # Failed sign-ins of all clients together within the window before sign-in pauses for clients
+    # that never signed in; browsers that did keep their own budget (docs/security.md).
+    sign_in_failures_total: int = Field(100, ge=1)
+    sign_in_window: float = Field(600.0, gt=0)
 
 
 class ScrubbingConfig(_Section):
@@ -121,8 +134,40 @@ def sqlite_path(url: str) -> Path:
     return Path(url[len(prefix):])
 
 
+def _is_text(annotation: Any) -> bool:
+    """A ``str`` field, optional or not, or a ``Literal`` of strings."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        return bool(options) and all(_is_text(a) for a in options)
+    if get_origin(annotation) is Literal:
+        return all(isinstance(v, str) for v in get_args(annotation))
+    return annotation is str
+
+
+def _field_annotation(path: list[str]) -> Any:
+    """The annotation of the config field at ``path``, or None when no such field exists."""
+    model: Any = Config
+    annotation = None
+    for part in path:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None
+        annotation = model = model.model_fields[part].annotation
+    return annotation
+
+
+def _env_value(path: list[str], raw: str) -> Any:
+    """A string field takes the variable's text as is (``12345678``, ``on`` and ``null`` are strings);
+    any other field (numbers, booleans, lists, sections) parses it as YAML, so ``[a, b]`` is a list."""
+    if _is_text(_field_annotation(path)):
+        return raw
+    try:
+        return yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        return raw  # validation then names the field and what it expected
+
+
 def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
-    """REPLAYD_SERVER__PORT=9000 -> {"server": {"port": 9000}}; values are parsed as YAML."""
+    """REPLAYD_SERVER__PORT=9000 -> {"server": {"port": 9000}}; see ``_env_value`` for the values."""
     tree: dict[str, Any] = {}
     problems = []
     for name, raw in sorted(environ.items()):
@@ -132,10 +177,7 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str
         if not all(path):
             problems.append(f"{name}: malformed variable name")
             continue
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
+        value = _env_value(path, raw)
         node = tree
         for part in path[:-1]:
             child = node.setdefault(part, {})

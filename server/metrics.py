@@ -1,109 +1,82 @@
-"""Prometheus text-format metrics, kept in one small registry on the app (no global state)."""
+"""The app's Prometheus metrics, kept in a registry of its own on the app (no global registry: tests
+create the app many times). prometheus-client writes the exposition format, label escaping included."""
 
 from __future__ import annotations
 
-import bisect
-from collections import defaultdict
-from typing import Callable, Iterable
+from typing import Callable
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
 
-Labels = tuple[tuple[str, str], ...]
+# Any token is a valid HTTP method: others are counted as "other", so a client cannot add series at will.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-
-def _labels(labels: Labels) -> str:
-    if not labels:
-        return ""
-    escaped = (f'{k}="{v}"'.replace("\\", "\\\\").replace("\n", "\\n") for k, v in labels)
-    return "{" + ",".join(escaped) + "}"
+# name: (help, label names). Every series replayd exposes is declared here.
+COUNTERS = {
+    "replayd_requests_total": ("HTTP requests by route and status", ("method", "route", "status")),
+    "replayd_request_bytes_total": ("request body bytes received", ()),
+    "replayd_response_bytes_total": ("response body bytes sent", ()),
+    "replayd_segments_ingested_total": ("recording segments stored (blob store or spool)", ()),
+    "replayd_segment_raw_bytes_total": ("decompressed JSON bytes of ingested segments", ()),
+    "replayd_segment_stored_bytes_total": ("stored (brotli msgpack) bytes of ingested segments", ()),
+    "replayd_errors_ingested_total": ("error events stored", ()),
+    "replayd_rejections_total": ("envelopes refused, by status", ("status",)),
+    "replayd_upload_failures_total": ("blob store writes that failed or timed out", ()),
+    "replayd_spooled_total": ("segments written to the spool", ()),
+    "replayd_scrub_matches_total": ("scrubbing redactions by rule", ("rule",)),
+}
+HISTOGRAMS = {
+    "replayd_request_duration_seconds": ("request latency by route", ("route",)),
+}
+# Read when scraped, from a function set with Metrics.gauge (0 until then).
+GAUGES = {
+    "replayd_spool_segments": "segments waiting in the spool",
+    "replayd_spool_bytes": "bytes waiting in the spool",
+    "replayd_spool_oldest_age_seconds": "age of the oldest spooled segment",
+}
 
 
 class Metrics:
     def __init__(self) -> None:
-        self._counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
-        self._histograms: dict[str, dict[Labels, list[float]]] = defaultdict(dict)
-        self._help: dict[str, tuple[str, str]] = {}
-        self._gauges: dict[str, Callable[[], Iterable[tuple[Labels, float]]]] = {}
-
-    def describe(self, name: str, kind: str, text: str) -> None:
-        self._help[name] = (kind, text)
+        self.registry = CollectorRegistry()
+        self._counters = {name: Counter(name, text, labels, registry=self.registry)
+                          for name, (text, labels) in COUNTERS.items()}
+        self._histograms = {name: Histogram(name, text, labels, buckets=LATENCY_BUCKETS, registry=self.registry)
+                            for name, (text, labels) in HISTOGRAMS.items()}
+        self._gauges = {name: Gauge(name, text, registry=self.registry) for name, text in GAUGES.items()}
 
     def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
-        self._counters[name][tuple(sorted(labels.items()))] += value
+        counter = self._counters[name]
+        (counter.labels(**labels) if labels else counter).inc(value)
 
     def observe(self, name: str, value: float, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        series = self._histograms[name].setdefault(key, [0.0] * (len(LATENCY_BUCKETS) + 2))
-        series[bisect.bisect_left(LATENCY_BUCKETS, value)] += 1
-        series[-1] += value
+        histogram = self._histograms[name]
+        (histogram.labels(**labels) if labels else histogram).observe(value)
 
-    def gauge(self, name: str, read: Callable[[], Iterable[tuple[Labels, float]]]) -> None:
-        self._gauges[name] = read
+    def gauge(self, name: str, read: Callable[[], float]) -> None:
+        """``read`` is called on every scrape, on the event loop: it must be cheap (no I/O)."""
+        self._gauges[name].set_function(read)
 
     def count_request(self, request: web.Request, status: int, seconds: float, bytes_out: int) -> None:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        self.inc("replayd_requests_total", method=request.method, route=route, status=str(status))
+        method = request.method if request.method in METHODS else "other"
+        self.inc("replayd_requests_total", method=method, route=route, status=str(status))
         self.inc("replayd_request_bytes_total", float(request.content_length or 0))
         self.inc("replayd_response_bytes_total", float(bytes_out))
         self.observe("replayd_request_duration_seconds", seconds, route=route)
 
-    def render(self) -> str:
-        lines: list[str] = []
-
-        def head(name: str, default_kind: str) -> None:
-            kind, text = self._help.get(name, (default_kind, name))
-            lines.extend([f"# HELP {name} {text}", f"# TYPE {name} {kind}"])
-
-        for name, series in sorted(self._counters.items()):
-            head(name, "counter")
-            lines += [f"{name}{_labels(labels)} {value:g}" for labels, value in sorted(series.items())]
-        for name, read in sorted(self._gauges.items()):
-            head(name, "gauge")
-            lines += [f"{name}{_labels(labels)} {value:g}" for labels, value in read()]
-        for name, series in sorted(self._histograms.items()):
-            head(name, "histogram")
-            for labels, counts in sorted(series.items()):
-                cumulative = 0.0
-                for bound, count in zip(LATENCY_BUCKETS, counts):
-                    cumulative += count
-                    lines.append(f"{name}_bucket{_labels(labels + (('le', f'{bound:g}'),))} {cumulative:g}")
-                cumulative += counts[len(LATENCY_BUCKETS)]
-                lines.append(f"{name}_bucket{_labels(labels + (('le', '+Inf'),))} {cumulative:g}")
-                lines.append(f"{name}_sum{_labels(labels)} {counts[-1]:g}")
-                lines.append(f"{name}_count{_labels(labels)} {cumulative:g}")
-        return "\n".join(lines) + "\n"
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The exposition in the format ``accept`` asks for (Prometheus text by default), and its content type."""
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type
 
 
 metrics_key = web.AppKey("metrics", Metrics)
 
 
-def new_metrics() -> Metrics:
-    m = Metrics()
-    m.describe("replayd_requests_total", "counter", "HTTP requests by route and status")
-    m.describe("replayd_request_bytes_total", "counter", "request body bytes received")
-    m.describe("replayd_response_bytes_total", "counter", "response body bytes sent")
-    m.describe("replayd_request_duration_seconds", "histogram", "request latency by route")
-    m.describe("replayd_segments_ingested_total", "counter", "recording segments stored (blob store or spool)")
-    m.describe("replayd_segment_raw_bytes_total", "counter", "decompressed JSON bytes of ingested segments")
-    m.describe("replayd_segment_stored_bytes_total", "counter", "stored (brotli msgpack) bytes of ingested segments")
-    m.describe("replayd_errors_ingested_total", "counter", "error events stored")
-    m.describe("replayd_rejections_total", "counter", "envelopes refused, by status")
-    m.describe("replayd_upload_failures_total", "counter", "blob store writes that failed or timed out")
-    m.describe("replayd_spooled_total", "counter", "segments written to the spool")
-    m.describe("replayd_scrub_matches_total", "counter", "scrubbing redactions by rule")
-    m.describe("replayd_spool_segments", "gauge", "segments waiting in the spool")
-    m.describe("replayd_spool_bytes", "gauge", "bytes waiting in the spool")
-    m.describe("replayd_spool_oldest_age_seconds", "gauge", "age of the oldest spooled segment")
-    return m
-
-
-async def metrics_view(request: web.Request) -> web.Response:
-    return web.Response(text=request.app[metrics_key].render(), content_type="text/plain",
-                        headers={"X-Prometheus-Format": "0.0.4"})
-
-
 def setup_metrics(app: web.Application) -> None:
-    app[metrics_key] = new_metrics()
-    app.router.add_get("/metrics", metrics_view)
+    """The registry; ``/metrics`` itself is served by health.py with the other operator endpoints."""
+    app[metrics_key] = Metrics()

@@ -74,11 +74,12 @@ async def spool_ctx(app: web.Application) -> AsyncIterator[None]:
     uploader = Uploader(spool, app[blobs_key], app[index_key], metrics, config.storage.put_timeout,
                         config.spool.max_backoff)
     app[spool_key], app[uploader_key] = spool, uploader
-    metrics.gauge("replayd_spool_segments", lambda: [((), float(len(spool.entries())))])
-    metrics.gauge("replayd_spool_bytes", lambda: [((), float(spool.bytes))])
-    metrics.gauge("replayd_spool_oldest_age_seconds", lambda: [((), spool.oldest_age())])
-    if leftover := spool.entries():
-        log.info("spool holds %d segment(s) from a previous run; uploading", len(leftover))
+    # The spool's cached counters: a scrape never lists the spool directory.
+    metrics.gauge("replayd_spool_segments", lambda: spool.count)
+    metrics.gauge("replayd_spool_bytes", lambda: spool.bytes)
+    metrics.gauge("replayd_spool_oldest_age_seconds", spool.oldest_age)
+    if spool.count:
+        log.info("spool holds %d segment(s) from a previous run; uploading", spool.count)
     async with running(uploader.run()):
         yield
 

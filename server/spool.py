@@ -14,6 +14,7 @@ import json
 import os
 import struct
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,16 +40,23 @@ class Spool:
     def __init__(self, path: str | os.PathLike, max_bytes: int):
         self.path = Path(path)
         self.max_bytes = max_bytes
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)  # recordings: the owner's only
         for stale in self.path.glob(".tmp-*"):  # a write interrupted by a crash was never acknowledged
             stale.unlink(missing_ok=True)
-        self._bytes = sum(e.size for e in self.entries())
+        # What the spool holds, by file name, oldest first: /metrics and /readyz read this instead of
+        # listing the directory. put and remove keep it; a listing (start-up, each uploader round)
+        # refreshes it, which also accounts for files moved aside or left by a cancelled write.
+        self._held: OrderedDict[str, SpoolEntry] = OrderedDict()
+        self._held_bytes = 0
+        self._reserved_bytes = 0  # of writes under way
+        self.entries()
 
     @staticmethod
     def entry_name(project_id: int, replay_id: str, segment_id: int) -> str:
         return f"{project_id}-{replay_id}-{segment_id:06d}{SUFFIX}"
 
     def entries(self) -> list[SpoolEntry]:
+        """Lists the directory, oldest first (and refreshes the counters from what it found)."""
         found = []
         for path in self.path.glob("*" + SUFFIX):
             try:
@@ -56,39 +64,54 @@ class Spool:
             except FileNotFoundError:
                 continue
             found.append(SpoolEntry(path, st.st_size, st.st_mtime))
-        return sorted(found, key=lambda e: (e.mtime, e.path.name))
+        found.sort(key=lambda e: (e.mtime, e.path.name))
+        self._held = OrderedDict((e.path.name, e) for e in found)
+        self._held_bytes = sum(e.size for e in found)
+        return found
+
+    @property
+    def count(self) -> int:
+        """Entries held."""
+        return len(self._held)
 
     @property
     def bytes(self) -> int:
-        return self._bytes
+        """Bytes held, plus those of writes under way."""
+        return self._held_bytes + self._reserved_bytes
 
     def oldest_age(self) -> float:
-        entries = self.entries()
-        return max(0.0, time.time() - entries[0].mtime) if entries else 0.0
+        oldest = next(iter(self._held.values()), None)
+        return max(0.0, time.time() - oldest.mtime) if oldest else 0.0
 
-    def _write(self, target: Path, data: bytes) -> int:
-        """Write ``data`` durably as ``target``; returns the size of the entry it replaced (0 if none)."""
+    def _hold(self, entry: SpoolEntry) -> None:
+        self._forget(entry.path.name)
+        self._held[entry.path.name] = entry
+        self._held_bytes += entry.size
+
+    def _forget(self, name: str) -> None:
+        if (entry := self._held.pop(name, None)) is not None:
+            self._held_bytes -= entry.size
+
+    @staticmethod
+    def _write(target: Path, data: bytes) -> None:
         try:
-            replaced = target.stat().st_size if target.exists() else 0
             write_atomically(target, data, sync_dir=True)
         except OSError as exc:
             raise SpoolFull(f"cannot write to the spool: {exc.strerror or exc}") from None
-        return replaced
 
     async def put(self, record: SegmentRecord, blob: bytes, state: bytes) -> Path:
         header = json.dumps({"record": dataclasses.asdict(record), "state": state.hex()}).encode()
         data = _LEN.pack(len(header)) + header + blob
-        if self._bytes + len(data) > self.max_bytes:
-            raise SpoolFull(f"spool holds {self._bytes} bytes, limit {self.max_bytes}")
+        if self.bytes + len(data) > self.max_bytes:
+            raise SpoolFull(f"spool holds {self.bytes} bytes, limit {self.max_bytes}")
         # Reserved on the event loop before the write, so concurrent writes cannot overshoot the limit.
-        self._bytes += len(data)
+        self._reserved_bytes += len(data)
         target = self.path / self.entry_name(record.project_id, record.replay_id, record.segment_id)
         try:
-            replaced = await asyncio.to_thread(self._write, target, data)
-        except BaseException:
-            self._bytes -= len(data)
-            raise
-        self._bytes -= replaced
+            await asyncio.to_thread(self._write, target, data)
+        finally:
+            self._reserved_bytes -= len(data)
+        self._hold(SpoolEntry(target, len(data), time.time()))
         return target
 
     @staticmethod
@@ -114,9 +137,5 @@ class Spool:
         return len(paths)
 
     def remove(self, path: Path) -> None:
-        try:
-            size = path.stat().st_size
-            path.unlink()
-            self._bytes -= size
-        except FileNotFoundError:
-            pass
+        path.unlink(missing_ok=True)
+        self._forget(path.name)

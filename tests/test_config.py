@@ -66,6 +66,41 @@ def test_environment_overrides_file_values(tmp_path):
     assert config.storage.prefix == "replays/"
 
 
+@pytest.mark.parametrize("text", ["12345678", "on", "null", "~", "[a, b]", "0x1F", "2024-01-01", " spaced "])
+def test_a_string_field_takes_the_variable_as_it_is(text):
+    config = load_config(None, environ={"REPLAYD_AUTH__ADMIN_PASSWORD": text, "REPLAYD_SERVER__HOST": text})
+    assert config.auth.admin_password == text
+    assert config.server.host == text
+
+
+def test_other_fields_parse_the_variable_by_their_type():
+    config = load_config(None, environ={
+        "REPLAYD_SERVER__PORT": "8080",
+        "REPLAYD_SERVER__LOG_FORMAT": "json",
+        "REPLAYD_SERVER__SHUTDOWN_TIMEOUT": "2.5",
+        "REPLAYD_SERVER__TRUSTED_PROXIES": '["10.0.0.0/8", "::1"]',
+        "REPLAYD_AUTH__API_TOKENS": '["12345678", "on", "null"]',
+        "REPLAYD_AUTH": "{secret_key: k3y}",
+    })
+    assert config.server.port == 8080 and config.server.shutdown_timeout == 2.5
+    assert config.server.log_format == "json"
+    assert [str(n) for n in config.server.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
+    assert config.auth.api_tokens == ["12345678", "on", "null"]
+    assert config.auth.secret_key == "k3y"
+
+
+def test_an_empty_password_or_key_is_refused_not_generated():
+    assert problems_of(None, {"REPLAYD_AUTH__ADMIN_PASSWORD": ""}) == [
+        "auth.admin_password: String should have at least 1 character"]
+    assert problems_of(None, {"REPLAYD_AUTH__SECRET_KEY": ""}) == [
+        "auth.secret_key: String should have at least 1 character"]
+
+
+def test_a_bad_trusted_proxy_names_the_entry():
+    assert problems_of(None, {"REPLAYD_SERVER__TRUSTED_PROXIES": "[10.0.0.0/8, proxy.example]"}) == [
+        "server.trusted_proxies.1: value is not a valid IPv4 or IPv6 network"]
+
+
 def test_unknown_keys_are_errors_naming_the_path(tmp_path):
     assert problems_of(write(tmp_path, {"server": {"prot": 1}})) == ["server.prot: unknown field"]
     assert problems_of(write(tmp_path, {"serverr": {}})) == ["serverr: unknown field"]

@@ -9,7 +9,8 @@ from yarl import URL
 
 from player import auth
 from player.routes import CSP
-from tests.conftest import API_TOKEN, PUBLIC_KEY
+from server.app import create_app
+from tests.conftest import API_TOKEN, PUBLIC_KEY, make_config
 from tests.envelopes import error_envelope, new_id, page_events, replay_envelope
 
 PASSWORD = "test-password"
@@ -22,10 +23,10 @@ async def login_token(client) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
-async def sign_in(client, password: str = PASSWORD, next_url: str = "/"):
+async def sign_in(client, password: str = PASSWORD, next_url: str = "/", headers: dict[str, str] | None = None):
     token = await login_token(client)
     return await client.post("/login", data={"password": password, "csrf_token": token, "next": next_url},
-                             allow_redirects=False)
+                             headers=headers, allow_redirects=False)
 
 
 async def page_csrf(client, path: str = "/") -> str:
@@ -249,10 +250,8 @@ def test_csp_forbids_inline_script_and_foreign_framing():
     assert directives["object-src"] == "'none'"
 
 
-async def test_failed_sign_ins_are_throttled_per_address(client):
-    from player.auth import FAILED_SIGN_INS
-
-    for _ in range(FAILED_SIGN_INS):
+async def test_failed_sign_ins_are_throttled_per_address(client, config):
+    for _ in range(config.auth.sign_in_failures):
         assert (await sign_in(client, password="guess")).status == 401
     refused = await sign_in(client, password="guess")
     assert refused.status == 429 and int(refused.headers["Retry-After"]) > 0
@@ -262,11 +261,76 @@ async def test_failed_sign_ins_are_throttled_per_address(client):
 
 
 def test_the_throttle_forgets_failures_after_its_window():
-    from player.auth import SignInThrottle
+    throttle = auth.SignInThrottle(per_client=2, total=100, window=60)
+    throttle.attempt("10.0.0.1", now=0)
+    throttle.attempt("10.0.0.1", now=1)
+    assert throttle.retry_after("10.0.0.1", known=False, now=2) == 59
+    assert throttle.retry_after("10.0.0.2", known=False, now=2) == 0
+    assert throttle.retry_after("10.0.0.1", known=False, now=61) == 0
 
-    throttle = SignInThrottle(limit=2, window=60)
-    throttle.failed("10.0.0.1", now=0)
-    throttle.failed("10.0.0.1", now=1)
-    assert throttle.retry_after("10.0.0.1", now=2) == 59
-    assert throttle.retry_after("10.0.0.2", now=2) == 0
-    assert throttle.retry_after("10.0.0.1", now=61) == 0
+
+def test_a_successful_attempt_is_not_counted():
+    throttle = auth.SignInThrottle(per_client=2, total=2, window=60)
+    first = throttle.attempt("10.0.0.1", now=0)
+    throttle.succeeded("10.0.0.1", first)
+    throttle.attempt("10.0.0.1", now=1)
+    assert throttle.retry_after("10.0.0.1", known=False, now=2) == 0
+
+
+# --- behind a reverse proxy, and attacks from many addresses ---------------------------------
+
+@pytest.fixture
+async def proxied(aiohttp_client, tmp_path):
+    """The app behind a reverse proxy on 127.0.0.1 (the test client's address)."""
+    config = make_config(tmp_path, server={"trusted_proxies": ["127.0.0.1"]}, auth={"sign_in_failures": 3})
+    return await aiohttp_client(create_app(config))
+
+
+def forwarded(*hops: str) -> dict[str, str]:
+    return {"X-Forwarded-For": ", ".join(hops)}
+
+
+async def test_behind_a_trusted_proxy_one_client_cannot_lock_out_another(proxied):
+    for _ in range(3):
+        assert (await sign_in(proxied, password="guess", headers=forwarded("203.0.113.7"))).status == 401
+    assert (await sign_in(proxied, password="guess", headers=forwarded("203.0.113.7"))).status == 429
+    # what the client writes left of the address the proxy saw changes nothing
+    assert (await sign_in(proxied, headers=forwarded("198.51.100.1", "203.0.113.7"))).status == 429
+    assert (await sign_in(proxied, headers=forwarded("203.0.113.8"))).status == 303
+
+
+async def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(client, config):
+    assert config.server.trusted_proxies == []  # the default: no proxy is trusted
+    for n in range(config.auth.sign_in_failures):
+        assert (await sign_in(client, password="guess", headers=forwarded(f"203.0.113.{n}"))).status == 401
+    assert (await sign_in(client, headers=forwarded("198.51.100.1"))).status == 429
+
+
+async def test_addresses_of_one_ipv6_64_share_a_budget(proxied):
+    for host in ("::1", "::2", "::3"):
+        assert (await sign_in(proxied, password="guess", headers=forwarded("2001:db8:1:2" + host))).status == 401
+    assert (await sign_in(proxied, headers=forwarded("2001:db8:1:2:ffff::9"))).status == 429
+    assert (await sign_in(proxied, headers=forwarded("2001:db8:1:3::1"))).status == 303
+
+
+async def test_a_browser_that_signed_in_before_gets_in_during_an_attack_from_many_addresses(aiohttp_client, tmp_path):
+    config = make_config(tmp_path, server={"trusted_proxies": ["127.0.0.0/8"]},
+                         auth={"sign_in_failures": 3, "sign_in_failures_total": 5})
+    client = await aiohttp_client(create_app(config))
+    jar = client.session.cookie_jar
+    assert (await sign_in(client, headers=forwarded("192.0.2.10"))).status == 303
+    known = {c.key: c.value for c in jar}[auth.BROWSER_COOKIE]
+    jar.clear()
+    for n in range(5):  # every attacker stays under its own budget
+        assert (await sign_in(client, password="guess", headers=forwarded(f"203.0.113.{n}"))).status == 401
+    # sign-in pauses for clients that never signed in, even with the right password ...
+    paused = await sign_in(client, headers=forwarded("192.0.2.11"))
+    assert paused.status == 429 and int(paused.headers["Retry-After"]) > 0
+    # ... but not for the browser that did, from any address, the attacker's too
+    jar.clear()
+    jar.update_cookies({auth.BROWSER_COOKIE: known})
+    assert (await sign_in(client, headers=forwarded("203.0.113.0"))).status == 303
+    # a forged browser cookie is an unknown client
+    jar.clear()
+    jar.update_cookies({auth.BROWSER_COOKIE: known.split(".")[0] + ".forged"})
+    assert (await sign_in(client, headers=forwarded("192.0.2.10"))).status == 429

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -54,7 +55,7 @@ class SQLiteIndex:
         return index
 
     def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_private()
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
@@ -67,6 +68,16 @@ class SQLiteIndex:
         for number in range(version, len(MIGRATIONS)):
             db.executescript("BEGIN;" + MIGRATIONS[number] + f"; PRAGMA user_version={number + 1}; COMMIT;")
         self._db = db
+
+    def _make_private(self) -> None:
+        """The file holds the cookie key and the scrubbing secret: owner only (0600), also when an
+        older replayd created it 0644. SQLite gives its -wal and -shm files the database's mode."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        for suffix in ("", "-wal", "-shm"):
+            path = self.path.with_name(self.path.name + suffix)
+            if path.exists():
+                path.chmod(0o600)
 
     async def close(self) -> None:
         if self._db is not None:
@@ -95,6 +106,37 @@ class SQLiteIndex:
             value = make()
             self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
             return value
+
+        return await self._run(run)
+
+    async def meta_set(self, key: str, value: str) -> None:
+        await self._run(self.db.execute, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    async def meta_replace(self, old_key: str, new_key: str, convert: Callable[[str], str]) -> bool:
+        """Move ``old_key``'s value to ``new_key`` as ``convert(value)`` in one transaction, and
+        overwrite the old bytes on disk (secure_delete, WAL checkpoint); False when absent."""
+
+        def run() -> bool:
+            db = self.db
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (old_key,)).fetchone()
+            if row is None:
+                return False
+            new_value = convert(row[0])
+            secure_delete = db.execute("PRAGMA secure_delete").fetchone()[0]  # some builds default to 1
+            db.execute("PRAGMA secure_delete=1")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.execute("DELETE FROM meta WHERE key = ?", (old_key,))
+                    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (new_key, new_value))
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                db.execute(f"PRAGMA secure_delete={int(secure_delete)}")
+            return True
 
         return await self._run(run)
 

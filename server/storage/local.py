@@ -37,7 +37,7 @@ class LocalBlobStore:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)  # recordings: the owner's only
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
