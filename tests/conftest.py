@@ -252,7 +252,6 @@ def pytest_collection_modifyitems(config, items):
     items[:] = others + uses_browser
 
 
-
 def pytest_sessionfinish(session, exitstatus):
     """No test may skip: everything a test needs is in the repository or installed by `make test`,
     so a skip can only hide a test that did not run. Skips fail the run."""
