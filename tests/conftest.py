@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -134,6 +135,9 @@ class RunningServer:
     config_path: Path
     process: subprocess.Popen
     log_path: Path
+    # Each start runs in a process group of its own; kill() ends them all, worker processes
+    # included: a SIGKILLed replayd leaves its forkserver and workers behind.
+    groups: list[int] = field(default_factory=list)
 
     @property
     def dsn(self) -> str:
@@ -154,9 +158,10 @@ class RunningServer:
         return self.process.wait(timeout=timeout)
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        for group in self.groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        self.process.wait()
 
     def start(self) -> None:
         """(Re)start the process on the same port and data directory."""
@@ -164,8 +169,9 @@ class RunningServer:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "server.cli", "serve", "--config", str(self.config_path)],
                 cwd=self.data_dir, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
             )
+        self.groups.append(self.process.pid)
         wait_healthy(self.url, self.process, self.log_path)
 
 
