@@ -7,7 +7,8 @@ import json
 import random
 import zlib
 
-from tests.test_ingest import FIXTURES, T0, error_event, item, envelope, page_events, post, replay_event, rid
+from tests.conftest import SDK_TRAFFIC
+from tests.test_ingest import T0, error_event, item, envelope, page_events, post, replay_event, rid
 
 ODD_VALUES = [None, True, 0, -1, 1e308, "", "x" * 5000, "\u0000\ud7ff", [], [1, [2, [3]]], {}, {"a": {"b": None}},
               "2026-13-45T99:99:99Z", float("1e-300"), 2**70]
@@ -63,7 +64,7 @@ def well_formed_but_odd(replay_id: str) -> bytes:
 
 async def test_no_input_crashes_ingest(client, caplog):
     random.seed(20261126)
-    originals = [(FIXTURES / f"{n}.envelope").read_bytes() for n in ("001", "002", "003")]
+    originals = [(SDK_TRAFFIC / f"{n}.envelope").read_bytes() for n in ("001", "002", "003")]
     statuses: dict[int, int] = {}
     for i in range(240):
         if i % 3 == 0:

@@ -10,9 +10,9 @@ import pytest
 
 from scrubbing import RuleSet, Scrubber, parse_rules
 from scrubbing.redaction import hash_token
+from tests.conftest import SDK_TRAFFIC
 
 SECRET = b"test-secret"
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "sentry-browser-11.12.0-todo"
 
 
 def envelope_items(path: Path) -> list[tuple[dict, bytes]]:
@@ -138,12 +138,11 @@ def test_replay_event():
     assert report.to_dict()["by_location"] == {"replay.urls": 2, "replay.request": 3, "replay.tags": 1, "user": 1}
 
 
-@pytest.mark.skipif(not FIXTURES.exists(), reason="shared fixtures not present")
 def test_real_sdk_traffic():
     s = scrubber()
     seen = set()
     typed = []
-    for path in sorted(FIXTURES.glob("*.envelope")):
+    for path in sorted(SDK_TRAFFIC.glob("*.envelope")):
         for header, payload in envelope_items(path):
             kind = header["type"]
             seen.add(kind)

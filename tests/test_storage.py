@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from botocore.exceptions import ClientError
 
 from server.config import StorageConfig
 from server.storage import BlobNotFound, open_blob_store, replay_prefix, segment_key
@@ -60,8 +61,9 @@ async def test_s3_keys_use_the_prefix(s3_server, s3_bucket):
 async def test_s3_check_fails_for_a_missing_bucket(s3_server):
     store = await open_blob_store(StorageConfig(backend="s3", bucket="no-such-bucket", endpoint_url=s3_server.endpoint_url))
     try:
-        with pytest.raises(Exception):
+        with pytest.raises(ClientError) as missing:
             await store.check()
+        assert missing.value.response["Error"]["Code"] == "404"  # HEAD of a missing bucket: no error body
     finally:
         await store.close()
 
