@@ -11,7 +11,7 @@ from .auth import require_auth
 from .codec import CONTENT_TYPE, segment_json
 from .index import ReplayQuery, SegmentRecord
 from .keys import blobs_key, index_key, projects_key, spool_key
-from .storage import BlobNotFound, replay_prefix
+from .storage import BlobNotFound, is_replay_id, replay_prefix
 
 MAX_PAGE = 200
 
@@ -149,7 +149,9 @@ async def delete_replay(request: web.Request) -> web.Response:
     index = request.app[index_key]
     if await index.get_replay(pid, replay_id) is None:
         raise web.HTTPNotFound(text="no such replay")
-    deleted_blobs = await request.app[blobs_key].delete_prefix(replay_prefix(pid, replay_id))
+    deleted_blobs = 0
+    if is_replay_id(replay_id):  # else a row from before ids were checked: no prefix names only its blobs
+        deleted_blobs = await request.app[blobs_key].delete_prefix(replay_prefix(pid, replay_id))
     deleted_blobs += request.app[spool_key].remove_replay(pid, replay_id)
     await index.delete_replay(pid, replay_id)
     return web.json_response({"deleted": replay_id, "blobs": deleted_blobs})

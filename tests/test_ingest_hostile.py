@@ -1,0 +1,125 @@
+"""Hostile envelopes (issue 10, items 1–3): malformed ids, absurd times, oversized header lines.
+
+Each one is refused with a 4xx naming the field or limit, or kept with the offending value dropped,
+and the service goes on storing segments in the blob store and serving its pages.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from server.config import StorageConfig
+from server.index import SQLiteIndex, SegmentRecord
+from server.ingest.items import hex_id
+from server.keys import index_key
+from server.metrics import Metrics
+from server.spool import Spool
+from server.storage import open_blob_store, segment_key
+from server.uploader import Uploader
+from tests.test_ingest import (AUTH, T0, envelope, error_envelope, error_event, get, item, page_events, post,
+                               recording, replay_event, rid, segment_envelope)
+
+BAD_IDS = [
+    "----------------",  # strips to nothing: once a blob key of "1//000000"
+    "0123456789abcdef\n",  # a newline in a file name
+    "0123456789abcdef0123456789abcdef\n",  # `$` matches before a trailing newline
+    "0123456789abcdef",  # too short
+    "0123456789abcdef0123456789abcdef0",  # too long
+    "0123456789abcdeg0123456789abcdef",  # not hex
+    "٠١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩٠١",  # 32 Arabic-Indic digits
+    "",
+    12345,
+]
+
+
+async def stored_location(client, replay_id: str, segment_id: int = 0) -> str | None:
+    segment = await client.server.app[index_key].get_segment(1, replay_id, segment_id)
+    return segment and segment.location
+
+
+async def assert_refused(response, status: int, words: str) -> None:
+    assert response.status == status, await response.text()
+    assert words in (await response.json())["detail"]
+
+
+# --- item 1: ids ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+async def test_a_malformed_header_event_id_is_400_and_later_segments_reach_the_store(client, bad):
+    body = envelope(recording(0, page_events(T0)), event_id=bad)
+    await assert_refused(await post(client, body), 400, "envelope header event_id must be 32 hex digits")
+    replay_id = rid()
+    assert (await post(client, segment_envelope(replay_id, 0))).status == 200
+    assert await stored_location(client, replay_id) == "store"  # not the spool: the store is not "down"
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+async def test_a_malformed_trace_replay_id_is_400(client, bad):
+    body = envelope(recording(0, page_events(T0)), event_id=rid(), trace={"replay_id": bad})
+    await assert_refused(await post(client, body), 400, "envelope header trace.replay_id must be 32 hex digits")
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+async def test_a_malformed_replay_event_replay_id_is_400_and_nothing_is_stored(client, bad):
+    replay_id = rid()
+    event = json.dumps(replay_event(bad, 0, T0)).encode()
+    alone = envelope(item({"type": "replay_event"}, event))
+    await assert_refused(await post(client, alone), 400, "replay_event replay_id must be 32 hex digits")
+    # riding along with a recording whose replay the header names: refused before the segment is kept
+    with_recording = envelope(item({"type": "replay_event"}, event), recording(0, page_events(T0)), event_id=replay_id)
+    await assert_refused(await post(client, with_recording), 400, "replay_event replay_id must be 32 hex digits")
+    assert await stored_location(client, replay_id) is None
+    assert (await client.get(f"/api/0/projects/1/replays/{replay_id}/", headers=AUTH)).status == 404
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+async def test_a_malformed_error_event_id_is_400(client, bad):
+    event = error_event(rid())
+    event["event_id"] = bad
+    body = envelope(item({"type": "event"}, json.dumps(event).encode()))
+    await assert_refused(await post(client, body), 400, "event item event_id must be 32 hex digits")
+
+
+async def test_malformed_ids_in_lists_and_links_are_skipped(client):
+    replay_id, good_error = rid(), rid()
+    body = segment_envelope(replay_id, 0, error_ids=["----------------", good_error, "0123456789abcdef\n", 7])
+    assert (await post(client, body)).status == 200
+    assert (await get(client, f"/api/0/projects/1/replays/{replay_id}/"))["error_ids"] == [good_error]
+    # an error whose tag names a malformed replay is kept, unlinked
+    error_id = rid()
+    assert (await post(client, error_envelope(error_event(error_id, tags={"replayId": "-" * 32})))).status == 200
+    assert (await get(client, f"/api/0/projects/1/errors/{error_id}/"))["replay_id"] is None
+
+
+def test_ids_are_32_hex_digits_after_removing_dashes():
+    assert hex_id("0123456789ABCDEF0123456789abcdef") == "0123456789abcdef0123456789abcdef"
+    assert hex_id("01234567-89ab-cdef-0123-456789abcdef") == "0123456789abcdef0123456789abcdef"
+    assert [hex_id(bad) for bad in BAD_IDS] == [None] * len(BAD_IDS)
+
+
+async def test_a_spool_entry_the_store_refuses_is_set_aside_and_the_rest_uploads(tmp_path, caplog):
+    """An entry spooled by an older replayd under a malformed key must not block the spool forever."""
+    index = await SQLiteIndex.open(tmp_path / "index.sqlite3")
+    blobs = await open_blob_store(StorageConfig(backend="local", path=str(tmp_path / "blobs")))
+    spool = Spool(tmp_path / "spool", 10_000_000)
+    uploader = Uploader(spool, blobs, index, Metrics(), put_timeout=5, max_backoff=1)
+    try:
+        poisoned = SegmentRecord(1, "", 0, "1//000000", "msgpack-br-v1", None, None, 1, 1, 1, True, location="spool")
+        good_id = rid()
+        good = SegmentRecord(1, good_id, 0, segment_key(1, good_id, 0), "msgpack-br-v1", None, None, 1, 1, 1, True,
+                             location="spool")
+        for record in (poisoned, good):  # the poisoned one first: the oldest is uploaded first
+            await spool.put(record, b"blob", b"")
+            await index.record_segment(record, b"", 0)
+        assert await uploader.drain_once() is True
+        assert uploader.store_healthy
+        assert await blobs.get(good.blob_key) == b"blob"
+        assert (await index.get_segment(1, good_id, 0)).location == "store"
+        assert spool.entries() == []
+        assert [p.suffix for p in spool.path.iterdir()] == [".corrupt"]
+        assert any("moved aside" in r.getMessage() for r in caplog.records)
+    finally:
+        await blobs.close()
+        await index.close()
