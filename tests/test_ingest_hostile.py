@@ -7,6 +7,9 @@ and the service goes on storing segments in the blob store and serving its pages
 from __future__ import annotations
 
 import json
+import math
+import sqlite3
+import time
 
 import pytest
 
@@ -32,6 +35,14 @@ BAD_IDS = [
     "",
     12345,
 ]
+
+
+def strict_json(text: str):
+    """JSON as a browser reads it: Infinity and NaN are not JSON."""
+    def refuse(constant: str):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 async def stored_location(client, replay_id: str, segment_id: int = 0) -> str | None:
@@ -123,3 +134,77 @@ async def test_a_spool_entry_the_store_refuses_is_set_aside_and_the_rest_uploads
     finally:
         await blobs.close()
         await index.close()
+
+
+# --- item 2: timestamps -----------------------------------------------------------------------
+
+ABSURD_TIMES = {
+    "1e300": b"1e300", "inf": b"Infinity", "-inf": b"-Infinity", "nan": b"NaN", "1e400": b"1e400", "negative": b"-1",
+    "zero": b"0", "year 9999": b'"9999-12-31T00:00:00Z"', "in 10 days": str(int(time.time()) + 10 * 86400).encode(),
+}
+
+
+def with_raw(document: dict, **raw: bytes) -> bytes:
+    """JSON of ``document`` with some values given as raw JSON text (Infinity, NaN, 1e400...)."""
+    text = json.dumps({**document, **{k: f"@@{k}@@" for k in raw}})
+    for k, value in raw.items():
+        text = text.replace(f'"@@{k}@@"', value.decode())
+    return text.encode()
+
+
+async def pages_answer(client, *paths: str) -> None:
+    for path in paths:
+        response = await client.get(path, headers=AUTH)
+        assert response.status == 200, (path, response.status, (await response.text())[:500])
+        if response.content_type == "application/json":
+            strict_json(await response.text())
+
+
+@pytest.mark.parametrize("absurd", ABSURD_TIMES.values(), ids=ABSURD_TIMES.keys())
+async def test_absurd_replay_and_error_times_are_dropped_for_the_receive_time(client, absurd):
+    replay_id, error_id = rid(), rid()
+    before = time.time()
+    event = with_raw(replay_event(replay_id, 0, T0), timestamp=absurd, replay_start_timestamp=absurd)
+    events = [{**e, "timestamp": f"@@{i}@@"} if e["type"] == 3 else e for i, e in enumerate(page_events(T0))]
+    raw_events = json.dumps(events)
+    for i, e in enumerate(page_events(T0)):
+        raw_events = raw_events.replace(f'"@@{i}@@"', absurd.decode())
+    body = envelope(item({"type": "replay_event"}, event), recording(0, raw_events.encode()), event_id=replay_id)
+    assert (await post(client, body)).status == 200, absurd
+    error = with_raw(error_event(error_id, replay_id), timestamp=absurd)
+    assert (await post(client, envelope(item({"type": "event"}, error), event_id=error_id))).status == 200
+    after = time.time()
+
+    replay = await get(client, f"/api/0/projects/1/replays/{replay_id}/")
+    # the recording's own (good) events still give the segment its times; the absurd click is ignored
+    assert replay["started_at"] == pytest.approx(T0) and replay["ended_at"] == pytest.approx(T0 + 0.001)
+    stored_error = await get(client, f"/api/0/projects/1/errors/{error_id}/")
+    assert before <= stored_error["timestamp"] <= after  # the receive time
+    await pages_answer(client, "/", "/issues", f"/replays/{replay_id}", f"/errors/{error_id}",
+                       "/api/0/projects/1/replays/", "/api/0/projects/1/issues/")
+
+
+async def test_old_rows_with_infinite_or_absurd_times_do_not_take_pages_down(client, config):
+    """Rows written before ingest checked times: straight into the index, as they were kept."""
+    replay_id, error_id = rid(), rid()
+    assert (await post(client, segment_envelope(replay_id, 0))).status == 200
+    assert (await post(client, segment_envelope(replay_id, 1))).status == 200
+    assert (await post(client, error_envelope(error_event(error_id, replay_id)))).status == 200
+    updates = [
+        ("UPDATE replays SET started_at = ?, ended_at = ?", (1e300, math.inf)),
+        ("UPDATE segments SET started_at = ?, ended_at = ? WHERE segment_id = 0", (-math.inf, 1e308)),
+        ("UPDATE segments SET started_at = ?, ended_at = ? WHERE segment_id = 1", (math.inf, math.inf)),
+        ("UPDATE errors SET timestamp = ?", (math.inf,)),
+        ("UPDATE issues SET first_seen = ?, last_seen = ?", (-math.inf, 1e300)),
+    ]
+    with sqlite3.connect(config.sqlite_path) as db:
+        assert [db.execute(sql, args).rowcount for sql, args in updates] == [1] * len(updates)
+    db.close()
+    await pages_answer(
+        client, "/", "/issues", f"/replays/{replay_id}", f"/errors/{error_id}",
+        f"/projects/1/replays/{replay_id}/timeline.json", f"/projects/1/replays/{replay_id}/breadcrumbs.json",
+        "/api/0/projects/1/replays/", f"/api/0/projects/1/replays/{replay_id}/", "/api/0/projects/1/issues/",
+        f"/api/0/projects/1/errors/{error_id}/",
+    )
+    replay = await get(client, f"/api/0/projects/1/replays/{replay_id}/")
+    assert replay["ended_at"] is None and replay["errors"][0]["timestamp"] is None

@@ -6,9 +6,10 @@ import hashlib
 import re
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
+from .. import timestamps
 from ..index import ErrorRecord, ReplayEventRecord
 from ..useragent import parse_user_agent
 from .envelope import MAX_SEGMENT_ID
@@ -27,14 +28,15 @@ def _str(value: Any, limit: int = 2000) -> str:
 
 
 def _timestamp(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+    """Unix seconds from a number or an ISO 8601 string (UTC unless it says otherwise); None when
+    missing, unreadable or implausible (see ``server.timestamps``), so callers fall back."""
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-    return None
+        value = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+    return timestamps.plausible(value)
 
 
 def hex_id(value: Any) -> str | None:
