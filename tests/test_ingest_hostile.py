@@ -6,13 +6,17 @@ and the service goes on storing segments in the blob store and serving its pages
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import math
 import sqlite3
 import time
+import zlib
 
 import pytest
 
+from server.app import create_app
 from server.config import StorageConfig
 from server.index import SQLiteIndex, SegmentRecord
 from server.ingest.items import hex_id
@@ -21,6 +25,7 @@ from server.metrics import Metrics
 from server.spool import Spool
 from server.storage import open_blob_store, segment_key
 from server.uploader import Uploader
+from tests.conftest import PUBLIC_KEY, make_config
 from tests.test_ingest import (AUTH, T0, envelope, error_envelope, error_event, get, item, page_events, post,
                                recording, replay_event, rid, segment_envelope)
 
@@ -208,3 +213,72 @@ async def test_old_rows_with_infinite_or_absurd_times_do_not_take_pages_down(cli
     )
     replay = await get(client, f"/api/0/projects/1/replays/{replay_id}/")
     assert replay["ended_at"] is None and replay["errors"][0]["timestamp"] is None
+
+
+# --- item 3: header lines and the key before the body -------------------------------------------
+
+async def raw_request(client, head: bytes, body: bytes) -> tuple[int, dict]:
+    """Send request headers and part of a body over a plain socket; the answer's status and JSON.
+
+    The body may be shorter than its Content-Length: only an answer given before the rest arrives
+    passes (the wait is bounded, so a server that waits for the whole body fails the test)."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    try:
+        writer.write(head + body)
+        sending = asyncio.ensure_future(writer.drain())
+        status_line = await asyncio.wait_for(reader.readline(), 60)
+        headers = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+        length = next(int(line.split(b":")[1]) for line in headers.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        answer = json.loads(await asyncio.wait_for(reader.readexactly(length), 60))
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        return int(status_line.split()[1]), answer
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+def request_head(length: int, query: str = "") -> bytes:
+    return (f"POST /api/1/envelope/{query} HTTP/1.1\r\nHost: test\r\nContent-Length: {length}\r\n"
+            "Content-Type: application/x-sentry-envelope\r\n\r\n").encode()
+
+
+async def test_an_unauthenticated_oversized_header_line_is_refused_before_the_body_is_read(client):
+    one_mb_line = b'{"event_id":"' + b"a" * (1024 * 1024) + b'"'
+    status, answer = await raw_request(client, request_head(20_000_000), one_mb_line)
+    assert status == 413 and "limits.max_header_line_bytes (65536 bytes)" in answer["detail"]
+
+
+@pytest.mark.parametrize("header, status, words", [
+    (b"{}\n", 401, "missing sentry_key"),
+    (b'{"dsn":"https://wrongkey@replay.example/1"}\n', 403, "not a key of project 1"),
+    (b'{"dsn":"https://[oops/1"}\n', 401, "missing sentry_key"),
+])
+async def test_the_envelope_key_is_checked_before_the_rest_of_the_body_is_read(client, header, status, words):
+    answer_status, answer = await raw_request(client, request_head(5_000_000), header + b'{"type":"event"}\n')
+    assert answer_status == status and words in answer["detail"]
+
+
+@pytest.mark.parametrize("where", ["envelope header", "item 1 header", "replay_recording segment header"])
+async def test_header_lines_over_the_limit_are_413(aiohttp_client, tmp_path, where):
+    client = await aiohttp_client(create_app(make_config(tmp_path, limits={"max_header_line_bytes": 2048})))
+    pad = "x" * 3000
+    replay_id = rid()
+    events = zlib.compress(json.dumps(page_events(T0)).encode())
+    if where == "envelope header":
+        body = envelope(recording(0, page_events(T0)), event_id=replay_id, pad=pad)
+    elif where == "item 1 header":
+        body = envelope(item({"type": "replay_recording", "pad": pad},
+                             b'{"segment_id":0}\n' + events), event_id=replay_id)
+    else:
+        body = envelope(item({"type": "replay_recording"}, json.dumps({"segment_id": 0, "pad": pad}).encode()
+                             + b"\n" + events), event_id=replay_id)
+    await assert_refused(await post(client, body), 413,
+                         f"{where} line is over limits.max_header_line_bytes (2048 bytes)")
+    # just under the limit is fine, with or without the key in the query
+    assert (await post(client, segment_envelope(replay_id, 0))).status == 200
+    fits = envelope(recording(1, page_events(T0 + 5, full=False)), event_id=replay_id,
+                    dsn=f"https://{PUBLIC_KEY}@replay.example/1", pad="x" * 1900)
+    assert (await post(client, fits, key=None)).status == 200

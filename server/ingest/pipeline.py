@@ -23,7 +23,7 @@ from ..spool import Spool, SpoolFull
 from ..storage import BlobStore, segment_key
 from ..uploader import Uploader
 from ..workers import WorkerPool
-from .envelope import Envelope, EnvelopeError, split_recording
+from .envelope import Envelope, EnvelopeError, EnvelopeTooLarge, split_recording
 from .items import checked_id, error_record, hex_id, replay_event_record
 from .worker import RecordingError, SegmentJob, process_item, process_segment
 
@@ -88,9 +88,9 @@ class Ingestor:
                 replay_payloads.append(item.payload)
             elif item.type == "replay_recording":
                 try:
-                    recordings.append(split_recording(item.payload))
+                    recordings.append(split_recording(item.payload, self.config.limits.max_header_line_bytes))
                 except EnvelopeError as exc:
-                    raise RecordingError(400, str(exc)) from None
+                    raise RecordingError(413 if isinstance(exc, EnvelopeTooLarge) else 400, str(exc)) from None
             elif item.type == "event":
                 data, _ = await self._in_pool(process_item, "event", item.payload)
                 checked_id(data.get("event_id"), "event item event_id")
