@@ -175,11 +175,12 @@ def _summarise(events: list[Any]) -> tuple[float | None, float | None, bool, int
             full = True
         elif kind == 3 and isinstance(data, dict) and data.get("source") == 2 and data.get("type") == 2:
             clicks += 1
-            if ts is not None:
-                times = [t for t in recent.get(data.get("id"), []) if ts - t <= RAGE_WINDOW_MS] + [ts]
+            node = data.get("id")
+            if ts is not None and not isinstance(node, (dict, list)):  # a JSON object or list cannot be a key
+                times = [t for t in recent.get(node, []) if ts - t <= RAGE_WINDOW_MS] + [ts]
                 if len(times) == RAGE_CLICKS:
                     rage += 1
-                recent[data.get("id")] = times
+                recent[node] = times
         elif kind == 5 and isinstance(data, dict) and data.get("tag") == "error":
             payload = data.get("payload")
             if isinstance(payload, dict) and isinstance(payload.get("eventId"), str):
