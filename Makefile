@@ -5,22 +5,46 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 ARGS ?=
+# `make test` runs the suite in .venv ($(PYTHON), the oldest supported Python where python3 is 3.11)
+# and again on the newest supported Python, in its own venv, when one is installed.
+NEWEST := 3.13
+# Python dependencies come from requirements.lock (exact versions and hashes); `make lock` rewrites
+# it after a change to pyproject.toml's dependencies, `make lock-upgrade` moves every pin to the
+# newest release. uv resolves one lock for Python 3.11 to 3.13 on every platform.
+LOCK := requirements.lock
+UV_VERSION := 0.13.9
+UV := .venv-lock/bin/uv
+UV_COMPILE := $(UV) pip compile pyproject.toml --extra test --group pyproject.toml:build --universal \
+	--python-version 3.11 --generate-hashes --quiet --output-file $(LOCK)
 
-.PHONY: run test bench chromium clean
+.PHONY: run test pytest bench chromium lock lock-upgrade clean
 
 run: $(PY_STAMP) $(NPM_STAMP)
 	$(BIN)/replayd serve $(ARGS)
 
-test: $(PY_STAMP) $(NPM_STAMP) chromium
+test: $(NPM_STAMP) chromium
+	@$(MAKE) --no-print-directory pytest
+	@if ! newest=$$(scripts/find-python.sh $(NEWEST)); then \
+		echo "make test: no Python $(NEWEST) found (python$(NEWEST) on PATH or in pyenv): the suite ran on $$($(BIN)/python -V) only"; \
+	elif [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = $(NEWEST) ]; then \
+		echo "make test: .venv is Python $(NEWEST) already: one run"; \
+	else \
+		echo "make test: again on Python $(NEWEST) ($$newest)"; \
+		$(MAKE) --no-print-directory pytest VENV=.venv-$(NEWEST) PYTHON=$$newest; \
+	fi
+
+# The suite in one venv (VENV=..., PYTHON=... pick which).
+pytest: $(PY_STAMP)
 	$(BIN)/pytest $(ARGS)
 
 bench: $(PY_STAMP) $(NPM_STAMP)
 	$(BIN)/python bench/bench_ingest.py $(ARGS)
 
-$(PY_STAMP): pyproject.toml
+# The project itself goes in without build isolation: setuptools is pinned in the lock too.
+$(PY_STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes --requirement $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json
@@ -30,5 +54,15 @@ $(NPM_STAMP): package.json package-lock.json
 chromium:
 	@scripts/ensure-chromium.sh
 
+$(UV):
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+lock: $(UV)
+	$(UV_COMPILE) --custom-compile-command "make lock"
+
+lock-upgrade: $(UV)
+	$(UV_COMPILE) --custom-compile-command "make lock" --upgrade
+
 clean:
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) .venv-$(NEWEST) .venv-lock node_modules

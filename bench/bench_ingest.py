@@ -45,7 +45,7 @@ import brotli
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "nodedocs-session.json.br"
+DEFAULT_CORPUS = REPO / "tests" / "data" / "corpus" / "nodedocs-session.json.br"
 PUBLIC_KEY = "benchkey0123456789abcdef0123456"
 API_TOKEN = "bench-api-token"
 SEGMENT_MS = 5000

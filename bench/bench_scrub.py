@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_scrub.py [CORPUS] [--reps N]
 
-CORPUS defaults to ../shared/corpus/nodedocs-session.json.br (relative to the repo root): a
+CORPUS defaults to tests/data/corpus/nodedocs-session.json.br (in the repository): a
 brotli-compressed JSON array of rrweb events.  It is cut into 5-second segments (as browser
 SDKs upload them); each segment's JSON text is what both timings are per MB of.
 
@@ -51,7 +51,7 @@ def segments(events: list, seconds: float = 5.0) -> list[list]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("corpus", nargs="?", default=str(ROOT / "../shared/corpus/nodedocs-session.json.br"))
+    ap.add_argument("corpus", nargs="?", default=str(ROOT / "tests" / "data" / "corpus" / "nodedocs-session.json.br"))
     ap.add_argument("--reps", type=int, default=7)
     args = ap.parse_args(argv)
 

@@ -8,8 +8,11 @@ rrweb event types: 2 FullSnapshot, 3 IncrementalSnapshot, 4 Meta, 5 Custom, 6 Pl
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
+
+from server.timestamps import displayable
 
 FULL_SNAPSHOT, INCREMENTAL, META, CUSTOM, PLUGIN = 2, 3, 4, 5, 6
 MOUSE_INTERACTION, CLICK = 2, 2  # IncrementalSource.MouseInteraction, MouseInteractions.Click
@@ -23,19 +26,32 @@ TEXT_LIMIT = 300
 NETWORK_OPS = ("resource.fetch", "resource.xhr")
 
 
-def event_ms(event: dict[str, Any]) -> float | None:
-    ts = event.get("timestamp")
+def _ms(ts: Any) -> float | None:
+    """A recorded time in ms (seconds if under SECONDS_BELOW), or None if it is not a finite number."""
     if not isinstance(ts, (int, float)) or isinstance(ts, bool):
         return None
-    return float(ts) * 1000 if ts < SECONDS_BELOW else float(ts)
+    try:
+        ms = float(ts) * 1000 if ts < SECONDS_BELOW else float(ts)
+    except OverflowError:  # an integer past a float's range
+        return None
+    return ms if math.isfinite(ms) else None
+
+
+def event_ms(event: dict[str, Any]) -> float | None:
+    return _ms(event.get("timestamp"))
+
+
+def _index_ms(seconds: float | None) -> float | None:
+    """A time from the index in ms; None when missing or unusable (rows kept before ingest checked times)."""
+    seconds = displayable(seconds)
+    return None if seconds is None else seconds * 1000
 
 
 def origin_ms(replay: dict[str, Any]) -> float:
     """Time zero of the player: the replay's start, or its first segment's."""
-    starts = [s["started_at"] for s in replay.get("segments", []) if s.get("started_at") is not None]
-    if replay.get("started_at") is not None:
-        starts.append(replay["started_at"])
-    return min(starts) * 1000 if starts else 0.0
+    starts = [s.get("started_at") for s in replay.get("segments", [])] + [replay.get("started_at")]
+    known = [t for t in map(_index_ms, starts) if t is not None]
+    return min(known) if known else 0.0
 
 
 def segment_table(replay: dict[str, Any]) -> list[dict[str, Any]]:
@@ -43,10 +59,10 @@ def segment_table(replay: dict[str, Any]) -> list[dict[str, Any]]:
     origin = origin_ms(replay)
     rows = []
     for seg in sorted(replay.get("segments", []), key=lambda s: s["segment_id"]):
-        start = seg.get("started_at")
-        end = seg.get("ended_at")
-        start_ms = round(start * 1000 - origin) if start is not None else (rows[-1]["end"] if rows else 0)
-        end_ms = round(end * 1000 - origin) if end is not None else start_ms
+        start = _index_ms(seg.get("started_at"))
+        end = _index_ms(seg.get("ended_at"))
+        start_ms = round(start - origin) if start is not None else (rows[-1]["end"] if rows else 0)
+        end_ms = round(end - origin) if end is not None else start_ms
         rows.append({
             "id": seg["segment_id"],
             "start": start_ms,
@@ -146,9 +162,9 @@ def _performance_span(out: Extracted, t: float, payload: dict[str, Any], origin:
     op = _text(payload.get("op"), 100)
     description = _text(payload.get("description"))
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    start = payload.get("startTimestamp")
-    if isinstance(start, (int, float)) and not isinstance(start, bool):
-        t = (start * 1000 if start < SECONDS_BELOW else start) - origin
+    start = _ms(payload.get("startTimestamp"))
+    if start is not None:
+        t = start - origin
     if op.startswith("navigation."):
         out.add(t, "navigation", description, op=op)
     elif op in NETWORK_OPS or (op.startswith("resource.") and isinstance(data.get("statusCode"), int)
@@ -262,6 +278,11 @@ def inactive_stretches(activity: list[float], duration: float, threshold: float 
     return stretches
 
 
+def _placed(errors: list[dict[str, Any]]) -> list[tuple[dict[str, Any], float]]:
+    """Errors with a usable time (ms), which the timeline can place."""
+    return [(e, at) for e in errors if (at := _index_ms(e.get("timestamp"))) is not None]
+
+
 def finish(extracted: Extracted, duration: float, errors: list[dict[str, Any]], origin: float) -> dict[str, Any]:
     """Breadcrumbs sorted and de-duplicated, errors from the index merged in, markers and inactivity."""
     crumbs = [c for c in extracted.breadcrumbs if c["kind"] != "error"]
@@ -269,9 +290,9 @@ def finish(extracted: Extracted, duration: float, errors: list[dict[str, Any]], 
     for crumb in extracted.breadcrumbs:  # errors the recording marks but the index does not hold
         if crumb["kind"] == "error" and crumb.get("event_id", "").replace("-", "") not in known:
             crumbs.append(crumb)
-    for error in errors:
+    for error, at in _placed(errors):
         crumbs.append({
-            "t": round(error["timestamp"] * 1000 - origin),
+            "t": round(at - origin),
             "kind": "error",
             "label": _text(f"{error.get('type') or 'Error'}: {error.get('value') or error.get('message') or ''}"),
             "event_id": error["event_id"],
@@ -293,8 +314,8 @@ def summary(replay: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, A
     """What the page embeds so the player can start without another request."""
     table = segment_table(replay)
     origin = origin_ms(replay)
-    ended = replay.get("ended_at")
-    duration = round(ended * 1000 - origin) if ended is not None else 0
+    ended = _index_ms(replay.get("ended_at"))
+    duration = round(ended - origin) if ended is not None else 0
     duration = max(duration, table[-1]["end"] if table else 0, 0)
     return {
         "origin": origin,
@@ -302,9 +323,9 @@ def summary(replay: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, A
         "segments": table,
         "gaps": [list(g) for g in segment_gaps(table)],
         "errors": [
-            {"t": round(e["timestamp"] * 1000 - origin), "event_id": e["event_id"],
+            {"t": round(at - origin), "event_id": e["event_id"],
              "label": _text(f"{e.get('type') or 'Error'}: {e.get('value') or e.get('message') or ''}")}
-            for e in errors
+            for e, at in _placed(errors)
         ],
     }
 

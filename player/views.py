@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections import OrderedDict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from server.index import ErrorRow, ReplayDetail, ReplayQuery
 from server.keys import index_key, pool_key, projects_key
+from server.timestamps import displayable
 
 from . import timeline
 from .auth import current_session, page_auth, request_csrf_token
@@ -32,12 +34,15 @@ crumbs_cache_key = web.AppKey("player_breadcrumbs", OrderedDict)
 # --- template helpers ------------------------------------------------------------------------
 
 def _when(ts: float | None) -> str:
-    if ts is None:
+    seconds = displayable(ts)  # rows from before ingest checked times may hold inf or 1e300
+    if seconds is None:
         return "—"
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _duration(seconds: float | None) -> str:
+    if seconds is not None and not math.isfinite(seconds):
+        return "—"
     seconds = int(round(seconds or 0))
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
@@ -312,7 +317,8 @@ async def error_page(request: web.Request) -> web.Response:
         if replay is not None and replay.segment_count:
             errors = await index.replay_errors(pid, replay.replay_id)
             # seconds into the player's timeline (its origin may precede the replay's start)
-            offset = max(0.0, error.timestamp - timeline.origin_ms(replay.as_dict()) / 1000)
+            at = displayable(error.timestamp)
+            offset = max(0.0, at - timeline.origin_ms(replay.as_dict()) / 1000) if at is not None else 0.0
             player = player_config(pid, replay, errors, max(0.0, offset - ERROR_LEAD_SECONDS),
                                    embedded=True, focus_error=event_id)
             player["error_at"] = round(offset * 1000)

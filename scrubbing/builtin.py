@@ -44,11 +44,6 @@ DEFAULT_URL_PARAMS: tuple[str, ...] = (
     "passwd", "pwd", "session", "sessionid", "sid", "code", "auth", "signature", "sig", "email",
     "jsessionid", "phpsessid",
 )
-# Parameter names of the list that also count inside a longer name ("reset_token",
-# "sessionToken", "client_secret"); the short ones ("key", "sid", "code", "auth", "sig") must be
-# the whole name ("keyword", "postcode", "author" are not secrets).
-PARAM_NAME_PARTS = frozenset(("token", "secret", "password", "passwd", "session", "apikey", "api_key", "signature"))
-
 # Attributes holding URLs: query/fragment parameters are redacted by name in these.
 URL_ATTRIBUTES = frozenset(
     ("href", "src", "action", "formaction", "poster", "cite", "background", "ping", "data",
@@ -73,20 +68,22 @@ ALWAYS_REDACTED_HEADERS = frozenset(
 )
 
 # Keys whose values are secrets in any JSON payload (network bodies, breadcrumb data, error
-# extra): compared lower-cased with "-" folded to "_".
+# extra).  With `DEFAULT_URL_PARAMS` and the header names above they make ONE list of secret
+# names, applied the same way wherever a name stands next to a value (scrubbing/names.py).
 DEFAULT_SENSITIVE_KEYS: tuple[str, ...] = (
     "password", "passwd", "pwd", "secret", "client_secret", "token", "access_token",
     "refresh_token", "id_token", "api_key", "apikey", "authorization", "auth", "credentials",
-    "cookie", "set_cookie", "x_api_key", "session", "sessionid", "session_id", "private_key",
-    "csrf", "csrf_token", "xsrf", "xsrf_token", "card_number", "cvv", "cvc", "ssn",
+    "cookie", "set_cookie", "x_api_key", "session", "sessionid", "session_id", "session_key",
+    "private_key", "csrf", "csrf_token", "xsrf", "xsrf_token", "card_number", "cvv", "cvc", "ssn",
 )
 
-# Sensitive keys that also count inside a longer key ("newPassword", "userToken",
-# "X-CSRF-Token"); the others ("auth", "ssn", "session", ...) must equal the key ("author",
-# "classname" and "sessionStorage" are not secrets).
-SENSITIVE_KEY_PARTS = frozenset(
-    ("password", "passwd", "secret", "token", "api_key", "apikey", "private_key", "csrf", "xsrf",
-     "credentials", "card_number", "set_cookie")
+# Secret names that also count inside a longer name ("reset_token", "newPassword",
+# "X-CSRF-Token", "client_secret_v2"); the others ("key", "code", "auth", "sid", "session",
+# ...) must be the whole name ("keyword", "postcode", "author", "sessionSampleRate" are not
+# secrets).
+NAME_PARTS = frozenset(
+    ("password", "passwd", "secret", "token", "api_key", "apikey", "signature", "private_key", "csrf",
+     "xsrf", "credentials", "card_number", "set_cookie")
 )
 
 # DOM rules that apply unless turned off under `dom.builtin`.
@@ -116,4 +113,3 @@ BUILTIN_DOM_RULES: tuple[dict, ...] = (
 )
 
 URL_PARAM_LABEL = "[Filtered]"
-HEADER_LABEL = "[Filtered]"

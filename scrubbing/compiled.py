@@ -10,11 +10,11 @@ from .builtin import (
     BUILTIN_DOM_RULES,
     DETECTOR_GROUPS,
     DETECTORS,
-    HEADER_LABEL,
-    SENSITIVE_KEY_PARTS,
+    NAME_PARTS,
     URL_PARAM_LABEL,
 )
 from .dommatch import DomMatcher
+from .names import SecretNames
 from .patterns import builtin_patterns
 from .redaction import Redactor
 from .rules import DOM_ACTIONS, USER_POLICIES, Redaction, RuleSet
@@ -28,20 +28,7 @@ def _redactor(spec: Redaction | None, default_style: str, default_label: str, se
 
 
 class Compiled:
-    """Compiled rules: the text scrubber, DOM matcher, header/key sets and user policy."""
-
-    def sensitive(self, key: str) -> bool:
-        """``key`` (lower-cased, ``-`` as ``_``) names a secret: one of the sensitive keys, or a
-        longer key containing one of those in :data:`SENSITIVE_KEY_PARTS`."""
-        hit = self._sensitive_cache.get(key)
-        if hit is None:
-            hit = key in self.sensitive_keys or (
-                self._sensitive_part is not None and self._sensitive_part(key) is not None
-            )
-            if len(self._sensitive_cache) > 10_000:
-                self._sensitive_cache.clear()
-            self._sensitive_cache[key] = hit
-        return hit
+    """Compiled rules: the text scrubber, secret names, DOM matcher and user policy."""
 
     def __init__(self, rs: RuleSet, secret: bytes) -> None:
         self.secret = secret
@@ -72,9 +59,19 @@ class Compiled:
             if c.enabled:
                 rx = re.compile(c.pattern, re.IGNORECASE if c.ignore_case else 0)
                 customs.append((c.name, rx, _redactor(c.redaction, "replace", f"[{c.name}]", secret)))
-        params = frozenset(p.lower() for p in [*rs.urls.params, *rs.urls.extra_params])
+        # ---- secret names: ONE list, whatever section of the rules names them, applied to URL
+        # and form parameters, payload keys, pairs and headers alike; `urls.redaction` redacts
+        # their values everywhere.
+        self.header_names = ALWAYS_REDACTED_HEADERS | {h.lower() for h in rs.network.redact_headers}
+        self.secret_name = SecretNames(
+            [*rs.urls.params, *rs.urls.extra_params, *rs.network.sensitive_keys, *self.header_names], NAME_PARTS
+        )
+        # "Authorization: ..." written into payload text (console output): the header names only,
+        # since prose is full of "code: 3" and "key: value".
+        names = "|".join(map(re.escape, sorted(self.header_names, key=len, reverse=True)))
+        self.header_in_text = re.compile(rf"(?i)(?<![\w-])({names})([ \t]*:[ \t]*)([^\r\n\"']+)")
         self.param_redactor = _redactor(rs.urls.redaction, "replace", URL_PARAM_LABEL, secret)
-        self.text = TextScrubber(detectors, customs, params, self.param_redactor, rs.urls.fragments)
+        self.text = TextScrubber(detectors, customs, self.secret_name, self.param_redactor, rs.urls.fragments)
         # ---- DOM rules: enabled built-ins, then the file's rules
         dom: list[tuple[str, str, str, list[str]]] = []
         for r in BUILTIN_DOM_RULES:
@@ -87,14 +84,7 @@ class Compiled:
         self.dom = DomMatcher(dom)
         self.inputs_detectors = rs.inputs.detectors
         # ---- payloads
-        self.redact_headers = ALWAYS_REDACTED_HEADERS | {h.lower() for h in rs.network.redact_headers}
-        self.header_label = HEADER_LABEL
-        self.sensitive_keys = frozenset(k.lower().replace("-", "_") for k in rs.network.sensitive_keys)
-        # Keys that name a secret also inside longer keys ("newPassword", "userToken",
-        # "X-CSRF-Token", "client_secret_v2"), when the list holds them.
-        parts = sorted(k for k in self.sensitive_keys if k in SENSITIVE_KEY_PARTS)
-        self._sensitive_part = re.compile("|".join(re.escape(k) for k in parts)).search if parts else None
-        self._sensitive_cache: dict[str, bool] = {}
+        self.key_kinds: dict[str, int] = {}  # payloads._key_kind's bounded cache
         self.keep_bodies = rs.network.bodies
         self.user_policy = rs.user.policy if rs.user.policy in USER_POLICIES else "remove"
         self.user_keep = frozenset(rs.user.keep_fields)

@@ -87,9 +87,12 @@ class CustomRule(_Model):
 
 
 class UrlRules(_Model):
+    # Secret names; with `network.sensitive_keys` and the header names ONE list, applied in
+    # URLs and payloads alike (scrubbing/names.py).
     params: list[str] = Field(default_factory=lambda: list(DEFAULT_URL_PARAMS))
     extra_params: list[str] = Field(default_factory=list)  # added to `params`
     fragments: bool = True  # also redact `#name=value` parameters in fragments
+    # how the value of any secret name is redacted, wherever it is
     redaction: Redaction = Field(default_factory=lambda: Redaction(style="replace", label=URL_PARAM_LABEL))
 
 
@@ -127,7 +130,7 @@ class InputRules(_Model):
 
 class NetworkRules(_Model):
     redact_headers: list[str] = Field(default_factory=list)  # in addition to the always-redacted ones
-    sensitive_keys: list[str] = Field(default_factory=lambda: list(DEFAULT_SENSITIVE_KEYS))
+    sensitive_keys: list[str] = Field(default_factory=lambda: list(DEFAULT_SENSITIVE_KEYS))  # secret names too
     bodies: bool = True  # keep (scrubbed) request/response bodies; false drops them
 
 

@@ -28,8 +28,8 @@ def _rebuild(dump: dict[str, Any], secret: bytes) -> "Scrubber":
 
 class Scrubber:
     """Compiles a :class:`RuleSet` once (regexes, selectors, tables); cheap to reuse for any
-    number of segments and replays, and safe to share between threads (its only mutable part
-    is a bounded per-string result cache).  Pickles as ``(ruleset.model_dump(), secret)``."""
+    number of segments and replays, and safe to share between threads (its only mutable parts
+    are bounded per-string and per-name result caches).  Pickles as ``(ruleset.model_dump(), secret)``."""
 
     def __init__(self, ruleset: RuleSet | None = None, secret: bytes = b"") -> None:
         if ruleset is None:

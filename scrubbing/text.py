@@ -15,7 +15,6 @@ import re
 from typing import Callable
 from urllib.parse import quote_plus, unquote_plus
 
-from .builtin import PARAM_NAME_PARTS
 from .patterns import SKIP_DATA_URI, Pattern
 from .redaction import Redactor
 from .report import ScrubReport
@@ -39,16 +38,27 @@ _PARAM = re.compile(r"(?:([?#&])|;)([^\s=&#;\"'<>?]{1,100})=((?(1)[^\s&#;\"'<>)]
 _MISS = object()
 
 
-def param_key(name: str) -> str:
-    """A lower-cased parameter name as the rules compare it: the innermost bracketed part of
-    ``user[password]`` / ``user[password][]``, with ``-`` as ``_``."""
-    name = name.rstrip("[]") if name.endswith("[]") else name
-    if name.endswith("]") and "[" in name:
-        name = name[name.rindex("[") + 1 : -1]
-    return name.replace("-", "_")
+def _may_hold_params(s: str) -> bool:
+    """``s`` could hold a ``?name=value`` / ``#name=value`` / ``;name=value`` parameter."""
+    return "=" in s and ("?" in s or "#" in s or (";" in s and " " not in s))
 
 
 Hit = tuple[int, int, str, Redactor]  # start, end, rule id, redactor
+
+
+def _redact(s: str, hits: list[Hit], rules: list[str]) -> str:
+    """``s`` with each hit replaced by its redaction; the hits' rule ids go to ``rules``."""
+    if not hits:
+        return s
+    pieces: list[str] = []
+    last = 0
+    for a, b, rule, redactor in hits:
+        pieces.append(s[last:a])
+        pieces.append(redactor(s[a:b]))
+        rules.append(rule)
+        last = b
+    pieces.append(s[last:])
+    return "".join(pieces)
 
 
 def _merge(a: list[Hit], b: list[Hit]) -> list[Hit]:
@@ -136,15 +146,11 @@ class TextScrubber:
         self,
         detectors: list[tuple[Pattern, Redactor]],
         customs: list[tuple[str, "re.Pattern[str]", Redactor]],
-        params: frozenset[str] = frozenset(),
-        param_redactor: Redactor | None = None,
+        secret_name: Callable[[str], bool],
+        param_redactor: Redactor,
         fragments: bool = True,
     ) -> None:
-        self._params = params
-        # Listed names that also count inside a longer name ("reset_token", "sessionToken",
-        # "client_secret", "new_password"): see builtin.PARAM_NAME_PARTS.
-        parts = sorted(p for p in params if p in PARAM_NAME_PARTS)
-        self._param_part = re.compile("|".join(map(re.escape, parts))).search if parts else None
+        self._secret_name = secret_name  # names.SecretNames: the one secret-name rule
         self._param_redactor = param_redactor
         self._fragments = fragments
         self._num = _Scanner([p for p in detectors if p[0].family == "num"])
@@ -207,7 +213,7 @@ class TextScrubber:
             not self._customs
             and not _GATE_CHARS(s)
             and not _GATE_WORDS(s)
-            and not (self._params and "=" in s and ("?" in s or "#" in s or (";" in s and " " not in s)))
+            and ("=" not in s or not _may_hold_params(s))  # "=": no call for most strings
         ):
             cached = None  # the common case: nothing any rule could match
         else:
@@ -230,20 +236,9 @@ class TextScrubber:
     def _compute(self, s: str) -> tuple[str, tuple[str, ...]] | None:
         if s.startswith("data:") and ";base64," in s[:200]:
             return None  # binary media; see patterns.SKIP_DATA_URI
-        hits = self.find(s, gated=True)
-        out = s
         rules: list[str] = []
-        if hits:
-            pieces: list[str] = []
-            last = 0
-            for a, b, rule, redactor in hits:
-                pieces.append(s[last:a])
-                pieces.append(redactor(s[a:b]))
-                rules.append(rule)
-                last = b
-            pieces.append(s[last:])
-            out = "".join(pieces)
-        if self._params and "=" in out and ("?" in out or "#" in out or (";" in out and " " not in out)):
+        out = _redact(s, self.find(s, gated=True), rules)
+        if _may_hold_params(out):
             out = self._param_pass(out, rules)  # also ";jsessionid=..." path parameters
         if not rules:
             return None
@@ -261,11 +256,8 @@ class TextScrubber:
             name, value = m.group(2), m.group(3)
             if not value:
                 continue
-            key = unquote_plus(name).lower() if "%" in name or "+" in name else name.lower()
-            if key not in self._params and (key[-1:] == "]" or "-" in key):
-                key = param_key(key)  # "user[password]", "access-token"
-            if key in self._params or (self._param_part is not None and self._param_part(key)):
-                new = self._param_redactor(value)  # type: ignore[misc]
+            if self._secret_name(name):
+                new = self._param_redactor(value)
                 if new == value:
                     continue
                 rules.append("@url_param")
@@ -274,15 +266,7 @@ class TextScrubber:
                 inner = self.find(decoded)
                 if not inner:
                     continue
-                dec_pieces: list[str] = []
-                pos = 0
-                for a, b, rule, redactor in inner:
-                    dec_pieces.append(decoded[pos:a])
-                    dec_pieces.append(redactor(decoded[a:b]))
-                    rules.append(rule)
-                    pos = b
-                dec_pieces.append(decoded[pos:])
-                new = quote_plus("".join(dec_pieces), safe="[]*:")
+                new = quote_plus(_redact(decoded, inner, rules), safe="[]*:")
             else:
                 continue
             pieces.append(s[last : m.start(3)])

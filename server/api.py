@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from aiohttp import web
@@ -11,9 +12,25 @@ from .auth import require_auth
 from .codec import CONTENT_TYPE, segment_json
 from .index import ReplayQuery, SegmentRecord
 from .keys import blobs_key, index_key, projects_key, spool_key
-from .storage import BlobNotFound, replay_prefix
+from .storage import BlobNotFound, is_replay_id, replay_prefix
 
 MAX_PAGE = 200
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every infinity and NaN replaced by None (null): JSON has no such numbers, and
+    index rows kept before ingest checked times may hold some."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
+def json_response(data: Any, **kwargs: Any) -> web.Response:
+    return web.json_response(finite(data), **kwargs)
 
 
 def _int(request: web.Request, name: str, default: int | None = None, *, low: int = 0, high: int | None = None) -> int | None:
@@ -83,7 +100,7 @@ def _page(request: web.Request, data: list[Any], total: int, offset: int, limit:
     headers = {}
     if next_cursor is not None:
         headers["Link"] = f'<{request.rel_url.update_query(cursor=next_cursor)}>; rel="next"'
-    return web.json_response(body, headers=headers)
+    return json_response(body, headers=headers)
 
 
 async def list_replays(request: web.Request) -> web.Response:
@@ -103,7 +120,7 @@ async def get_replay(request: web.Request) -> web.Response:
     if replay is None:
         raise web.HTTPNotFound(text="no such replay")
     errors = await request.app[index_key].replay_errors(pid, replay.replay_id)
-    return web.json_response({"data": {**replay.as_dict(), "errors": [e.as_dict() for e in errors]}})
+    return json_response({"data": {**replay.as_dict(), "errors": [e.as_dict() for e in errors]}})
 
 
 async def read_segment_blob(app: web.Application, segment: SegmentRecord) -> bytes | None:
@@ -149,7 +166,9 @@ async def delete_replay(request: web.Request) -> web.Response:
     index = request.app[index_key]
     if await index.get_replay(pid, replay_id) is None:
         raise web.HTTPNotFound(text="no such replay")
-    deleted_blobs = await request.app[blobs_key].delete_prefix(replay_prefix(pid, replay_id))
+    deleted_blobs = 0
+    if is_replay_id(replay_id):  # else a row from before ids were checked: no prefix names only its blobs
+        deleted_blobs = await request.app[blobs_key].delete_prefix(replay_prefix(pid, replay_id))
     deleted_blobs += request.app[spool_key].remove_replay(pid, replay_id)
     await index.delete_replay(pid, replay_id)
     return web.json_response({"deleted": replay_id, "blobs": deleted_blobs})
@@ -161,7 +180,7 @@ async def get_error(request: web.Request) -> web.Response:
     error = await request.app[index_key].get_error(pid, request.match_info["event_id"].replace("-", "").lower())
     if error is None:
         raise web.HTTPNotFound(text="no such error")
-    return web.json_response({"data": error.as_dict()})
+    return json_response({"data": error.as_dict()})
 
 
 async def list_issues(request: web.Request) -> web.Response:

@@ -104,6 +104,9 @@ class LimitsConfig(_Section):
     max_recording_bytes: int = Field(100 * MiB, ge=1)
     max_events_per_segment: int = Field(100_000, ge=1)
     max_items_per_envelope: int = Field(1000, ge=1)
+    # One header line (the envelope's, an item's, a recording's segment line); the envelope header is
+    # read before the sender's key is known, so this bounds what an unauthenticated request costs.
+    max_header_line_bytes: int = Field(64 * 1024, ge=1024)
     # JSON nesting a recording may have (a DOM level is two: the node and its childNodes).
     max_nesting_depth: int = Field(100_000, ge=100, le=200_000)
     # Envelopes accepted per project per second, averaged over a minute; 0 disables.

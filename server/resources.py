@@ -18,7 +18,7 @@ from .keys import blobs_key, config_key, credentials_key, index_key, pool_key, p
 from .metrics import metrics_key
 from .spool import Spool
 from .scrub_rules import load_rules_file
-from .storage import open_blob_store, replay_prefix
+from .storage import is_replay_id, open_blob_store, replay_prefix
 from .uploader import Uploader
 from .workers import WorkerPool
 
@@ -107,7 +107,8 @@ async def sweep_expired(app: web.Application) -> int:
     deleted = 0
     while batch := await index.replays_older_than(cutoff):
         for project_id, replay_id in batch:
-            await blobs.delete_prefix(replay_prefix(project_id, replay_id))
+            if is_replay_id(replay_id):  # else a row from before ids were checked: no prefix names only its blobs
+                await blobs.delete_prefix(replay_prefix(project_id, replay_id))
             spool.remove_replay(project_id, replay_id)
             await index.delete_replay(project_id, replay_id)
             deleted += 1

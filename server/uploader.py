@@ -7,7 +7,7 @@ import logging
 
 from .index import Index
 from .metrics import Metrics
-from .spool import Spool
+from .spool import Spool, SpoolEntry
 from .storage import BlobStore
 
 log = logging.getLogger("replayd.uploader")
@@ -56,8 +56,7 @@ class Uploader:
             except FileNotFoundError:
                 continue
             except (ValueError, KeyError, TypeError):
-                log.error("unreadable spool entry %s moved aside", entry.path.name)
-                entry.path.rename(entry.path.with_suffix(".corrupt"))
+                self._set_aside(entry, "unreadable")
                 continue
             if await self.index.get_segment(record.project_id, record.replay_id, record.segment_id) is None:
                 # Never acknowledged (a crash before its row) or its replay was deleted since.
@@ -65,10 +64,13 @@ class Uploader:
                 continue
             try:
                 await asyncio.wait_for(self.blobs.put(record.blob_key, blob), self.put_timeout)
-            except Exception as exc:
+            except OSError as exc:  # an outage (StoreUnavailable, a timeout): the whole spool waits
                 self.store_failed()
                 log.warning("spool upload failed, will retry: %s", type(exc).__name__)
                 return False
+            except Exception as exc:  # this entry cannot be stored (a malformed key): the others still can
+                self._set_aside(entry, f"refused by the blob store ({type(exc).__name__})")
+                continue
             self.store_healthy = True
             await self.index.segment_moved_to_store(record.project_id, record.replay_id, record.segment_id)
             self.spool.remove(entry.path)
@@ -77,6 +79,12 @@ class Uploader:
         if not self.store_healthy and not self.spool.entries():
             self.store_healthy = await self._probe()
         return self.store_healthy
+
+    @staticmethod
+    def _set_aside(entry: SpoolEntry, why: str) -> None:
+        """Keep the bytes for a person to look at, out of the upload queue."""
+        log.error("spool entry %s is %s; moved aside", entry.path.name, why)
+        entry.path.rename(entry.path.with_suffix(".corrupt"))
 
     async def run(self) -> None:
         backoff = 1.0

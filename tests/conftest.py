@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -22,7 +23,9 @@ from server.app import create_app
 from server.config import Config, load_config
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("REPLAYD_SHARED", REPO.parent / "shared"))
+DATA = REPO / "tests" / "data"  # recordings and captured traffic the tests read; provenance in their READMEs
+CORPUS = DATA / "corpus" / "nodedocs-session.json.br"
+SDK_TRAFFIC = DATA / "sentry-browser-11.12.0-todo"
 CHROMIUM = os.environ.get("REPLAYD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -132,6 +135,9 @@ class RunningServer:
     config_path: Path
     process: subprocess.Popen
     log_path: Path
+    # Each start runs in a process group of its own; kill() ends them all, worker processes
+    # included: a SIGKILLed replayd leaves its forkserver and workers behind.
+    groups: list[int] = field(default_factory=list)
 
     @property
     def dsn(self) -> str:
@@ -152,9 +158,10 @@ class RunningServer:
         return self.process.wait(timeout=timeout)
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        for group in self.groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        self.process.wait()
 
     def start(self) -> None:
         """(Re)start the process on the same port and data directory."""
@@ -162,8 +169,9 @@ class RunningServer:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "server.cli", "serve", "--config", str(self.config_path)],
                 cwd=self.data_dir, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
             )
+        self.groups.append(self.process.pid)
         wait_healthy(self.url, self.process, self.log_path)
 
 
@@ -248,3 +256,16 @@ def pytest_collection_modifyitems(config, items):
     uses_browser = [item for item in items if {"browser", "page"} & set(getattr(item, "fixturenames", ()))]
     others = [item for item in items if item not in uses_browser]
     items[:] = others + uses_browser
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No test may skip: everything a test needs is in the repository or installed by `make test`,
+    so a skip can only hide a test that did not run. Skips fail the run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter and reporter.stats.get("skipped") and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if skipped := terminalreporter.stats.get("skipped"):
+        terminalreporter.write_line(f"{len(skipped)} skipped: a skip fails the run (tests/conftest.py)", red=True)

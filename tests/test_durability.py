@@ -17,6 +17,7 @@ from server.app import create_app
 from tests.conftest import PUBLIC_KEY, RunningServer, S3Server, free_port, make_config
 from tests.test_exposure import samples
 from tests.test_ingest import AUTH, get, post, rid, segment_envelope
+from tests.waiting import wait_until, wait_until_async
 
 
 @pytest.fixture
@@ -43,15 +44,6 @@ def start_s3(s3) -> None:
     s3.running = True
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 async def test_outage_spools_then_uploads(aiohttp_client, tmp_path, own_s3):
     bucket = own_s3.make_bucket("outage")
     config = make_config(tmp_path, storage={"backend": "s3", "bucket": bucket, "endpoint_url": own_s3.endpoint_url,
@@ -74,11 +66,7 @@ async def test_outage_spools_then_uploads(aiohttp_client, tmp_path, own_s3):
     events = await (await client.get(f"/api/0/projects/1/replays/{replay_id}/segments/2/", headers=AUTH)).json()
     assert events[-1]["data"]["source"] == 2
     start_s3(own_s3)
-    for _ in range(100):
-        if not list((tmp_path / "spool").glob("*.seg")):
-            break
-        await asyncio.sleep(0.2)
-    assert not list((tmp_path / "spool").glob("*.seg"))
+    await wait_until_async(lambda: not list((tmp_path / "spool").glob("*.seg")), 30, "the spool to drain")
     assert sorted(own_s3.keys(bucket)) == [f"1/{replay_id}/{i:06d}" for i in range(3)]
     replay = await get(client, f"/api/0/projects/1/replays/{replay_id}/")
     assert [s["segment_id"] for s in replay["segments"]] == [0, 1, 2]
@@ -102,18 +90,17 @@ async def test_spool_full_is_503_with_retry_after_then_recovers(aiohttp_client, 
             assert "spool" in (await response.json())["detail"]
     assert statuses[0] == 200 and statuses[-1] == 503
     start_s3(own_s3)
-    for _ in range(100):
-        response = await post(client, segment_envelope(replay_id, 3))
-        if response.status == 200:
-            break
-        await asyncio.sleep(0.2)
-    assert response.status == 200
+    await wait_until_async(lambda: is_accepted(client, segment_envelope(replay_id, 3)), 30, "the segment to be accepted")
     accepted = [i for i, s in enumerate(statuses) if s == 200] + [3]
-    for _ in range(100):
-        if not list((tmp_path / "spool").glob("*.seg")):
-            break
-        await asyncio.sleep(0.2)
+    await wait_until_async(lambda: not list((tmp_path / "spool").glob("*.seg")), 30, "the spool to drain")
     assert sorted(own_s3.keys(bucket)) == sorted({f"1/{replay_id}/{i:06d}" for i in accepted})
+
+
+async def is_accepted(client, body: bytes) -> bool:
+    """Post ``body``: True once it is accepted; until then the answer must be the spool's 503."""
+    response = await post(client, body)
+    assert response.status in (200, 503), (response.status, await response.text())
+    return response.status == 200
 
 
 def test_disk_full_is_503_then_recovers(tmp_path, own_s3):
@@ -150,12 +137,8 @@ async def _disk_full(tmp_path, mount, own_s3):
                 break
         assert statuses[-1] == 503 and 200 in statuses, statuses
         start_s3(own_s3)
-        for _ in range(100):
-            response = await post(client, segment_envelope(replay_id, len(statuses) - 1))
-            if response.status == 200:
-                break
-            await asyncio.sleep(0.3)
-        assert response.status == 200
+        await wait_until_async(lambda: is_accepted(client, segment_envelope(replay_id, len(statuses) - 1)), 30,
+                               "the refused segment to be accepted")
 
 
 # --- fault tests against a running `replayd serve` -------------------------------------------
@@ -220,18 +203,19 @@ def test_s3_outage_of_30_seconds_under_load(start_server, own_s3, capsys):
                                    "put_timeout": 2.0}, spool={"max_backoff": 2.0})
     load = Load(server.url)
     thread = load.start()
-    time.sleep(3)
+    wait_until(lambda: len(load.acked) >= 20, 60, "segments acknowledged before the outage")
     stop_s3(own_s3)
     outage_started = len(load.acked)
-    time.sleep(30)
+    time.sleep(30)  # the outage under test (not a wait for something): S3 down for 30 s under load
+    wait_until(lambda: len(load.acked) - outage_started > 20, 60, "segments acknowledged during the outage")
     during_outage = len(load.acked) - outage_started
     start_s3(own_s3)
-    time.sleep(3)
+    after_outage = len(load.acked)
+    wait_until(lambda: len(load.acked) - after_outage >= 20, 60, "segments acknowledged after the outage")
     load.stop.set()
     thread.join(30)
-    wait_for(lambda: server.api("/readyz")["spool"]["segments"] == 0, 60, "the spool to drain")
+    wait_until(lambda: server.api("/readyz")["spool"]["segments"] == 0, 60, "the spool to drain")
     assert load.refused == [] and load.failed == 0, (load.refused, load.failed)
-    assert during_outage > 20
     keys = set(own_s3.keys(bucket))
     missing = [(r, s) for r, s in load.acked if f"1/{r}/{s:06d}" not in keys]
     assert missing == []
@@ -245,16 +229,15 @@ def test_sigkill_during_load_loses_no_acknowledged_segment(start_server, capsys)
     server = start_server()
     load = Load(server.url, pace=0.02)
     thread = load.start()
-    time.sleep(4)
+    wait_until(lambda: len(load.acked) > 20, 60, "segments acknowledged before the kill")
     server.process.send_signal(signal.SIGKILL)
     server.process.wait(10)
-    acked_at_kill = len(load.acked)
-    time.sleep(1)
+    acked_at_kill, failed_at_kill = len(load.acked), load.failed
+    wait_until(lambda: load.failed > failed_at_kill, 30, "the load to find the server gone")
     server.start()
-    time.sleep(3)
+    wait_until(lambda: len(load.acked) > acked_at_kill + 20, 60, "segments acknowledged after the restart")
     load.stop.set()
     thread.join(30)
-    assert acked_at_kill > 20 and len(load.acked) > acked_at_kill
     assert load.refused == []
     assert_all_readable(server, load.acked)
     # and the index lists nothing whose blob is missing

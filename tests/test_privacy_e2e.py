@@ -24,6 +24,7 @@ import sqlite3
 import struct
 import time
 import urllib.parse
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -347,8 +348,9 @@ def test_the_planted_data_was_recorded_and_redacted_in_place(privacy_session: Pr
     assert '"name": "x-xsrf-token", "content": "' + "*" * 26 + '"' in stored  # masked, kept in place
     assert '"value": "****** **********"' in stored  # autocomplete=cc-name
 
-    error = json.loads(sqlite3.connect(f"file:{server.data_dir / 'replayd.sqlite3'}?mode=ro", uri=True).execute(
-        "SELECT data FROM errors WHERE event_id = ?", (privacy_session.error_id,)).fetchone()[0])
+    with closing(sqlite3.connect(f"file:{server.data_dir / 'replayd.sqlite3'}?mode=ro", uri=True)) as db:
+        error = json.loads(db.execute("SELECT data FROM errors WHERE event_id = ?",
+                                      (privacy_session.error_id,)).fetchone()[0])
     assert error["exception"]["value"] == "Payment declined for [email]"
     assert error["request"]["url"].endswith("/shop.html?session=[Filtered]&ref=newsletter")
     assert error["user"]["id"] == "u-3003" and error["user"]["email"].startswith("[hash:"), error["user"]

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -17,6 +16,7 @@ import yaml
 from tests.conftest import PUBLIC_KEY, REPO
 from tests.test_config import run_cli, write
 from tests.test_ingest import page_events, rid, segment_envelope
+from tests.waiting import wait_until
 
 T0 = 1_790_000_000.0
 
@@ -66,22 +66,23 @@ def test_sighup_reloads_rules_without_dropping_requests(start_server, tmp_path):
 
     thread = threading.Thread(target=load)
     thread.start()
+    wait_until(lambda: len(statuses) >= 5, 60, "requests before the reload")
     rules_file(tmp_path, {"zebra": r"ZEBRA-\d+", "giraffe": r"GIRAFFE-\d+"})
     server.process.send_signal(signal.SIGHUP)
-    time.sleep(3)
+    wait_until(lambda: "scrubbing rules reloaded" in server.log(), 60, "the rules to be reloaded")
+    reloaded_at = len(statuses)
+    wait_until(lambda: len(statuses) >= reloaded_at + 5, 60, "requests after the reload")
     stop.set()
     thread.join(30)
     assert statuses and set(statuses) == {200}, statuses
     second = rid()
     post(server, segment_envelope(second, 0, events=page_events(T0, text="ZEBRA-42 and GIRAFFE-7 here")))
     assert "GIRAFFE-7" not in text_of(server, second) and "[giraffe]" in text_of(server, second)
-    assert "scrubbing rules reloaded" in server.log()
 
     # A broken file is refused on SIGHUP; the running rules stay.
     (tmp_path / "rules.yaml").write_text("custom: [{name: bad, pattern: '(oops'}]")
     server.process.send_signal(signal.SIGHUP)
-    time.sleep(2)
-    assert "scrubbing rules not reloaded" in server.log()
+    wait_until(lambda: "scrubbing rules not reloaded" in server.log(), 60, "the broken rules to be refused")
     third = rid()
     post(server, segment_envelope(third, 0, events=page_events(T0, text="GIRAFFE-9")))
     assert "GIRAFFE-9" not in text_of(server, third)

@@ -1,20 +1,16 @@
-"""The default rules on the shared real-world corpus (Node.js docs pages, recorded with
+"""The default rules on the real-world corpus (tests/data/corpus: Node.js docs pages, recorded with
 @rrweb/record 2.1.6): no string holds personal data there, so none may change."""
 
 from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import brotli
 import pytest
 
 from scrubbing import ReplayState, RuleSet, Scrubber
-
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "nodedocs-session.json.br"
-
-pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason="shared corpus not present")
+from tests.conftest import CORPUS
 
 
 @pytest.fixture(scope="module")

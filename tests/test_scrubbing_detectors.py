@@ -8,6 +8,7 @@ import pytest
 from scrubbing import RuleSet, Scrubber, parse_rules
 from scrubbing.patterns import iban_ok, luhn_ok
 from scrubbing.redaction import hash_token, mask_text
+from tests.adversarial import NEAR_MISS_UNITS, near_miss_text
 
 SECRET = b"test-secret"
 
@@ -244,8 +245,10 @@ def test_url_without_sensitive_params_untouched(scrubber):
 
 
 def test_url_params_configurable():
-    s = Scrubber(parse_rules({"urls": {"params": ["q"], "extra_params": ["ref"], "fragments": False}}), secret=SECRET)
-    assert s.scrub_text("/s?q=1&token=2&ref=3#code=4")[0] == "/s?q=[Filtered]&token=2&ref=[Filtered]#code=4"
+    """The secret names are one list: `urls.params`, `urls.extra_params` and `network.sensitive_keys`."""
+    rules = {"urls": {"params": ["q"], "extra_params": ["ref"], "fragments": False}, "network": {"sensitive_keys": ["code"]}}
+    s = Scrubber(parse_rules(rules), secret=SECRET)
+    assert s.scrub_text("/s?q=1&token=2&ref=3&code=5#code=4")[0] == "/s?q=[Filtered]&token=2&ref=[Filtered]&code=[Filtered]#code=4"
 
 
 def test_embedded_urls_in_text(scrubber):
@@ -292,16 +295,13 @@ def test_report_merge_and_round_trip():
     assert ScrubReport.from_dict(d) == a
 
 
-@pytest.mark.parametrize(
-    "unit",
-    ["+1" + "2" * 40 + "x ", "2" * 40 + "x ", "4111 " * 30 + "x", "@a." * 30 + "1 ", "eyJ" + "a" * 300 + " ",
-     "a1:" * 50 + "g ", "DE89" + "A1B2" * 20 + "x ", "sk_live_" + "a" * 200 + " ", "0" + "1 2" * 40 + " ",
-     "data:image/png;base64," + "QUJD" * 100 + "(", "?" + "a" * 150 + " ", "1.2." * 50],
-)
-def test_no_catastrophic_backtracking(scrubber, unit):
-    import time
-
-    text = unit * (200_000 // len(unit))
-    t0 = time.perf_counter()
-    scrubber.scrub_text(text)
-    assert time.perf_counter() - t0 < 2.0
+@pytest.mark.parametrize("unit", NEAR_MISS_UNITS)
+def test_near_misses_are_kept(scrubber, unit):
+    """200 KB of almost-matches of each detector stay as they are (bench/bench_adversarial.py times
+    them: a backtracking pattern shows there). Only "01 2" at the start reads as a phone number."""
+    text = near_miss_text(unit)
+    out, report = scrubber.scrub_text(text)
+    if unit.startswith("01 2"):
+        assert report.to_dict()["by_rule"] == {"@phone": 1}
+    else:
+        assert out == text and report.total == 0

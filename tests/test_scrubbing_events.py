@@ -10,9 +10,9 @@ import pytest
 
 from scrubbing import RuleSet, Scrubber, parse_rules
 from scrubbing.redaction import hash_token
+from tests.conftest import SDK_TRAFFIC
 
 SECRET = b"test-secret"
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "sentry-browser-11.12.0-todo"
 
 
 def envelope_items(path: Path) -> list[tuple[dict, bytes]]:
@@ -92,14 +92,15 @@ def test_error_event_scrubbed_everywhere():
 @pytest.mark.parametrize(
     "policy,expected",
     [
-        ("keep", {"id": "u-1001", "email": "sam.tester@example.com", "username": "sam"}),
-        ("scrub", {"id": "u-1001", "email": "[email]", "username": "sam"}),
+        ("keep", {"id": "u-1001", "email": "sam.tester@example.com", "username": "sam", "ip_address": "93.184.216.34"}),
+        # "email" is a secret name (as in `?email=`): its value is filtered whatever it holds
+        ("scrub", {"id": "u-1001", "email": "[Filtered]", "username": "sam", "ip_address": "[ip]"}),
         ("id_only", {"id": "u-1001"}),
         ("remove", None),
     ],
 )
 def test_user_policies(policy, expected):
-    ev = {"user": {"id": "u-1001", "email": "sam.tester@example.com", "username": "sam"}}
+    ev = {"user": {"id": "u-1001", "email": "sam.tester@example.com", "username": "sam", "ip_address": "93.184.216.34"}}
     scrubber({"user": {"policy": policy}}).scrub_error_event(ev)
     assert ev.get("user") == expected
 
@@ -131,18 +132,17 @@ def test_replay_event():
     assert ev["urls"] == ["http://x.test/todo2.html?session=[Filtered]", "http://x.test/u/[email]"]
     assert ev["request"] == {"url": "http://x.test/todo2.html?session=[Filtered]",
                              "headers": {"User-Agent": "Mozilla/5.0", "Authorization": "[Filtered]", "Cookie": "[Filtered]"}}
-    assert ev["user"] == {"id": "u-1001", "email": "[email]"}
+    assert ev["user"] == {"id": "u-1001", "email": "[Filtered]"}  # a secret name, as in a URL
     assert ev["tags"] == {"plan": "pro", "who": "[email]"}
     assert ev["error_ids"] == ["f8e25082bf5e4f4e978c1fe345b5c8a5"]
     assert report.to_dict()["by_location"] == {"replay.urls": 2, "replay.request": 3, "replay.tags": 1, "user": 1}
 
 
-@pytest.mark.skipif(not FIXTURES.exists(), reason="shared fixtures not present")
 def test_real_sdk_traffic():
     s = scrubber()
     seen = set()
     typed = []
-    for path in sorted(FIXTURES.glob("*.envelope")):
+    for path in sorted(SDK_TRAFFIC.glob("*.envelope")):
         for header, payload in envelope_items(path):
             kind = header["type"]
             seen.add(kind)

@@ -450,7 +450,7 @@ def test_canvas_font_and_custom_events():
     assert events[0]["data"]["commands"][1]["args"][0]["src"].endswith("4111111111111111")  # base64 image untouched
     span = events[3]["data"]["payload"]
     assert span["data"]["request"]["headers"] == {"Authorization": "[Filtered]", "Cookie": "[Filtered]", "Content-Type": "application/json"}
-    assert span["data"]["request"]["body"] == {"email": "[email]", "password": "[Filtered]", "remember": True}
+    assert span["data"]["request"]["body"] == {"email": "[Filtered]", "password": "[Filtered]", "remember": True}
     assert json.loads(span["data"]["response"]["body"]) == {"token": "[Filtered]", "name": "Jane", "phone": "*** ** **** ****"}
     assert events[4]["data"]["payload"] == {"maskAllText": False, "sessionSampleRate": 1}
     locs = res.report.to_dict()["by_location"]
@@ -498,7 +498,7 @@ def test_network_plugin_payload():
     assert r["name"] == "https://api.test/login?redirect=/home&sig=[Filtered]"
     assert r["requestHeaders"] == {"authorization": "[Filtered]", "content-type": "application/json"}
     assert r["responseHeaders"] == {"Set-Cookie": "[Filtered]"}
-    assert json.loads(r["requestBody"]) == {"username": "jane", "password": "[Filtered]", "email": "[email]"}
+    assert json.loads(r["requestBody"]) == {"username": "jane", "password": "[Filtered]", "email": "[Filtered]"}
     assert r["responseBody"] == {"access_token": "[Filtered]", "user": {"phone": "************"}}
     assert res.report.to_dict()["by_location"] == {"plugin": 7}
 

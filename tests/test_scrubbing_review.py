@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from scrubbing import RuleSet, Scrubber
+from tests.adversarial import CRAFTED
 
 SECRET = b"test-secret"
 EMAIL = "jane.doe@example.com"
@@ -235,42 +236,48 @@ def test_fuzz_random_json_never_raises():
         s.scrub_replay_event({"request": _fuzz_value(r, 1), "urls": _fuzz_value(r, 1), "tags": _fuzz_value(r, 1)})
 
 
+def _deep(depth: int) -> dict:
+    deep: dict = {"v": EMAIL}
+    for _ in range(depth):
+        deep = {"a": [deep]}
+    return deep
+
+
+def _bottom(deep: dict) -> tuple[int, object]:
+    """How many levels down the innermost value is, and that value (without recursion)."""
+    depth = 0
+    while "a" in deep:
+        deep, depth = deep["a"][0], depth + 1
+    return depth, deep
+
+
 def test_huge_and_deep_inputs():
     s = scrubber()
-    big = [{"type": 3, "timestamp": 1, "data": {"source": 0, "adds": [], "removes": [], "texts": [{"id": i, "value": "x"} for i in range(100_000)], "attributes": []}}]
-    s.scrub_recording(big)
-    deep: dict = {"v": EMAIL}
-    for _ in range(20_000):
-        deep = {"a": [deep]}
-    ev, _ = s.scrub_error_event({"extra": deep})
-    s.scrub_recording([{"type": 5, "data": {"tag": "x", "payload": deep}}])
+    texts = [{"id": i, "value": "x"} for i in range(100_000)]
+    big = [{"type": 3, "timestamp": 1, "data": {"source": 0, "adds": [], "removes": [], "texts": texts, "attributes": []}}]
+    assert s.scrub_recording(big).report.total == 0
+    assert big[0]["data"]["texts"] == [{"id": i, "value": "x"} for i in range(100_000)]
+    ev, report = s.scrub_error_event({"extra": _deep(20_000)})
+    assert _bottom(ev["extra"]) == (20_000, {"v": "[email]"}) and report.total == 1
+    events = [{"type": 5, "data": {"tag": "x", "payload": _deep(20_000)}}]
+    assert s.scrub_recording(events).report.total == 1
+    assert _bottom(events[0]["data"]["payload"]) == (20_000, {"v": "[email]"})
 
 
-_CRAFTED = {
-    "pem_begins": "-----BEGIN RSA PRIVATE KEY-----\n" * 3000,
-    "ats": "a@" * 50_000, "dots_at": "a." * 50_000 + "@", "at_dots": "@" + "a." * 50_000,
-    "digits_sp": "1 " * 50_000, "plus": "+1 " * 33_000, "colons": "::1:" * 25_000, "ibans": "DE89 " * 20_000,
-    "jwt": "eyJ" + "a." * 50_000, "bearer": "Bearer " * 14_000, "slack": "xoxb-" + "a-" * 50_000,
-    "params": "?a=" * 33_000, "form": "a=b&" * 25_000 + " x", "headers": "A: b\n" * 20_000,
-    "url_at": "https://" + "a@" * 50_000, "data_uri": "data:a/b;" + "c=d;" * 25_000,
-    "header_spaces": "A:" + " " * 100_000 + "x", "json_quotes": '"' * 100_000, "json_keys": '"k":' * 25_000,
-    "slashes": "030/" * 25_000, "paren0": "(030) " * 16_000, "idn": "x@" + "ä." * 50_000,
-}
-
-
-def test_crafted_100kb_strings_are_linear():
-    import time
-
-    for name, text in _CRAFTED.items():
+def test_crafted_100kb_strings():
+    """Near misses of every rule, 100 KB each: kept as they are, but for what is really there (a
+    private-key header per line, one Slack token); bench/bench_adversarial.py times them."""
+    hits = {}
+    for name, text in CRAFTED.items():
         s = scrubber()  # cold cache
-        t = time.perf_counter()
-        s.scrub_text(text)
+        _, report = s.scrub_text(text)
+        hits[name] = report.total
         s.scrub_error_event({"request": {"url": text, "data": text, "headers": text, "query_string": text}})
         s.scrub_recording([_snap(_el(5, "a", {"href": text, "srcset": text, "style": text, "title": text},
                                      [{"type": 3, "id": 6, "textContent": text}])),
                            {"type": 3, "timestamp": 2, "data": {"source": 5, "id": 5, "text": text + " a@"}},
                            {"type": 6, "timestamp": 3, "data": {"plugin": "rrweb/console@1", "payload": {"payload": [text, "{" + text]}}}])
-        assert time.perf_counter() - t < 5.0, name
+    assert {name: n for name, n in hits.items() if n} == {"pem_begins": 3000, "slack": 1}
 
 
 # ---------------------------------------------------------------- detector formats
@@ -406,6 +413,7 @@ def test_damaged_state_bytes_raise_state_error_only():
 
     s = scrubber()
     good = s.scrub_recording([_snap(_el(5, "input", {"type": "password"}))]).state.to_bytes()
+    refused = loaded = 0
     for seed in range(2000):
         r = random.Random(seed)
         b = bytearray(good)
@@ -414,9 +422,12 @@ def test_damaged_state_bytes_raise_state_error_only():
         try:
             st = ReplayState.from_bytes(bytes(b))
         except StateError:
+            refused += 1
             continue
         s.scrub_recording([{"type": 3, "timestamp": 1, "data": {"source": 5, "id": 5, "text": "x"}}], st)
         st.to_bytes()
+        loaded += 1
+    assert refused and loaded  # both ways were taken: damage that is refused, and damage that still loads
 
 
 def test_session_path_parameters_and_longer_parameter_names():

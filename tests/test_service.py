@@ -17,6 +17,7 @@ import pytest
 from server.app import create_app
 
 from tests.conftest import PUBLIC_KEY, free_port, make_config, wait_healthy
+from tests.waiting import wait_until
 
 
 async def test_healthz(client):
@@ -117,6 +118,14 @@ def test_json_logs_one_line_per_request(start_server):
     assert "secret=xyz" not in server.log()  # query strings are never logged
 
 
+def refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return True
+    return False
+
+
 def test_graceful_shutdown_finishes_in_flight_requests(start_server):
     """SIGTERM: stop accepting, let the request being received finish, then exit 0."""
     server = start_server()
@@ -127,9 +136,7 @@ def test_graceful_shutdown_finishes_in_flight_requests(start_server):
         sock.sendall(head + body[:10])
         time.sleep(0.5)  # the handler is now waiting for the rest of the body
         server.process.send_signal(signal.SIGTERM)
-        time.sleep(1.0)
-        with pytest.raises(OSError):  # no new connections
-            socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+        wait_until(lambda: refuses_connections(server.port), 30, "the server to stop accepting connections")
         sock.sendall(body[10:])
         response = b""
         while chunk := sock.recv(65536):

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from server.config import StorageConfig
-from server.storage import BlobNotFound, open_blob_store, replay_prefix, segment_key
+from server.storage import BlobNotFound, StoreUnavailable, open_blob_store, replay_prefix, segment_key
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -57,13 +57,50 @@ async def test_s3_keys_use_the_prefix(s3_server, s3_bucket):
     assert s3_server.keys(s3_bucket) == [f"replays/2/{'c' * 32}/000001"]
 
 
-async def test_s3_check_fails_for_a_missing_bucket(s3_server):
+async def test_s3_outages_are_store_unavailable(s3_server):
     store = await open_blob_store(StorageConfig(backend="s3", bucket="no-such-bucket", endpoint_url=s3_server.endpoint_url))
     try:
-        with pytest.raises(Exception):
+        with pytest.raises(StoreUnavailable):
             await store.check()
+        with pytest.raises(StoreUnavailable):
+            await store.put(segment_key(1, "a" * 32, 0), b"x")
     finally:
         await store.close()
+
+
+BAD_PREFIXES = {
+    "empty-id": "1//", "project-only": "1/", "empty": "", "root": "/", "no-slash": "1", "parent": "../",
+    "parent-in-id": "1/../", "no-trailing-slash": f"1/{'a' * 32}", "upper-case": f"1/{'A' * 32}/",
+    "short": f"1/{'a' * 31}/", "long": f"1/{'a' * 33}/", "a-key": f"1/{'a' * 32}/000000",
+    "newline": f"1/{'a' * 32}\n/", "project-not-a-number": f"x/{'a' * 32}/", "double-slash": f"1/{'a' * 32}//",
+}
+BAD_KEYS = {
+    "empty-id": "1//000000", "newline": "1/0123456789abcdef\n/000000", "parent": "../escape",
+    "no-segment": f"1/{'a' * 32}/", "segment-not-a-number": f"1/{'a' * 32}/x",
+}
+
+
+@pytest.mark.parametrize("prefix", BAD_PREFIXES.values(), ids=BAD_PREFIXES.keys())
+async def test_delete_prefix_refuses_anything_but_one_whole_replay(store, prefix):
+    key = segment_key(1, "a" * 32, 0)
+    await store.put(key, b"kept")
+    with pytest.raises(ValueError, match="not a replay prefix"):
+        await store.delete_prefix(prefix)
+    assert await store.get(key) == b"kept"
+
+
+@pytest.mark.parametrize("key", BAD_KEYS.values(), ids=BAD_KEYS.keys())
+async def test_put_refuses_a_malformed_key(store, key):
+    with pytest.raises(ValueError, match="not a segment key"):
+        await store.put(key, b"x")
+
+
+@pytest.mark.parametrize("replay_id", ["", "-" * 16, "0123456789abcdef\n", "A" * 32, "a" * 31])
+def test_keys_are_made_only_of_canonical_replay_ids(replay_id):
+    with pytest.raises(ValueError):
+        segment_key(1, replay_id, 0)
+    with pytest.raises(ValueError):
+        replay_prefix(1, replay_id)
 
 
 async def test_local_writes_leave_no_temp_files(tmp_path):

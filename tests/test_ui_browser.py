@@ -12,30 +12,30 @@ import os
 import re
 import sys
 import time
+from typing import Any
 
 import brotli
 import pytest
 
-from tests.conftest import PUBLIC_KEY, REPO, SHARED, launch_server
+from tests.conftest import CORPUS, PUBLIC_KEY, REPO, SDK_TRAFFIC, launch_server
 from tests.envelopes import (click, cut_segments, element, error_envelope, mouse_move, new_id, page_events,
                              post_envelope, replay_envelope, text, text_mutation)
 
 PASSWORD = "test-password"
 SCREENSHOTS = REPO / "docs" / "screenshots"
-FIXTURES = SHARED / "fixtures" / "sentry-browser-11.12.0-todo"
 TODO_REPLAY = "7dca85bbbdd840acbe95417f9c826b99"
 TODO_ERROR = "f8e25082bf5e4f4e978c1fe345b5c8a5"
 HOUR_AGO_MS = (time.time() - 3600) * 1000
 ERROR_AT_S = 32.0  # the counter replay's error, seconds from its start
 
 
-def counter_replay(start_ms: float, seconds: int = 60) -> list[dict]:
+def counter_replay(start_ms: float, seconds: int = 60, url: str = "https://counter.test/steps") -> list[dict]:
     """A page whose paragraph reads "Step N" at second N; full snapshots at 0 s and 30 s."""
     events = []
     for s in range(seconds):
         t = start_ms + s * 1000
         if s in (0, 30):
-            events += page_events(t, "https://counter.test/steps", "Counter page", [f"Step {s}"],
+            events += page_events(t, url, "Counter page", [f"Step {s}"],
                                   body_extra=[element(40, "button", [text(41, "Next step")], id="next")])
         else:
             events.append(text_mutation(t, 21, f"Step {s}"))
@@ -45,8 +45,8 @@ def counter_replay(start_ms: float, seconds: int = 60) -> list[dict]:
     return events
 
 
-def ingest_counter(server_url: str, replay_id: str, start_ms: float) -> None:
-    for i, segment in enumerate(cut_segments(counter_replay(start_ms), 5)):
+def ingest_counter(server_url: str, replay_id: str, start_ms: float, **counter: Any) -> None:
+    for i, segment in enumerate(cut_segments(counter_replay(start_ms, **counter), 5)):
         post_envelope(server_url, replay_envelope(replay_id, i, segment, user={"id": "u-counter"}), PUBLIC_KEY)
 
 
@@ -55,8 +55,8 @@ def ui_server(tmp_path_factory):
     server = launch_server(tmp_path_factory.mktemp("ui-server"))
     try:
         for name in ("001", "002", "003"):
-            post_envelope(server.url, (FIXTURES / f"{name}.envelope").read_bytes(), PUBLIC_KEY)
-        corpus = json.loads(brotli.decompress((SHARED / "corpus" / "nodedocs-session.json.br").read_bytes()))
+            post_envelope(server.url, (SDK_TRAFFIC / f"{name}.envelope").read_bytes(), PUBLIC_KEY)
+        corpus = json.loads(brotli.decompress(CORPUS.read_bytes()))
         server.nodedocs = new_id()
         for i, segment in enumerate(cut_segments(corpus, 5)):
             post_envelope(server.url, replay_envelope(server.nodedocs, i, segment,
@@ -116,6 +116,14 @@ def current_ms(page) -> int:
 # --- tests -----------------------------------------------------------------------------------
 
 def test_sign_in_then_list_filter_and_open(browser, ui_server):
+    """The list's filters count this test's own replays (on a host of their own): the other tests
+    add replays to the same server, in whatever order they run."""
+    host = f"list-{new_id()[:8]}.test"
+    quiet, failing = new_id(), new_id()
+    for replay_id in (quiet, failing):
+        ingest_counter(ui_server.url, replay_id, HOUR_AGO_MS, seconds=10, url=f"https://{host}/steps")
+    post_envelope(ui_server.url, error_envelope(new_id(), failing, timestamp=(HOUR_AGO_MS + 5000) / 1000,
+                                                url=f"https://{host}/steps"), PUBLIC_KEY)
     ctx = browser.new_context(viewport={"width": 1440, "height": 900})
     page = ctx.new_page()
     try:
@@ -132,18 +140,17 @@ def test_sign_in_then_list_filter_and_open(browser, ui_server):
 
         page.goto(ui_server.url + "/")
         rows = page.locator("table.replays tbody tr")
-        assert rows.count() == 3
-        assert "counter.test" in page.locator("table.replays").inner_text()
+        page.fill("input[name=url]", host)
+        page.click("form.filters button[type=submit]")
+        page.wait_for_url(f"**url={host}**")
+        assert rows.count() == 2
+        assert host in page.locator("table.replays").inner_text()
         page.select_option("select[name=has_errors]", "1")
         page.click("form.filters button[type=submit]")
         page.wait_for_url("**has_errors=1**")
-        assert rows.count() == 2  # the SDK's todo replay and the counter replay have errors
-        page.fill("input[name=url]", "counter.test")
-        page.click("form.filters button[type=submit]")
-        page.wait_for_url("**url=counter.test**")
-        assert rows.count() == 1
+        assert rows.count() == 1  # the replay with an error
         rows.first.locator("td").nth(1).click()  # anywhere on the row opens it
-        page.wait_for_url(f"**/replays/{ui_server.counter}")
+        page.wait_for_url(f"**/replays/{failing}")
         wait_first_frame(page)
     finally:
         ctx.close()
@@ -288,12 +295,12 @@ def test_screenshots(ui, ui_server, tmp_path):
     wait_first_frame(ui)
     ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
     ui.locator("[data-action=toggle]").click()
-    ui.wait_for_timeout(300)
+    ui.wait_for_selector("[data-player][data-state=paused]", state="attached")
     ui.screenshot(path=str(shots / "replay.png"))
     ui.goto(ui_server.url + f"/errors/{TODO_ERROR}")
     wait_first_frame(ui)
     ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
-    ui.wait_for_timeout(300)
+    ui.wait_for_selector("[data-player][data-state=paused]", state="attached")  # opens paused before the error
     ui.screenshot(path=str(shots / "error.png"))
     for name in ("list", "replay", "error"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
@@ -369,7 +376,7 @@ def test_hostile_recording_runs_nothing_in_the_app_origin(ui, ui_server, context
         }
         try { doc.getElementById('jsform').requestSubmit(); } catch (e) {}
     }""")
-    ui.wait_for_timeout(1000)
+    ui.wait_for_timeout(1000)  # nothing may happen: give whatever the pokes started time to show itself
     # the panels show the recorded strings as text: no element was made of them, no link leads anywhere else
     ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
     panel = ui.locator("[data-crumbs]")

@@ -6,16 +6,18 @@ import hashlib
 import re
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
+from .. import timestamps
 from ..index import ErrorRecord, ReplayEventRecord
 from ..useragent import parse_user_agent
 from .envelope import MAX_SEGMENT_ID
+from .worker import RecordingError
 
 _HEX_ID = re.compile(r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b|\b[0-9a-fA-F]{16,}\b")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_HEX_ID_FORMAT = re.compile(r"^[0-9a-fA-F-]{16,64}$")
+_ID_DIGITS = re.compile(r"[0-9a-fA-F]{32}")
 IN_APP_FRAMES = 5
 
 
@@ -26,21 +28,35 @@ def _str(value: Any, limit: int = 2000) -> str:
 
 
 def _timestamp(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+    """Unix seconds from a number or an ISO 8601 string (UTC unless it says otherwise); None when
+    missing, unreadable or implausible (see ``server.timestamps``), so callers fall back."""
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-    return None
+        value = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+    return timestamps.plausible(value)
 
 
 def hex_id(value: Any) -> str | None:
-    """A replay or event id (hex, dashes allowed) in canonical form: lowercase, no dashes."""
-    if isinstance(value, str) and _HEX_ID_FORMAT.match(value):
-        return value.replace("-", "").lower()
+    """A replay or event id in canonical form (32 lowercase hex digits; the sender's dashes removed),
+    or None if ``value`` is not one."""
+    if isinstance(value, str):
+        digits = value.replace("-", "")
+        if _ID_DIGITS.fullmatch(digits):
+            return digits.lower()
     return None
+
+
+def checked_id(value: Any, field: str) -> str | None:
+    """``hex_id`` of a field that names what is stored: None when absent, else valid or a 400."""
+    if value is None:
+        return None
+    canonical = hex_id(value)
+    if canonical is None:
+        raise RecordingError(400, f"{field} must be 32 hex digits (dashes allowed)")
+    return canonical
 
 
 def _user_agent(data: dict[str, Any]) -> str:

@@ -23,8 +23,8 @@ from ..spool import Spool, SpoolFull
 from ..storage import BlobStore, segment_key
 from ..uploader import Uploader
 from ..workers import WorkerPool
-from .envelope import Envelope, EnvelopeError, split_recording
-from .items import error_record, replay_event_record, hex_id
+from .envelope import Envelope, EnvelopeError, EnvelopeTooLarge, split_recording
+from .items import checked_id, error_record, hex_id, replay_event_record
 from .worker import RecordingError, SegmentJob, process_item, process_segment
 
 log = logging.getLogger("replayd.ingest")
@@ -75,6 +75,9 @@ class Ingestor:
         return await self._pool.run(fn, *args)
 
     async def ingest(self, project_id: int, envelope: Envelope) -> None:
+        # The SDK sends a replay's envelopes with event_id = replay_id (trace.replay_id also names
+        # it); then the replay_event rides along with the first recording's job.
+        replay_id = self._header_replay_id(envelope)
         replay_payloads: list[bytes] = []
         recordings: list[tuple[int, bytes]] = []
         errors: list[dict[str, Any]] = []
@@ -85,23 +88,22 @@ class Ingestor:
                 replay_payloads.append(item.payload)
             elif item.type == "replay_recording":
                 try:
-                    recordings.append(split_recording(item.payload))
+                    recordings.append(split_recording(item.payload, self.config.limits.max_header_line_bytes))
                 except EnvelopeError as exc:
-                    raise RecordingError(400, str(exc)) from None
+                    raise RecordingError(413 if isinstance(exc, EnvelopeTooLarge) else 400, str(exc)) from None
             elif item.type == "event":
                 data, _ = await self._in_pool(process_item, "event", item.payload)
+                checked_id(data.get("event_id"), "event item event_id")
                 errors.append(data)
             # Every other item type (sessions, transactions, client reports...) is accepted and ignored.
 
-        # The SDK sends a replay's envelopes with event_id = replay_id (trace.replay_id also names
-        # it); then the replay_event rides along with the first recording's job.
-        replay_id = self._header_replay_id(envelope)
         replay_events: list[dict[str, Any]] = []
         if not (recordings and replay_id):
             for payload in replay_payloads:
                 data, _ = await self._in_pool(process_item, "replay_event", payload)
                 replay_events.append(data)
-            replay_id = next((rid for rid in (hex_id(d.get("replay_id")) for d in replay_events) if rid), replay_id)
+            named = [rid for rid in map(_replay_event_id, replay_events) if rid]  # all checked before storing
+            replay_id = named[0] if named else replay_id
             replay_payloads = []
         if recordings and replay_id is None:
             raise RecordingError(400, "replay_recording without a replay id (no replay_event item and no event_id "
@@ -111,9 +113,9 @@ class Ingestor:
             replay_events += await self._ingest_segment(project_id, replay_id, segment_id, body, replay_payloads)
             replay_payloads = []
         for data in replay_events:
-            rid = hex_id(data.get("replay_id")) or replay_id
+            rid = _replay_event_id(data) or replay_id
             if rid is None:
-                raise RecordingError(400, "replay_event has no valid replay_id")
+                raise RecordingError(400, "replay_event has no replay_id")
             await self.index.record_replay_event(replay_event_record(project_id, data, rid))
         for data in errors:
             if await self.index.record_error(error_record(project_id, data, envelope.headers)):
@@ -121,9 +123,12 @@ class Ingestor:
 
     @staticmethod
     def _header_replay_id(envelope: Envelope) -> str | None:
+        """The replay the envelope header names; a malformed id there refuses the envelope."""
         trace = envelope.headers.get("trace")
         traced = trace.get("replay_id") if isinstance(trace, dict) else None
-        return hex_id(traced) or hex_id(envelope.headers.get("event_id"))
+        traced = checked_id(traced, "envelope header trace.replay_id")
+        event_id = checked_id(envelope.headers.get("event_id"), "envelope header event_id")
+        return traced or event_id
 
     async def _ingest_segment(self, project_id: int, replay_id: str | None, segment_id: int, body: bytes,
                               replay_events: list[bytes]) -> list[dict[str, Any]]:
@@ -141,6 +146,8 @@ class Ingestor:
                 replay_events=replay_events,
             )
             result = await self._in_pool(process_segment, job)
+            for data in result.replay_events:  # before the segment is kept: its metadata must be usable too
+                _replay_event_id(data)
             record = SegmentRecord(
                 project_id=project_id,
                 replay_id=replay_id,
@@ -177,12 +184,16 @@ class Ingestor:
 
     async def _store_blob(self, record: SegmentRecord, blob: bytes, state: bytes, state_version: int) -> SegmentRecord:
         """Blob store first, else the durable spool; the index row only after the bytes are safe.
-        Returns the record as stored (its location)."""
+        Returns the record as stored (its location).
+
+        Only an outage (an OSError: StoreUnavailable, a timeout, a disk error) sends the segment to the
+        spool; anything else is a bug that must not make every later segment look like an outage.
+        """
         try:
             if not self.uploader.store_healthy:
                 raise ConnectionError("blob store marked failing")
             await asyncio.wait_for(self.blobs.put(record.blob_key, blob), self.config.storage.put_timeout)
-        except Exception as exc:  # slow or failing store: keep our word through the spool
+        except OSError as exc:  # slow or failing store: keep our word through the spool
             if self.uploader.store_healthy:
                 log.warning("blob store write failed (%s); spooling until it recovers", type(exc).__name__)
                 self.uploader.store_failed()
@@ -202,3 +213,6 @@ class Ingestor:
         await self.index.record_segment(record, state, state_version)
         return record
 
+
+def _replay_event_id(data: dict[str, Any]) -> str | None:
+    return checked_id(data.get("replay_id"), "replay_event replay_id")

@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from ..config import ProjectConfig
 from ..keys import blobs_key, config_key, index_key, pool_key, projects_key, spool_key, uploader_key
 from ..metrics import metrics_key
 from ..middlewares import json_error
-from .envelope import EnvelopeError, EnvelopeTooLarge, parse_envelope
+from .envelope import EnvelopeError, EnvelopeTooLarge, envelope_header, parse_envelope
 from .pipeline import Ingestor, Unavailable
 from .worker import RecordingError
 
@@ -83,7 +84,10 @@ def _request_key(request: web.Request) -> str | None:
 
 def _envelope_key(envelope_headers: dict) -> str | None:
     dsn = envelope_headers.get("dsn")
-    return urlsplit(dsn).username if isinstance(dsn, str) else None
+    try:
+        return urlsplit(dsn).username if isinstance(dsn, str) else None
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
 
 
 def _project(request: web.Request) -> tuple[int | None, ProjectConfig | None]:
@@ -92,6 +96,35 @@ def _project(request: web.Request) -> tuple[int | None, ProjectConfig | None]:
     except ValueError:
         return None, None
     return project_id, request.app[projects_key].get(project_id)
+
+
+async def _read_chunk(stream: web.StreamReader) -> bytes:
+    try:
+        return await stream.readany()
+    except (RequestPayloadError, OSError) as exc:  # bad Content-Encoding data, a broken connection
+        raise EnvelopeError(f"could not read the request body: {type(exc).__name__}") from None
+
+
+async def _read_first_line(stream: web.StreamReader, max_line: int) -> bytes:
+    """The body up to its first newline (and whatever else came in the same chunk), reading no more
+    than ``max_line`` bytes past which that line would be over the limit."""
+    data = bytearray()
+    while data.find(b"\n", 0, max_line + 1) < 0 and len(data) <= max_line:
+        chunk = await _read_chunk(stream)
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+async def _read_rest(stream: web.StreamReader, head: bytes, limit: int) -> bytes:
+    """``head`` and the rest of the body (decompressed), refusing it once over ``limit`` bytes."""
+    data = bytearray(head)
+    while chunk := await _read_chunk(stream):
+        data += chunk
+        if len(data) > limit:
+            raise EnvelopeTooLarge(f"envelope is over limits.max_envelope_bytes ({limit} bytes, after decompression)")
+    return bytes(data)
 
 
 async def envelope_preflight(request: web.Request) -> web.StreamResponse:
@@ -115,29 +148,25 @@ async def envelope(request: web.Request) -> web.StreamResponse:
     key = _request_key(request)
     if key is not None and key not in project.public_keys:
         return fail(403, f"sentry_key is not a key of project {project_id}")
-    limit = request.app[config_key].limits.max_envelope_bytes
+    limits = request.app[config_key].limits
+    limit = limits.max_envelope_bytes
     if request.content_length is not None and request.content_length > limit:
         return fail(413, f"envelope of {request.content_length} bytes is over limits.max_envelope_bytes ({limit})")
     try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return fail(413, f"envelope is over limits.max_envelope_bytes ({limit} bytes, after decompression)")
-    except Exception as exc:  # aiohttp raises on bad Content-Encoding data
-        return fail(400, f"could not read the request body: {type(exc).__name__}")
-    if len(body) > limit:
-        return fail(413, f"envelope of {len(body)} bytes is over limits.max_envelope_bytes ({limit})")
-    try:
-        parsed = parse_envelope(body, request.app[config_key].limits.max_items_per_envelope)
+        head = b""
+        if key is None:  # the key is in the envelope header's dsn: read that line, and no more, first
+            head = await _read_first_line(request.content, limits.max_header_line_bytes)
+            key = _envelope_key(envelope_header(head, limits.max_header_line_bytes))
+            if not key:
+                return fail(401, "missing sentry_key (query parameter, X-Sentry-Auth header or envelope dsn)")
+            if key not in project.public_keys:
+                return fail(403, f"sentry_key is not a key of project {project_id}")
+        body = await _read_rest(request.content, head, limit)
+        parsed = parse_envelope(body, limits.max_items_per_envelope, limits.max_header_line_bytes)
     except EnvelopeTooLarge as exc:
-        return fail(413, f"envelope has {exc}")
+        return fail(413, str(exc))
     except EnvelopeError as exc:
         return fail(400, f"malformed envelope: {exc}")
-    if key is None:
-        key = _envelope_key(parsed.headers)
-        if not key:
-            return fail(401, "missing sentry_key (query parameter, X-Sentry-Auth header or envelope dsn)")
-        if key not in project.public_keys:
-            return fail(403, f"sentry_key is not a key of project {project_id}")
     retry = request.app[rate_limiter_key].retry_after(project.id)
     if retry:
         return fail(429, f"rate limit of project {project_id} exceeded; retry in {retry} s",

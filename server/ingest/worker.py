@@ -15,6 +15,7 @@ import json
 import logging
 import sys
 import threading
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any, Callable, Iterator, TypeVar
 from scrubbing import ReplayState, Scrubber
 
 from ..codec import encode_segment
+from ..timestamps import plausible
 from ..scrub_rules import load_rules_file
 
 T = TypeVar("T")
@@ -138,8 +140,23 @@ def scrub_failures_refused(what: str) -> Iterator[None]:
         raise RecordingError(400, f"{what} could not be scrubbed ({type(exc).__name__}); it was not stored") from None
 
 
+def _event_ms(ts: Any, now: float) -> float | None:
+    """An event's time in ms, or None if it is missing or implausible (``server.timestamps``)."""
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool):
+        return None
+    ms = ts * 1000 if ts < SECONDS_BELOW else ts  # some SDK custom events carry seconds, not milliseconds
+    try:
+        return float(ms) if plausible(ms / 1000, now) is not None else None
+    except OverflowError:  # an integer past a float's range
+        return None
+
+
 def _summarise(events: list[Any]) -> tuple[float | None, float | None, bool, int, int, list[str]]:
-    """Start, end (seconds), whether a full snapshot is present, clicks, rage clicks, error marks."""
+    """Start, end (seconds), whether a full snapshot is present, clicks, rage clicks, error marks.
+
+    Only plausible event times count, so a hostile timestamp cannot stretch a replay to infinity.
+    """
+    now = time.time()
     start = end = None
     full = False
     clicks = rage = 0
@@ -148,10 +165,8 @@ def _summarise(events: list[Any]) -> tuple[float | None, float | None, bool, int
     for i, event in enumerate(events):
         if not isinstance(event, dict):
             raise RecordingError(400, f"recording event {i} is not an object")
-        ts = event.get("timestamp")
-        if isinstance(ts, (int, float)) and not isinstance(ts, bool):
-            if ts < SECONDS_BELOW:  # some SDK custom events carry seconds, not milliseconds
-                ts *= 1000
+        ts = _event_ms(event.get("timestamp"), now)
+        if ts is not None:
             start = ts if start is None or ts < start else start
             end = ts if end is None or ts > end else end
         kind = event.get("type")
@@ -160,11 +175,12 @@ def _summarise(events: list[Any]) -> tuple[float | None, float | None, bool, int
             full = True
         elif kind == 3 and isinstance(data, dict) and data.get("source") == 2 and data.get("type") == 2:
             clicks += 1
-            if isinstance(ts, (int, float)):
-                times = [t for t in recent.get(data.get("id"), []) if ts - t <= RAGE_WINDOW_MS] + [ts]
+            node = data.get("id")
+            if ts is not None and not isinstance(node, (dict, list)):  # a JSON object or list cannot be a key
+                times = [t for t in recent.get(node, []) if ts - t <= RAGE_WINDOW_MS] + [ts]
                 if len(times) == RAGE_CLICKS:
                     rage += 1
-                recent[data.get("id")] = times
+                recent[node] = times
         elif kind == 5 and isinstance(data, dict) and data.get("tag") == "error":
             payload = data.get("payload")
             if isinstance(payload, dict) and isinstance(payload.get("eventId"), str):

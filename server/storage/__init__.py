@@ -6,27 +6,45 @@ Key layout (relative to the store's root or ``storage.prefix``)::
 
 One object per segment, holding the codec's bytes (see ``server.codec``). A replay's
 segments share a prefix, so deleting a replay deletes its prefix.
+
+Keys are built only by ``segment_key`` and ``replay_prefix``, which refuse anything but a canonical
+replay id (32 lowercase hex digits): a malformed id is a ``ValueError`` (a bug upstream), never a
+store outage, and can never widen a prefix delete to other replays.
+
+A store raises ``StoreUnavailable`` (an ``OSError``) when it cannot be reached or refuses a request:
+the caller may retry later (ingest spools meanwhile). Any other exception is not an outage.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 from ..config import StorageConfig
+
+_REPLAY_ID = re.compile(r"[0-9a-f]{32}")
+_REPLAY_PREFIX = re.compile(r"[0-9]+/[0-9a-f]{32}/")
+_SEGMENT_KEY = re.compile(r"[0-9]+/[0-9a-f]{32}/[0-9]{6,10}")
 
 
 class BlobNotFound(KeyError):
     """The key does not exist in the store."""
 
 
+class StoreUnavailable(OSError):
+    """The store could not be reached or refused the request; worth retrying later."""
+
+
 class BlobStore(Protocol):
     name: str
 
-    async def put(self, key: str, data: bytes) -> None: ...
+    async def put(self, key: str, data: bytes) -> None:
+        """Write a segment; ``key`` must be a ``segment_key`` (else ValueError)."""
 
     async def get(self, key: str) -> bytes: ...
 
-    async def delete_prefix(self, prefix: str) -> int: ...
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete a replay's blobs; ``prefix`` must be a whole ``replay_prefix`` (else ValueError)."""
 
     async def exists(self, key: str) -> bool: ...
 
@@ -36,12 +54,31 @@ class BlobStore(Protocol):
     async def close(self) -> None: ...
 
 
+def is_replay_id(value: str) -> bool:
+    """A replay id as the index and the keys hold it: 32 lowercase hex digits."""
+    return _REPLAY_ID.fullmatch(value) is not None
+
+
 def segment_key(project_id: int, replay_id: str, segment_id: int) -> str:
-    return f"{project_id}/{replay_id}/{segment_id:06d}"
+    return check_segment_key(f"{project_id}/{replay_id}/{segment_id:06d}")
 
 
 def replay_prefix(project_id: int, replay_id: str) -> str:
-    return f"{project_id}/{replay_id}/"
+    return check_replay_prefix(f"{project_id}/{replay_id}/")
+
+
+def check_segment_key(key: str) -> str:
+    """``key`` if ``segment_key`` could have made it, else ValueError."""
+    if _SEGMENT_KEY.fullmatch(key) is None:
+        raise ValueError(f"not a segment key: {key!r:.80}")
+    return key
+
+
+def check_replay_prefix(prefix: str) -> str:
+    """``prefix`` if it names exactly one replay's blobs, else ValueError (it could match others)."""
+    if _REPLAY_PREFIX.fullmatch(prefix) is None:
+        raise ValueError(f"not a replay prefix: {prefix!r:.80}")
+    return prefix
 
 
 async def open_blob_store(config: StorageConfig) -> BlobStore:

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import BlobNotFound
+from . import BlobNotFound, check_replay_prefix, check_segment_key
 
 
 def write_atomically(path: Path, data: bytes, sync_dir: bool = False) -> None:
@@ -57,7 +57,7 @@ class LocalBlobStore:
             raise BlobNotFound(key) from None
 
     def _delete_prefix(self, prefix: str) -> int:
-        path = self._path(prefix.rstrip("/") + "/x").parent
+        path = self.root / prefix
         if not path.is_dir():
             return 0
         count = sum(1 for p in path.rglob("*") if p.is_file())
@@ -72,7 +72,7 @@ class LocalBlobStore:
         os.unlink(tmp)
 
     async def put(self, key: str, data: bytes) -> None:
-        await asyncio.to_thread(self._put, key, data)
+        await asyncio.to_thread(self._put, check_segment_key(key), data)
 
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self._get, key)
@@ -81,7 +81,7 @@ class LocalBlobStore:
         return await asyncio.to_thread(self._path(key).is_file)
 
     async def delete_prefix(self, prefix: str) -> int:
-        return await asyncio.to_thread(self._delete_prefix, prefix)
+        return await asyncio.to_thread(self._delete_prefix, check_replay_prefix(prefix))
 
     async def check(self) -> None:
         await asyncio.to_thread(self._check)

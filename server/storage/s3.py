@@ -7,13 +7,30 @@ at MinIO, R2, moto or any other S3-compatible server.
 from __future__ import annotations
 
 import contextlib
+from typing import Iterator
 
+import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config import StorageConfig
-from . import BlobNotFound
+from . import BlobNotFound, StoreUnavailable, check_replay_prefix, check_segment_key
+
+NOT_FOUND = ("NoSuchKey", "404", "NotFound")
+
+
+@contextlib.contextmanager
+def _outage(action: str) -> Iterator[None]:
+    """What S3 or the way to it raises becomes ``StoreUnavailable``: the caller retries later."""
+    try:
+        yield
+    except (BotoCoreError, ClientError, aiohttp.ClientError) as exc:
+        raise StoreUnavailable(f"S3 {action} failed: {type(exc).__name__}") from exc
+
+
+def _not_found(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in NOT_FOUND
 
 
 class S3BlobStore:
@@ -44,39 +61,46 @@ class S3BlobStore:
         return cls(client, stack, config.bucket or "", config.prefix)
 
     async def put(self, key: str, data: bytes) -> None:
-        await self._client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+        key = self.prefix + check_segment_key(key)
+        with _outage("put"):
+            await self._client.put_object(Bucket=self.bucket, Key=key, Body=data)
 
     async def get(self, key: str) -> bytes:
-        try:
-            response = await self._client.get_object(Bucket=self.bucket, Key=self.prefix + key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise BlobNotFound(key) from None
-            raise
-        async with response["Body"] as body:
-            return await body.read()
+        with _outage("get"):
+            try:
+                response = await self._client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+            except ClientError as exc:
+                if _not_found(exc):
+                    raise BlobNotFound(key) from None
+                raise
+            async with response["Body"] as body:
+                return await body.read()
 
     async def exists(self, key: str) -> bool:
-        try:
-            await self._client.head_object(Bucket=self.bucket, Key=self.prefix + key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                return False
-            raise
+        with _outage("head"):
+            try:
+                await self._client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+            except ClientError as exc:
+                if _not_found(exc):
+                    return False
+                raise
         return True
 
     async def delete_prefix(self, prefix: str) -> int:
+        prefix = self.prefix + check_replay_prefix(prefix)
         deleted = 0
-        paginator = self._client.get_paginator("list_objects_v2")
-        async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
-            if keys:
-                await self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
-                deleted += len(keys)
+        with _outage("delete"):
+            paginator = self._client.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                if keys:
+                    await self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                    deleted += len(keys)
         return deleted
 
     async def check(self) -> None:
-        await self._client.head_bucket(Bucket=self.bucket)
+        with _outage("check"):
+            await self._client.head_bucket(Bucket=self.bucket)
 
     async def close(self) -> None:
         await self._stack.aclose()
