@@ -1,29 +1,28 @@
 """Sign-in for people: a signed session cookie, CSRF tokens, and the login/logout views.
 
-The cookie holds ``base64(json({"u": user, "n": nonce, "exp": unix}))`` + ``.`` + HMAC-SHA256 of it
-under ``credentials.secret_key``. The CSRF token of a session is HMAC(secret, "csrf:" + nonce): it
-never travels in a cookie, only in pages (``<meta name=csrf-token>``, hidden form fields) and back in
-``X-CSRF-Token`` or a ``csrf_token`` field. Requests authenticated by an API token (Bearer) need no
-CSRF token: a browser never attaches one by itself. A successful sign-in also leaves a
-``replayd_browser`` cookie (a random id + HMAC, a year, path /login): the throttle gives such a browser
-its own budget of failures (``SignInThrottle``).
-"""
+Signatures are itsdangerous's: HMAC-SHA256 under a key derived from ``credentials.secret_key`` and a
+salt naming the purpose, compared in constant time. The session cookie is ``{"u": user, "n": nonce}``
+with the time it was signed (``URLSafeTimedSerializer``), valid for ``SESSION_SECONDS`` from then. The
+CSRF token of a session is the signature of its nonce: it never travels in a cookie, only in pages
+(``<meta name=csrf-token>``, hidden form fields) and back in ``X-CSRF-Token`` or a ``csrf_token``
+field. Requests authenticated by an API token (Bearer) need no CSRF token: a browser never attaches
+one by itself. A successful sign-in also leaves a ``replayd_browser`` cookie (a random id and its
+signature, a year, path /login): the throttle gives such a browser its own budget of failures
+(``SignInThrottle``)."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
-import hmac
 import ipaddress
-import json
 import secrets
 import time
 from collections import deque
 from typing import Any, Sequence
 
 from aiohttp import web
+from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 
 from server.auth import bearer_token, is_authenticated, session_checker_key, valid_token, verify_password
 from server.keys import config_key, credentials_key
@@ -120,59 +119,48 @@ def client_bucket(address: IPAddress | None) -> str:
 session_key = web.RequestKey("replayd_session", dict)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def _signer(secret: str, purpose: str) -> Signer:
+    """HMAC-SHA256 under a key derived from the secret and the purpose: a signature made for one
+    purpose (a browser id) is no signature for another (a CSRF token)."""
+    return Signer(secret, salt=purpose, digest_method=hashlib.sha256)
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def _sessions(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt="session", signer_kwargs={"digest_method": hashlib.sha256})
 
 
-def _mac(secret: str, message: str) -> str:
-    return _b64(hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest())
+def sign_session(secret: str, user: str) -> str:
+    return _sessions(secret).dumps({"u": user, "n": secrets.token_urlsafe(16)})
 
 
-def sign_session(secret: str, user: str, now: float | None = None, seconds: int = SESSION_SECONDS) -> str:
-    payload = _b64(json.dumps({"u": user, "n": secrets.token_urlsafe(16),
-                               "exp": int((time.time() if now is None else now) + seconds)}).encode())
-    return f"{payload}.{_mac(secret, 'session:' + payload)}"
-
-
-def read_session(secret: str, cookie: str | None, now: float | None = None) -> dict[str, Any] | None:
-    """The session's payload, or None when the cookie is missing, forged, malformed or expired."""
-    if not cookie or "." not in cookie:
-        return None
-    payload, _, mac = cookie.rpartition(".")
-    if not hmac.compare_digest(mac.encode(), _mac(secret, "session:" + payload).encode()):
-        return None
+def read_session(secret: str, cookie: str | None, max_age: int = SESSION_SECONDS) -> dict[str, Any] | None:
+    """The session's payload, or None when the cookie is missing, forged, or signed more than
+    ``max_age`` seconds ago."""
     try:
-        data = json.loads(_unb64(payload))
-    except ValueError:
+        data = _sessions(secret).loads(cookie or "", max_age=max_age)
+    except BadSignature:  # SignatureExpired too
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("exp"), int) or data["exp"] < (time.time() if now is None else now):
-        return None
-    return data
+    return data if isinstance(data, dict) else None
 
 
 def csrf_token(secret: str, session: dict[str, Any]) -> str:
-    return _mac(secret, "csrf:" + str(session.get("n", "")))
+    return _signer(secret, "csrf").get_signature(str(session.get("n", ""))).decode()
 
 
 def valid_csrf(secret: str, session: dict[str, Any], token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(token.encode(), csrf_token(secret, session).encode())
+    return bool(token) and _signer(secret, "csrf").verify_signature(str(session.get("n", "")), token)
 
 
 def sign_browser(secret: str) -> str:
-    browser = secrets.token_urlsafe(16)
-    return f"{browser}.{_mac(secret, 'browser:' + browser)}"
+    return _signer(secret, "browser").sign(secrets.token_urlsafe(16)).decode()
 
 
 def read_browser(secret: str, cookie: str | None) -> str | None:
     """The id of a browser that signed in before, or None (no cookie, or a forged one)."""
-    browser, _, mac = (cookie or "").partition(".")
-    if not browser or not hmac.compare_digest(mac.encode(), _mac(secret, "browser:" + browser).encode()):
+    try:
+        return _signer(secret, "browser").unsign(cookie or "").decode()
+    except BadSignature:
         return None
-    return browser
 
 
 def _secret(request: web.Request) -> str:
@@ -257,7 +245,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     next_url = _safe_next(str(form.get("next", "/")))
     expected = request.cookies.get(LOGIN_COOKIE, "")
     submitted = str(form.get(CSRF_FIELD, ""))
-    if not expected or not hmac.compare_digest(expected.encode(), submitted.encode()):
+    if not expected or not secrets.compare_digest(expected.encode(), submitted.encode()):
         raise web.HTTPForbidden(text="CSRF token missing or invalid: reload the sign-in page and try again")
     throttle = request.app[throttle_key]
     browser = read_browser(_secret(request), request.cookies.get(BROWSER_COOKIE))

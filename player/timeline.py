@@ -3,7 +3,7 @@
 Pure functions, no I/O. Times in the player are milliseconds from the replay's origin (its
 ``started_at``); stored segments carry seconds. ``static/player/timeline.js`` mirrors ``plan``.
 
-rrweb event types (see DESIGN.md): 2 FullSnapshot, 3 IncrementalSnapshot, 4 Meta, 5 Custom, 6 Plugin.
+rrweb event types: 2 FullSnapshot, 3 IncrementalSnapshot, 4 Meta, 5 Custom, 6 Plugin.
 """
 
 from __future__ import annotations

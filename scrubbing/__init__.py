@@ -24,8 +24,7 @@ Public API
     scrubber = Scrubber(ruleset, secret=b"server-secret")
         # Compiles everything once (one combined detector regex, selectors, tables); reuse it
         # for every segment of every replay; thread-safe. Picklable: pickles as
-        # (ruleset.model_dump(), secret). In a worker process either unpickle it or build it
-        # once per rules version with Scrubber.from_dump(dump, secret) (~ms).
+        # (ruleset.model_dump(), secret) and is rebuilt (~ms) where it is unpickled.
 
     result = scrubber.scrub_recording(events: list[dict], state: ReplayState | None = None)
         # -> ScrubResult(events, report, state)

@@ -142,7 +142,6 @@ class UserRules(_Model):
 class RuleSet(_Model):
     """A whole rules file. ``RuleSet.model_validate(rs.model_dump())`` round-trips."""
 
-    version: int = 1
     detectors: dict[str, DetectorRule] = Field(default_factory=dict)
     custom: list[CustomRule] = Field(default_factory=list)
     urls: UrlRules = Field(default_factory=UrlRules)
@@ -222,6 +221,12 @@ def unknowns(rs: RuleSet) -> list[str]:
     return sorted(set(out), key=out.index)
 
 
+def _without_version(data: dict) -> dict:
+    """Older files start with ``version: 1``. The format has no version: what a file holds that
+    this replayd does not know is reported field by field, so a number would add nothing."""
+    return {k: v for k, v in data.items() if k != "version"}
+
+
 def parse_rules(source: str | bytes | dict | None, *, strict: bool = True) -> RuleSet:
     """YAML text (or an already-loaded dict) -> :class:`RuleSet`.
 
@@ -247,7 +252,7 @@ def parse_rules(source: str | bytes | dict | None, *, strict: bool = True) -> Ru
     if not isinstance(data, dict):
         raise RulesError([f"rules: expected a mapping at the top, got {type(data).__name__}"])
     try:
-        rs = RuleSet.model_validate(data)
+        rs = RuleSet.model_validate(_without_version(data))
     except ValidationError as e:
         problems = []
         for err in e.errors():

@@ -42,11 +42,6 @@ class Scrubber:
         dump = ruleset.model_dump(mode="json")
         self.fingerprint = hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:16]
 
-    @classmethod
-    def from_dump(cls, dump: dict[str, Any], secret: bytes) -> "Scrubber":
-        """Rebuild in a worker process from ``ruleset.model_dump()`` and the secret."""
-        return _rebuild(dump, secret)
-
     def __reduce__(self):
         return (_rebuild, (self.ruleset.model_dump(), self._secret))
 

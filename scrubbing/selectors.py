@@ -106,33 +106,6 @@ class Complex:
     def subject(self) -> Compound:
         return self.compounds[-1]
 
-    def matches_with_ancestors(self, chain: list[tuple[str, dict]]) -> bool:
-        """Match against ``chain`` = [(tag, attrs) of the element, its parent, grandparent...].
-
-        Iterative backtracking over (compound index, chain index) pairs.
-        """
-        n = len(self.compounds)
-        if not chain or not self.compounds[-1].matches(*chain[0]):
-            return False
-        stack = [(n - 1, 0)]  # compound k matched at chain[i]
-        seen: set[tuple[int, int]] = set()
-        while stack:
-            k, i = stack.pop()
-            if k == 0:
-                return True
-            if (k, i) in seen:
-                continue
-            seen.add((k, i))
-            comp = self.compounds[k - 1]
-            if self.combinators[k - 1] == ">":
-                if i + 1 < len(chain) and comp.matches(*chain[i + 1]):
-                    stack.append((k - 1, i + 1))
-            else:
-                for j in range(len(chain) - 1, i, -1):
-                    if comp.matches(*chain[j]):
-                        stack.append((k - 1, j))
-        return False
-
 
 @dataclass(frozen=True)
 class SelectorList:

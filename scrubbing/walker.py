@@ -1,4 +1,4 @@
-"""The rrweb recording walk: every event type, every place text lives (see DESIGN.md's map).
+"""The rrweb recording walk: every event type, every place text lives (docs/privacy-rules.md has the map).
 
 One :class:`RecordingWalker` per ``scrub_recording`` call; it edits events in place and keeps
 the :class:`~scrubbing.state.ReplayState` current.  Node trees (full snapshots, and iframe

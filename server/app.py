@@ -13,6 +13,7 @@ from .ingest.routes import setup_ingest_routes
 from .keys import config_key
 from .metrics import setup_metrics
 from .resources import blobs_ctx, index_ctx, pool_ctx, retention_ctx, spool_ctx
+from .useragent import compile_user_agent_rules
 
 # Headroom over the envelope limit so an oversized body is read far enough to answer 413 ourselves.
 BODY_SLACK = 1024
@@ -25,6 +26,7 @@ def create_app(config: Config) -> web.Application:
     )
     app[config_key] = config
     app.cleanup_ctx.extend([index_ctx, blobs_ctx, pool_ctx, spool_ctx, retention_ctx])
+    app.on_startup.append(compile_user_agent_rules)
     setup_metrics(app)
     setup_health(app)
     setup_ingest_routes(app)

@@ -1,4 +1,9 @@
-"""Typed application keys: everything a handler may reach lives on the app under one of these."""
+"""Typed application keys of what several modules share: the config, the index, the blob store...
+
+A key that belongs to one part is defined in that part's module, beside what it holds: the metrics
+(server/metrics.py), the session checker (server/auth.py), the ingest rate limiter, the sign-in
+throttle, the player's templates.
+"""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ import pytest
 from server.app import create_app
 from server.codec import decode_segment
 from server.ingest.worker import RecordingError, decompress_recording
+from server.useragent import parse_user_agent
 from tests.conftest import API_TOKEN, PUBLIC_KEY, SDK_TRAFFIC, make_config
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -129,7 +130,7 @@ async def test_real_sdk_envelopes(client):
     replay = await get(client, f"/api/0/projects/1/replays/{replays[0]['replay_id']}/")
     assert [s["segment_id"] for s in replay["segments"]] == [0, 1]
     assert replay["error_ids"] == ["f8e25082bf5e4f4e978c1fe345b5c8a5"]
-    assert replay["browser"] == "Headless Chrome 156" and replay["os"] == "Linux"
+    assert replay["browser"] == "HeadlessChrome 156" and replay["os"] == "Linux"
     assert replay["errors"][0]["type"] == "TypeError"
     assert 0 < replay["duration"] < 60
     error = await get(client, "/api/0/projects/1/errors/f8e25082bf5e4f4e978c1fe345b5c8a5/")
@@ -392,7 +393,7 @@ async def test_error_first_then_replay_links_both_ways(client):
     assert error["replay_available"] is True and error["replay_offset"] == pytest.approx(3.0)
     replay = await get(client, f"/api/0/projects/1/replays/{replay_id}/")
     assert replay["error_ids"] == [event_id] and replay["error_count"] == 1
-    assert error["browser"] == "Safari 17" and error["os"] == "macOS 10.15"
+    assert error["browser"] == "Safari 17" and error["os"] == "Mac OS X 10.15"
     assert error["type"] == "TypeError" and error["data"]["exception"]["frames"][-1]["function"] == "checkout"
 
 
@@ -440,6 +441,29 @@ async def test_errors_grouped_into_issues(client):
     assert (await post(client, error_envelope(same_stack[0]))).status == 200
     response = await client.get("/api/0/projects/1/issues/", headers=AUTH)
     assert sorted(i["count"] for i in (await response.json())["data"]) == [1, 2, 2, 3]
+
+
+# --- the client, from its user agent ------------------------------------------------------------
+
+@pytest.mark.parametrize("ua, expected", [
+    ("Mozilla/5.0 (Windows NT 6.3; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/109.0.0.0 "
+     "Safari/537.36 Edg/109.0.1518.78", ("Edge 109", "Windows 8.1", "desktop")),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "CriOS/126.0.6478.54 Mobile/15E148 Safari/604.1", ("Chrome Mobile iOS 126", "iOS 17.5", "mobile")),
+    ("Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 "
+     "Mobile/15E148 Safari/604.1", ("Mobile Safari 17", "iOS 17.5", "tablet")),
+    ("Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.71 "
+     "Mobile Safari/537.36", ("Chrome Mobile 126", "Android 14", "mobile")),
+    # An Android tablet's browser leaves out "Mobile".
+    ("Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 "
+     "Safari/537.36", ("Chrome 126", "Android 13", "tablet")),
+    ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", ("Googlebot 2", "", "bot")),
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0", ("Firefox 127", "Linux", "desktop")),
+    ("x" * 100_000, ("", "", "desktop")),
+    ("", ("", "", "")),
+])
+def test_user_agent_labels(ua, expected):
+    assert parse_user_agent(ua) == expected
 
 
 # --- nothing raw in the logs ------------------------------------------------------------------

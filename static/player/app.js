@@ -7,7 +7,7 @@ export function csrfToken() {
   return meta ? meta.content : '';
 }
 
-export function readConfig(id) {
+function readConfig(id) {
   return JSON.parse(document.getElementById(id).textContent);
 }
 

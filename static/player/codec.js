@@ -1,6 +1,6 @@
-// Stored segments: brotli(msgpack({v: 1, events})) — the browser undoes brotli (Content-Encoding: br),
-// this module undoes msgpack. Mirrors server/codec.py: extension type 1 holds an event's JSON text
-// (events nested too deep for msgpack).
+// Segment batches from player/segments.py: msgpack({v: 1, segments: [{id, events}]}) — the browser
+// undoes brotli or gzip (Content-Encoding), this module undoes msgpack. Mirrors server/codec.py:
+// extension type 1 holds an event's JSON text (events nested too deep for msgpack).
 const VERSION = 1;
 const EXT_JSON = 1;
 const SECONDS_BELOW = 1e11; // Sentry writes performanceSpan timestamps in seconds
@@ -26,7 +26,7 @@ function emptyViewport(event) {
 }
 
 /** Timestamps in milliseconds, as rrweb's Replayer expects (it sorts by them); no empty viewports. */
-export function normalise(events) {
+function normalise(events) {
   const out = [];
   for (const event of events) {
     if (!event || typeof event !== 'object' || emptyViewport(event)) continue;
@@ -36,14 +36,6 @@ export function normalise(events) {
   return out;
 }
 
-export function decodeSegment(bytes) {
-  const doc = globalThis.MessagePack.decode(new Uint8Array(bytes), { extensionCodec: extensionCodec() });
-  if (!doc || typeof doc !== 'object' || doc.v !== VERSION) {
-    throw new Error(`stored segment has an unknown codec version ${doc && doc.v}`);
-  }
-  return normalise(doc.events);
-}
-
 /** A batch from player/segments.py: {v: 1, segments: [{id, events}]} → Map(id → events). */
 export function decodeBatch(bytes) {
   const doc = globalThis.MessagePack.decode(new Uint8Array(bytes), { extensionCodec: extensionCodec() });
@@ -51,11 +43,4 @@ export function decodeBatch(bytes) {
     throw new Error(`segment batch has an unknown codec version ${doc && doc.v}`);
   }
   return new Map(doc.segments.map((s) => [s.id, normalise(s.events)]));
-}
-
-/** A fetch Response of the segment endpoint: packed (msgpack, brotli undone by the browser) or JSON. */
-export async function decodeResponse(response) {
-  const type = response.headers.get('Content-Type') || '';
-  if (type.startsWith('application/json')) return normalise(await response.json());
-  return decodeSegment(await response.arrayBuffer());
 }
