@@ -7,9 +7,9 @@ import re
 import pytest
 from yarl import URL
 
-from player import auth
-from player.routes import CSP
-from server.app import create_app
+from replayd.player import auth
+from replayd.player.routes import CSP
+from replayd.server.app import create_app
 from tests.conftest import API_TOKEN, PUBLIC_KEY, make_config
 from tests.envelopes import error_envelope, new_id, page_events, replay_envelope
 
