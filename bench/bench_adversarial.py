@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scrubbing import RuleSet, Scrubber  # noqa: E402
+from replayd.scrubbing import RuleSet, Scrubber  # noqa: E402
 from tests.adversarial import CRAFTED, NEAR_MISS_UNITS, near_miss_text  # noqa: E402
 
 NEAR_MISS_LIMIT_S = 2.0

@@ -144,10 +144,10 @@ def floor_seconds(segments: list[Segment], quality: int, passes: int = 3) -> tup
 def stage_seconds(segments: list[Segment], quality: int, profile: bool) -> tuple[dict[str, float], str]:
     """The server's worker pipeline in this process, stage by stage (its own functions), one pass, CPU time."""
     sys.path.insert(0, str(REPO))
-    from server.codec import _pack_events
-    from server.ingest.worker import _summarise, decompress_recording
-    from server.scrub_rules import load_rules_file
-    from scrubbing import Scrubber
+    from replayd.server.codec import _pack_events
+    from replayd.server.ingest.worker import _summarise, decompress_recording
+    from replayd.server.scrub_rules import load_rules_file
+    from replayd.scrubbing import Scrubber
 
     scrubber = Scrubber(load_rules_file(None), secret=b"bench-secret")
     stages = dict.fromkeys(["zlib decompress", "json.loads", "summarise", "scrub", "msgpack pack",
@@ -265,7 +265,7 @@ def start_server(data_dir: Path, quality: int, workers: int) -> Server:
     config_path.write_text(yaml.safe_dump(config))
     log_path = data_dir / "replayd.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--config", str(config_path)],
+        [sys.executable, "-m", "replayd.server.cli", "serve", "--config", str(config_path)],
         cwd=REPO, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )

@@ -123,7 +123,7 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
     }
     (data_dir / "replayd.yaml").write_text(yaml.safe_dump(config))
     log = (data_dir / "replayd.log").open("ab")
-    process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--config", str(data_dir / "replayd.yaml")],
+    process = subprocess.Popen([sys.executable, "-m", "replayd.server.cli", "serve", "--config", str(data_dir / "replayd.yaml")],
                                cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -28,7 +28,7 @@ import brotli
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scrubbing import ReplayState, RuleSet, Scrubber  # noqa: E402
+from replayd.scrubbing import ReplayState, RuleSet, Scrubber  # noqa: E402
 
 
 def segments(events: list, seconds: float = 5.0) -> list[list]:

@@ -24,8 +24,8 @@ from typing import Any, Sequence
 from aiohttp import web
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 
-from server.auth import bearer_token, is_authenticated, session_checker_key, valid_token, verify_password
-from server.keys import config_key, credentials_key
+from replayd.server.auth import bearer_token, is_authenticated, session_checker_key, valid_token, verify_password
+from replayd.server.keys import config_key, credentials_key
 
 SESSION_COOKIE = "replayd_session"
 LOGIN_COOKIE = "replayd_login"  # the pre-session CSRF token of the sign-in form (double submit)

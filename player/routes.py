@@ -1,4 +1,4 @@
-"""UI routes, static files, the pinned vendor files from node_modules, and the pages' CSP."""
+"""UI routes, static files (the pinned vendor files among them), and the pages' CSP."""
 
 from __future__ import annotations
 
@@ -10,16 +10,9 @@ from .auth import setup_auth
 from .segments import setup_segments
 from .views import setup_views
 
-ROOT = Path(__file__).resolve().parent.parent
-STATIC_DIR = ROOT / "static"
-NODE_MODULES = ROOT / "node_modules"
-
-# The browser files of the pinned npm packages (package.json), served as they ship: no build step.
-VENDOR = {
-    "rrweb-replay.js": ("@rrweb/replay/umd/replay.min.js", "text/javascript"),
-    "rrweb-replay.css": ("@rrweb/replay/dist/style.css", "text/css"),
-    "msgpack.js": ("@msgpack/msgpack/dist.umd/msgpack.min.js", "text/javascript"),
-}
+# replayd.static sits next to this package both installed (site-packages/replayd/) and in the repo,
+# where pyproject.toml's package-dir maps static/ to it.
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 # Scripts only from our origin, never inline. The replay iframe (about:blank) inherits this policy, so
 # it is also what recorded pages may load: styles, images, fonts and media from our origin, data:,
@@ -73,20 +66,9 @@ async def static_caching(request: web.Request, handler: web.RequestHandler) -> w
     return response
 
 
-async def vendor_file(request: web.Request) -> web.StreamResponse:
-    entry = VENDOR.get(request.match_info["name"])
-    if entry is None:
-        raise web.HTTPNotFound(text="no such vendor file")
-    path, content_type = entry
-    return web.FileResponse(NODE_MODULES / path, headers={
-        "Content-Type": content_type, "Cache-Control": "public, max-age=86400",
-    })
-
-
 def setup_player_routes(app: web.Application) -> None:
     app.middlewares.extend([page_security, static_caching])
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
-    app.router.add_get("/vendor/{name}", vendor_file, name="vendor")
     setup_auth(app)
     setup_views(app)
     setup_segments(app)

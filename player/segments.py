@@ -17,9 +17,9 @@ import brotli
 import msgpack
 from aiohttp import web
 
-from server.codec import VERSION, CodecError
-from server.api import read_segment_blob
-from server.keys import index_key
+from replayd.server.codec import VERSION, CodecError
+from replayd.server.api import read_segment_blob
+from replayd.server.keys import index_key
 
 CONTENT_TYPE = "application/vnd.replayd.segments+msgpack"
 MAX_SEGMENTS = 240
@@ -99,7 +99,7 @@ def _range(request: web.Request) -> list[int]:
 
 
 async def segments_pack(request: web.Request) -> web.Response:
-    from server.auth import require_auth
+    from replayd.server.auth import require_auth
 
     from .views import find_replay
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from server.timestamps import displayable
+from replayd.server.timestamps import displayable
 
 FULL_SNAPSHOT, INCREMENTAL, META, CUSTOM, PLUGIN = 2, 3, 4, 5, 6
 MOUSE_INTERACTION, CLICK = 2, 2  # IncrementalSource.MouseInteraction, MouseInteractions.Click
@@ -333,7 +333,7 @@ def summary(replay: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, A
 def breadcrumbs_from_blobs(blobs: list[bytes], origin: float, duration: float,
                            errors: list[dict[str, Any]]) -> dict[str, Any]:
     """``finish`` over every stored segment; runs in a worker process (bytes in, a small dict out)."""
-    from server.codec import decode_segment
+    from replayd.server.codec import decode_segment
 
     extracted = Extracted()
     for blob in blobs:

@@ -13,9 +13,9 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from server.index import ErrorRow, ReplayDetail, ReplayQuery
-from server.keys import index_key, pool_key, projects_key
-from server.timestamps import displayable
+from replayd.server.index import ErrorRow, ReplayDetail, ReplayQuery
+from replayd.server.keys import index_key, pool_key, projects_key
+from replayd.server.timestamps import displayable
 
 from . import timeline
 from .auth import current_session, page_auth, request_csrf_token
@@ -277,7 +277,7 @@ async def breadcrumbs_json(request: web.Request) -> web.Response:
 
 
 async def page_auth_json(request: web.Request) -> None:
-    from server.auth import require_auth
+    from replayd.server.auth import require_auth
 
     await require_auth(request)
 

@@ -7,7 +7,7 @@ Public API
 
 ::
 
-    from scrubbing import RuleSet, Scrubber, ReplayState, ScrubReport, RulesError, parse_rules
+    from replayd.scrubbing import RuleSet, Scrubber, ReplayState, ScrubReport, RulesError, parse_rules
 
     ruleset = parse_rules(yaml_text_or_dict, *, strict=True) -> RuleSet
         # None / "" / a YAML file holding nothing -> the built-in defaults.

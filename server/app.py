@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
-from player.routes import setup_player_routes
+from replayd.player.routes import setup_player_routes
 
 from . import middlewares
 from .api import setup_api_routes

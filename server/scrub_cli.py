@@ -40,7 +40,7 @@ def _read(path: str) -> bytes:
 
 
 def cmd_scrub(args: argparse.Namespace) -> int:
-    from scrubbing import ReplayState, ScrubReport, Scrubber  # noqa: F401
+    from replayd.scrubbing import ReplayState, ScrubReport, Scrubber  # noqa: F401
 
     from .ingest.envelope import EnvelopeError, parse_envelope, split_recording
     from .ingest.worker import decompress_recording

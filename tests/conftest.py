@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterator
 import pytest
 import yaml
 
-from server.app import create_app
-from server.config import Config, load_config
+from replayd.server.app import create_app
+from replayd.server.config import Config, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"  # recordings and captured traffic the tests read; provenance in their READMEs
@@ -167,7 +167,7 @@ class RunningServer:
         """(Re)start the process on the same port and data directory."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--config", str(self.config_path)],
+                [sys.executable, "-m", "replayd.server.cli", "serve", "--config", str(self.config_path)],
                 cwd=self.data_dir, stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
             )

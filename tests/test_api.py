@@ -8,9 +8,9 @@ import brotli
 import msgpack
 import pytest
 
-from server.app import create_app
-from server.keys import blobs_key, index_key
-from server.resources import sweep_expired
+from replayd.server.app import create_app
+from replayd.server.keys import blobs_key, index_key
+from replayd.server.resources import sweep_expired
 from tests.conftest import make_config
 from tests.test_ingest import AUTH, T0, error_envelope, error_event, get, post, rid, segment_envelope
 

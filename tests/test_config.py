@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from server.config import ConfigError, load_config
+from replayd.server.config import ConfigError, load_config
 
 
 def write(tmp_path: Path, data) -> Path:
@@ -135,7 +135,7 @@ def test_not_yaml_or_not_a_mapping(tmp_path):
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "replayd.server.cli", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=60)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from server.app import create_app
+from replayd.server.app import create_app
 from tests.conftest import PUBLIC_KEY, RunningServer, S3Server, free_port, make_config
 from tests.test_exposure import samples
 from tests.test_ingest import AUTH, get, post, rid, segment_envelope

@@ -15,12 +15,12 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.app import create_app
-from server.config import ConfigError
-from server.index import SegmentRecord
-from server.keys import spool_key
-from server.logs import JSONFormatter, TextFormatter
-from server.spool import Spool
+from replayd.server.app import create_app
+from replayd.server.config import ConfigError
+from replayd.server.index import SegmentRecord
+from replayd.server.keys import spool_key
+from replayd.server.logs import JSONFormatter, TextFormatter
+from replayd.server.spool import Spool
 from tests.conftest import free_port, make_config
 from tests.test_ingest import T0, page_events, post, rid, segment_envelope
 

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from server.config import IndexConfig
-from server.index import (
+from replayd.server.config import IndexConfig
+from replayd.server.index import (
     ErrorDetail,
     ErrorRecord,
     ErrorRow,
@@ -405,7 +405,7 @@ async def test_open_index_names_an_unsupported_database_without_its_password():
 
 
 async def test_sqlite_keeps_a_state_stored_before_states_had_versions(tmp_path):
-    from server.index.migrations import MIGRATIONS
+    from replayd.server.index.migrations import MIGRATIONS
 
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)

@@ -13,10 +13,10 @@ from pathlib import Path
 import brotli
 import pytest
 
-from server.app import create_app
-from server.codec import decode_segment
-from server.ingest.worker import RecordingError, decompress_recording
-from server.useragent import parse_user_agent
+from replayd.server.app import create_app
+from replayd.server.codec import decode_segment
+from replayd.server.ingest.worker import RecordingError, decompress_recording
+from replayd.server.useragent import parse_user_agent
 from tests.conftest import API_TOKEN, PUBLIC_KEY, SDK_TRAFFIC, make_config
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -487,7 +487,7 @@ async def test_a_wrong_key_is_refused_before_the_body_is_read(aiohttp_client, tm
 
 
 def test_a_scrubber_failure_refuses_the_item_and_stores_nothing(monkeypatch):
-    from server.ingest import worker
+    from replayd.server.ingest import worker
 
     class Broken:
         def scrub_recording(self, events, state):

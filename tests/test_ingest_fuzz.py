@@ -8,7 +8,7 @@ import json
 import random
 import zlib
 
-from server.keys import config_key, index_key
+from replayd.server.keys import config_key, index_key
 from tests.conftest import SDK_TRAFFIC
 from tests.test_ingest import (AUTH, T0, error_event, item, envelope, page_events, post, replay_event, rid,
                                segment_envelope)

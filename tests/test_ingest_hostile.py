@@ -16,15 +16,15 @@ import zlib
 
 import pytest
 
-from server.app import create_app
-from server.config import StorageConfig
-from server.index import SQLiteIndex, SegmentRecord
-from server.ingest.items import hex_id
-from server.keys import index_key
-from server.metrics import Metrics
-from server.spool import Spool
-from server.storage import open_blob_store, segment_key
-from server.uploader import Uploader
+from replayd.server.app import create_app
+from replayd.server.config import StorageConfig
+from replayd.server.index import SQLiteIndex, SegmentRecord
+from replayd.server.ingest.items import hex_id
+from replayd.server.keys import index_key
+from replayd.server.metrics import Metrics
+from replayd.server.spool import Spool
+from replayd.server.storage import open_blob_store, segment_key
+from replayd.server.uploader import Uploader
 from tests.conftest import PUBLIC_KEY, make_config
 from tests.test_ingest import (AUTH, T0, envelope, error_envelope, error_event, get, item, page_events, post,
                                recording, replay_event, rid, segment_envelope)

@@ -7,7 +7,7 @@ import json
 import random
 import subprocess
 
-from player import timeline
+from replayd.player import timeline
 from tests.conftest import REPO
 
 NODE = "node"  # `make test` needs Node.js for npm ci: without it these fail rather than skip

@@ -9,8 +9,8 @@ import brotli
 import msgpack
 import pytest
 
-from player.segments import MAX_SEGMENTS, encode, events_bytes, pack_batch
-from server.codec import CodecError, encode_segment
+from replayd.player.segments import MAX_SEGMENTS, encode, events_bytes, pack_batch
+from replayd.server.codec import CodecError, encode_segment
 from tests.conftest import PUBLIC_KEY
 from tests.envelopes import mouse_move, new_id, page_events, replay_envelope
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from player import timeline
+from replayd.player import timeline
 
 T0 = 1_795_650_000.0  # seconds
 

@@ -32,7 +32,7 @@ from typing import Any, Iterator
 import msgpack
 import pytest
 
-from server.codec import decode_segment
+from replayd.server.codec import decode_segment
 
 from tests.conftest import REPO, RunningServer, launch_server
 from tests.sites import StaticSite, page_files, replayer_files, sentry_files, wait_for_js

@@ -102,7 +102,7 @@ def test_scrub_command_on_a_recording_and_an_envelope(tmp_path):
     events = page_events(T0, text="Write to jane.doe@example.com about order 12")
     recording = tmp_path / "rec.json"
     recording.write_text(json.dumps(events))
-    result = subprocess.run([sys.executable, "-m", "server.cli", "scrub", str(recording)],
+    result = subprocess.run([sys.executable, "-m", "replayd.server.cli", "scrub", str(recording)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     scrubbed = json.loads(result.stdout)
@@ -112,18 +112,18 @@ def test_scrub_command_on_a_recording_and_an_envelope(tmp_path):
 
     envelope = tmp_path / "seg.envelope"
     envelope.write_bytes(segment_envelope(rid(), 0, events=events))
-    result = subprocess.run([sys.executable, "-m", "server.cli", "scrub", "--summary-only", str(envelope)],
+    result = subprocess.run([sys.executable, "-m", "replayd.server.cli", "scrub", "--summary-only", str(envelope)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout == ""
     assert "replay_recording 0:" in result.stderr and "replay_event:" in result.stderr
 
     rules = rules_file(tmp_path, {"order": r"order \d+"})
-    result = subprocess.run([sys.executable, "-m", "server.cli", "scrub", "--rules", str(rules), str(recording)],
+    result = subprocess.run([sys.executable, "-m", "replayd.server.cli", "scrub", "--rules", str(rules), str(recording)],
                             capture_output=True, text=True, timeout=60)
     assert "about [order]" in result.stdout
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("custom: [{name: x, pattern: '('}]")
-    result = subprocess.run([sys.executable, "-m", "server.cli", "scrub", "--rules", str(bad), str(recording)],
+    result = subprocess.run([sys.executable, "-m", "replayd.server.cli", "scrub", "--rules", str(bad), str(recording)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "rules error" in result.stderr

@@ -9,7 +9,7 @@ import json
 import brotli
 import pytest
 
-from scrubbing import ReplayState, RuleSet, Scrubber
+from replayd.scrubbing import ReplayState, RuleSet, Scrubber
 from tests.conftest import CORPUS
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from scrubbing import RuleSet, Scrubber, parse_rules
-from scrubbing.patterns import iban_ok, luhn_ok
-from scrubbing.redaction import hash_token, mask_text
+from replayd.scrubbing import RuleSet, Scrubber, parse_rules
+from replayd.scrubbing.patterns import iban_ok, luhn_ok
+from replayd.scrubbing.redaction import hash_token, mask_text
 from tests.adversarial import NEAR_MISS_UNITS, near_miss_text
 
 SECRET = b"test-secret"
@@ -226,8 +226,8 @@ def test_custom_pattern_overlapping_builtin_is_redacted_once():
     ],
 )
 def test_url_rules(scrubber, url, expected):
-    from scrubbing.report import ScrubReport
-    from scrubbing.urls import scrub_url
+    from replayd.scrubbing.report import ScrubReport
+    from replayd.scrubbing.urls import scrub_url
 
     report = ScrubReport()
     assert scrub_url(scrubber._c.text, url, "url", report, "[Filtered]") == expected
@@ -235,8 +235,8 @@ def test_url_rules(scrubber, url, expected):
 
 
 def test_url_without_sensitive_params_untouched(scrubber):
-    from scrubbing.report import ScrubReport
-    from scrubbing.urls import scrub_url
+    from replayd.scrubbing.report import ScrubReport
+    from replayd.scrubbing.urls import scrub_url
 
     url = "https://nodejs.org/api/fs.html?lang=en&page=2#fs_readfile_path_options_callback"
     report = ScrubReport()
@@ -282,7 +282,7 @@ def test_detector_near_misses(scrubber, detector, text):
 
 
 def test_report_merge_and_round_trip():
-    from scrubbing import ScrubReport
+    from replayd.scrubbing import ScrubReport
 
     a = ScrubReport()
     a.add("@email", "dom.text", 2)

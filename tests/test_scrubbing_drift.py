@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scrubbing import Scrubber, parse_rules
+from replayd.scrubbing import Scrubber, parse_rules
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = b"drift-secret"
@@ -191,7 +191,7 @@ def test_replayd_scrub_filters_form_body_pairs(tmp_path):
     recording.write_text(json.dumps(breadcrumb({
         "url": "https://x.example.com/reset?reset_token=s3cr3tvalue&q=tea", "method": "POST",
         "body": [["reset_token", VALUE], ["q", "tea"]]})))
-    result = subprocess.run([sys.executable, "-m", "server.cli", "scrub", str(recording)], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "replayd.server.cli", "scrub", str(recording)], capture_output=True,
                             text=True, cwd=REPO, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "s3cr3tvalue" not in result.stdout and VALUE not in result.stdout

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from scrubbing import RuleSet, Scrubber, parse_rules
-from scrubbing.redaction import hash_token
+from replayd.scrubbing import RuleSet, Scrubber, parse_rules
+from replayd.scrubbing.redaction import hash_token
 from tests.conftest import SDK_TRAFFIC
 
 SECRET = b"test-secret"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from scrubbing import ReplayState, RuleSet, Scrubber, parse_rules
+from replayd.scrubbing import ReplayState, RuleSet, Scrubber, parse_rules
 
 SECRET = b"test-secret"
 EMAIL = "jane.roe@example.net"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from scrubbing import RuleSet, Scrubber
+from replayd.scrubbing import RuleSet, Scrubber
 from tests.adversarial import CRAFTED
 
 SECRET = b"test-secret"
@@ -409,7 +409,7 @@ def test_hidden_inputs_keep_no_value():
 def test_damaged_state_bytes_raise_state_error_only():
     import random
 
-    from scrubbing import ReplayState, StateError
+    from replayd.scrubbing import ReplayState, StateError
 
     s = scrubber()
     good = s.scrub_recording([_snap(_el(5, "input", {"type": "password"}))]).state.to_bytes()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from scrubbing import ReplayState, RuleSet, RulesError, Scrubber, parse_rules
-from scrubbing.dommatch import DomMatcher
-from scrubbing.selectors import SelectorError, parse_selector
+from replayd.scrubbing import ReplayState, RuleSet, RulesError, Scrubber, parse_rules
+from replayd.scrubbing.dommatch import DomMatcher
+from replayd.scrubbing.selectors import SelectorError, parse_selector
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -215,7 +215,7 @@ def test_replay_state_round_trip_and_version_mark():
     st.rules_fp = "abc"
     again = ReplayState.from_bytes(st.to_bytes())
     assert again == st and again.elems[7] == [1, "input", {"type": "password"}]
-    from scrubbing import StateError
+    from replayd.scrubbing import StateError
 
     with pytest.raises(StateError):
         ReplayState.from_bytes(b"\x93\xa3rs9\x00\x00")

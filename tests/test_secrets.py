@@ -15,13 +15,13 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-from server.app import create_app
-from server.auth import token_digest, verify_password
-from server.bootstrap import PASSWORD_KEY, TOKEN_KEY
-from server.index import SQLiteIndex
-from server.keys import credentials_key
-from server.spool import Spool
-from server.storage.local import LocalBlobStore
+from replayd.server.app import create_app
+from replayd.server.auth import token_digest, verify_password
+from replayd.server.bootstrap import PASSWORD_KEY, TOKEN_KEY
+from replayd.server.index import SQLiteIndex
+from replayd.server.keys import credentials_key
+from replayd.server.spool import Spool
+from replayd.server.storage.local import LocalBlobStore
 from tests.conftest import free_port, make_config, wait_healthy
 from tests.envelopes import new_id, page_events, post_envelope, replay_envelope
 from tests.test_player_auth import sign_in
@@ -41,7 +41,7 @@ def serving(cwd: Path) -> Iterator[tuple[str, Path]]:
     env.update(PYTHONUNBUFFERED="1", REPLAYD_SERVER__PORT=str(port))
     log_path.write_text("")
     with log_path.open("ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=cwd, env=env,
+        process = subprocess.Popen([sys.executable, "-m", "replayd.server.cli", "serve"], cwd=cwd, env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_healthy(f"http://127.0.0.1:{port}", process, log_path)
@@ -148,7 +148,7 @@ async def test_index_blob_root_and_spool_are_private_without_the_serve_umask(tmp
 # --- rotation --------------------------------------------------------------------------------
 
 def rotate(config_path: Path, secret: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "server.cli", "rotate", secret, "--config", str(config_path)],
+    return subprocess.run([sys.executable, "-m", "replayd.server.cli", "rotate", secret, "--config", str(config_path)],
                           capture_output=True, text=True, timeout=60)
 
 

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from server.app import create_app
+from replayd.server.app import create_app
 
 from tests.conftest import PUBLIC_KEY, free_port, make_config, wait_healthy
 from tests.waiting import wait_until
@@ -63,7 +63,7 @@ def _serve(cwd, env_extra, port):
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYD_")}
     env.update(env_extra, PYTHONUNBUFFERED="1", REPLAYD_SERVER__PORT=str(port))
     with open(cwd / "out.log", "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=cwd, env=env,
+        return subprocess.Popen([sys.executable, "-m", "replayd.server.cli", "serve"], cwd=cwd, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
 
 

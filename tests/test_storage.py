@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from server.config import StorageConfig
-from server.storage import BlobNotFound, StoreUnavailable, open_blob_store, replay_prefix, segment_key
+from replayd.server.config import StorageConfig
+from replayd.server.storage import BlobNotFound, StoreUnavailable, open_blob_store, replay_prefix, segment_key
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from scrubbing.report import ScrubReport
+from replayd.scrubbing.report import ScrubReport
 
 MAX_URLS = 500  # distinct URLs kept per replay, in the order first seen
 USER_LABEL_KEYS = ("username", "email", "id", "ip_address", "name")

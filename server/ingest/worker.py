@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
-from scrubbing import ReplayState, Scrubber
+from replayd.scrubbing import ReplayState, Scrubber
 
 from ..codec import encode_segment
 from ..timestamps import plausible
