@@ -100,6 +100,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                               format="binary")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A connection goes back to the pool as it is (an open transaction is still rolled back): this
+    code leaves no session state (session locks, SET, LISTEN, cursors), and asyncpg's default reset
+    query would cost a round trip on every use."""
+
+
 def param(value: Any) -> Any:
     return clean_text(value) if isinstance(value, str) else value
 
@@ -132,19 +138,44 @@ SORTABLE = {
     "segment_count": "segment_count",
 }
 
-PUT_REPLAY = (
-    f"INSERT INTO replays ({_select(REPLAY_WRITTEN)}, error_count) "
-    f"VALUES ({', '.join(f'${n}' for n in range(1, len(REPLAY_WRITTEN) + 1))}, "
-    "(SELECT COUNT(*) FROM replay_errors WHERE project_id = $1 AND replay_id = $2)) "
-    "ON CONFLICT (project_id, replay_id) DO UPDATE SET "
-    + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in REPLAY_WRITTEN if c not in REPLAY_KEPT)
-)
-PUT_SEGMENT = (
-    f"INSERT INTO segments ({SEGMENT_COLUMNS}, created_at) "
-    f"VALUES ({', '.join(f'${n}' for n in range(1, len(SEGMENT_FIELDS) + 2))}) "
-    "ON CONFLICT (project_id, replay_id, segment_id) DO UPDATE SET "
-    + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in (*SEGMENT_FIELDS[3:], "created_at"))
-)
+
+def _placeholders(first: int, count: int) -> str:
+    return ", ".join(f"${n}" for n in range(first, first + count))
+
+
+def _upsert_replay(first: int) -> str:
+    """Insert or update a replay row from REPLAY_WRITTEN's values at $first...; a new row counts the
+    links made before it ($1 and $2 must be its project and replay id)."""
+    return (f"INSERT INTO replays ({_select(REPLAY_WRITTEN)}, error_count) "
+            f"VALUES ({_placeholders(first, len(REPLAY_WRITTEN))}, "
+            "(SELECT COUNT(*) FROM replay_errors WHERE project_id = $1 AND replay_id = $2)) "
+            "ON CONFLICT (project_id, replay_id) DO UPDATE SET "
+            + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in REPLAY_WRITTEN if c not in REPLAY_KEPT))
+
+
+def _upsert_segment(first: int) -> str:
+    """Insert or replace a segment row from SEGMENT_FIELDS' values and created_at at $first..."""
+    return (f"INSERT INTO segments ({SEGMENT_COLUMNS}, created_at) "
+            f"VALUES ({_placeholders(first, len(SEGMENT_FIELDS) + 1)}) "
+            "ON CONFLICT (project_id, replay_id, segment_id) DO UPDATE SET "
+            + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in (*SEGMENT_FIELDS[3:], "created_at")))
+
+
+PUT_REPLAY = _upsert_replay(1)
+# What record_segment reads (the row a re-sent segment replaces, the replay) and writes, in one
+# statement each: the scrubber state compared and bumped ($1 project, $2 replay, $3 state, $4 the
+# version it was scrubbed with), the segment, the replay; the answer says whether the state matched.
+READ_FOR_SEGMENT = (
+    "SELECT (SELECT s FROM segments s WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3) AS segment, "
+    "(SELECT r FROM replays r WHERE project_id = $1 AND replay_id = $2) AS replay")
+_STORE_SEGMENT = (f"WITH state AS ({{}}), segment AS ({_upsert_segment(5)}) "
+                  f"{_upsert_replay(5 + len(SEGMENT_FIELDS) + 1)} RETURNING (SELECT COUNT(*) FROM state)")
+STORE_SEGMENT = {
+    "first": _STORE_SEGMENT.format("INSERT INTO replay_state (project_id, replay_id, state, version) "
+                                   "VALUES ($1, $2, $3, $4 + 1) ON CONFLICT DO NOTHING RETURNING 1"),
+    "next": _STORE_SEGMENT.format("UPDATE replay_state SET state = $3, version = version + 1 "
+                                  "WHERE project_id = $1 AND replay_id = $2 AND version = $4 RETURNING 1"),
+}
 assert REPLAY_WRITTEN[:2] == SEGMENT_FIELDS[:2] == ("project_id", "replay_id")
 
 
@@ -152,9 +183,49 @@ def _record(cls: type[R], row: asyncpg.Record, **extra: Any) -> R:
     return cls(**dict(row.items()), **extra)
 
 
+def _from_row(cls: type[R], row: asyncpg.Record) -> R:
+    """A record from a whole table row (``SELECT t``), which may have columns it has no field for."""
+    return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+
+
 def _count(status: str) -> int:
     """The row count of a command's status ("INSERT 0 3", "UPDATE 1", "DELETE 0")."""
     return int(status.rpartition(" ")[2])
+
+
+def list_statements(project_id: int, query: ReplayQuery, offset: int,
+                    limit: int) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
+    """The replay list's two statements and their arguments: how many match, and the page."""
+    args: list[Any] = [project_id]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    where = ["project_id = $1", "segment_count > 0"]
+    if query.has_errors is not None:
+        where.append("error_count > 0" if query.has_errors else "error_count = 0")
+    if query.url:
+        where.append(f"urls::text ILIKE {arg(like_pattern(param(query.url)))}")
+    if query.user:
+        pattern = arg(like_pattern(param(query.user)))
+        where.append(f'(user_label ILIKE {pattern} OR "user"::text ILIKE {pattern})')
+    for value, condition in (
+        (query.min_duration, "(ended_at - started_at) >= {}"),
+        (query.max_duration, "(ended_at - started_at) <= {}"),
+        (query.started_after, "started_at >= {}"),
+        (query.started_before, "started_at < {}"),
+    ):
+        if value is not None:
+            where.append(condition.format(arg(value)))
+    # SQLite's order, where NULL is smaller than any value
+    direction = "DESC NULLS LAST" if query.descending else "ASC NULLS FIRST"
+    order = f"{SORTABLE[query.order]} {direction}, replay_id {direction.split()[0]}"
+    sql_where = " AND ".join(where)
+    page = f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
+    return ((f"SELECT COUNT(*) FROM replays WHERE {sql_where}", args),
+            (f"SELECT {REPLAY_COLUMNS} FROM replays WHERE {sql_where} ORDER BY {order} {page}",
+             [*args, limit, offset]))
 
 
 class _AlreadyStored(Exception):
@@ -170,7 +241,7 @@ class PostgresIndex:
     @classmethod
     async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> "PostgresIndex":
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection,
-                                         server_settings={"application_name": "replayd"})
+                                         reset=_keep_session, server_settings={"application_name": "replayd"})
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
@@ -184,11 +255,19 @@ class PostgresIndex:
 
     @contextlib.asynccontextmanager
     async def _transaction(self, *replays: tuple[int, str]) -> AsyncIterator[asyncpg.Connection]:
-        """A connection in one transaction, holding the advisory lock of each replay named."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            for key in sorted(set(replays)):
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", replay_lock(*key))
-            yield conn
+        """A connection in one transaction, holding the advisory lock of each replay named: BEGIN
+        and the locks go in one round trip (one simple query; the keys are integers)."""
+        locks = "".join(f"; SELECT pg_advisory_xact_lock({replay_lock(*key)})" for key in sorted(set(replays)))
+        async with self.pool.acquire() as conn:
+            await conn.execute("BEGIN" + locks)
+            try:
+                yield conn
+            except BaseException:
+                # if the connection broke, the pool's release rolls back or drops it
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
 
     async def check(self) -> None:
         await self.pool.fetchval("SELECT COUNT(*) FROM meta")
@@ -239,11 +318,11 @@ class PostgresIndex:
         return _record(Replay, row)
 
     @staticmethod
-    async def _put_replay(conn: asyncpg.Connection, replay: Replay, now: float) -> None:
-        """Insert or update the replay row; a new row counts the links made before it."""
+    def _replay_values(replay: Replay, now: float) -> list[Any]:
+        """The replay's values in REPLAY_WRITTEN's order, written ``now``."""
         values = {**{c: getattr(replay, c) for c in REPLAY_WRITTEN[:-1]}, "updated_at": now,
                   "user_label": replay.user_label}
-        await conn.execute(PUT_REPLAY, *(param(values[c]) for c in REPLAY_WRITTEN))
+        return [param(values[c]) for c in REPLAY_WRITTEN]
 
     @staticmethod
     async def _link(conn: asyncpg.Connection, project_id: int, replay_id: str, event_ids: list[str]) -> None:
@@ -263,35 +342,23 @@ class PostgresIndex:
         async with self._transaction(key) as conn:
             now = time.time()
             replay = await self._replay(conn, *key, now)
-            await self._put_replay(conn, replay.with_event(event), now)
+            await conn.execute(PUT_REPLAY, *self._replay_values(replay.with_event(event), now))
             await self._link(conn, *key, event.error_ids)
-
-    @staticmethod
-    async def _put_state(conn: asyncpg.Connection, key: tuple[int, str], state: bytes, version: int) -> None:
-        """Store the state as version + 1 if the stored one is still ``version`` (0: none yet)."""
-        if version == 0:
-            status = await conn.execute(
-                "INSERT INTO replay_state (project_id, replay_id, state, version) VALUES ($1, $2, $3, 1) "
-                "ON CONFLICT DO NOTHING", *key, state)
-        else:
-            status = await conn.execute(
-                "UPDATE replay_state SET state = $3, version = version + 1 "
-                "WHERE project_id = $1 AND replay_id = $2 AND version = $4", *key, state, version)
-        if _count(status) == 0:
-            raise StateConflict(f"the scrubber state of replay {key[1]} is no longer version {version}")
 
     async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int) -> None:
         key = (segment.project_id, segment.replay_id)
         async with self._transaction(key) as conn:
             now = time.time()
-            await self._put_state(conn, key, state, state_version)
-            replaced = await conn.fetchrow(
-                f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3",
-                *key, segment.segment_id)
-            await conn.execute(PUT_SEGMENT, *(param(getattr(segment, c)) for c in SEGMENT_FIELDS), now)
-            replay = await self._replay(conn, *key, now)
-            old = _record(SegmentRecord, replaced) if replaced is not None else None
-            await self._put_replay(conn, replay.with_segment(segment, old), now)
+            stored = await conn.fetchrow(READ_FOR_SEGMENT, *key, segment.segment_id)
+            old = _from_row(SegmentRecord, stored["segment"]) if stored["segment"] is not None else None
+            replay = (_from_row(Replay, stored["replay"]) if stored["replay"] is not None
+                      else Replay(project_id=key[0], replay_id=key[1], created_at=now))
+            matched = await conn.fetchval(
+                STORE_SEGMENT["next" if state_version else "first"], *key, state, state_version,
+                *(param(getattr(segment, c)) for c in SEGMENT_FIELDS), now,
+                *self._replay_values(replay.with_segment(segment, old), now))
+            if not matched:  # the transaction rolls back: nothing written
+                raise StateConflict(f"the scrubber state of replay {key[1]} is no longer version {state_version}")
 
     async def get_state(self, project_id: int, replay_id: str) -> ScrubberState:
         row = await self.pool.fetchrow(
@@ -346,37 +413,10 @@ class PostgresIndex:
 
     async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0,
                            limit: int = 50) -> tuple[list[Replay], int]:
-        args: list[Any] = [project_id]
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        where = ["project_id = $1", "segment_count > 0"]
-        if query.has_errors is not None:
-            where.append("error_count > 0" if query.has_errors else "error_count = 0")
-        if query.url:
-            where.append(f"urls::text ILIKE {arg(like_pattern(param(query.url)))}")
-        if query.user:
-            pattern = arg(like_pattern(param(query.user)))
-            where.append(f'(user_label ILIKE {pattern} OR "user"::text ILIKE {pattern})')
-        for value, condition in (
-            (query.min_duration, "(ended_at - started_at) >= {}"),
-            (query.max_duration, "(ended_at - started_at) <= {}"),
-            (query.started_after, "started_at >= {}"),
-            (query.started_before, "started_at < {}"),
-        ):
-            if value is not None:
-                where.append(condition.format(arg(value)))
-        # SQLite's order, where NULL is smaller than any value
-        direction = "DESC NULLS LAST" if query.descending else "ASC NULLS FIRST"
-        order = f"{SORTABLE[query.order]} {direction}, replay_id {direction.split()[0]}"
-        sql_where = " AND ".join(where)
-        page = f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
+        (count_sql, count_args), (page_sql, page_args) = list_statements(project_id, query, offset, limit)
         async with self.pool.acquire() as conn:
-            total = await conn.fetchval(f"SELECT COUNT(*) FROM replays WHERE {sql_where}", *args)
-            rows = await conn.fetch(f"SELECT {REPLAY_COLUMNS} FROM replays WHERE {sql_where} ORDER BY {order} {page}",
-                                    *args, limit, offset)
+            total = await conn.fetchval(count_sql, *count_args)
+            rows = await conn.fetch(page_sql, *page_args)
         return [_record(Replay, r) for r in rows], total
 
     async def get_replay(self, project_id: int, replay_id: str) -> ReplayDetail | None:
