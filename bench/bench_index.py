@@ -37,14 +37,11 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import asyncpg
 
-import asyncpg  # noqa: E402
-
-from server.index import Index, ReplayQuery, SegmentRecord  # noqa: E402
-from server.index.postgres import PostgresIndex, list_statements  # noqa: E402
-from server.index.sqlite import SQLiteIndex  # noqa: E402
+from replayd.server.index import Index, ReplayQuery, SegmentRecord
+from replayd.server.index.postgres import PostgresIndex, list_statements
+from replayd.server.index.sqlite import SQLiteIndex
 
 DEFAULT_POSTGRES = os.environ.get("REPLAYD_TEST_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
 T0 = 1_790_000_000.0
