@@ -252,6 +252,16 @@ async def test_errors_and_replays_link_whichever_arrives_first(index):
     assert [x.replay_id for x in listed] == [r]
 
 
+async def test_an_error_sent_to_several_nodes_at_once_is_stored_and_counted_once(index, open_node):
+    nodes = [index, await open_node(), await open_node()]
+    stored = await asyncio.gather(*(node.record_error(error(rid(10), replay_id=rid(1))) for node in nodes * 2))
+    assert sorted(stored) == [False] * 5 + [True]
+    issues, _ = await index.list_issues(P)
+    assert [(i.count, i.replay_count) for i in issues] == [(1, 1)]
+    await index.record_replay_event(replay_event(rid(1), 0))
+    assert (await index.get_replay(P, rid(1))).error_count == 1
+
+
 async def test_an_error_without_a_replay(index):
     assert await index.record_error(error(rid(10), data={"tags": {"a": "b"}}))
     found = await index.get_error(P, rid(10))

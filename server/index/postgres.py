@@ -414,8 +414,8 @@ class PostgresIndex:
     async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0,
                            limit: int = 50) -> tuple[list[Replay], int]:
         (count_sql, count_args), (page_sql, page_args) = list_statements(project_id, query, offset, limit)
-        async with self.pool.acquire() as conn:
-            total = await conn.fetchval(count_sql, *count_args)
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
+            total = await conn.fetchval(count_sql, *count_args)  # the page and its total of one moment
             rows = await conn.fetch(page_sql, *page_args)
         return [_record(Replay, r) for r in rows], total
 
