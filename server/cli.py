@@ -1,4 +1,4 @@
-"""The ``replayd`` command: serve, check-config, rotate, scrub."""
+"""The ``replayd`` command: serve, check-config, rotate, copy-index, scrub."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     projects = "embedded default project" if config.projects is None else f"{len(config.projects)} project(s)"
     rules = config.scrubbing.rules or "built-in scrubbing rules"
     print(
-        f"{args.path}: ok — {config.storage.backend} storage, index {config.index.url}, {projects}, "
+        f"{args.path}: ok — {config.storage.backend} storage, index {config.index.display_url}, {projects}, "
         f"{rules}, retention {config.retention_days} days"
     )
     return 0
@@ -103,6 +103,39 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         return _refuse(exc.problems)
     print(line)
     print("restart replayd to use it")
+    return 0
+
+
+def _index_url_problem(url: str, wanted: str) -> str | None:
+    from .config import index_backend
+
+    try:
+        backend = index_backend(url)
+    except ValueError as exc:
+        return str(exc)
+    return None if backend == wanted else f"not a {wanted} URL"
+
+
+def cmd_copy_index(args: argparse.Namespace) -> int:
+    from .config import IndexConfig, sqlite_path
+    from .index.copy import TargetNotEmpty, copy_sqlite_to_postgres
+
+    problems = [f"{option}: {problem}" for option, url, wanted in (("--from", args.source, "sqlite"),
+                                                                   ("--to", args.target, "postgresql"))
+                if (problem := _index_url_problem(url, wanted))]
+    for line in problems:
+        print(f"copy-index: {line}", file=sys.stderr)
+    if problems:
+        return EXIT_CONFIG
+    source, target = IndexConfig(url=args.source), IndexConfig(url=args.target)
+    os.umask(PRIVATE_UMASK)
+    try:
+        counts = asyncio.run(copy_sqlite_to_postgres(sqlite_path(source.url), target.url))
+    except (TargetNotEmpty, FileNotFoundError) as exc:
+        print(f"copy-index: {exc}", file=sys.stderr)
+        return 1
+    rows = ", ".join(f"{table} {count}" for table, count in counts.items())
+    print(f"copied {source.display_url} to {target.display_url}: {rows}")
     return 0
 
 
@@ -138,6 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("secret", choices=("admin-password", "api-token", "cookie-key"))
     rotate.add_argument("--config", metavar="PATH", help="the config `replayd serve` uses (default: $REPLAYD_CONFIG)")
     rotate.set_defaults(func=cmd_rotate)
+
+    copy = sub.add_parser(
+        "copy-index",
+        help="copy a SQLite index into a new PostgreSQL database",
+        description="Copy every row of a SQLite index (replays, segments, errors, issues, scrubber states and "
+        "the generated keys) into a PostgreSQL database no replayd has started on, in one transaction. "
+        "Stop replayd first: what it writes during the copy is not copied. See docs/deploy.md.",
+    )
+    copy.add_argument("--from", dest="source", required=True, metavar="sqlite:///PATH", help="the SQLite index")
+    copy.add_argument("--to", dest="target", required=True, metavar="postgresql://...",
+                      help="the PostgreSQL database (its schema is created)")
+    copy.set_defaults(func=cmd_copy_index)
 
     from .scrub_cli import add_scrub_parser
 

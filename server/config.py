@@ -10,13 +10,15 @@ import os
 import types
 from pathlib import Path
 from typing import Any, Literal, Mapping, Union, get_args, get_origin
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError
 
 ENV_PREFIX = "REPLAYD_"
-# Environment variables with this prefix that are not config fields.
-ENV_RESERVED = {"REPLAYD_CONFIG"}
+# Environment variables with this prefix that are not config fields (the second names the
+# PostgreSQL server the tests use, and `replayd serve` started by a test inherits it).
+ENV_RESERVED = {"REPLAYD_CONFIG", "REPLAYD_TEST_POSTGRES_URL"}
 
 MiB = 1024 * 1024
 
@@ -68,7 +70,25 @@ class SpoolConfig(_Section):
 
 
 class IndexConfig(_Section):
+    # sqlite:///PATH (one file, the default) or postgresql://USER:PASSWORD@HOST:PORT/DATABASE.
     url: str = "sqlite:///./var/replayd.sqlite3"
+    # PostgreSQL only: connections each process keeps open (pool_min_size) and may open at most.
+    pool_min_size: int = Field(1, ge=0)
+    pool_max_size: int = Field(10, ge=1)
+
+    @property
+    def display_url(self) -> str:
+        """The URL as it may be printed or logged: a password in it (either place libpq takes one)
+        shown as ***."""
+        parts = urlsplit(self.url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        if parts.password is None and "password" not in dict(query):
+            return self.url
+        user, at, host = parts.netloc.rpartition("@")
+        if parts.password is not None:
+            user = user.partition(":")[0] + ":***"
+        query = [(k, "***" if k == "password" else v) for k, v in query]
+        return urlunsplit(parts._replace(netloc=user + at + host, query=urlencode(query, safe="*")))
 
 
 class ProjectConfig(_Section):
@@ -130,10 +150,26 @@ class Config(_Section):
         return sqlite_path(self.index.url)
 
 
+INDEX_URL_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
+def index_backend(url: str) -> str:
+    """``sqlite`` or ``postgresql``, from the URL's scheme; ValueError naming only the scheme (a
+    URL may hold a password) for anything else."""
+    scheme = url.partition(":")[0].lower() if "://" in url else ""
+    if scheme == "sqlite":
+        sqlite_path(url)
+        return "sqlite"
+    if scheme in ("postgresql", "postgres"):
+        return "postgresql"
+    named = f"{scheme!r} is not a supported database" if scheme else "not a database URL"
+    raise ValueError(f"{named} (use {INDEX_URL_FORMS})")
+
+
 def sqlite_path(url: str) -> Path:
     prefix = "sqlite:///"
     if not url.startswith(prefix):
-        raise ValueError("only sqlite:///PATH is supported")
+        raise ValueError(f"a SQLite URL has three slashes: sqlite:///PATH (use {INDEX_URL_FORMS})")
     return Path(url[len(prefix):])
 
 
@@ -218,9 +254,11 @@ def _semantic_problems(config: Config) -> list[str]:
     if config.storage.backend == "s3" and not config.storage.bucket:
         problems.append("storage.bucket: field required when storage.backend is s3")
     try:
-        sqlite_path(config.index.url)
+        index_backend(config.index.url)
     except ValueError as exc:
         problems.append(f"index.url: {exc}")
+    if config.index.pool_min_size > config.index.pool_max_size:
+        problems.append("index.pool_min_size: larger than index.pool_max_size")
     if config.projects is not None:
         seen = set()
         for i, project in enumerate(config.projects):

@@ -269,3 +269,8 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_terminal_summary(terminalreporter):
     if skipped := terminalreporter.stats.get("skipped"):
         terminalreporter.write_line(f"{len(skipped)} skipped: a skip fails the run (tests/conftest.py)", red=True)
+
+
+# --- PostgreSQL: the server the tests use, found or started (tests/postgres.py) -------------
+
+from tests.postgres import new_postgres_url, postgres_run_database, postgres_server, postgres_url  # noqa: E402,F401

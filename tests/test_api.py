@@ -9,10 +9,26 @@ import msgpack
 import pytest
 
 from replayd.server.app import create_app
+from replayd.server.config import Config
 from replayd.server.keys import blobs_key, index_key
 from replayd.server.resources import sweep_expired
 from tests.conftest import make_config
 from tests.test_ingest import AUTH, T0, error_envelope, error_event, get, post, rid, segment_envelope
+
+# The tests marked so run on both index backends: the app end to end, with its index on PostgreSQL.
+ON_BOTH_INDEXES = pytest.mark.parametrize("index_url", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture
+def index_url(request, tmp_path) -> str:
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return f"sqlite:///{tmp_path / 'replayd.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def config(tmp_path, index_url) -> Config:  # conftest's, with the index at ``index_url``
+    return make_config(tmp_path, index={"url": index_url})
 
 PATHS = [
     "/api/0/projects/1/replays/",
@@ -31,6 +47,7 @@ async def test_read_api_needs_a_token(client, path, headers):
     assert "authentication required" in (await response.json())["detail"]
 
 
+@ON_BOTH_INDEXES
 async def test_delete_needs_a_token(client):
     replay_id = rid()
     await post(client, segment_envelope(replay_id, 0))
@@ -38,6 +55,7 @@ async def test_delete_needs_a_token(client):
     assert (await get(client, f"/api/0/projects/1/replays/{replay_id}/"))["segment_count"] == 1
 
 
+@ON_BOTH_INDEXES
 async def test_unknown_things_are_404(client):
     for path in PATHS[1:4] + ["/api/0/projects/9/replays/"]:
         response = await client.get(path, headers=AUTH)
@@ -45,6 +63,7 @@ async def test_unknown_things_are_404(client):
         assert "detail" in await response.json()
 
 
+@ON_BOTH_INDEXES
 async def test_list_filters_sorting_and_cursor(client):
     ids = [rid() for _ in range(5)]
     for n, replay_id in enumerate(ids):
@@ -86,6 +105,7 @@ async def test_list_filters_sorting_and_cursor(client):
     assert bad.status == 400
 
 
+@ON_BOTH_INDEXES
 async def test_segment_as_json_or_stored_brotli_msgpack(client):
     replay_id = rid()
     await post(client, segment_envelope(replay_id, 0))
@@ -101,6 +121,7 @@ async def test_segment_as_json_or_stored_brotli_msgpack(client):
     assert document == {"v": 1, "events": events}
 
 
+@ON_BOTH_INDEXES
 async def test_delete_removes_blobs_and_rows(client, config):
     from pathlib import Path
 
@@ -136,9 +157,11 @@ async def test_retention_sweeper_deletes_old_replays(client, config):
     assert (await get(client, "/api/0/projects/1/issues/")) == []
 
 
-async def test_ingest_and_read_through_s3(aiohttp_client, tmp_path, s3_server, s3_bucket):
+@ON_BOTH_INDEXES
+async def test_ingest_and_read_through_s3(aiohttp_client, tmp_path, s3_server, s3_bucket, index_url):
     config = make_config(tmp_path, storage={"backend": "s3", "bucket": s3_bucket,
-                                            "endpoint_url": s3_server.endpoint_url, "prefix": "r/"})
+                                            "endpoint_url": s3_server.endpoint_url, "prefix": "r/"},
+                         index={"url": index_url})
     client = await aiohttp_client(create_app(config))
     replay_id = rid()
     for segment_id in range(2):

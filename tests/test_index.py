@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from replayd.server.config import IndexConfig
+from replayd.server.cli import main
+from replayd.server.config import ConfigError, IndexConfig, load_config
 from replayd.server.index import (
     ErrorDetail,
     ErrorRecord,
@@ -29,24 +30,42 @@ from replayd.server.index import (
     open_index,
     user_label,
 )
+from replayd.server.index.migrations_postgres import MIGRATIONS as POSTGRES_MIGRATIONS
+from replayd.server.index.postgres import PostgresIndex
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
 P = 1
 T0 = 1_790_000_000.0
 
 
 @pytest.fixture(params=BACKENDS)
-def index_config(request, tmp_path) -> IndexConfig:
-    return IndexConfig(url=f"sqlite:///{tmp_path / 'index.sqlite3'}")
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def index_config(backend, request, tmp_path) -> IndexConfig:
+    """An empty index: a new SQLite file, or the test run's PostgreSQL database with empty tables."""
+    if backend == "sqlite":
+        return IndexConfig(url=f"sqlite:///{tmp_path / 'index.sqlite3'}")
+    return IndexConfig(url=request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def new_index_config(backend, request, tmp_path) -> IndexConfig:
+    """A database no replayd has opened yet: no schema at all."""
+    if backend == "sqlite":
+        return IndexConfig(url=f"sqlite:///{tmp_path / 'new.sqlite3'}")
+    return IndexConfig(url=request.getfixturevalue("new_postgres_url"))
 
 
 @pytest.fixture
 async def open_node(index_config):
-    """Opens an index on the suite's database, as another node (or process) would."""
+    """Opens an index on the suite's database (or on ``config``), as another node (or process) would."""
     opened = []
 
-    async def open_one():
-        opened.append(await open_index(index_config))
+    async def open_one(config: IndexConfig = index_config):
+        opened.append(await open_index(config))
         return opened[-1]
 
     yield open_one
@@ -198,6 +217,18 @@ async def test_the_user_filter_finds_the_label_and_any_user_field(index):
         assert (await index.list_replays(P, ReplayQuery(user=needle)))[1] == found, needle
 
 
+async def test_the_url_and_user_filters_ignore_case(index):
+    await index.record_replay_event(replay_event(rid(1), 0, urls=["https://Shop.Test/Checkout?Step=2"],
+                                                 user={"email": "Ann.Lee@Example.COM", "id": "U-7"}))
+    await store(index, segment(rid(1), 0))
+    await add_replay(index, 2, start=10, length=5, url="https://blog.test/")
+    for query in (ReplayQuery(url="shop.test/checkout?step"), ReplayQuery(url="SHOP.TEST/CHECKOUT"),
+                  ReplayQuery(url="sHoP.tEsT"), ReplayQuery(user="ann.lee@example.com"),
+                  ReplayQuery(user="ANN.LEE@EXAMPLE"), ReplayQuery(user="u-7")):
+        rows, total = await index.list_replays(P, query)
+        assert ([r.replay_id for r in rows], total) == ([rid(1)], 1), query
+
+
 # --- errors and issues ------------------------------------------------------------------------
 
 async def test_errors_and_replays_link_whichever_arrives_first(index):
@@ -219,6 +250,16 @@ async def test_errors_and_replays_link_whichever_arrives_first(index):
     assert found.data == {} and found.issue_id == linked[0].issue_id
     listed, _ = await index.list_replays(P, ReplayQuery(has_errors=True))
     assert [x.replay_id for x in listed] == [r]
+
+
+async def test_an_error_sent_to_several_nodes_at_once_is_stored_and_counted_once(index, open_node):
+    nodes = [index, await open_node(), await open_node()]
+    stored = await asyncio.gather(*(node.record_error(error(rid(10), replay_id=rid(1))) for node in nodes * 2))
+    assert sorted(stored) == [False] * 5 + [True]
+    issues, _ = await index.list_issues(P)
+    assert [(i.count, i.replay_count) for i in issues] == [(1, 1)]
+    await index.record_replay_event(replay_event(rid(1), 0))
+    assert (await index.get_replay(P, rid(1))).error_count == 1
 
 
 async def test_an_error_without_a_replay(index):
@@ -359,8 +400,8 @@ async def test_meta_set_and_replace(index):
     assert await index.meta_get_or_create("other", lambda: "new") == "new"
 
 
-async def test_nodes_starting_together_on_a_new_database(open_node):
-    first, second = await asyncio.gather(open_node(), open_node())
+async def test_nodes_starting_together_on_a_new_database(open_node, new_index_config):
+    first, second, *_ = await asyncio.gather(*(open_node(new_index_config) for _ in range(4)))
     await first.record_replay_event(replay_event(rid(1), 0))
     assert (await second.get_replay(P, rid(1))).replay_id == rid(1)
 
@@ -382,6 +423,61 @@ async def test_the_scrubber_state_is_versioned_and_compared_on_write(index, open
     with pytest.raises(StateConflict):
         await other.record_segment(segment(rid(1), 2, start=10), b"after 2", 2)
     assert await index.get_replay(P, rid(1)) is None
+
+
+async def test_of_writers_holding_one_state_version_exactly_one_stores(index, open_node):
+    nodes = [index, await open_node(), await open_node()]
+    await store(index, segment(rid(1), 0))
+    results = await asyncio.gather(
+        *(node.record_segment(segment(rid(1), 1, start=5, raw_bytes=100 + n), f"by {n}".encode(), 1)
+          for n, node in enumerate(nodes * 3)),
+        return_exceptions=True)
+    stored = [n for n, result in enumerate(results) if result is None]
+    assert len(stored) == 1 and all(isinstance(r, StateConflict) for r in results if r is not None), results
+    assert await index.get_state(P, rid(1)) == ScrubberState(f"by {stored[0]}".encode(), 2)
+    replay = await index.get_replay(P, rid(1))
+    assert (replay.segment_count, replay.raw_bytes) == (2, 1000 + 100 + stored[0])
+
+
+async def test_error_links_count_once_whichever_nodes_write_them_at_once(index, open_node):
+    nodes = [index, await open_node(), await open_node(), await open_node()]
+    r = rid(1)
+    writes = []
+    for n in range(40):  # the replay's row is made by whichever replay_event comes first
+        node = nodes[n % len(nodes)]
+        if n % 4 == 0:
+            writes.append(node.record_replay_event(replay_event(r, n, error_ids=[rid(100 + n), rid(100)])))
+        elif n % 4 == 1:
+            writes.append(node.record_error(error(rid(200 + n), replay_id=r)))
+        else:
+            writes.append(node.link_errors(P, r, [rid(100 + n), rid(100)]))
+    await asyncio.gather(*writes)
+    await store(index, segment(r, 0))
+    replay = await index.get_replay(P, r)
+    assert replay.error_count == len(replay.error_ids) == 10 + 10 + 20  # rid(100) is one of the first ten
+    listed, _ = await index.list_replays(P, ReplayQuery(has_errors=True))
+    assert [x.error_count for x in listed] == [40]
+
+
+async def test_text_and_json_any_backend_can_keep(index, backend):
+    """PostgreSQL's text holds no NUL (it becomes U+FFFD there) and its JSON no NaN (null there)."""
+    odd = "a\x00b"
+    kept = odd if backend == "sqlite" else "a\ufffdb"
+    await index.record_replay_event(replay_event(rid(1), 0, urls=[f"https://x.test/{odd}"], user={"name": odd},
+                                                 browser=odd))
+    await store(index, segment(rid(1), 0, blob_key=odd, scrub_report=report(**{odd: 1})))
+    assert await index.record_error(error(rid(2), replay_id=rid(1), title=odd, message=odd,
+                                          data={odd: [odd, float("nan")]}))
+    replay = await index.get_replay(P, rid(1))
+    assert (replay.urls, replay.user, replay.browser) == ([f"https://x.test/{kept}"], {"name": kept}, kept)
+    assert replay.scrub_report["by_rule"] == {kept: 1}
+    assert (await index.get_segment(P, rid(1), 0)).blob_key == kept
+    found = await index.get_error(P, rid(2))
+    assert (found.message, list(found.data)) == (kept, [kept])
+    text, number = found.data[kept]
+    assert text == kept and (number is None if backend == "postgres" else number != number)
+    assert (await index.list_issues(P))[0][0].title == kept
+    assert (await index.list_replays(P, ReplayQuery(url="x.test/a")))[1] == 1
 
 
 async def test_a_spooled_segment_moves_to_the_store(index):
@@ -418,3 +514,131 @@ async def test_sqlite_keeps_a_state_stored_before_states_had_versions(tmp_path):
         assert await index.get_state(P, rid(1)) == ScrubberState(b"\x00", 1)
     finally:
         await index.close()
+
+
+# --- the index URL in the config ------------------------------------------------------------
+
+def test_the_config_takes_a_postgresql_url_and_shows_it_without_its_password(tmp_path, capsys):
+    url = "postgresql://replayd:hunter2@db.internal:5432/replayd"
+    config = load_config(None, environ={"REPLAYD_INDEX__URL": url, "REPLAYD_INDEX__POOL_MAX_SIZE": "20",
+                                        "REPLAYD_TEST_POSTGRES_URL": "postgresql://postgres@127.0.0.1/x"})
+    assert (config.index.url, config.index.pool_max_size) == (url, 20)
+    assert config.index.display_url == "postgresql://replayd:***@db.internal:5432/replayd"
+    assert IndexConfig(url="postgres://db/r?password=hunter2").display_url == "postgres://db/r?password=***"
+    path = tmp_path / "replayd.yaml"
+    path.write_text(f"index:\n  url: {url}\n")
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "index postgresql://replayd:***@db.internal" in out and "hunter2" not in out
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("mysql://replayd:hunter2@db/replayd", "'mysql' is not a supported database"),
+    ("replayd:hunter2@db/replayd", "not a database URL"),
+    ("sqlite://var/replayd.sqlite3", "a SQLite URL has three slashes"),
+])
+def test_the_config_refuses_another_database_naming_it_without_a_password(url, problem):
+    with pytest.raises(ConfigError) as refused:
+        load_config(None, environ={"REPLAYD_INDEX__URL": url})
+    [line] = refused.value.problems
+    assert line.startswith(f"index.url: {problem}") and "sqlite:///PATH or postgresql://" in line
+    assert "hunter2" not in line
+
+
+def test_the_config_refuses_a_pool_smaller_than_its_minimum():
+    with pytest.raises(ConfigError, match="index.pool_min_size: larger than index.pool_max_size"):
+        load_config(None, environ={"REPLAYD_INDEX__POOL_MIN_SIZE": "5", "REPLAYD_INDEX__POOL_MAX_SIZE": "2"})
+
+
+# --- PostgreSQL's own: migrations, rewriting meta, copying a SQLite index -----------------------
+
+async def test_postgres_records_each_migration_once_when_nodes_start_together(new_postgres_url):
+    nodes = await asyncio.gather(*(PostgresIndex.open(new_postgres_url, min_size=0) for _ in range(4)))
+    try:
+        versions = await nodes[0].pool.fetch("SELECT version FROM schema_version ORDER BY version")
+        assert [v[0] for v in versions] == list(range(1, len(POSTGRES_MIGRATIONS) + 1))
+        assert await nodes[1].pool.fetchval("SELECT extname FROM pg_extension WHERE extname = 'pg_trgm'")
+    finally:
+        await asyncio.gather(*(node.close() for node in nodes))
+
+
+async def test_postgres_refuses_a_schema_newer_than_itself(new_postgres_url):
+    await (await PostgresIndex.open(new_postgres_url)).close()
+    index = await PostgresIndex.open(new_postgres_url)
+    await index.pool.execute("INSERT INTO schema_version VALUES ($1, 0)", len(POSTGRES_MIGRATIONS) + 1)
+    await index.close()
+    with pytest.raises(RuntimeError, match="newer than this replayd"):
+        await PostgresIndex.open(new_postgres_url)
+
+
+async def test_postgres_meta_replace_leaves_no_copy_of_the_old_value_in_the_table(postgres_url):
+    index = await open_index(IndexConfig(url=postgres_url))
+    try:
+        await index.meta_set("auth.admin_password", "clear-text-secret-0123456789")
+        assert await index.meta_replace("auth.admin_password", "auth.admin_password_hash", lambda v: "hashed")
+        await index.pool.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+        pages = await index.pool.fetch(
+            "SELECT get_raw_page('meta', n) FROM generate_series(0, pg_relation_size('meta') / 8192 - 1) n")
+        assert pages and not any(b"clear-text-secret" in bytes(page[0]) for page in pages)
+    finally:
+        await index.close()
+
+
+async def add_everything(index) -> None:
+    """Rows in every table: replays with and without segments, errors linked either way, issues,
+    scrubber states, a spooled segment, generated keys."""
+    await add_replay(index, 1, start=0, length=30, url="https://Shop.test/cart", errors=2)
+    await add_replay(index, 2, start=100, length=10)
+    await store(index, segment(rid(2), 1, start=110, location="spool"), b"state after 1")
+    await index.record_replay_event(replay_event(rid(3), 0, urls=["https://shop.test/"]))  # no segment
+    await index.record_error(error(rid(1000), replay_id=rid(1), data={"tags": {"a": "b"}}))
+    await index.record_error(error(rid(20), timestamp=T0 + 50, fingerprint="fp-other", title="Other"))
+    await index.link_errors(P, rid(9), [rid(21)])  # a link whose replay never came
+    await index.meta_set("auth.secret_key", "the-cookie-key")
+
+
+async def test_copy_index_copies_a_sqlite_index_into_postgres_once(tmp_path, new_postgres_url, capsys):
+    source = tmp_path / "replayd.sqlite3"
+    sqlite = await open_index(IndexConfig(url=f"sqlite:///{source}"))
+    await add_everything(sqlite)
+    await sqlite.close()
+    command = ["copy-index", "--from", f"sqlite:///{source}", "--to", new_postgres_url]
+    assert await asyncio.to_thread(main, command) == 0
+    assert "meta 1, issues 2, errors 2, replays 3, segments 3, replay_state 2, replay_errors 3" in capsys.readouterr().out
+
+    sqlite, postgres = (await open_index(IndexConfig(url=f"sqlite:///{source}")),
+                        await open_index(IndexConfig(url=new_postgres_url)))
+    try:
+        for query in (ReplayQuery(), ReplayQuery(has_errors=True), ReplayQuery(url="shop.test/CART"),
+                      ReplayQuery(sort="error_count")):
+            assert await postgres.list_replays(P, query) == await sqlite.list_replays(P, query)
+        for n in (1, 2, 3, 9):
+            assert await postgres.get_replay(P, rid(n)) == await sqlite.get_replay(P, rid(n))
+            assert await postgres.get_state(P, rid(n)) == await sqlite.get_state(P, rid(n))
+            assert await postgres.replay_errors(P, rid(n)) == await sqlite.replay_errors(P, rid(n))
+        assert await postgres.get_segment(P, rid(2), 1) == await sqlite.get_segment(P, rid(2), 1)
+        for event_id in (rid(1000), rid(20)):
+            assert await postgres.get_error(P, event_id) == await sqlite.get_error(P, event_id)
+        assert await postgres.list_issues(P) == await sqlite.list_issues(P)
+        assert await postgres.meta_get_or_create("auth.secret_key", lambda: "new") == "the-cookie-key"
+        # writes go on where the copy left off: a new issue gets a new id, the state its next version
+        await postgres.record_error(error(rid(30), fingerprint="fp-new", title="New"))
+        assert len({issue.id for issue in (await postgres.list_issues(P))[0]}) == 3
+        await store(postgres, segment(rid(2), 2, start=120))
+        assert (await postgres.get_state(P, rid(2))).version == 3
+    finally:
+        await sqlite.close()
+        await postgres.close()
+
+    assert await asyncio.to_thread(main, command) == 1  # a second copy is refused, nothing written
+    assert "the target's meta table has rows" in capsys.readouterr().err
+
+
+def test_copy_index_takes_sqlite_to_postgresql_only(tmp_path, capsys):
+    assert main(["copy-index", "--from", "postgresql://db/a", "--to", "postgresql://db/b"]) == 2
+    assert main(["copy-index", "--from", f"sqlite:///{tmp_path}/a", "--to", "mysql://u:hunter2@db/b"]) == 2
+    err = capsys.readouterr().err
+    assert "--from: not a sqlite URL" in err and "--to: 'mysql' is not a supported database" in err
+    assert "hunter2" not in err
+    assert main(["copy-index", "--from", f"sqlite:///{tmp_path}/absent", "--to", "postgresql://db/b"]) == 1
+    assert "no such SQLite index" in capsys.readouterr().err and not (tmp_path / "absent").exists()

@@ -2,12 +2,13 @@
 
 Everything outside this package talks to an ``Index`` (``protocol``) with the records of
 ``records`` in and out; only ``open_index`` knows which database answers, from ``index.url``:
-SQLite (``sqlite:///PATH``) for now. tests/test_index.py is the suite every backend passes.
+SQLite (``sqlite:///PATH``, one file: the default) or PostgreSQL (``postgresql://...``, which several
+nodes share). tests/test_index.py is the suite every backend passes.
 """
 
 from __future__ import annotations
 
-from ..config import IndexConfig, sqlite_path
+from ..config import IndexConfig, index_backend, sqlite_path
 from .protocol import Index, StateConflict
 from .records import (
     ErrorDetail,
@@ -23,6 +24,7 @@ from .records import (
     SegmentRow,
     user_label,
 )
+from .postgres import PostgresIndex
 from .sqlite import SQLiteIndex
 
 __all__ = [
@@ -33,7 +35,10 @@ __all__ = [
 
 async def open_index(config: IndexConfig) -> Index:
     """The backend ``config.url`` names, opened and migrated; ValueError for a URL none takes."""
-    if config.url.startswith("sqlite:"):
+    try:
+        backend = index_backend(config.url)
+    except ValueError as exc:
+        raise ValueError(f"index.url: {exc}") from None
+    if backend == "sqlite":
         return await SQLiteIndex.open(sqlite_path(config.url))
-    raise ValueError(f"index.url: {config.url.partition(':')[0]!r} is not a supported database "
-                     "(only sqlite:///PATH is)")
+    return await PostgresIndex.open(config.url, min_size=config.pool_min_size, max_size=config.pool_max_size)

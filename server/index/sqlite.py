@@ -28,6 +28,7 @@ from .records import (
     SegmentRecord,
     SegmentRow,
 )
+from .sql import like_pattern
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -82,10 +83,6 @@ def _column(record: Any, name: str) -> Any:
     if name in BOOL_COLUMNS:
         return int(value)
     return value
-
-
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class SQLiteIndex:
@@ -359,10 +356,10 @@ class SQLiteIndex:
                          "WHERE e.project_id = replays.project_id AND e.replay_id = replays.replay_id)")
         if query.url:
             where.append("urls LIKE ? ESCAPE '\\'")
-            args.append(_like(query.url))
+            args.append(like_pattern(query.url))
         if query.user:
             where.append("(user_label LIKE ? ESCAPE '\\' OR user LIKE ? ESCAPE '\\')")
-            args += [_like(query.user)] * 2
+            args += [like_pattern(query.user)] * 2
         for value, condition in (
             (query.min_duration, "(ended_at - started_at) >= ?"),
             (query.max_duration, "(ended_at - started_at) <= ?"),

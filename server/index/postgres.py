@@ -1,0 +1,526 @@
+"""The index in PostgreSQL, through asyncpg's connection pool: one database several nodes share.
+
+Every write is one transaction on a pooled connection. Writes that touch a replay's rows (its
+replay row, segments, scrubber state, error links) first take a transaction advisory lock on the
+replay, so writers on any node apply the merge rules one after the other: a row lock (SELECT ...
+FOR UPDATE) cannot lock a replay row that does not exist yet, and links may arrive before it. The
+scrubber state is still compared and bumped (``StateConflict``) as the protocol says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from typing import Any, AsyncIterator, Callable, TypeVar
+
+import asyncpg
+
+from .migrations_postgres import MIGRATIONS
+from .protocol import StateConflict
+from .records import (
+    ErrorDetail,
+    ErrorRecord,
+    ErrorRow,
+    IssueRow,
+    Replay,
+    ReplayDetail,
+    ReplayEventRecord,
+    ReplayQuery,
+    ScrubberState,
+    SegmentRecord,
+    SegmentRow,
+)
+from .sql import like_pattern
+
+R = TypeVar("R")
+
+
+def advisory_key(name: str) -> int:
+    """A bigint advisory lock key named by ``name``, the same in every process (unlike ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+MIGRATION_LOCK = advisory_key("replayd.index.migrations")
+
+
+def replay_lock(project_id: int, replay_id: str) -> int:
+    return advisory_key(f"replayd.index.replay:{project_id}:{replay_id}")
+
+
+# --- values in and out: PostgreSQL's text holds no NUL and only valid UTF-8, jsonb no NaN -------
+
+def clean_text(text: str) -> str:
+    """``text`` as PostgreSQL can keep it: NUL and lone surrogates become U+FFFD (SQLite keeps them)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
+
+
+def _clean_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_json(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or Infinity; jsonb refuses Python's extension
+    return value
+
+
+def _jsonb_text(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        if "\\u0000" not in text:
+            text.encode()
+            return text
+    except (ValueError, UnicodeEncodeError):
+        pass
+    return json.dumps(_clean_json(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    return b"\x01" + _jsonb_text(value).encode()  # jsonb's binary format: version 1, then the text
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return json.loads(data[1:])
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", schema="pg_catalog", encoder=_encode_jsonb, decoder=_decode_jsonb,
+                              format="binary")
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A connection goes back to the pool as it is (an open transaction is still rolled back): this
+    code leaves no session state (session locks, SET, LISTEN, cursors), and asyncpg's default reset
+    query would cost a round trip on every use."""
+
+
+def param(value: Any) -> Any:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+# --- columns, named as the records' fields --------------------------------------------------
+
+def _names(cls: type, *leave_out: str) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in leave_out)
+
+
+def _select(names: tuple[str, ...], table: str = "") -> str:
+    return ", ".join(f'{table}"{name}"' for name in names)
+
+
+REPLAY_FIELDS = _names(Replay)
+REPLAY_COLUMNS = _select(REPLAY_FIELDS)
+# What a write sets: error_count is the links' (``_link``), user_label derives from user.
+REPLAY_WRITTEN = (*_names(Replay, "error_count"), "user_label")
+REPLAY_KEPT = ("project_id", "replay_id", "created_at")  # an update leaves these as they are
+SEGMENT_FIELDS = _names(SegmentRecord)
+SEGMENT_COLUMNS = _select(SEGMENT_FIELDS)
+SEGMENT_ROW_COLUMNS = _select(_names(SegmentRow))
+ERROR_ROW_COLUMNS = _select(_names(ErrorRow), "e.")
+ERROR_COLUMNS = _select(_names(ErrorDetail, "replay_id", "replay_offset", "replay_available"), "e.")
+ISSUE_COLUMNS = _select(_names(IssueRow, "replay_count", "latest_event_id"), "i.")
+SORTABLE = {
+    "started_at": "started_at",
+    "duration": "(ended_at - started_at)",
+    "error_count": "error_count",
+    "segment_count": "segment_count",
+}
+
+
+def _placeholders(first: int, count: int) -> str:
+    return ", ".join(f"${n}" for n in range(first, first + count))
+
+
+def _upsert_replay(first: int) -> str:
+    """Insert or update a replay row from REPLAY_WRITTEN's values at $first...; a new row counts the
+    links made before it ($1 and $2 must be its project and replay id)."""
+    return (f"INSERT INTO replays ({_select(REPLAY_WRITTEN)}, error_count) "
+            f"VALUES ({_placeholders(first, len(REPLAY_WRITTEN))}, "
+            "(SELECT COUNT(*) FROM replay_errors WHERE project_id = $1 AND replay_id = $2)) "
+            "ON CONFLICT (project_id, replay_id) DO UPDATE SET "
+            + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in REPLAY_WRITTEN if c not in REPLAY_KEPT))
+
+
+def _upsert_segment(first: int) -> str:
+    """Insert or replace a segment row from SEGMENT_FIELDS' values and created_at at $first..."""
+    return (f"INSERT INTO segments ({SEGMENT_COLUMNS}, created_at) "
+            f"VALUES ({_placeholders(first, len(SEGMENT_FIELDS) + 1)}) "
+            "ON CONFLICT (project_id, replay_id, segment_id) DO UPDATE SET "
+            + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in (*SEGMENT_FIELDS[3:], "created_at")))
+
+
+PUT_REPLAY = _upsert_replay(1)
+# What record_segment reads (the row a re-sent segment replaces, the replay) and writes, in one
+# statement each: the scrubber state compared and bumped ($1 project, $2 replay, $3 state, $4 the
+# version it was scrubbed with), the segment, the replay; the answer says whether the state matched.
+READ_FOR_SEGMENT = (
+    "SELECT (SELECT s FROM segments s WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3) AS segment, "
+    "(SELECT r FROM replays r WHERE project_id = $1 AND replay_id = $2) AS replay")
+_STORE_SEGMENT = (f"WITH state AS ({{}}), segment AS ({_upsert_segment(5)}) "
+                  f"{_upsert_replay(5 + len(SEGMENT_FIELDS) + 1)} RETURNING (SELECT COUNT(*) FROM state)")
+STORE_SEGMENT = {
+    "first": _STORE_SEGMENT.format("INSERT INTO replay_state (project_id, replay_id, state, version) "
+                                   "VALUES ($1, $2, $3, $4 + 1) ON CONFLICT DO NOTHING RETURNING 1"),
+    "next": _STORE_SEGMENT.format("UPDATE replay_state SET state = $3, version = version + 1 "
+                                  "WHERE project_id = $1 AND replay_id = $2 AND version = $4 RETURNING 1"),
+}
+assert REPLAY_WRITTEN[:2] == SEGMENT_FIELDS[:2] == ("project_id", "replay_id")
+
+
+def _record(cls: type[R], row: asyncpg.Record, **extra: Any) -> R:
+    return cls(**dict(row.items()), **extra)
+
+
+def _from_row(cls: type[R], row: asyncpg.Record) -> R:
+    """A record from a whole table row (``SELECT t``), which may have columns it has no field for."""
+    return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+
+
+def _count(status: str) -> int:
+    """The row count of a command's status ("INSERT 0 3", "UPDATE 1", "DELETE 0")."""
+    return int(status.rpartition(" ")[2])
+
+
+def list_statements(project_id: int, query: ReplayQuery, offset: int,
+                    limit: int) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
+    """The replay list's two statements and their arguments: how many match, and the page."""
+    args: list[Any] = [project_id]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    where = ["project_id = $1", "segment_count > 0"]
+    if query.has_errors is not None:
+        where.append("error_count > 0" if query.has_errors else "error_count = 0")
+    if query.url:
+        where.append(f"urls::text ILIKE {arg(like_pattern(param(query.url)))}")
+    if query.user:
+        pattern = arg(like_pattern(param(query.user)))
+        where.append(f'(user_label ILIKE {pattern} OR "user"::text ILIKE {pattern})')
+    for value, condition in (
+        (query.min_duration, "(ended_at - started_at) >= {}"),
+        (query.max_duration, "(ended_at - started_at) <= {}"),
+        (query.started_after, "started_at >= {}"),
+        (query.started_before, "started_at < {}"),
+    ):
+        if value is not None:
+            where.append(condition.format(arg(value)))
+    # SQLite's order, where NULL is smaller than any value
+    direction = "DESC NULLS LAST" if query.descending else "ASC NULLS FIRST"
+    order = f"{SORTABLE[query.order]} {direction}, replay_id {direction.split()[0]}"
+    sql_where = " AND ".join(where)
+    page = f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
+    return ((f"SELECT COUNT(*) FROM replays WHERE {sql_where}", args),
+            (f"SELECT {REPLAY_COLUMNS} FROM replays WHERE {sql_where} ORDER BY {order} {page}",
+             [*args, limit, offset]))
+
+
+class _AlreadyStored(Exception):
+    """Raised to roll a ``record_error`` back when another writer stored the same event meanwhile."""
+
+
+class PostgresIndex:
+    def __init__(self, pool: asyncpg.Pool):
+        self.pool = pool
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> "PostgresIndex":
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection,
+                                         reset=_keep_session, server_settings={"application_name": "replayd"})
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, *replays: tuple[int, str]) -> AsyncIterator[asyncpg.Connection]:
+        """A connection in one transaction, holding the advisory lock of each replay named: BEGIN
+        and the locks go in one round trip (one simple query; the keys are integers)."""
+        locks = "".join(f"; SELECT pg_advisory_xact_lock({replay_lock(*key)})" for key in sorted(set(replays)))
+        async with self.pool.acquire() as conn:
+            await conn.execute("BEGIN" + locks)
+            try:
+                yield conn
+            except BaseException:
+                # if the connection broke, the pool's release rolls back or drops it
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    async def check(self) -> None:
+        await self.pool.fetchval("SELECT COUNT(*) FROM meta")
+
+    # --- meta: generated secrets and keys kept across restarts -------------------------------
+
+    async def meta_get_or_create(self, key: str, make: Callable[[], str]) -> str:
+        async with self.pool.acquire() as conn:
+            value = await conn.fetchval("SELECT value FROM meta WHERE key = $1", key)
+            if value is not None:
+                return str(value)
+            async with conn.transaction():
+                # one writer at a time: ``make`` runs once, whichever node starts first
+                await conn.execute("LOCK TABLE meta IN SHARE ROW EXCLUSIVE MODE")
+                value = await conn.fetchval("SELECT value FROM meta WHERE key = $1", key)
+                if value is None:
+                    value = make()
+                    await conn.execute("INSERT INTO meta (key, value) VALUES ($1, $2)", key, param(value))
+                return str(value)
+
+    async def meta_set(self, key: str, value: str) -> None:
+        await self.pool.execute("INSERT INTO meta (key, value) VALUES ($1, $2) "
+                                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", key, param(value))
+
+    async def meta_replace(self, old_key: str, new_key: str, convert: Callable[[str], str]) -> bool:
+        """Then rewrites the table (VACUUM FULL), so the old row's bytes are no longer in it (the
+        write-ahead log and backups keep them until they are recycled)."""
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                await conn.execute("LOCK TABLE meta IN SHARE ROW EXCLUSIVE MODE")
+                value = await conn.fetchval("DELETE FROM meta WHERE key = $1 RETURNING value", old_key)
+                if value is None:
+                    return False
+                await conn.execute("INSERT INTO meta (key, value) VALUES ($1, $2) "
+                                   "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                                   new_key, param(convert(value)))
+            await conn.execute("VACUUM FULL meta")
+        return True
+
+    # --- ingest --------------------------------------------------------------------------
+
+    @staticmethod
+    async def _replay(conn: asyncpg.Connection, project_id: int, replay_id: str, now: float) -> Replay:
+        row = await conn.fetchrow(f"SELECT {REPLAY_COLUMNS} FROM replays WHERE project_id = $1 AND replay_id = $2",
+                                  project_id, replay_id)
+        if row is None:
+            return Replay(project_id=project_id, replay_id=replay_id, created_at=now)
+        return _record(Replay, row)
+
+    @staticmethod
+    def _replay_values(replay: Replay, now: float) -> list[Any]:
+        """The replay's values in REPLAY_WRITTEN's order, written ``now``."""
+        values = {**{c: getattr(replay, c) for c in REPLAY_WRITTEN[:-1]}, "updated_at": now,
+                  "user_label": replay.user_label}
+        return [param(values[c]) for c in REPLAY_WRITTEN]
+
+    @staticmethod
+    async def _link(conn: asyncpg.Connection, project_id: int, replay_id: str, event_ids: list[str]) -> None:
+        """Link errors to the replay and count the new links into its row (if it has one yet).
+        The caller holds the replay's lock."""
+        if not event_ids:
+            return
+        status = await conn.execute(
+            "INSERT INTO replay_errors (project_id, replay_id, event_id) SELECT $1, $2, unnest($3::text[]) "
+            "ON CONFLICT DO NOTHING", project_id, replay_id, [param(e) for e in event_ids])
+        if added := _count(status):
+            await conn.execute("UPDATE replays SET error_count = error_count + $3 "
+                               "WHERE project_id = $1 AND replay_id = $2", project_id, replay_id, added)
+
+    async def record_replay_event(self, event: ReplayEventRecord) -> None:
+        key = (event.project_id, event.replay_id)
+        async with self._transaction(key) as conn:
+            now = time.time()
+            replay = await self._replay(conn, *key, now)
+            await conn.execute(PUT_REPLAY, *self._replay_values(replay.with_event(event), now))
+            await self._link(conn, *key, event.error_ids)
+
+    async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int) -> None:
+        key = (segment.project_id, segment.replay_id)
+        async with self._transaction(key) as conn:
+            now = time.time()
+            stored = await conn.fetchrow(READ_FOR_SEGMENT, *key, segment.segment_id)
+            old = _from_row(SegmentRecord, stored["segment"]) if stored["segment"] is not None else None
+            replay = (_from_row(Replay, stored["replay"]) if stored["replay"] is not None
+                      else Replay(project_id=key[0], replay_id=key[1], created_at=now))
+            matched = await conn.fetchval(
+                STORE_SEGMENT["next" if state_version else "first"], *key, state, state_version,
+                *(param(getattr(segment, c)) for c in SEGMENT_FIELDS), now,
+                *self._replay_values(replay.with_segment(segment, old), now))
+            if not matched:  # the transaction rolls back: nothing written
+                raise StateConflict(f"the scrubber state of replay {key[1]} is no longer version {state_version}")
+
+    async def get_state(self, project_id: int, replay_id: str) -> ScrubberState:
+        row = await self.pool.fetchrow(
+            "SELECT state, version FROM replay_state WHERE project_id = $1 AND replay_id = $2", project_id, replay_id)
+        return ScrubberState(bytes(row["state"]), row["version"]) if row else ScrubberState()
+
+    async def link_errors(self, project_id: int, replay_id: str, event_ids: list[str]) -> None:
+        async with self._transaction((project_id, replay_id)) as conn:
+            await self._link(conn, project_id, replay_id, event_ids)
+
+    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int) -> bool:
+        status = await self.pool.execute(
+            "UPDATE segments SET location = 'store' WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3",
+            project_id, replay_id, segment_id)
+        return _count(status) > 0
+
+    async def record_error(self, error: ErrorRecord) -> bool:
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                if await conn.fetchval("SELECT 1 FROM errors WHERE project_id = $1 AND event_id = $2",
+                                       error.project_id, error.event_id):
+                    return False
+                # counting into the issue is the database's job: one upsert, whoever writes at once
+                issue_id = await conn.fetchval(
+                    """INSERT INTO issues (project_id, fingerprint, title, culprit, level, first_seen, last_seen, count)
+                       VALUES ($1, $2, $3, $4, $5, $6, $6, 1)
+                       ON CONFLICT (project_id, fingerprint) DO UPDATE SET count = issues.count + 1,
+                       first_seen = LEAST(issues.first_seen, EXCLUDED.first_seen),
+                       last_seen = GREATEST(issues.last_seen, EXCLUDED.last_seen),
+                       title = CASE WHEN EXCLUDED.last_seen >= issues.last_seen THEN EXCLUDED.title
+                                    ELSE issues.title END
+                       RETURNING id""",
+                    *map(param, (error.project_id, error.fingerprint, error.title, error.culprit, error.level,
+                                 error.timestamp)))
+                stored = await conn.execute(
+                    """INSERT INTO errors (project_id, event_id, issue_id, timestamp, level, type, value, message,
+                       url, browser, os, replay_id, data, received_at)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING""",
+                    *map(param, (error.project_id, error.event_id, issue_id, error.timestamp, error.level, error.type,
+                                 error.value, error.message, error.url, error.browser, error.os, error.replay_id)),
+                    error.data, time.time())
+                if _count(stored) == 0:
+                    raise _AlreadyStored  # stored by another writer since the check: undo the count
+                if error.replay_id:
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", replay_lock(error.project_id, error.replay_id))
+                    await self._link(conn, error.project_id, error.replay_id, [error.event_id])
+                return True
+        except _AlreadyStored:
+            return False
+
+    # --- read ----------------------------------------------------------------------------
+
+    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0,
+                           limit: int = 50) -> tuple[list[Replay], int]:
+        (count_sql, count_args), (page_sql, page_args) = list_statements(project_id, query, offset, limit)
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
+            total = await conn.fetchval(count_sql, *count_args)  # the page and its total of one moment
+            rows = await conn.fetch(page_sql, *page_args)
+        return [_record(Replay, r) for r in rows], total
+
+    async def get_replay(self, project_id: int, replay_id: str) -> ReplayDetail | None:
+        key = (project_id, replay_id)
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
+            row = await conn.fetchrow(f"SELECT {REPLAY_COLUMNS} FROM replays WHERE project_id = $1 AND replay_id = $2",
+                                      *key)
+            if row is None:
+                return None
+            error_ids = [r[0] for r in await conn.fetch(
+                "SELECT event_id FROM replay_errors WHERE project_id = $1 AND replay_id = $2 ORDER BY event_id", *key)]
+            segments = [_record(SegmentRow, r) for r in await conn.fetch(
+                f"SELECT {SEGMENT_ROW_COLUMNS} FROM segments WHERE project_id = $1 AND replay_id = $2 "
+                "ORDER BY segment_id", *key)]
+        return _record(ReplayDetail, row, error_ids=error_ids, segments=segments)
+
+    async def get_segment(self, project_id: int, replay_id: str, segment_id: int) -> SegmentRecord | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3",
+            project_id, replay_id, segment_id)
+        return _record(SegmentRecord, row) if row else None
+
+    async def replay_errors(self, project_id: int, replay_id: str) -> list[ErrorRow]:
+        rows = await self.pool.fetch(
+            f"""SELECT {ERROR_ROW_COLUMNS}
+               FROM replay_errors l JOIN errors e ON e.project_id = l.project_id AND e.event_id = l.event_id
+               WHERE l.project_id = $1 AND l.replay_id = $2 ORDER BY e.timestamp""",
+            project_id, replay_id)
+        return [_record(ErrorRow, r) for r in rows]
+
+    async def get_error(self, project_id: int, event_id: str) -> ErrorDetail | None:
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
+            row = await conn.fetchrow(
+                f"""SELECT {ERROR_COLUMNS},
+                   COALESCE(e.replay_id, (SELECT l.replay_id FROM replay_errors l
+                       WHERE l.project_id = e.project_id AND l.event_id = e.event_id
+                       ORDER BY l.replay_id LIMIT 1)) AS replay_id
+                   FROM errors e WHERE e.project_id = $1 AND e.event_id = $2""",
+                project_id, event_id)
+            if row is None:
+                return None
+            replay = await conn.fetchrow(
+                "SELECT started_at, segment_count FROM replays WHERE project_id = $1 AND replay_id = $2",
+                project_id, row["replay_id"]) if row["replay_id"] else None
+        offset = None
+        if replay is not None and replay["started_at"] is not None:
+            offset = round(max(0.0, row["timestamp"] - replay["started_at"]), 3)
+        return _record(ErrorDetail, row, replay_offset=offset,
+                       replay_available=bool(replay and replay["segment_count"]))
+
+    async def list_issues(self, project_id: int, *, offset: int = 0, limit: int = 50) -> tuple[list[IssueRow], int]:
+        async with self.pool.acquire() as conn:
+            total = await conn.fetchval("SELECT COUNT(*) FROM issues WHERE project_id = $1", project_id)
+            rows = await conn.fetch(
+                f"""SELECT {ISSUE_COLUMNS}, (SELECT COUNT(DISTINCT l.replay_id) FROM errors e JOIN replay_errors l
+                       ON l.project_id = e.project_id AND l.event_id = e.event_id
+                       WHERE e.issue_id = i.id) AS replay_count,
+                   (SELECT event_id FROM errors e WHERE e.issue_id = i.id ORDER BY timestamp DESC LIMIT 1)
+                       AS latest_event_id
+                   FROM issues i WHERE project_id = $1 ORDER BY last_seen DESC, id DESC LIMIT $2 OFFSET $3""",
+                project_id, limit, offset)
+        return [_record(IssueRow, r) for r in rows], total
+
+    # --- deletion and retention ----------------------------------------------------------
+
+    async def delete_replay(self, project_id: int, replay_id: str) -> bool:
+        key = (project_id, replay_id)
+        async with self._transaction(key) as conn:
+            status = await conn.execute(
+                """WITH s AS (DELETE FROM segments WHERE project_id = $1 AND replay_id = $2),
+                        st AS (DELETE FROM replay_state WHERE project_id = $1 AND replay_id = $2),
+                        l AS (DELETE FROM replay_errors WHERE project_id = $1 AND replay_id = $2)
+                   DELETE FROM replays WHERE project_id = $1 AND replay_id = $2""", *key)
+        return _count(status) > 0
+
+    async def replays_older_than(self, cutoff: float, limit: int = 500) -> list[tuple[int, str]]:
+        rows = await self.pool.fetch("SELECT project_id, replay_id FROM replays WHERE updated_at < $1 LIMIT $2",
+                                     cutoff, limit)
+        return [(r[0], r[1]) for r in rows]
+
+    async def delete_errors_older_than(self, cutoff: float) -> int:
+        # Links go only where their replay is gone too, so no replay's error_count changes here.
+        async with self.pool.acquire() as conn, conn.transaction():
+            deleted = _count(await conn.execute("DELETE FROM errors WHERE received_at < $1", cutoff))
+            await conn.execute(
+                "DELETE FROM replay_errors l WHERE NOT EXISTS (SELECT 1 FROM errors e WHERE "
+                "e.project_id = l.project_id AND e.event_id = l.event_id) "
+                "AND NOT EXISTS (SELECT 1 FROM replays r WHERE r.project_id = l.project_id "
+                "AND r.replay_id = l.replay_id)")
+            await conn.execute("DELETE FROM issues i WHERE NOT EXISTS (SELECT 1 FROM errors e WHERE e.issue_id = i.id)")
+        return deleted
+
+
+async def migrate(conn: asyncpg.Connection) -> None:
+    """Bring the schema to this replayd's version in one transaction, under an advisory lock, so
+    nodes that start together migrate once and the others find it done."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
+                           "(version integer PRIMARY KEY, applied_at double precision NOT NULL)")
+        version = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        if version > len(MIGRATIONS):
+            raise RuntimeError(f"index schema version {version} is newer than this replayd ({len(MIGRATIONS)})")
+        for number in range(version, len(MIGRATIONS)):
+            await conn.execute(MIGRATIONS[number])
+            await conn.execute("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+                               number + 1, time.time())
