@@ -14,6 +14,8 @@ from typing import Any
 import brotli
 import msgpack
 
+from .jsontext import dumps, loads
+
 CODEC = "msgpack-br-v1"
 VERSION = 1
 EXT_JSON = 1
@@ -36,8 +38,7 @@ def _pack_events(events: list[Any]) -> bytes:
         try:
             parts.append(packer.pack(event))
         except (ValueError, OverflowError):
-            text = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
-            parts.append(packer.pack(msgpack.ExtType(EXT_JSON, text)))
+            parts.append(packer.pack(msgpack.ExtType(EXT_JSON, dumps(event).encode())))
     return b"".join(parts)
 
 
@@ -47,7 +48,7 @@ def encode_segment(events: list[Any], quality: int) -> bytes:
 
 def _ext_hook(code: int, data: bytes) -> Any:
     if code == EXT_JSON:
-        return json.loads(data)
+        return loads(data)
     raise CodecError(f"unknown extension type {code} in a stored segment")
 
 
