@@ -135,6 +135,9 @@ class LimitsConfig(_Section):
     # JSON values (counted from brackets and commas before parsing) in one recording or item: what
     # bounds a worker's memory, since parsed JSON costs up to ~170 bytes per value.
     max_json_values: int = Field(2_500_000, ge=1)
+    # Breadcrumbs of one replay in the player, and stored segment bytes decoded at once to build them.
+    max_breadcrumbs: int = Field(5000, ge=1)
+    max_read_batch_bytes: int = Field(16 * MiB, ge=1)
     # Envelopes accepted per project per second, averaged over a minute; 0 disables.
     rate_limit_per_second: float = Field(0, ge=0)
 

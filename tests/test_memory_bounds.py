@@ -10,10 +10,16 @@ from __future__ import annotations
 import io
 import json
 import resource
+import tracemalloc
 import zlib
 
+import pytest
+
+from replayd.player import timeline
+from replayd.server.app import create_app
+from replayd.server.codec import encode_segment
 from replayd.server.keys import pool_key
-from tests.conftest import PUBLIC_KEY
+from tests.conftest import PUBLIC_KEY, make_config
 from tests.envelopes import click, element, error_envelope, mouse_move, new_id, page_events, replay_envelope, text
 
 MiB = 1024 * 1024
@@ -96,3 +102,76 @@ async def test_a_large_real_recording_still_ingests(client, auth_headers):
     replay = await (await client.get(f"/api/0/projects/1/replays/{replay_id}/", headers=auth_headers)).json()
     assert replay["data"]["segments"][0]["event_count"] == 100_000
     assert await client.server.app[pool_key].run(worker_peak_mib) < WORKER_BOUND_MIB
+
+
+# --- reading a replay ---------------------------------------------------------------------------
+
+def noisy_segment(ts: int, seed: int, size: int) -> list[dict]:
+    """A segment whose stored blob stays big: text that brotli cannot shrink much."""
+    import random
+
+    noise = random.Random(seed).randbytes(size // 2).hex()
+    return [mouse_move(ts, 1, 1), {"type": 3, "timestamp": ts + 1, "data": {
+        "source": 0, "texts": [{"id": 11, "value": noise}], "attributes": [], "removes": [], "adds": []}}]
+
+
+@pytest.fixture
+def long_replay(aiohttp_client, tmp_path):
+    """A client and a replay of ten segments of ~2 MB each (~1.1 MB stored), under the given limits."""
+
+    async def make(**limits):
+        client = await aiohttp_client(create_app(make_config(tmp_path, limits=limits)))
+        replay_id = new_id()
+        for segment_id in range(10):
+            ts = T + segment_id * 5000
+            events = (page_events(ts, "https://a.test/", "A") if segment_id == 0 else []) \
+                + noisy_segment(ts + 2, segment_id, 2 * MiB)
+            response = await post(client, replay_envelope(replay_id, segment_id, events))
+            assert response.status == 200, await response.text()
+        return client, replay_id
+
+    return make
+
+
+async def test_a_batch_of_segments_is_streamed_one_segment_at_a_time(long_replay, auth_headers):
+    client, replay_id = await long_replay()
+    tracemalloc.start()
+    try:
+        response = await client.get(f"/projects/1/replays/{replay_id}/segments.pack?from=0&to=9",
+                                    headers={**auth_headers, "Accept-Encoding": "identity"})
+        assert response.status == 200
+        received = 0
+        async for chunk in response.content.iter_chunked(256 * 1024):
+            received += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Ten segments of ~2 MB (~1.1 MB stored) went out while the server held one, and the next few
+    # as stored (player/segments.py READ_AHEAD): less than the batch itself, which it used to build.
+    assert received > 20 * MiB
+    assert peak < 16 * MiB
+
+
+async def test_breadcrumbs_read_a_long_replay_in_batches_and_are_bounded(long_replay, auth_headers):
+    client, replay_id = await long_replay(max_read_batch_bytes=MiB, max_breadcrumbs=3)
+    tracemalloc.start()
+    try:
+        response = await client.get(f"/projects/1/replays/{replay_id}/breadcrumbs.json", headers=auth_headers)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.status == 200
+    body = await response.json()
+    assert len(body["breadcrumbs"]) <= 3 and body["truncated"]  # limits.max_breadcrumbs
+    assert peak < 8 * MiB  # ~10 MB of stored segments, read 1 MiB (one segment) at a time
+
+
+def test_what_breadcrumbs_keep_does_not_grow_with_the_replay():
+    """User input keeps its first and last time per 10 s; clicks more than a second old are dropped."""
+    extracted = timeline.Extracted(limit=50)
+    blobs = [encode_segment([mouse_move(T + 2000 * i + k, k, k) for k in range(0, 1000, 10)]
+                            + [click(T + 2000 * i, 10_000 + i)], 5) for i in range(100)]  # 200 s, 100 segments
+    extracted = timeline.extract_from_blobs(blobs, T, extracted)
+    assert len(extracted.activity) == 20 and all(len(first_last) == 2 for first_last in extracted.activity.values())
+    assert list(extracted.clicks) == [10_099]  # only a click within a second of the last can make a rage click
+    assert timeline.finish(extracted, 300_000, [], T)["inactive"] == [[198_990, 300_000]]
