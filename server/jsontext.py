@@ -26,7 +26,8 @@ _BRACES_AS_BRACKETS = bytes.maketrans(b"{}", b"[]")
 _ALL_BUT_OPEN_OR_COMMA = bytes(b for b in range(256) if b not in _OPEN_OR_COMMA)
 _ALL_BUT_BRACKET_OR_QUOTE = bytes(b for b in range(256) if b not in _BRACKET_OR_QUOTE)
 _DEPTH_STEP = tuple(1 if b == ord("[") else -1 if b == ord("]") else 0 for b in range(256))
-_ESCAPED_QUOTE_OR_BACKSLASH = re.compile(rb'\\[\\"]')  # matched from the left, so \\\\" is \\ then "
+_ESCAPED_QUOTE_OR_BACKSLASH = re.compile(rb'\\[\\"]')  # from the left: a quote after an escaped backslash stays
+_WINDOW = 1 << 20  # bytes of text looked at at once when looking for the structure
 _ROOMY = 64  # with this much room below the limit, jump a stretch as long as the room
 _FINE_STRETCH = 4096  # else count this many brackets, walking them one by one if they could cross it
 
@@ -56,15 +57,29 @@ def check_bounds(data: bytes, max_values: int, max_depth: int) -> None:
 
 def _structure(data: bytes) -> bytes:
     """The brackets of ``data`` that are outside strings, braces written as brackets (valid JSON assumed:
-    anything else is refused by the parser after this)."""
-    if b'\\"' in data:  # escaped quotes (and the escaped backslashes before them) do not end a string
-        data = _ESCAPED_QUOTE_OR_BACKSLASH.sub(b"", data)
-    marks = data.translate(_BRACES_AS_BRACKETS, _ALL_BUT_BRACKET_OR_QUOTE)
-    # Quotes now alternate open, close. Removing two adjacent ones either drops a string with no
-    # bracket inside or joins two strings with no bracket between them: the brackets outside strings
-    # stay the same. What remains are the few strings that hold brackets.
-    marks = marks.replace(b'""', b"")
-    return b"".join(marks.split(b'"')[::2]) if b'"' in marks else marks
+    anything else is refused by the parser after this). A window of the text at a time, so that the
+    copies made on the way stay small."""
+    pieces = []
+    in_string = False
+    start = 0
+    while start < len(data):
+        stop = min(len(data), start + _WINDOW)
+        while stop < len(data) and data[stop - 1] == ord("\\"):  # an escape stays in one window
+            stop += 1
+        window = data[start:stop]
+        if b'\\"' in window:  # escaped quotes (and the escaped backslashes before them) do not end a string
+            window = _ESCAPED_QUOTE_OR_BACKSLASH.sub(b"", window)
+        marks = (b'"' if in_string else b"") + window.translate(_BRACES_AS_BRACKETS, _ALL_BUT_BRACKET_OR_QUOTE)
+        in_string = marks.count(b'"') % 2 == 1
+        if in_string:  # the string goes on in the next window: close it here, open it again there
+            marks += b'"'
+        # Quotes now alternate open, close. Removing two adjacent ones either drops a string with no
+        # bracket inside or joins two strings with no bracket between them: the brackets outside
+        # strings stay the same. What remains are the few strings that hold brackets.
+        marks = marks.replace(b'""', b"")
+        pieces.append(b"".join(marks.split(b'"')[::2]) if b'"' in marks else marks)
+        start = stop
+    return b"".join(pieces)
 
 
 def _deeper_than(brackets: bytes, limit: int) -> bool:

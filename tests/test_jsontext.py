@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from replayd.server import jsontext
 from replayd.server.jsontext import JsonTooLarge, check_bounds, dumps, loads
 
 TRICKY_STRINGS = ["[[[", "]]}}", '"', "\\", '\\"[', "a[b]{c}\"\\", "é😀", "", "\n\t,,,"]
@@ -48,8 +49,11 @@ def refused(data: bytes, max_values: int = 10**9, max_depth: int = 10**6) -> str
     return None
 
 
-def test_depth_and_value_bounds_agree_with_the_parsed_document():
-    """Brackets, quotes and backslashes inside strings neither deepen nor hide the nesting."""
+@pytest.mark.parametrize("window", [7, jsontext._WINDOW])
+def test_depth_and_value_bounds_agree_with_the_parsed_document(window, monkeypatch):
+    """Brackets, quotes and backslashes inside strings neither deepen nor hide the nesting, also
+    where the text is cut into windows (a 7-byte window cuts strings and escapes everywhere)."""
+    monkeypatch.setattr(jsontext, "_WINDOW", window)
     rng = random.Random(10)
     for _ in range(3000):
         value = random_value(rng)
