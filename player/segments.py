@@ -6,29 +6,39 @@ ids A..B, compressed with brotli (quality 1, ``Content-Encoding: br``) or gzip a
 accepts. Each stored blob is decompressed and its events array copied byte for byte (events kept
 as msgpack extension type 1 stay so; static/player/codec.js decodes them), so a seek that needs
 sixty segments costs one request instead of sixty.
+
+The answer is streamed one segment at a time (a few blobs read ahead), so its size never sits in
+memory: a batch costs one decompressed segment and the compressor's window. Breadcrumbs over a whole
+replay (``replay_breadcrumbs``) are built the same way, a batch of segments at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import zlib
+from typing import Any, AsyncIterator, Callable
 
 import brotli
 import msgpack
 from aiohttp import web
 
-from replayd.server.codec import VERSION, CodecError
 from replayd.server.api import read_segment_blob
-from replayd.server.keys import index_key
+from replayd.server.codec import VERSION, events_span
+from replayd.server.index import ReplayDetail, SegmentRecord, SegmentRow
+from replayd.server.keys import config_key, index_key, pool_key
+
+from . import timeline
 
 CONTENT_TYPE = "application/vnd.replayd.segments+msgpack"
 MAX_SEGMENTS = 240
 BROTLI_QUALITY = 1
-FETCH_CONCURRENCY = 16
+READ_AHEAD = 4  # blobs read while the previous ones are sent
 
 
 async def read_blobs(app: web.Application, pid: int, replay_id: str, segment_ids: list[int],
-                     concurrency: int = FETCH_CONCURRENCY) -> list[tuple[int, bytes]]:
+                     concurrency: int = READ_AHEAD) -> list[tuple[int, bytes]]:
     """(segment id, stored bytes) of the segments that exist, in id order."""
     index = app[index_key]
     limit = asyncio.Semaphore(concurrency)
@@ -42,49 +52,54 @@ async def read_blobs(app: web.Application, pid: int, replay_id: str, segment_ids
     return [(sid, blob) for sid, blob in found if blob is not None]
 
 
-def events_bytes(blob: bytes) -> tuple[int, bytes]:
-    """The number of events in a stored segment and its events array's items, as packed bytes."""
-    raw = brotli.decompress(blob)
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-    unpacker.feed(raw)
-    version = None
-    found: tuple[int, bytes] | None = None
-    for _ in range(unpacker.read_map_header()):
-        key = unpacker.unpack()
-        if key == "events":
-            count = unpacker.read_array_header()
-            start = unpacker.tell()
-            for _ in range(count):
-                unpacker.skip()
-            found = (count, raw[start:unpacker.tell()])
-        elif key == "v":
-            version = unpacker.unpack()
-        else:
-            unpacker.skip()
-    if version != VERSION or found is None:
-        raise CodecError(f"stored segment has an unknown codec version {version}")
-    return found
+async def blobs_in_order(app: web.Application, rows: list[SegmentRecord],
+                         ahead: int = READ_AHEAD) -> AsyncIterator[tuple[int, bytes | None]]:
+    """(segment id, stored bytes or None if missing) for each index row, in order, reading ``ahead``."""
+    reads: collections.deque[tuple[int, asyncio.Task]] = collections.deque()
+    try:
+        for row in rows:
+            reads.append((row.segment_id, asyncio.create_task(read_segment_blob(app, row))))
+            if len(reads) >= ahead:
+                segment_id, read = reads.popleft()
+                yield segment_id, await read
+        while reads:
+            segment_id, read = reads.popleft()
+            yield segment_id, await read
+    finally:
+        for _, read in reads:
+            read.cancel()
 
 
-def pack_batch(blobs: list[tuple[int, bytes]]) -> bytes:
+def batch_header(count: int) -> bytes:
     packer = msgpack.Packer(use_bin_type=True)
-    parts = [packer.pack_map_header(2), packer.pack("v"), packer.pack(VERSION), packer.pack("segments"),
-             packer.pack_array_header(len(blobs))]
-    for segment_id, blob in blobs:
-        count, items = events_bytes(blob)
-        parts += [packer.pack_map_header(2), packer.pack("id"), packer.pack(segment_id), packer.pack("events"),
-                  packer.pack_array_header(count), items]
-    return b"".join(parts)
+    return packer.pack_map_header(2) + packer.pack("v") + packer.pack(VERSION) + packer.pack("segments") \
+        + packer.pack_array_header(count)
 
 
-def encode(body: bytes, accept_encoding: str) -> tuple[bytes, str | None]:
+def segment_parts(segment_id: int, blob: bytes | None) -> tuple[bytes, memoryview | bytes]:
+    """One segment of a batch: its header and its events' packed bytes, as stored. A blob that has gone
+    missing is sent without events (the player shows the same for a segment left out)."""
+    count, items = 0, memoryview(b"")
+    if blob is not None:
+        packed = brotli.decompress(blob)
+        count, start, end = events_span(packed)
+        items = memoryview(packed)[start:end]
+    packer = msgpack.Packer(use_bin_type=True)
+    head = packer.pack_map_header(2) + packer.pack("id") + packer.pack(segment_id) + packer.pack("events") \
+        + packer.pack_array_header(count)
+    return head, items
+
+
+def stream_encoder(accept_encoding: str) -> tuple[Callable[[Any], Any], Callable[[], bytes], str | None]:
+    """(compress a piece, finish, Content-Encoding) for what the browser accepts."""
     accepted = {part.split(";")[0].strip().lower() for part in accept_encoding.split(",")}
     if "br" in accepted:
-        return brotli.compress(body, quality=BROTLI_QUALITY), "br"
+        compressor = brotli.Compressor(quality=BROTLI_QUALITY)
+        return compressor.process, compressor.finish, "br"
     if "gzip" in accepted:
-        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-        return compressor.compress(body) + compressor.flush(), "gzip"
-    return body, None
+        deflate = zlib.compressobj(1, zlib.DEFLATED, 31)
+        return deflate.compress, deflate.flush, "gzip"
+    return (lambda piece: piece), (lambda: b""), None
 
 
 def _range(request: web.Request) -> list[int]:
@@ -98,7 +113,7 @@ def _range(request: web.Request) -> list[int]:
     return list(range(first, last + 1))
 
 
-async def segments_pack(request: web.Request) -> web.Response:
+async def segments_pack(request: web.Request) -> web.StreamResponse:
     from replayd.server.auth import require_auth
 
     from .views import find_replay
@@ -106,17 +121,59 @@ async def segments_pack(request: web.Request) -> web.Response:
     await require_auth(request)
     segment_ids = _range(request)
     pid, replay = await find_replay(request, request.match_info["replay_id"])
-    blobs = await read_blobs(request.app, pid, replay.replay_id, segment_ids)
+    index = request.app[index_key]
+    rows = [row for row in [await index.get_segment(pid, replay.replay_id, s) for s in segment_ids] if row]
+    compress, finish, encoding = stream_encoder(request.headers.get("Accept-Encoding", ""))
 
-    def build() -> tuple[bytes, str | None]:
-        return encode(pack_batch(blobs), request.headers.get("Accept-Encoding", ""))
+    def encoded(segment_id: int, blob: bytes | None) -> list[Any]:
+        return [compress(part) for part in segment_parts(segment_id, blob)]
 
-    body, encoding = await asyncio.to_thread(build)
     # short: a range may end in segments of a replay still being recorded
-    headers = {"Cache-Control": "private, max-age=60", "Vary": "Accept-Encoding"}
+    response = web.StreamResponse(headers={"Cache-Control": "private, max-age=60", "Vary": "Accept-Encoding"})
+    response.content_type = CONTENT_TYPE
     if encoding:
-        headers["Content-Encoding"] = encoding
-    return web.Response(body=body, content_type=CONTENT_TYPE, headers=headers)
+        response.headers["Content-Encoding"] = encoding
+    await response.prepare(request)
+    await response.write(compress(batch_header(len(rows))))
+    async with contextlib.aclosing(blobs_in_order(request.app, rows)) as blobs:  # a client gone: reads cancelled
+        async for segment_id, blob in blobs:
+            await _write(response, await asyncio.to_thread(encoded, segment_id, blob))
+    await response.write(finish())
+    await response.write_eof()
+    return response
+
+
+async def _write(response: web.StreamResponse, pieces: list[Any]) -> None:
+    """(A function of its own, so that a segment's bytes are let go of as soon as they are sent.)"""
+    for piece in pieces:
+        await response.write(piece)
+
+
+def _batches(segments: list[SegmentRow], max_bytes: int) -> list[list[int]]:
+    """Segment ids in runs of at most ``max_bytes`` stored bytes (a bigger segment alone)."""
+    batches: list[list[int]] = []
+    size = 0
+    for seg in segments:
+        if not batches or size + seg.stored_bytes > max_bytes:
+            batches.append([])
+            size = 0
+        batches[-1].append(seg.segment_id)
+        size += seg.stored_bytes
+    return batches
+
+
+async def replay_breadcrumbs(app: web.Application, pid: int, replay: ReplayDetail, errors: list[dict[str, Any]],
+                             origin: float, duration: float) -> dict[str, Any]:
+    """Breadcrumbs, markers and inactive stretches of a whole replay. The decoding runs in the worker
+    processes, ``limits.max_read_batch_bytes`` of stored segments at a time; what is extracted so far
+    (bounded by ``limits.max_breadcrumbs``) goes along with each batch."""
+    limits = app[config_key].limits
+    pool = app[pool_key]
+    extracted = timeline.Extracted(limit=limits.max_breadcrumbs)
+    for segment_ids in _batches(replay.segments, limits.max_read_batch_bytes):
+        found = await read_blobs(app, pid, replay.replay_id, segment_ids)
+        extracted = await pool.run(timeline.extract_from_blobs, [blob for _, blob in found], origin, extracted)
+    return await pool.run(timeline.finish, extracted, duration, errors, origin)
 
 
 def setup_segments(app: web.Application) -> None:

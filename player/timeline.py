@@ -115,18 +115,40 @@ def _text(value: Any, limit: int = TEXT_LIMIT) -> str:
 
 @dataclass
 class Extracted:
-    """What the side panels and the timeline show, in player time (ms from origin)."""
+    """What the side panels and the timeline show, in player time (ms from origin).
+
+    Its size does not grow with the replay's length: at most ``limit`` breadcrumbs and ``limit``
+    stretches of user input, and the clicks of the last second (for rage clicks). It crosses to a
+    worker process and back once per batch of segments (player/segments.py).
+    """
 
     breadcrumbs: list[dict[str, Any]] = field(default_factory=list)
-    activity: list[float] = field(default_factory=list)  # times of user input, for inactive stretches
+    # Times of user input, for inactive stretches: per INACTIVE_MS-wide bucket only the first and the
+    # last, which leaves inactive_stretches' answer unchanged (no gap inside a bucket is long enough).
+    activity: dict[int, list[float]] = field(default_factory=dict)
     clicks: dict[Any, list[float]] = field(default_factory=dict)
     truncated: bool = False
+    limit: int = MAX_BREADCRUMBS
 
     def add(self, t: float, kind: str, label: str, **extra: Any) -> None:
-        if len(self.breadcrumbs) >= MAX_BREADCRUMBS:
+        if len(self.breadcrumbs) >= self.limit:
             self.truncated = True
             return
         self.breadcrumbs.append({"t": round(t), "kind": kind, "label": _text(label), **extra})
+
+    def active(self, t: float) -> None:
+        bucket = self.activity.get(int(t // INACTIVE_MS))
+        if bucket is not None:
+            bucket[0], bucket[1] = min(bucket[0], t), max(bucket[1], t)
+        elif len(self.activity) < self.limit:
+            self.activity[int(t // INACTIVE_MS)] = [t, t]
+        else:
+            self.truncated = True
+
+    def forget_old_clicks(self) -> None:
+        """Only clicks within RAGE_WINDOW_MS of the last one can still make a rage click."""
+        last = max((times[-1] for times in self.clicks.values()), default=0.0)
+        self.clicks = {node: times for node, times in self.clicks.items() if last - times[-1] <= RAGE_WINDOW_MS}
 
 
 def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> None:
@@ -228,7 +250,7 @@ def extract(events: Iterable[Any], origin: float, into: Extracted | None = None)
         elif kind == INCREMENTAL:
             source = data.get("source")
             if source in USER_SOURCES:
-                out.activity.append(t)
+                out.active(t)
             if source == MOUSE_INTERACTION and data.get("type") == CLICK:
                 out.add(t, "click", f"click on node {data.get('id')}", source="dom")
                 _click(out, t, data.get("id"))
@@ -305,7 +327,7 @@ def finish(extracted: Extracted, duration: float, errors: list[dict[str, Any]], 
     return {
         "breadcrumbs": crumbs,
         "markers": markers,
-        "inactive": inactive_stretches(extracted.activity, duration),
+        "inactive": inactive_stretches([t for bucket in extracted.activity.values() for t in bucket], duration),
         "truncated": extracted.truncated,
     }
 
@@ -330,12 +352,11 @@ def summary(replay: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, A
     }
 
 
-def breadcrumbs_from_blobs(blobs: list[bytes], origin: float, duration: float,
-                           errors: list[dict[str, Any]]) -> dict[str, Any]:
-    """``finish`` over every stored segment; runs in a worker process (bytes in, a small dict out)."""
-    from replayd.server.codec import decode_segment
+def extract_from_blobs(blobs: list[bytes], origin: float, extracted: Extracted) -> Extracted:
+    """``extract`` over stored segments, one event at a time; runs in a worker process."""
+    from replayd.server.codec import iter_events
 
-    extracted = Extracted()
     for blob in blobs:
-        extract(decode_segment(blob), origin, extracted)
-    return finish(extracted, duration, errors, origin)
+        extract(iter_events(blob), origin, extracted)
+        extracted.forget_old_clicks()
+    return extracted

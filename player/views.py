@@ -14,12 +14,12 @@ import jinja2
 from aiohttp import web
 
 from replayd.server.index import ErrorRow, ReplayDetail, ReplayQuery
-from replayd.server.keys import index_key, pool_key, projects_key
+from replayd.server.keys import index_key, projects_key
 from replayd.server.timestamps import displayable
 
 from . import timeline
 from .auth import current_session, page_auth, request_csrf_token
-from .segments import read_blobs
+from .segments import replay_breadcrumbs
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PER_PAGE = 50
@@ -263,12 +263,7 @@ async def breadcrumbs_json(request: web.Request) -> web.Response:
         body = hit[1]
     else:
         summary = timeline.summary(replay.as_dict(), errors)
-        # few at a time: the player's segment requests share the index thread and should not wait long
-        found = await read_blobs(request.app, pid, replay.replay_id, [s.segment_id for s in replay.segments],
-                                 concurrency=4)
-        # CPU work off the event loop, in the worker processes (bytes in, a small dict out)
-        result = await request.app[pool_key].run(timeline.breadcrumbs_from_blobs, [b for _, b in found],
-                                                 summary["origin"], summary["duration"], errors)
+        result = await replay_breadcrumbs(request.app, pid, replay, errors, summary["origin"], summary["duration"])
         body = json.dumps(result, separators=(",", ":"))
         cache[key] = (version, body)
         while len(cache) > BREADCRUMB_CACHE:

@@ -2,17 +2,22 @@
 
 msgpack cannot nest deeper than 511 levels (rrweb documents can be thousands of levels deep) nor
 hold integers past 64 bits (JSON can); such an event is stored as msgpack extension type 1 holding
-its JSON text. The player's decoder
-(static/player) registers the same extension type.
+its JSON text. The player's decoder (static/player) registers the same extension type.
+
+Reading decodes one event at a time (``iter_events``), so reading a segment costs its decompressed
+bytes and its largest event, not every event at once.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from typing import Any
+from typing import Any, Iterator
 
 import brotli
 import msgpack
+
+from .jsontext import dumps, loads
 
 CODEC = "msgpack-br-v1"
 VERSION = 1
@@ -36,8 +41,7 @@ def _pack_events(events: list[Any]) -> bytes:
         try:
             parts.append(packer.pack(event))
         except (ValueError, OverflowError):
-            text = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
-            parts.append(packer.pack(msgpack.ExtType(EXT_JSON, text)))
+            parts.append(packer.pack(msgpack.ExtType(EXT_JSON, dumps(event).encode())))
     return b"".join(parts)
 
 
@@ -47,28 +51,56 @@ def encode_segment(events: list[Any], quality: int) -> bytes:
 
 def _ext_hook(code: int, data: bytes) -> Any:
     if code == EXT_JSON:
-        return json.loads(data)
+        return loads(data)
     raise CodecError(f"unknown extension type {code} in a stored segment")
 
 
-def unpack_segment(packed: bytes) -> list[Any]:
-    document = msgpack.unpackb(packed, raw=False, ext_hook=_ext_hook, strict_map_key=False)
-    if not isinstance(document, dict) or document.get("v") != VERSION:
-        raise CodecError(f"stored segment has an unknown codec version {document.get('v') if isinstance(document, dict) else '?'}")
-    return document["events"]
+def events_span(packed: bytes) -> tuple[int, int, int]:
+    """A decompressed segment's number of events and the byte range of its events array's items."""
+    unpacker = msgpack.Unpacker(io.BytesIO(packed), raw=False, strict_map_key=False, max_buffer_size=len(packed))
+    version = None
+    found: tuple[int, int, int] | None = None
+    for _ in range(unpacker.read_map_header()):
+        key = unpacker.unpack()
+        if key == "events":
+            count = unpacker.read_array_header()
+            start = unpacker.tell()
+            for _ in range(count):
+                unpacker.skip()
+            found = (count, start, unpacker.tell())
+        elif key == "v":
+            version = unpacker.unpack()
+        else:
+            unpacker.skip()
+    if version != VERSION or found is None:
+        raise CodecError(f"stored segment has an unknown codec version {version}")
+    return found
+
+
+def _packed_events(packed: bytes, **options: Any) -> Iterator[Any]:
+    count, start, _ = events_span(packed)
+    stream = io.BytesIO(packed)
+    stream.seek(start)
+    # An event cannot be bigger than the segment: msgpack's limits (lengths of strings, arrays,
+    # maps) follow from max_buffer_size.
+    unpacker = msgpack.Unpacker(stream, raw=False, strict_map_key=False, max_buffer_size=len(packed), **options)
+    for _ in range(count):
+        yield unpacker.unpack()
+
+
+def iter_events(blob: bytes) -> Iterator[Any]:
+    """A stored segment's events, decoded one at a time."""
+    return _packed_events(brotli.decompress(blob), ext_hook=_ext_hook)
 
 
 def decode_segment(blob: bytes) -> list[Any]:
-    return unpack_segment(brotli.decompress(blob))
+    return list(iter_events(blob))
 
 
 def segment_json(blob: bytes) -> bytes:
     """The stored segment as a JSON array, without re-parsing events kept as JSON text."""
-    document = msgpack.unpackb(brotli.decompress(blob), raw=False, strict_map_key=False)
-    if not isinstance(document, dict) or document.get("v") != VERSION:
-        raise CodecError("stored segment has an unknown codec version")
     parts = []
-    for event in document["events"]:
+    for event in _packed_events(brotli.decompress(blob)):
         if isinstance(event, msgpack.ExtType):
             if event.code != EXT_JSON:
                 raise CodecError(f"unknown extension type {event.code} in a stored segment")

@@ -121,14 +121,23 @@ class ScrubbingConfig(_Section):
 
 class LimitsConfig(_Section):
     max_envelope_bytes: int = Field(20 * MiB, ge=1)
-    max_recording_bytes: int = Field(100 * MiB, ge=1)
+    # One recording decompressed. The Sentry SDK ends a replay whose segment passes 20 MB, and parsing
+    # costs up to ~9x the bytes (text held once as bytes, once as str, and again as string values,
+    # each up to 4 bytes a character): this bounds a worker's memory on text-heavy recordings.
+    max_recording_bytes: int = Field(32 * MiB, ge=1)
     max_events_per_segment: int = Field(100_000, ge=1)
     max_items_per_envelope: int = Field(1000, ge=1)
     # One header line (the envelope's, an item's, a recording's segment line); the envelope header is
     # read before the sender's key is known, so this bounds what an unauthenticated request costs.
     max_header_line_bytes: int = Field(64 * 1024, ge=1024)
-    # JSON nesting a recording may have (a DOM level is two: the node and its childNodes).
+    # JSON nesting a recording or item may have (a DOM level is two: the node and its childNodes).
     max_nesting_depth: int = Field(100_000, ge=100, le=200_000)
+    # JSON values (counted from brackets and commas before parsing) in one recording or item: what
+    # bounds a worker's memory, since parsed JSON costs up to ~170 bytes per value.
+    max_json_values: int = Field(2_500_000, ge=1)
+    # Breadcrumbs of one replay in the player, and stored segment bytes decoded at once to build them.
+    max_breadcrumbs: int = Field(5000, ge=1)
+    max_read_batch_bytes: int = Field(16 * MiB, ge=1)
     # Envelopes accepted per project per second, averaged over a minute; 0 disables.
     rate_limit_per_second: float = Field(0, ge=0)
 

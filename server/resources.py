@@ -60,7 +60,7 @@ async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
         size=config.server.workers or os.cpu_count() or 1,
         rules_path=config.scrubbing.rules,
         secret=app[credentials_key].scrub_secret,
-        max_depth=config.limits.max_nesting_depth,
+        limits=config.limits,
     )
     app[pool_key] = pool
     yield

@@ -9,15 +9,16 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
 
-from .ingest.worker import RecordingError, init_worker
+from .config import LimitsConfig
+from .ingest.worker import RecordingError, init_worker, run_job
 
 log = logging.getLogger("replayd.workers")
 
 
 class WorkerPool:
-    def __init__(self, size: int, rules_path: str | None, secret: str, max_depth: int):
+    def __init__(self, size: int, rules_path: str | None, secret: str, limits: LimitsConfig):
         self.size = size
-        self._initargs = (rules_path, secret, max_depth)
+        self._initargs = (rules_path, secret, limits)
         self._executor = self._new_executor()
 
     def _new_executor(self) -> ProcessPoolExecutor:
@@ -34,7 +35,7 @@ class WorkerPool:
         for attempt in (1, 2):
             executor = self._executor
             try:
-                return await loop.run_in_executor(executor, fn, *args)
+                return await loop.run_in_executor(executor, run_job, fn, *args)
             except BrokenProcessPool:
                 log.error("a worker process died; starting a new pool (attempt %d)", attempt)
                 if self._executor is executor:

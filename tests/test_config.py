@@ -32,7 +32,7 @@ def test_embedded_defaults_without_a_file():
     assert config.projects is None  # the generated default project
     assert config.retention_days == 90
     assert config.limits.max_envelope_bytes == 20 * 1024 * 1024
-    assert config.limits.max_recording_bytes == 100 * 1024 * 1024
+    assert config.limits.max_recording_bytes == 32 * 1024 * 1024
     assert config.limits.max_events_per_segment == 100_000
 
 

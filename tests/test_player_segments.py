@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import zlib
 
 import brotli
 import msgpack
 import pytest
 
-from replayd.player.segments import MAX_SEGMENTS, encode, events_bytes, pack_batch
-from replayd.server.codec import CodecError, encode_segment
+from replayd.player.segments import MAX_SEGMENTS, batch_header, segment_parts, stream_encoder
+from replayd.server.codec import CodecError, encode_segment, events_span
 from tests.conftest import PUBLIC_KEY
 from tests.envelopes import mouse_move, new_id, page_events, replay_envelope
 
@@ -32,41 +31,36 @@ def unpack(body: bytes) -> dict:
     return msgpack.unpackb(body, raw=False, ext_hook=ext, strict_map_key=False)
 
 
-@pytest.fixture
-def deep_recursion():
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(10_000)  # as the ingest workers do, for json.dumps of deep events
-    yield
-    sys.setrecursionlimit(limit)
-
-
-def test_pack_batch_keeps_events_and_deep_events_as_stored(deep_recursion):
+def test_a_batch_keeps_events_and_deep_events_as_stored():
     plain = page_events(T, "https://a.test/", "A") + [mouse_move(T + 1, 1, 2)]
     deep = [mouse_move(T + 2, 3, 4), deep_event(1000)]  # too deep for msgpack: stored as extension type 1
-    blobs = [(3, encode_segment(plain, 5)), (4, encode_segment(deep, 5))]
-    doc = unpack(pack_batch(blobs))
+    parts = [batch_header(3), *segment_parts(3, encode_segment(plain, 5)), *segment_parts(4, encode_segment(deep, 5)),
+             *segment_parts(5, None)]  # a blob gone missing
+    doc = unpack(b"".join(parts))
     assert doc["v"] == 1
-    assert [s["id"] for s in doc["segments"]] == [3, 4]
+    assert [s["id"] for s in doc["segments"]] == [3, 4, 5]
     assert doc["segments"][0]["events"] == plain
     assert doc["segments"][1]["events"][0] == deep[0]
     assert doc["segments"][1]["events"][1]["json_text"].startswith('{"type":3')
+    assert doc["segments"][2]["events"] == []
 
 
-def test_events_bytes_refuses_unknown_versions():
-    blob = brotli.compress(msgpack.packb({"v": 2, "events": []}))
+def test_events_span_refuses_unknown_versions():
     with pytest.raises(CodecError):
-        events_bytes(blob)
-    count, items = events_bytes(brotli.compress(msgpack.packb({"events": [1, 2], "v": 1})))
-    assert count == 2 and items == msgpack.packb(1) + msgpack.packb(2)
+        events_span(msgpack.packb({"v": 2, "events": []}))
+    packed = msgpack.packb({"events": [1, 2], "v": 1})
+    count, start, end = events_span(packed)
+    assert count == 2 and packed[start:end] == msgpack.packb(1) + msgpack.packb(2)
 
 
-def test_encode_follows_accept_encoding():
-    body = b"x" * 1000
-    br, enc = encode(body, "gzip, deflate, br")
-    assert enc == "br" and brotli.decompress(br) == body
-    gz, enc = encode(body, "gzip")
-    assert enc == "gzip" and zlib.decompress(gz, 31) == body
-    assert encode(body, "") == (body, None)
+def test_stream_encoder_follows_accept_encoding():
+    pieces = [b"x" * 1000, memoryview(b"y" * 10)]
+    for accept, encoding, decode in [("gzip, deflate, br", "br", brotli.decompress),
+                                     ("gzip", "gzip", lambda body: zlib.decompress(body, 31)),
+                                     ("", None, lambda body: body)]:
+        compress, finish, chosen = stream_encoder(accept)
+        assert chosen == encoding
+        assert decode(b"".join(map(bytes, map(compress, pieces))) + finish()) == b"x" * 1000 + b"y" * 10
 
 
 async def expect_json_error(request, status: int, words: str) -> None:

@@ -1,17 +1,23 @@
 """The CPU-heavy half of ingest, run in worker processes: bytes in, scrubbed bytes out.
 
-decompress (bounded) → parse → scrub → encode msgpack → compress brotli. Nothing unscrubbed leaves
-a worker: the event loop only ever sees the stored blob, counts and the scrub report.
+decompress (bounded) → check the JSON's bounds → parse → scrub → encode msgpack → compress brotli.
+Nothing unscrubbed leaves a worker: the event loop only ever sees the stored blob, counts and the
+scrub report.
 
-Each worker runs jobs on one thread with a large stack and a raised recursion limit, so that JSON
-nested to ``limits.max_nesting_depth`` parses, and anything deeper is refused with a clear error
-instead of crashing the process.
+A job's memory is bounded before it is parsed: the bytes are bounded by ``limits.max_recording_bytes``
+(and the envelope's size), the number of JSON values and the nesting by ``limits.max_json_values`` and
+``limits.max_nesting_depth``, both checked on the text (server/jsontext.py) so a document over them is
+refused with a 413 without being built.
+
+Each worker runs its jobs on one thread with a large stack and a raised recursion limit: on
+Python 3.11 the C JSON parser and encoder then handle documents nested to the limit at full speed.
+The limits never depend on it (newer Pythons cap the C parser at a fixed depth; server/jsontext.py
+takes over past it).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
 import threading
@@ -24,8 +30,10 @@ from typing import Any, Callable, Iterator, TypeVar
 from replayd.scrubbing import ReplayState, Scrubber
 
 from ..codec import encode_segment
-from ..timestamps import plausible
+from ..config import LimitsConfig
+from ..jsontext import JsonTooLarge, check_bounds, loads
 from ..scrub_rules import load_rules_file
+from ..timestamps import plausible
 
 T = TypeVar("T")
 log = logging.getLogger("replayd.worker")
@@ -75,22 +83,26 @@ class SegmentResult:
 
 
 class _Worker:
-    """What one worker process keeps between jobs: the compiled scrubber and its job thread."""
+    """What one worker process keeps between jobs: the compiled scrubber, the limits, the job thread.
+    Called in-process (tests, the scrub CLI), jobs run on the caller's thread with the default limits."""
 
     scrubber: Scrubber | None = None
+    limits: LimitsConfig = LimitsConfig()
     thread: ThreadPoolExecutor | None = None
 
 
-def init_worker(rules_path: str | None, secret: str, max_depth: int) -> None:
-    sys.setrecursionlimit(max_depth + 500)
+def init_worker(rules_path: str | None, secret: str, limits: LimitsConfig) -> None:
+    sys.setrecursionlimit(limits.max_nesting_depth + 500)
     threading.stack_size(JOB_STACK_BYTES)
     _Worker.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job")
     threading.stack_size(0)
     _Worker.scrubber = Scrubber(load_rules_file(rules_path), secret=secret.encode())
+    _Worker.limits = limits
 
 
-def _on_job_thread(fn: Callable[..., T], *args: Any) -> T:
-    if _Worker.thread is None:  # called in-process (tests, the scrub CLI)
+def run_job(fn: Callable[..., T], *args: Any) -> T:
+    """What the pool calls: ``fn(*args)`` on the job thread."""
+    if _Worker.thread is None:
         return fn(*args)
     return _Worker.thread.submit(fn, *args).result()
 
@@ -119,11 +131,13 @@ def decompress_recording(data: bytes, limit: int) -> bytes:
     return out
 
 
-def parse_json(data: bytes, what: str) -> Any:
+def parse_json(data: bytes, what: str, limits: LimitsConfig) -> Any:
     try:
-        return json.loads(data)
-    except RecursionError:
-        raise RecordingError(413, f"{what} nests deeper than limits.max_nesting_depth") from None
+        check_bounds(data, limits.max_json_values, limits.max_nesting_depth)
+    except JsonTooLarge as over:
+        raise RecordingError(413, f"{what} {over}") from None
+    try:
+        return loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RecordingError(400, f"{what} is not valid JSON: {str(exc)[:200]}") from None
 
@@ -189,10 +203,10 @@ def _summarise(events: list[Any]) -> tuple[float | None, float | None, bool, int
     return to_s(start), to_s(end), full, clicks, rage, error_ids
 
 
-def _process_segment(job: SegmentJob) -> SegmentResult:
-    replay_events = [_process_item("replay_event", payload)[0] for payload in job.replay_events]
+def process_segment(job: SegmentJob) -> SegmentResult:
+    replay_events = [process_item("replay_event", payload)[0] for payload in job.replay_events]
     raw = decompress_recording(job.payload, job.max_recording_bytes)
-    events = parse_json(raw, "recording")
+    events = parse_json(raw, "recording", _Worker.limits)
     if not isinstance(events, list):
         raise RecordingError(400, "recording must be a JSON array of rrweb events")
     if len(events) > job.max_events:
@@ -220,12 +234,9 @@ def _process_segment(job: SegmentJob) -> SegmentResult:
     )
 
 
-def process_segment(job: SegmentJob) -> SegmentResult:
-    return _on_job_thread(_process_segment, job)
-
-
-def _process_item(kind: str, payload: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-    data = parse_json(payload, f"{kind} item")
+def process_item(kind: str, payload: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Parse and scrub an ``event`` or ``replay_event`` item."""
+    data = parse_json(payload, f"{kind} item", _Worker.limits)
     if not isinstance(data, dict):
         raise RecordingError(400, f"{kind} item must be a JSON object")
     with scrub_failures_refused(f"{kind} item"):
@@ -252,8 +263,3 @@ def trim_depth(value: Any, max_depth: int) -> Any:
                 else:
                     stack.append((child, depth + 1))
     return value
-
-
-def process_item(kind: str, payload: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Parse and scrub an ``event`` or ``replay_event`` item."""
-    return _on_job_thread(_process_item, kind, payload)

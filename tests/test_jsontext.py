@@ -1,0 +1,88 @@
+"""server/jsontext.py: JSON bounds checked on the text, and JSON deeper than the C parser goes."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from replayd.server import jsontext
+from replayd.server.jsontext import JsonTooLarge, check_bounds, dumps, loads
+
+TRICKY_STRINGS = ["[[[", "]]}}", '"', "\\", '\\"[', "a[b]{c}\"\\", "é😀", "", "\n\t,,,"]
+
+
+def random_value(rng: random.Random, depth: int = 0):
+    roll = rng.random()
+    if depth > 10 or roll < 0.35:
+        return rng.choice([None, True, False, 0, -1.5e10, 2**70, 3.25, *TRICKY_STRINGS])
+    if roll < 0.65:
+        return [random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    return {rng.choice(TRICKY_STRINGS) + str(i): random_value(rng, depth + 1) for i in range(rng.randint(0, 4))}
+
+
+def nesting(value) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, dict)):
+            deepest = max(deepest, depth)
+            stack += [(child, depth + 1) for child in (node.values() if isinstance(node, dict) else node)]
+    return deepest
+
+
+def values(value) -> int:
+    count, stack = 0, [value]
+    while stack:
+        node = stack.pop()
+        count += 1
+        stack += node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    return count
+
+
+def refused(data: bytes, max_values: int = 10**9, max_depth: int = 10**6) -> str | None:
+    try:
+        check_bounds(data, max_values, max_depth)
+    except JsonTooLarge as over:
+        return over.limit
+    return None
+
+
+@pytest.mark.parametrize("window", [7, jsontext._WINDOW])
+def test_depth_and_value_bounds_agree_with_the_parsed_document(window, monkeypatch):
+    """Brackets, quotes and backslashes inside strings neither deepen nor hide the nesting, also
+    where the text is cut into windows (a 7-byte window cuts strings and escapes everywhere)."""
+    monkeypatch.setattr(jsontext, "_WINDOW", window)
+    rng = random.Random(10)
+    for _ in range(3000):
+        value = random_value(rng)
+        text = json.dumps(value, ensure_ascii=rng.random() < 0.5, indent=rng.choice([None, 1])).encode()
+        depth = nesting(value)
+        # max_depth 0 would always scan; the scan runs when there are more containers than the limit
+        assert refused(text, max_depth=max(depth - 1, 0)) == ("max_nesting_depth" if depth else None)
+        assert refused(text, max_depth=depth) is None
+        assert refused(text, max_values=values(value) - 1) == "max_json_values"  # never an under-count
+
+
+def test_the_depth_scan_sees_through_strings_full_of_brackets():
+    inside = json.dumps(["[" * 500 + '\\"' + "{" * 500, '"]]]]', "\\"]).encode()
+    deep = b"[" * 150 + inside + b"]" * 150
+    assert refused(deep, max_depth=151) is None
+    assert refused(deep, max_depth=150) == "max_nesting_depth"
+    with pytest.raises(JsonTooLarge, match=r"nests deeper than limits.max_nesting_depth \(150\)"):
+        check_bounds(deep, 10**6, 150)
+    with pytest.raises(JsonTooLarge, match=r"has more than limits.max_json_values \(10\) JSON values"):
+        check_bounds(b"[" + b"[]," * 10 + b"[]]", 10, 100)
+
+
+def test_documents_deeper_than_the_c_parser_round_trip():
+    """Python 3.12+ stops json.loads/json.dumps at a fixed depth whatever the recursion limit (3.11 at it)."""
+    depth = 30_000
+    text = '[{"pad":[1,2,{"x":"]"}]},' + '{"a":[' * depth + '"deep"' + "]}" * depth + ',"after"]'
+    value = loads(text.encode())
+    assert value[0] == {"pad": [1, 2, {"x": "]"}]} and value[2] == "after"
+    assert nesting(value) == 2 * depth + 1
+    assert dumps(value) == text
+    with pytest.raises(json.JSONDecodeError):
+        loads(text[:-1])
