@@ -3,42 +3,37 @@
 Pure functions, no I/O. Times in the player are milliseconds from the replay's origin (its
 ``started_at``); stored segments carry seconds. ``static/player/timeline.js`` mirrors ``plan``.
 
-rrweb event types: 2 FullSnapshot, 3 IncrementalSnapshot, 4 Meta, 5 Custom, 6 Plugin.
+rrweb's numbers, event times and the rage-click rule are ``replayd.scrubbing.events``'s.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from replayd.scrubbing.events import (
+    CUSTOM,
+    INCREMENTAL_SNAPSHOT,
+    META,
+    PLUGIN,
+    RAGE_CLICKS,
+    IncrementalSource,
+    RageClicks,
+    event_ms,
+    is_click,
+    timestamp_ms,
+)
 from replayd.server.timestamps import displayable
 
-FULL_SNAPSHOT, INCREMENTAL, META, CUSTOM, PLUGIN = 2, 3, 4, 5, 6
-MOUSE_INTERACTION, CLICK = 2, 2  # IncrementalSource.MouseInteraction, MouseInteractions.Click
 # Sources a person causes (mouse move, interaction, scroll, resize, input, touch, drag): not mutations.
-USER_SOURCES = frozenset({1, 2, 3, 4, 5, 6, 12})
+USER_SOURCES = frozenset(s.value for s in (
+    IncrementalSource.MOUSE_MOVE, IncrementalSource.MOUSE_INTERACTION, IncrementalSource.SCROLL,
+    IncrementalSource.VIEWPORT_RESIZE, IncrementalSource.INPUT, IncrementalSource.TOUCH_MOVE, IncrementalSource.DRAG,
+))
 INACTIVE_MS = 10_000  # also the Replayer's inactivePeriodThreshold
-RAGE_CLICKS, RAGE_WINDOW_MS = 3, 1000
-SECONDS_BELOW = 1e11  # an rrweb timestamp under this is in seconds (Sentry's performanceSpan events)
 MAX_BREADCRUMBS = 5000
 TEXT_LIMIT = 300
 NETWORK_OPS = ("resource.fetch", "resource.xhr")
-
-
-def _ms(ts: Any) -> float | None:
-    """A recorded time in ms (seconds if under SECONDS_BELOW), or None if it is not a finite number."""
-    if not isinstance(ts, (int, float)) or isinstance(ts, bool):
-        return None
-    try:
-        ms = float(ts) * 1000 if ts < SECONDS_BELOW else float(ts)
-    except OverflowError:  # an integer past a float's range
-        return None
-    return ms if math.isfinite(ms) else None
-
-
-def event_ms(event: dict[str, Any]) -> float | None:
-    return _ms(event.get("timestamp"))
 
 
 def _index_ms(seconds: float | None) -> float | None:
@@ -126,7 +121,7 @@ class Extracted:
     # Times of user input, for inactive stretches: per INACTIVE_MS-wide bucket only the first and the
     # last, which leaves inactive_stretches' answer unchanged (no gap inside a bucket is long enough).
     activity: dict[int, list[float]] = field(default_factory=dict)
-    clicks: dict[Any, list[float]] = field(default_factory=dict)
+    rage: RageClicks = field(default_factory=RageClicks)
     truncated: bool = False
     limit: int = MAX_BREADCRUMBS
 
@@ -146,9 +141,7 @@ class Extracted:
             self.truncated = True
 
     def forget_old_clicks(self) -> None:
-        """Only clicks within RAGE_WINDOW_MS of the last one can still make a rage click."""
-        last = max((times[-1] for times in self.clicks.values()), default=0.0)
-        self.clicks = {node: times for node, times in self.clicks.items() if last - times[-1] <= RAGE_WINDOW_MS}
+        self.rage.forget_idle()
 
 
 def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> None:
@@ -184,7 +177,7 @@ def _performance_span(out: Extracted, t: float, payload: dict[str, Any], origin:
     op = _text(payload.get("op"), 100)
     description = _text(payload.get("description"))
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    start = _ms(payload.get("startTimestamp"))
+    start = timestamp_ms(payload.get("startTimestamp"))
     if start is not None:
         t = start - origin
     if op.startswith("navigation."):
@@ -226,9 +219,8 @@ def _plugin(out: Extracted, t: float, data: dict[str, Any]) -> None:
 
 
 def _click(out: Extracted, t: float, node_id: Any) -> None:
-    times = [x for x in out.clicks.get(node_id, []) if t - x <= RAGE_WINDOW_MS] + [t]
-    out.clicks[node_id] = times
-    if len(times) == RAGE_CLICKS:
+    out.add(t, "click", f"click on node {node_id}", source="dom")
+    if out.rage.click(node_id, t):
         out.add(t, "rage", f"rage click on node {node_id}")
 
 
@@ -247,12 +239,11 @@ def extract(events: Iterable[Any], origin: float, into: Extracted | None = None)
             continue
         if kind == META and isinstance(data.get("href"), str) and data.get("width") and data.get("height"):
             out.add(t, "navigation", data["href"], source="meta")
-        elif kind == INCREMENTAL:
+        elif kind == INCREMENTAL_SNAPSHOT:
             source = data.get("source")
-            if source in USER_SOURCES:
+            if isinstance(source, int) and source in USER_SOURCES:  # an object or list is no set member
                 out.active(t)
-            if source == MOUSE_INTERACTION and data.get("type") == CLICK:
-                out.add(t, "click", f"click on node {data.get('id')}", source="dom")
+            if is_click(event):
                 _click(out, t, data.get("id"))
         elif kind == CUSTOM:
             _custom(out, t, data, origin)

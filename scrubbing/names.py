@@ -2,9 +2,10 @@
 
 One rule for every place a name stands next to a value: URL query and fragment parameters
 (``text.TextScrubber``), form bodies as text, ``[name, value]`` pairs or maps, keys of JSON
-payloads, ``extra``, tags and event fields, ``"key": value`` pairs in text, header names
-(``payloads``).  The list is one list too, gathered from every section of the rules that names
-secrets (``compiled.Compiled``), so the same name is treated the same wherever it appears.
+payloads, ``extra``, tags and event fields, header names (``payloads``), ``"key": value`` pairs
+in text (``payload_text``).  The list is one list too, gathered from every section of the rules
+that names secrets (``compiled.Compiled``), so the same name is treated the same wherever it
+appears.
 """
 
 from __future__ import annotations

@@ -1,5 +1,11 @@
-"""JSON payloads: Sentry breadcrumbs and spans, plugin payloads, network data, error events,
-replay events.  Every walk is iterative and edits containers in place."""
+"""JSON payloads: one walk over breadcrumb and span data, plugin payloads, network requests and
+responses, and every field of an event no handler took.
+
+Each value is scrubbed by its name: a secret name's value is redacted, headers and bodies by
+their rules, any other string as text or a URL; map keys like any string.  Headers and bodies
+live here because they are the same walk: a header's value and a body's JSON are payloads by
+name again.  Every walk is iterative and edits containers in place.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,9 @@ import re
 from typing import Any
 
 from .compiled import Compiled
-from .redaction import hash_token
+from .payload_text import form_text, secrets_in_text
 from .report import ScrubReport
-from .urls import scrub_auto, scrub_url
+from .urls import scrub_auto
 
 _BODY_KEYS = frozenset(("body", "request_body", "response_body", "requestbody", "responsebody"))
 _SKIP_KEYS = frozenset(("base64", "rr_dataURL", "rr_dataurl"))
@@ -92,7 +98,7 @@ def _header_text(c: Compiled, text: str, location: str, report: ScrubReport) -> 
     return _HEADER_LINE.sub(line, text)
 
 
-def redact_headers(c: Compiled, headers: Any, location: str, report: ScrubReport) -> Any:
+def scrub_headers(c: Compiled, headers: Any, location: str, report: ScrubReport) -> Any:
     """Headers of a secret name (the always-redacted ones among them) are redacted; other
     header values are scrubbed as text/URLs.  Headers come as a map, as ``[name, value]``
     pairs, as HAR-style ``{name, value}`` objects, or as raw ``Name: value`` text; returns the
@@ -110,7 +116,7 @@ def redact_headers(c: Compiled, headers: Any, location: str, report: ScrubReport
                 item[1] = _header_value(c, item[0], item[1], location, report)
             elif isinstance(item, dict) and "value" in item:
                 item["value"] = _header_value(c, item.get("name", item.get("key")), item["value"], location, report)
-                _scrub_fields(c, item, ("value",), location, report)  # the name too
+                scrub_fields(c, item, ("value",), location, report)  # the name too
             elif isinstance(item, str):
                 headers[i] = _header_text(c, item, location, report)
             elif isinstance(item, (dict, list)):
@@ -120,8 +126,9 @@ def redact_headers(c: Compiled, headers: Any, location: str, report: ScrubReport
     return headers
 
 
-def _json_body(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
-    """A body string holding JSON is parsed, scrubbed by key and value, and re-serialised."""
+def scrub_body(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
+    """A body string: JSON is parsed, scrubbed by key and value, and re-serialised; a form or
+    other text is scrubbed as parameters or text, then for secrets written in by name."""
     if len(s) <= _MAX_JSON_BODY and s[:1] in "{[":
         try:
             obj = json.loads(s)
@@ -131,44 +138,7 @@ def _json_body(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
             before = report.total
             scrub_json(c, obj, location, report)
             return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) if report.total != before else s
-    return _secrets_in_text(c, _form_text(c, s, location, report), location, report)
-
-
-# "key": value pairs in text that is not (or no longer) valid JSON: truncated bodies, console
-# lines such as 'login {"password":"x"}'.  A secret name's value is redacted.
-_JSON_KV = re.compile(r'"([^"\\\n]{1,64})"[ \t]*:[ \t]*("(?:[^"\\\n]|\\.)*+"?|-?\d[\d.eE+-]*+)')
-
-
-def _json_keys_in_text(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
-    pieces: list[str] = []
-    last = 0
-    for m in _JSON_KV.finditer(s):
-        if not c.secret_name(m.group(1)):
-            continue
-        value = m.group(2)
-        if value[:1] == '"':  # a string, its closing quote cut off in a truncated body
-            value = value[1:-1] if len(value) > 1 and value[-1] == '"' else value[1:]
-        new = c.param_redactor(value) if value else value
-        if new == value:
-            continue
-        pieces.append(s[last : m.start(2)])
-        pieces.append(json.dumps(new, ensure_ascii=False))
-        last = m.end(2)
-        report.add("@sensitive_key", location)
-    if not pieces:
-        return s
-    pieces.append(s[last:])
-    return "".join(pieces)
-
-
-def _secrets_in_text(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
-    """Secrets written into text by name: ``"key": value`` pairs and ``Authorization: ...``
-    header lines (console output, messages, bodies that are not valid JSON)."""
-    if ":" in s:
-        if '":' in s:
-            s = _json_keys_in_text(c, s, location, report)
-        s = _secret_headers_in_text(c, s, location, report)
-    return s
+    return secrets_in_text(c, form_text(c, s, location, report), location, report)
 
 
 def _payload_string(c: Compiled, v: str, location: str, report: ScrubReport) -> str:
@@ -176,51 +146,12 @@ def _payload_string(c: Compiled, v: str, location: str, report: ScrubReport) -> 
     key and value; other text as a URL or text, then for secrets written in by name."""
     first = v[:1]
     if first in "{[":
-        return _json_body(c, v, location, report)
+        return scrub_body(c, v, location, report)
     if first in "/h?#w":  # what scrub_auto may take for a URL; skipping the call saves time
         out = scrub_auto(c.text, v, location, report, c.param_redactor.label)
     else:
         out = c.text.scrub(v, location, report)
-    return _secrets_in_text(c, out, location, report) if ":" in out else out
-
-
-def _message_text(c: Compiled, v: str, location: str, report: ScrubReport) -> str:
-    """An exception value or message: text, with secrets written in by name."""
-    return _secrets_in_text(c, c.text.scrub(v, location, report), location, report)
-
-
-def _secret_headers_in_text(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
-    """"Authorization: ..." / "Cookie: ..." (the secret header names) inside payload text."""
-
-    def sub(m: re.Match) -> str:
-        value = m.group(3).strip()
-        new = c.param_redactor(value) if value else value
-        if new == value:
-            return m.group(0)
-        report.add("@header", location)
-        return f"{m.group(1)}{m.group(2)}{new}"
-
-    return c.header_in_text.sub(sub, s)
-
-
-_FORM = re.compile(r"[^\s=&]++=[^\s&]*+(?:&[^\s&]*+)*+")  # possessive: linear time
-
-
-def _form_text(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
-    """A body string: ``a=1&password=x`` is a form, scrubbed as parameters; other text as text."""
-    if "=" in s and s[:1] not in "?&#" and _FORM.fullmatch(s):
-        return _params_text(c, s, "?", location, report)
-    return c.text.scrub(s, location, report)
-
-
-def _params_text(c: Compiled, s: str, lead: str, location: str, report: ScrubReport) -> str:
-    """A query string, fragment or form body, with or without its ``lead`` (``?``, ``#``):
-    scrubbed with the lead so that its first parameter is named too (the parameter rule looks
-    for ``?``/``&``/``#`` before a name)."""
-    if s.startswith(lead):
-        return c.text.scrub(s, location, report)
-    new = c.text.scrub(lead + s, location, report)
-    return new[1:] if new.startswith(lead) else new
+    return secrets_in_text(c, out, location, report) if ":" in out else out
 
 
 def _is_pairs(items: list) -> bool:
@@ -271,7 +202,7 @@ def _value(c: Compiled, k: Any, v: Any, location: str, report: ScrubReport, stac
     if kind == _SKIP:
         return v
     if kind == _HEADERS:
-        return redact_headers(c, v, location, report)
+        return scrub_headers(c, v, location, report)
     if kind == _BODY:
         if not c.keep_bodies:
             if v != "":
@@ -279,7 +210,7 @@ def _value(c: Compiled, k: Any, v: Any, location: str, report: ScrubReport, stac
                 return None
             return v
         if isinstance(v, str):
-            return _json_body(c, v, location, report) if v else v
+            return scrub_body(c, v, location, report) if v else v
     if isinstance(v, str):
         return _payload_string(c, v, location, report) if v else v
     if isinstance(v, (dict, list)):
@@ -339,171 +270,10 @@ def scrub_json(c: Compiled, root: Any, location: str, report: ScrubReport) -> An
     return root
 
 
-def _scrub_fields(c: Compiled, obj: dict, done: Any, location: str, report: ScrubReport) -> None:
+def scrub_fields(c: Compiled, obj: dict, done: Any, location: str, report: ScrubReport) -> None:
     """The fields of ``obj`` not in ``done`` (those a handler took already) are one payload
     map: scrubbed by name, key and value like any other (a field named ``token`` is redacted)."""
     rest = {k: obj.pop(k) for k in [k for k in obj if k not in done]}
     if rest:
         obj.update(scrub_json(c, rest, location, report))
 
-
-def _url_fields(c: Compiled, obj: dict, keys: tuple[str, ...], location: str, report: ScrubReport) -> list[str]:
-    """String fields of ``obj`` named in ``keys`` with the URL rules; returns those done."""
-    done = []
-    for key in keys:
-        if isinstance(obj.get(key), str):
-            obj[key] = scrub_url(c.text, obj[key], location, report, c.param_redactor.label)
-            done.append(key)
-    return done
-
-
-def scrub_user(c: Compiled, holder: dict, report: ScrubReport, location: str = "user") -> None:
-    user = holder.get("user")
-    if not isinstance(user, dict) or c.user_policy == "keep":
-        return
-    policy = c.user_policy
-    if policy == "remove":
-        del holder["user"]
-        report.add("@user", location)
-        return
-    if policy == "scrub":  # every field but keep_fields, by name, key and value
-        _scrub_fields(c, user, c.user_keep, location, report)
-        return
-    for k in list(user):
-        if k in c.user_keep:
-            continue
-        if policy == "id_only":
-            del user[k]
-            report.add("@user", location)
-        elif policy == "hash":
-            if k.__class__ is str:
-                k = scrub_key(c, user, k, location, report)
-            v = user[k]
-            if isinstance(v, (str, int, float)) and not isinstance(v, bool) and v not in ("", "{{auto}}"):
-                user[k] = hash_token(c.secret, str(v))
-                report.add("@user", location)
-            elif isinstance(v, (dict, list)):
-                scrub_json(c, v, location, report)
-
-
-def scrub_error_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
-    """A Sentry error event: exception values and frames, message, breadcrumbs, request, extra,
-    user (policy), tags, logentry, and every other field but identifiers."""
-    for key in ("exception", "threads"):
-        if isinstance(ev.get(key), (dict, list)):
-            _scrub_exceptions(c, ev[key], report)
-    for key in ("message", "logentry"):
-        m = ev.get(key)
-        if isinstance(m, str):
-            ev[key] = _message_text(c, m, "error.message", report)
-        elif isinstance(m, dict):
-            scrub_json(c, m, "error.message", report)
-    if isinstance(ev.get("request"), dict):
-        _scrub_request(c, ev["request"], "error.request", report)
-    for key, location in (("breadcrumbs", "error.breadcrumb"), ("extra", "error.extra"),
-                          ("contexts", "error.contexts"), ("tags", "error.tags")):
-        if isinstance(ev.get(key), (dict, list)):
-            scrub_json(c, ev[key], location, report)
-    scrub_user(c, ev, report, "user")
-    _scrub_rest(c, ev, _ERROR_DONE, "error.other", report)
-    return ev
-
-
-# Fields of events that hold identifiers, times and SDK facts, never personal data: left alone.
-_EVENT_IDS = frozenset((
-    "event_id", "timestamp", "start_timestamp", "received", "platform", "level", "type", "sdk",
-    "replay_id", "segment_id", "error_ids", "trace_ids", "replay_start_timestamp", "replay_type",
-))
-_ERROR_DONE = _EVENT_IDS | {
-    "exception", "threads", "message", "logentry", "breadcrumbs", "request", "extra", "contexts", "tags", "user",
-}
-_REPLAY_DONE = _EVENT_IDS | {"urls", "request", "tags", "user"}
-# The shapes the handlers above read; anything else in those fields is scrubbed generically.
-_SHAPES: dict[str, Any] = {
-    "exception": (dict, list), "threads": (dict, list), "message": (str, dict), "logentry": (str, dict),
-    "breadcrumbs": (dict, list), "request": dict, "extra": (dict, list), "contexts": (dict, list),
-    "tags": (dict, list), "user": dict, "urls": list,
-}
-
-
-def _scrub_rest(c: Compiled, ev: dict, done: frozenset, location: str, report: ScrubReport) -> None:
-    """Every field not handled above (culprit, transaction, server_name, spans, fingerprint,
-    modules, contexts of replay events, a handled field of the wrong shape, ...) is scrubbed as a
-    generic payload: what an SDK or a future SDK puts in an event must not reach storage
-    unscrubbed."""
-    handled = [k for k in ev if k in done and (ev[k] is None or isinstance(ev[k], _SHAPES.get(k, object)))]
-    _scrub_fields(c, ev, handled, location, report)
-
-
-def _scrub_exceptions(c: Compiled, container: dict | list, report: ScrubReport) -> None:
-    """``exception`` or ``threads``: a list or ``{"values": [...]}`` of objects with a message
-    ``value`` and a ``stacktrace``; every other field and entry of any shape as a payload."""
-    values = container.get("values") if isinstance(container, dict) else container
-    for i, x in enumerate(values if isinstance(values, list) else ()):
-        if not isinstance(x, dict):
-            values[i] = scrub_json(c, x, "error.exception", report)
-            continue
-        done = ["stacktrace"]
-        if isinstance(x.get("value"), str):
-            x["value"] = _message_text(c, x["value"], "error.exception", report)
-            done.append("value")
-        _scrub_stacktrace(c, x, report)
-        _scrub_fields(c, x, done, "error.exception", report)  # type, module, mechanism, name...
-    if isinstance(container, dict):
-        _scrub_fields(c, container, ("values",) if isinstance(values, list) else (), "error.exception", report)
-
-
-def _scrub_stacktrace(c: Compiled, holder: dict, report: ScrubReport) -> None:
-    """``holder["stacktrace"]``: frames' file names and URLs with the URL rules; source lines
-    (``context_line``, ``pre_context``, ``post_context``), ``vars``, function and module names,
-    and anything else as payloads."""
-    st = holder.get("stacktrace")
-    if not isinstance(st, dict):
-        if st is not None:
-            holder["stacktrace"] = scrub_json(c, st, "error.exception", report)
-        return
-    frames = st.get("frames")
-    for fr in frames if isinstance(frames, list) else ():
-        if isinstance(fr, dict):
-            done = _url_fields(c, fr, ("filename", "abs_path"), "error.exception", report)
-            _scrub_fields(c, fr, done, "error.exception", report)
-    _scrub_fields(c, st, ("frames",) if isinstance(frames, list) else (), "error.exception", report)
-
-
-def _scrub_request(c: Compiled, req: dict, location: str, report: ScrubReport) -> None:
-    """``request`` of an error or replay event: ``url`` with the URL rules, ``cookies`` always
-    replaced, ``query_string`` / ``fragment`` / ``data`` strings as parameters and bodies, and
-    every other field (headers, query pairs, env...) as a payload, by name."""
-    done = _url_fields(c, req, ("url",), location, report)
-    if "cookies" in req:
-        label = c.param_redactor.label
-        if req["cookies"] not in (None, "", {}, [], label):
-            req["cookies"] = label
-            report.add("@header", location)
-        done.append("cookies")
-    for key, lead in (("query_string", "?"), ("fragment", "#")):
-        if isinstance(req.get(key), str):
-            req[key] = _params_text(c, req[key], lead, location, report)
-            done.append(key)
-    if isinstance(req.get("data"), str):
-        req["data"] = _json_body(c, req["data"], location, report)
-        done.append("data")
-    _scrub_fields(c, req, done, location, report)
-
-
-def scrub_replay_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
-    """A Sentry replay_event: urls, request, user, tags, and every other field but identifiers."""
-    urls = ev.get("urls")
-    if isinstance(urls, list):
-        for i, u in enumerate(urls):
-            if isinstance(u, str):
-                urls[i] = scrub_url(c.text, u, "replay.urls", report, c.param_redactor.label)
-            elif isinstance(u, (dict, list)):
-                urls[i] = scrub_json(c, u, "replay.urls", report)
-    if isinstance(ev.get("request"), dict):
-        _scrub_request(c, ev["request"], "replay.request", report)
-    if isinstance(ev.get("tags"), (dict, list)):
-        scrub_json(c, ev["tags"], "replay.tags", report)
-    scrub_user(c, ev, report, "user")
-    _scrub_rest(c, ev, _REPLAY_DONE, "replay.other", report)
-    return ev

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .compiled import Compiled
-from .payloads import scrub_error_event, scrub_json, scrub_replay_event
+from .payloads import scrub_json
 from .report import ScrubReport
 from .rules import RuleSet
+from .sentry_events import scrub_error_event, scrub_replay_event
 from .state import ReplayState
 from .walker import RecordingWalker
 

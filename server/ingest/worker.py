@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
 from replayd.scrubbing import ReplayState, Scrubber
+from replayd.scrubbing.events import CUSTOM, FULL_SNAPSHOT, RageClicks, is_click, timestamp_ms
 
 from ..codec import encode_segment
 from ..config import LimitsConfig
@@ -39,9 +40,6 @@ T = TypeVar("T")
 log = logging.getLogger("replayd.worker")
 
 JOB_STACK_BYTES = 512 * 1024 * 1024
-RAGE_CLICKS = 3  # clicks on one node within RAGE_WINDOW_MS make a rage click
-RAGE_WINDOW_MS = 1000
-SECONDS_BELOW = 1e11  # an rrweb timestamp under this is in seconds (ms would be before 1973)
 ITEM_MAX_DEPTH = 32  # error and replay events are trimmed below this depth
 DEPTH_MARKER = "[max depth]"
 
@@ -156,13 +154,8 @@ def scrub_failures_refused(what: str) -> Iterator[None]:
 
 def _event_ms(ts: Any, now: float) -> float | None:
     """An event's time in ms, or None if it is missing or implausible (``server.timestamps``)."""
-    if not isinstance(ts, (int, float)) or isinstance(ts, bool):
-        return None
-    ms = ts * 1000 if ts < SECONDS_BELOW else ts  # some SDK custom events carry seconds, not milliseconds
-    try:
-        return float(ms) if plausible(ms / 1000, now) is not None else None
-    except OverflowError:  # an integer past a float's range
-        return None
+    ms = timestamp_ms(ts)
+    return ms if ms is not None and plausible(ms / 1000, now) is not None else None
 
 
 def _summarise(events: list[Any]) -> tuple[float | None, float | None, bool, int, int, list[str]]:
@@ -174,7 +167,7 @@ def _summarise(events: list[Any]) -> tuple[float | None, float | None, bool, int
     start = end = None
     full = False
     clicks = rage = 0
-    recent: dict[Any, list[float]] = {}
+    rage_clicks = RageClicks()
     error_ids: list[str] = []
     for i, event in enumerate(events):
         if not isinstance(event, dict):
@@ -185,17 +178,13 @@ def _summarise(events: list[Any]) -> tuple[float | None, float | None, bool, int
             end = ts if end is None or ts > end else end
         kind = event.get("type")
         data = event.get("data")
-        if kind == 2:
+        if kind == FULL_SNAPSHOT:
             full = True
-        elif kind == 3 and isinstance(data, dict) and data.get("source") == 2 and data.get("type") == 2:
+        elif is_click(event):
             clicks += 1
-            node = data.get("id")
-            if ts is not None and not isinstance(node, (dict, list)):  # a JSON object or list cannot be a key
-                times = [t for t in recent.get(node, []) if ts - t <= RAGE_WINDOW_MS] + [ts]
-                if len(times) == RAGE_CLICKS:
-                    rage += 1
-                recent[node] = times
-        elif kind == 5 and isinstance(data, dict) and data.get("tag") == "error":
+            if rage_clicks.click(data.get("id"), ts):
+                rage += 1
+        elif kind == CUSTOM and isinstance(data, dict) and data.get("tag") == "error":
             payload = data.get("payload")
             if isinstance(payload, dict) and isinstance(payload.get("eventId"), str):
                 error_ids.append(payload["eventId"])
