@@ -173,5 +173,5 @@ def test_what_breadcrumbs_keep_does_not_grow_with_the_replay():
                             + [click(T + 2000 * i, 10_000 + i)], 5) for i in range(100)]  # 200 s, 100 segments
     extracted = timeline.extract_from_blobs(blobs, T, extracted)
     assert len(extracted.activity) == 20 and all(len(first_last) == 2 for first_last in extracted.activity.values())
-    assert list(extracted.clicks) == [10_099]  # only a click within a second of the last can make a rage click
+    assert list(extracted.rage._last) == [10_099]  # only a click within a second of the last can make a rage click
     assert timeline.finish(extracted, 300_000, [], T)["inactive"] == [[198_990, 300_000]]
