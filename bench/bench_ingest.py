@@ -144,10 +144,10 @@ def floor_seconds(segments: list[Segment], quality: int, passes: int = 3) -> tup
 def stage_seconds(segments: list[Segment], quality: int, profile: bool) -> tuple[dict[str, float], str]:
     """The server's worker pipeline in this process, stage by stage (its own functions), one pass, CPU time."""
     sys.path.insert(0, str(REPO))
+    from replayd.scrubbing import Scrubber
     from replayd.server.codec import _pack_events
     from replayd.server.ingest.worker import _summarise, decompress_recording
     from replayd.server.scrub_rules import load_rules_file
-    from replayd.scrubbing import Scrubber
 
     scrubber = Scrubber(load_rules_file(None), secret=b"bench-secret")
     stages = dict.fromkeys(["zlib decompress", "json.loads", "summarise", "scrub", "msgpack pack",
@@ -174,7 +174,7 @@ def stage_seconds(segments: list[Segment], quality: int, profile: bool) -> tuple
         t5 = clock()
         brotli.compress(packed, quality=quality, mode=brotli.MODE_GENERIC)
         t6 = clock()
-        for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
+        for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
             stages[name] += dt
     listing = ""
     if profiler:
@@ -367,8 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     zlib_total = sum(len(s.zlib) for s in segments)
     replay_start = segments[0].start_ms
     cores = os.cpu_count() or 1
+    largest = max(len(s.raw) for s in segments)
     print(f"corpus: {args.corpus.name}: {len(events)} events, {raw_total / MB:.2f} MB JSON, "
-          f"{len(segments)} segments of {segment_ms / 1000:g} s (largest {max(len(s.raw) for s in segments) / 1e3:.0f} KB); "
+          f"{len(segments)} segments of {segment_ms / 1000:g} s (largest {largest / 1e3:.0f} KB); "
           f"zlib-6 {zlib_total / MB:.3f} MB")
     print(f"load: {args.repeat} replays x {len(segments)} segments = {args.repeat * len(segments)} envelopes, "
           f"{args.repeat * raw_total / MB:.1f} MB JSON; concurrency {args.concurrency}; "
@@ -450,7 +451,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({n} envelopes, {figures['envelope_mb_per_s']:.1f} MB/s on the wire, in {load.wall:.2f} s)")
     print(f"latency     p50 {figures['latency_p50_ms']:.0f} ms   p99 {figures['latency_p99_ms']:.0f} ms")
     if stored:
-        print(f"stored      {stored / MB:.2f} MB = {figures['stored_vs_raw']:.3f}x raw ({1 / figures['stored_vs_raw']:.1f}:1), "
+        print(f"stored      {stored / MB:.2f} MB = {figures['stored_vs_raw']:.3f}x raw "
+              f"({1 / figures['stored_vs_raw']:.1f}:1), "
               f"{figures['stored_vs_zlib6']:.3f}x zlib-6 (target <= 0.8) "
               f"[{'ok' if figures['stored_vs_zlib6'] <= 0.8 else 'MISSED'}]")
     print(f"floor       {floor_mbs:7.1f} MB/s   json.loads + brotli q{args.quality} of the same segments, one core "
@@ -461,12 +463,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cpu         server event loop {main_cpu:.2f} s, server workers {worker_cpu:.2f} s, this client "
           f"{client_cpu:.2f} s, over {load.wall:.2f} s wall on {cores} cores "
           f"({(main_cpu + worker_cpu + client_cpu) / load.wall / cores:.0%} busy); other processes {other_cpu:.2f} s")
-    print(f"cpu cost    server {figures['server_cpu_ms_per_mb']:.1f} CPU ms per MB of JSON (floor {1000 / floor_cpu_mbs:.1f}); "
+    print(f"cpu cost    server {figures['server_cpu_ms_per_mb']:.1f} CPU ms per MB of JSON "
+          f"(floor {1000 / floor_cpu_mbs:.1f}); "
           f"on {cores} idle cores that is {projected:.1f} MB/s = {figures['projected_vs_floor_cpu']:.2f}x the floor")
     if other_cpu > 0.1 * load.wall * cores:
         print(f"WARNING: other processes used {other_cpu / load.wall / cores:.0%} of the machine during the run; "
               "the figures are not reliable")
-    print(f"pipeline    {figures['pipeline_mb_per_s']:.1f} MB/s per CPU second in one process (the worker's stages, CPU ms per MB of JSON):")
+    print(f"pipeline    {figures['pipeline_mb_per_s']:.1f} MB/s per CPU second in one process "
+          "(the worker's stages, CPU ms per MB of JSON):")
     for name, ms in figures["stages_ms_per_mb"].items():
         print(f"              {name:22s} {ms:7.1f} ms/MB  ({ms / sum(figures['stages_ms_per_mb'].values()):.0%})")
     if listing:

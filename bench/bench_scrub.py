@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"corpus: {args.corpus}")
     print(f"segments: {len(segs)}  raw JSON: {mb:.2f} MB  reps: {args.reps} (best of)")
     print(f"json.loads : {mb / parse_best:8.1f} MB/s  ({parse_best * 1000:.1f} ms)")
-    print(f"scrub      : {mb / scrub_best:8.1f} MB/s  ({scrub_best * 1000:.1f} ms)  redactions/run: {changed // args.reps}")
+    print(f"scrub      : {mb / scrub_best:8.1f} MB/s  ({scrub_best * 1000:.1f} ms)  "
+          f"redactions/run: {changed // args.reps}")
     print(f"scrub warm : {mb / warm_best:8.1f} MB/s  ({warm_best * 1000:.1f} ms)  (long-lived Scrubber, cache warm)")
     print(f"ratio scrub/parse: {scrub_best / parse_best:.2f}   warm: {warm_best / parse_best:.2f}")
     return 0

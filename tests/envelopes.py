@@ -19,7 +19,8 @@ import time
 import urllib.request
 import uuid
 import zlib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "HeadlessChrome/156.0.0.0 Safari/537.36")

@@ -77,7 +77,7 @@ class StaticSite:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_POST = _answer  # noqa: N815 (http.server's naming)
+            do_GET = do_POST = _answer
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

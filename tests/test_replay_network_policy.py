@@ -20,9 +20,10 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -51,7 +52,7 @@ class RecordingServer:
                     self.request.do_handshake()
                 super().setup()
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 seen.append(f"{self.headers.get('Host')}{self.path}")
                 body, content_type = files_.get(self.path.split("?", 1)[0], (b"", ""))
                 self.send_response(200 if content_type else 404)
@@ -104,7 +105,7 @@ def self_signed(tmp: Path, name: str) -> ssl.SSLContext:
 
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=1))
@@ -203,7 +204,8 @@ def hostile_recording(private: list[str], public: str, app: str) -> tuple[list[d
     # later: mutations, a style-sheet rule, a declaration, a <style>'s text, a font
     events += [
         mutation(500, adds=[{"parentId": 9, "nextId": None, "node": img(src=u)} for u in urls("added.png")],
-                 attributes=[*({"id": c["id"], "attributes": {"src": u}} for c, u in zip(changed, attribute_urls)),
+                 attributes=[*({"id": c["id"], "attributes": {"src": u}}
+                               for c, u in zip(changed, attribute_urls, strict=True)),
                              {"id": changed_box["id"],
                               "attributes": {"style": {"background-image": backgrounds("style-object.png")}}}]),
         incremental(600, 8, id=rule_sheet["id"],
@@ -212,7 +214,8 @@ def hostile_recording(private: list[str], public: str, app: str) -> tuple[list[d
                     set={"property": "background-image", "value": backgrounds("declaration.png"), "priority": ""}),
         mutation(800, texts=[{"id": style_text["id"],
                               "value": f".txt{{background-image:{backgrounds('style-text.png')}}}"}]),
-        incremental(900, 10, family="EvtFont", fontSource=backgrounds("event-font.woff2"), buffer=False, descriptors={}),
+        incremental(900, 10, family="EvtFont", fontSource=backgrounds("event-font.woff2"), buffer=False,
+                    descriptors={}),
         incremental(2000, 1, positions=[{"x": 10, "y": 10, "id": 9, "timeOffset": 0}]),
     ]
     # every place's public copy must arrive, but the srcdoc's: the policy removes it whole

@@ -11,12 +11,14 @@ The flow runs once per module (a few seconds); the tests below look at what it l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -143,10 +145,9 @@ def _drive_the_sdk(browser: Any, site: StaticSite) -> tuple[list[SentEnvelope], 
             status = response.status if response is not None else None
             answer = ""
             if response is not None:
-                try:
+                # a keepalive request whose page is gone: its status is known, its body not
+                with contextlib.suppress(Exception):
                     answer = response.text()[:300]
-                except Exception:  # a keepalive request whose page is gone: status is known, body not
-                    pass
             headers, items = parse_envelope(request.post_data_buffer or b"")
             envelopes.append(SentEnvelope(request.url, request.post_data_buffer or b"", status, answer, headers, items))
     finally:
@@ -188,7 +189,8 @@ def test_one_replay_with_every_segment_sent_in_order(sdk_session: SdkSession) ->
     assert "Chrom" in (replay.get("browser") or ""), replay.get("browser")
 
     # Every event the SDK recorded is stored (scrubbing may change values, never drop events).
-    sent_counts = {sid: len(ev) for sid, ev in map(recording_events, (p for _, p in sdk_session.replay_items("replay_recording")))}
+    recordings = (p for _, p in sdk_session.replay_items("replay_recording"))
+    sent_counts = {sid: len(ev) for sid, ev in map(recording_events, recordings)}
     assert {s["segment_id"]: s["event_count"] for s in replay["segments"]} == sent_counts
 
 
@@ -231,7 +233,8 @@ def test_stored_segments_replay_in_rrweb(sdk_session: SdkSession, browser) -> No
     replay = server.api(f"/api/0/projects/1/replays/{sdk_session.replay_id}/")["data"]
     events: list[dict[str, Any]] = []
     for segment in replay["segments"]:
-        segment_events = server.api(f"/api/0/projects/1/replays/{sdk_session.replay_id}/segments/{segment['segment_id']}/")
+        segment_events = server.api(
+            f"/api/0/projects/1/replays/{sdk_session.replay_id}/segments/{segment['segment_id']}/")
         assert isinstance(segment_events, list) and segment_events
         events += segment_events
     # The SDK's performanceSpan custom events carry timestamps in seconds; rrweb's are in ms.

@@ -18,8 +18,19 @@ import brotli
 import pytest
 
 from tests.conftest import CORPUS, PUBLIC_KEY, REPO, SDK_TRAFFIC, launch_server
-from tests.envelopes import (click, cut_segments, element, error_envelope, mouse_move, new_id, page_events,
-                             post_envelope, replay_envelope, text, text_mutation)
+from tests.envelopes import (
+    click,
+    cut_segments,
+    element,
+    error_envelope,
+    mouse_move,
+    new_id,
+    page_events,
+    post_envelope,
+    replay_envelope,
+    text,
+    text_mutation,
+)
 
 PASSWORD = "test-password"
 SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -327,10 +338,13 @@ def hostile_events(start_ms: float) -> list[dict]:
     events = page_events(start_ms, "https://evil.test/", "Hostile page", ["Nothing to see here"],
                          head=head, body_extra=evil)
     # and the same again arriving as a mutation, with an inline handler attribute set later
-    events.append({"type": 3, "timestamp": start_ms + 1000, "data": {"source": 0, "texts": [], "removes": [],
-        "attributes": [{"id": 10, "attributes": {"onclick": "top.__pwned='attr'", "onmouseover": "top.__pwned='hover'"}}],
-        "adds": [{"parentId": 9, "nextId": None, "node": element(70, "script", [text(71, "top.__pwned='added'")])},
-                 {"parentId": 9, "nextId": None, "node": element(72, "img", [], src="x:", onerror="top.__pwned='img2'")}]}})
+    handlers = {"onclick": "top.__pwned='attr'", "onmouseover": "top.__pwned='hover'"}
+    added_script = element(70, "script", [text(71, "top.__pwned='added'")])
+    added_img = element(72, "img", [], src="x:", onerror="top.__pwned='img2'")
+    events.append({"type": 3, "timestamp": start_ms + 1000, "data": {
+        "source": 0, "texts": [], "removes": [], "attributes": [{"id": 10, "attributes": handlers}],
+        "adds": [{"parentId": 9, "nextId": None, "node": added_script},
+                 {"parentId": 9, "nextId": None, "node": added_img}]}})
     # recorded strings the side panels and the timeline show: breadcrumbs, a navigation, an error marker
     evil_html = "<img src=x onerror=\"top.__pwned='panel'\">"
     for i, payload in enumerate([
@@ -339,7 +353,8 @@ def hostile_events(start_ms: float) -> list[dict]:
         {"category": "navigation", "data": {"from": evil_html, "to": "javascript:top.__pwned='nav'"}},
         {"category": "fetch", "data": {"method": evil_html, "url": "javascript:top.__pwned='url'", "status_code": 500}},
     ]):
-        events.append({"type": 5, "timestamp": start_ms + 1100 + i * 50, "data": {"tag": "breadcrumb", "payload": payload}})
+        events.append({"type": 5, "timestamp": start_ms + 1100 + i * 50,
+                       "data": {"tag": "breadcrumb", "payload": payload}})
     events.append({"type": 5, "timestamp": start_ms + 1400, "data": {"tag": "error", "payload": {
         "eventId": "\"><img src=x onerror=top.__pwned='eid'>", "message": evil_html}}})
     events.append(mouse_move(start_ms + 1500, 30, 30, 10))
@@ -382,7 +397,8 @@ def test_hostile_recording_runs_nothing_in_the_app_origin(ui, ui_server, context
     panel = ui.locator("[data-crumbs]")
     assert panel.locator("img").count() == 0
     assert "onerror" in panel.inner_text() and "javascript:top.__pwned='nav'" in panel.inner_text()
-    assert all(href.startswith("/errors/") for href in panel.locator("a").evaluate_all("as => as.map(a => a.getAttribute('href'))"))
+    hrefs = panel.locator("a").evaluate_all("as => as.map(a => a.getAttribute('href'))")
+    assert all(href.startswith("/errors/") for href in hrefs)
     ui.evaluate("() => document.querySelectorAll('[data-crumbs] .label').forEach((el) => el.click())")
     assert ui.locator("[data-markers] img").count() == 0
     assert ui.evaluate("() => window.__pwned") is None
