@@ -27,13 +27,9 @@ import json
 import os
 import pstats
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -42,14 +38,13 @@ from typing import Any
 
 import aiohttp
 import brotli
-import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = REPO / "tests" / "data" / "corpus" / "nodedocs-session.json.br"
-PUBLIC_KEY = "benchkey0123456789abcdef0123456"
-API_TOKEN = "bench-api-token"
-SEGMENT_MS = 5000
-SECONDS_BELOW = 1e11  # an rrweb timestamp under this is in seconds
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests.*
+
+from tests.envelopes import cut_segments
+from tests.harness import CORPUS, PUBLIC_KEY, RunningServer, launch_server, load_recording
+
+SEGMENT_SECONDS = 5.0
 USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/156.0.0.0 Safari/537.36")
 MB = 1e6
@@ -67,34 +62,13 @@ class Segment:
     urls: list[str]
 
 
-def load_events(path: Path) -> list[dict[str, Any]]:
-    data = path.read_bytes()
-    if path.suffix == ".br":
-        data = brotli.decompress(data)
-    events = json.loads(data)
-    if not isinstance(events, list) or not events:
-        raise SystemExit(f"{path}: expected a JSON array of rrweb events")
-    return events
-
-
-def _ms(ts: float) -> float:
-    return ts * 1000 if ts < SECONDS_BELOW else ts
-
-
-def cut_segments(events: list[dict[str, Any]], segment_ms: int = SEGMENT_MS) -> list[Segment]:
-    """Consecutive runs of events, a new segment every ``segment_ms`` of event time (as the SDK flushes)."""
-    groups: list[list[dict[str, Any]]] = []
-    window_end = None
-    for event in events:
-        ts = _ms(event["timestamp"])
-        if window_end is None or ts >= window_end:
-            groups.append([])
-            window_end = ts + segment_ms
-        groups[-1].append(event)
+def make_segments(events: list[dict[str, Any]], seconds: float = SEGMENT_SECONDS) -> list[Segment]:
+    """The recording cut every ``seconds`` of event time (as the SDK flushes), each segment compressed
+    once here, outside any timing."""
     segments = []
-    for i, group in enumerate(groups):
+    for i, group in enumerate(cut_segments(events, seconds)):
         raw = json.dumps(group, separators=(",", ":"), ensure_ascii=False).encode()
-        times = [_ms(e["timestamp"]) for e in group]
+        times = [e["timestamp"] for e in group]
         urls = [e["data"]["href"] for e in group if e.get("type") == 4 and isinstance(e.get("data"), dict)
                 and isinstance(e["data"].get("href"), str)]
         segments.append(Segment(i, raw, zlib.compress(raw, 6), min(times), max(times), urls))
@@ -143,7 +117,6 @@ def floor_seconds(segments: list[Segment], quality: int, passes: int = 3) -> tup
 
 def stage_seconds(segments: list[Segment], quality: int, profile: bool) -> tuple[dict[str, float], str]:
     """The server's worker pipeline in this process, stage by stage (its own functions), one pass, CPU time."""
-    sys.path.insert(0, str(REPO))
     from replayd.scrubbing import Scrubber
     from replayd.server.codec import _pack_events
     from replayd.server.ingest.worker import _summarise, decompress_recording
@@ -225,65 +198,6 @@ def tree_cpu(root: int) -> dict[int, float]:
 
 # --- the server -----------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def api(self, path: str) -> Any:
-        request = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {API_TOKEN}"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_server(data_dir: Path, quality: int, workers: int) -> Server:
-    port = free_port()
-    config = {
-        "server": {"host": "127.0.0.1", "port": port, "workers": workers},
-        "storage": {"backend": "local", "path": str(data_dir / "blobs"), "compression_quality": quality},
-        "index": {"url": f"sqlite:///{data_dir / 'replayd.sqlite3'}"},
-        "projects": [{"id": 1, "name": "bench", "public_keys": [PUBLIC_KEY], "allowed_origins": ["*"]}],
-        "auth": {"api_tokens": [API_TOKEN]},
-    }
-    config_path = data_dir / "replayd.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    log_path = data_dir / "replayd.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "replayd.server.cli", "serve", "--config", str(config_path)],
-        cwd=REPO, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    server = Server(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"replayd exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(server.url + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.1)
-    server.stop()
-    raise SystemExit(f"replayd did not answer /healthz within 60 s:\n{log_path.read_text()}")
-
-
 # --- the load -------------------------------------------------------------------------------
 
 @dataclass
@@ -319,7 +233,7 @@ async def post_replays(url: str, replays: list[list[bytes]], concurrency: int) -
     return result
 
 
-def stored_totals(server: Server, replay_ids: set[str]) -> tuple[int, int, int, int]:
+def stored_totals(server: RunningServer, replay_ids: set[str]) -> tuple[int, int, int, int]:
     """(stored bytes, raw bytes, segments, replays) of the given replays, from the read API."""
     stored = raw = segments = found = 0
     cursor: str | None = "0"
@@ -348,11 +262,11 @@ def percentile(values: list[float], p: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="rrweb events, JSON (.br allowed)")
+    parser.add_argument("--corpus", type=Path, default=CORPUS, help="rrweb events, JSON (.br allowed)")
     parser.add_argument("--concurrency", type=int, default=8, help="replays posted at once (default 8)")
     parser.add_argument("--repeat", type=int, default=60, help="distinct replays made of the corpus (default 60)")
     parser.add_argument("--quality", type=int, default=5, help="storage.compression_quality (default 5)")
-    parser.add_argument("--segment-seconds", type=float, default=SEGMENT_MS / 1000,
+    parser.add_argument("--segment-seconds", type=float, default=SEGMENT_SECONDS,
                         help="cut the corpus every N seconds of event time (default 5, as the SDK)")
     parser.add_argument("--workers", type=int, default=0, help="server.workers (default 0: one per core)")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile listing of the scrub stage")
@@ -360,16 +274,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the server's data directory")
     args = parser.parse_args(argv)
 
-    events = load_events(args.corpus)
-    segment_ms = round(args.segment_seconds * 1000)
-    segments = cut_segments(events, segment_ms)
+    events = load_recording(args.corpus)
+    segments = make_segments(events, args.segment_seconds)
     raw_total = sum(len(s.raw) for s in segments)
     zlib_total = sum(len(s.zlib) for s in segments)
     replay_start = segments[0].start_ms
     cores = os.cpu_count() or 1
     largest = max(len(s.raw) for s in segments)
     print(f"corpus: {args.corpus.name}: {len(events)} events, {raw_total / MB:.2f} MB JSON, "
-          f"{len(segments)} segments of {segment_ms / 1000:g} s (largest {largest / 1e3:.0f} KB); "
+          f"{len(segments)} segments of {args.segment_seconds:g} s (largest {largest / 1e3:.0f} KB); "
           f"zlib-6 {zlib_total / MB:.3f} MB")
     print(f"load: {args.repeat} replays x {len(segments)} segments = {args.repeat * len(segments)} envelopes, "
           f"{args.repeat * raw_total / MB:.1f} MB JSON; concurrency {args.concurrency}; "
@@ -387,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     envelope_bytes = sum(len(b) for r in replays for b in r)
 
     tmp = Path(tempfile.mkdtemp(prefix="replayd-bench-"))
-    server = start_server(tmp, args.quality, args.workers)
+    server = launch_server(tmp, server={"workers": args.workers}, storage={"compression_quality": args.quality})
     try:
         warm = asyncio.run(post_replays(server.url, warmup, args.concurrency))  # spawn and warm the workers
         if warm.failures:
@@ -401,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu_after = tree_cpu(server.process.pid)
         stored, raw_stored, segs_stored, found = stored_totals(server, set(replay_ids))
     finally:
-        server.stop()
+        server.close()
         floor_after = floor_seconds(segments, args.quality)
         log_tail = server.log_path.read_text(errors="replace")[-3000:]
         if not args.keep:

@@ -28,6 +28,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from tests.harness import free_port
+
 ENV = "REPLAYD_TEST_POSTGRES_URL"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 T = TypeVar("T")
@@ -92,8 +94,6 @@ def private_cluster() -> Iterator[str]:
     """A throw-away cluster in a temp dir on a free port (trust auth, no fsync), removed at the end.
     initdb refuses to run as root: then the cluster belongs to the ``postgres`` user (Debian's
     package makes it)."""
-    from tests.conftest import free_port
-
     bindir = _postgres_bin()
     base = Path(tempfile.mkdtemp(prefix="replayd-postgres-"))
     as_user: list[str] = []

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REPO, free_port
+from tests.harness import REPO, free_port
 
 ESBUILD = REPO / "node_modules" / ".bin" / "esbuild"
 SENTRY_ENTRY = REPO / "tests" / "pages" / "sentry" / "sentry-entry.js"

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from replayd.server.app import create_app
-from tests.conftest import PUBLIC_KEY, RunningServer, S3Server, free_port, make_config
+from tests.conftest import S3Server
+from tests.harness import PUBLIC_KEY, RunningServer, free_port, make_config
 from tests.test_exposure import samples
 from tests.test_ingest import AUTH, get, post, rid, segment_envelope
 from tests.waiting import wait_until, wait_until_async

@@ -21,7 +21,7 @@ from replayd.server.index import SegmentRecord
 from replayd.server.keys import spool_key
 from replayd.server.logs import JSONFormatter, TextFormatter
 from replayd.server.spool import Spool
-from tests.conftest import free_port, make_config
+from tests.harness import free_port, make_config
 from tests.test_ingest import T0, page_events, post, rid, segment_envelope
 
 METRICS_TOKEN = "metrics-token-0123456789abcdef"

@@ -9,7 +9,7 @@ import random
 import zlib
 
 from replayd.server.keys import config_key, index_key
-from tests.conftest import SDK_TRAFFIC
+from tests.harness import SDK_TRAFFIC
 from tests.test_ingest import (
     AUTH,
     T0,

@@ -25,7 +25,7 @@ from replayd.server.metrics import Metrics
 from replayd.server.spool import Spool
 from replayd.server.storage import open_blob_store, segment_key
 from replayd.server.uploader import Uploader
-from tests.conftest import PUBLIC_KEY, make_config
+from tests.harness import PUBLIC_KEY, make_config
 from tests.test_ingest import (
     AUTH,
     T0,

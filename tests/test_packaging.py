@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import API_TOKEN, PUBLIC_KEY, REPO, base_config, free_port, wait_healthy
 from tests.envelopes import new_id, page_events, replay_envelope
+from tests.harness import API_TOKEN, PUBLIC_KEY, REPO, base_config, free_port, wait_healthy
 
 # The repo's folders and the packages they install as (pyproject.toml's package-dir).
 INSTALLED_AS = {"server": "replayd/server", "player": "replayd/player", "scrubbing": "replayd/scrubbing",

@@ -8,7 +8,7 @@ import random
 import subprocess
 
 from replayd.player import timeline
-from tests.conftest import REPO
+from tests.harness import REPO
 
 NODE = "node"  # `make test` needs Node.js for npm ci: without it these fail rather than skip
 STATIC = REPO / "static" / "player"
@@ -154,7 +154,7 @@ console.log(JSON.stringify({{
   hosts: ['example.com', 'localhost', '10.0.0.1', '[::1]', 'service.corp', 'a.b.c.d.example'].map(isPrivateHost),
 }}));
 """)
-    assert dict(zip(PRIVATE_URLS, out["private"])) == {u: BLOCKED for u in PRIVATE_URLS}
+    assert dict(zip(PRIVATE_URLS, out["private"])) == dict.fromkeys(PRIVATE_URLS, BLOCKED)
     assert dict(zip(PUBLIC_URLS, out["public"])) == PUBLIC_URLS
     assert out["noBase"] == BLOCKED  # a relative URL before any Meta event has nothing to resolve against
     assert out["reference"] == " #icon"  # a part of the replayed document (<use href="#icon">)

@@ -11,8 +11,8 @@ import pytest
 
 from replayd.player.segments import MAX_SEGMENTS, encode, events_bytes, pack_batch
 from replayd.server.codec import CodecError, encode_segment
-from tests.conftest import PUBLIC_KEY
 from tests.envelopes import mouse_move, new_id, page_events, replay_envelope
+from tests.harness import PUBLIC_KEY
 
 T = 1_795_650_000_000
 

@@ -35,7 +35,7 @@ import msgpack
 import pytest
 
 from replayd.server.codec import decode_segment
-from tests.conftest import REPO, RunningServer, launch_server
+from tests.harness import REPO, RunningServer, launch_server
 from tests.sites import StaticSite, page_files, replayer_files, sentry_files, wait_for_js
 
 PAGES = REPO / "tests" / "pages" / "privacy"

@@ -27,11 +27,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, PUBLIC_KEY, free_port
 from tests.envelopes import element, new_id, page_events, post_envelope, replay_envelope, text
+from tests.harness import ADMIN_PASSWORD, CHROMIUM, CHROMIUM_ARGS, PUBLIC_KEY, free_port
 from tests.sites import wait_for_js
 
-PASSWORD = "test-password"
 PUBLIC_HOST = "assets.example.test"
 STYLED = "rgb(1, 2, 3)"  # what the public stylesheets make their elements' colour
 START_MS = (time.time() - 600) * 1000
@@ -276,7 +275,7 @@ def test_a_recording_cannot_reach_the_developers_network(start_server, chromium,
     page.on("request", lambda r: requested.append((r.url, r.resource_type)))
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server.url + f"/replays/{replay_id}")
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
     page.click("form.login-form button[type=submit]")
     page.wait_for_url(f"**/replays/{replay_id}")
     page.wait_for_selector("[data-player][data-first-frame]", state="attached", timeout=20_000)

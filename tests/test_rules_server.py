@@ -13,7 +13,7 @@ import urllib.request
 
 import yaml
 
-from tests.conftest import PUBLIC_KEY, REPO
+from tests.harness import PUBLIC_KEY, REPO
 from tests.test_config import run_cli, write
 from tests.test_ingest import page_events, rid, segment_envelope
 from tests.waiting import wait_until

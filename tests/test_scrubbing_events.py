@@ -10,7 +10,7 @@ import pytest
 
 from replayd.scrubbing import RuleSet, Scrubber, parse_rules
 from replayd.scrubbing.redaction import hash_token
-from tests.conftest import SDK_TRAFFIC
+from tests.harness import SDK_TRAFFIC
 
 SECRET = b"test-secret"
 

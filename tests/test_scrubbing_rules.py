@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from replayd.scrubbing import ReplayState, RuleSet, RulesError, Scrubber, parse_rules
+from replayd.scrubbing import ReplayState, RulesError, RuleSet, Scrubber, parse_rules
 from replayd.scrubbing.dommatch import DomMatcher
 from replayd.scrubbing.selectors import SelectorError, parse_selector
 

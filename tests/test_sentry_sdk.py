@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, RunningServer, launch_server
+from tests.harness import REPO, RunningServer, launch_server
 from tests.sites import StaticSite, page_files, replayer_files, sentry_files, wait_for_js
 
 PAGES = REPO / "tests" / "pages" / "sentry"

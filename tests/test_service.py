@@ -13,7 +13,7 @@ import time
 import urllib.request
 
 from replayd.server.app import create_app
-from tests.conftest import PUBLIC_KEY, free_port, make_config, wait_healthy
+from tests.harness import PUBLIC_KEY, free_port, make_config, wait_healthy
 from tests.waiting import wait_until
 
 

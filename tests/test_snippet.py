@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, RunningServer, free_port
+from tests.harness import REPO, RunningServer, free_port
 from tests.waiting import wait_until
 
 PAGES = REPO / "tests" / "pages" / "snippet"

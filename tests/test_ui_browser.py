@@ -7,17 +7,14 @@ signed-in browser context. Also takes the screenshots of docs/screenshots/*.png.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
 import time
 from typing import Any
 
-import brotli
 import pytest
 
-from tests.conftest import CORPUS, PUBLIC_KEY, REPO, SDK_TRAFFIC, launch_server
 from tests.envelopes import (
     click,
     cut_segments,
@@ -31,8 +28,8 @@ from tests.envelopes import (
     text,
     text_mutation,
 )
+from tests.harness import ADMIN_PASSWORD, PUBLIC_KEY, REPO, SDK_TRAFFIC, launch_server, load_recording
 
-PASSWORD = "test-password"
 SCREENSHOTS = REPO / "docs" / "screenshots"
 TODO_REPLAY = "7dca85bbbdd840acbe95417f9c826b99"
 TODO_ERROR = "f8e25082bf5e4f4e978c1fe345b5c8a5"
@@ -67,7 +64,7 @@ def ui_server(tmp_path_factory):
     try:
         for name in ("001", "002", "003"):
             post_envelope(server.url, (SDK_TRAFFIC / f"{name}.envelope").read_bytes(), PUBLIC_KEY)
-        corpus = json.loads(brotli.decompress(CORPUS.read_bytes()))
+        corpus = load_recording()
         server.nodedocs = new_id()
         for i, segment in enumerate(cut_segments(corpus, 5)):
             post_envelope(server.url, replay_envelope(server.nodedocs, i, segment,
@@ -90,7 +87,7 @@ def context(browser, ui_server):
     page = ctx.new_page()
     page.goto(ui_server.url + "/")
     assert "/login" in page.url
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
     page.click("form.login-form button[type=submit]")
     page.wait_for_url(ui_server.url + "/")
     page.close()
@@ -143,7 +140,7 @@ def test_sign_in_then_list_filter_and_open(browser, ui_server):
         page.fill("input[name=password]", "wrong")
         page.click("form.login-form button[type=submit]")
         assert page.locator(".flash.error").inner_text() == "Wrong password."
-        page.fill("input[name=password]", PASSWORD)
+        page.fill("input[name=password]", ADMIN_PASSWORD)
         page.click("form.login-form button[type=submit]")
         page.wait_for_url(f"**/replays/{ui_server.counter}")  # back where we were going
         cookies = {c["name"]: c for c in ctx.cookies()}
