@@ -41,12 +41,10 @@ import brotli
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests.*
 
-from tests.envelopes import cut_segments
+from tests.envelopes import cut_segments, recording_envelope, replay_event
 from tests.harness import CORPUS, PUBLIC_KEY, RunningServer, launch_server, load_recording
 
 SEGMENT_SECONDS = 5.0
-USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-              "Chrome/156.0.0.0 Safari/537.36")
 MB = 1e6
 
 
@@ -76,24 +74,10 @@ def make_segments(events: list[dict[str, Any]], seconds: float = SEGMENT_SECONDS
 
 
 def envelope(replay_id: str, segment: Segment, replay_start_ms: float) -> bytes:
-    """A replay segment as @sentry/browser 11.x sends it: replay_event + replay_recording items."""
-    header = {"event_id": replay_id, "sent_at": "2026-11-26T00:00:00.000Z",
-              "sdk": {"name": "sentry.javascript.browser", "version": "11.12.0"}}
-    replay_event = {
-        "type": "replay_event", "replay_id": replay_id, "event_id": replay_id, "segment_id": segment.index,
-        "replay_start_timestamp": replay_start_ms / 1000, "timestamp": segment.end_ms / 1000,
-        "error_ids": [], "trace_ids": [], "urls": segment.urls, "replay_type": "session",
-        "request": {"url": segment.urls[0] if segment.urls else "", "headers": {"User-Agent": USER_AGENT}},
-        "contexts": {}, "environment": "bench", "platform": "javascript",
-        "sdk": {"name": "sentry.javascript.browser", "version": "11.12.0"},
-    }
-    event_bytes = json.dumps(replay_event, separators=(",", ":")).encode()
-    recording = b'{"segment_id":%d}\n' % segment.index + segment.zlib
-    return b"\n".join([
-        json.dumps(header, separators=(",", ":")).encode(),
-        b'{"type":"replay_event"}', event_bytes,
-        b'{"type":"replay_recording","length":%d}' % len(recording), recording,
-    ])
+    """A replay segment as @sentry/browser 11.x sends it, its body compressed beforehand."""
+    event = replay_event(replay_id, segment.index, replay_start_ms / 1000, segment.end_ms / 1000, segment.urls)
+    event["environment"] = "bench"
+    return recording_envelope(event, segment.zlib)
 
 
 # --- the one-core floor and the worker pipeline's stages, in this process ----------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.envelopes import parse_envelope, read_recording
 from tests.harness import REPO, RunningServer, launch_server
 from tests.sites import StaticSite, page_files, replayer_files, sentry_files, wait_for_js
 
@@ -44,31 +44,6 @@ class SentEnvelope:
         return [h.get("type", "") for h, _ in self.items]
 
 
-def parse_envelope(body: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], bytes]]]:
-    """The test's own reading of the envelope format (not the server's parser)."""
-    first, _, rest = body.partition(b"\n")
-    headers = json.loads(first)
-    items = []
-    while rest.strip():
-        line, _, rest = rest.partition(b"\n")
-        if not line.strip():
-            continue
-        item_header = json.loads(line)
-        if "length" in item_header:
-            payload, rest = rest[:item_header["length"]], rest[item_header["length"]:]
-            rest = rest[1:] if rest.startswith(b"\n") else rest
-        else:
-            payload, _, rest = rest.partition(b"\n")
-        items.append((item_header, payload))
-    return headers, items
-
-
-def recording_events(payload: bytes) -> tuple[int, list[dict[str, Any]]]:
-    header, _, data = payload.partition(b"\n")
-    events = json.loads(data if data.lstrip()[:1] == b"[" else zlib.decompress(data))
-    return json.loads(header)["segment_id"], events
-
-
 @dataclass
 class SdkSession:
     server: RunningServer
@@ -80,7 +55,7 @@ class SdkSession:
         return [(h, p) for env in self.envelopes for h, p in env.items if h.get("type") == kind]
 
     def sent_segment_ids(self) -> list[int]:
-        return [recording_events(p)[0] for _, p in self.replay_items("replay_recording")]
+        return [read_recording(p)[0] for _, p in self.replay_items("replay_recording")]
 
     def sent_error_ids(self) -> list[str]:
         return [env.headers["event_id"] for env in self.envelopes if "event" in env.item_types()]
@@ -190,7 +165,7 @@ def test_one_replay_with_every_segment_sent_in_order(sdk_session: SdkSession) ->
 
     # Every event the SDK recorded is stored (scrubbing may change values, never drop events).
     recordings = (p for _, p in sdk_session.replay_items("replay_recording"))
-    sent_counts = {sid: len(ev) for sid, ev in map(recording_events, recordings)}
+    sent_counts = {sid: len(json.loads(data)) for sid, data in map(read_recording, recordings)}
     assert {s["segment_id"]: s["event_count"] for s in replay["segments"]} == sent_counts
 
 

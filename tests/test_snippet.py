@@ -17,7 +17,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.envelopes import parse_envelope, read_recording
 from tests.harness import REPO, RunningServer, free_port
 from tests.waiting import wait_until
 
@@ -132,27 +132,6 @@ def make_site() -> Any:
 
 # --- what the page sent ---------------------------------------------------------------------
 
-def parse_envelope(body: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], bytes]]]:
-    """The test's own reading of the envelope format."""
-    first, _, rest = body.partition(b"\n")
-    items = []
-    while rest.strip():
-        line, _, rest = rest.partition(b"\n")
-        header = json.loads(line)
-        if "length" in header:
-            payload, rest = rest[:header["length"]], rest[header["length"]:]
-            rest = rest[1:] if rest.startswith(b"\n") else rest
-        else:
-            payload, _, rest = rest.partition(b"\n")
-        items.append((header, payload))
-    return json.loads(first), items
-
-
-def recording(payload: bytes) -> tuple[int, bytes]:
-    header, _, data = payload.partition(b"\n")
-    return json.loads(header)["segment_id"], data if data[:1] == b"[" else zlib.decompress(data)
-
-
 class Uploads:
     """Every envelope the page posted (bodies as sent; requests that failed included)."""
 
@@ -170,7 +149,7 @@ class Uploads:
         return [(h, p) for body in self.bodies for h, p in parse_envelope(body)[1] if h.get("type") == kind]
 
     def recordings(self) -> list[tuple[int, bytes]]:
-        return [recording(p) for _, p in self.items("replay_recording")]
+        return [read_recording(p) for _, p in self.items("replay_recording")]
 
 
 def in_page(page: Any) -> Callable[[float], None]:
@@ -552,10 +531,10 @@ def test_retries_honour_retry_after_and_4xx_is_dropped(make_site, browser) -> No
     assert [s0, s1, s2, s3] == [429, 503, 200, 400]
     assert t1 - t0 >= 1.9  # Retry-After: 2
     assert 0.1 <= t2 - t1 < t1 - t0  # after the 503, a backoff from retry-base-ms, not the last Retry-After
-    segs = [recording(p)[0] for body in (b0, b1, b2, b3) for h, p in parse_envelope(body)[1]
+    segs = [read_recording(p)[0] for body in (b0, b1, b2, b3) for h, p in parse_envelope(body)[1]
             if h["type"] == "replay_recording"]
     assert segs == [0, 0, 0, 1]  # the same segment until stored; segment 1 refused (400)...
-    later = [recording(p)[0] for _, _, body in site.posts[4:] for h, p in parse_envelope(body)[1]
+    later = [read_recording(p)[0] for _, _, body in site.posts[4:] for h, p in parse_envelope(body)[1]
              if h["type"] == "replay_recording"]
     assert later and later[0] == 2  # ...and dropped, not retried: the queue moved on
 
@@ -582,7 +561,7 @@ def test_bounded_queue_pauses_recording_and_resumes_with_a_full_snapshot(make_si
     for _, status, body in site.posts:
         for h, p in parse_envelope(body)[1]:
             if h["type"] == "replay_recording" and status == 200:
-                n, data = recording(p)
+                n, data = read_recording(p)
                 stored[n] = json.loads(data)
     assert sorted(stored) == list(range(len(stored))) and len(stored) >= 4
     assert playable(stored[3])  # resumed with a full snapshot
@@ -614,7 +593,7 @@ def test_stored_queue_stays_within_max_stored_bytes(make_site, browser) -> None:
     finally:
         context.close()
     assert errors == []
-    sent = sorted({recording(p)[0] for _, status, body in site.posts if status == 200
+    sent = sorted({read_recording(p)[0] for _, status, body in site.posts if status == 200
                    for h, p in parse_envelope(body)[1] if h["type"] == "replay_recording"})
     assert sent == list(range(len(sent))) and len(sent) > len(saved)  # memory held more than storage
 
