@@ -102,7 +102,8 @@ async def test_wrong_password_is_refused(client):
 
 async def test_sign_in_without_its_csrf_token_is_refused(client):
     await client.get("/login")
-    response = await client.post("/login", data={"password": ADMIN_PASSWORD, "csrf_token": "forged"}, allow_redirects=False)
+    response = await client.post("/login", data={"password": ADMIN_PASSWORD, "csrf_token": "forged"},
+                                 allow_redirects=False)
     assert response.status == 403
     response = await client.post("/login", data={"password": ADMIN_PASSWORD}, allow_redirects=False)
     assert response.status == 403

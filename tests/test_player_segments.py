@@ -41,7 +41,7 @@ def deep_recursion():
 
 
 def test_pack_batch_keeps_events_and_deep_events_as_stored(deep_recursion):
-    plain = page_events(T, "https://a.test/", "A") + [mouse_move(T + 1, 1, 2)]
+    plain = [*page_events(T, "https://a.test/", "A"), mouse_move(T + 1, 1, 2)]
     deep = [mouse_move(T + 2, 3, 4), deep_event(1000)]  # too deep for msgpack: stored as extension type 1
     blobs = [(3, encode_segment(plain, 5)), (4, encode_segment(deep, 5))]
     doc = unpack(pack_batch(blobs))
@@ -102,8 +102,9 @@ async def test_segments_pack_endpoint(client, auth_headers):
 async def test_timeline_json_plans_the_first_load(client, auth_headers):
     rid = new_id()
     for i in range(4):
-        events = page_events(T + i * 5000, "https://a.test/", f"P{i}") if i in (0, 2) else [mouse_move(T + i * 5000, 1, 1)]
-        events.append(mouse_move(T + i * 5000 + 4000, 2, 2))
+        start = T + i * 5000
+        events = page_events(start, "https://a.test/", f"P{i}") if i in (0, 2) else [mouse_move(start, 1, 1)]
+        events.append(mouse_move(start + 4000, 2, 2))
         response = await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}", data=replay_envelope(rid, i, events))
         assert response.status == 200
     url = f"/projects/1/replays/{rid}/timeline.json"
