@@ -17,8 +17,8 @@ import brotli
 import msgpack
 from aiohttp import web
 
-from replayd.server.codec import VERSION, CodecError
 from replayd.server.api import read_segment_blob
+from replayd.server.codec import VERSION, CodecError
 from replayd.server.keys import index_key
 
 CONTENT_TYPE = "application/vnd.replayd.segments+msgpack"

@@ -8,9 +8,11 @@ rrweb event types: 2 FullSnapshot, 3 IncrementalSnapshot, 4 Meta, 5 Custom, 6 Pl
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from replayd.server.timestamps import displayable
 
@@ -57,7 +59,7 @@ def origin_ms(replay: dict[str, Any]) -> float:
 def segment_table(replay: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per stored segment, in order: id, start/end (ms from origin), full snapshot, size."""
     origin = origin_ms(replay)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for seg in sorted(replay.get("segments", []), key=lambda s: s["segment_id"]):
         start = _index_ms(seg.get("started_at"))
         end = _index_ms(seg.get("ended_at"))
@@ -101,7 +103,7 @@ def plan(table: list[dict[str, Any]], t: float) -> list[int]:
 
 def segment_gaps(table: list[dict[str, Any]], threshold: float = INACTIVE_MS) -> list[tuple[float, float]]:
     """Stretches between segments with nothing recorded at all."""
-    return [(a["end"], b["start"]) for a, b in zip(table, table[1:]) if b["start"] - a["end"] >= threshold]
+    return [(a["end"], b["start"]) for a, b in itertools.pairwise(table) if b["start"] - a["end"] >= threshold]
 
 
 # --- markers and breadcrumbs, from the events -------------------------------------------------
@@ -132,13 +134,13 @@ class Extracted:
 def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> None:
     category = _text(payload.get("category"), 100)
     message = payload.get("message")
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    data = v if isinstance(v := payload.get("data"), dict) else {}
     if category == "ui.click":
-        node = data.get("node") if isinstance(data.get("node"), dict) else {}
+        node = v if isinstance(v := data.get("node"), dict) else {}
         text = _text(node.get("textContent"), 80)
         out.add(t, "click", f"{message or 'click'}" + (f" “{text}”" if text else ""), source="sdk")
     elif category in ("ui.multiClick", "ui.slowClickDetected"):
-        count = data.get("clickCount") if isinstance(data.get("clickCount"), int) else 0
+        count = v if isinstance(v := data.get("clickCount"), int) else 0
         if category == "ui.multiClick" and count >= RAGE_CLICKS:
             out.add(t, "rage", f"rage click ({count}×) on {message or 'element'}")
         else:
@@ -150,7 +152,8 @@ def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> Non
         out.add(t, "console", _text(message), level=level)
     elif category in ("fetch", "xhr"):  # the Sentry SDK's and our snippet's network breadcrumbs
         status = data.get("status_code")
-        out.add(t, "network", f"{_text(data.get('method') or 'GET', 10)} {_text(data.get('url'))} → {status or 'failed'}",
+        method = _text(data.get("method") or "GET", 10)
+        out.add(t, "network", f"{method} {_text(data.get('url'))} → {status or 'failed'}",
                 failed=not isinstance(status, int) or status >= 400 or status == 0)
     elif category in ("replay.mutations", "sentry.transaction", "sentry.event"):
         return
@@ -161,7 +164,7 @@ def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> Non
 def _performance_span(out: Extracted, t: float, payload: dict[str, Any], origin: float) -> None:
     op = _text(payload.get("op"), 100)
     description = _text(payload.get("description"))
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    data = v if isinstance(v := payload.get("data"), dict) else {}
     start = _ms(payload.get("startTimestamp"))
     if start is not None:
         t = start - origin
@@ -266,7 +269,7 @@ def _dedupe_navigations(crumbs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def inactive_stretches(activity: list[float], duration: float, threshold: float = INACTIVE_MS) -> list[list[float]]:
+def inactive_stretches(activity: list[float], duration: float, threshold: float = INACTIVE_MS) -> list[list[int]]:
     """Stretches of at least ``threshold`` ms without user input, over [0, duration]."""
     points = sorted(activity)
     stretches = []
@@ -301,7 +304,8 @@ def finish(extracted: Extracted, duration: float, errors: list[dict[str, Any]], 
     crumbs = _dedupe_navigations(_dedupe_clicks(crumbs))
     for c in crumbs:
         c.pop("source", None)
-    markers = [{"t": c["t"], "kind": c["kind"]} for c in crumbs if c["kind"] in ("error", "navigation", "click", "rage")]
+    markers = [{"t": c["t"], "kind": c["kind"]} for c in crumbs
+               if c["kind"] in ("error", "navigation", "click", "rage")]
     return {
         "breadcrumbs": crumbs,
         "markers": markers,

@@ -33,7 +33,7 @@ def _redact_named(c: Compiled, v: Any, rule: str, location: str, report: ScrubRe
     keys inside scrubbed like any map's)."""
     if not isinstance(v, (dict, list)):
         return _redact_scalar(c, v, rule, location, report)
-    stack = [v]
+    stack: list[Any] = [v]
     while stack:
         o = stack.pop()
         for k in list(o) if isinstance(o, dict) else range(len(o)):
@@ -47,7 +47,7 @@ def _redact_named(c: Compiled, v: Any, rule: str, location: str, report: ScrubRe
     return v
 
 
-def scrub_key(c: Compiled, obj: dict, k: str, location: str, report: ScrubReport) -> str:
+def scrub_key(c: Compiled, obj: dict[str, Any], k: str, location: str, report: ScrubReport) -> str:
     """The one path for a map's keys: a key is scrubbed like any payload string (maps keyed by
     address, phone, URL...), and keys that redact alike stay apart ("[email]", "[email] (2)"),
     so no entry is lost.  Renames ``k`` in ``obj``; returns the key now used."""
@@ -70,7 +70,7 @@ _HEADER_LINE = re.compile(r"^([ \t]*+)([!#$%&'*+.^_`|~0-9A-Za-z-]++)([ \t]*+:[ \
 def _header_value(c: Compiled, name: Any, v: Any, location: str, report: ScrubReport) -> Any:
     """One header's value, by its name like any named value (the always-redacted headers are
     secret names)."""
-    stack: list = []
+    stack: list[Any] = []
     v = _value(c, name, v, location, report, stack, "@header")
     for o in stack:
         scrub_json(c, o, location, report)
@@ -82,7 +82,7 @@ def _header_text(c: Compiled, text: str, location: str, report: ScrubReport) -> 
     if ":" not in text:
         return c.text.scrub(text, location, report)
 
-    def line(m: re.Match) -> str:
+    def line(m: re.Match[str]) -> str:
         raw = m.group(4)
         value = raw.rstrip(" \t\r")
         tail = raw[len(value):]
@@ -192,7 +192,7 @@ def _message_text(c: Compiled, v: str, location: str, report: ScrubReport) -> st
 def _secret_headers_in_text(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
     """"Authorization: ..." / "Cookie: ..." (the secret header names) inside payload text."""
 
-    def sub(m: re.Match) -> str:
+    def sub(m: re.Match[str]) -> str:
         value = m.group(3).strip()
         new = c.param_redactor(value) if value else value
         if new == value:
@@ -223,7 +223,7 @@ def _params_text(c: Compiled, s: str, lead: str, location: str, report: ScrubRep
     return new[1:] if new.startswith(lead) else new
 
 
-def _is_pairs(items: list) -> bool:
+def _is_pairs(items: list[Any]) -> bool:
     """``[[name, value], ...]``: how Sentry and SDKs send query strings, form bodies and
     headers.  Each value is then scrubbed by its name, as a map's value is by its key."""
     for p in items:
@@ -258,7 +258,8 @@ def _key_kind(c: Compiled, k: str) -> int:
     return kind
 
 
-def _value(c: Compiled, k: Any, v: Any, location: str, report: ScrubReport, stack: list, rule: str = "@sensitive_key") -> Any:
+def _value(c: Compiled, k: Any, v: Any, location: str, report: ScrubReport, stack: list[Any],
+           rule: str = "@sensitive_key") -> Any:
     """The value of one map entry, ``[name, value]`` pair or header, by its name ``k``:
     redacted for a secret name (counted as ``rule``), headers and bodies by their rules,
     strings scrubbed; objects and lists are pushed on ``stack`` to be walked.  Returns the
@@ -339,7 +340,7 @@ def scrub_json(c: Compiled, root: Any, location: str, report: ScrubReport) -> An
     return root
 
 
-def _scrub_fields(c: Compiled, obj: dict, done: Any, location: str, report: ScrubReport) -> None:
+def _scrub_fields(c: Compiled, obj: dict[str, Any], done: Any, location: str, report: ScrubReport) -> None:
     """The fields of ``obj`` not in ``done`` (those a handler took already) are one payload
     map: scrubbed by name, key and value like any other (a field named ``token`` is redacted)."""
     rest = {k: obj.pop(k) for k in [k for k in obj if k not in done]}
@@ -347,7 +348,8 @@ def _scrub_fields(c: Compiled, obj: dict, done: Any, location: str, report: Scru
         obj.update(scrub_json(c, rest, location, report))
 
 
-def _url_fields(c: Compiled, obj: dict, keys: tuple[str, ...], location: str, report: ScrubReport) -> list[str]:
+def _url_fields(c: Compiled, obj: dict[str, Any], keys: tuple[str, ...], location: str,
+                report: ScrubReport) -> list[str]:
     """String fields of ``obj`` named in ``keys`` with the URL rules; returns those done."""
     done = []
     for key in keys:
@@ -357,7 +359,7 @@ def _url_fields(c: Compiled, obj: dict, keys: tuple[str, ...], location: str, re
     return done
 
 
-def scrub_user(c: Compiled, holder: dict, report: ScrubReport, location: str = "user") -> None:
+def scrub_user(c: Compiled, holder: dict[str, Any], report: ScrubReport, location: str = "user") -> None:
     user = holder.get("user")
     if not isinstance(user, dict) or c.user_policy == "keep":
         return
@@ -386,7 +388,7 @@ def scrub_user(c: Compiled, holder: dict, report: ScrubReport, location: str = "
                 scrub_json(c, v, location, report)
 
 
-def scrub_error_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
+def scrub_error_event(c: Compiled, ev: dict[str, Any], report: ScrubReport) -> dict[str, Any]:
     """A Sentry error event: exception values and frames, message, breadcrumbs, request, extra,
     user (policy), tags, logentry, and every other field but identifiers."""
     for key in ("exception", "threads"):
@@ -426,7 +428,7 @@ _SHAPES: dict[str, Any] = {
 }
 
 
-def _scrub_rest(c: Compiled, ev: dict, done: frozenset, location: str, report: ScrubReport) -> None:
+def _scrub_rest(c: Compiled, ev: dict[str, Any], done: frozenset[str], location: str, report: ScrubReport) -> None:
     """Every field not handled above (culprit, transaction, server_name, spans, fingerprint,
     modules, contexts of replay events, a handled field of the wrong shape, ...) is scrubbed as a
     generic payload: what an SDK or a future SDK puts in an event must not reach storage
@@ -435,10 +437,10 @@ def _scrub_rest(c: Compiled, ev: dict, done: frozenset, location: str, report: S
     _scrub_fields(c, ev, handled, location, report)
 
 
-def _scrub_exceptions(c: Compiled, container: dict | list, report: ScrubReport) -> None:
+def _scrub_exceptions(c: Compiled, container: dict[str, Any] | list[Any], report: ScrubReport) -> None:
     """``exception`` or ``threads``: a list or ``{"values": [...]}`` of objects with a message
     ``value`` and a ``stacktrace``; every other field and entry of any shape as a payload."""
-    values = container.get("values") if isinstance(container, dict) else container
+    values: Any = container.get("values") if isinstance(container, dict) else container
     for i, x in enumerate(values if isinstance(values, list) else ()):
         if not isinstance(x, dict):
             values[i] = scrub_json(c, x, "error.exception", report)
@@ -453,7 +455,7 @@ def _scrub_exceptions(c: Compiled, container: dict | list, report: ScrubReport) 
         _scrub_fields(c, container, ("values",) if isinstance(values, list) else (), "error.exception", report)
 
 
-def _scrub_stacktrace(c: Compiled, holder: dict, report: ScrubReport) -> None:
+def _scrub_stacktrace(c: Compiled, holder: dict[str, Any], report: ScrubReport) -> None:
     """``holder["stacktrace"]``: frames' file names and URLs with the URL rules; source lines
     (``context_line``, ``pre_context``, ``post_context``), ``vars``, function and module names,
     and anything else as payloads."""
@@ -470,7 +472,7 @@ def _scrub_stacktrace(c: Compiled, holder: dict, report: ScrubReport) -> None:
     _scrub_fields(c, st, ("frames",) if isinstance(frames, list) else (), "error.exception", report)
 
 
-def _scrub_request(c: Compiled, req: dict, location: str, report: ScrubReport) -> None:
+def _scrub_request(c: Compiled, req: dict[str, Any], location: str, report: ScrubReport) -> None:
     """``request`` of an error or replay event: ``url`` with the URL rules, ``cookies`` always
     replaced, ``query_string`` / ``fragment`` / ``data`` strings as parameters and bodies, and
     every other field (headers, query pairs, env...) as a payload, by name."""
@@ -491,7 +493,7 @@ def _scrub_request(c: Compiled, req: dict, location: str, report: ScrubReport) -
     _scrub_fields(c, req, done, location, report)
 
 
-def scrub_replay_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
+def scrub_replay_event(c: Compiled, ev: dict[str, Any], report: ScrubReport) -> dict[str, Any]:
     """A Sentry replay_event: urls, request, user, tags, and every other field but identifiers."""
     urls = ev.get("urls")
     if isinstance(urls, list):

@@ -17,21 +17,21 @@ from .payloads import scrub_json
 from .redaction import mask_input, mask_text
 from .report import ScrubReport
 from .state import BLOCK, DROPPED, MASK, RULE_SHIFT, ReplayState
+from .text import NOT_CACHED
 from .urls import scrub_srcset, scrub_url
 
 # attribute name -> how its value is scrubbed
 _TEXT, _URL, _SRCSET, _CSS, _SKIP = 0, 1, 2, 3, 4
-_ATTR_KIND: dict[str, int] = {n: _URL for n in URL_ATTRIBUTES}
-_ATTR_KIND.update({n: _SRCSET for n in SRCSET_ATTRIBUTES})
+_ATTR_KIND: dict[str, int] = dict.fromkeys(URL_ATTRIBUTES, _URL)
+_ATTR_KIND.update(dict.fromkeys(SRCSET_ATTRIBUTES, _SRCSET))
 _ATTR_KIND.update({"style": _CSS, "_cssText": _CSS})
 # Geometry and binary: numbers only, or base64 images (see docs: data: URIs).
-_ATTR_KIND.update({n: _SKIP for n in ("d", "points", "viewBox", "viewbox", "transform", "rr_dataURL", "path")})
+_ATTR_KIND.update(dict.fromkeys(("d", "points", "viewBox", "viewbox", "transform", "rr_dataURL", "path"), _SKIP))
 
 # Incremental sources that carry only numbers and ids (mouse, scroll, viewport, media,
 # drag, selection, custom element names): not walked.  Any other unknown source is scrubbed.
 _NUMERIC_SOURCES = frozenset((1, 2, 3, 4, 6, 7, 12, 14, 16))
 _PARTIAL_EMAIL = re.compile(r"(?<![^\s<(\[,;:\"'])[^\s@<>()\[\],;:\"']++@[^\s@<>()\[\],;:\"']*")
-_MISS = object()
 _INHERIT = ~BLOCK  # children inherit MASK and the rule bits, not BLOCK (they are dropped)
 _NO_CTX = (0, 0)
 # Report rule for Input events masked because another value of the same field matched a detector.
@@ -52,7 +52,7 @@ class RecordingWalker:
         self.rule_ids = [r.rule_id for r in c.dom.rules]
         # Input events of this segment (see _keystrokes_of): element id -> the events no detector
         # matched, and element id -> the last raw value a detector matched.
-        self._typing: dict[Any, list[dict]] = {}
+        self._typing: dict[Any, list[dict[str, Any]]] = {}
         self._typed: dict[Any, str] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -99,7 +99,7 @@ class RecordingWalker:
             if kids:
                 stack.extend(kids)
 
-    def _block(self, node: dict, nid: Any, rule: int) -> None:
+    def _block(self, node: dict[str, Any], nid: Any, rule: int) -> None:
         kids = node.get("childNodes")
         if kids:
             for k in kids:
@@ -166,7 +166,7 @@ class RecordingWalker:
         track_all = dom.track_all
         attr_kind_get = _ATTR_KIND.get
         attr_value = self._attr_value
-        stack: list[tuple[list, Any, int, tuple[int, int]]] = [([root], parent_id, inh, ctx)]
+        stack: list[tuple[list[Any], Any, int, tuple[int, int]]] = [([root], parent_id, inh, ctx)]
         pop = stack.pop
         push = stack.append
         while stack:
@@ -185,10 +185,10 @@ class RecordingWalker:
                                 node["textContent"] = new
                                 add(self._rule_id(inh), "dom.text")
                     elif tc.__class__ is str and len(tc) >= min_len:
-                        r = cache_get(tc, _MISS)
+                        r = cache_get(tc, NOT_CACHED)
                         if r is None:
                             continue
-                        if r is _MISS:
+                        if r is NOT_CACHED:
                             r = lookup(tc)
                             if r is None:
                                 continue
@@ -238,17 +238,17 @@ class RecordingWalker:
                             if kind == _TEXT:
                                 if len(v) < min_len:
                                     continue
-                                r = cache_get(v, _MISS)
+                                r = cache_get(v, NOT_CACHED)
                                 if r is None:
                                     continue
-                                if r is _MISS:
+                                if r is NOT_CACHED:
                                     r = lookup(v)
                                     if r is None:
                                         continue
                                 attrs[name] = r[0]
                                 for rule in r[1]:
                                     add(rule, "dom.attr")
-                            elif kind == _URL and url_cache_get(v, _MISS) is None:
+                            elif kind == _URL and url_cache_get(v, NOT_CACHED) is None:
                                 continue
                             else:
                                 new = attr_value(name, v, flags, mattr)
@@ -266,12 +266,13 @@ class RecordingWalker:
                         push((ch, node["id"], inh, ctx))
 
     # ------------------------------------------------------------------ events
-    def run(self, events: list) -> list:
+    def run(self, events: Any) -> None:
+        """Scrub a segment's events in place (``events`` as the recording's JSON gave it)."""
         if not isinstance(events, list):  # not a segment at all: never left unscrubbed
             if isinstance(events, dict):
                 scrub_json(self.c, events, "malformed", self.report)
                 self.report.add("@fallback", "malformed")
-            return events
+            return
         for i, e in enumerate(events):
             if not isinstance(e, dict):
                 if isinstance(e, (str, list)) and e:
@@ -298,11 +299,10 @@ class RecordingWalker:
                 elif t == META:
                     if isinstance(d.get("href"), str):
                         d["href"] = scrub_url(self.c.text, d["href"], "meta.href", self.report, self.label)
-                    if len(d) > 3 or "href" in d and not isinstance(d["href"], str):  # beyond href/width/height
+                    if len(d) > 3 or ("href" in d and not isinstance(d["href"], str)):  # beyond href/width/height
                         for k in d:
-                            if k != "href" or not isinstance(d[k], str):
-                                if isinstance(d[k], (str, dict, list)):
-                                    d[k] = scrub_json(self.c, d[k], "meta.href", self.report)
+                            if (k != "href" or not isinstance(d[k], str)) and isinstance(d[k], (str, dict, list)):
+                                d[k] = scrub_json(self.c, d[k], "meta.href", self.report)
                 elif t == CUSTOM:
                     self.custom(d)
                 elif t == PLUGIN:
@@ -314,9 +314,8 @@ class RecordingWalker:
                     scrub_json(self.c, d, "custom", self.report)
             except Exception:  # malformed event: never store it unscrubbed
                 self._fallback(d)
-        return events
 
-    def _fallback(self, d: dict) -> None:
+    def _fallback(self, d: dict[str, Any]) -> None:
         """A malformed event: every string through the detectors, and the DOM rules still
         applied to whatever looks like an element (a broken node elsewhere in a snapshot must
         not let a password field's value through)."""
@@ -343,7 +342,8 @@ class RecordingWalker:
                     matched = None
                 nid = o.get("id")
                 if matched or masked:
-                    flags, mattr, block = self._apply_matches(matched or [], MASK if masked else 0, nid) if matched else (MASK, None, -1)
+                    flags, mattr, block = (self._apply_matches(matched or [], MASK if masked else 0, nid) if matched
+                                           else (MASK, None, -1))
                     for k, v in list(attrs.items()):
                         if isinstance(v, str) and v and (k in TEXT_ATTRIBUTES or (mattr is not None and k in mattr)):
                             attrs[k] = mask_text(v)
@@ -354,7 +354,7 @@ class RecordingWalker:
                     masked = masked or bool(flags & MASK)
             stack.extend((v, masked) for v in o.values() if isinstance(v, (dict, list)))
 
-    def custom(self, d: dict) -> None:
+    def custom(self, d: dict[str, Any]) -> None:
         tag = d.get("tag")
         payload = d.get("payload")
         if payload is None:
@@ -382,7 +382,7 @@ class RecordingWalker:
             loc = "custom"
         d["payload"] = scrub_json(self.c, payload, loc, self.report)
 
-    def incremental(self, d: dict) -> None:
+    def incremental(self, d: dict[str, Any]) -> None:
         src = d.get("source")
         c = self.c
         scrub = c.text.scrub
@@ -441,7 +441,7 @@ class RecordingWalker:
                 elif isinstance(v, (dict, list)):
                     stack.append(v)
 
-    def input(self, d: dict) -> None:
+    def input(self, d: dict[str, Any]) -> None:
         text = d.get("text")
         if not isinstance(text, str) or not text:
             return
@@ -489,7 +489,7 @@ class RecordingWalker:
                 else:
                     self._typing.setdefault(nid, []).append(prev)
 
-    def _unmatched_keystroke(self, nid: Any, d: dict, text: str) -> None:
+    def _unmatched_keystroke(self, nid: Any, d: dict[str, Any], text: str) -> None:
         raw = self._typed.get(nid)
         if raw is not None and _related(text, raw):
             d["text"] = mask_input(text)
@@ -499,7 +499,7 @@ class RecordingWalker:
 
     # ------------------------------------------------------------------ mutations
     @staticmethod
-    def _add_order(adds: list) -> range | list[int]:
+    def _add_order(adds: list[Any]) -> range | list[int]:
         """Process order where every add comes after the add of its parent (if in the batch)."""
         pos: dict[Any, int] = {}
         for i, a in enumerate(adds):
@@ -522,7 +522,7 @@ class RecordingWalker:
                 order.append(k)
         return order
 
-    def mutation(self, d: dict) -> None:
+    def mutation(self, d: dict[str, Any]) -> None:
         st = self.state
         flags_map = st.flags
         report = self.report
@@ -554,7 +554,7 @@ class RecordingWalker:
                     continue
                 self.walk(a.get("node"), pid, pf & _INHERIT, st.ctx.get(pid, _NO_CTX))
             if not all(keep):
-                d["adds"] = [a for a, k in zip(adds, keep) if k]
+                d["adds"] = [a for a, k in zip(adds, keep, strict=True) if k]
         texts = d.get("texts")
         if texts:
             kept = []
@@ -609,7 +609,7 @@ class RecordingWalker:
             if len(kept) != len(attributes):
                 d["attributes"] = kept
 
-    def _style_object(self, style: dict) -> None:
+    def _style_object(self, style: dict[str, Any]) -> None:
         """Mutation ``style`` objects: ``{prop: value | [value, priority] | false}``."""
         scrub = self.c.text.scrub
         for prop, v in style.items():
@@ -618,7 +618,7 @@ class RecordingWalker:
             elif isinstance(v, list) and v and isinstance(v[0], str):
                 v[0] = scrub(v[0], "css", self.report)
 
-    def _rematch(self, nid: Any, at: dict, f: int) -> int:
+    def _rematch(self, nid: Any, at: dict[str, Any], f: int) -> int:
         """Re-evaluate the rules for an element whose attributes changed (matches are sticky)."""
         dom = self.c.dom
         st = self.state

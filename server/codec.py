@@ -54,7 +54,8 @@ def _ext_hook(code: int, data: bytes) -> Any:
 def unpack_segment(packed: bytes) -> list[Any]:
     document = msgpack.unpackb(packed, raw=False, ext_hook=_ext_hook, strict_map_key=False)
     if not isinstance(document, dict) or document.get("v") != VERSION:
-        raise CodecError(f"stored segment has an unknown codec version {document.get('v') if isinstance(document, dict) else '?'}")
+        version = document.get("v") if isinstance(document, dict) else "?"
+        raise CodecError(f"stored segment has an unknown codec version {version}")
     return document["events"]
 
 

@@ -17,15 +17,16 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from replayd.scrubbing import ReplayState, Scrubber
 
 from ..codec import encode_segment
-from ..timestamps import plausible
 from ..scrub_rules import load_rules_file
+from ..timestamps import plausible
 
 T = TypeVar("T")
 log = logging.getLogger("replayd.worker")
@@ -185,8 +186,11 @@ def _summarise(events: list[Any]) -> tuple[float | None, float | None, bool, int
             payload = data.get("payload")
             if isinstance(payload, dict) and isinstance(payload.get("eventId"), str):
                 error_ids.append(payload["eventId"])
-    to_s = (lambda ms: None if ms is None else ms / 1000.0)
-    return to_s(start), to_s(end), full, clicks, rage, error_ids
+    return _seconds(start), _seconds(end), full, clicks, rage, error_ids
+
+
+def _seconds(ms: float | None) -> float | None:
+    return None if ms is None else ms / 1000.0
 
 
 def _process_segment(job: SegmentJob) -> SegmentResult:
