@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import json
 import zlib
-from pathlib import Path
 
 import pytest
 
 from replayd.scrubbing import RuleSet, Scrubber, parse_rules
 from replayd.scrubbing.redaction import hash_token
+from tests.envelopes import parse_envelope
 from tests.harness import SDK_TRAFFIC
 
 SECRET = b"test-secret"
-
-
-def envelope_items(path: Path) -> list[tuple[dict, bytes]]:
-    data = path.read_bytes()
-    pos = data.index(b"\n") + 1
-    items = []
-    while pos < len(data):
-        nl = data.find(b"\n", pos)
-        nl = len(data) if nl < 0 else nl
-        header = json.loads(data[pos:nl])
-        pos = nl + 1
-        if "length" in header:
-            payload = data[pos : pos + header["length"]]
-            pos += header["length"] + 1
-        else:
-            nl = data.find(b"\n", pos)
-            nl = len(data) if nl < 0 else nl
-            payload = data[pos:nl]
-            pos = nl + 1
-        items.append((header, payload))
-    return items
 
 
 def scrubber(rules=None) -> Scrubber:
@@ -150,7 +129,7 @@ def test_real_sdk_traffic():
     seen = set()
     typed = []
     for path in sorted(SDK_TRAFFIC.glob("*.envelope")):
-        for header, payload in envelope_items(path):
+        for header, payload in parse_envelope(path.read_bytes())[1]:
             kind = header["type"]
             seen.add(kind)
             if kind == "event":
