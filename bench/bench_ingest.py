@@ -41,6 +41,7 @@ import brotli
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests.*
 
+from replayd.player.timeline import event_ms
 from tests.envelopes import cut_segments, recording_envelope, replay_event
 from tests.harness import CORPUS, PUBLIC_KEY, RunningServer, launch_server, load_recording
 
@@ -66,7 +67,7 @@ def make_segments(events: list[dict[str, Any]], seconds: float = SEGMENT_SECONDS
     segments = []
     for i, group in enumerate(cut_segments(events, seconds)):
         raw = json.dumps(group, separators=(",", ":"), ensure_ascii=False).encode()
-        times = [e["timestamp"] for e in group]
+        times = [ms for e in group if (ms := event_ms(e)) is not None]
         urls = [e["data"]["href"] for e in group if e.get("type") == 4 and isinstance(e.get("data"), dict)
                 and isinstance(e["data"].get("href"), str)]
         segments.append(Segment(i, raw, zlib.compress(raw, 6), min(times), max(times), urls))

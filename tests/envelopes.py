@@ -23,6 +23,8 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
+from replayd.player.timeline import event_ms  # rrweb's times in ms, the SDK's custom events' in seconds
+
 USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "HeadlessChrome/156.0.0.0 Safari/537.36")
 SDK = {"name": "sentry.javascript.browser", "version": "11.12.0"}
@@ -38,8 +40,7 @@ def new_id() -> str:
 
 def replay_envelope(replay_id: str, segment_id: int, events: list[dict[str, Any]], **replay_event_fields: Any) -> bytes:
     """One upload of a replay segment, as the SDK sends it (zlib body, explicit length)."""
-    timestamps = [e["timestamp"] / 1000 if e.get("timestamp", 0) > 1e11 else e.get("timestamp", 0)
-                  for e in events if isinstance(e.get("timestamp"), (int, float))]
+    timestamps = [ms / 1000 for e in events if (ms := event_ms(e)) is not None]
     now = max(timestamps) if timestamps else time.time()
     start = min(timestamps) if timestamps else now
     url = next((e["data"]["href"] for e in events if e.get("type") == 4 and "href" in e.get("data", {})), None)
@@ -155,14 +156,17 @@ def read_recording(payload: bytes) -> tuple[int, bytes]:
 
 
 def cut_segments(events: Iterable[dict[str, Any]], seconds: float = 5.0) -> list[list[dict[str, Any]]]:
-    """Cut a recording every ``seconds`` of event time, the way the SDK flushes."""
+    """Cut a recording every ``seconds`` of event time, the way the SDK flushes: a new segment when
+    an event is that long or more past the first timed event of the current one."""
     segments: list[list[dict[str, Any]]] = []
     start = None
     for event in events:
-        ts = event["timestamp"]
-        if start is None or ts - start >= seconds * 1000:
+        ms = event_ms(event)
+        if not segments or (ms is not None and start is not None and ms - start >= seconds * 1000):
             segments.append([])
-            start = ts
+            start = None
+        if start is None:
+            start = ms
         segments[-1].append(event)
     return segments
 

@@ -20,6 +20,7 @@ from typing import Any
 import brotli
 import yaml
 
+from replayd.player.timeline import event_ms
 from replayd.server.config import Config, load_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -97,6 +98,17 @@ class RunningServer:
                                      headers={"Authorization": f"Bearer {API_TOKEN}"})
         with urllib.request.urlopen(req, timeout=30) as response:
             return json.loads(response.read())
+
+    def replay_events(self, replay_id: str, project_id: int = 1) -> list[dict[str, Any]]:
+        """Every stored event of a replay, segment by segment from the read API, in time order, each
+        ``timestamp`` in ms (the SDK's custom events carry seconds), as rrweb's Replayer wants them."""
+        base = f"/api/0/projects/{project_id}/replays/{replay_id}/"
+        events: list[dict[str, Any]] = []
+        for segment in self.api(base)["data"]["segments"]:
+            events += self.api(f"{base}segments/{segment['segment_id']}/")
+        for event in events:
+            event["timestamp"] = round(event_ms(event))
+        return sorted(events, key=lambda e: e["timestamp"])
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

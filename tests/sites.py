@@ -3,9 +3,11 @@ from node_modules, and rrweb's own replayer to play stored segments back."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,24 @@ def replayer_files() -> Files:
         "/rrweb/replay.min.js": ((RRWEB_REPLAY / "umd" / "replay.min.js").read_bytes(), "text/javascript"),
         "/rrweb/style.css": ((RRWEB_REPLAY / "dist" / "style.css").read_bytes(), "text/css"),
     }
+
+
+@contextlib.contextmanager
+def rrweb_replayer(browser: Any, site_url: str, events: list[dict[str, Any]]) -> Iterator[Any]:
+    """A page of ``site_url``'s /player.html (:func:`replayer_files`) with rrweb's own Replayer
+    loaded with ``events`` as ``window.replayer``; an error the page raised fails the test."""
+    context = browser.new_context()
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    try:
+        page.goto(site_url + "/player.html")
+        page.evaluate("""(events) => { window.replayer = new rrwebReplay.Replayer(events, {
+                root: document.getElementById('root'), showWarning: false, mouseTail: false}); }""", events)
+        yield page
+    finally:
+        context.close()
+    assert not problems, problems
 
 
 def page_files(folder: Path, *names: str) -> Files:

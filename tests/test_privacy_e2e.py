@@ -36,10 +36,9 @@ import pytest
 
 from replayd.server.codec import decode_segment
 from tests.harness import REPO, RunningServer, launch_server
-from tests.sites import StaticSite, page_files, replayer_files, sentry_files, wait_for_js
+from tests.sites import StaticSite, page_files, replayer_files, rrweb_replayer, sentry_files, wait_for_js
 
 PAGES = REPO / "tests" / "pages" / "privacy"
-SECONDS_BELOW = 1e11  # a timestamp below this is in seconds (Sentry's performanceSpan events)
 
 PAGE_QUERY = "?session=pageSessQw12Er34Ty56&ref=newsletter"
 TYPED_EMAIL = "typed.person@example.com"
@@ -414,31 +413,13 @@ REPLAYED_JS = """(args) => {
 
 
 def test_the_stored_recording_replays_with_structure_css_and_text(privacy_session: PrivacySession, browser) -> None:
-    server, replay_id = privacy_session.server, privacy_session.replay_id
-    replay = server.api(f"/api/0/projects/1/replays/{replay_id}/")["data"]
-    events: list[dict[str, Any]] = []
-    for segment in replay["segments"]:
-        events += server.api(f"/api/0/projects/1/replays/{replay_id}/segments/{segment['segment_id']}/")
-    for event in events:
-        if event["timestamp"] < SECONDS_BELOW:
-            event["timestamp"] = round(event["timestamp"] * 1000)
-    events.sort(key=lambda e: e["timestamp"])
+    events = privacy_session.server.replay_events(privacy_session.replay_id)
     assert any(e["type"] == 2 for e in events), "no full snapshot stored"
     end = events[-1]["timestamp"] - events[0]["timestamp"] + 1
 
-    context = browser.new_context()
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    try:
-        page.goto(privacy_session.site.url + "/player.html")
-        page.evaluate("""(events) => { window.replayer = new rrwebReplay.Replayer(events, {
-                root: document.getElementById('root'), showWarning: false, mouseTail: false}); }""", events)
+    with rrweb_replayer(browser, privacy_session.site.url, events) as page:
         selectors = [s for s, _ in UNPLANTED_TEXT + MASKED_TEXT]
         got = page.evaluate(REPLAYED_JS, [end, STRUCTURE_JS, selectors])
-    finally:
-        context.close()
-    assert not problems, problems
     original = privacy_session.original
 
     # Structure: every element of the live page at the end, in order, with its id (scripts aside).

@@ -23,11 +23,10 @@ import pytest
 
 from tests.envelopes import parse_envelope, read_recording
 from tests.harness import REPO, RunningServer, launch_server
-from tests.sites import StaticSite, page_files, replayer_files, sentry_files, wait_for_js
+from tests.sites import StaticSite, page_files, replayer_files, rrweb_replayer, sentry_files, wait_for_js
 
 PAGES = REPO / "tests" / "pages" / "sentry"
 TYPED = "Copper watering can"
-SECONDS_BELOW = 1e11  # a timestamp below this is in seconds (in ms it would be before 1973)
 
 # --- what the SDK sent ----------------------------------------------------------------------
 
@@ -204,19 +203,7 @@ def _replay_text_at(page: Any, offset_ms: float) -> str:
 
 
 def test_stored_segments_replay_in_rrweb(sdk_session: SdkSession, browser) -> None:
-    server = sdk_session.server
-    replay = server.api(f"/api/0/projects/1/replays/{sdk_session.replay_id}/")["data"]
-    events: list[dict[str, Any]] = []
-    for segment in replay["segments"]:
-        segment_events = server.api(
-            f"/api/0/projects/1/replays/{sdk_session.replay_id}/segments/{segment['segment_id']}/")
-        assert isinstance(segment_events, list) and segment_events
-        events += segment_events
-    # The SDK's performanceSpan custom events carry timestamps in seconds; rrweb's are in ms.
-    for event in events:
-        if event["timestamp"] < SECONDS_BELOW:
-            event["timestamp"] = round(event["timestamp"] * 1000)
-    events.sort(key=lambda e: e["timestamp"])
+    events = sdk_session.server.replay_events(sdk_session.replay_id)
     assert sum(e["type"] == 2 for e in events) >= 2, "expected a full snapshot per page"
 
     # Offsets into the replay: just before page two's Meta event, and the end.
@@ -224,17 +211,7 @@ def test_stored_segments_replay_in_rrweb(sdk_session: SdkSession, browser) -> No
     page_two = next(e["timestamp"] for e in events if e["type"] == 4 and "/checkout.html" in e["data"]["href"])
     end = events[-1]["timestamp"]
 
-    context = browser.new_context()
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    try:
-        page.goto(sdk_session.site.url + "/player.html")
-        page.evaluate(
-            """(events) => { window.replayer = new rrwebReplay.Replayer(events, {
-                   root: document.getElementById('root'), showWarning: false, mouseTail: false}); }""",
-            events,
-        )
+    with rrweb_replayer(browser, sdk_session.site.url, events) as page:
         first_page = _replay_text_at(page, page_two - start - 1)
         assert "Greenhouse shopping list" in first_page, first_page
         assert "Seeds and tools for the spring planting." in first_page
@@ -244,7 +221,4 @@ def test_stored_segments_replay_in_rrweb(sdk_session: SdkSession, browser) -> No
         assert "Checkout for the greenhouse order" in second_page, second_page
         assert "Payment is being processed" in second_page, "the click's DOM change did not replay"
         assert "Greenhouse shopping list" not in second_page
-    finally:
-        context.close()
-    assert not problems, problems
 
