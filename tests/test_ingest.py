@@ -306,7 +306,6 @@ async def test_deep_nesting_is_stored_and_read_back(client):
     """10,000 nested elements: no recursion error anywhere from ingest to the read API."""
     replay_id = rid()
     full = {"type": 2, "timestamp": int(T0 * 1000), "data": {"node": deep_document(10_000), "initialOffset": {}}}
-    text = json.dumps(full, check_circular=False) if False else None  # noqa: F841 (built below iteratively)
     import sys
 
     limit = sys.getrecursionlimit()

@@ -16,7 +16,7 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -38,7 +38,10 @@ from .records import (
 )
 from .sql import like_pattern
 
-R = TypeVar("R")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")  # a record type of records.py
 
 
 def advisory_key(name: str) -> int:
@@ -187,7 +190,7 @@ def _record(cls: type[R], row: asyncpg.Record, **extra: Any) -> R:
 
 def _from_row(cls: type[R], row: asyncpg.Record) -> R:
     """A record from a whole table row (``SELECT t``), which may have columns it has no field for."""
-    return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+    return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
 
 
 def _count(status: str) -> int:
