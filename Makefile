@@ -1,4 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Each sets itself up on first use.
+# `make test` runs `make lint` (ruff, then mypy) first: a finding fails it before the suite starts.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,12 +18,12 @@ UV := .venv-lock/bin/uv
 UV_COMPILE := $(UV) pip compile pyproject.toml --extra test --group pyproject.toml:build --universal \
 	--python-version 3.11 --generate-hashes --quiet --output-file $(LOCK)
 
-.PHONY: run test pytest bench chromium lock lock-upgrade clean
+.PHONY: run test lint pytest bench chromium lock lock-upgrade clean
 
 run: $(PY_STAMP) $(NPM_STAMP)
 	$(BIN)/replayd serve $(ARGS)
 
-test: $(NPM_STAMP) chromium
+test: lint $(NPM_STAMP) chromium
 	@$(MAKE) --no-print-directory pytest
 	@if ! newest=$$(scripts/find-python.sh $(NEWEST)); then \
 		echo "make test: no Python $(NEWEST) found (python$(NEWEST) on PATH or in pyenv): the suite ran on $$($(BIN)/python -V) only"; \
@@ -31,6 +32,21 @@ test: $(NPM_STAMP) chromium
 	else \
 		echo "make test: again on Python $(NEWEST) ($$newest)"; \
 		$(MAKE) --no-print-directory pytest VENV=.venv-$(NEWEST) PYTHON=$$newest; \
+	fi
+
+# ruff (style, imports, likely bugs) and mypy (types) with pyproject.toml's settings. mypy cannot follow
+# the editable install (an import hook), so the folders are linked into .venv/typecheck as the
+# installed namespace, replayd.server, replayd.player and replayd.scrubbing, and mypy checks that.
+TYPECHECK := $(VENV)/typecheck/replayd
+lint: $(PY_STAMP)
+	@mkdir -p $(TYPECHECK) && for p in server player scrubbing; do ln -sfn ../../../$$p $(TYPECHECK)/$$p; done
+	@failed=; \
+	$(BIN)/ruff check . || failed="$$failed ruff"; \
+	$(BIN)/mypy -p replayd || failed="$$failed mypy"; \
+	if [ -n "$$failed" ]; then \
+		echo "make lint: failed:$$failed (see above; \`$(BIN)/ruff check --fix\` mends some ruff findings;" \
+			"mypy's paths under $(TYPECHECK)/ are the repo's folders)"; \
+		exit 1; \
 	fi
 
 # The suite in one venv (VENV=..., PYTHON=... pick which).

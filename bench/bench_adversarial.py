@@ -34,11 +34,13 @@ def scrub_text(scrubber: Scrubber, text: str) -> None:
 def scrub_everywhere(scrubber: Scrubber, text: str) -> None:
     scrubber.scrub_text(text)
     scrubber.scrub_error_event({"request": {"url": text, "data": text, "headers": text, "query_string": text}})
-    link = {"type": 2, "id": 5, "tagName": "a", "attributes": {"href": text, "srcset": text, "style": text, "title": text},
+    link = {"type": 2, "id": 5, "tagName": "a",
+            "attributes": {"href": text, "srcset": text, "style": text, "title": text},
             "childNodes": [{"type": 3, "id": 6, "textContent": text}]}
+    body = {"type": 2, "id": 2, "tagName": "body", "attributes": {}, "childNodes": [link]}
     scrubber.scrub_recording([
-        {"type": 2, "timestamp": 1, "data": {"initialOffset": {"left": 0, "top": 0}, "node": {"type": 0, "id": 1, "childNodes": [
-            {"type": 2, "id": 2, "tagName": "body", "attributes": {}, "childNodes": [link]}]}}},
+        {"type": 2, "timestamp": 1,
+         "data": {"initialOffset": {"left": 0, "top": 0}, "node": {"type": 0, "id": 1, "childNodes": [body]}}},
         {"type": 3, "timestamp": 2, "data": {"source": 5, "id": 5, "text": text + " a@"}},
         {"type": 6, "timestamp": 3, "data": {"plugin": "rrweb/console@1", "payload": {"payload": [text, "{" + text]}}},
     ])

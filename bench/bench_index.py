@@ -33,8 +33,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -239,7 +241,7 @@ async def bench_list(args: argparse.Namespace, database_url: str) -> None:
         print(f"  list_replays(project 1, page of 50 + total), median of {args.repeat} in ms: the call; its page "
               f"and its exact total apart (the indexes their plans use); a total counted to {args.cap:,} at most")
         for name, query in QUERIES:
-            ms, (rows, total) = await timed(lambda: index.list_replays(1, query), args.repeat)
+            ms, (_, total) = await timed(partial(index.list_replays, 1, query), args.repeat)
             times, plans = await split_timings(index, query, args.repeat, args.cap)
             print(f"    {name:30} {ms:6.1f}  total {total:>9,}  page {times[0]:5.1f} ({plans[0]})  "
                   f"total {times[1]:6.1f} ({plans[1]})  capped {times[2]:5.1f}")
@@ -256,7 +258,7 @@ async def split_timings(index: PostgresIndex, query: ReplayQuery, repeat: int,
     capped_sql = count_sql.replace("SELECT COUNT(*) FROM replays WHERE",
                                    "SELECT COUNT(*) FROM (SELECT 1 FROM replays WHERE") + f" LIMIT {cap}) capped"
     async with index.pool.acquire() as conn:
-        times = [(await timed(lambda: conn.fetch(sql, *args), repeat))[0]
+        times = [(await timed(partial(conn.fetch, sql, *args), repeat))[0]
                  for sql, args in ((page_sql, page_args), (count_sql, count_args), (capped_sql, count_args))]
         plans = [await plan_indexes(conn, sql, args) for sql, args in ((page_sql, page_args), (count_sql, count_args))]
     return times, plans

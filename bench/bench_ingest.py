@@ -27,13 +27,9 @@ import json
 import os
 import pstats
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -42,16 +38,14 @@ from typing import Any
 
 import aiohttp
 import brotli
-import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = REPO / "tests" / "data" / "corpus" / "nodedocs-session.json.br"
-PUBLIC_KEY = "benchkey0123456789abcdef0123456"
-API_TOKEN = "bench-api-token"
-SEGMENT_MS = 5000
-SECONDS_BELOW = 1e11  # an rrweb timestamp under this is in seconds
-USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-              "Chrome/156.0.0.0 Safari/537.36")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests.*
+
+from replayd.player.timeline import event_ms
+from tests.envelopes import cut_segments, recording_envelope, replay_event
+from tests.harness import CORPUS, PUBLIC_KEY, RunningServer, launch_server, load_recording
+
+SEGMENT_SECONDS = 5.0
 MB = 1e6
 
 
@@ -67,34 +61,13 @@ class Segment:
     urls: list[str]
 
 
-def load_events(path: Path) -> list[dict[str, Any]]:
-    data = path.read_bytes()
-    if path.suffix == ".br":
-        data = brotli.decompress(data)
-    events = json.loads(data)
-    if not isinstance(events, list) or not events:
-        raise SystemExit(f"{path}: expected a JSON array of rrweb events")
-    return events
-
-
-def _ms(ts: float) -> float:
-    return ts * 1000 if ts < SECONDS_BELOW else ts
-
-
-def cut_segments(events: list[dict[str, Any]], segment_ms: int = SEGMENT_MS) -> list[Segment]:
-    """Consecutive runs of events, a new segment every ``segment_ms`` of event time (as the SDK flushes)."""
-    groups: list[list[dict[str, Any]]] = []
-    window_end = None
-    for event in events:
-        ts = _ms(event["timestamp"])
-        if window_end is None or ts >= window_end:
-            groups.append([])
-            window_end = ts + segment_ms
-        groups[-1].append(event)
+def make_segments(events: list[dict[str, Any]], seconds: float = SEGMENT_SECONDS) -> list[Segment]:
+    """The recording cut every ``seconds`` of event time (as the SDK flushes), each segment compressed
+    once here, outside any timing."""
     segments = []
-    for i, group in enumerate(groups):
+    for i, group in enumerate(cut_segments(events, seconds)):
         raw = json.dumps(group, separators=(",", ":"), ensure_ascii=False).encode()
-        times = [_ms(e["timestamp"]) for e in group]
+        times = [ms for e in group if (ms := event_ms(e)) is not None]
         urls = [e["data"]["href"] for e in group if e.get("type") == 4 and isinstance(e.get("data"), dict)
                 and isinstance(e["data"].get("href"), str)]
         segments.append(Segment(i, raw, zlib.compress(raw, 6), min(times), max(times), urls))
@@ -102,24 +75,10 @@ def cut_segments(events: list[dict[str, Any]], segment_ms: int = SEGMENT_MS) -> 
 
 
 def envelope(replay_id: str, segment: Segment, replay_start_ms: float) -> bytes:
-    """A replay segment as @sentry/browser 11.x sends it: replay_event + replay_recording items."""
-    header = {"event_id": replay_id, "sent_at": "2026-11-26T00:00:00.000Z",
-              "sdk": {"name": "sentry.javascript.browser", "version": "11.12.0"}}
-    replay_event = {
-        "type": "replay_event", "replay_id": replay_id, "event_id": replay_id, "segment_id": segment.index,
-        "replay_start_timestamp": replay_start_ms / 1000, "timestamp": segment.end_ms / 1000,
-        "error_ids": [], "trace_ids": [], "urls": segment.urls, "replay_type": "session",
-        "request": {"url": segment.urls[0] if segment.urls else "", "headers": {"User-Agent": USER_AGENT}},
-        "contexts": {}, "environment": "bench", "platform": "javascript",
-        "sdk": {"name": "sentry.javascript.browser", "version": "11.12.0"},
-    }
-    event_bytes = json.dumps(replay_event, separators=(",", ":")).encode()
-    recording = b'{"segment_id":%d}\n' % segment.index + segment.zlib
-    return b"\n".join([
-        json.dumps(header, separators=(",", ":")).encode(),
-        b'{"type":"replay_event"}', event_bytes,
-        b'{"type":"replay_recording","length":%d}' % len(recording), recording,
-    ])
+    """A replay segment as @sentry/browser 11.x sends it, its body compressed beforehand."""
+    event = replay_event(replay_id, segment.index, replay_start_ms / 1000, segment.end_ms / 1000, segment.urls)
+    event["environment"] = "bench"
+    return recording_envelope(event, segment.zlib)
 
 
 # --- the one-core floor and the worker pipeline's stages, in this process ----------------------
@@ -143,11 +102,10 @@ def floor_seconds(segments: list[Segment], quality: int, passes: int = 3) -> tup
 
 def stage_seconds(segments: list[Segment], quality: int, profile: bool) -> tuple[dict[str, float], str]:
     """The server's worker pipeline in this process, stage by stage (its own functions), one pass, CPU time."""
-    sys.path.insert(0, str(REPO))
+    from replayd.scrubbing import Scrubber
     from replayd.server.codec import _pack_events
     from replayd.server.ingest.worker import _summarise, decompress_recording
     from replayd.server.scrub_rules import load_rules_file
-    from replayd.scrubbing import Scrubber
 
     scrubber = Scrubber(load_rules_file(None), secret=b"bench-secret")
     stages = dict.fromkeys(["zlib decompress", "json.loads", "summarise", "scrub", "msgpack pack",
@@ -174,7 +132,7 @@ def stage_seconds(segments: list[Segment], quality: int, profile: bool) -> tuple
         t5 = clock()
         brotli.compress(packed, quality=quality, mode=brotli.MODE_GENERIC)
         t6 = clock()
-        for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
+        for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
             stages[name] += dt
     listing = ""
     if profiler:
@@ -225,65 +183,6 @@ def tree_cpu(root: int) -> dict[int, float]:
 
 # --- the server -----------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def api(self, path: str) -> Any:
-        request = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {API_TOKEN}"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_server(data_dir: Path, quality: int, workers: int) -> Server:
-    port = free_port()
-    config = {
-        "server": {"host": "127.0.0.1", "port": port, "workers": workers},
-        "storage": {"backend": "local", "path": str(data_dir / "blobs"), "compression_quality": quality},
-        "index": {"url": f"sqlite:///{data_dir / 'replayd.sqlite3'}"},
-        "projects": [{"id": 1, "name": "bench", "public_keys": [PUBLIC_KEY], "allowed_origins": ["*"]}],
-        "auth": {"api_tokens": [API_TOKEN]},
-    }
-    config_path = data_dir / "replayd.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    log_path = data_dir / "replayd.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "replayd.server.cli", "serve", "--config", str(config_path)],
-        cwd=REPO, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    server = Server(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"replayd exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(server.url + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.1)
-    server.stop()
-    raise SystemExit(f"replayd did not answer /healthz within 60 s:\n{log_path.read_text()}")
-
-
 # --- the load -------------------------------------------------------------------------------
 
 @dataclass
@@ -319,7 +218,7 @@ async def post_replays(url: str, replays: list[list[bytes]], concurrency: int) -
     return result
 
 
-def stored_totals(server: Server, replay_ids: set[str]) -> tuple[int, int, int, int]:
+def stored_totals(server: RunningServer, replay_ids: set[str]) -> tuple[int, int, int, int]:
     """(stored bytes, raw bytes, segments, replays) of the given replays, from the read API."""
     stored = raw = segments = found = 0
     cursor: str | None = "0"
@@ -348,11 +247,11 @@ def percentile(values: list[float], p: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="rrweb events, JSON (.br allowed)")
+    parser.add_argument("--corpus", type=Path, default=CORPUS, help="rrweb events, JSON (.br allowed)")
     parser.add_argument("--concurrency", type=int, default=8, help="replays posted at once (default 8)")
     parser.add_argument("--repeat", type=int, default=60, help="distinct replays made of the corpus (default 60)")
     parser.add_argument("--quality", type=int, default=5, help="storage.compression_quality (default 5)")
-    parser.add_argument("--segment-seconds", type=float, default=SEGMENT_MS / 1000,
+    parser.add_argument("--segment-seconds", type=float, default=SEGMENT_SECONDS,
                         help="cut the corpus every N seconds of event time (default 5, as the SDK)")
     parser.add_argument("--workers", type=int, default=0, help="server.workers (default 0: one per core)")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile listing of the scrub stage")
@@ -360,15 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the server's data directory")
     args = parser.parse_args(argv)
 
-    events = load_events(args.corpus)
-    segment_ms = round(args.segment_seconds * 1000)
-    segments = cut_segments(events, segment_ms)
+    events = load_recording(args.corpus)
+    segments = make_segments(events, args.segment_seconds)
     raw_total = sum(len(s.raw) for s in segments)
     zlib_total = sum(len(s.zlib) for s in segments)
     replay_start = segments[0].start_ms
     cores = os.cpu_count() or 1
+    largest = max(len(s.raw) for s in segments)
     print(f"corpus: {args.corpus.name}: {len(events)} events, {raw_total / MB:.2f} MB JSON, "
-          f"{len(segments)} segments of {segment_ms / 1000:g} s (largest {max(len(s.raw) for s in segments) / 1e3:.0f} KB); "
+          f"{len(segments)} segments of {args.segment_seconds:g} s (largest {largest / 1e3:.0f} KB); "
           f"zlib-6 {zlib_total / MB:.3f} MB")
     print(f"load: {args.repeat} replays x {len(segments)} segments = {args.repeat * len(segments)} envelopes, "
           f"{args.repeat * raw_total / MB:.1f} MB JSON; concurrency {args.concurrency}; "
@@ -386,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     envelope_bytes = sum(len(b) for r in replays for b in r)
 
     tmp = Path(tempfile.mkdtemp(prefix="replayd-bench-"))
-    server = start_server(tmp, args.quality, args.workers)
+    server = launch_server(tmp, server={"workers": args.workers}, storage={"compression_quality": args.quality})
     try:
         warm = asyncio.run(post_replays(server.url, warmup, args.concurrency))  # spawn and warm the workers
         if warm.failures:
@@ -400,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu_after = tree_cpu(server.process.pid)
         stored, raw_stored, segs_stored, found = stored_totals(server, set(replay_ids))
     finally:
-        server.stop()
+        server.close()
         floor_after = floor_seconds(segments, args.quality)
         log_tail = server.log_path.read_text(errors="replace")[-3000:]
         if not args.keep:
@@ -450,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({n} envelopes, {figures['envelope_mb_per_s']:.1f} MB/s on the wire, in {load.wall:.2f} s)")
     print(f"latency     p50 {figures['latency_p50_ms']:.0f} ms   p99 {figures['latency_p99_ms']:.0f} ms")
     if stored:
-        print(f"stored      {stored / MB:.2f} MB = {figures['stored_vs_raw']:.3f}x raw ({1 / figures['stored_vs_raw']:.1f}:1), "
+        print(f"stored      {stored / MB:.2f} MB = {figures['stored_vs_raw']:.3f}x raw "
+              f"({1 / figures['stored_vs_raw']:.1f}:1), "
               f"{figures['stored_vs_zlib6']:.3f}x zlib-6 (target <= 0.8) "
               f"[{'ok' if figures['stored_vs_zlib6'] <= 0.8 else 'MISSED'}]")
     print(f"floor       {floor_mbs:7.1f} MB/s   json.loads + brotli q{args.quality} of the same segments, one core "
@@ -461,12 +361,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cpu         server event loop {main_cpu:.2f} s, server workers {worker_cpu:.2f} s, this client "
           f"{client_cpu:.2f} s, over {load.wall:.2f} s wall on {cores} cores "
           f"({(main_cpu + worker_cpu + client_cpu) / load.wall / cores:.0%} busy); other processes {other_cpu:.2f} s")
-    print(f"cpu cost    server {figures['server_cpu_ms_per_mb']:.1f} CPU ms per MB of JSON (floor {1000 / floor_cpu_mbs:.1f}); "
+    print(f"cpu cost    server {figures['server_cpu_ms_per_mb']:.1f} CPU ms per MB of JSON "
+          f"(floor {1000 / floor_cpu_mbs:.1f}); "
           f"on {cores} idle cores that is {projected:.1f} MB/s = {figures['projected_vs_floor_cpu']:.2f}x the floor")
     if other_cpu > 0.1 * load.wall * cores:
         print(f"WARNING: other processes used {other_cpu / load.wall / cores:.0%} of the machine during the run; "
               "the figures are not reliable")
-    print(f"pipeline    {figures['pipeline_mb_per_s']:.1f} MB/s per CPU second in one process (the worker's stages, CPU ms per MB of JSON):")
+    print(f"pipeline    {figures['pipeline_mb_per_s']:.1f} MB/s per CPU second in one process "
+          "(the worker's stages, CPU ms per MB of JSON):")
     for name, ms in figures["stages_ms_per_mb"].items():
         print(f"              {name:22s} {ms:7.1f} ms/MB  ({ms / sum(figures['stages_ms_per_mb'].values()):.0%})")
     if listing:

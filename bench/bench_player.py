@@ -22,27 +22,27 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests.*
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from tests.envelopes import (
+    click,
+    element,
+    mouse_move,
+    new_id,
+    page_events,
+    post_envelope,
+    replay_envelope,
+    text,
+    text_mutation,
+)
+from tests.harness import ADMIN_PASSWORD, CHROMIUM, CHROMIUM_ARGS, PUBLIC_KEY, launch_server
 
-from tests.envelopes import (click, element, mouse_move, new_id, page_events, post_envelope,  # noqa: E402
-                             replay_envelope, text, text_mutation)
-
-KEY = "benchkey0123456789abcdef0123456"
-PASSWORD = "bench-password"
-CHROMIUM = os.environ.get("REPLAYD_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 SEGMENT_S = 5
 CHECKOUT_S = 300  # a full snapshot every 5 minutes
 TARGET_FIRST_FRAME_MS = 1000
@@ -102,48 +102,12 @@ def generate(minutes: int, start_ms: float) -> list[list[dict]]:
     return segments
 
 
-# --- server ---------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    config = {
-        "server": {"host": "127.0.0.1", "port": port},
-        "storage": {"backend": "local", "path": str(data_dir / "blobs")},
-        "index": {"url": f"sqlite:///{data_dir / 'replayd.sqlite3'}"},
-        "projects": [{"id": 1, "name": "bench", "public_keys": [KEY], "allowed_origins": ["*"]}],
-        "auth": {"admin_password": PASSWORD},
-    }
-    (data_dir / "replayd.yaml").write_text(yaml.safe_dump(config))
-    log = (data_dir / "replayd.log").open("ab")
-    process = subprocess.Popen([sys.executable, "-m", "replayd.server.cli", "serve", "--config", str(data_dir / "replayd.yaml")],
-                               cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"replayd exited:\n{(data_dir / 'replayd.log').read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2):
-                return process, url
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("replayd did not start")
-
-
 def ingest(url: str, replay_id: str, segments: list[list[dict]]) -> float:
     started = time.perf_counter()
     bodies = [replay_envelope(replay_id, i, seg, user={"id": "bench-user"}) for i, seg in enumerate(segments)]
     # the SDK sends one segment at a time per replay; a few in flight keeps the server's pool busy
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda b: post_envelope(url, b, KEY), bodies))
+        list(pool.map(lambda b: post_envelope(url, b, PUBLIC_KEY), bodies))
     return time.perf_counter() - started
 
 
@@ -185,7 +149,7 @@ def sign_in(browser, url: str) -> list[dict]:
     context = browser.new_context()
     page = context.new_page()
     page.goto(url + "/login")
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
     page.click("form.login-form button[type=submit]")
     page.wait_for_url(url + "/")
     cookies = context.cookies()
@@ -207,7 +171,8 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     data_dir = Path(tempfile.mkdtemp(prefix="replayd-bench-player-"))
-    process, url = start_server(data_dir)
+    server = launch_server(data_dir, server={"workers": 0})  # one worker per core, as deployed
+    url = server.url
     try:
         replay_id = new_id()
         segments = generate(args.minutes, (time.time() - args.minutes * 60 - 600) * 1000)
@@ -225,12 +190,12 @@ def main() -> int:
             results: dict[str, list[dict]] = {"progressive": [], "open_at_end": [], "baseline": []}
             for _ in range(args.runs):
                 results["progressive"].append(measure(browser, url, cookies, f"/replays/{replay_id}", seek=True))
-                results["open_at_end"].append(measure(browser, url, cookies, f"/replays/{replay_id}?t={end_s}", seek=False))
+                results["open_at_end"].append(measure(browser, url, cookies, f"/replays/{replay_id}?t={end_s}",
+                                                      seek=False))
                 results["baseline"].append(measure(browser, url, cookies, f"/replays/{replay_id}?load=all", seek=True))
             browser.close()
     finally:
-        process.terminate()
-        process.wait(30)
+        server.close()
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
         else:
@@ -244,7 +209,8 @@ def main() -> int:
     base_ff, base_seek = col("baseline", "first_frame"), col("baseline", "seek")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nmachine: {os.cpu_count()} CPUs, load average {load} (other work on the machine skews these figures)")
-    print(f"medians of {args.runs} runs (ms; first frame from navigation start, seek from the call to the painted frame)")
+    print(f"medians of {args.runs} runs "
+          "(ms; first frame from navigation start, seek from the call to the painted frame)")
     print(f"{'':30} {'first frame':>12} {'seek to end':>12} {'segment requests by 1st frame':>31}")
     print(f"{'progressive (shipped)':30} {prog_ff:12.0f} {prog_seek:12.0f} {col('progressive', 'requests'):31.0f}")
     print(f"{'progressive, opened at ?t=end':30} {end_ff:12.0f} {'—':>12} {col('open_at_end', 'requests'):31.0f}")

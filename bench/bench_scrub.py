@@ -23,42 +23,21 @@ import sys
 import time
 from pathlib import Path
 
-import brotli
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests.*
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from replayd.scrubbing import ReplayState, RuleSet, Scrubber  # noqa: E402
-
-
-def segments(events: list, seconds: float = 5.0) -> list[list]:
-    out: list[list] = []
-    cur: list = []
-    start = None
-    for e in events:
-        ts = e.get("timestamp", 0)
-        if start is None:
-            start = ts
-        if ts - start >= seconds * 1000 and cur:
-            out.append(cur)
-            cur = []
-            start = ts
-        cur.append(e)
-    if cur:
-        out.append(cur)
-    return out
+from replayd.scrubbing import ReplayState, RuleSet, Scrubber
+from tests.envelopes import cut_segments
+from tests.harness import CORPUS, load_recording
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("corpus", nargs="?", default=str(ROOT / "tests" / "data" / "corpus" / "nodedocs-session.json.br"))
+    ap.add_argument("corpus", nargs="?", default=str(CORPUS))
     ap.add_argument("--reps", type=int, default=7)
     args = ap.parse_args(argv)
 
-    raw = Path(args.corpus).read_bytes()
-    if args.corpus.endswith(".br"):
-        raw = brotli.decompress(raw)
-    segs = [json.dumps(s, separators=(",", ":"), ensure_ascii=False).encode() for s in segments(json.loads(raw))]
+    events = load_recording(Path(args.corpus))
+    segs = [json.dumps(s, separators=(",", ":"), ensure_ascii=False).encode() for s in cut_segments(events)]
     total = sum(len(s) for s in segs)
     mb = total / 1e6
 
@@ -93,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"corpus: {args.corpus}")
     print(f"segments: {len(segs)}  raw JSON: {mb:.2f} MB  reps: {args.reps} (best of)")
     print(f"json.loads : {mb / parse_best:8.1f} MB/s  ({parse_best * 1000:.1f} ms)")
-    print(f"scrub      : {mb / scrub_best:8.1f} MB/s  ({scrub_best * 1000:.1f} ms)  redactions/run: {changed // args.reps}")
+    print(f"scrub      : {mb / scrub_best:8.1f} MB/s  ({scrub_best * 1000:.1f} ms)  "
+          f"redactions/run: {changed // args.reps}")
     print(f"scrub warm : {mb / warm_best:8.1f} MB/s  ({warm_best * 1000:.1f} ms)  (long-lived Scrubber, cache warm)")
     print(f"ratio scrub/parse: {scrub_best / parse_best:.2f}   warm: {warm_best / parse_best:.2f}")
     return 0

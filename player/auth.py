@@ -19,7 +19,8 @@ import ipaddress
 import secrets
 import time
 from collections import deque
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
@@ -148,7 +149,9 @@ def csrf_token(secret: str, session: dict[str, Any]) -> str:
 
 
 def valid_csrf(secret: str, session: dict[str, Any], token: str | None) -> bool:
-    return bool(token) and _signer(secret, "csrf").verify_signature(str(session.get("n", "")), token)
+    if not token:
+        return False
+    return _signer(secret, "csrf").verify_signature(str(session.get("n", "")), token)
 
 
 def sign_browser(secret: str) -> str:
@@ -188,7 +191,7 @@ async def check_session(request: web.Request) -> bool:
     if session is None:
         return False
     if request.method not in SAFE_METHODS:
-        token = request.headers.get(CSRF_HEADER)
+        token: object = request.headers.get(CSRF_HEADER)
         if token is None and request.content_type == "application/x-www-form-urlencoded":
             token = (await request.post()).get(CSRF_FIELD)
         if not valid_csrf(_secret(request), session, token if isinstance(token, str) else None):

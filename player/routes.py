@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .auth import setup_auth
 from .segments import setup_segments
@@ -40,7 +41,7 @@ CSP = "; ".join([
 
 
 @web.middleware
-async def page_security(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+async def page_security(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A strict Content-Security-Policy on every HTML page (errors included), no framing by others."""
     try:
         response = await handler(request)
@@ -56,7 +57,7 @@ async def page_security(request: web.Request, handler: web.RequestHandler) -> we
 
 
 @web.middleware
-async def static_caching(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+async def static_caching(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Static files are cacheable; a ``?v=<hash>`` URL names one version, so it never changes."""
     response = await handler(request)
     if request.path.startswith("/static/") and response.status == 200:

@@ -6,12 +6,13 @@ import functools
 import json
 import math
 from collections import OrderedDict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from replayd.server.index import ErrorRow, ReplayDetail, ReplayQuery
 from replayd.server.keys import index_key, projects_key
@@ -37,13 +38,13 @@ def _when(ts: float | None) -> str:
     seconds = displayable(ts)  # rows from before ingest checked times may hold inf or 1e300
     if seconds is None:
         return "—"
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _duration(seconds: float | None) -> str:
     if seconds is not None and not math.isfinite(seconds):
         return "—"
-    seconds = int(round(seconds or 0))
+    seconds = round(seconds or 0)
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
@@ -72,7 +73,7 @@ def render(request: web.Request, name: str, context: dict[str, Any], status: int
                         headers={"Cache-Control": "no-store"})
 
 
-def json_errors(handler: web.Handler) -> web.Handler:
+def json_errors(handler: Handler) -> Handler:
     """The player's data calls (not under /api/) answer errors as ``{"detail": ...}`` like the API,
     whatever the request's Accept header: fetch() and <link rel=preload> send none that asks for JSON."""
 
@@ -130,7 +131,7 @@ def _date(raw: str | None, end: bool = False) -> float | None:
     if not raw:
         return None
     try:
-        day = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        day = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
         raise web.HTTPBadRequest(text="dates must be YYYY-MM-DD") from None
     return day.timestamp() + (86400 if end else 0)

@@ -50,7 +50,7 @@ Rules reference, detector behaviour and the location names: docs/privacy-rules.m
 """
 
 from .report import ScrubReport
-from .rules import RuleSet, RulesError, parse_rules
+from .rules import RulesError, RuleSet, parse_rules
 from .scrubber import Scrubber, ScrubResult
 from .state import ReplayState, StateError
 

@@ -5,6 +5,7 @@ always-redacted headers and sensitive payload keys.  Custom rules go through the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ NAME_PARTS = frozenset(
 )
 
 # DOM rules that apply unless turned off under `dom.builtin`.
-BUILTIN_DOM_RULES: tuple[dict, ...] = (
+BUILTIN_DOM_RULES: tuple[dict[str, Any], ...] = (
     {"name": "password-input", "selector": "input[type=password i]", "action": "mask"},
     {"name": "card-autocomplete", "selector": "[autocomplete^=cc- i]", "action": "mask"},
     # Fields made for an address or a number are masked from the first keystroke: the detectors

@@ -33,7 +33,8 @@ class Compiled:
     def __init__(self, rs: RuleSet, secret: bytes) -> None:
         self.secret = secret
         # ---- detectors: group aliases first, then the detector's own entry wins
-        settings: dict[str, dict[str, Any]] = {name: {"enabled": True, "redaction": None, "include_private": False} for name in DETECTORS}
+        settings: dict[str, dict[str, Any]] = {
+            name: {"enabled": True, "redaction": None, "include_private": False} for name in DETECTORS}
         for key, d in rs.detectors.items():
             targets = DETECTOR_GROUPS.get(key)
             if targets is None:
@@ -74,13 +75,14 @@ class Compiled:
         self.text = TextScrubber(detectors, customs, self.secret_name, self.param_redactor, rs.urls.fragments)
         # ---- DOM rules: enabled built-ins, then the file's rules
         dom: list[tuple[str, str, str, list[str]]] = []
-        for r in BUILTIN_DOM_RULES:
-            if rs.dom.builtin.get(r["name"], True):
-                dom.append((f"dom:{r['name']}", r["selector"], r["action"], list(r.get("attributes", ()))))
-        for r in rs.dom.rules:
-            if r.enabled:
-                action = r.action if r.action in DOM_ACTIONS else "block"  # unknown future action: safest
-                dom.append((f"dom:{r.name or r.selector}", r.selector, action, list(r.attributes)))
+        for builtin in BUILTIN_DOM_RULES:
+            if rs.dom.builtin.get(builtin["name"], True):
+                dom.append((f"dom:{builtin['name']}", builtin["selector"], builtin["action"],
+                            list(builtin.get("attributes", ()))))
+        for rule in rs.dom.rules:
+            if rule.enabled:
+                action = rule.action if rule.action in DOM_ACTIONS else "block"  # unknown future action: safest
+                dom.append((f"dom:{rule.name or rule.selector}", rule.selector, action, list(rule.attributes)))
         self.dom = DomMatcher(dom)
         self.inputs_detectors = rs.inputs.detectors
         # ---- payloads

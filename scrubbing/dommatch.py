@@ -10,8 +10,9 @@ compound); see :meth:`DomMatcher.match`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from .selectors import Compound, Complex, parse_selector
+from .selectors import Complex, Compound, parse_selector
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class DomMatcher:
         self.empty = not self.rules
         self.track_all = bool(self.complex)
 
-    def match(self, tag: str, attrs: dict, pctx: tuple[int, int]) -> tuple[list[int], tuple[int, int]]:
+    def match(self, tag: str, attrs: dict[str, Any], pctx: tuple[int, int]) -> tuple[list[int], tuple[int, int]]:
         """Rule indexes matching the element, and the context its children inherit."""
         res: list[int] = []
         lst = self.by_tag.get(tag)
@@ -74,7 +75,7 @@ class DomMatcher:
                     for comp, r in lst2:
                         if comp.matches(tag, attrs):
                             res.append(r)
-        for comp, r in self.always:
+        for _, r in self.always:
             res.append(r)
         if not self.complex:
             return res, pctx
@@ -94,7 +95,7 @@ class DomMatcher:
                         res.append(r)
         return res, (d | newp, newp)
 
-    def needs_tracking(self, tag: str, attrs: dict | None) -> bool:
+    def needs_tracking(self, tag: str, attrs: dict[str, Any] | None) -> bool:
         if self.track_all or tag in self.subject_tags:
             return True
         if attrs and self.tagless_attrs:
@@ -103,7 +104,7 @@ class DomMatcher:
                     return True
         return False
 
-    def relevant(self, attrs: dict | None) -> dict:
+    def relevant(self, attrs: dict[str, Any] | None) -> dict[str, Any]:
         if not attrs:
             return {}
         return {a: attrs[a] for a in self.relevant_attrs if a in attrs and isinstance(attrs[a], str)}

@@ -11,7 +11,7 @@ appears.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 from urllib.parse import unquote_plus
 
 _CACHE_MAX = 10_000  # distinct names remembered (bounded: names come from hostile input)

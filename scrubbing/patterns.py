@@ -17,8 +17,8 @@ import base64
 import binascii
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 # Quantifiers that could split one run of characters in several ways are possessive (``++``,
 # ``{m,n}+``, Python 3.11+): a candidate that fails is abandoned without trying every split, so
@@ -51,8 +51,9 @@ class Pattern:
 # the validator walks left over the local part.  File names like "logo@2x.png" are not emails.
 _LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
 _FILE_TLDS = frozenset(
-    "png jpg jpeg gif svg webp avif ico bmp tif tiff css js mjs cjs ts tsx jsx json map html htm "
-    "xml txt md woff ttf otf eot mp3 mp4 webm ogg wav pdf zip gz".split()
+    ["png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "ico", "bmp", "tif", "tiff", "css", "js", "mjs", "cjs", "ts",
+     "tsx", "jsx", "json", "map", "html", "htm", "xml", "txt", "md", "woff", "ttf", "otf", "eot", "mp3", "mp4", "webm",
+     "ogg", "wav", "pdf", "zip", "gz"]
 )
 # Internationalised domains ("exämple.de", ".рф") are letters too: [^\W_] is any letter or digit.
 EMAIL = ((r"@", r"(?:[^\W_](?:[\w-]{0,61}(?<!_)[^\W_])?\.)+(?:[^\W\d_]{2,24}|xn--[a-z0-9-]{1,59})(?![\w-])"),)
@@ -92,7 +93,8 @@ _CARD_PREFIX = re.compile(r"4|5[1-5]|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)
 
 
 # How issuers print numbers: 4-4-4-4 (-3), Amex 4-6-5, Diners 4-6-4, 13-15 digit 4-4-4-x.
-_CARD_GROUPS = frozenset({(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4), (4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3)})
+_CARD_GROUPS = frozenset({(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4),
+                          (4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3)})
 
 
 def luhn_ok(digits: str) -> bool:
@@ -194,10 +196,12 @@ PHONE = (
 # ITU-T E.164 country codes by their first digits (1-, 2- and 3-digit codes).
 _CC1 = frozenset("17")
 _CC2 = frozenset(
-    "20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 60 61 62 63 "
-    "64 65 66 81 82 84 86 90 91 92 93 94 95 98".split()
+    ["20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47", "48", "49", "51",
+     "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65", "66", "81", "82", "84", "86", "90",
+     "91", "92", "93", "94", "95", "98"]
 )
-_CC3_PREFIX = frozenset("21 22 23 24 25 26 29 35 37 38 42 50 59 67 68 69 85 87 88 96 97 99".split())
+_CC3_PREFIX = frozenset(["21", "22", "23", "24", "25", "26", "29", "35", "37", "38", "42", "50", "59", "67", "68", "69",
+                         "85", "87", "88", "96", "97", "99"])
 
 
 def _country_code(digits: str) -> bool:
@@ -230,7 +234,7 @@ def _phone(text: str, start: int, end: int) -> tuple[int, int] | None:
             n = sum(c.isdigit() for c in s)
         length = len(s) + (1 if text.startswith("00", start) else 0)
         return (start, start + length) if 8 <= n <= 15 else None
-    if s[0] == "0" and "/" in s or s.startswith("(0"):
+    if (s[0] == "0" and "/" in s) or s.startswith("(0"):
         return (start, end) if 9 <= n <= 12 else None
     seps = {c for c in s if c in " .-"}
     if len(seps) > 1 and s[0] != "(":
@@ -279,11 +283,11 @@ def make_ip_validator(include_private: bool) -> Validator:
             if s.count(":") < 2 or not any(c.isdigit() for c in s):
                 return None
             try:
-                addr: ipaddress._BaseAddress = ipaddress.IPv6Address(s)
+                v6 = ipaddress.IPv6Address(s)
             except ValueError:
                 return None
-            if addr.ipv4_mapped is not None:  # "::ffff:8.8.8.8" is the IPv4 address
-                addr = addr.ipv4_mapped
+            # "::ffff:8.8.8.8" is the IPv4 address
+            addr: ipaddress.IPv4Address | ipaddress.IPv6Address = v6.ipv4_mapped or v6
             if addr.is_unspecified or addr.is_loopback:
                 return None
             if not include_private and (not addr.is_global or addr.is_reserved or addr.is_multicast):
@@ -312,9 +316,11 @@ JWT = ((r"e", r"(?<![\w-].)yJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_
 # --------------------------------------------------------------------------- secrets
 AWS_KEY = ((r"A", r"(?<![A-Za-z0-9].)(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA)[0-9A-Z]{16}(?![A-Za-z0-9])"),)
 # Stripe-style: sk_live_..., pk_test_..., rk_live_..., whsec_...
-STRIPE_KEY = ((r"[spr]", r"(?<!\w.)k_(?:live|test)_[0-9A-Za-z]{10,99}+(?!\w)"), (r"w", r"(?<!\w.)hsec_[0-9A-Za-z]{24,}+(?!\w)"))
+STRIPE_KEY = ((r"[spr]", r"(?<!\w.)k_(?:live|test)_[0-9A-Za-z]{10,99}+(?!\w)"),
+              (r"w", r"(?<!\w.)hsec_[0-9A-Za-z]{24,}+(?!\w)"))
 GITHUB_TOKEN = ((r"g", r"(?<!\w.)(?:h[pousr]_[A-Za-z0-9]{36,251}+|ithub_pat_[A-Za-z0-9_]{40,251}+)(?!\w)"),)
-SLACK_TOKEN = ((r"x", r"(?<![\w-].)ox[abposr]-[A-Za-z0-9-]{10,250}"), (r"h", r"ooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+"))
+SLACK_TOKEN = ((r"x", r"(?<![\w-].)ox[abposr]-[A-Za-z0-9-]{10,250}"),
+               (r"h", r"ooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+"))
 GOOGLE_API_KEY = ((r"A", r"(?<![\w-].)Iza[0-9A-Za-z_-]{35}(?![\w-])"),)
 # Only the credential after "Bearer " is redacted; prose ("bearer authentication") is not a
 # token: the credential must hold a digit, or be 16+ chars mixing upper and lower case.

@@ -41,7 +41,8 @@ class Redactor:
             return hash_token(self._key, value)
         return ""
 
-    def __reduce__(self):  # picklable without exposing more than the constructor args
+    # picklable without exposing more than the constructor args
+    def __reduce__(self) -> tuple[type[Redactor], tuple[str, str, bytes]]:
         return (Redactor, (self.style, self.label, self._key))
 
 

@@ -23,7 +23,7 @@ class ScrubReport:
         self.by_rule[rule] = self.by_rule.get(rule, 0) + n
         self.by_location[location] = self.by_location.get(location, 0) + n
 
-    def merge(self, other: "ScrubReport") -> "ScrubReport":
+    def merge(self, other: ScrubReport) -> ScrubReport:
         """Add ``other``'s counts into this report (in place) and return self."""
         self.total += other.total
         for k, v in other.by_rule.items():
@@ -32,7 +32,7 @@ class ScrubReport:
             self.by_location[k] = self.by_location.get(k, 0) + v
         return self
 
-    def subtract(self, other: "ScrubReport") -> "ScrubReport":
+    def subtract(self, other: ScrubReport) -> ScrubReport:
         """Take ``other``'s counts out of this report (in place) and return self: undoes a
         ``merge``, as when a replaced segment's report leaves its replay's. Counts reaching zero go."""
         self.total -= other.total
@@ -53,7 +53,7 @@ class ScrubReport:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ScrubReport":
+    def from_dict(cls, data: dict[str, Any]) -> ScrubReport:
         r = cls()
         r.total = int(data.get("total", 0))
         r.by_rule = {str(k): int(v) for k, v in (data.get("by_rule") or {}).items()}

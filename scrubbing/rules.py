@@ -18,7 +18,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from .builtin import BUILTIN_DOM_RULES, DEFAULT_SENSITIVE_KEYS, DEFAULT_URL_PARAMS, DETECTOR_GROUPS, DETECTORS, URL_PARAM_LABEL
+from .builtin import (
+    BUILTIN_DOM_RULES,
+    DEFAULT_SENSITIVE_KEYS,
+    DEFAULT_URL_PARAMS,
+    DETECTOR_GROUPS,
+    DETECTORS,
+    URL_PARAM_LABEL,
+)
 from .redaction import STYLES
 from .selectors import SelectorError, parse_selector
 
@@ -113,7 +120,7 @@ class DomRule(_Model):
         return v
 
     @model_validator(mode="after")
-    def _needs_attributes(self) -> "DomRule":
+    def _needs_attributes(self) -> DomRule:
         if self.action == "mask_attributes" and not self.attributes:
             raise ValueError("mask_attributes needs a non-empty `attributes` list")
         return self
@@ -153,7 +160,7 @@ class RuleSet(_Model):
     _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @classmethod
-    def default(cls) -> "RuleSet":
+    def default(cls) -> RuleSet:
         return cls()
 
     @property
@@ -172,7 +179,7 @@ class RuleSet(_Model):
         return v
 
 
-def _loc(loc: tuple) -> str:
+def _loc(loc: tuple[int | str, ...]) -> str:
     out = "rules"
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else f".{part}"
@@ -200,18 +207,20 @@ def unknowns(rs: RuleSet) -> list[str]:
     out: list[str] = []
     _extras(rs, "rules", out)
     known = ", ".join([*DETECTORS, *DETECTOR_GROUPS])
-    for name, d in rs.detectors.items():
+    for name in rs.detectors:
         if name not in DETECTORS and name not in DETECTOR_GROUPS:
             out.append(f"rules.detectors.{name}: unknown detector (known: {known})")
-    reds: list[tuple[str, Redaction | None]] = [(f"rules.detectors.{n}.redaction", d.redaction) for n, d in rs.detectors.items()]
+    reds: list[tuple[str, Redaction | None]] = [(f"rules.detectors.{n}.redaction", d.redaction)
+                                                 for n, d in rs.detectors.items()]
     reds += [(f"rules.custom[{i}].redaction", c.redaction) for i, c in enumerate(rs.custom)]
     reds.append(("rules.urls.redaction", rs.urls.redaction))
     for p, r in reds:
         if r is not None and r.style not in STYLES:
             out.append(f"{p}.style: unknown redaction {r.style!r} (known: {', '.join(STYLES)})")
-    for i, r in enumerate(rs.dom.rules):
-        if r.action not in DOM_ACTIONS:
-            out.append(f"rules.dom.rules[{i}].action: unknown action {r.action!r} (known: {', '.join(DOM_ACTIONS)})")
+    for i, rule in enumerate(rs.dom.rules):
+        if rule.action not in DOM_ACTIONS:
+            out.append(f"rules.dom.rules[{i}].action: unknown action {rule.action!r} "
+                       f"(known: {', '.join(DOM_ACTIONS)})")
     names = {r["name"] for r in BUILTIN_DOM_RULES}
     for n in rs.dom.builtin:
         if n not in names:
@@ -221,13 +230,13 @@ def unknowns(rs: RuleSet) -> list[str]:
     return sorted(set(out), key=out.index)
 
 
-def _without_version(data: dict) -> dict:
+def _without_version(data: dict[str, Any]) -> dict[str, Any]:
     """Older files start with ``version: 1``. The format has no version: what a file holds that
     this replayd does not know is reported field by field, so a number would add nothing."""
     return {k: v for k, v in data.items() if k != "version"}
 
 
-def parse_rules(source: str | bytes | dict | None, *, strict: bool = True) -> RuleSet:
+def parse_rules(source: str | bytes | dict[str, Any] | None, *, strict: bool = True) -> RuleSet:
     """YAML text (or an already-loaded dict) -> :class:`RuleSet`.
 
     ``None`` or empty text gives the built-in defaults.  Raises :class:`RulesError` listing every

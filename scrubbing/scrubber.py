@@ -18,12 +18,12 @@ from .walker import RecordingWalker
 
 @dataclass
 class ScrubResult:
-    events: list  # the scrubbed events: the SAME list (and dicts) passed in, edited in place
+    events: list[Any]  # the scrubbed events: the SAME list (and dicts) passed in, edited in place
     report: ScrubReport
     state: ReplayState  # the state passed in (updated in place) or a new one
 
 
-def _rebuild(dump: dict[str, Any], secret: bytes) -> "Scrubber":
+def _rebuild(dump: dict[str, Any], secret: bytes) -> Scrubber:
     return Scrubber(RuleSet.model_validate(dump), secret=secret)
 
 
@@ -35,18 +35,16 @@ class Scrubber:
     def __init__(self, ruleset: RuleSet | None = None, secret: bytes = b"") -> None:
         if ruleset is None:
             ruleset = RuleSet.default()
-        if isinstance(secret, str):
-            secret = secret.encode("utf-8")
         self.ruleset = ruleset
         self._secret = bytes(secret)
         self._c = Compiled(ruleset, self._secret)
         dump = ruleset.model_dump(mode="json")
         self.fingerprint = hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:16]
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any], bytes]]:
         return (_rebuild, (self.ruleset.model_dump(), self._secret))
 
-    def scrub_recording(self, events: list, state: ReplayState | None = None) -> ScrubResult:
+    def scrub_recording(self, events: list[Any], state: ReplayState | None = None) -> ScrubResult:
         """Scrub one segment of rrweb events (edited in place) and advance ``state``."""
         if state is None:
             state = ReplayState()
@@ -57,12 +55,12 @@ class Scrubber:
         RecordingWalker(self._c, state, report).run(events)
         return ScrubResult(events, report, state)
 
-    def scrub_error_event(self, event: dict) -> tuple[dict, ScrubReport]:
+    def scrub_error_event(self, event: dict[str, Any]) -> tuple[Any, ScrubReport]:
         """Scrub a Sentry error event (in place); returns it and the report."""
         report = ScrubReport()
         return _guarded(self._c, scrub_error_event, event, report), report
 
-    def scrub_replay_event(self, event: dict) -> tuple[dict, ScrubReport]:
+    def scrub_replay_event(self, event: dict[str, Any]) -> tuple[Any, ScrubReport]:
         """Scrub a Sentry ``replay_event`` item (in place); returns it and the report."""
         report = ScrubReport()
         return _guarded(self._c, scrub_replay_event, event, report), report

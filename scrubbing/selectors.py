@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class SelectorError(ValueError):
@@ -24,7 +25,7 @@ class AttrTest:
     value: str = ""
     ignore_case: bool = False
 
-    def matches(self, attrs: dict) -> bool:
+    def matches(self, attrs: dict[str, Any]) -> bool:
         v = attrs.get(self.name)
         if v is None or v is False:
             return False
@@ -64,13 +65,10 @@ class Compound:
     tag: str | None = None  # None = any
     tests: tuple[AttrTest, ...] = ()
 
-    def matches(self, tag: str, attrs: dict) -> bool:
+    def matches(self, tag: str, attrs: dict[str, Any]) -> bool:
         if self.tag is not None and self.tag != tag:
             return False
-        for t in self.tests:
-            if not t.matches(attrs):
-                return False
-        return True
+        return all(t.matches(attrs) for t in self.tests)
 
     @property
     def attr_names(self) -> frozenset[str]:
@@ -98,7 +96,7 @@ class Complex:
 
     def __str__(self) -> str:
         out = str(self.compounds[0])
-        for comb, comp in zip(self.combinators, self.compounds[1:]):
+        for comb, comp in zip(self.combinators, self.compounds[1:], strict=True):
             out += (" > " if comb == ">" else " ") + str(comp)
         return out
 
@@ -140,7 +138,7 @@ def _unescape(s: str) -> str:
 
 def parse_selector(text: str) -> SelectorList:
     """Parse a selector list; raises :class:`SelectorError` naming the offending position."""
-    if not isinstance(text, str) or not text.strip():
+    if not text.strip():
         raise SelectorError("empty selector")
     selectors: list[Complex] = []
     compounds: list[Compound] = []

@@ -35,14 +35,18 @@ class StateError(ValueError):
     """Bytes that are not a ReplayState of a version this code reads."""
 
 
+# A node's "id" as the recording gives it: an int from rrweb, anything from a malformed recording.
+NodeId = Any
+
+
 class ReplayState:
     __slots__ = ("flags", "masked_attrs", "elems", "ctx", "rules_fp")
 
     def __init__(self) -> None:
-        self.flags: dict[int, int] = {}
-        self.masked_attrs: dict[int, tuple[str, ...]] = {}
-        self.elems: dict[int, list[Any]] = {}
-        self.ctx: dict[int, tuple[int, int]] = {}
+        self.flags: dict[NodeId, int] = {}
+        self.masked_attrs: dict[NodeId, tuple[str, ...]] = {}
+        self.elems: dict[NodeId, list[Any]] = {}
+        self.ctx: dict[NodeId, tuple[int, int]] = {}
         self.rules_fp: str = ""  # fingerprint of the rules the bit layouts refer to
 
     def reset(self) -> None:
@@ -51,7 +55,7 @@ class ReplayState:
         self.elems.clear()
         self.ctx.clear()
 
-    def forget(self, node_id: int) -> None:
+    def forget(self, node_id: NodeId) -> None:
         self.flags.pop(node_id, None)
         self.masked_attrs.pop(node_id, None)
         self.elems.pop(node_id, None)
@@ -74,10 +78,11 @@ class ReplayState:
         ]
 
     def to_bytes(self) -> bytes:
-        return msgpack.packb(self._plain(), use_bin_type=True)
+        packed: bytes = msgpack.packb(self._plain(), use_bin_type=True)
+        return packed
 
     @classmethod
-    def from_bytes(cls, data: bytes | None) -> "ReplayState":
+    def from_bytes(cls, data: bytes | None) -> ReplayState:
         st = cls()
         if not data:
             return st

@@ -12,10 +12,11 @@ the cache is per instance, bounded, and only ever holds what the rules would com
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
+from typing import cast
 from urllib.parse import quote_plus, unquote_plus
 
-from .patterns import SKIP_DATA_URI, Pattern
+from .patterns import SKIP_DATA_URI, Pattern, Validator
 from .redaction import Redactor
 from .report import ScrubReport
 
@@ -35,7 +36,10 @@ _GATE_WORDS = re.compile(
 # A ";name=value" path parameter (";jsessionid=...") ends at "?" and "/" too.
 _PARAM = re.compile(r"(?:([?#&])|;)([^\s=&#;\"'<>?]{1,100})=((?(1)[^\s&#;\"'<>)]*|[^\s&#;\"'<>)?/]*))")
 
-_MISS = object()
+Cached = tuple[str, tuple[str, ...]] | None  # (scrubbed, rule ids), or None when nothing matches
+# What ``cache.get(s, NOT_CACHED)`` answers for a string not in a cache: typed as a cached value, so
+# that the hot loops' one dict.get type-checks, and told apart by identity (``is``).
+NOT_CACHED = cast(Cached, object())
 
 
 def _may_hold_params(s: str) -> bool:
@@ -77,7 +81,7 @@ class _Scanner:
 
     def __init__(self, detectors: list[tuple[Pattern, Redactor]]) -> None:
         parts: list[str] = []
-        self.groups: dict[str, tuple[int, str, Callable | None, Redactor | None]] = {}
+        self.groups: dict[str, tuple[int, str, Validator | None, Redactor | None]] = {}
         self.alts: list[re.Pattern[str]] = []
         order = 0
         if detectors:
@@ -100,33 +104,36 @@ class _Scanner:
     def scan(self, s: str) -> list[Hit]:
         hits: list[Hit] = []
         search = self.search
+        if search is None:
+            return hits
         groups = self.groups
         pos = 0
         last_end = 0
         n = len(s)
         while pos < n:
-            m = search(s, pos)  # type: ignore[misc]
+            m = search(s, pos)
             if m is None:
                 break
             start = m.start()
-            order, rule, validate, redactor = groups[m.lastgroup]  # type: ignore[index]
+            order, rule, validate, redactor = groups[m.lastgroup or ""]  # every alternative ends in a named group
             if redactor is None:  # a skipped span (base64 data: URI)
                 pos = last_end = m.end()
                 continue
             span = validate(s, start, m.end()) if validate else (start, m.end())
             if span is None:
-                span, rule, redactor = self._retry(s, start, order)
-            if span is None:
-                pos = start + 1
-                continue
+                retried = self._retry(s, start, order)
+                if retried is None:
+                    pos = start + 1
+                    continue
+                span, rule, redactor = retried
             a, b = span
             if a < last_end:
                 a = last_end
-            hits.append((a, b, rule, redactor))  # type: ignore[arg-type]
+            hits.append((a, b, rule, redactor))
             pos = last_end = max(b, start + 1)
         return hits
 
-    def _retry(self, s: str, start: int, order: int):
+    def _retry(self, s: str, start: int, order: int) -> tuple[tuple[int, int], str, Redactor] | None:
         """The first-choice detector rejected its candidate: try the later ones at ``start``."""
         for j in range(order + 1, len(self.alts)):
             m = self.alts[j].match(s, start)
@@ -138,14 +145,14 @@ class _Scanner:
             span = validate(s, start, m.end()) if validate else (start, m.end())
             if span is not None:
                 return span, rule, redactor
-        return None, "", None
+        return None
 
 
 class TextScrubber:
     def __init__(
         self,
         detectors: list[tuple[Pattern, Redactor]],
-        customs: list[tuple[str, "re.Pattern[str]", Redactor]],
+        customs: list[tuple[str, re.Pattern[str], Redactor]],
         secret_name: Callable[[str], bool],
         param_redactor: Redactor,
         fragments: bool = True,
@@ -157,9 +164,9 @@ class TextScrubber:
         self._word = _Scanner([p for p in detectors if p[0].family != "num"])
         self._customs = customs
         self._min_len = _MIN_LEN if not customs else 1
-        self._cache: dict[str, tuple[str, tuple[str, ...]] | None] = {}
+        self._cache: dict[str, Cached] = {}
         self._cache_chars = 0
-        self.url_cache: dict[str, tuple[str, tuple[str, ...]] | None] = {}  # urls.scrub_url's
+        self.url_cache: dict[str, Cached] = {}  # urls.scrub_url's
 
     # ------------------------------------------------------------------ matching
     def find(self, s: str, gated: bool = False) -> list[Hit]:
@@ -189,8 +196,8 @@ class TextScrubber:
         """``s`` with every detection redacted; counts go to ``report`` under ``location``."""
         if len(s) < self._min_len:
             return s
-        cached = self._cache.get(s, _MISS)
-        if cached is _MISS:
+        cached = self._cache.get(s, NOT_CACHED)
+        if cached is NOT_CACHED:
             cached = self.lookup(s)
         if cached is None:
             return s
@@ -199,13 +206,13 @@ class TextScrubber:
             report.add(rule, location)
         return out
 
-    def lookup(self, s: str) -> tuple[str, tuple[str, ...]] | None:
+    def lookup(self, s: str) -> Cached:
         """Cached ``(scrubbed, rule ids)`` for ``s``, or None when nothing matches.  Hot loops
         read ``self.cache`` first and call this on a miss."""
         cache = self._cache
-        cached = cache.get(s, _MISS)
-        if cached is not _MISS:
-            return cached  # type: ignore[return-value]
+        cached = cache.get(s, NOT_CACHED)
+        if cached is not NOT_CACHED:
+            return cached
         n = len(s)
         if n < self._min_len:
             cached = None
@@ -226,14 +233,14 @@ class TextScrubber:
         return cached
 
     @property
-    def cache(self) -> dict:
+    def cache(self) -> dict[str, Cached]:
         return self._cache
 
     @property
     def min_len(self) -> int:
         return self._min_len
 
-    def _compute(self, s: str) -> tuple[str, tuple[str, ...]] | None:
+    def _compute(self, s: str) -> Cached:
         if s.startswith("data:") and ";base64," in s[:200]:
             return None  # binary media; see patterns.SKIP_DATA_URI
         rules: list[str] = []
@@ -277,5 +284,5 @@ class TextScrubber:
         pieces.append(s[last:])
         return "".join(pieces)
 
-    def __getstate__(self):
+    def __getstate__(self) -> None:
         raise TypeError("TextScrubber is rebuilt from the rules, not pickled")

@@ -5,17 +5,16 @@ from __future__ import annotations
 import re
 
 from .report import ScrubReport
-from .text import TextScrubber
+from .text import NOT_CACHED, TextScrubber
 
 _AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,20}://([^/?#\s]*)|//([^/?#\s]*)")
-_MISS = object()
 _LOOKS_LIKE_URL = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]{0,20}:)?//|/|\?|#")
 
 
 def scrub_url(text: TextScrubber, url: str, location: str, report: ScrubReport, label: str) -> str:
     cache = text.url_cache
-    hit = cache.get(url, _MISS)
-    if hit is _MISS:
+    hit = cache.get(url, NOT_CACHED)
+    if hit is NOT_CACHED:
         tmp = ScrubReport()
         out = _scrub_url(text, url, tmp, label)
         hit = (out, tuple(k for k, n in tmp.by_rule.items() for _ in range(n))) if tmp.total else None
@@ -30,10 +29,10 @@ def scrub_url(text: TextScrubber, url: str, location: str, report: ScrubReport, 
 
 
 def _scrub_url(text: TextScrubber, url: str, report: ScrubReport, label: str) -> str:
-    location = "url"
     """Scrub one URL: the host stays (it names a server, and images must still load in the
     replay); a ``user:password@`` userinfo is replaced by ``label``; path, query and fragment go
     through the detectors and the parameter-name rule."""
+    location = "url"
     m = _AUTHORITY.match(url)
     if m is None:
         return text.scrub(url, location, report)

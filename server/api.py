@@ -33,7 +33,8 @@ def json_response(data: Any, **kwargs: Any) -> web.Response:
     return web.json_response(finite(data), **kwargs)
 
 
-def _int(request: web.Request, name: str, default: int | None = None, *, low: int = 0, high: int | None = None) -> int | None:
+def _int(request: web.Request, name: str, default: int | None = None, *, low: int = 0,
+         high: int | None = None) -> int | None:
     raw = request.query.get(name)
     if raw in (None, ""):
         return default

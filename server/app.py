@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+
 from replayd.player.routes import setup_player_routes
 
 from . import middlewares

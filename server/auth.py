@@ -10,14 +10,15 @@ import base64
 import hashlib
 import hmac
 import secrets
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from .keys import credentials_key
 
 # Other ways of signing in (the player's session cookie) register a checker here.
-session_checker_key = web.AppKey("session_checker", Callable[[web.Request], Awaitable[bool]])
+SessionChecker = Callable[[web.Request], Awaitable[bool]]
+session_checker_key: web.AppKey[SessionChecker] = web.AppKey("session_checker")
 
 # scrypt's parameters for interactive logins (N=2^14, r=8, p=1: 16 MiB and tens of ms per check).
 # They are stored with each hash, so raising them later keeps older hashes valid.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Callable
+from collections.abc import Callable
 
 from .auth import generate_password, generate_token, hash_password, token_digest
 from .config import Config, ConfigError, ProjectConfig

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import __version__
 from .config import Config, ConfigError, load_config
@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the service", description="Run the replayd service.")
-    serve.add_argument("--config", metavar="PATH", help="YAML config file (default: $REPLAYD_CONFIG or embedded defaults)")
+    serve.add_argument("--config", metavar="PATH",
+                       help="YAML config file (default: $REPLAYD_CONFIG or embedded defaults)")
     serve.add_argument("--host", help="address to listen on (overrides server.host)")
     serve.add_argument("--port", type=int, help="port to listen on (overrides server.port)")
     serve.set_defaults(func=cmd_serve)

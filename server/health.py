@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -61,10 +61,10 @@ async def readyz(request: web.Request) -> web.Response:
         if (problem := await _probe(check)) is not None:
             failing[name], details[name] = problem
     spool = request.app[spool_key]
-    if spool.bytes >= spool.max_bytes:
+    if spool.used_bytes >= spool.max_bytes:
         failing["spool"] = details["spool"] = "full"
     _log_changes(request.app, details)
-    spool_state = {"segments": spool.count, "bytes": spool.bytes, "max_bytes": spool.max_bytes,
+    spool_state = {"segments": spool.count, "bytes": spool.used_bytes, "max_bytes": spool.max_bytes,
                    "oldest_age_seconds": round(spool.oldest_age(), 1)}
     if failing:
         detail = "not ready: " + ", ".join(f"{name} {why}" for name, why in failing.items())

@@ -3,7 +3,7 @@ create the app many times). prometheus-client writes the exposition format, labe
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram

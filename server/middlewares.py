@@ -6,13 +6,12 @@ import logging
 import time
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .metrics import metrics_key
 
 log = logging.getLogger("replayd.request")
 errors_log = logging.getLogger("replayd.error")
-
-Handler = web.RequestHandler
 
 
 def json_error(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:

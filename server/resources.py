@@ -7,7 +7,8 @@ import contextlib
 import logging
 import os
 import time
-from typing import Any, AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -16,8 +17,8 @@ from .config import ConfigError
 from .index import open_index
 from .keys import blobs_key, config_key, credentials_key, index_key, pool_key, projects_key, spool_key, uploader_key
 from .metrics import metrics_key
-from .spool import Spool
 from .scrub_rules import load_rules_file
+from .spool import Spool
 from .storage import is_replay_id, open_blob_store, replay_prefix
 from .uploader import Uploader
 from .workers import WorkerPool
@@ -76,7 +77,7 @@ async def spool_ctx(app: web.Application) -> AsyncIterator[None]:
     app[spool_key], app[uploader_key] = spool, uploader
     # The spool's cached counters: a scrape never lists the spool directory.
     metrics.gauge("replayd_spool_segments", lambda: spool.count)
-    metrics.gauge("replayd_spool_bytes", lambda: spool.bytes)
+    metrics.gauge("replayd_spool_bytes", lambda: spool.used_bytes)
     metrics.gauge("replayd_spool_oldest_age_seconds", spool.oldest_age)
     if spool.count:
         log.info("spool holds %d segment(s) from a previous run; uploading", spool.count)

@@ -12,6 +12,7 @@ import logging
 import signal
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .resources import reload_rules
 
@@ -27,7 +28,7 @@ class InFlight:
         self._idle.set()
 
     @web.middleware
-    async def middleware(self, request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.count += 1
         self._idle.clear()
         try:
@@ -41,7 +42,7 @@ class InFlight:
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
 

@@ -40,7 +40,7 @@ def _read(path: str) -> bytes:
 
 
 def cmd_scrub(args: argparse.Namespace) -> int:
-    from replayd.scrubbing import ReplayState, ScrubReport, Scrubber  # noqa: F401
+    from replayd.scrubbing import Scrubber, ScrubReport
 
     from .ingest.envelope import EnvelopeError, parse_envelope, split_recording
     from .ingest.worker import decompress_recording
@@ -60,10 +60,10 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     scrubber = Scrubber(rules, secret=args.secret.encode())
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 200_000))
     output: list[Any] = []
-    reports: list[tuple[str, dict[str, Any]]] = []
+    reports: list[tuple[str, ScrubReport]] = []
     if data.lstrip()[:1] == b"[":
         result = scrubber.scrub_recording(json.loads(data))
-        output, reports = result.events, [("recording", result.report.to_dict())]
+        output, reports = result.events, [("recording", result.report)]
     else:
         try:
             envelope = parse_envelope(data)
@@ -77,19 +77,19 @@ def cmd_scrub(args: argparse.Namespace) -> int:
                 result = scrubber.scrub_recording(json.loads(decompress_recording(body, 1 << 31)), state)
                 state = result.state
                 output.append({"type": item.type, "segment_id": segment_id, "events": result.events})
-                reports.append((f"replay_recording {segment_id}", result.report.to_dict()))
+                reports.append((f"replay_recording {segment_id}", result.report))
             elif item.type in ("event", "replay_event"):
                 scrub = scrubber.scrub_error_event if item.type == "event" else scrubber.scrub_replay_event
                 scrubbed, report = scrub(json.loads(item.payload))
                 output.append({"type": item.type, "payload": scrubbed})
-                reports.append((item.type, report.to_dict()))
+                reports.append((item.type, report))
     if not args.summary_only:
         json.dump(output, sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
     for name, report in reports:
-        print(f"{name}: {report.get('total', 0)} redactions", file=sys.stderr)
-        for rule, count in sorted(report.get("by_rule", {}).items()):
+        print(f"{name}: {report.total} redactions", file=sys.stderr)
+        for rule, count in sorted(report.by_rule.items()):
             print(f"  rule {rule}: {count}", file=sys.stderr)
-        for location, count in sorted(report.get("by_location", {}).items()):
+        for location, count in sorted(report.by_location.items()):
             print(f"  in {location}: {count}", file=sys.stderr)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from replayd.scrubbing import RuleSet, RulesError, parse_rules
+from replayd.scrubbing import RulesError, RuleSet, parse_rules
 
 from .config import ConfigError
 

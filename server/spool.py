@@ -75,7 +75,7 @@ class Spool:
         return len(self._held)
 
     @property
-    def bytes(self) -> int:
+    def used_bytes(self) -> int:
         """Bytes held, plus those of writes under way."""
         return self._held_bytes + self._reserved_bytes
 
@@ -102,8 +102,8 @@ class Spool:
     async def put(self, record: SegmentRecord, blob: bytes, state: bytes) -> Path:
         header = json.dumps({"record": dataclasses.asdict(record), "state": state.hex()}).encode()
         data = _LEN.pack(len(header)) + header + blob
-        if self.bytes + len(data) > self.max_bytes:
-            raise SpoolFull(f"spool holds {self.bytes} bytes, limit {self.max_bytes}")
+        if self.used_bytes + len(data) > self.max_bytes:
+            raise SpoolFull(f"spool holds {self.used_bytes} bytes, limit {self.max_bytes}")
         # Reserved on the event loop before the write, so concurrent writes cannot overshoot the limit.
         self._reserved_bytes += len(data)
         target = self.path / self.entry_name(record.project_id, record.replay_id, record.segment_id)

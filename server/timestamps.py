@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc).timestamp()
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 FUTURE_SLACK = 86400.0  # a sender's clock may run ahead of ours by up to a day
-LAST_DISPLAYABLE = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp()
+LAST_DISPLAYABLE = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 
 
 def _number(value: Any) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from .index import Index
@@ -97,10 +98,8 @@ class Uploader:
             if ok:
                 backoff = 1.0
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), IDLE_POLL)
-                except asyncio.TimeoutError:
-                    pass
             else:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)

@@ -17,7 +17,7 @@ MAX_USER_AGENT = 1000
 
 async def compile_user_agent_rules(app: web.Application) -> None:
     """On start-up: compile the rules now rather than on the first request, which would wait for it."""
-    ua_parser.parser  # the first access builds the module's shared, cached parser
+    _ = ua_parser.parser  # the first access builds the module's shared, cached parser
 
 
 def parse_user_agent(ua: str | None) -> tuple[str, str, str]:

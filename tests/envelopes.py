@@ -8,6 +8,7 @@ General helpers for any test or benchmark:
   replay through ``contexts.replay``, ``tags.replayId`` and the header's ``trace.replay_id``.
 - ``post_envelope(url, body, key)``: POST to ``{url}/api/{project}/envelope/`` (``url`` may be a
   server's base URL, then project 1 is used) and return the parsed JSON answer.
+- ``parse_envelope(body)`` and ``read_recording(payload)`` read what a sender (the snippet, the SDK) posted.
 - ``cut_segments(events, seconds)`` cuts a recording into SDK-sized segments; ``page_events`` makes a
   small recorded page (Meta + FullSnapshot) with given text.
 """
@@ -19,7 +20,10 @@ import time
 import urllib.request
 import uuid
 import zlib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
+
+from replayd.player.timeline import event_ms  # rrweb's times in ms, the SDK's custom events' in seconds
 
 USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "HeadlessChrome/156.0.0.0 Safari/537.36")
@@ -36,34 +40,43 @@ def new_id() -> str:
 
 def replay_envelope(replay_id: str, segment_id: int, events: list[dict[str, Any]], **replay_event_fields: Any) -> bytes:
     """One upload of a replay segment, as the SDK sends it (zlib body, explicit length)."""
-    timestamps = [e["timestamp"] / 1000 if e.get("timestamp", 0) > 1e11 else e.get("timestamp", 0)
-                  for e in events if isinstance(e.get("timestamp"), (int, float))]
+    timestamps = [ms / 1000 for e in events if (ms := event_ms(e)) is not None]
     now = max(timestamps) if timestamps else time.time()
     start = min(timestamps) if timestamps else now
     url = next((e["data"]["href"] for e in events if e.get("type") == 4 and "href" in e.get("data", {})), None)
-    replay_event: dict[str, Any] = {
+    event = replay_event(replay_id, segment_id, start, now, [url] if url else []) | replay_event_fields
+    return recording_envelope(event, zlib.compress(_line(events)))
+
+
+def replay_event(replay_id: str, segment_id: int, start: float, timestamp: float, urls: list[str]) -> dict[str, Any]:
+    """A segment's replay_event item as the SDK fills it in (times in Unix seconds)."""
+    return {
         "type": "replay_event",
         "replay_id": replay_id,
         "segment_id": segment_id,
         "replay_start_timestamp": start,
-        "timestamp": now,
+        "timestamp": timestamp,
         "error_ids": [],
         "trace_ids": [],
-        "urls": [url] if url else [],
+        "urls": urls,
         "replay_type": "session",
-        "request": {"url": url or "", "headers": {"User-Agent": USER_AGENT}},
+        "request": {"url": urls[0] if urls else "", "headers": {"User-Agent": USER_AGENT}},
         "platform": "javascript",
         "environment": "production",
         "sdk": SDK,
         "event_id": replay_id,
     }
-    replay_event.update(replay_event_fields)
-    recording = b'{"segment_id":' + str(segment_id).encode() + b"}\n" + zlib.compress(_line(events))
-    header = {"event_id": replay_id, "sent_at": _iso(time.time()), "sdk": SDK}
+
+
+def recording_envelope(event: dict[str, Any], body: bytes) -> bytes:
+    """The envelope of one segment: its replay_event item, and its replay_recording item whose ``body``
+    is the segment's events as the SDK sends them (JSON deflated with zlib)."""
+    recording = b'{"segment_id":' + str(event["segment_id"]).encode() + b"}\n" + body
+    header = {"event_id": event["replay_id"], "sent_at": _iso(time.time()), "sdk": SDK}
     return b"\n".join([
         _line(header),
         _line({"type": "replay_event"}),
-        _line(replay_event),
+        _line(event),
         _line({"type": "replay_recording", "length": len(recording)}),
         recording,
     ])
@@ -117,15 +130,43 @@ def post_envelope(url: str, body: bytes, key: str, project_id: int = 1, timeout:
     return json.loads(text) if text.strip() else None
 
 
+def parse_envelope(body: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], bytes]]]:
+    """The tests' own reading of an envelope (not the server's parser): its header, and its items as
+    (item header, payload); an item with a ``length`` is that many bytes, one without it a line."""
+    first, _, rest = body.partition(b"\n")
+    items = []
+    while rest.strip():
+        line, _, rest = rest.partition(b"\n")
+        if not line.strip():
+            continue
+        header = json.loads(line)
+        if "length" in header:
+            payload, rest = rest[:header["length"]], rest[header["length"]:]
+            rest = rest[1:] if rest.startswith(b"\n") else rest
+        else:
+            payload, _, rest = rest.partition(b"\n")
+        items.append((header, payload))
+    return json.loads(first), items
+
+
+def read_recording(payload: bytes) -> tuple[int, bytes]:
+    """A replay_recording item's segment id and its JSON, inflated if the sender deflated it."""
+    header, _, data = payload.partition(b"\n")
+    return json.loads(header)["segment_id"], data if data.lstrip()[:1] == b"[" else zlib.decompress(data)
+
+
 def cut_segments(events: Iterable[dict[str, Any]], seconds: float = 5.0) -> list[list[dict[str, Any]]]:
-    """Cut a recording every ``seconds`` of event time, the way the SDK flushes."""
+    """Cut a recording every ``seconds`` of event time, the way the SDK flushes: a new segment when
+    an event is that long or more past the first timed event of the current one."""
     segments: list[list[dict[str, Any]]] = []
     start = None
     for event in events:
-        ts = event["timestamp"]
-        if start is None or ts - start >= seconds * 1000:
+        ms = event_ms(event)
+        if not segments or (ms is not None and start is not None and ms - start >= seconds * 1000):
             segments.append([])
-            start = ts
+            start = None
+        if start is None:
+            start = ms
         segments[-1].append(event)
     return segments
 

@@ -19,13 +19,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+
+from tests.harness import free_port
 
 ENV = "REPLAYD_TEST_POSTGRES_URL"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -72,7 +75,7 @@ def answers(url: str) -> bool:
 
     try:
         run_async(connect)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     return True
 
@@ -91,8 +94,6 @@ def private_cluster() -> Iterator[str]:
     """A throw-away cluster in a temp dir on a free port (trust auth, no fsync), removed at the end.
     initdb refuses to run as root: then the cluster belongs to the ``postgres`` user (Debian's
     package makes it)."""
-    from tests.conftest import free_port
-
     bindir = _postgres_bin()
     base = Path(tempfile.mkdtemp(prefix="replayd-postgres-"))
     as_user: list[str] = []

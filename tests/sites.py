@@ -3,14 +3,16 @@ from node_modules, and rrweb's own replayer to play stored segments back."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REPO, free_port
+from tests.harness import REPO, free_port
 
 ESBUILD = REPO / "node_modules" / ".bin" / "esbuild"
 SENTRY_ENTRY = REPO / "tests" / "pages" / "sentry" / "sentry-entry.js"
@@ -50,6 +52,24 @@ def replayer_files() -> Files:
     }
 
 
+@contextlib.contextmanager
+def rrweb_replayer(browser: Any, site_url: str, events: list[dict[str, Any]]) -> Iterator[Any]:
+    """A page of ``site_url``'s /player.html (:func:`replayer_files`) with rrweb's own Replayer
+    loaded with ``events`` as ``window.replayer``; an error the page raised fails the test."""
+    context = browser.new_context()
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    try:
+        page.goto(site_url + "/player.html")
+        page.evaluate("""(events) => { window.replayer = new rrwebReplay.Replayer(events, {
+                root: document.getElementById('root'), showWarning: false, mouseTail: false}); }""", events)
+        yield page
+    finally:
+        context.close()
+    assert not problems, problems
+
+
 def page_files(folder: Path, *names: str) -> Files:
     types = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css"}
     return {f"/{name}": ((folder / name).read_bytes(), types[Path(name).suffix]) for name in names}
@@ -77,7 +97,7 @@ class StaticSite:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_POST = _answer  # noqa: N815 (http.server's naming)
+            do_GET = do_POST = _answer
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

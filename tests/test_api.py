@@ -12,7 +12,7 @@ from replayd.server.app import create_app
 from replayd.server.config import Config
 from replayd.server.keys import blobs_key, index_key
 from replayd.server.resources import sweep_expired
-from tests.conftest import make_config
+from tests.harness import make_config
 from tests.test_ingest import AUTH, T0, error_envelope, error_event, get, post, rid, segment_envelope
 
 # The tests marked so run on both index backends: the app end to end, with its index on PostgreSQL.
@@ -57,7 +57,7 @@ async def test_delete_needs_a_token(client):
 
 @ON_BOTH_INDEXES
 async def test_unknown_things_are_404(client):
-    for path in PATHS[1:4] + ["/api/0/projects/9/replays/"]:
+    for path in [*PATHS[1:4], "/api/0/projects/9/replays/"]:
         response = await client.get(path, headers=AUTH)
         assert response.status == 404, path
         assert "detail" in await response.json()
@@ -83,9 +83,10 @@ async def test_list_filters_sorting_and_cursor(client):
     assert [r["replay_id"] for r in await get(client, "/api/0/projects/1/replays/?user=user-1")] == [ids[1]]
     assert {r["replay_id"] for r in await get(client, "/api/0/projects/1/replays/?min_duration=10")} == set(ids[2:])
     assert [r["replay_id"] for r in await get(client, "/api/0/projects/1/replays/?sort=started_at")] == ids
-    assert [r["replay_id"] for r in await get(client, "/api/0/projects/1/replays/?sort=-duration")][0] == ids[4]
+    assert (await get(client, "/api/0/projects/1/replays/?sort=-duration"))[0]["replay_id"] == ids[4]
     after = T0 + 150
-    assert {r["replay_id"] for r in await get(client, f"/api/0/projects/1/replays/?started_after={after}")} == set(ids[2:])
+    started_after = await get(client, f"/api/0/projects/1/replays/?started_after={after}")
+    assert {r["replay_id"] for r in started_after} == set(ids[2:])
 
     seen, cursor = [], ""
     while True:

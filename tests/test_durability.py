@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from replayd.server.app import create_app
-from tests.conftest import PUBLIC_KEY, RunningServer, S3Server, free_port, make_config
+from tests.conftest import S3Server
+from tests.harness import PUBLIC_KEY, RunningServer, free_port, make_config
 from tests.test_exposure import samples
 from tests.test_ingest import AUTH, get, post, rid, segment_envelope
 from tests.waiting import wait_until, wait_until_async
@@ -90,7 +91,8 @@ async def test_spool_full_is_503_with_retry_after_then_recovers(aiohttp_client, 
             assert "spool" in (await response.json())["detail"]
     assert statuses[0] == 200 and statuses[-1] == 503
     start_s3(own_s3)
-    await wait_until_async(lambda: is_accepted(client, segment_envelope(replay_id, 3)), 30, "the segment to be accepted")
+    await wait_until_async(lambda: is_accepted(client, segment_envelope(replay_id, 3)), 30,
+                           "the segment to be accepted")
     accepted = [i for i, s in enumerate(statuses) if s == 200] + [3]
     await wait_until_async(lambda: not list((tmp_path / "spool").glob("*.seg")), 30, "the spool to drain")
     assert sorted(own_s3.keys(bucket)) == sorted({f"1/{replay_id}/{i:06d}" for i in accepted})
@@ -107,7 +109,8 @@ def test_disk_full_is_503_then_recovers(tmp_path, own_s3):
     """A spool on a nearly full file system (a 64 KiB tmpfs) refuses with 503, then recovers."""
     mount = tmp_path / "tiny"
     mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, text=True)
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                            capture_output=True, text=True)
     assert result.returncode == 0, f"this test mounts a tmpfs and needs root: {result.stderr}"
     try:
         asyncio.run(_disk_full(tmp_path, mount, own_s3))
@@ -157,7 +160,7 @@ class Load:
 
     def run(self) -> None:
         replays = [rid() for _ in range(4)]
-        next_segment = {r: 0 for r in replays}
+        next_segment = dict.fromkeys(replays, 0)
         n = 0
         while not self.stop.is_set():
             replay_id = replays[n % len(replays)]
@@ -222,7 +225,8 @@ def test_s3_outage_of_30_seconds_under_load(start_server, own_s3, capsys):
     assert_all_readable(server, load.acked)
     with capsys.disabled():
         print(f"\n[s3 outage 30 s] sent {load.sent}, acknowledged {len(load.acked)} "
-              f"({during_outage} during the outage), stored in S3 {len(load.acked) - len(missing)}, lost {len(missing)}")
+              f"({during_outage} during the outage), stored in S3 {len(load.acked) - len(missing)}, "
+              f"lost {len(missing)}")
 
 
 def test_sigkill_during_load_loses_no_acknowledged_segment(start_server, capsys):

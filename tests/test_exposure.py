@@ -21,7 +21,7 @@ from replayd.server.index import SegmentRecord
 from replayd.server.keys import spool_key
 from replayd.server.logs import JSONFormatter, TextFormatter
 from replayd.server.spool import Spool
-from tests.conftest import free_port, make_config
+from tests.harness import free_port, make_config
 from tests.test_ingest import T0, page_events, post, rid, segment_envelope
 
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
@@ -75,7 +75,8 @@ async def test_metrics_token_is_required_when_set(aiohttp_client, tmp_path):
         assert "metrics_token" in (await response.json())["detail"]
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
     found = await scrape(client, Authorization=f"Bearer {METRICS_TOKEN}")
-    unauthorized = ("replayd_requests_total", frozenset({"method": "GET", "route": "/metrics", "status": "401"}.items()))
+    unauthorized = ("replayd_requests_total",
+                    frozenset({"method": "GET", "route": "/metrics", "status": "401"}.items()))
     assert found[unauthorized] == 3
 
 
@@ -127,13 +128,13 @@ async def test_spool_counters_follow_puts_and_removes_from_what_a_previous_run_l
     for segment_id in range(3):
         await previous_run.put(record(replay_id, segment_id), b"x" * 100 * (segment_id + 1), b"")
     spool = Spool(tmp_path, 10**6)
-    assert (spool.count, spool.bytes) == on_disk(tmp_path) and spool.count == 3
+    assert (spool.count, spool.used_bytes) == on_disk(tmp_path) and spool.count == 3
 
     await spool.put(record(replay_id, 3), b"new", b"")
     await spool.put(record(replay_id, 0), b"y" * 1000, b"")  # replaces an entry
     spool.remove(tmp_path / Spool.entry_name(1, replay_id, 1))
     spool.remove(tmp_path / Spool.entry_name(1, replay_id, 1))  # already gone
-    assert (spool.count, spool.bytes) == on_disk(tmp_path) and spool.count == 3
+    assert (spool.count, spool.used_bytes) == on_disk(tmp_path) and spool.count == 3
 
     # segment 2 of the previous run is now the oldest (0 was written again)
     written = (tmp_path / Spool.entry_name(1, replay_id, 2)).stat().st_mtime
@@ -142,7 +143,7 @@ async def test_spool_counters_follow_puts_and_removes_from_what_a_previous_run_l
     assert before - written <= age <= time.time() - written
 
     assert spool.remove_replay(1, replay_id) == 3
-    assert (spool.count, spool.bytes, spool.oldest_age()) == (0, 0, 0.0)
+    assert (spool.count, spool.used_bytes, spool.oldest_age()) == (0, 0, 0.0)
 
 
 async def test_scrapes_read_the_spool_counters_without_listing_it(aiohttp_client, tmp_path, monkeypatch):

@@ -546,7 +546,7 @@ def test_the_config_refuses_another_database_naming_it_without_a_password(url, p
 
 
 def test_the_config_refuses_a_pool_smaller_than_its_minimum():
-    with pytest.raises(ConfigError, match="index.pool_min_size: larger than index.pool_max_size"):
+    with pytest.raises(ConfigError, match=r"index\.pool_min_size: larger than index\.pool_max_size"):
         load_config(None, environ={"REPLAYD_INDEX__POOL_MIN_SIZE": "5", "REPLAYD_INDEX__POOL_MAX_SIZE": "2"})
 
 
@@ -604,7 +604,8 @@ async def test_copy_index_copies_a_sqlite_index_into_postgres_once(tmp_path, new
     await sqlite.close()
     command = ["copy-index", "--from", f"sqlite:///{source}", "--to", new_postgres_url]
     assert await asyncio.to_thread(main, command) == 0
-    assert "meta 1, issues 2, errors 2, replays 3, segments 3, replay_state 2, replay_errors 3" in capsys.readouterr().out
+    counts = "meta 1, issues 2, errors 2, replays 3, segments 3, replay_state 2, replay_errors 3"
+    assert counts in capsys.readouterr().out
 
     sqlite, postgres = (await open_index(IndexConfig(url=f"sqlite:///{source}")),
                         await open_index(IndexConfig(url=new_postgres_url)))

@@ -9,9 +9,19 @@ import random
 import zlib
 
 from replayd.server.keys import config_key, index_key
-from tests.conftest import SDK_TRAFFIC
-from tests.test_ingest import (AUTH, T0, error_event, item, envelope, page_events, post, replay_event, rid,
-                               segment_envelope)
+from tests.harness import SDK_TRAFFIC
+from tests.test_ingest import (
+    AUTH,
+    T0,
+    envelope,
+    error_event,
+    item,
+    page_events,
+    post,
+    replay_event,
+    rid,
+    segment_envelope,
+)
 
 ODD_VALUES = [None, True, 0, -1, 1e308, "", "x" * 5000, "\u0000\ud7ff", [], [1, [2, [3]]], {}, {"a": {"b": None}},
               "2026-13-45T99:99:99Z", float("1e-300"), 2**70]

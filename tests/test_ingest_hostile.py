@@ -18,16 +18,29 @@ import pytest
 
 from replayd.server.app import create_app
 from replayd.server.config import StorageConfig
-from replayd.server.index import SQLiteIndex, SegmentRecord
+from replayd.server.index import SegmentRecord, SQLiteIndex
 from replayd.server.ingest.items import hex_id
 from replayd.server.keys import index_key
 from replayd.server.metrics import Metrics
 from replayd.server.spool import Spool
 from replayd.server.storage import open_blob_store, segment_key
 from replayd.server.uploader import Uploader
-from tests.conftest import PUBLIC_KEY, make_config
-from tests.test_ingest import (AUTH, T0, envelope, error_envelope, error_event, get, item, page_events, post,
-                               recording, replay_event, rid, segment_envelope)
+from tests.harness import PUBLIC_KEY, make_config
+from tests.test_ingest import (
+    AUTH,
+    T0,
+    envelope,
+    error_envelope,
+    error_event,
+    get,
+    item,
+    page_events,
+    post,
+    recording,
+    replay_event,
+    rid,
+    segment_envelope,
+)
 
 BAD_IDS = [
     "----------------",  # strips to nothing: once a blob key of "1//000000"
@@ -172,7 +185,7 @@ async def test_absurd_replay_and_error_times_are_dropped_for_the_receive_time(cl
     event = with_raw(replay_event(replay_id, 0, T0), timestamp=absurd, replay_start_timestamp=absurd)
     events = [{**e, "timestamp": f"@@{i}@@"} if e["type"] == 3 else e for i, e in enumerate(page_events(T0))]
     raw_events = json.dumps(events)
-    for i, e in enumerate(page_events(T0)):
+    for i in range(len(events)):
         raw_events = raw_events.replace(f'"@@{i}@@"', absurd.decode())
     body = envelope(item({"type": "replay_event"}, event), recording(0, raw_events.encode()), event_id=replay_id)
     assert (await post(client, body)).status == 200, absurd

@@ -21,14 +21,14 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
 
-from tests.conftest import API_TOKEN, PUBLIC_KEY, REPO, base_config, free_port, wait_healthy
 from tests.envelopes import new_id, page_events, replay_envelope
+from tests.harness import API_TOKEN, PUBLIC_KEY, REPO, base_config, free_port, wait_healthy
 
 # The repo's folders and the packages they install as (pyproject.toml's package-dir).
 INSTALLED_AS = {"server": "replayd/server", "player": "replayd/player", "scrubbing": "replayd/scrubbing",

@@ -10,10 +10,8 @@ from yarl import URL
 from replayd.player import auth
 from replayd.player.routes import CSP
 from replayd.server.app import create_app
-from tests.conftest import API_TOKEN, PUBLIC_KEY, make_config
 from tests.envelopes import error_envelope, new_id, page_events, replay_envelope
-
-PASSWORD = "test-password"
+from tests.harness import ADMIN_PASSWORD, API_TOKEN, PUBLIC_KEY, make_config
 
 
 async def login_token(client) -> str:
@@ -23,7 +21,7 @@ async def login_token(client) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
-async def sign_in(client, password: str = PASSWORD, next_url: str = "/", headers: dict[str, str] | None = None):
+async def sign_in(client, password: str = ADMIN_PASSWORD, next_url: str = "/", headers: dict[str, str] | None = None):
     token = await login_token(client)
     return await client.post("/login", data={"password": password, "csrf_token": token, "next": next_url},
                              headers=headers, allow_redirects=False)
@@ -86,7 +84,7 @@ async def test_sign_in_sets_a_signed_httponly_lax_cookie(client):
 
 async def test_session_cookie_is_secure_behind_https(client):
     token = await login_token(client)
-    response = await client.post("/login", data={"password": PASSWORD, "csrf_token": token, "next": "/"},
+    response = await client.post("/login", data={"password": ADMIN_PASSWORD, "csrf_token": token, "next": "/"},
                                  headers={"X-Forwarded-Proto": "https"}, allow_redirects=False)
     assert response.status == 303
     assert response.cookies[auth.SESSION_COOKIE]["secure"]
@@ -104,9 +102,10 @@ async def test_wrong_password_is_refused(client):
 
 async def test_sign_in_without_its_csrf_token_is_refused(client):
     await client.get("/login")
-    response = await client.post("/login", data={"password": PASSWORD, "csrf_token": "forged"}, allow_redirects=False)
+    response = await client.post("/login", data={"password": ADMIN_PASSWORD, "csrf_token": "forged"},
+                                 allow_redirects=False)
     assert response.status == 403
-    response = await client.post("/login", data={"password": PASSWORD}, allow_redirects=False)
+    response = await client.post("/login", data={"password": ADMIN_PASSWORD}, allow_redirects=False)
     assert response.status == 403
 
 

@@ -8,7 +8,7 @@ import random
 import subprocess
 
 from replayd.player import timeline
-from tests.conftest import REPO
+from tests.harness import REPO
 
 NODE = "node"  # `make test` needs Node.js for npm ci: without it these fail rather than skip
 STATIC = REPO / "static" / "player"
@@ -90,7 +90,8 @@ URLPOLICY = (STATIC / "urlpolicy.js").as_uri()
 BLOCKED = "about:invalid"
 
 
-def url_policy(code: str, app_host: str = "replayd.example.org", base: str = "https://shop.example.com/cart/") -> object:
+def url_policy(code: str, app_host: str = "replayd.example.org",
+               base: str = "https://shop.example.com/cart/") -> object:
     """Run ``code`` with ``policy`` (a UrlPolicy whose recorded page is ``base``) and its module's exports."""
     return run_js(f"""
 import {{ UrlPolicy, isPrivateHost, rewriteCss, BLOCKED }} from '{URLPOLICY}';
@@ -154,8 +155,8 @@ console.log(JSON.stringify({{
   hosts: ['example.com', 'localhost', '10.0.0.1', '[::1]', 'service.corp', 'a.b.c.d.example'].map(isPrivateHost),
 }}));
 """)
-    assert dict(zip(PRIVATE_URLS, out["private"])) == {u: BLOCKED for u in PRIVATE_URLS}
-    assert dict(zip(PUBLIC_URLS, out["public"])) == PUBLIC_URLS
+    assert dict(zip(PRIVATE_URLS, out["private"], strict=True)) == dict.fromkeys(PRIVATE_URLS, BLOCKED)
+    assert dict(zip(PUBLIC_URLS, out["public"], strict=True)) == PUBLIC_URLS
     assert out["noBase"] == BLOCKED  # a relative URL before any Meta event has nothing to resolve against
     assert out["reference"] == " #icon"  # a part of the replayed document (<use href="#icon">)
     assert out["hosts"] == [False, True, True, True, True, False]
@@ -174,7 +175,8 @@ def test_url_policy_finds_every_url_in_css():
         "@\\69mport /* c */ 'http://[::1]/a.css';": '@\\69mport /* c */ "about:invalid";',
         'a{background:image-set("http://127.0.0.1/1.png" 1x, "b.png" type("image/png") 2x)}':
             'a{background:image-set("about:invalid" 1x, "https://shop.example.com/cart/b.png" type("image/png") 2x)}',
-        "a{background:-webkit-image-set('http://127.0.0.1/1.png' 1x)}": 'a{background:-webkit-image-set("about:invalid" 1x)}',
+        "a{background:-webkit-image-set('http://127.0.0.1/1.png' 1x)}":
+            'a{background:-webkit-image-set("about:invalid" 1x)}',
         "@font-face{src:url(http://127.0.0.1/f.woff2) format('woff2'),url(https://cdn.example.com/f.woff)}":
             "@font-face{src:url(\"about:invalid\") format('woff2'),url(https://cdn.example.com/f.woff)}",
         "a{background:url(/bg.png)}": 'a{background:url("https://shop.example.com/bg.png")}',
@@ -184,13 +186,14 @@ def test_url_policy_finds_every_url_in_css():
             'a{content:"http://127.0.0.1/"} /* url(http://127.0.0.1/) */ b:hover{fill:url(#g);clip-path:url(#c)}',
         # a fragment elsewhere would fetch the replay page itself
         "a{fill:url(#g);background:url(#g)} @import '#x'; @font-face{src:url(#f)}":
-            'a{fill:url(#g);background:url("about:invalid")} @import "about:invalid"; @font-face{src:url("about:invalid")}',
+            'a{fill:url(#g);background:url("about:invalid")} @import "about:invalid"; '
+            '@font-face{src:url("about:invalid")}',
         'a{background:url(http://127.0.0.1/a"b)}': 'a{background:url(http://127.0.0.1/a"b)}',
         'a\\"{background:url(http://127.0.0.1/a)}': 'a\\"{background:url("about:invalid")}',
         "a{color:red}": "a{color:red}",
     }
     out = url_policy(f"console.log(JSON.stringify({json.dumps(list(cases))}.map((c) => policy.css(c))));")
-    assert dict(zip(cases, out)) == cases
+    assert dict(zip(cases, out, strict=True)) == cases
 
 
 def test_url_policy_rewrites_every_place_rrweb_carries_a_url():
@@ -200,7 +203,8 @@ def test_url_policy_rewrites_every_place_rrweb_carries_a_url():
             {"type": 2, "tagName": "link", "id": 5, "attributes": {"rel": "stylesheet", "href": private + "a.css",
                                                                      "_cssText": f"@import '{private}i.css';"},
              "childNodes": []},
-            {"type": 2, "tagName": "link", "id": 19, "attributes": {"rel": "stylesheet", "href": "#x"}, "childNodes": []},
+            {"type": 2, "tagName": "link", "id": 19, "attributes": {"rel": "stylesheet", "href": "#x"},
+             "childNodes": []},
             {"type": 2, "tagName": "style", "id": 6, "attributes": {}, "childNodes": [
                 {"type": 3, "id": 7, "textContent": f"a{{background:url({private}s.png)}}", "isStyle": True}]},
             {"type": 2, "tagName": "style", "id": 8, "attributes": {}, "childNodes": [
@@ -210,7 +214,8 @@ def test_url_policy_rewrites_every_place_rrweb_carries_a_url():
             {"type": 2, "tagName": "img", "id": 11, "childNodes": [], "attributes": {
                 "src": private + "i.png", "srcset": f"{private}1.png 1x, https://cdn.example.com/2.png 2x",
                 "rr_dataURL": private + "d.png", "alt": "url(http://127.0.0.1:9/not-css)"}},
-            {"type": 2, "tagName": "iframe", "id": 12, "childNodes": [], "attributes": {"srcdoc": f"<img src={private}>"}},
+            {"type": 2, "tagName": "iframe", "id": 12, "childNodes": [],
+             "attributes": {"srcdoc": f"<img src={private}>"}},
             {"type": 2, "tagName": "svg", "id": 13, "isSVG": True, "childNodes": [
                 {"type": 2, "tagName": "use", "id": 14, "isSVG": True, "childNodes": [],
                  "attributes": {"href": "#icon", "fill": "url(#g)", "style": "stroke:url(#s);cursor:url(#c)"}},
@@ -219,7 +224,8 @@ def test_url_policy_rewrites_every_place_rrweb_carries_a_url():
             ], "attributes": {}},
             {"type": 2, "tagName": "video", "id": 16, "childNodes": [],
              "attributes": {"poster": private + "p.png", "style": f"background:url({private}v.png)"}},
-            {"type": 2, "tagName": "a", "id": 17, "childNodes": [], "attributes": {"href": "javascript:x()", "ping": private}},
+            {"type": 2, "tagName": "a", "id": 17, "childNodes": [],
+             "attributes": {"href": "javascript:x()", "ping": private}},
             {"type": 3, "id": 18, "textContent": f"url({private}plain-text)"},
         ]},
     ]}
@@ -233,18 +239,22 @@ def test_url_policy_rewrites_every_place_rrweb_carries_a_url():
             {"id": 19, "attributes": {"href": "#y"}},
             {"id": 14, "attributes": {"href": "#other", "style": {"fill": "url(#h)", "background": "url(#b)"}}},
             {"id": 16, "attributes": {"style": {"background-image": f"url({private}o.png)",
-                                                 "border-image": [f"url({private}q.png)", "important"], "color": False}}},
+                                                 "border-image": [f"url({private}q.png)", "important"],
+                                                 "color": False}}},
         ], "adds": [
             {"parentId": 10, "nextId": None, "node": {"type": 2, "tagName": "style", "id": 20, "attributes": {},
                                                        "childNodes": []}},
-            {"parentId": 20, "nextId": None, "node": {"type": 3, "id": 21, "textContent": f"a{{b:url({private}n.png)}}"}},
+            {"parentId": 20, "nextId": None,
+             "node": {"type": 3, "id": 21, "textContent": f"a{{b:url({private}n.png)}}"}},
             {"parentId": 10, "nextId": None, "node": {"type": 2, "tagName": "img", "id": 22, "attributes":
                                                        {"src": private + "a.png"}, "childNodes": []}},
         ]}},
         {"type": 3, "timestamp": 4, "data": {"source": 0, "removes": [], "attributes": [], "adds": [],
                                              "texts": [{"id": 21, "value": f"a{{b:url({private}u.png)}}"}]}},
-        {"type": 3, "timestamp": 5, "data": {"source": 8, "id": 8, "adds": [{"rule": f"a{{b:url({private}r.png)}}", "index": 0}],
-                                             "replace": f"@import '{private}p.css';", "replaceSync": f"a{{b:url({private}y.png)}}"}},
+        {"type": 3, "timestamp": 5, "data": {"source": 8, "id": 8,
+                                             "adds": [{"rule": f"a{{b:url({private}r.png)}}", "index": 0}],
+                                             "replace": f"@import '{private}p.css';",
+                                             "replaceSync": f"a{{b:url({private}y.png)}}"}},
         {"type": 3, "timestamp": 6, "data": {"source": 13, "id": 8, "index": [0],
                                              "set": {"property": "background", "value": f"url({private}c.png)"}}},
         {"type": 3, "timestamp": 6, "data": {"source": 13, "id": 8, "index": [0],
@@ -283,10 +293,11 @@ console.log(JSON.stringify({{ events, idempotent: JSON.stringify(again.events(JS
                                  {"id": 18, "value": f"url({private}plain-text)"}]
     assert mutation["attributes"][0]["attributes"] == {"src": BLOCKED, "width": "10"}
     assert mutation["attributes"][1]["attributes"] == {"href": BLOCKED}
-    assert mutation["attributes"][2]["attributes"] == {"href": "#other",
-                                                       "style": {"fill": "url(#h)", "background": 'url("about:invalid")'}}
+    assert mutation["attributes"][2]["attributes"] == {
+        "href": "#other", "style": {"fill": "url(#h)", "background": 'url("about:invalid")'}}
     assert mutation["attributes"][3]["attributes"]["style"] == {
-        "background-image": 'url("about:invalid")', "border-image": ['url("about:invalid")', "important"], "color": False}
+        "background-image": 'url("about:invalid")', "border-image": ['url("about:invalid")', "important"],
+        "color": False}
     assert out["events"][2]["data"]["texts"][0]["value"] == 'a{b:url("about:invalid")}'
     assert out["events"][5]["data"]["set"]["value"] == "url(#g)"
     assert out["events"][7]["data"]["fontSource"] == 'url("about:invalid")'

@@ -18,27 +18,27 @@ The flow runs once per module (about 10 s); the tests below look at what it left
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
 import struct
 import time
 import urllib.parse
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import msgpack
 import pytest
 
 from replayd.server.codec import decode_segment
-
-from tests.conftest import REPO, RunningServer, launch_server
-from tests.sites import StaticSite, page_files, replayer_files, sentry_files, wait_for_js
+from tests.harness import REPO, RunningServer, launch_server
+from tests.sites import StaticSite, page_files, replayer_files, rrweb_replayer, sentry_files, wait_for_js
 
 PAGES = REPO / "tests" / "pages" / "privacy"
-SECONDS_BELOW = 1e11  # a timestamp below this is in seconds (Sentry's performanceSpan events)
 
 PAGE_QUERY = "?session=pageSessQw12Er34Ty56&ref=newsletter"
 TYPED_EMAIL = "typed.person@example.com"
@@ -55,7 +55,8 @@ PLANTED: list[tuple[str, str]] = [
     ("text card", "4111 1111 1111 1111"),
     ("text iban", "DE89 3704 0044 0532 0130 00"),
     ("text ssn", "536-22-8471"),
-    ("text jwt", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJwbGFudGVkLXVzZXIifQ.Kx7pq2vR9sT4uW6yZ8aB1cD3eF5gH7iJ9kL0mN2oP4q"),
+    ("text jwt", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJwbGFudGVkLXVzZXIifQ."
+                 "Kx7pq2vR9sT4uW6yZ8aB1cD3eF5gH7iJ9kL0mN2oP4q"),
     ("text jwt payload", "eyJzdWIiOiJwbGFudGVkLXVzZXIifQ"),
     ("text aws key", "AKIAQ3PLANTED7EXAMPL"),
     ("text ipv4", "93.184.216.34"),
@@ -266,15 +267,13 @@ def _texts_in_data_dir(server: RunningServer) -> list[tuple[str, str]]:
             cursor = db.execute(f'SELECT * FROM "{table}"')
             columns = [d[0] for d in cursor.description]
             for row in cursor:
-                for column, value in zip(columns, row):
+                for column, value in zip(columns, row, strict=True):
                     where = f"sqlite {table}.{column}"
                     if isinstance(value, bytes):  # replay_state: msgpack
                         texts.append((where, value.decode("latin-1")))
-                        try:
-                            texts.append((where + " (msgpack)", json.dumps(
-                                msgpack.unpackb(value, raw=False, strict_map_key=False), ensure_ascii=False, default=repr)))
-                        except Exception:
-                            pass
+                        with contextlib.suppress(Exception):  # not msgpack: its text above is all there is
+                            unpacked = msgpack.unpackb(value, raw=False, strict_map_key=False)
+                            texts.append((where + " (msgpack)", json.dumps(unpacked, ensure_ascii=False, default=repr)))
                     elif value is not None:
                         texts.append((where, str(value)))
     finally:
@@ -311,7 +310,8 @@ def test_no_planted_value_is_stored_anywhere(privacy_session: PrivacySession) ->
             for where, text in texts:
                 at = text.find(variant)
                 if at >= 0:
-                    leaks.append(f"{label} {variant!r} in {where}: ...{text[max(0, at - 80):at + len(variant) + 40]!r}...")
+                    around = text[max(0, at - 80):at + len(variant) + 40]
+                    leaks.append(f"{label} {variant!r} in {where}: ...{around!r}...")
     assert not leaks, f"{len(leaks)} planted values reached storage:\n" + "\n".join(leaks)
 
     # Sanity: the search itself works — the stored data is there and has what the page showed.
@@ -385,7 +385,10 @@ REPLAYED_JS = """(args) => {
   const doc = window.replayer.iframe.contentDocument;
   const q = (s) => doc.querySelector(s);
   const text = (s) => { const e = q(s); return e ? e.textContent.replace(/\\s+/g, ' ').trim() : null; };
-  const style = (s, pseudo) => { const e = q(s); return e ? doc.defaultView.getComputedStyle(e, pseudo || null) : null; };
+  const style = (s, pseudo) => {
+    const e = q(s);
+    return e ? doc.defaultView.getComputedStyle(e, pseudo || null) : null;
+  };
   const pw = style('#password'), card = style('#card-number'), strength = style('.password-strength');
   const hint = style('.password-hint', '::before');
   return {
@@ -410,31 +413,13 @@ REPLAYED_JS = """(args) => {
 
 
 def test_the_stored_recording_replays_with_structure_css_and_text(privacy_session: PrivacySession, browser) -> None:
-    server, replay_id = privacy_session.server, privacy_session.replay_id
-    replay = server.api(f"/api/0/projects/1/replays/{replay_id}/")["data"]
-    events: list[dict[str, Any]] = []
-    for segment in replay["segments"]:
-        events += server.api(f"/api/0/projects/1/replays/{replay_id}/segments/{segment['segment_id']}/")
-    for event in events:
-        if event["timestamp"] < SECONDS_BELOW:
-            event["timestamp"] = round(event["timestamp"] * 1000)
-    events.sort(key=lambda e: e["timestamp"])
+    events = privacy_session.server.replay_events(privacy_session.replay_id)
     assert any(e["type"] == 2 for e in events), "no full snapshot stored"
     end = events[-1]["timestamp"] - events[0]["timestamp"] + 1
 
-    context = browser.new_context()
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    try:
-        page.goto(privacy_session.site.url + "/player.html")
-        page.evaluate("""(events) => { window.replayer = new rrwebReplay.Replayer(events, {
-                root: document.getElementById('root'), showWarning: false, mouseTail: false}); }""", events)
+    with rrweb_replayer(browser, privacy_session.site.url, events) as page:
         selectors = [s for s, _ in UNPLANTED_TEXT + MASKED_TEXT]
         got = page.evaluate(REPLAYED_JS, [end, STRUCTURE_JS, selectors])
-    finally:
-        context.close()
-    assert not problems, problems
     original = privacy_session.original
 
     # Structure: every element of the live page at the end, in order, with its id (scripts aside).
@@ -462,7 +447,8 @@ def test_the_stored_recording_replays_with_structure_css_and_text(privacy_sessio
     missing = [rule for rule in original["rules"] if rule not in replayed_rules]
     assert not missing, f"CSS rules lost or changed in the replay: {missing}"
     assert any("input[type=\"password\"]" in r or "input[type=password]" in r for r in original["rules"])
-    assert any("input[type=password]" in t or 'input[type="password"]' in t for t in got["styleTexts"]), got["styleTexts"]
+    assert any("input[type=password]" in t or 'input[type="password"]' in t
+               for t in got["styleTexts"]), got["styleTexts"]
     assert any("Password rules" in t for t in got["styleTexts"]), got["styleTexts"]
     css = got["css"]
     assert css["passwordBorder"] == ["solid", "1px", "rgb(255, 0, 0)"], css

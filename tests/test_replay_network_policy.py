@@ -20,17 +20,17 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, PUBLIC_KEY, free_port
 from tests.envelopes import element, new_id, page_events, post_envelope, replay_envelope, text
+from tests.harness import ADMIN_PASSWORD, CHROMIUM, CHROMIUM_ARGS, PUBLIC_KEY, free_port
 from tests.sites import wait_for_js
 
-PASSWORD = "test-password"
 PUBLIC_HOST = "assets.example.test"
 STYLED = "rgb(1, 2, 3)"  # what the public stylesheets make their elements' colour
 START_MS = (time.time() - 600) * 1000
@@ -51,7 +51,7 @@ class RecordingServer:
                     self.request.do_handshake()
                 super().setup()
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 seen.append(f"{self.headers.get('Host')}{self.path}")
                 body, content_type = files_.get(self.path.split("?", 1)[0], (b"", ""))
                 self.send_response(200 if content_type else 404)
@@ -104,7 +104,7 @@ def self_signed(tmp: Path, name: str) -> ssl.SSLContext:
 
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=1))
@@ -203,7 +203,8 @@ def hostile_recording(private: list[str], public: str, app: str) -> tuple[list[d
     # later: mutations, a style-sheet rule, a declaration, a <style>'s text, a font
     events += [
         mutation(500, adds=[{"parentId": 9, "nextId": None, "node": img(src=u)} for u in urls("added.png")],
-                 attributes=[*({"id": c["id"], "attributes": {"src": u}} for c, u in zip(changed, attribute_urls)),
+                 attributes=[*({"id": c["id"], "attributes": {"src": u}}
+                               for c, u in zip(changed, attribute_urls, strict=True)),
                              {"id": changed_box["id"],
                               "attributes": {"style": {"background-image": backgrounds("style-object.png")}}}]),
         incremental(600, 8, id=rule_sheet["id"],
@@ -212,7 +213,8 @@ def hostile_recording(private: list[str], public: str, app: str) -> tuple[list[d
                     set={"property": "background-image", "value": backgrounds("declaration.png"), "priority": ""}),
         mutation(800, texts=[{"id": style_text["id"],
                               "value": f".txt{{background-image:{backgrounds('style-text.png')}}}"}]),
-        incremental(900, 10, family="EvtFont", fontSource=backgrounds("event-font.woff2"), buffer=False, descriptors={}),
+        incremental(900, 10, family="EvtFont", fontSource=backgrounds("event-font.woff2"), buffer=False,
+                    descriptors={}),
         incremental(2000, 1, positions=[{"x": 10, "y": 10, "id": 9, "timeOffset": 0}]),
     ]
     # every place's public copy must arrive, but the srcdoc's: the policy removes it whole
@@ -273,7 +275,7 @@ def test_a_recording_cannot_reach_the_developers_network(start_server, chromium,
     page.on("request", lambda r: requested.append((r.url, r.resource_type)))
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server.url + f"/replays/{replay_id}")
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
     page.click("form.login-form button[type=submit]")
     page.wait_for_url(f"**/replays/{replay_id}")
     page.wait_for_selector("[data-player][data-first-frame]", state="attached", timeout=20_000)

@@ -13,7 +13,7 @@ import urllib.request
 
 import yaml
 
-from tests.conftest import PUBLIC_KEY, REPO
+from tests.harness import PUBLIC_KEY, REPO
 from tests.test_config import run_cli, write
 from tests.test_ingest import page_events, rid, segment_envelope
 from tests.waiting import wait_until
@@ -40,7 +40,8 @@ def test_check_config_validates_the_rules_file(tmp_path):
         assert result.returncode == 2, bad
         assert result.stderr.startswith("config error: scrubbing.rules") and names in result.stderr
         assert "Traceback" not in result.stderr
-    good = run_cli("check-config", str(write(tmp_path, {"scrubbing": {"rules": str(REPO / "examples" / "rules.yaml")}})))
+    examples = str(REPO / "examples" / "rules.yaml")
+    good = run_cli("check-config", str(write(tmp_path, {"scrubbing": {"rules": examples}})))
     assert good.returncode == 0, good.stderr
     missing = run_cli("check-config", str(write(tmp_path, {"scrubbing": {"rules": str(tmp_path / "nope.yaml")}})))
     assert missing.returncode == 2 and "scrubbing.rules: cannot read" in missing.stderr
@@ -118,8 +119,8 @@ def test_scrub_command_on_a_recording_and_an_envelope(tmp_path):
     assert "replay_recording 0:" in result.stderr and "replay_event:" in result.stderr
 
     rules = rules_file(tmp_path, {"order": r"order \d+"})
-    result = subprocess.run([sys.executable, "-m", "replayd.server.cli", "scrub", "--rules", str(rules), str(recording)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "replayd.server.cli", "scrub", "--rules", str(rules),
+                             str(recording)], capture_output=True, text=True, timeout=60)
     assert "about [order]" in result.stdout
 
     bad = tmp_path / "bad.yaml"

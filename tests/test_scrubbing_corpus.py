@@ -6,28 +6,16 @@ from __future__ import annotations
 import copy
 import json
 
-import brotli
 import pytest
 
 from replayd.scrubbing import ReplayState, RuleSet, Scrubber
-from tests.conftest import CORPUS
+from tests.envelopes import cut_segments
+from tests.harness import load_recording
 
 
 @pytest.fixture(scope="module")
 def corpus() -> list:
-    return json.loads(brotli.decompress(CORPUS.read_bytes()))
-
-
-def segments(events: list, ms: int = 5000) -> list[list]:
-    out, cur, start = [], [], None
-    for e in events:
-        if start is None:
-            start = e["timestamp"]
-        if e["timestamp"] - start >= ms and cur:
-            out.append(cur)
-            cur, start = [], e["timestamp"]
-        cur.append(e)
-    return out + ([cur] if cur else [])
+    return load_recording()
 
 
 def strings(root) -> dict[str, str]:
@@ -49,7 +37,7 @@ def scrub_session(events: list):
     s = Scrubber(RuleSet.default(), secret=b"corpus")
     state = ReplayState()
     reports = []
-    for seg in segments(events):
+    for seg in cut_segments(events):
         res = s.scrub_recording(seg, ReplayState.from_bytes(state.to_bytes()))
         state = res.state
         reports.append(res.report)

@@ -57,7 +57,8 @@ TRUE_POSITIVES = [
     ("slack_token", "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOp", "[slack_token]"),
     ("google_api_key", "AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI", "[google_api_key]"),
     ("bearer", "Authorization: Bearer abc123def456ghi789", "Authorization: Bearer [bearer]"),
-    ("private_key", "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----", "[private_key]"),
+    ("private_key", "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+     "[private_key]"),
 ]
 
 
@@ -246,9 +247,11 @@ def test_url_without_sensitive_params_untouched(scrubber):
 
 def test_url_params_configurable():
     """The secret names are one list: `urls.params`, `urls.extra_params` and `network.sensitive_keys`."""
-    rules = {"urls": {"params": ["q"], "extra_params": ["ref"], "fragments": False}, "network": {"sensitive_keys": ["code"]}}
+    rules = {"urls": {"params": ["q"], "extra_params": ["ref"], "fragments": False},
+             "network": {"sensitive_keys": ["code"]}}
     s = Scrubber(parse_rules(rules), secret=SECRET)
-    assert s.scrub_text("/s?q=1&token=2&ref=3&code=5#code=4")[0] == "/s?q=[Filtered]&token=2&ref=[Filtered]&code=[Filtered]#code=4"
+    assert (s.scrub_text("/s?q=1&token=2&ref=3&code=5#code=4")[0]
+            == "/s?q=[Filtered]&token=2&ref=[Filtered]&code=[Filtered]#code=4")
 
 
 def test_embedded_urls_in_text(scrubber):
@@ -291,7 +294,8 @@ def test_report_merge_and_round_trip():
     b.add("@url_param", "meta.href")
     assert a.merge(b) is a
     d = a.to_dict()
-    assert d == {"total": 4, "by_rule": {"@email": 3, "@url_param": 1}, "by_location": {"dom.text": 2, "input": 1, "meta.href": 1}}
+    assert d == {"total": 4, "by_rule": {"@email": 3, "@url_param": 1},
+                 "by_location": {"dom.text": 2, "input": 1, "meta.href": 1}}
     assert ScrubReport.from_dict(d) == a
 
 

@@ -54,7 +54,8 @@ def _places(name: str, value: str) -> list[tuple[str, str, dict, object]]:
          lambda ev: ev["request"]["query_string"][name]),
         ("error", "query_string text", {"request": {"query_string": f"{name}={value}"}},
          lambda ev: ev["request"]["query_string"]),
-        ("error", "request body text", {"request": {"data": f"{name}={value}&q=tea"}}, lambda ev: ev["request"]["data"]),
+        ("error", "request body text", {"request": {"data": f"{name}={value}&q=tea"}},
+         lambda ev: ev["request"]["data"]),
         ("error", "request env", {"request": {"env": {name: value}}}, lambda ev: ev["request"]["env"][name]),
         ("error", "tags", {"tags": {name: value}}, lambda ev: ev["tags"][name]),
         ("error", "tag pairs", {"tags": [[name, value]]}, lambda ev: ev["tags"][0][1]),
@@ -74,8 +75,8 @@ def _scrub_at(s: Scrubber, kind: str, payload: dict, read) -> str:
 
 # Names the rule must call secret: whole names from each part of the list, longer names
 # holding a part, and the spellings the rule folds (case, "-", brackets, percent-encoding).
-SECRET_NAMES = ["reset_token", "X-CSRF-Token", "code", "sig", "newPassword", "user[pwd][]", "%70wd", "Proxy-Authorization",
-                "session_key"]
+SECRET_NAMES = ["reset_token", "X-CSRF-Token", "code", "sig", "newPassword", "user[pwd][]", "%70wd",
+                "Proxy-Authorization", "session_key"]
 # Names that are not secrets anywhere (a short name must be the whole name).
 PLAIN_NAMES = ["keyword", "postcode", "author", "sessionSampleRate", "classname"]
 
@@ -118,8 +119,10 @@ def test_form_body_pairs_of_a_network_breadcrumb():
 def test_the_secret_names_of_every_list_count_everywhere():
     """`urls.params`, `urls.extra_params`, `network.sensitive_keys` and the header lists are one
     list: a name in any of them is secret in URLs and in payloads alike."""
-    s = scrubber({"urls": {"params": ["invite"]}, "network": {"sensitive_keys": ["pin"], "redact_headers": ["x-tenant"]}})
-    events = breadcrumb({"url": "/a?pin=1111&x-tenant=acme&invite=abc&token=t", "body": {"invite": "abc", "pin": 1111, "x-tenant": "acme"}})
+    s = scrubber({"urls": {"params": ["invite"]},
+                  "network": {"sensitive_keys": ["pin"], "redact_headers": ["x-tenant"]}})
+    events = breadcrumb({"url": "/a?pin=1111&x-tenant=acme&invite=abc&token=t",
+                         "body": {"invite": "abc", "pin": 1111, "x-tenant": "acme"}})
     s.scrub_recording(events)
     assert crumb_data(events) == {"url": "/a?pin=[Filtered]&x-tenant=[Filtered]&invite=[Filtered]&token=t",
                                   "body": {"invite": "[Filtered]", "pin": "[Filtered]", "x-tenant": "[Filtered]"}}
@@ -179,7 +182,8 @@ def test_a_redacted_key_is_not_read_as_a_bracketed_name():
     {"extra": {"credentials": {JANE: "x"}}},  # a map under a secret name: its keys too
     {"request": {"headers": [{"name": JANE, "value": "x"}, [{JANE: 1}, "x"]]}},
     {"user": {JANE: "x"}},  # the `hash` policy hashes values; the keys are scrubbed like any map's
-], ids=["exception-value-shapes", "exception-entries", "exception-fields", "under-secret-name", "header-shapes", "user-keys"])
+], ids=["exception-value-shapes", "exception-entries", "exception-fields", "under-secret-name", "header-shapes",
+        "user-keys"])
 def test_personal_data_in_keys_and_odd_shapes_is_scrubbed(ev):
     ev, _ = scrubber().scrub_error_event(ev)
     assert JANE not in json.dumps(ev)

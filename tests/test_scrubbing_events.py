@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import json
 import zlib
-from pathlib import Path
 
 import pytest
 
 from replayd.scrubbing import RuleSet, Scrubber, parse_rules
 from replayd.scrubbing.redaction import hash_token
-from tests.conftest import SDK_TRAFFIC
+from tests.envelopes import parse_envelope
+from tests.harness import SDK_TRAFFIC
 
 SECRET = b"test-secret"
-
-
-def envelope_items(path: Path) -> list[tuple[dict, bytes]]:
-    data = path.read_bytes()
-    pos = data.index(b"\n") + 1
-    items = []
-    while pos < len(data):
-        nl = data.find(b"\n", pos)
-        nl = len(data) if nl < 0 else nl
-        header = json.loads(data[pos:nl])
-        pos = nl + 1
-        if "length" in header:
-            payload = data[pos : pos + header["length"]]
-            pos += header["length"] + 1
-        else:
-            nl = data.find(b"\n", pos)
-            nl = len(data) if nl < 0 else nl
-            payload = data[pos:nl]
-            pos = nl + 1
-        items.append((header, payload))
-    return items
 
 
 def scrubber(rules=None) -> Scrubber:
@@ -43,14 +22,17 @@ def scrubber(rules=None) -> Scrubber:
 def error_event() -> dict:
     return {
         "exception": {"values": [{"type": "TypeError", "value": "Cannot read 'total' for sam.tester@example.com",
-                                  "stacktrace": {"frames": [{"filename": "http://x.test/todo2.html?session=abc123", "function": "f",
+                                  "stacktrace": {"frames": [{"filename": "http://x.test/todo2.html?session=abc123",
+                                                             "function": "f",
                                                              "vars": {"card": "4111 1111 1111 1111", "n": 3}}]}}]},
         "message": "Payment failed for +44 20 7946 0958",
         "breadcrumbs": {"values": [{"category": "ui.click", "message": "body > button#boom"},
-                                   {"category": "fetch", "data": {"url": "https://api.test/x?token=t1", "method": "GET"}},
+                                   {"category": "fetch",
+                                    "data": {"url": "https://api.test/x?token=t1", "method": "GET"}},
                                    {"category": "console", "message": "user sam.tester@example.com"}]},
         "request": {"url": "http://x.test/p?email=sam%40example.com&page=2",
-                    "headers": {"Authorization": "Bearer zzz111", "Cookie": "sid=1", "X-Api-Key": "k", "Referer": "http://x.test/?sid=9",
+                    "headers": {"Authorization": "Bearer zzz111", "Cookie": "sid=1", "X-Api-Key": "k",
+                                "Referer": "http://x.test/?sid=9",
                                 "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0.0.0 Safari/537.36"},
                     "cookies": {"sid": "1"},
                     "query_string": "email=sam%40example.com&page=2",
@@ -72,8 +54,10 @@ def test_error_event_scrubbed_everywhere():
     for planted in PLANTED:
         assert planted not in text, planted
     assert ev["exception"]["values"][0]["value"] == "Cannot read 'total' for [email]"
-    assert ev["exception"]["values"][0]["stacktrace"]["frames"][0]["filename"] == "http://x.test/todo2.html?session=[Filtered]"
-    assert ev["request"]["headers"]["Authorization"] == ev["request"]["headers"]["Cookie"] == ev["request"]["headers"]["X-Api-Key"] == "[Filtered]"
+    frame = ev["exception"]["values"][0]["stacktrace"]["frames"][0]
+    assert frame["filename"] == "http://x.test/todo2.html?session=[Filtered]"
+    headers = ev["request"]["headers"]
+    assert headers["Authorization"] == headers["Cookie"] == headers["X-Api-Key"] == "[Filtered]"
     assert ev["request"]["headers"]["User-Agent"].startswith("Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0.0.0")
     assert ev["request"]["cookies"] == "[Filtered]"
     assert ev["request"]["url"] == "http://x.test/p?email=[Filtered]&page=2"
@@ -82,8 +66,8 @@ def test_error_event_scrubbed_everywhere():
     assert ev["tags"] == {"replayId": "7dca85bbbdd840acbe95417f9c826b99", "customer": "[email]"}
     assert ev["contexts"]["trace"]["trace_id"] == "435774d8a4684c4d95ce2990461cfffd"
     # default user policy: hash everything but the id; "{{auto}}" stays a placeholder
-    assert ev["user"] == {"id": "u-1001", "email": hash_token(SECRET, "sam.tester@example.com"), "ip_address": "{{auto}}",
-                          "username": hash_token(SECRET, "sam")}
+    assert ev["user"] == {"id": "u-1001", "email": hash_token(SECRET, "sam.tester@example.com"),
+                          "ip_address": "{{auto}}", "username": hash_token(SECRET, "sam")}
     d = report.to_dict()
     assert d["by_rule"]["@header"] == 4 and d["by_location"]["error.request"] >= 6
     assert "sam" not in json.dumps(d)
@@ -106,7 +90,8 @@ def test_user_policies(policy, expected):
 
 
 def test_list_shaped_headers_and_query():
-    ev = {"request": {"headers": [["authorization", "Basic eA=="], ["accept", "text/html"]], "query_string": [["token", "t"], ["q", "a@b.co"]]}}
+    ev = {"request": {"headers": [["authorization", "Basic eA=="], ["accept", "text/html"]],
+                      "query_string": [["token", "t"], ["q", "a@b.co"]]}}
     scrubber().scrub_error_event(ev)
     assert ev["request"]["headers"] == [["authorization", "[Filtered]"], ["accept", "text/html"]]
     assert ev["request"]["query_string"] == [["token", "[Filtered]"], ["q", "[email]"]]
@@ -131,7 +116,8 @@ def test_replay_event():
     ev, report = scrubber({"user": {"policy": "scrub"}}).scrub_replay_event(ev)
     assert ev["urls"] == ["http://x.test/todo2.html?session=[Filtered]", "http://x.test/u/[email]"]
     assert ev["request"] == {"url": "http://x.test/todo2.html?session=[Filtered]",
-                             "headers": {"User-Agent": "Mozilla/5.0", "Authorization": "[Filtered]", "Cookie": "[Filtered]"}}
+                             "headers": {"User-Agent": "Mozilla/5.0", "Authorization": "[Filtered]",
+                                         "Cookie": "[Filtered]"}}
     assert ev["user"] == {"id": "u-1001", "email": "[Filtered]"}  # a secret name, as in a URL
     assert ev["tags"] == {"plan": "pro", "who": "[email]"}
     assert ev["error_ids"] == ["f8e25082bf5e4f4e978c1fe345b5c8a5"]
@@ -143,14 +129,15 @@ def test_real_sdk_traffic():
     seen = set()
     typed = []
     for path in sorted(SDK_TRAFFIC.glob("*.envelope")):
-        for header, payload in envelope_items(path):
+        for header, payload in parse_envelope(path.read_bytes())[1]:
             kind = header["type"]
             seen.add(kind)
             if kind == "event":
                 ev, _ = s.scrub_error_event(json.loads(payload))
                 out = json.dumps(ev)
                 assert "sam.tester@example.com" not in out and "session=abc123" not in out
-                assert ev["exception"]["values"][0]["value"] == "Cannot read properties of undefined (reading 'total') for [email]"
+                assert (ev["exception"]["values"][0]["value"]
+                        == "Cannot read properties of undefined (reading 'total') for [email]")
             elif kind == "replay_event":
                 ev, _ = s.scrub_replay_event(json.loads(payload))
                 out = json.dumps(ev)
@@ -170,7 +157,8 @@ def test_real_sdk_traffic():
 
 
 def test_sensitive_keys_redact_whole_subtrees():
-    ev = {"extra": {"credentials": {"user": "jane", "pass": ["x1", 42, True]}, "Set-Cookie": "a=b", "other": {"k": "v"}}}
+    ev = {"extra": {"credentials": {"user": "jane", "pass": ["x1", 42, True]}, "Set-Cookie": "a=b",
+                    "other": {"k": "v"}}}
     _, report = scrubber().scrub_error_event(ev)
     assert ev["extra"] == {"credentials": {"user": "[Filtered]", "pass": ["[Filtered]", "[Filtered]", True]},
                            "Set-Cookie": "[Filtered]", "other": {"k": "v"}}

@@ -44,7 +44,8 @@ def test_sensitive_keys_inside_longer_keys():
     s = scrubber()
     body = {"newPassword": "hunter2", "userToken": TOKEN, "X-CSRF-Token": TOKEN, "client_secret_v2": TOKEN,
             "author": "Ann", "classname": "btn", "tokens_used": None}
-    events = span({"request": {"body": body}, "response": {"body": json.dumps({"user": {"confirmPassword": "hunter2"}})}})
+    response = json.dumps({"user": {"confirmPassword": "hunter2"}})
+    events = span({"request": {"body": body}, "response": {"body": response}})
     s.scrub_recording(events)
     out = dumped(events)
     assert "hunter2" not in out and TOKEN not in out
@@ -115,7 +116,8 @@ def test_replay_event_fields_outside_the_known_list():
 # ---------------------------------------------------------------- recordings
 def _snap(*kids) -> dict:
     return {"type": 2, "timestamp": 1, "data": {"initialOffset": {"left": 0, "top": 0}, "node": {
-        "type": 0, "id": 1, "childNodes": [{"type": 2, "id": 2, "tagName": "body", "attributes": {}, "childNodes": list(kids)}]}}}
+        "type": 0, "id": 1,
+        "childNodes": [{"type": 2, "id": 2, "tagName": "body", "attributes": {}, "childNodes": list(kids)}]}}}
 
 
 def _el(nid: int, tag: str, attrs: dict, kids=()) -> dict:
@@ -151,7 +153,8 @@ def test_url_userinfo_is_redacted_whole():
 def test_rr_dataurl_that_is_not_base64_is_scrubbed_and_images_are_kept():
     s = scrubber()
     img = "data:image/png;base64,iVBORw0KGgo" + "A" * 200 + "jane@example.com"
-    events = [_snap(_el(5, "canvas", {"rr_dataURL": f"data:text/plain,{EMAIL}"}), _el(6, "canvas", {"rr_dataURL": img}))]
+    events = [_snap(_el(5, "canvas", {"rr_dataURL": f"data:text/plain,{EMAIL}"}),
+                    _el(6, "canvas", {"rr_dataURL": img}))]
     s.scrub_recording(events)
     body = events[0]["data"]["node"]["childNodes"][0]["childNodes"]
     assert EMAIL not in body[0]["attributes"]["rr_dataURL"]
@@ -162,7 +165,8 @@ def test_pem_block_split_across_text_nodes():
     s = scrubber()
     head = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi"
     tail = "Z1eRQiN3Mq9G0rPz8K\nAbCdEfGh0123==\n-----END RSA PRIVATE KEY-----"
-    events = [_snap(_el(5, "pre", {}, [{"type": 3, "id": 6, "textContent": head}, {"type": 3, "id": 7, "textContent": tail}]))]
+    events = [_snap(_el(5, "pre", {}, [{"type": 3, "id": 6, "textContent": head},
+                                       {"type": 3, "id": 7, "textContent": tail}]))]
     s.scrub_recording(events)
     out = dumped(events)
     assert "MIIEpAIBAAKCAQEA" not in out and "Z1eRQiN3Mq9G0rPz8K" not in out and "AbCdEfGh0123" not in out
@@ -174,7 +178,8 @@ def test_pem_block_split_across_text_nodes():
 def test_a_malformed_node_does_not_switch_the_dom_rules_off():
     s = scrubber()
     form = _el(3, "form", {}, [_el(4, "input", {"type": "password", "value": "hunter2"}),
-                               _el(6, "div", {"autocomplete": "cc-number"}, [{"type": 3, "id": 7, "textContent": "secret words"}])])
+                               _el(6, "div", {"autocomplete": "cc-number"},
+                                   [{"type": 3, "id": 7, "textContent": "secret words"}])])
     events = [_snap(form, {"type": 3, "id": 9}),  # a text node without textContent
               {"type": 3, "timestamp": 2, "data": {"source": 5, "id": 4, "text": "hunter2", "isChecked": False}}]
     r = s.scrub_recording(events)
@@ -189,7 +194,8 @@ def test_wrong_shapes_are_scrubbed_not_skipped():
               {"type": 4, "data": {"href": "https://x.example.com/"}, "extra": {"who": EMAIL}}]
     s.scrub_recording(events)
     assert EMAIL not in dumped(events)
-    for bad in (None, 5, "x", [EMAIL], {"exception": {"values": 7}, "message": EMAIL}, {"exception": [1, None, {"values": "x"}]}):
+    for bad in (None, 5, "x", [EMAIL], {"exception": {"values": 7}, "message": EMAIL},
+                {"exception": [1, None, {"values": "x"}]}):
         ev, _ = s.scrub_error_event(bad)
         assert EMAIL not in dumped(ev)
         ev, _ = s.scrub_replay_event(bad)
@@ -254,7 +260,8 @@ def _bottom(deep: dict) -> tuple[int, object]:
 def test_huge_and_deep_inputs():
     s = scrubber()
     texts = [{"id": i, "value": "x"} for i in range(100_000)]
-    big = [{"type": 3, "timestamp": 1, "data": {"source": 0, "adds": [], "removes": [], "texts": texts, "attributes": []}}]
+    big = [{"type": 3, "timestamp": 1,
+            "data": {"source": 0, "adds": [], "removes": [], "texts": texts, "attributes": []}}]
     assert s.scrub_recording(big).report.total == 0
     assert big[0]["data"]["texts"] == [{"id": i, "value": "x"} for i in range(100_000)]
     ev, report = s.scrub_error_event({"extra": _deep(20_000)})
@@ -276,7 +283,8 @@ def test_crafted_100kb_strings():
         s.scrub_recording([_snap(_el(5, "a", {"href": text, "srcset": text, "style": text, "title": text},
                                      [{"type": 3, "id": 6, "textContent": text}])),
                            {"type": 3, "timestamp": 2, "data": {"source": 5, "id": 5, "text": text + " a@"}},
-                           {"type": 6, "timestamp": 3, "data": {"plugin": "rrweb/console@1", "payload": {"payload": [text, "{" + text]}}}])
+                           {"type": 6, "timestamp": 3, "data": {"plugin": "rrweb/console@1",
+                                                                "payload": {"payload": [text, "{" + text]}}}])
     assert {name: n for name, n in hits.items() if n} == {"pem_begins": 3000, "slack": 1}
 
 
@@ -345,7 +353,8 @@ def test_unknown_shapes_inside_recordings_are_scrubbed():
 
 def test_url_parameter_names_in_brackets_and_with_dashes():
     s = scrubber()
-    assert s.scrub_text("/login?user[password]=hunter2&user[name]=jo")[0] == "/login?user[password]=[Filtered]&user[name]=jo"
+    assert (s.scrub_text("/login?user[password]=hunter2&user[name]=jo")[0]
+            == "/login?user[password]=[Filtered]&user[name]=jo")
     assert s.scrub_text("/x?access-token=abc&ids[]=1")[0] == "/x?access-token=[Filtered]&ids[]=1"
     assert s.scrub_text("/x?code[]=zz&a[b]=c")[0] == "/x?code[]=[Filtered]&a[b]=c"
     ev, _ = s.scrub_error_event({"request": {"query_string": [["user[password]", "hunter2"]]}})
@@ -382,7 +391,8 @@ def test_secret_headers_written_into_console_text():
         "authorization header missing"]}}}]
     s.scrub_recording(events)
     assert events[0]["data"]["payload"]["payload"] == [
-        '"Authorization: [Filtered]"', "sent cookie: [Filtered]", "x-api-key:[Filtered]", "authorization header missing"]
+        '"Authorization: [Filtered]"', "sent cookie: [Filtered]", "x-api-key:[Filtered]",
+        "authorization header missing"]
 
 
 def test_exception_values_holding_json_or_headers():
@@ -399,7 +409,8 @@ def test_hidden_inputs_keep_no_value():
     events = [_snap(_el(5, "input", {"type": "hidden", "name": "authenticity_token", "value": "abcDEF123tokenXYZ"}),
                     _el(6, "input", {"type": "Hidden", "name": "uid", "value": "u-98231"})),
               {"type": 3, "timestamp": 2, "data": {"source": 0, "adds": [], "removes": [], "texts": [],
-                                                   "attributes": [{"id": 5, "attributes": {"value": "newTokenValue99"}}]}}]
+                                                   "attributes": [{"id": 5,
+                                                                   "attributes": {"value": "newTokenValue99"}}]}}]
     r = s.scrub_recording(events)
     out = dumped(events)
     assert "abcDEF123tokenXYZ" not in out and "u-98231" not in out and "newTokenValue99" not in out

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from replayd.scrubbing import ReplayState, RuleSet, RulesError, Scrubber, parse_rules
+from replayd.scrubbing import ReplayState, RulesError, RuleSet, Scrubber, parse_rules
 from replayd.scrubbing.dommatch import DomMatcher
 from replayd.scrubbing.selectors import SelectorError, parse_selector
 
@@ -44,12 +44,14 @@ def problems(source) -> list[str]:
 
 
 def test_bad_regex_named():
-    p = problems("custom:\n  - {name: a, pattern: 'ok'}\n  - {name: b, pattern: 'x'}\n  - {name: c, pattern: '(unclosed'}\n")
+    p = problems("custom:\n  - {name: a, pattern: 'ok'}\n  - {name: b, pattern: 'x'}\n"
+                 "  - {name: c, pattern: '(unclosed'}\n")
     assert len(p) == 1 and p[0].startswith("rules.custom[2].pattern: invalid regex: ")
 
 
 def test_empty_matching_regex_rejected():
-    assert problems({"custom": [{"name": "a", "pattern": "x*"}]}) == ["rules.custom[0].pattern: pattern matches the empty string"]
+    assert problems({"custom": [{"name": "a", "pattern": "x*"}]}) == [
+        "rules.custom[0].pattern: pattern matches the empty string"]
 
 
 def test_unknown_detector_named():
@@ -63,7 +65,8 @@ def test_bad_selector_named():
 
 
 def test_bad_redaction_named():
-    p = problems({"detectors": {"email": "scramble"}, "custom": [{"name": "x", "pattern": "y", "redaction": {"style": "blur"}}]})
+    p = problems({"detectors": {"email": "scramble"},
+                  "custom": [{"name": "x", "pattern": "y", "redaction": {"style": "blur"}}]})
     assert p == [
         "rules.detectors.email.redaction.style: unknown redaction 'scramble' (known: mask, replace, hash, remove)",
         "rules.custom[0].redaction.style: unknown redaction 'blur' (known: mask, replace, hash, remove)",
@@ -200,7 +203,8 @@ def test_combinators_and_lists():
     assert not matches(three, [el("a"), el("ul"), el("li")])
 
 
-@pytest.mark.parametrize("bad", ["", "a:hover", "a >", "> a", "a,,b", "a + b", "a ~ b", "[x=", "a*", "div#", "::before", ".1x", "[href$=.pdf]"])
+@pytest.mark.parametrize("bad", ["", "a:hover", "a >", "> a", "a,,b", "a + b", "a ~ b", "[x=", "a*", "div#", "::before",
+                                 ".1x", "[href$=.pdf]"])
 def test_bad_selectors(bad):
     with pytest.raises(SelectorError):
         parse_selector(bad)

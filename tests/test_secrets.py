@@ -12,8 +12,8 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from replayd.server.app import create_app
 from replayd.server.auth import token_digest, verify_password
@@ -22,8 +22,8 @@ from replayd.server.index import SQLiteIndex
 from replayd.server.keys import credentials_key
 from replayd.server.spool import Spool
 from replayd.server.storage.local import LocalBlobStore
-from tests.conftest import free_port, make_config, wait_healthy
 from tests.envelopes import new_id, page_events, post_envelope, replay_envelope
+from tests.harness import free_port, make_config, wait_healthy
 from tests.test_player_auth import sign_in
 
 

@@ -11,21 +11,22 @@ The flow runs once per module (a few seconds); the tests below look at what it l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, RunningServer, launch_server
-from tests.sites import StaticSite, page_files, replayer_files, sentry_files, wait_for_js
+from tests.envelopes import parse_envelope, read_recording
+from tests.harness import REPO, RunningServer, launch_server
+from tests.sites import StaticSite, page_files, replayer_files, rrweb_replayer, sentry_files, wait_for_js
 
 PAGES = REPO / "tests" / "pages" / "sentry"
 TYPED = "Copper watering can"
-SECONDS_BELOW = 1e11  # a timestamp below this is in seconds (in ms it would be before 1973)
 
 # --- what the SDK sent ----------------------------------------------------------------------
 
@@ -42,31 +43,6 @@ class SentEnvelope:
         return [h.get("type", "") for h, _ in self.items]
 
 
-def parse_envelope(body: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], bytes]]]:
-    """The test's own reading of the envelope format (not the server's parser)."""
-    first, _, rest = body.partition(b"\n")
-    headers = json.loads(first)
-    items = []
-    while rest.strip():
-        line, _, rest = rest.partition(b"\n")
-        if not line.strip():
-            continue
-        item_header = json.loads(line)
-        if "length" in item_header:
-            payload, rest = rest[:item_header["length"]], rest[item_header["length"]:]
-            rest = rest[1:] if rest.startswith(b"\n") else rest
-        else:
-            payload, _, rest = rest.partition(b"\n")
-        items.append((item_header, payload))
-    return headers, items
-
-
-def recording_events(payload: bytes) -> tuple[int, list[dict[str, Any]]]:
-    header, _, data = payload.partition(b"\n")
-    events = json.loads(data if data.lstrip()[:1] == b"[" else zlib.decompress(data))
-    return json.loads(header)["segment_id"], events
-
-
 @dataclass
 class SdkSession:
     server: RunningServer
@@ -78,7 +54,7 @@ class SdkSession:
         return [(h, p) for env in self.envelopes for h, p in env.items if h.get("type") == kind]
 
     def sent_segment_ids(self) -> list[int]:
-        return [recording_events(p)[0] for _, p in self.replay_items("replay_recording")]
+        return [read_recording(p)[0] for _, p in self.replay_items("replay_recording")]
 
     def sent_error_ids(self) -> list[str]:
         return [env.headers["event_id"] for env in self.envelopes if "event" in env.item_types()]
@@ -143,10 +119,9 @@ def _drive_the_sdk(browser: Any, site: StaticSite) -> tuple[list[SentEnvelope], 
             status = response.status if response is not None else None
             answer = ""
             if response is not None:
-                try:
+                # a keepalive request whose page is gone: its status is known, its body not
+                with contextlib.suppress(Exception):
                     answer = response.text()[:300]
-                except Exception:  # a keepalive request whose page is gone: status is known, body not
-                    pass
             headers, items = parse_envelope(request.post_data_buffer or b"")
             envelopes.append(SentEnvelope(request.url, request.post_data_buffer or b"", status, answer, headers, items))
     finally:
@@ -188,7 +163,8 @@ def test_one_replay_with_every_segment_sent_in_order(sdk_session: SdkSession) ->
     assert "Chrom" in (replay.get("browser") or ""), replay.get("browser")
 
     # Every event the SDK recorded is stored (scrubbing may change values, never drop events).
-    sent_counts = {sid: len(ev) for sid, ev in map(recording_events, (p for _, p in sdk_session.replay_items("replay_recording")))}
+    recordings = (p for _, p in sdk_session.replay_items("replay_recording"))
+    sent_counts = {sid: len(json.loads(data)) for sid, data in map(read_recording, recordings)}
     assert {s["segment_id"]: s["event_count"] for s in replay["segments"]} == sent_counts
 
 
@@ -227,18 +203,7 @@ def _replay_text_at(page: Any, offset_ms: float) -> str:
 
 
 def test_stored_segments_replay_in_rrweb(sdk_session: SdkSession, browser) -> None:
-    server = sdk_session.server
-    replay = server.api(f"/api/0/projects/1/replays/{sdk_session.replay_id}/")["data"]
-    events: list[dict[str, Any]] = []
-    for segment in replay["segments"]:
-        segment_events = server.api(f"/api/0/projects/1/replays/{sdk_session.replay_id}/segments/{segment['segment_id']}/")
-        assert isinstance(segment_events, list) and segment_events
-        events += segment_events
-    # The SDK's performanceSpan custom events carry timestamps in seconds; rrweb's are in ms.
-    for event in events:
-        if event["timestamp"] < SECONDS_BELOW:
-            event["timestamp"] = round(event["timestamp"] * 1000)
-    events.sort(key=lambda e: e["timestamp"])
+    events = sdk_session.server.replay_events(sdk_session.replay_id)
     assert sum(e["type"] == 2 for e in events) >= 2, "expected a full snapshot per page"
 
     # Offsets into the replay: just before page two's Meta event, and the end.
@@ -246,17 +211,7 @@ def test_stored_segments_replay_in_rrweb(sdk_session: SdkSession, browser) -> No
     page_two = next(e["timestamp"] for e in events if e["type"] == 4 and "/checkout.html" in e["data"]["href"])
     end = events[-1]["timestamp"]
 
-    context = browser.new_context()
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    try:
-        page.goto(sdk_session.site.url + "/player.html")
-        page.evaluate(
-            """(events) => { window.replayer = new rrwebReplay.Replayer(events, {
-                   root: document.getElementById('root'), showWarning: false, mouseTail: false}); }""",
-            events,
-        )
+    with rrweb_replayer(browser, sdk_session.site.url, events) as page:
         first_page = _replay_text_at(page, page_two - start - 1)
         assert "Greenhouse shopping list" in first_page, first_page
         assert "Seeds and tools for the spring planting." in first_page
@@ -266,7 +221,4 @@ def test_stored_segments_replay_in_rrweb(sdk_session: SdkSession, browser) -> No
         assert "Checkout for the greenhouse order" in second_page, second_page
         assert "Payment is being processed" in second_page, "the click's DOM change did not replay"
         assert "Greenhouse shopping list" not in second_page
-    finally:
-        context.close()
-    assert not problems, problems
 

@@ -12,11 +12,8 @@ import sys
 import time
 import urllib.request
 
-import pytest
-
 from replayd.server.app import create_app
-
-from tests.conftest import PUBLIC_KEY, free_port, make_config, wait_healthy
+from tests.harness import PUBLIC_KEY, free_port, make_config, wait_healthy
 from tests.waiting import wait_until
 
 

@@ -17,14 +17,15 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import zlib
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, RunningServer, free_port
+from tests.envelopes import parse_envelope, read_recording
+from tests.harness import REPO, RunningServer, free_port
 from tests.waiting import wait_until
 
 PAGES = REPO / "tests" / "pages" / "snippet"
@@ -78,7 +79,7 @@ class Site:
         site = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, headers = site.answers.pop(0) if site.answers else (200, {})
                 site.posts.append((time.monotonic(), status, body))
@@ -89,7 +90,7 @@ class Site:
                 self.end_headers()
                 self.wfile.write(b"{}")
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 found = site.files.get(self.path.split("?", 1)[0])
                 if found is None:
                     self.send_error(404)
@@ -131,27 +132,6 @@ def make_site() -> Any:
 
 # --- what the page sent ---------------------------------------------------------------------
 
-def parse_envelope(body: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], bytes]]]:
-    """The test's own reading of the envelope format."""
-    first, _, rest = body.partition(b"\n")
-    items = []
-    while rest.strip():
-        line, _, rest = rest.partition(b"\n")
-        header = json.loads(line)
-        if "length" in header:
-            payload, rest = rest[:header["length"]], rest[header["length"]:]
-            rest = rest[1:] if rest.startswith(b"\n") else rest
-        else:
-            payload, _, rest = rest.partition(b"\n")
-        items.append((header, payload))
-    return json.loads(first), items
-
-
-def recording(payload: bytes) -> tuple[int, bytes]:
-    header, _, data = payload.partition(b"\n")
-    return json.loads(header)["segment_id"], data if data[:1] == b"[" else zlib.decompress(data)
-
-
 class Uploads:
     """Every envelope the page posted (bodies as sent; requests that failed included)."""
 
@@ -169,7 +149,7 @@ class Uploads:
         return [(h, p) for body in self.bodies for h, p in parse_envelope(body)[1] if h.get("type") == kind]
 
     def recordings(self) -> list[tuple[int, bytes]]:
-        return [recording(p) for _, p in self.items("replay_recording")]
+        return [read_recording(p) for _, p in self.items("replay_recording")]
 
 
 def in_page(page: Any) -> Callable[[float], None]:
@@ -393,7 +373,7 @@ def test_no_segment_lost_while_replayd_is_down_for_20_s(start_server, make_site,
         server.stop()
         down_since = time.monotonic()
         # Activity while replayd is down, including a page load (the queue moves via sessionStorage).
-        for i in range(8):
+        for _ in range(8):
             page.click("#add")
             page.wait_for_timeout(1100)
         page.click("#next")
@@ -547,14 +527,14 @@ def test_retries_honour_retry_after_and_4xx_is_dropped(make_site, browser) -> No
             assert flush(page, 10_000)
     finally:
         context.close()
-    (t0, s0, b0), (t1, s1, b1), (t2, s2, b2), (t3, s3, b3) = site.posts[:4]
+    (t0, s0, b0), (t1, s1, b1), (t2, s2, b2), (_, s3, b3) = site.posts[:4]
     assert [s0, s1, s2, s3] == [429, 503, 200, 400]
     assert t1 - t0 >= 1.9  # Retry-After: 2
     assert 0.1 <= t2 - t1 < t1 - t0  # after the 503, a backoff from retry-base-ms, not the last Retry-After
-    segs = [recording(p)[0] for body in (b0, b1, b2, b3) for h, p in parse_envelope(body)[1]
+    segs = [read_recording(p)[0] for body in (b0, b1, b2, b3) for h, p in parse_envelope(body)[1]
             if h["type"] == "replay_recording"]
     assert segs == [0, 0, 0, 1]  # the same segment until stored; segment 1 refused (400)...
-    later = [recording(p)[0] for _, _, body in site.posts[4:] for h, p in parse_envelope(body)[1]
+    later = [read_recording(p)[0] for _, _, body in site.posts[4:] for h, p in parse_envelope(body)[1]
              if h["type"] == "replay_recording"]
     assert later and later[0] == 2  # ...and dropped, not retried: the queue moved on
 
@@ -581,7 +561,7 @@ def test_bounded_queue_pauses_recording_and_resumes_with_a_full_snapshot(make_si
     for _, status, body in site.posts:
         for h, p in parse_envelope(body)[1]:
             if h["type"] == "replay_recording" and status == 200:
-                n, data = recording(p)
+                n, data = read_recording(p)
                 stored[n] = json.loads(data)
     assert sorted(stored) == list(range(len(stored))) and len(stored) >= 4
     assert playable(stored[3])  # resumed with a full snapshot
@@ -613,7 +593,7 @@ def test_stored_queue_stays_within_max_stored_bytes(make_site, browser) -> None:
     finally:
         context.close()
     assert errors == []
-    sent = sorted({recording(p)[0] for _, status, body in site.posts if status == 200
+    sent = sorted({read_recording(p)[0] for _, status, body in site.posts if status == 200
                    for h, p in parse_envelope(body)[1] if h["type"] == "replay_recording"})
     assert sent == list(range(len(sent))) and len(sent) > len(saved)  # memory held more than storage
 
@@ -798,7 +778,8 @@ def test_logging_a_big_object_reads_little_of_it(make_site, browser) -> None:
             let reads = 0;
             const store = {};
             for (let i = 0; i < 20000; i++) {
-                Object.defineProperty(store, 'item' + i, {enumerable: true, get() { reads++; return {sku: i, tags: ['a', 'b']}; }});
+                Object.defineProperty(store, 'item' + i,
+                                      {enumerable: true, get() { reads++; return {sku: i, tags: ['a', 'b']}; }});
             }
             console.warn('state', store);
             return reads;
@@ -883,7 +864,8 @@ def test_new_replay_after_max_duration_or_idle(start_server, make_site, browser,
         page.mouse.move(10, 10)
         page.mouse.move(200, 150)
         page.click("#add")
-        second = page.wait_for_function(f"() => replayd.getReplayId() !== {json.dumps(first)} && replayd.getReplayId()").json_value()
+        second = page.wait_for_function(
+            f"() => replayd.getReplayId() !== {json.dumps(first)} && replayd.getReplayId()").json_value()
         next_task(page)
         page.click("#add")
         assert flush(page)
@@ -914,7 +896,7 @@ def test_segment_is_cut_at_max_segment_bytes(start_server, make_site, browser) -
     sizes = [len(data) for _, data in uploads.recordings()]
     events = [json.loads(data) for _, data in uploads.recordings()]
     # each segment but the last reached the limit with its last event (and its comma), and not before
-    for seg, size in zip(events[:-1], sizes[:-1]):
+    for seg, size in zip(events[:-1], sizes[:-1], strict=True):
         assert size >= 3000 and size - len(json.dumps(seg[-1], separators=(",", ":"))) - 1 < 3000, size
     ids = segment_ids(server, rid)
     assert ids == list(range(len(ids))) and len(ids) >= 3

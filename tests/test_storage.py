@@ -58,7 +58,8 @@ async def test_s3_keys_use_the_prefix(s3_server, s3_bucket):
 
 
 async def test_s3_outages_are_store_unavailable(s3_server):
-    store = await open_blob_store(StorageConfig(backend="s3", bucket="no-such-bucket", endpoint_url=s3_server.endpoint_url))
+    config = StorageConfig(backend="s3", bucket="no-such-bucket", endpoint_url=s3_server.endpoint_url)
+    store = await open_blob_store(config)
     try:
         with pytest.raises(StoreUnavailable):
             await store.check()

@@ -7,21 +7,29 @@ signed-in browser context. Also takes the screenshots of docs/screenshots/*.png.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
 import time
 from typing import Any
 
-import brotli
 import pytest
 
-from tests.conftest import CORPUS, PUBLIC_KEY, REPO, SDK_TRAFFIC, launch_server
-from tests.envelopes import (click, cut_segments, element, error_envelope, mouse_move, new_id, page_events,
-                             post_envelope, replay_envelope, text, text_mutation)
+from tests.envelopes import (
+    click,
+    cut_segments,
+    element,
+    error_envelope,
+    mouse_move,
+    new_id,
+    page_events,
+    post_envelope,
+    replay_envelope,
+    text,
+    text_mutation,
+)
+from tests.harness import ADMIN_PASSWORD, PUBLIC_KEY, REPO, SDK_TRAFFIC, launch_server, load_recording
 
-PASSWORD = "test-password"
 SCREENSHOTS = REPO / "docs" / "screenshots"
 TODO_REPLAY = "7dca85bbbdd840acbe95417f9c826b99"
 TODO_ERROR = "f8e25082bf5e4f4e978c1fe345b5c8a5"
@@ -56,7 +64,7 @@ def ui_server(tmp_path_factory):
     try:
         for name in ("001", "002", "003"):
             post_envelope(server.url, (SDK_TRAFFIC / f"{name}.envelope").read_bytes(), PUBLIC_KEY)
-        corpus = json.loads(brotli.decompress(CORPUS.read_bytes()))
+        corpus = load_recording()
         server.nodedocs = new_id()
         for i, segment in enumerate(cut_segments(corpus, 5)):
             post_envelope(server.url, replay_envelope(server.nodedocs, i, segment,
@@ -79,7 +87,7 @@ def context(browser, ui_server):
     page = ctx.new_page()
     page.goto(ui_server.url + "/")
     assert "/login" in page.url
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
     page.click("form.login-form button[type=submit]")
     page.wait_for_url(ui_server.url + "/")
     page.close()
@@ -132,7 +140,7 @@ def test_sign_in_then_list_filter_and_open(browser, ui_server):
         page.fill("input[name=password]", "wrong")
         page.click("form.login-form button[type=submit]")
         assert page.locator(".flash.error").inner_text() == "Wrong password."
-        page.fill("input[name=password]", PASSWORD)
+        page.fill("input[name=password]", ADMIN_PASSWORD)
         page.click("form.login-form button[type=submit]")
         page.wait_for_url(f"**/replays/{ui_server.counter}")  # back where we were going
         cookies = {c["name"]: c for c in ctx.cookies()}
@@ -327,10 +335,13 @@ def hostile_events(start_ms: float) -> list[dict]:
     events = page_events(start_ms, "https://evil.test/", "Hostile page", ["Nothing to see here"],
                          head=head, body_extra=evil)
     # and the same again arriving as a mutation, with an inline handler attribute set later
-    events.append({"type": 3, "timestamp": start_ms + 1000, "data": {"source": 0, "texts": [], "removes": [],
-        "attributes": [{"id": 10, "attributes": {"onclick": "top.__pwned='attr'", "onmouseover": "top.__pwned='hover'"}}],
-        "adds": [{"parentId": 9, "nextId": None, "node": element(70, "script", [text(71, "top.__pwned='added'")])},
-                 {"parentId": 9, "nextId": None, "node": element(72, "img", [], src="x:", onerror="top.__pwned='img2'")}]}})
+    handlers = {"onclick": "top.__pwned='attr'", "onmouseover": "top.__pwned='hover'"}
+    added_script = element(70, "script", [text(71, "top.__pwned='added'")])
+    added_img = element(72, "img", [], src="x:", onerror="top.__pwned='img2'")
+    events.append({"type": 3, "timestamp": start_ms + 1000, "data": {
+        "source": 0, "texts": [], "removes": [], "attributes": [{"id": 10, "attributes": handlers}],
+        "adds": [{"parentId": 9, "nextId": None, "node": added_script},
+                 {"parentId": 9, "nextId": None, "node": added_img}]}})
     # recorded strings the side panels and the timeline show: breadcrumbs, a navigation, an error marker
     evil_html = "<img src=x onerror=\"top.__pwned='panel'\">"
     for i, payload in enumerate([
@@ -339,7 +350,8 @@ def hostile_events(start_ms: float) -> list[dict]:
         {"category": "navigation", "data": {"from": evil_html, "to": "javascript:top.__pwned='nav'"}},
         {"category": "fetch", "data": {"method": evil_html, "url": "javascript:top.__pwned='url'", "status_code": 500}},
     ]):
-        events.append({"type": 5, "timestamp": start_ms + 1100 + i * 50, "data": {"tag": "breadcrumb", "payload": payload}})
+        events.append({"type": 5, "timestamp": start_ms + 1100 + i * 50,
+                       "data": {"tag": "breadcrumb", "payload": payload}})
     events.append({"type": 5, "timestamp": start_ms + 1400, "data": {"tag": "error", "payload": {
         "eventId": "\"><img src=x onerror=top.__pwned='eid'>", "message": evil_html}}})
     events.append(mouse_move(start_ms + 1500, 30, 30, 10))
@@ -382,7 +394,8 @@ def test_hostile_recording_runs_nothing_in_the_app_origin(ui, ui_server, context
     panel = ui.locator("[data-crumbs]")
     assert panel.locator("img").count() == 0
     assert "onerror" in panel.inner_text() and "javascript:top.__pwned='nav'" in panel.inner_text()
-    assert all(href.startswith("/errors/") for href in panel.locator("a").evaluate_all("as => as.map(a => a.getAttribute('href'))"))
+    hrefs = panel.locator("a").evaluate_all("as => as.map(a => a.getAttribute('href'))")
+    assert all(href.startswith("/errors/") for href in hrefs)
     ui.evaluate("() => document.querySelectorAll('[data-crumbs] .label').forEach((el) => el.click())")
     assert ui.locator("[data-markers] img").count() == 0
     assert ui.evaluate("() => window.__pwned") is None

@@ -9,6 +9,7 @@ nodes share). tests/test_index.py is the suite every backend passes.
 from __future__ import annotations
 
 from ..config import IndexConfig, index_backend, sqlite_path
+from .postgres import PostgresIndex
 from .protocol import Index, StateConflict
 from .records import (
     ErrorDetail,
@@ -24,7 +25,6 @@ from .records import (
     SegmentRow,
     user_label,
 )
-from .postgres import PostgresIndex
 from .sqlite import SQLiteIndex
 
 __all__ = [

@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from .postgres import PostgresIndex, param
 from .sqlite import SQLiteIndex
@@ -50,7 +51,7 @@ def _snapshot(path: Path) -> Iterator[sqlite3.Connection]:
         db.close()
 
 
-async def _copy_table(db: sqlite3.Connection, conn: asyncpg.Connection, table: str) -> int:
+async def _copy_table(db: sqlite3.Connection, conn: PoolConnectionProxy, table: str) -> int:
     cursor = db.execute(f"SELECT * FROM {table}")
     columns = [d[0] for d in cursor.description]
     copied = 0
@@ -64,7 +65,7 @@ async def _copy_table(db: sqlite3.Connection, conn: asyncpg.Connection, table: s
 async def copy_sqlite_to_postgres(source: Path, target_url: str) -> dict[str, int]:
     """Copy every row of the SQLite index at ``source`` into the PostgreSQL database at ``target_url``;
     rows copied per table. Raises TargetNotEmpty (nothing written) if the target holds any row."""
-    if not source.is_file():
+    if not source.is_file():  # noqa: ASYNC240 -- a command's one stat before it connects: no server to stall
         raise FileNotFoundError(f"{source}: no such SQLite index")
     await (await SQLiteIndex.open(source)).close()  # its schema brought to this version
     target = await PostgresIndex.open(target_url, min_size=0, max_size=1)

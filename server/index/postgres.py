@@ -15,9 +15,11 @@ import hashlib
 import json
 import math
 import time
-from typing import Any, AsyncIterator, Callable, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from .migrations_postgres import MIGRATIONS
 from .protocol import StateConflict
@@ -36,7 +38,10 @@ from .records import (
 )
 from .sql import like_pattern
 
-R = TypeVar("R")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")  # a record type of records.py
 
 
 def advisory_key(name: str) -> int:
@@ -185,7 +190,7 @@ def _record(cls: type[R], row: asyncpg.Record, **extra: Any) -> R:
 
 def _from_row(cls: type[R], row: asyncpg.Record) -> R:
     """A record from a whole table row (``SELECT t``), which may have columns it has no field for."""
-    return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+    return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
 
 
 def _count(status: str) -> int:
@@ -239,7 +244,7 @@ class PostgresIndex:
     # --- lifecycle -------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> "PostgresIndex":
+    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresIndex:
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection,
                                          reset=_keep_session, server_settings={"application_name": "replayd"})
         try:
@@ -254,7 +259,7 @@ class PostgresIndex:
         await self.pool.close()
 
     @contextlib.asynccontextmanager
-    async def _transaction(self, *replays: tuple[int, str]) -> AsyncIterator[asyncpg.Connection]:
+    async def _transaction(self, *replays: tuple[int, str]) -> AsyncIterator[PoolConnectionProxy]:
         """A connection in one transaction, holding the advisory lock of each replay named: BEGIN
         and the locks go in one round trip (one simple query; the keys are integers)."""
         locks = "".join(f"; SELECT pg_advisory_xact_lock({replay_lock(*key)})" for key in sorted(set(replays)))
@@ -310,7 +315,7 @@ class PostgresIndex:
     # --- ingest --------------------------------------------------------------------------
 
     @staticmethod
-    async def _replay(conn: asyncpg.Connection, project_id: int, replay_id: str, now: float) -> Replay:
+    async def _replay(conn: PoolConnectionProxy, project_id: int, replay_id: str, now: float) -> Replay:
         row = await conn.fetchrow(f"SELECT {REPLAY_COLUMNS} FROM replays WHERE project_id = $1 AND replay_id = $2",
                                   project_id, replay_id)
         if row is None:
@@ -325,7 +330,7 @@ class PostgresIndex:
         return [param(values[c]) for c in REPLAY_WRITTEN]
 
     @staticmethod
-    async def _link(conn: asyncpg.Connection, project_id: int, replay_id: str, event_ids: list[str]) -> None:
+    async def _link(conn: PoolConnectionProxy, project_id: int, replay_id: str, event_ids: list[str]) -> None:
         """Link errors to the replay and count the new links into its row (if it has one yet).
         The caller holds the replay's lock."""
         if not event_ids:
@@ -350,6 +355,7 @@ class PostgresIndex:
         async with self._transaction(key) as conn:
             now = time.time()
             stored = await conn.fetchrow(READ_FOR_SEGMENT, *key, segment.segment_id)
+            assert stored is not None  # a SELECT of two subqueries and no FROM: one row, always
             old = _from_row(SegmentRecord, stored["segment"]) if stored["segment"] is not None else None
             replay = (_from_row(Replay, stored["replay"]) if stored["replay"] is not None
                       else Replay(project_id=key[0], replay_id=key[1], created_at=now))
@@ -403,7 +409,8 @@ class PostgresIndex:
                 if _count(stored) == 0:
                     raise _AlreadyStored  # stored by another writer since the check: undo the count
                 if error.replay_id:
-                    await conn.execute("SELECT pg_advisory_xact_lock($1)", replay_lock(error.project_id, error.replay_id))
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)",
+                                       replay_lock(error.project_id, error.replay_id))
                     await self._link(conn, error.project_id, error.replay_id, [error.event_id])
                 return True
         except _AlreadyStored:
@@ -510,7 +517,7 @@ class PostgresIndex:
         return deleted
 
 
-async def migrate(conn: asyncpg.Connection) -> None:
+async def migrate(conn: PoolConnectionProxy) -> None:
     """Bring the schema to this replayd's version in one transaction, under an advisory lock, so
     nodes that start together migrate once and the others find it done."""
     async with conn.transaction():

@@ -7,7 +7,8 @@ transaction. Every write method is one transaction: all of it happens or none.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from .records import (
     ErrorDetail,

@@ -9,9 +9,10 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from .migrations import MIGRATIONS
 from .protocol import StateConflict
@@ -66,8 +67,7 @@ SORTABLE = {
 def _record(cls: type[R], row: sqlite3.Row, **extra: Any) -> R:
     """A record from a row whose columns are named as its fields; JSON and 0/1 columns decoded."""
     values: dict[str, Any] = {}
-    for name in row.keys():
-        value = row[name]
+    for name, value in zip(row.keys(), row, strict=True):  # iterating a Row gives its values only
         if name in JSON_COLUMNS:
             value = json.loads(value)
         elif name in BOOL_COLUMNS:
@@ -94,7 +94,7 @@ class SQLiteIndex:
     # --- lifecycle -------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: str | Path) -> "SQLiteIndex":
+    async def open(cls, path: str | Path) -> SQLiteIndex:
         index = cls(path)
         await index._run(index._open)
         return index

@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-
 MAX_SEGMENT_ID = 2**31 - 1
 MAX_HEADER_LINE = 64 * 1024  # the default of limits.max_header_line_bytes
 

@@ -6,7 +6,7 @@ import hashlib
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import timestamps
@@ -15,7 +15,8 @@ from ..useragent import parse_user_agent
 from .envelope import MAX_SEGMENT_ID
 from .worker import RecordingError
 
-_HEX_ID = re.compile(r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b|\b[0-9a-fA-F]{16,}\b")
+_HEX_ID = re.compile(r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b"
+                     r"|\b[0-9a-fA-F]{16,}\b")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _ID_DIGITS = re.compile(r"[0-9a-fA-F]{32}")
 IN_APP_FRAMES = 5
@@ -27,6 +28,12 @@ def _str(value: Any, limit: int = 2000) -> str:
     return (value if isinstance(value, str) else str(value))[:limit]
 
 
+def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """``data[key]`` when it is a JSON object; an empty one when missing or of another type."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _timestamp(value: Any) -> float | None:
     """Unix seconds from a number or an ISO 8601 string (UTC unless it says otherwise); None when
     missing, unreadable or implausible (see ``server.timestamps``), so callers fall back."""
@@ -35,7 +42,7 @@ def _timestamp(value: Any) -> float | None:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-        value = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+        value = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
     return timestamps.plausible(value)
 
 
@@ -75,7 +82,7 @@ def _user_agent(data: dict[str, Any]) -> str:
 
 def _client(data: dict[str, Any]) -> tuple[str, str, str]:
     browser, os_name, device = parse_user_agent(_user_agent(data))
-    contexts = data.get("contexts") if isinstance(data.get("contexts"), dict) else {}
+    contexts = _object(data, "contexts")
     for name, current in (("browser", browser), ("os", os_name)):
         ctx = contexts.get(name)
         if not current and isinstance(ctx, dict) and ctx.get("name"):
@@ -102,7 +109,7 @@ def _user(data: dict[str, Any]) -> dict[str, Any]:
 
 def replay_event_record(project_id: int, data: dict[str, Any], replay_id: str) -> ReplayEventRecord:
     browser, os_name, device = _client(data)
-    sdk = data.get("sdk") if isinstance(data.get("sdk"), dict) else {}
+    sdk = _object(data, "sdk")
     segment_id = data.get("segment_id")
     urls = data.get("urls")
     error_ids = data.get("error_ids")
@@ -212,7 +219,7 @@ def error_record(project_id: int, data: dict[str, Any], envelope_headers: dict[s
     event_id = hex_id(data.get("event_id")) or hex_id(envelope_headers.get("event_id"))
     event_id = event_id or uuid.uuid4().hex
     browser, os_name, device = _client(data)
-    request = data.get("request") if isinstance(data.get("request"), dict) else {}
+    request = _object(data, "request")
     exc_type = _str(exception.get("type"), 300) if exception else ""
     exc_value = _str(exception.get("value")) if exception else ""
     message = _message(data)
@@ -225,7 +232,7 @@ def error_record(project_id: int, data: dict[str, Any], envelope_headers: dict[s
         "request": {k: request[k] for k in ("url", "method", "headers", "query_string") if k in request},
         "user": _user(data),
         "tags": _tags(data),
-        "contexts": data.get("contexts") if isinstance(data.get("contexts"), dict) else {},
+        "contexts": _object(data, "contexts"),
         "breadcrumbs": data.get("breadcrumbs"),
         "environment": _str(data.get("environment"), 100),
         "release": _str(data.get("release"), 200),

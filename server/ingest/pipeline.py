@@ -13,7 +13,8 @@ import asyncio
 import dataclasses
 import logging
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..codec import CODEC
 from ..config import Config

@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 from aiohttp.web_protocol import RequestPayloadError
 
 from ..config import ProjectConfig
@@ -98,14 +98,14 @@ def _project(request: web.Request) -> tuple[int | None, ProjectConfig | None]:
     return project_id, request.app[projects_key].get(project_id)
 
 
-async def _read_chunk(stream: web.StreamReader) -> bytes:
+async def _read_chunk(stream: StreamReader) -> bytes:
     try:
         return await stream.readany()
     except (RequestPayloadError, OSError) as exc:  # bad Content-Encoding data, a broken connection
         raise EnvelopeError(f"could not read the request body: {type(exc).__name__}") from None
 
 
-async def _read_first_line(stream: web.StreamReader, max_line: int) -> bytes:
+async def _read_first_line(stream: StreamReader, max_line: int) -> bytes:
     """The body up to its first newline (and whatever else came in the same chunk), reading no more
     than ``max_line`` bytes past which that line would be over the limit."""
     data = bytearray()
@@ -117,7 +117,7 @@ async def _read_first_line(stream: web.StreamReader, max_line: int) -> bytes:
     return bytes(data)
 
 
-async def _read_rest(stream: web.StreamReader, head: bytes, limit: int) -> bytes:
+async def _read_rest(stream: StreamReader, head: bytes, limit: int) -> bytes:
     """``head`` and the rest of the body (decompressed), refusing it once over ``limit`` bytes."""
     data = bytearray(head)
     while chunk := await _read_chunk(stream):

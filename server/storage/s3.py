@@ -7,7 +7,7 @@ at MinIO, R2, moto or any other S3-compatible server.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import aiohttp
 from aiobotocore.config import AioConfig
@@ -43,7 +43,7 @@ class S3BlobStore:
         self.prefix = prefix
 
     @classmethod
-    async def open(cls, config: StorageConfig) -> "S3BlobStore":
+    async def open(cls, config: StorageConfig) -> S3BlobStore:
         stack = contextlib.AsyncExitStack()
         session = get_session()
         client = await stack.enter_async_context(
