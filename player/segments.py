@@ -18,7 +18,8 @@ import asyncio
 import collections
 import contextlib
 import zlib
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import brotli
 import msgpack

@@ -8,8 +8,10 @@ rrweb's numbers, event times and the rage-click rule are ``replayd.scrubbing.eve
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from replayd.scrubbing.events import (
     CUSTOM,
@@ -96,7 +98,7 @@ def plan(table: list[dict[str, Any]], t: float) -> list[int]:
 
 def segment_gaps(table: list[dict[str, Any]], threshold: float = INACTIVE_MS) -> list[tuple[float, float]]:
     """Stretches between segments with nothing recorded at all."""
-    return [(a["end"], b["start"]) for a, b in zip(table, table[1:]) if b["start"] - a["end"] >= threshold]
+    return [(a["end"], b["start"]) for a, b in itertools.pairwise(table) if b["start"] - a["end"] >= threshold]
 
 
 # --- markers and breadcrumbs, from the events -------------------------------------------------
@@ -165,7 +167,8 @@ def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> Non
         out.add(t, "console", _text(message), level=level)
     elif category in ("fetch", "xhr"):  # the Sentry SDK's and our snippet's network breadcrumbs
         status = data.get("status_code")
-        out.add(t, "network", f"{_text(data.get('method') or 'GET', 10)} {_text(data.get('url'))} → {status or 'failed'}",
+        method = _text(data.get('method') or 'GET', 10)
+        out.add(t, "network", f"{method} {_text(data.get('url'))} → {status or 'failed'}",
                 failed=not isinstance(status, int) or status >= 400 or status == 0)
     elif category in ("replay.mutations", "sentry.transaction", "sentry.event"):
         return
@@ -314,7 +317,8 @@ def finish(extracted: Extracted, duration: float, errors: list[dict[str, Any]], 
     crumbs = _dedupe_navigations(_dedupe_clicks(crumbs))
     for c in crumbs:
         c.pop("source", None)
-    markers = [{"t": c["t"], "kind": c["kind"]} for c in crumbs if c["kind"] in ("error", "navigation", "click", "rage")]
+    marked = ("error", "navigation", "click", "rage")
+    markers = [{"t": c["t"], "kind": c["kind"]} for c in crumbs if c["kind"] in marked]
     return {
         "breadcrumbs": crumbs,
         "markers": markers,

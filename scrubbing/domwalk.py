@@ -23,11 +23,11 @@ from .urls import scrub_srcset, scrub_url
 
 # attribute name -> how its value is scrubbed
 _TEXT, _URL, _SRCSET, _CSS, _SKIP = 0, 1, 2, 3, 4
-_ATTR_KIND: dict[str, int] = {n: _URL for n in URL_ATTRIBUTES}
-_ATTR_KIND.update({n: _SRCSET for n in SRCSET_ATTRIBUTES})
+_ATTR_KIND: dict[str, int] = dict.fromkeys(URL_ATTRIBUTES, _URL)
+_ATTR_KIND.update(dict.fromkeys(SRCSET_ATTRIBUTES, _SRCSET))
 _ATTR_KIND.update({"style": _CSS, "_cssText": _CSS})
 # Geometry and binary: numbers only, or base64 images (see docs: data: URIs).
-_ATTR_KIND.update({n: _SKIP for n in ("d", "points", "viewBox", "viewbox", "transform", "rr_dataURL", "path")})
+_ATTR_KIND.update(dict.fromkeys(("d", "points", "viewBox", "viewbox", "transform", "rr_dataURL", "path"), _SKIP))
 
 _MISS = object()
 INHERIT = ~BLOCK  # children inherit MASK and the rule bits, not BLOCK (they are dropped)
@@ -164,7 +164,7 @@ class DomWalker:
                 # Required keys of serialized nodes are read with [] (faster than .get); a
                 # malformed node raises and the recording walk scrubs that event generically instead.
                 t = node["type"]
-                if t == text_node or t == comment_node or t == cdata_node:
+                if t in (text_node, comment_node, cdata_node):
                     tc = node["textContent"]
                     if inh & MASK and not node.get("isStyle"):  # CSS is never masked: it must stay valid
                         flags_map[node["id"]] = inh

@@ -68,7 +68,7 @@ def _adds(w: DomWalker, adds: list) -> list:
             w.report.add(w.rule_id(pf), "dom.block")
             continue
         w.walk(a.get("node"), pid, pf & INHERIT, st.ctx.get(pid, NO_CTX))
-    return adds if all(keep) else [a for a, k in zip(adds, keep) if k]
+    return adds if all(keep) else [a for a, k in zip(adds, keep, strict=False) if k]
 
 
 def _texts(w: DomWalker, texts: list) -> list:

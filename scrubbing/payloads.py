@@ -189,7 +189,8 @@ def _key_kind(c: Compiled, k: str) -> int:
     return kind
 
 
-def _value(c: Compiled, k: Any, v: Any, location: str, report: ScrubReport, stack: list, rule: str = "@sensitive_key") -> Any:
+def _value(c: Compiled, k: Any, v: Any, location: str, report: ScrubReport, stack: list,
+           rule: str = "@sensitive_key") -> Any:
     """The value of one map entry, ``[name, value]`` pair or header, by its name ``k``:
     redacted for a secret name (counted as ``rule``), headers and bodies by their rules,
     strings scrubbed; objects and lists are pushed on ``stack`` to be walked.  Returns the

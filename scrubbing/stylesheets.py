@@ -30,6 +30,5 @@ def scrub_css_event(text: TextScrubber, src: int, d: dict, report: ScrubReport) 
             for r in (sheet.get("rules") if isinstance(sheet, dict) else None) or ():
                 if isinstance(r, dict) and isinstance(r.get("rule"), str):
                     r["rule"] = scrub(r["rule"], "css", report)
-    elif src == FONT:
-        if isinstance(d.get("fontSource"), str):
-            d["fontSource"] = scrub(d["fontSource"], "font", report)
+    elif src == FONT and isinstance(d.get("fontSource"), str):
+        d["fontSource"] = scrub(d["fontSource"], "font", report)

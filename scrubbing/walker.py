@@ -117,11 +117,10 @@ class RecordingWalker:
         """The page's URL with the URL rules; anything beyond href/width/height as a payload."""
         if isinstance(d.get("href"), str):
             d["href"] = scrub_url(self.c.text, d["href"], "meta.href", self.report, self.dom.label)
-        if len(d) > 3 or "href" in d and not isinstance(d["href"], str):  # beyond href/width/height
+        if len(d) > 3 or ("href" in d and not isinstance(d["href"], str)):  # beyond href/width/height
             for k in d:
-                if k != "href" or not isinstance(d[k], str):
-                    if isinstance(d[k], (str, dict, list)):
-                        d[k] = scrub_json(self.c, d[k], "meta.href", self.report)
+                if (k != "href" or not isinstance(d[k], str)) and isinstance(d[k], (str, dict, list)):
+                    d[k] = scrub_json(self.c, d[k], "meta.href", self.report)
 
     def _fallback(self, d: dict) -> None:
         """A malformed event: every string through the detectors, and the DOM rules still
@@ -150,7 +149,8 @@ class RecordingWalker:
                     matched = None
                 nid = o.get("id")
                 if matched or masked:
-                    flags, mattr, block = self.dom.apply_matches(matched or [], MASK if masked else 0, nid) if matched else (MASK, None, -1)
+                    flags, mattr, block = (self.dom.apply_matches(matched, MASK if masked else 0, nid) if matched
+                                           else (MASK, None, -1))
                     for k, v in list(attrs.items()):
                         if isinstance(v, str) and v and (k in TEXT_ATTRIBUTES or (mattr is not None and k in mattr)):
                             attrs[k] = mask_text(v)

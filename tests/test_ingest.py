@@ -41,7 +41,7 @@ def page_events(t: float, text: str = "Hello replay", full: bool = True) -> list
         events += [
             {"type": 4, "data": {"href": "https://shop.example/cart", "width": 800, "height": 600}, "timestamp": ms},
             {"type": 2, "timestamp": ms + 1, "data": {"initialOffset": {"left": 0, "top": 0}, "node": {
-                "type": 0, "id": 1, "childNodes": [{"type": 2, "id": 2, "tagName": "html", "attributes": {}, "childNodes": [
+                "type": 0, "id": 1, "childNodes": [{"type": 2, "id": 2, "tagName": "html", "attributes": {}, "childNodes": [  # noqa: E501
                     {"type": 2, "id": 3, "tagName": "body", "attributes": {}, "childNodes": [
                         {"type": 3, "id": 4, "textContent": text}]}]}]}}},
         ]
@@ -137,7 +137,7 @@ async def test_real_sdk_envelopes(client):
     error = await get(client, "/api/0/projects/1/errors/f8e25082bf5e4f4e978c1fe345b5c8a5/")
     assert error["replay_id"] == replays[0]["replay_id"]
     assert 0 <= error["replay_offset"] <= replay["duration"]
-    events = await (await client.get(f"/api/0/projects/1/replays/{replay['replay_id']}/segments/0/", headers=AUTH)).json()
+    events = await (await client.get(f"/api/0/projects/1/replays/{replay['replay_id']}/segments/0/", headers=AUTH)).json()  # noqa: E501
     assert any(e["type"] == 4 for e in events) and any(e["type"] == 2 for e in events)
 
 
@@ -219,8 +219,8 @@ async def test_whole_body_content_encoding(client, encoding, compress):
     (b'{}\n{"type": "event", "length": -1}\n{}', "invalid length"),
     (b'{}\n{"type": "event"}\n{not json}', "event item is not valid JSON"),
     (b'{}\n{"type": "event"}\n[1, 2]', "event item must be a JSON object"),
-    (b'{"event_id": "0123456789abcdef0123456789abcdef"}\n{"type": "replay_recording", "length": 5}\n{"a":', "no segment header line"),
-    (b'{"event_id": "0123456789abcdef0123456789abcdef"}\n{"type": "replay_recording", "length": 18}\n{"segment_id":-1}\n', "integer segment_id from 0 to 2147483647"),
+    (b'{"event_id": "0123456789abcdef0123456789abcdef"}\n{"type": "replay_recording", "length": 5}\n{"a":', "no segment header line"),  # noqa: E501
+    (b'{"event_id": "0123456789abcdef0123456789abcdef"}\n{"type": "replay_recording", "length": 18}\n{"segment_id":-1}\n', "integer segment_id from 0 to 2147483647"),  # noqa: E501
     (b'{}\n{"type": "replay_recording", "length": 19}\n{"segment_id":0}\n[]', "without a replay id"),
 ])
 async def test_malformed_envelopes_are_400_with_detail(client, body, words):
@@ -274,7 +274,7 @@ async def test_zip_bomb_recording_is_refused_without_inflating_it(aiohttp_client
     # It stops at the limit instead of inflating 200 MB: what the worker allocates stays near 1 MB.
     tracemalloc.start()
     try:
-        with pytest.raises(RecordingError, match="limits.max_recording_bytes"):
+        with pytest.raises(RecordingError, match=r"limits\.max_recording_bytes"):
             decompress_recording(bomb, 1_000_000)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -294,7 +294,7 @@ async def test_events_per_segment_limit(aiohttp_client, tmp_path):
 def deep_document(levels: int) -> dict:
     node: dict = {"type": 3, "id": levels + 10, "textContent": "deep text"}
     for i in range(levels):
-        node = {"type": 2, "id": levels + 10 - i - 1 + 1_000_000, "tagName": "div", "attributes": {}, "childNodes": [node]}
+        node = {"type": 2, "id": levels + 10 - i - 1 + 1_000_000, "tagName": "div", "attributes": {}, "childNodes": [node]}  # noqa: E501
     return {"type": 0, "id": 1, "childNodes": [node]}
 
 
@@ -427,7 +427,7 @@ async def test_errors_grouped_into_issues(client):
     own = [error_event(rid(), fingerprint=["payment-gateway"]) for _ in range(2)]
     messages = [{"event_id": rid(), "timestamp": T0, "message": f"Order {n} failed for id 5f3a9c2e8b1d4e6f"}
                 for n in (17, 23)]
-    for event in same_stack + [other_stack] + own + messages:
+    for event in [*same_stack, other_stack, *own, *messages]:
         assert (await post(client, error_envelope(event))).status == 200
     response = await client.get("/api/0/projects/1/issues/", headers=AUTH)
     issues = (await response.json())["data"]
@@ -511,7 +511,7 @@ async def test_items_per_envelope_limit(aiohttp_client, tmp_path):
 
 async def test_integers_past_64_bits_are_kept(client):
     replay_id = rid()
-    events = page_events(T0) + [{"type": 5, "timestamp": int(T0 * 1000) + 9, "data": {"tag": "n", "payload": 2**70}}]
+    events = [*page_events(T0), {"type": 5, "timestamp": int(T0 * 1000) + 9, "data": {"tag": "n", "payload": 2 ** 70}}]
     assert (await post(client, segment_envelope(replay_id, 0, events=events))).status == 200
     stored = await (await client.get(f"/api/0/projects/1/replays/{replay_id}/segments/0/", headers=AUTH)).json()
     assert stored[-1]["data"]["payload"] == 2**70

@@ -32,7 +32,7 @@ def unpack(body: bytes) -> dict:
 
 
 def test_a_batch_keeps_events_and_deep_events_as_stored():
-    plain = page_events(T, "https://a.test/", "A") + [mouse_move(T + 1, 1, 2)]
+    plain = [*page_events(T, "https://a.test/", "A"), mouse_move(T + 1, 1, 2)]
     deep = [mouse_move(T + 2, 3, 4), deep_event(1000)]  # too deep for msgpack: stored as extension type 1
     parts = [batch_header(3), *segment_parts(3, encode_segment(plain, 5)), *segment_parts(4, encode_segment(deep, 5)),
              *segment_parts(5, None)]  # a blob gone missing
@@ -96,7 +96,7 @@ async def test_segments_pack_endpoint(client, auth_headers):
 async def test_timeline_json_plans_the_first_load(client, auth_headers):
     rid = new_id()
     for i in range(4):
-        events = page_events(T + i * 5000, "https://a.test/", f"P{i}") if i in (0, 2) else [mouse_move(T + i * 5000, 1, 1)]
+        events = page_events(T + i * 5000, "https://a.test/", f"P{i}") if i in (0, 2) else [mouse_move(T + i * 5000, 1, 1)]  # noqa: E501
         events.append(mouse_move(T + i * 5000 + 4000, 2, 2))
         response = await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}", data=replay_envelope(rid, i, events))
         assert response.status == 200

@@ -23,9 +23,10 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from replayd.scrubbing import ReplayState, Scrubber
 from replayd.scrubbing.events import CUSTOM, FULL_SNAPSHOT, RageClicks, is_click, timestamp_ms
@@ -188,7 +189,8 @@ def _summarise(events: list[Any]) -> tuple[float | None, float | None, bool, int
             payload = data.get("payload")
             if isinstance(payload, dict) and isinstance(payload.get("eventId"), str):
                 error_ids.append(payload["eventId"])
-    to_s = (lambda ms: None if ms is None else ms / 1000.0)
+    def to_s(ms):
+        return (None if ms is None else ms / 1000.0)
     return to_s(start), to_s(end), full, clicks, rage, error_ids
 
 
