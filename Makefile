@@ -18,12 +18,12 @@ UV := .venv-lock/bin/uv
 UV_COMPILE := $(UV) pip compile pyproject.toml --extra test --group pyproject.toml:build --universal \
 	--python-version 3.11 --generate-hashes --quiet --output-file $(LOCK)
 
-.PHONY: run test lint pytest bench chromium lock lock-upgrade clean
+.PHONY: run test lint pytest bench chromium postgresql lock lock-upgrade clean
 
 run: $(PY_STAMP) $(NPM_STAMP)
 	$(BIN)/replayd serve $(ARGS)
 
-test: lint $(NPM_STAMP) chromium
+test: lint $(NPM_STAMP) chromium postgresql
 	@$(MAKE) --no-print-directory pytest
 	@if ! newest=$$(scripts/find-python.sh $(NEWEST)); then \
 		echo "make test: no Python $(NEWEST) found (python$(NEWEST) on PATH or in pyenv): the suite ran on $$($(BIN)/python -V) only"; \
@@ -69,6 +69,9 @@ $(NPM_STAMP): package.json package-lock.json
 
 chromium:
 	@scripts/ensure-chromium.sh
+
+postgresql:
+	@scripts/ensure-postgresql.sh
 
 $(UV):
 	$(PYTHON) -m venv .venv-lock
