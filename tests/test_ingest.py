@@ -18,7 +18,7 @@ from replayd.server.app import create_app
 from replayd.server.codec import decode_segment
 from replayd.server.ingest.worker import RecordingError, decompress_recording
 from replayd.server.useragent import parse_user_agent
-from tests.conftest import API_TOKEN, PUBLIC_KEY, SDK_TRAFFIC, make_config
+from tests.harness import API_TOKEN, PUBLIC_KEY, SDK_TRAFFIC, make_config
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 T0 = 1_790_000_000.0
