@@ -87,7 +87,7 @@ class DomWalker:
             if kids:
                 stack.extend(kids)
 
-    def block(self, node: dict, nid: Any, rule: int) -> None:
+    def block(self, node: dict[str, Any], nid: Any, rule: int) -> None:
         kids = node.get("childNodes")
         if kids:
             for k in kids:
@@ -155,7 +155,7 @@ class DomWalker:
         attr_value = self.attr_value
         text_node, comment_node, cdata_node = TEXT_NODE, COMMENT_NODE, CDATA_NODE
         element_node, document_node = ELEMENT_NODE, DOCUMENT_NODE
-        stack: list[tuple[list, Any, int, tuple[int, int]]] = [([root], parent_id, inh, ctx)]
+        stack: list[tuple[list[Any], Any, int, tuple[int, int]]] = [([root], parent_id, inh, ctx)]
         pop = stack.pop
         push = stack.append
         while stack:
