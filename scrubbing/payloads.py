@@ -39,7 +39,7 @@ def _redact_named(c: Compiled, v: Any, rule: str, location: str, report: ScrubRe
     keys inside scrubbed like any map's)."""
     if not isinstance(v, (dict, list)):
         return _redact_scalar(c, v, rule, location, report)
-    stack = [v]
+    stack: list[Any] = [v]  # dicts and lists: a str key (scrub_key's) only ever comes from a dict
     while stack:
         o = stack.pop()
         for k in list(o) if isinstance(o, dict) else range(len(o)):

@@ -87,7 +87,7 @@ def _scrub_rest(c: Compiled, ev: dict[str, Any], done: frozenset[str], location:
 def _scrub_exceptions(c: Compiled, container: dict[str, Any] | list[Any], report: ScrubReport) -> None:
     """``exception`` or ``threads``: a list or ``{"values": [...]}`` of objects with a message
     ``value`` and a ``stacktrace``; every other field and entry of any shape as a payload."""
-    values = container.get("values") if isinstance(container, dict) else container
+    values: Any = container.get("values") if isinstance(container, dict) else container
     for i, x in enumerate(values if isinstance(values, list) else ()):
         if not isinstance(x, dict):
             values[i] = scrub_json(c, x, "error.exception", report)

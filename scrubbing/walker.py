@@ -57,7 +57,7 @@ class RecordingWalker:
         self.dom = DomWalker(c, state, report)
         self.inputs = InputEvents(self.dom)
 
-    def run(self, events: list[Any]) -> list[Any]:
+    def run(self, events: object) -> object:  # a list of events; anything else is scrubbed as a payload
         if not isinstance(events, list):  # not a segment at all: never left unscrubbed
             if isinstance(events, dict):
                 scrub_json(self.c, events, "malformed", self.report)
