@@ -19,8 +19,8 @@ from replayd.player import timeline
 from replayd.server.app import create_app
 from replayd.server.codec import encode_segment
 from replayd.server.keys import pool_key
-from tests.conftest import PUBLIC_KEY, make_config
 from tests.envelopes import click, element, error_envelope, mouse_move, new_id, page_events, replay_envelope, text
+from tests.harness import PUBLIC_KEY, make_config
 
 MiB = 1024 * 1024
 WORKER_BOUND_MIB = 460  # any request under the default limits (docs/architecture.md)

@@ -10,8 +10,8 @@ import pytest
 
 from replayd.player.segments import MAX_SEGMENTS, batch_header, segment_parts, stream_encoder
 from replayd.server.codec import CodecError, encode_segment, events_span
-from tests.conftest import PUBLIC_KEY
 from tests.envelopes import mouse_move, new_id, page_events, replay_envelope
+from tests.harness import PUBLIC_KEY
 
 T = 1_795_650_000_000
 
