@@ -18,7 +18,7 @@ import asyncio
 import collections
 import contextlib
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import brotli
@@ -54,7 +54,7 @@ async def read_blobs(app: web.Application, pid: int, replay_id: str, segment_ids
 
 
 async def blobs_in_order(app: web.Application, rows: list[SegmentRecord],
-                         ahead: int = READ_AHEAD) -> AsyncIterator[tuple[int, bytes | None]]:
+                         ahead: int = READ_AHEAD) -> AsyncGenerator[tuple[int, bytes | None], None]:
     """(segment id, stored bytes or None if missing) for each index row, in order, reading ``ahead``."""
     reads: collections.deque[tuple[int, asyncio.Task]] = collections.deque()
     try:

@@ -54,7 +54,7 @@ def origin_ms(replay: dict[str, Any]) -> float:
 def segment_table(replay: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per stored segment, in order: id, start/end (ms from origin), full snapshot, size."""
     origin = origin_ms(replay)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for seg in sorted(replay.get("segments", []), key=lambda s: s["segment_id"]):
         start = _index_ms(seg.get("started_at"))
         end = _index_ms(seg.get("ended_at"))
@@ -149,13 +149,19 @@ class Extracted:
 def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> None:
     category = _text(payload.get("category"), 100)
     message = payload.get("message")
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        data = {}
     if category == "ui.click":
-        node = data.get("node") if isinstance(data.get("node"), dict) else {}
+        node = data.get("node")
+        if not isinstance(node, dict):
+            node = {}
         text = _text(node.get("textContent"), 80)
         out.add(t, "click", f"{message or 'click'}" + (f" “{text}”" if text else ""), source="sdk")
     elif category in ("ui.multiClick", "ui.slowClickDetected"):
-        count = data.get("clickCount") if isinstance(data.get("clickCount"), int) else 0
+        count = data.get("clickCount")
+        if not isinstance(count, int):
+            count = 0
         if category == "ui.multiClick" and count >= RAGE_CLICKS:
             out.add(t, "rage", f"rage click ({count}×) on {message or 'element'}")
         else:
@@ -179,7 +185,9 @@ def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> Non
 def _performance_span(out: Extracted, t: float, payload: dict[str, Any], origin: float) -> None:
     op = _text(payload.get("op"), 100)
     description = _text(payload.get("description"))
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        data = {}
     start = timestamp_ms(payload.get("startTimestamp"))
     if start is not None:
         t = start - origin
@@ -285,7 +293,7 @@ def _dedupe_navigations(crumbs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def inactive_stretches(activity: list[float], duration: float, threshold: float = INACTIVE_MS) -> list[list[float]]:
     """Stretches of at least ``threshold`` ms without user input, over [0, duration]."""
     points = sorted(activity)
-    stretches = []
+    stretches: list[list[float]] = []
     previous = 0.0
     for t in [*points, duration]:
         if t - previous >= threshold:

@@ -14,7 +14,7 @@ from .state import BLOCK, DROPPED, MASK
 _ARG_META = ("property", "rr_type", "base64")
 
 
-def scrub_canvas(w: DomWalker, d: dict) -> None:
+def scrub_canvas(w: DomWalker, d: dict[str, Any]) -> None:
     """A blocked canvas loses its commands; a masked one has every string argument masked;
     any other has its commands scrubbed as a payload."""
     f = w.state.flags.get(d.get("id"), 0)

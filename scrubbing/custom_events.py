@@ -8,6 +8,8 @@ node itself was.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .builtin import TEXT_ATTRIBUTES
 from .domwalk import DomWalker
 from .payloads import scrub_json
@@ -15,7 +17,7 @@ from .redaction import mask_text
 from .state import DROPPED, MASK
 
 
-def scrub_custom(w: DomWalker, d: dict) -> None:
+def scrub_custom(w: DomWalker, d: dict[str, Any]) -> None:
     """A Custom event's ``payload``, by its ``tag``; the SDK's ``options`` and tags of no known
     shape are scrubbed like any payload (nothing in them is trusted blindly)."""
     tag = d.get("tag")
@@ -50,7 +52,7 @@ def _mask_breadcrumb_node(w: DomWalker, payload: object) -> None:
                     attrs[k] = mask_text(v)
 
 
-def scrub_plugin(w: DomWalker, d: dict) -> None:
+def scrub_plugin(w: DomWalker, d: dict[str, Any]) -> None:
     """A Plugin event's ``payload`` (console output for rrweb's console plugin)."""
     plugin = d.get("plugin")
     loc = "console" if isinstance(plugin, str) and "console" in plugin else "plugin"

@@ -19,6 +19,7 @@ from .payloads import scrub_json
 from .redaction import mask_text
 from .report import ScrubReport
 from .state import BLOCK, DROPPED, MASK, RULE_SHIFT, ReplayState
+from .text import NOT_CACHED
 from .urls import scrub_srcset, scrub_url
 
 # attribute name -> how its value is scrubbed
@@ -29,7 +30,6 @@ _ATTR_KIND.update({"style": _CSS, "_cssText": _CSS})
 # Geometry and binary: numbers only, or base64 images (see docs: data: URIs).
 _ATTR_KIND.update(dict.fromkeys(("d", "points", "viewBox", "viewbox", "transform", "rr_dataURL", "path"), _SKIP))
 
-_MISS = object()
 INHERIT = ~BLOCK  # children inherit MASK and the rule bits, not BLOCK (they are dropped)
 NO_CTX = (0, 0)  # no combinator-selector prefix matched
 
@@ -87,7 +87,7 @@ class DomWalker:
             if kids:
                 stack.extend(kids)
 
-    def block(self, node: dict, nid: Any, rule: int) -> None:
+    def block(self, node: dict[str, Any], nid: Any, rule: int) -> None:
         kids = node.get("childNodes")
         if kids:
             for k in kids:
@@ -155,7 +155,7 @@ class DomWalker:
         attr_value = self.attr_value
         text_node, comment_node, cdata_node = TEXT_NODE, COMMENT_NODE, CDATA_NODE
         element_node, document_node = ELEMENT_NODE, DOCUMENT_NODE
-        stack: list[tuple[list, Any, int, tuple[int, int]]] = [([root], parent_id, inh, ctx)]
+        stack: list[tuple[list[Any], Any, int, tuple[int, int]]] = [([root], parent_id, inh, ctx)]
         pop = stack.pop
         push = stack.append
         while stack:
@@ -174,10 +174,10 @@ class DomWalker:
                                 node["textContent"] = new
                                 add(self.rule_id(inh), "dom.text")
                     elif tc.__class__ is str and len(tc) >= min_len:
-                        r = cache_get(tc, _MISS)
+                        r = cache_get(tc, NOT_CACHED)
                         if r is None:
                             continue
-                        if r is _MISS:
+                        if r is NOT_CACHED:
                             r = lookup(tc)
                             if r is None:
                                 continue
@@ -227,17 +227,17 @@ class DomWalker:
                             if kind == _TEXT:
                                 if len(v) < min_len:
                                     continue
-                                r = cache_get(v, _MISS)
+                                r = cache_get(v, NOT_CACHED)
                                 if r is None:
                                     continue
-                                if r is _MISS:
+                                if r is NOT_CACHED:
                                     r = lookup(v)
                                     if r is None:
                                         continue
                                 attrs[name] = r[0]
                                 for rule in r[1]:
                                     add(rule, "dom.attr")
-                            elif kind == _URL and url_cache_get(v, _MISS) is None:
+                            elif kind == _URL and url_cache_get(v, NOT_CACHED) is None:
                                 continue
                             else:
                                 new = attr_value(name, v, flags, mattr)

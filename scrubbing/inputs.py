@@ -39,10 +39,10 @@ class InputEvents:
         self.w = w
         # element id -> the events no detector matched, and element id -> the last raw value
         # a detector matched
-        self._typing: dict[Any, list[dict]] = {}
+        self._typing: dict[Any, list[dict[str, Any]]] = {}
         self._typed: dict[Any, str] = {}
 
-    def scrub(self, d: dict) -> None:
+    def scrub(self, d: dict[str, Any]) -> None:
         text = d.get("text")
         if not isinstance(text, str) or not text:
             return
@@ -83,7 +83,7 @@ class InputEvents:
                 else:
                     self._typing.setdefault(nid, []).append(prev)
 
-    def _unmatched_keystroke(self, nid: Any, d: dict, text: str) -> None:
+    def _unmatched_keystroke(self, nid: Any, d: dict[str, Any], text: str) -> None:
         raw = self._typed.get(nid)
         if raw is not None and _related(text, raw):
             d["text"] = mask_input(text)

@@ -12,7 +12,7 @@ from .redaction import mask_text
 from .state import BLOCK, DROPPED, MASK
 
 
-def scrub_mutation(w: DomWalker, d: dict) -> None:
+def scrub_mutation(w: DomWalker, d: dict[str, Any]) -> None:
     """A Mutation event, in place: each list rewritten only when an entry is dropped."""
     removes = d.get("removes")
     if removes:
@@ -36,7 +36,7 @@ def scrub_mutation(w: DomWalker, d: dict) -> None:
             d["attributes"] = kept
 
 
-def _removes(w: DomWalker, removes: list) -> list:
+def _removes(w: DomWalker, removes: list[Any]) -> list[Any]:
     """Removed nodes are forgotten; the removal of a dropped node (never replayed) is dropped."""
     st = w.state
     flags_map = st.flags
@@ -50,7 +50,7 @@ def _removes(w: DomWalker, removes: list) -> list:
     return kept
 
 
-def _adds(w: DomWalker, adds: list) -> list:
+def _adds(w: DomWalker, adds: list[Any]) -> list[Any]:
     """Added node trees are walked under their parent's flags; under a blocked or dropped
     parent they are dropped (and their ids remembered as dropped)."""
     st = w.state
@@ -71,7 +71,7 @@ def _adds(w: DomWalker, adds: list) -> list:
     return adds if all(keep) else [a for a, k in zip(adds, keep, strict=False) if k]
 
 
-def _texts(w: DomWalker, texts: list) -> list:
+def _texts(w: DomWalker, texts: list[Any]) -> list[Any]:
     """Text changes: masked under a mask rule, else scrubbed; those of dropped nodes dropped."""
     flags_map = w.state.flags
     report = w.report
@@ -97,7 +97,7 @@ def _texts(w: DomWalker, texts: list) -> list:
     return kept
 
 
-def _attributes(w: DomWalker, attributes: list) -> list:
+def _attributes(w: DomWalker, attributes: list[Any]) -> list[Any]:
     """Attribute changes: the rules are matched again (a new class or type can make one match),
     then each value is scrubbed like a snapshot's; those of dropped nodes are dropped."""
     st = w.state
@@ -132,7 +132,7 @@ def _attributes(w: DomWalker, attributes: list) -> list:
     return kept
 
 
-def _add_order(adds: list) -> range | list[int]:
+def _add_order(adds: list[Any]) -> range | list[int]:
     """Process order where every add comes after the add of its parent (if in the batch)."""
     pos: dict[Any, int] = {}
     for i, a in enumerate(adds):
@@ -156,7 +156,7 @@ def _add_order(adds: list) -> range | list[int]:
     return order
 
 
-def _rematch(w: DomWalker, nid: Any, at: dict, f: int) -> int:
+def _rematch(w: DomWalker, nid: Any, at: dict[str, Any], f: int) -> int:
     """Re-evaluate the rules for an element whose attributes changed (matches are sticky)."""
     dom = w.c.dom
     st = w.state
@@ -191,7 +191,7 @@ def _rematch(w: DomWalker, nid: Any, at: dict, f: int) -> int:
     return f
 
 
-def _style_object(w: DomWalker, style: dict) -> None:
+def _style_object(w: DomWalker, style: dict[str, Any]) -> None:
     """Mutation ``style`` objects: ``{prop: value | [value, priority] | false}``."""
     scrub = w.c.text.scrub
     for prop, v in style.items():

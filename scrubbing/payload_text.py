@@ -54,7 +54,7 @@ def _json_keys_in_text(c: Compiled, s: str, location: str, report: ScrubReport) 
 def _secret_headers_in_text(c: Compiled, s: str, location: str, report: ScrubReport) -> str:
     """"Authorization: ..." / "Cookie: ..." (the secret header names) inside payload text."""
 
-    def sub(m: re.Match) -> str:
+    def sub(m: re.Match[str]) -> str:
         value = m.group(3).strip()
         new = c.param_redactor(value) if value else value
         if new == value:

@@ -39,7 +39,7 @@ def _redact_named(c: Compiled, v: Any, rule: str, location: str, report: ScrubRe
     keys inside scrubbed like any map's)."""
     if not isinstance(v, (dict, list)):
         return _redact_scalar(c, v, rule, location, report)
-    stack = [v]
+    stack: list[Any] = [v]  # dicts and lists: a str key (scrub_key's) only ever comes from a dict
     while stack:
         o = stack.pop()
         for k in list(o) if isinstance(o, dict) else range(len(o)):
@@ -53,7 +53,7 @@ def _redact_named(c: Compiled, v: Any, rule: str, location: str, report: ScrubRe
     return v
 
 
-def scrub_key(c: Compiled, obj: dict, k: str, location: str, report: ScrubReport) -> str:
+def scrub_key(c: Compiled, obj: dict[str, Any], k: str, location: str, report: ScrubReport) -> str:
     """The one path for a map's keys: a key is scrubbed like any payload string (maps keyed by
     address, phone, URL...), and keys that redact alike stay apart ("[email]", "[email] (2)"),
     so no entry is lost.  Renames ``k`` in ``obj``; returns the key now used."""
@@ -76,7 +76,7 @@ _HEADER_LINE = re.compile(r"^([ \t]*+)([!#$%&'*+.^_`|~0-9A-Za-z-]++)([ \t]*+:[ \
 def _header_value(c: Compiled, name: Any, v: Any, location: str, report: ScrubReport) -> Any:
     """One header's value, by its name like any named value (the always-redacted headers are
     secret names)."""
-    stack: list = []
+    stack: list[Any] = []
     v = _value(c, name, v, location, report, stack, "@header")
     for o in stack:
         scrub_json(c, o, location, report)
@@ -88,7 +88,7 @@ def _header_text(c: Compiled, text: str, location: str, report: ScrubReport) -> 
     if ":" not in text:
         return c.text.scrub(text, location, report)
 
-    def line(m: re.Match) -> str:
+    def line(m: re.Match[str]) -> str:
         raw = m.group(4)
         value = raw.rstrip(" \t\r")
         tail = raw[len(value):]
@@ -154,7 +154,7 @@ def _payload_string(c: Compiled, v: str, location: str, report: ScrubReport) -> 
     return secrets_in_text(c, out, location, report) if ":" in out else out
 
 
-def _is_pairs(items: list) -> bool:
+def _is_pairs(items: list[Any]) -> bool:
     """``[[name, value], ...]``: how Sentry and SDKs send query strings, form bodies and
     headers.  Each value is then scrubbed by its name, as a map's value is by its key."""
     for p in items:
@@ -189,7 +189,7 @@ def _key_kind(c: Compiled, k: str) -> int:
     return kind
 
 
-def _value(c: Compiled, k: Any, v: Any, location: str, report: ScrubReport, stack: list,
+def _value(c: Compiled, k: Any, v: Any, location: str, report: ScrubReport, stack: list[Any],
            rule: str = "@sensitive_key") -> Any:
     """The value of one map entry, ``[name, value]`` pair or header, by its name ``k``:
     redacted for a secret name (counted as ``rule``), headers and bodies by their rules,
@@ -271,7 +271,7 @@ def scrub_json(c: Compiled, root: Any, location: str, report: ScrubReport) -> An
     return root
 
 
-def scrub_fields(c: Compiled, obj: dict, done: Any, location: str, report: ScrubReport) -> None:
+def scrub_fields(c: Compiled, obj: dict[str, Any], done: Any, location: str, report: ScrubReport) -> None:
     """The fields of ``obj`` not in ``done`` (those a handler took already) are one payload
     map: scrubbed by name, key and value like any other (a field named ``token`` is redacted)."""
     rest = {k: obj.pop(k) for k in [k for k in obj if k not in done]}

@@ -34,7 +34,7 @@ _SHAPES: dict[str, Any] = {
 }
 
 
-def scrub_error_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
+def scrub_error_event(c: Compiled, ev: dict[str, Any], report: ScrubReport) -> dict[str, Any]:
     """A Sentry error event: exception values and frames, message, breadcrumbs, request, extra,
     user (policy), tags, logentry, and every other field but identifiers."""
     for key in ("exception", "threads"):
@@ -57,7 +57,7 @@ def scrub_error_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
     return ev
 
 
-def scrub_replay_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
+def scrub_replay_event(c: Compiled, ev: dict[str, Any], report: ScrubReport) -> dict[str, Any]:
     """A Sentry replay_event: urls, request, user, tags, and every other field but identifiers."""
     urls = ev.get("urls")
     if isinstance(urls, list):
@@ -75,7 +75,7 @@ def scrub_replay_event(c: Compiled, ev: dict, report: ScrubReport) -> dict:
     return ev
 
 
-def _scrub_rest(c: Compiled, ev: dict, done: frozenset, location: str, report: ScrubReport) -> None:
+def _scrub_rest(c: Compiled, ev: dict[str, Any], done: frozenset[str], location: str, report: ScrubReport) -> None:
     """Every field not handled above (culprit, transaction, server_name, spans, fingerprint,
     modules, contexts of replay events, a handled field of the wrong shape, ...) is scrubbed as a
     generic payload: what an SDK or a future SDK puts in an event must not reach storage
@@ -84,10 +84,10 @@ def _scrub_rest(c: Compiled, ev: dict, done: frozenset, location: str, report: S
     scrub_fields(c, ev, handled, location, report)
 
 
-def _scrub_exceptions(c: Compiled, container: dict | list, report: ScrubReport) -> None:
+def _scrub_exceptions(c: Compiled, container: dict[str, Any] | list[Any], report: ScrubReport) -> None:
     """``exception`` or ``threads``: a list or ``{"values": [...]}`` of objects with a message
     ``value`` and a ``stacktrace``; every other field and entry of any shape as a payload."""
-    values = container.get("values") if isinstance(container, dict) else container
+    values: Any = container.get("values") if isinstance(container, dict) else container
     for i, x in enumerate(values if isinstance(values, list) else ()):
         if not isinstance(x, dict):
             values[i] = scrub_json(c, x, "error.exception", report)
@@ -102,7 +102,7 @@ def _scrub_exceptions(c: Compiled, container: dict | list, report: ScrubReport) 
         scrub_fields(c, container, ("values",) if isinstance(values, list) else (), "error.exception", report)
 
 
-def _scrub_stacktrace(c: Compiled, holder: dict, report: ScrubReport) -> None:
+def _scrub_stacktrace(c: Compiled, holder: dict[str, Any], report: ScrubReport) -> None:
     """``holder["stacktrace"]``: frames' file names and URLs with the URL rules; source lines
     (``context_line``, ``pre_context``, ``post_context``), ``vars``, function and module names,
     and anything else as payloads."""
@@ -119,7 +119,7 @@ def _scrub_stacktrace(c: Compiled, holder: dict, report: ScrubReport) -> None:
     scrub_fields(c, st, ("frames",) if isinstance(frames, list) else (), "error.exception", report)
 
 
-def _scrub_request(c: Compiled, req: dict, location: str, report: ScrubReport) -> None:
+def _scrub_request(c: Compiled, req: dict[str, Any], location: str, report: ScrubReport) -> None:
     """``request`` of an error or replay event: ``url`` with the URL rules, ``cookies`` always
     replaced, ``query_string`` / ``fragment`` / ``data`` strings as parameters and bodies, and
     every other field (headers, query pairs, env...) as a payload, by name."""
@@ -145,7 +145,9 @@ def _message_text(c: Compiled, v: str, location: str, report: ScrubReport) -> st
     return secrets_in_text(c, c.text.scrub(v, location, report), location, report)
 
 
-def _url_fields(c: Compiled, obj: dict, keys: tuple[str, ...], location: str, report: ScrubReport) -> list[str]:
+def _url_fields(
+    c: Compiled, obj: dict[str, Any], keys: tuple[str, ...], location: str, report: ScrubReport
+) -> list[str]:
     """String fields of ``obj`` named in ``keys`` with the URL rules; returns those done."""
     done = []
     for key in keys:

@@ -4,6 +4,8 @@ stay valid CSS for the replay to look right."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from .events import ADOPTED_STYLE_SHEET, FONT, STYLE_DECLARATION, STYLE_SHEET_RULE
 from .report import ScrubReport
 from .text import TextScrubber
@@ -11,7 +13,7 @@ from .text import TextScrubber
 CSS_SOURCES = frozenset((STYLE_SHEET_RULE, STYLE_DECLARATION, ADOPTED_STYLE_SHEET, FONT))
 
 
-def scrub_css_event(text: TextScrubber, src: int, d: dict, report: ScrubReport) -> None:
+def scrub_css_event(text: TextScrubber, src: int, d: dict[str, Any], report: ScrubReport) -> None:
     """The CSS text of an event of one of ``CSS_SOURCES``, in place."""
     scrub = text.scrub
     if src == STYLE_SHEET_RULE:

@@ -3,13 +3,15 @@ its id kept, its values hashed, or scrubbed like any payload (``keep_fields`` al
 
 from __future__ import annotations
 
+from typing import Any
+
 from .compiled import Compiled
 from .payloads import scrub_fields, scrub_json, scrub_key
 from .redaction import hash_token
 from .report import ScrubReport
 
 
-def scrub_user(c: Compiled, holder: dict, report: ScrubReport, location: str = "user") -> None:
+def scrub_user(c: Compiled, holder: dict[str, Any], report: ScrubReport, location: str = "user") -> None:
     user = holder.get("user")
     if not isinstance(user, dict) or c.user_policy == "keep":
         return

@@ -57,7 +57,7 @@ class RecordingWalker:
         self.dom = DomWalker(c, state, report)
         self.inputs = InputEvents(self.dom)
 
-    def run(self, events: list) -> list:
+    def run(self, events: object) -> object:  # a list of events; anything else is scrubbed as a payload
         if not isinstance(events, list):  # not a segment at all: never left unscrubbed
             if isinstance(events, dict):
                 scrub_json(self.c, events, "malformed", self.report)
@@ -98,7 +98,7 @@ class RecordingWalker:
                 self._fallback(d)
         return events
 
-    def _incremental(self, d: dict) -> None:
+    def _incremental(self, d: dict[str, Any]) -> None:
         src = d.get("source")
         if src == MUTATION:
             scrub_mutation(self.dom, d)
@@ -113,7 +113,7 @@ class RecordingWalker:
         elif src not in _NUMERIC_SOURCES:  # a source of no known shape: every string in it
             scrub_json(self.c, d, "custom", self.report)
 
-    def _meta(self, d: dict) -> None:
+    def _meta(self, d: dict[str, Any]) -> None:
         """The page's URL with the URL rules; anything beyond href/width/height as a payload."""
         if isinstance(d.get("href"), str):
             d["href"] = scrub_url(self.c.text, d["href"], "meta.href", self.report, self.dom.label)
@@ -122,7 +122,7 @@ class RecordingWalker:
                 if (k != "href" or not isinstance(d[k], str)) and isinstance(d[k], (str, dict, list)):
                     d[k] = scrub_json(self.c, d[k], "meta.href", self.report)
 
-    def _fallback(self, d: dict) -> None:
+    def _fallback(self, d: dict[str, Any]) -> None:
         """A malformed event: every string through the detectors, and the DOM rules still
         applied to whatever looks like an element (a broken node elsewhere in a snapshot must
         not let a password field's value through)."""

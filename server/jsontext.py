@@ -113,15 +113,18 @@ def loads(data: bytes | str) -> Any:
     return _loads_with_own_stack(text)
 
 
-_whitespace = json.decoder.WHITESPACE.match
-_scanstring = json.decoder.scanstring
+# json.decoder's own whitespace pattern and string scanner (the C one when built), which the C parser
+# uses too; typeshed's json.decoder stub declares neither.
+_whitespace = json.decoder.WHITESPACE.match  # type: ignore[attr-defined]  # not in typeshed's stub
+_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]  # not in typeshed's stub
 _OPEN_HERE = object()
 
 
 def _loads_with_own_stack(s: str) -> Any:
     """Containers are opened and closed on a list instead of the call stack; strings, numbers and
     constants go to the C scanner."""
-    scan_once = json.scanner.make_scanner(json.JSONDecoder())
+    # typeshed types make_scanner's argument as the scanner class itself; at run time it takes a decoder.
+    scan_once = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # stub is wrong
     stack: list[list[Any]] = []  # [container, key awaiting its value (objects only)]
 
     def key_at(i: int) -> tuple[str, int]:

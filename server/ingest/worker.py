@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from replayd.scrubbing import ReplayState, Scrubber
 from replayd.scrubbing.events import CUSTOM, FULL_SNAPSHOT, RageClicks, is_click, timestamp_ms
@@ -183,7 +183,7 @@ def _summarise(events: list[Any]) -> tuple[float | None, float | None, bool, int
             full = True
         elif is_click(event):
             clicks += 1
-            if rage_clicks.click(data.get("id"), ts):
+            if rage_clicks.click(cast("dict[str, Any]", data).get("id"), ts):  # is_click: data is a dict
                 rage += 1
         elif kind == CUSTOM and isinstance(data, dict) and data.get("tag") == "error":
             payload = data.get("payload")
