@@ -295,3 +295,15 @@ async def test_header_lines_over_the_limit_are_413(aiohttp_client, tmp_path, whe
     fits = envelope(recording(1, page_events(T0 + 5, full=False)), event_id=replay_id,
                     dsn=f"https://{PUBLIC_KEY}@replay.example/1", pad="x" * 1900)
     assert (await post(client, fits, key=None)).status == 200
+
+
+async def test_lone_surrogates_in_an_error_are_stored_as_replacement_characters(client):
+    """JSON may escape a lone surrogate (\\ud800); UTF-8, and so SQLite, cannot hold one: once a 500."""
+    event = error_event(rid(), None)
+    event["message"] = "bad \ud800 text"
+    event["exception"]["values"][0]["value"] = "lone \udfff low"
+    response = await post(client, error_envelope(event))
+    assert response.status == 200, await response.text()
+    stored = await (await client.get(f"/api/0/projects/1/errors/{event['event_id']}/", headers=AUTH)).json()
+    assert stored["data"]["message"] == "bad \ufffd text"
+    assert stored["data"]["value"] == "lone \ufffd low"

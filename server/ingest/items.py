@@ -20,12 +20,16 @@ _HEX_ID = re.compile(r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-f
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _ID_DIGITS = re.compile(r"[0-9a-fA-F]{32}")
 IN_APP_FRAMES = 5
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _str(value: Any, limit: int = 2000) -> str:
+    """Text for an index column: cut to ``limit``; a lone surrogate (valid in JSON's \\u escapes, not
+    in UTF-8, so no database can store it) becomes U+FFFD."""
     if value is None:
         return ""
-    return (value if isinstance(value, str) else str(value))[:limit]
+    text = (value if isinstance(value, str) else str(value))[:limit]
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
 def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
