@@ -11,7 +11,7 @@ import pytest
 from replayd.server.app import create_app
 from replayd.server.config import Config
 from replayd.server.keys import blobs_key, index_key
-from replayd.server.resources import sweep_expired
+from replayd.server.retention import sweep_expired
 from tests.harness import make_config
 from tests.test_ingest import AUTH, T0, error_envelope, error_event, get, post, rid, segment_envelope
 
