@@ -15,6 +15,7 @@ from aiohttp.typedefs import Handler
 
 from replayd.server.index import ErrorRow, ReplayDetail
 from replayd.server.keys import index_key, projects_key
+from replayd.server.middlewares import http_error_as_json
 from replayd.server.timestamps import displayable
 
 from . import timeline
@@ -78,8 +79,7 @@ def json_errors(handler: Handler) -> Handler:
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
-            return web.json_response({"detail": exc.text or exc.reason}, status=exc.status, headers=headers)
+            return http_error_as_json(exc)
 
     return answer
 

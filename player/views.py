@@ -3,13 +3,10 @@ index and render a template (autoescaped)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from aiohttp import web
 
-from replayd.server.index import ReplayQuery
 from replayd.server.keys import index_key, projects_key
+from replayd.server.query import DEFAULT_SORT, query_int, replay_query
 from replayd.server.timestamps import displayable
 
 from . import timeline
@@ -22,59 +19,21 @@ ERROR_LEAD_SECONDS = 5  # the error page starts its replay this long before the 
 
 # --- list ------------------------------------------------------------------------------------
 
-def _float(raw: str | None) -> float | None:
-    try:
-        return float(raw) if raw not in (None, "") else None
-    except ValueError:
-        raise web.HTTPBadRequest(text="numbers expected in the duration filters") from None
-
-
-def _date(raw: str | None, end: bool = False) -> float | None:
-    if not raw:
-        return None
-    try:
-        day = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        raise web.HTTPBadRequest(text="dates must be YYYY-MM-DD") from None
-    return day.timestamp() + (86400 if end else 0)
-
-
 SORTS = {
     "-started_at": "newest first", "started_at": "oldest first", "-duration": "longest first",
     "duration": "shortest first", "-error_count": "most errors", "-segment_count": "most segments",
 }
-
-
-def list_filters(request: web.Request) -> tuple[dict[str, str], dict[str, Any]]:
-    """The form's values as typed, and the index's keyword arguments."""
-    q = request.query
-    form = {k: q.get(k, "") for k in ("has_errors", "url", "user", "min_duration", "max_duration", "from", "to")}
-    form["sort"] = q.get("sort", "-started_at") if q.get("sort") in SORTS else "-started_at"
-    min_d, max_d = _float(form["min_duration"]), _float(form["max_duration"])
-    kwargs = {
-        "has_errors": True if form["has_errors"] == "1" else False if form["has_errors"] == "0" else None,
-        "url": form["url"] or None,
-        "user": form["user"] or None,
-        "min_duration": min_d,
-        "max_duration": max_d,
-        "started_after": _date(form["from"]),
-        "started_before": _date(form["to"], end=True),
-        "sort": form["sort"].lstrip("-"),
-        "descending": form["sort"].startswith("-"),
-    }
-    return form, kwargs
+FORM_FIELDS = ("has_errors", "url", "user", "min_duration", "max_duration", "from", "to", "sort")
 
 
 async def replays_page(request: web.Request) -> web.Response:
     await page_auth(request)
     pid = page_project(request)
-    form, kwargs = list_filters(request)
-    try:
-        offset = max(0, int(request.query.get("cursor", "0") or 0))
-    except ValueError:
-        offset = 0
-    rows, total = await request.app[index_key].list_replays(pid, ReplayQuery(**kwargs), offset=offset,
-                                                            limit=PER_PAGE)
+    query = replay_query(request.query)
+    form = {name: request.query.get(name, "") for name in FORM_FIELDS}  # as typed, for the form
+    form["sort"] = form["sort"] or DEFAULT_SORT
+    offset = query_int(request.query, "cursor", 0) or 0
+    rows, total = await request.app[index_key].list_replays(pid, query, offset=offset, limit=PER_PAGE)
     keep = {k: v for k, v in request.query.items() if k not in ("cursor", "deleted") and v}
     page_url = request.rel_url.with_query(keep)
     return render(request, "replays.html", {
@@ -108,10 +67,7 @@ async def replay_page(request: web.Request) -> web.Response:
 async def issues_page(request: web.Request) -> web.Response:
     await page_auth(request)
     pid = page_project(request)
-    try:
-        offset = max(0, int(request.query.get("cursor", "0") or 0))
-    except ValueError:
-        offset = 0
+    offset = query_int(request.query, "cursor", 0) or 0
     rows, total = await request.app[index_key].list_issues(pid, offset=offset, limit=PER_PAGE)
     return render(request, "issues.html", {
         "nav": "issues", "pid": pid, "rows": rows, "total": total, "offset": offset,
