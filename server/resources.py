@@ -17,7 +17,7 @@ from .keys import blobs_key, config_key, credentials_key, index_key, pool_key, p
 from .metrics import metrics_key
 from .retention import sweep_forever
 from .spool import Spool
-from .storage import open_blob_store
+from .storage.backends import open_blob_store
 from .uploader import Uploader
 from .workers import WorkerPool
 
