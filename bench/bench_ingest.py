@@ -104,7 +104,8 @@ def stage_seconds(segments: list[Segment], quality: int, profile: bool) -> tuple
     """The server's worker pipeline in this process, stage by stage (its own functions), one pass, CPU time."""
     from replayd.scrubbing import Scrubber
     from replayd.server.codec import _pack_events
-    from replayd.server.ingest.worker import _summarise, decompress_recording
+    from replayd.server.ingest.bounds import decompress_recording
+    from replayd.server.ingest.summary import summarise
     from replayd.server.scrub_rules import load_rules_file
 
     scrubber = Scrubber(load_rules_file(None), secret=b"bench-secret")
@@ -119,7 +120,7 @@ def stage_seconds(segments: list[Segment], quality: int, profile: bool) -> tuple
         t1 = clock()
         events = json.loads(raw)
         t2 = clock()
-        _summarise(events)
+        summarise(events)
         t3 = clock()
         if profiler:
             profiler.enable()

@@ -1,4 +1,4 @@
-"""Sign-in for people: a signed session cookie, CSRF tokens, and the login/logout views.
+"""Who is signed in: the signed session cookie, CSRF tokens, and the checks pages and the API make.
 
 Signatures are itsdangerous's: HMAC-SHA256 under a key derived from ``credentials.secret_key`` and a
 salt naming the purpose, compared in constant time. The session cookie is ``{"u": user, "n": nonce}``
@@ -6,115 +6,27 @@ with the time it was signed (``URLSafeTimedSerializer``), valid for ``SESSION_SE
 CSRF token of a session is the signature of its nonce: it never travels in a cookie, only in pages
 (``<meta name=csrf-token>``, hidden form fields) and back in ``X-CSRF-Token`` or a ``csrf_token``
 field. Requests authenticated by an API token (Bearer) need no CSRF token: a browser never attaches
-one by itself. A successful sign-in also leaves a ``replayd_browser`` cookie (a random id and its
-signature, a year, path /login): the throttle gives such a browser its own budget of failures
-(``SignInThrottle``)."""
+one by itself. Signing in and out is ``signin.py``."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
-import ipaddress
 import secrets
-import time
-from collections import deque
-from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 
-from replayd.server.auth import bearer_token, is_authenticated, session_checker_key, valid_token, verify_password
-from replayd.server.keys import config_key, credentials_key
+from replayd.server.auth import bearer_token, is_authenticated, session_checker_key, valid_token
+from replayd.server.keys import credentials_key
 
 SESSION_COOKIE = "replayd_session"
-LOGIN_COOKIE = "replayd_login"  # the pre-session CSRF token of the sign-in form (double submit)
 BROWSER_COOKIE = "replayd_browser"  # a browser that signed in before: its own sign-in budget
 SESSION_SECONDS = 14 * 86400
 BROWSER_SECONDS = 365 * 86400
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
-MAX_CLIENTS = 10_000  # clients the throttle remembers; past that it forgets the oldest
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class SignInThrottle:
-    """Failed sign-ins per client and of everyone, so a password cannot be guessed at network speed.
-
-    A client is a browser that signed in before (its signed ``replayd_browser`` cookie), else its
-    address, an IPv6 address with its whole /64. Past ``per_client`` failures within ``window``
-    seconds a client waits (429) until the oldest leaves the window, with the right password too.
-    Past ``total`` failures of all clients together, every client that never signed in waits too,
-    while browsers that did keep just their own budget: an attack from many addresses slows guessing
-    down for everyone but cannot lock out the people who use replayd.
-    """
-
-    def __init__(self, per_client: int = 10, total: int = 100, window: float = 600):
-        self.per_client, self.total, self.window = per_client, total, window
-        self._clients: dict[str, deque[float]] = {}  # times of failures within the window, oldest first
-        self._everyone: deque[float] = deque()
-
-    def _wait(self, failures: deque[float], limit: int, now: float) -> int:
-        """Seconds until fewer than ``limit`` failures are within the window."""
-        while failures and now - failures[0] >= self.window:
-            failures.popleft()
-        return int(self.window - (now - failures[-limit])) + 1 if len(failures) >= limit else 0
-
-    def retry_after(self, client: str, known: bool, now: float | None = None) -> int:
-        now = time.monotonic() if now is None else now
-        wait = self._wait(self._clients.get(client, deque()), self.per_client, now)
-        return wait if known else max(wait, self._wait(self._everyone, self.total, now))
-
-    def attempt(self, client: str, now: float | None = None) -> float:
-        """Count a sign-in as failed before its password is checked, so that concurrent guesses count
-        too (call it right after ``retry_after`` said 0); ``succeeded`` takes it back. Returns its time."""
-        now = time.monotonic() if now is None else now
-        if client not in self._clients and len(self._clients) >= MAX_CLIENTS:
-            self._clients.pop(next(iter(self._clients)))
-        self._clients.setdefault(client, deque()).append(now)
-        self._everyone.append(now)
-        return now
-
-    def succeeded(self, client: str, attempt: float) -> None:
-        for failures in (self._clients.get(client, deque()), self._everyone):
-            with contextlib.suppress(ValueError):  # already out of the window
-                failures.remove(attempt)
-
-
-throttle_key = web.AppKey("sign_in_throttle", SignInThrottle)
-
-
-def _ip(text: str | None) -> IPAddress | None:
-    try:
-        address = ipaddress.ip_address((text or "").strip())
-    except ValueError:
-        return None
-    return (address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else address
-
-
-def client_address(request: web.Request, trusted_proxies: Sequence[IPNetwork]) -> IPAddress | None:
-    """Where a request comes from. When the peer is a trusted proxy, the right-most X-Forwarded-For
-    entry that is not a trusted proxy itself: each proxy appends the address it saw, so entries to
-    the left of that one were written by the client and may say anything."""
-    address = _ip(request.remote)
-    hops = [hop for value in request.headers.getall("X-Forwarded-For", []) for hop in value.split(",")]
-    while address is not None and hops and any(address in network for network in trusted_proxies):
-        forwarded = _ip(hops.pop())
-        if forwarded is None:  # not an address: the proxy that wrote it is the best we know
-            break
-        address = forwarded
-    return address
-
-
-def client_bucket(address: IPAddress | None) -> str:
-    """One bucket per IPv4 address, and per IPv6 /64: one host usually has a whole /64 to pick from."""
-    if isinstance(address, ipaddress.IPv6Address):
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address) if address is not None else "unknown"
 
 
 session_key = web.RequestKey("replayd_session", dict)
@@ -166,14 +78,14 @@ def read_browser(secret: str, cookie: str | None) -> str | None:
         return None
 
 
-def _secret(request: web.Request) -> str:
+def secret_key(request: web.Request) -> str:
     return request.app[credentials_key].secret_key
 
 
 def current_session(request: web.Request) -> dict[str, Any] | None:
     if session_key in request:
         return request[session_key]
-    session = read_session(_secret(request), request.cookies.get(SESSION_COOKIE))
+    session = read_session(secret_key(request), request.cookies.get(SESSION_COOKIE))
     if session is not None:
         request[session_key] = session
     return session
@@ -182,7 +94,7 @@ def current_session(request: web.Request) -> dict[str, Any] | None:
 def request_csrf_token(request: web.Request) -> str:
     """The token to embed in a page; empty for Bearer-authenticated requests (they need none)."""
     session = current_session(request)
-    return csrf_token(_secret(request), session) if session else ""
+    return csrf_token(secret_key(request), session) if session else ""
 
 
 async def check_session(request: web.Request) -> bool:
@@ -194,7 +106,7 @@ async def check_session(request: web.Request) -> bool:
         token: object = request.headers.get(CSRF_HEADER)
         if token is None and request.content_type == "application/x-www-form-urlencoded":
             token = (await request.post()).get(CSRF_FIELD)
-        if not valid_csrf(_secret(request), session, token if isinstance(token, str) else None):
+        if not valid_csrf(secret_key(request), session, token if isinstance(token, str) else None):
             raise web.HTTPForbidden(text="CSRF token missing or invalid: reload the page and try again")
     return True
 
@@ -207,10 +119,10 @@ async def page_auth(request: web.Request) -> None:
             return
         raise web.HTTPUnauthorized(text="invalid API token", headers={"WWW-Authenticate": 'Bearer realm="replayd"'})
     if not await is_authenticated(request):
-        raise web.HTTPFound(request.app.router["login"].url_for().with_query(next=_safe_next(request.path_qs)))
+        raise web.HTTPFound(request.app.router["login"].url_for().with_query(next=safe_next(request.path_qs)))
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only local paths: ``//host`` and ``/\\host`` would leave the site, and so would ``/<TAB>/host``:
     browsers (and yarl, building the Location header) drop tabs and newlines from URLs, so any
     control character, space or backslash makes the target unsafe."""
@@ -220,78 +132,5 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _cookie_secure(request: web.Request) -> bool:
-    return request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
-
-
-def _set_login_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
-    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Lax", path="/login",
-                        secure=_cookie_secure(request), max_age=3600)
-
-
-async def login_page(request: web.Request) -> web.StreamResponse:
-    from .views import render
-
-    if current_session(request) is not None:
-        raise web.HTTPFound(_safe_next(request.query.get("next")))
-    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
-    response = render(request, "login.html", {"login_token": token, "next": _safe_next(request.query.get("next")),
-                                             "failed": False})
-    _set_login_cookie(request, response, token)
-    return response
-
-
-async def login_submit(request: web.Request) -> web.StreamResponse:
-    from .views import render
-
-    form = await request.post()
-    next_url = _safe_next(str(form.get("next", "/")))
-    expected = request.cookies.get(LOGIN_COOKIE, "")
-    submitted = str(form.get(CSRF_FIELD, ""))
-    if not expected or not secrets.compare_digest(expected.encode(), submitted.encode()):
-        raise web.HTTPForbidden(text="CSRF token missing or invalid: reload the sign-in page and try again")
-    throttle = request.app[throttle_key]
-    browser = read_browser(_secret(request), request.cookies.get(BROWSER_COOKIE))
-    client = f"browser {browser}" if browser else client_bucket(
-        client_address(request, request.app[config_key].server.trusted_proxies))
-    if wait := throttle.retry_after(client, known=browser is not None):
-        raise web.HTTPTooManyRequests(text=f"too many failed sign-ins; retry in {wait} s",
-                                      headers={"Retry-After": str(wait)})
-    attempt = throttle.attempt(client)
-    password = str(form.get("password", ""))
-    if not await asyncio.to_thread(verify_password, request.app[credentials_key].admin_password_hash, password):
-        token = secrets.token_urlsafe(24)
-        response = render(request, "login.html", {"login_token": token, "next": next_url, "failed": True},
-                          status=401)
-        _set_login_cookie(request, response, token)
-        return response
-    throttle.succeeded(client, attempt)
-    response = web.HTTPSeeOther(next_url)
-    secure = _cookie_secure(request)
-    response.set_cookie(SESSION_COOKIE, sign_session(_secret(request), "admin"), httponly=True, samesite="Lax",
-                        path="/", secure=secure, max_age=SESSION_SECONDS)
-    response.set_cookie(BROWSER_COOKIE, sign_browser(_secret(request)), httponly=True, samesite="Strict",
-                        path="/login", secure=secure, max_age=BROWSER_SECONDS)
-    response.del_cookie(LOGIN_COOKIE, path="/login")
-    raise response
-
-
-async def logout(request: web.Request) -> web.StreamResponse:
-    session = current_session(request)
-    if session is not None:
-        form = await request.post()
-        token = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
-        if not valid_csrf(_secret(request), session, token if isinstance(token, str) else None):
-            raise web.HTTPForbidden(text="CSRF token missing or invalid: reload the page and try again")
-    response = web.HTTPSeeOther(str(request.app.router["login"].url_for()))
-    response.del_cookie(SESSION_COOKIE, path="/")
-    raise response
-
-
 def setup_auth(app: web.Application) -> None:
     app[session_checker_key] = check_session
-    auth = app[config_key].auth
-    app[throttle_key] = SignInThrottle(auth.sign_in_failures, auth.sign_in_failures_total, auth.sign_in_window)
-    app.router.add_get("/login", login_page, name="login")
-    app.router.add_post("/login", login_submit)
-    app.router.add_post("/logout", logout, name="logout")

@@ -8,7 +8,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .auth import setup_auth
+from .json_views import setup_json_views
+from .page_helpers import setup_templates
 from .segments import setup_segments
+from .signin import setup_signin
 from .views import setup_views
 
 # replayd.static sits next to this package both installed (site-packages/replayd/) and in the repo,
@@ -70,6 +73,9 @@ async def static_caching(request: web.Request, handler: Handler) -> web.StreamRe
 def setup_player_routes(app: web.Application) -> None:
     app.middlewares.extend([page_security, static_caching])
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
+    setup_templates(app)
     setup_auth(app)
+    setup_signin(app)
     setup_views(app)
+    setup_json_views(app)
     setup_segments(app)

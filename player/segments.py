@@ -26,11 +26,13 @@ import msgpack
 from aiohttp import web
 
 from replayd.server.api import read_segment_blob
+from replayd.server.auth import require_auth
 from replayd.server.codec import VERSION, events_span
 from replayd.server.index import ReplayDetail, SegmentRecord, SegmentRow
 from replayd.server.keys import config_key, index_key, pool_key
 
 from . import timeline
+from .page_helpers import find_replay, json_errors
 
 CONTENT_TYPE = "application/vnd.replayd.segments+msgpack"
 MAX_SEGMENTS = 240
@@ -115,10 +117,6 @@ def _range(request: web.Request) -> list[int]:
 
 
 async def segments_pack(request: web.Request) -> web.StreamResponse:
-    from replayd.server.auth import require_auth
-
-    from .views import find_replay
-
     await require_auth(request)
     segment_ids = _range(request)
     pid, replay = await find_replay(request, request.match_info["replay_id"])
@@ -178,6 +176,4 @@ async def replay_breadcrumbs(app: web.Application, pid: int, replay: ReplayDetai
 
 
 def setup_segments(app: web.Application) -> None:
-    from .views import json_errors
-
     app.router.add_get("/projects/{pid}/replays/{replay_id}/segments.pack", json_errors(segments_pack))

@@ -8,6 +8,7 @@ rrweb's numbers, event times and the rage-click rule are ``replayd.scrubbing.eve
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from replayd.scrubbing.events import (
     is_click,
     timestamp_ms,
 )
+from replayd.server.codec import iter_events
 from replayd.server.timestamps import displayable
 
 # Sources a person causes (mouse move, interaction, scroll, resize, input, touch, drag): not mutations.
@@ -268,8 +270,6 @@ def _dedupe_clicks(crumbs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     sdk_times = sorted(c["t"] for c in crumbs if c["kind"] == "click" and c.get("source") == "sdk")
     if not sdk_times:
         return crumbs
-    import bisect
-
     def near_sdk(t: float) -> bool:
         i = bisect.bisect_left(sdk_times, t - 100)
         return i < len(sdk_times) and sdk_times[i] <= t + 100
@@ -357,8 +357,6 @@ def summary(replay: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, A
 
 def extract_from_blobs(blobs: list[bytes], origin: float, extracted: Extracted) -> Extracted:
     """``extract`` over stored segments, one event at a time; runs in a worker process."""
-    from replayd.server.codec import iter_events
-
     for blob in blobs:
         extract(iter_events(blob), origin, extracted)
         extracted.forget_old_clicks()

@@ -1,7 +1,7 @@
 """rrweb facts: event, source, interaction and node numbers, event times, clicks and rage clicks.
 
 The one place these are written down, like rrweb's own ``@rrweb/types``: the scrubber's walk,
-the ingest summary (``server/ingest/worker.py``) and the player's markers (``player/timeline.py``)
+the ingest summary (``server/ingest/summary.py``) and the player's markers (``player/timeline.py``)
 import them from here.  A leaf module: it imports nothing of ours.
 """
 

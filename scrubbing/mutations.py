@@ -3,6 +3,7 @@ attributes changed, scrubbed with the flags earlier segments and events left on 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .builtin import BLOCK_KEEP_ATTRIBUTES
@@ -14,26 +15,12 @@ from .state import BLOCK, DROPPED, MASK
 
 def scrub_mutation(w: DomWalker, d: dict[str, Any]) -> None:
     """A Mutation event, in place: each list rewritten only when an entry is dropped."""
-    removes = d.get("removes")
-    if removes:
-        kept = _removes(w, removes)
-        if len(kept) != len(removes):
-            d["removes"] = kept
-    adds = d.get("adds")
-    if adds:
-        kept = _adds(w, adds)
-        if len(kept) != len(adds):
-            d["adds"] = kept
-    texts = d.get("texts")
-    if texts:
-        kept = _texts(w, texts)
-        if len(kept) != len(texts):
-            d["texts"] = kept
-    attributes = d.get("attributes")
-    if attributes:
-        kept = _attributes(w, attributes)
-        if len(kept) != len(attributes):
-            d["attributes"] = kept
+    for key, scrub in _LISTS:
+        entries = d.get(key)
+        if entries:
+            kept = scrub(w, entries)
+            if len(kept) != len(entries):
+                d[key] = kept
 
 
 def _removes(w: DomWalker, removes: list[Any]) -> list[Any]:
@@ -199,3 +186,9 @@ def _style_object(w: DomWalker, style: dict[str, Any]) -> None:
             style[prop] = scrub(v, "css", w.report)
         elif isinstance(v, list) and v and isinstance(v[0], str):
             v[0] = scrub(v[0], "css", w.report)
+
+
+# In rrweb's order of application: removals before additions, then texts and attributes.
+_LISTS: tuple[tuple[str, Callable[[DomWalker, list[Any]], list[Any]]], ...] = (
+    ("removes", _removes), ("adds", _adds), ("texts", _texts), ("attributes", _attributes),
+)

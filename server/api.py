@@ -10,8 +10,9 @@ from aiohttp import web
 
 from .auth import require_auth
 from .codec import CONTENT_TYPE, segment_json
-from .index import ReplayQuery, SegmentRecord
+from .index import SegmentRecord
 from .keys import blobs_key, index_key, projects_key, spool_key
+from .query import query_int, replay_query
 from .storage import BlobNotFound, is_replay_id, replay_prefix
 
 MAX_PAGE = 200
@@ -33,41 +34,6 @@ def json_response(data: Any, **kwargs: Any) -> web.Response:
     return web.json_response(finite(data), **kwargs)
 
 
-def _int(request: web.Request, name: str, default: int | None = None, *, low: int = 0,
-         high: int | None = None) -> int | None:
-    raw = request.query.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"query parameter {name} must be an integer") from None
-    if value < low or (high is not None and value > high):
-        raise web.HTTPBadRequest(text=f"query parameter {name} must be between {low} and {high}")
-    return value
-
-
-def _float(request: web.Request, name: str) -> float | None:
-    raw = request.query.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"query parameter {name} must be a number") from None
-
-
-def _bool(request: web.Request, name: str) -> bool | None:
-    raw = request.query.get(name)
-    if raw in (None, ""):
-        return None
-    if raw.lower() in ("1", "true", "yes"):
-        return True
-    if raw.lower() in ("0", "false", "no"):
-        return False
-    raise web.HTTPBadRequest(text=f"query parameter {name} must be 1 or 0")
-
-
 def project_id(request: web.Request) -> int:
     try:
         pid = int(request.match_info["pid"])
@@ -76,23 +42,6 @@ def project_id(request: web.Request) -> int:
     if request.app[projects_key].get(pid) is None:
         raise web.HTTPNotFound(text=f"no project {pid}")
     return pid
-
-
-def replay_query(request: web.Request) -> dict[str, Any]:
-    """The list filters shared by the API and the player's list page."""
-    sort = request.query.get("sort", "-started_at")
-    descending = sort.startswith("-")
-    return {
-        "has_errors": _bool(request, "has_errors"),
-        "url": request.query.get("url") or None,
-        "user": request.query.get("user") or None,
-        "min_duration": _float(request, "min_duration"),
-        "max_duration": _float(request, "max_duration"),
-        "started_after": _float(request, "started_after"),
-        "started_before": _float(request, "started_before"),
-        "sort": sort.lstrip("-"),
-        "descending": descending,
-    }
 
 
 def _page(request: web.Request, data: list[Any], total: int, offset: int, limit: int) -> web.Response:
@@ -107,9 +56,9 @@ def _page(request: web.Request, data: list[Any], total: int, offset: int, limit:
 async def list_replays(request: web.Request) -> web.Response:
     await require_auth(request)
     pid = project_id(request)
-    offset = _int(request, "cursor", 0) or 0
-    limit = _int(request, "per_page", 50, low=1, high=MAX_PAGE) or 50
-    rows, total = await request.app[index_key].list_replays(pid, ReplayQuery(**replay_query(request)),
+    offset = query_int(request.query, "cursor", 0) or 0
+    limit = query_int(request.query, "per_page", 50, low=1, high=MAX_PAGE) or 50
+    rows, total = await request.app[index_key].list_replays(pid, replay_query(request.query),
                                                             offset=offset, limit=limit)
     return _page(request, [r.as_dict() for r in rows], total, offset, limit)
 
@@ -187,8 +136,8 @@ async def get_error(request: web.Request) -> web.Response:
 async def list_issues(request: web.Request) -> web.Response:
     await require_auth(request)
     pid = project_id(request)
-    offset = _int(request, "cursor", 0) or 0
-    limit = _int(request, "per_page", 50, low=1, high=MAX_PAGE) or 50
+    offset = query_int(request.query, "cursor", 0) or 0
+    limit = query_int(request.query, "per_page", 50, low=1, high=MAX_PAGE) or 50
     rows, total = await request.app[index_key].list_issues(pid, offset=offset, limit=limit)
     return _page(request, [i.as_dict() for i in rows], total, offset, limit)
 

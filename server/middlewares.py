@@ -18,6 +18,15 @@ def json_error(status: int, detail: str, headers: dict[str, str] | None = None) 
     return web.json_response({"detail": detail}, status=status, headers=headers)
 
 
+def http_error_as_json(exc: web.HTTPException) -> web.Response:
+    """An HTTP error as ``{"detail": ...}``: its text (aiohttp's default "404: Not Found" becomes the
+    reason alone), with its headers (Retry-After, WWW-Authenticate...) but its own body's type."""
+    detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+    return json_error(exc.status, detail, headers={
+        k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")
+    })
+
+
 @web.middleware
 async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
     """One log line and the metrics per request; the path only, never the query string (it can carry keys)."""
@@ -62,10 +71,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json" or not _wants_json(request):
             raise
-        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
-        return json_error(exc.status, detail, headers={
-            k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")
-        })
+        return http_error_as_json(exc)
     except (ConnectionResetError, TimeoutError):
         raise
     except Exception:

@@ -6,20 +6,18 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from aiohttp import web
 
 from .bootstrap import load_credentials, load_projects
-from .config import ConfigError
 from .index import open_index
 from .keys import blobs_key, config_key, credentials_key, index_key, pool_key, projects_key, spool_key, uploader_key
 from .metrics import metrics_key
-from .scrub_rules import load_rules_file
+from .retention import sweep_forever
 from .spool import Spool
-from .storage import is_replay_id, open_blob_store, replay_prefix
+from .storage.backends import open_blob_store
 from .uploader import Uploader
 from .workers import WorkerPool
 
@@ -85,52 +83,6 @@ async def spool_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def reload_rules(app: web.Application) -> bool:
-    """SIGHUP: validate the rules file again and move ingest to workers with the new rules.
-
-    Jobs already running finish on the old workers; an invalid file is refused and the old rules stay.
-    """
-    path = app[config_key].scrubbing.rules
-    try:
-        await asyncio.to_thread(load_rules_file, path)
-    except ConfigError as exc:
-        log.error("scrubbing rules not reloaded: %s", "; ".join(exc.problems))
-        return False
-    app[pool_key].reload(path)
-    log.info("scrubbing rules reloaded from %s", path or "the built-in defaults")
-    return True
-
-
-async def sweep_expired(app: web.Application) -> int:
-    """Delete replays (blobs, then rows) and errors not updated for ``retention_days``."""
-    config, index, blobs, spool = app[config_key], app[index_key], app[blobs_key], app[spool_key]
-    cutoff = time.time() - config.retention_days * 86400
-    deleted = 0
-    while batch := await index.replays_older_than(cutoff):
-        for project_id, replay_id in batch:
-            if is_replay_id(replay_id):  # else a row from before ids were checked: no prefix names only its blobs
-                await blobs.delete_prefix(replay_prefix(project_id, replay_id))
-            spool.remove_replay(project_id, replay_id)
-            await index.delete_replay(project_id, replay_id)
-            deleted += 1
-    errors = await index.delete_errors_older_than(cutoff)
-    if deleted or errors:
-        log.info("retention: deleted %d replays and %d errors older than %d days", deleted, errors,
-                 config.retention_days)
-    return deleted
-
-
-RETENTION_INTERVAL = 3600.0
-
-
 async def retention_ctx(app: web.Application) -> AsyncIterator[None]:
-    async def loop() -> None:
-        while True:
-            try:
-                await sweep_expired(app)
-            except Exception:
-                log.exception("retention sweep failed; retrying in an hour")
-            await asyncio.sleep(RETENTION_INTERVAL)
-
-    async with running(loop()):
+    async with running(sweep_forever(app)):
         yield

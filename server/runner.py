@@ -14,7 +14,7 @@ import signal
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from .resources import reload_rules
+from .reload import reload_rules
 
 log = logging.getLogger("replayd")
 

@@ -42,8 +42,8 @@ def _read(path: str) -> bytes:
 def cmd_scrub(args: argparse.Namespace) -> int:
     from replayd.scrubbing import Scrubber, ScrubReport
 
+    from .ingest.bounds import decompress_recording
     from .ingest.envelope import EnvelopeError, parse_envelope, split_recording
-    from .ingest.worker import decompress_recording
     from .scrub_rules import load_rules_file
 
     try:

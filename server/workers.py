@@ -11,7 +11,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from .config import LimitsConfig
-from .ingest.worker import RecordingError, init_worker, run_job
+from .ingest.refused import IngestRefused
+from .ingest.worker import init_worker, run_job
 
 log = logging.getLogger("replayd.workers")
 
@@ -42,7 +43,7 @@ class WorkerPool:
                 if self._executor is executor:
                     self._executor = self._new_executor()
                     executor.shutdown(wait=False, cancel_futures=False)
-        raise RecordingError(400, "this item could not be processed: it crashed a worker process twice")
+        raise IngestRefused(400, "this item could not be processed: it crashed a worker process twice")
 
     def reload(self, rules_path: str | None) -> None:
         """New workers with new rules; jobs already running on the old pool finish there."""

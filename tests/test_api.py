@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import brotli
 import msgpack
@@ -11,7 +12,7 @@ import pytest
 from replayd.server.app import create_app
 from replayd.server.config import Config
 from replayd.server.keys import blobs_key, index_key
-from replayd.server.resources import sweep_expired
+from replayd.server.retention import sweep_expired
 from tests.harness import make_config
 from tests.test_ingest import AUTH, T0, error_envelope, error_event, get, post, rid, segment_envelope
 
@@ -87,6 +88,11 @@ async def test_list_filters_sorting_and_cursor(client):
     after = T0 + 150
     started_after = await get(client, f"/api/0/projects/1/replays/?started_after={after}")
     assert {r["replay_id"] for r in started_after} == set(ids[2:])
+    day = datetime.fromtimestamp(T0, UTC).date()  # the list page's date fields: UTC days, both inclusive
+    assert len(await get(client, f"/api/0/projects/1/replays/?from={day}&to={day}")) == 5
+    assert await get(client, f"/api/0/projects/1/replays/?to={day - timedelta(days=1)}") == []
+    narrower = await get(client, f"/api/0/projects/1/replays/?from={day}&started_after={after}")
+    assert {r["replay_id"] for r in narrower} == set(ids[2:])
 
     seen, cursor = [], ""
     while True:
@@ -102,8 +108,10 @@ async def test_list_filters_sorting_and_cursor(client):
     assert seen == ids[::-1]
     bad = await client.get("/api/0/projects/1/replays/?per_page=0", headers=AUTH)
     assert bad.status == 400 and "per_page" in (await bad.json())["detail"]
-    bad = await client.get("/api/0/projects/1/replays/?min_duration=abc", headers=AUTH)
-    assert bad.status == 400
+    for query, named in [("min_duration=abc", "min_duration"), ("sort=-price", "sort"), ("from=yesterday", "from"),
+                         ("has_errors=maybe", "has_errors")]:
+        bad = await client.get(f"/api/0/projects/1/replays/?{query}", headers=AUTH)
+        assert bad.status == 400 and f"query parameter {named} must be" in (await bad.json())["detail"], query
 
 
 @ON_BOTH_INDEXES

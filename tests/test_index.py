@@ -516,6 +516,18 @@ async def test_sqlite_keeps_a_state_stored_before_states_had_versions(tmp_path):
         await index.close()
 
 
+async def test_sqlite_refuses_a_schema_newer_than_itself(tmp_path):
+    from replayd.server.index.migrations import MIGRATIONS
+
+    path = tmp_path / "newer.sqlite3"
+    await (await open_index(IndexConfig(url=f"sqlite:///{path}"))).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(RuntimeError, match="newer than this replayd"):
+        await open_index(IndexConfig(url=f"sqlite:///{path}"))
+
+
 # --- the index URL in the config ------------------------------------------------------------
 
 def test_the_config_takes_a_postgresql_url_and_shows_it_without_its_password(tmp_path, capsys):

@@ -16,7 +16,8 @@ import pytest
 from replayd.server import jsontext
 from replayd.server.app import create_app
 from replayd.server.codec import decode_segment
-from replayd.server.ingest.worker import RecordingError, decompress_recording
+from replayd.server.ingest.bounds import decompress_recording
+from replayd.server.ingest.refused import IngestRefused
 from replayd.server.useragent import parse_user_agent
 from tests.harness import API_TOKEN, PUBLIC_KEY, SDK_TRAFFIC, make_config
 
@@ -274,7 +275,7 @@ async def test_zip_bomb_recording_is_refused_without_inflating_it(aiohttp_client
     # It stops at the limit instead of inflating 200 MB: what the worker allocates stays near 1 MB.
     tracemalloc.start()
     try:
-        with pytest.raises(RecordingError, match=r"limits\.max_recording_bytes"):
+        with pytest.raises(IngestRefused, match=r"limits\.max_recording_bytes"):
             decompress_recording(bomb, 1_000_000)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -486,17 +487,17 @@ async def test_a_wrong_key_is_refused_before_the_body_is_read(aiohttp_client, tm
 
 
 def test_a_scrubber_failure_refuses_the_item_and_stores_nothing(monkeypatch):
-    from replayd.server.ingest import worker
+    from replayd.server.ingest import jobs, worker
 
     class Broken:
         def scrub_recording(self, events, state):
             raise TypeError("unexpected shape")
 
     monkeypatch.setattr(worker._Worker, "scrubber", Broken())
-    job = worker.SegmentJob(payload=json.dumps(page_events(T0)).encode(), quality=5,
+    job = jobs.SegmentJob(payload=json.dumps(page_events(T0)).encode(), quality=5,
                             max_recording_bytes=1 << 20, max_events=1000)
-    with pytest.raises(worker.RecordingError) as refused:
-        worker.process_segment(job)
+    with pytest.raises(IngestRefused) as refused:
+        jobs.process_segment(job)
     assert refused.value.status == 400 and "could not be scrubbed (TypeError)" in refused.value.detail
 
 

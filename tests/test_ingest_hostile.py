@@ -23,7 +23,8 @@ from replayd.server.ingest.items import hex_id
 from replayd.server.keys import index_key
 from replayd.server.metrics import Metrics
 from replayd.server.spool import Spool
-from replayd.server.storage import open_blob_store, segment_key
+from replayd.server.storage import segment_key
+from replayd.server.storage.backends import open_blob_store
 from replayd.server.uploader import Uploader
 from tests.harness import PUBLIC_KEY, make_config
 from tests.test_ingest import (

@@ -1,5 +1,5 @@
 """rrweb facts (replayd.scrubbing.events): event times and the rage-click rule, one rule for the
-ingest summary (server/ingest/worker.py) and the player's markers (player/timeline.py)."""
+ingest summary (server/ingest/summary.py) and the player's markers (player/timeline.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from replayd.player import timeline
 from replayd.scrubbing.events import RAGE_CLICKS, RAGE_WINDOW_MS, RageClicks, timestamp_ms
-from replayd.server.ingest.worker import _summarise
+from replayd.server.ingest.summary import summarise
 
 NOW_MS = round(time.time() * 1000)
 
@@ -59,7 +59,8 @@ def segment_with_clicks() -> list[dict]:
 
 
 def test_ingest_summary_and_player_markers_count_the_same_rage_clicks():
-    _, _, _, clicks, rage, _ = _summarise(segment_with_clicks())
+    summary = summarise(segment_with_clicks())
+    clicks, rage = summary.click_count, summary.rage_click_count
     crumbs = timeline.extract(segment_with_clicks(), NOW_MS).breadcrumbs
     assert (clicks, rage) == (10, 3)
     assert sum(c["kind"] == "click" for c in crumbs) == clicks
@@ -72,9 +73,9 @@ def test_clicks_at_one_instant_cost_constant_memory():
     events = [click(NOW_MS) for _ in range(5000)]
     tracemalloc.start()
     try:
-        summary = _summarise(events)
+        summary = summarise(events)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert summary[3:5] == (5000, 1)
+    assert (summary.click_count, summary.rage_click_count) == (5000, 1)
     assert peak < 16 * 1024

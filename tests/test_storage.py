@@ -7,7 +7,8 @@ import os
 import pytest
 
 from replayd.server.config import StorageConfig
-from replayd.server.storage import BlobNotFound, StoreUnavailable, open_blob_store, replay_prefix, segment_key
+from replayd.server.storage import BlobNotFound, StoreUnavailable, replay_prefix, segment_key
+from replayd.server.storage.backends import open_blob_store
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -36,6 +36,7 @@ from .records import (
     SegmentRecord,
     SegmentRow,
 )
+from .schema import pending_migrations
 from .sql import like_pattern
 
 if TYPE_CHECKING:
@@ -524,10 +525,8 @@ async def migrate(conn: PoolConnectionProxy) -> None:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
                            "(version integer PRIMARY KEY, applied_at double precision NOT NULL)")
-        version = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-        if version > len(MIGRATIONS):
-            raise RuntimeError(f"index schema version {version} is newer than this replayd ({len(MIGRATIONS)})")
-        for number in range(version, len(MIGRATIONS)):
-            await conn.execute(MIGRATIONS[number])
+        applied = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        for version, script in pending_migrations(applied, MIGRATIONS):
+            await conn.execute(script)
             await conn.execute("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
-                               number + 1, time.time())
+                               version, time.time())

@@ -29,6 +29,7 @@ from .records import (
     SegmentRecord,
     SegmentRow,
 )
+from .schema import pending_migrations
 from .sql import like_pattern
 
 T = TypeVar("T")
@@ -110,13 +111,10 @@ class SQLiteIndex:
         self._db = db
         # the version is read inside the write lock, so processes starting together migrate once
         with self._transaction():
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(MIGRATIONS):
-                raise RuntimeError(f"index schema version {version} is newer than this replayd ({len(MIGRATIONS)})")
-            for number in range(version, len(MIGRATIONS)):
-                for statement in _statements(MIGRATIONS[number]):
+            for version, script in pending_migrations(db.execute("PRAGMA user_version").fetchone()[0], MIGRATIONS):
+                for statement in _statements(script):
                     db.execute(statement)
-            db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
+                db.execute(f"PRAGMA user_version={version}")
 
     def _make_private(self) -> None:
         """The file holds the cookie key and the scrubbing secret: owner only (0600), also when an

@@ -13,7 +13,7 @@ from .. import timestamps
 from ..index import ErrorRecord, ReplayEventRecord
 from ..useragent import parse_user_agent
 from .envelope import MAX_SEGMENT_ID
-from .worker import RecordingError
+from .refused import IngestRefused
 
 _HEX_ID = re.compile(r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b"
                      r"|\b[0-9a-fA-F]{16,}\b")
@@ -66,7 +66,7 @@ def checked_id(value: Any, field: str) -> str | None:
         return None
     canonical = hex_id(value)
     if canonical is None:
-        raise RecordingError(400, f"{field} must be 32 hex digits (dashes allowed)")
+        raise IngestRefused(400, f"{field} must be 32 hex digits (dashes allowed)")
     return canonical
 
 

@@ -26,7 +26,8 @@ from ..uploader import Uploader
 from ..workers import WorkerPool
 from .envelope import Envelope, EnvelopeError, EnvelopeTooLarge, split_recording
 from .items import checked_id, error_record, hex_id, replay_event_record
-from .worker import RecordingError, SegmentJob, process_item, process_segment
+from .jobs import SegmentJob, process_item, process_segment
+from .refused import IngestRefused
 
 log = logging.getLogger("replayd.ingest")
 
@@ -91,7 +92,7 @@ class Ingestor:
                 try:
                     recordings.append(split_recording(item.payload, self.config.limits.max_header_line_bytes))
                 except EnvelopeError as exc:
-                    raise RecordingError(413 if isinstance(exc, EnvelopeTooLarge) else 400, str(exc)) from None
+                    raise IngestRefused(413 if isinstance(exc, EnvelopeTooLarge) else 400, str(exc)) from None
             elif item.type == "event":
                 data, _ = await self._in_pool(process_item, "event", item.payload)
                 checked_id(data.get("event_id"), "event item event_id")
@@ -107,7 +108,7 @@ class Ingestor:
             replay_id = named[0] if named else replay_id
             replay_payloads = []
         if recordings and replay_id is None:
-            raise RecordingError(400, "replay_recording without a replay id (no replay_event item and no event_id "
+            raise IngestRefused(400, "replay_recording without a replay id (no replay_event item and no event_id "
                                       "or trace.replay_id in the envelope header)")
         # Recordings first: one that cannot be ingested refuses the envelope before its metadata is kept.
         for segment_id, body in recordings:
@@ -116,7 +117,7 @@ class Ingestor:
         for data in replay_events:
             rid = _replay_event_id(data) or replay_id
             if rid is None:
-                raise RecordingError(400, "replay_event has no replay_id")
+                raise IngestRefused(400, "replay_event has no replay_id")
             await self.index.record_replay_event(replay_event_record(project_id, data, rid))
         for data in errors:
             if await self.index.record_error(error_record(project_id, data, envelope.headers)):

@@ -17,7 +17,7 @@ from ..metrics import metrics_key
 from ..middlewares import json_error
 from .envelope import EnvelopeError, EnvelopeTooLarge, envelope_header, parse_envelope
 from .pipeline import Ingestor, Unavailable
-from .worker import RecordingError
+from .refused import IngestRefused
 
 ingestor_key = web.AppKey("ingestor", Ingestor)
 
@@ -173,7 +173,7 @@ async def envelope(request: web.Request) -> web.StreamResponse:
                     {"Retry-After": str(retry), "X-Sentry-Rate-Limits": f"{retry}::organization"})
     try:
         await request.app[ingestor_key].ingest(project.id, parsed)
-    except RecordingError as exc:
+    except IngestRefused as exc:
         return fail(exc.status, exc.detail)
     except Unavailable as exc:
         return fail(503, exc.detail, {"Retry-After": str(exc.retry_after)})

@@ -1,4 +1,5 @@
-"""Blob stores: one small interface, a local directory and S3 (through aiobotocore).
+"""Blob stores: one small interface, a local directory and S3 (through aiobotocore); ``backends.py``
+opens the one ``storage.backend`` names.
 
 Key layout (relative to the store's root or ``storage.prefix``)::
 
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import re
 from typing import Protocol
-
-from ..config import StorageConfig
 
 _REPLAY_ID = re.compile(r"[0-9a-f]{32}")
 _REPLAY_PREFIX = re.compile(r"[0-9]+/[0-9a-f]{32}/")
@@ -79,13 +78,3 @@ def check_replay_prefix(prefix: str) -> str:
     if _REPLAY_PREFIX.fullmatch(prefix) is None:
         raise ValueError(f"not a replay prefix: {prefix!r:.80}")
     return prefix
-
-
-async def open_blob_store(config: StorageConfig) -> BlobStore:
-    if config.backend == "s3":
-        from .s3 import S3BlobStore
-
-        return await S3BlobStore.open(config)
-    from .local import LocalBlobStore
-
-    return LocalBlobStore(config.path)
