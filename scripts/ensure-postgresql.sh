@@ -7,11 +7,6 @@ set -eu
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && exit 0
 if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then exit 0; fi
 if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then exit 0; fi
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing Debian's postgresql for the index tests" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    exit 0
-fi
+"$(dirname "$0")/apt-install.sh" postgresql "the index tests" && exit 0
 echo "PostgreSQL is needed by the index tests: run one on 127.0.0.1:5432, set REPLAYD_TEST_POSTGRES_URL, or install Debian's postgresql" >&2
 exit 1

@@ -11,6 +11,10 @@ from collections.abc import Sequence
 
 from . import __version__
 from .config import Config, ConfigError, load_config
+from .scrub_cli import add_scrub_parser
+
+# Each subcommand imports what it needs inside its function: a command starts without loading the
+# app, the index drivers or the scrubber when it does not use them.
 
 EXIT_CONFIG = 2
 
@@ -184,8 +188,6 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("--to", dest="target", required=True, metavar="postgresql://...",
                       help="the PostgreSQL database (its schema is created)")
     copy.set_defaults(func=cmd_copy_index)
-
-    from .scrub_cli import add_scrub_parser
 
     add_scrub_parser(sub)
     return parser

@@ -94,10 +94,6 @@ def iter_events(blob: bytes) -> Iterator[Any]:
     return _packed_events(brotli.decompress(blob), ext_hook=_ext_hook)
 
 
-def decode_segment(blob: bytes) -> list[Any]:
-    return list(iter_events(blob))
-
-
 def segment_json(blob: bytes) -> bytes:
     """The stored segment as a JSON array, without re-parsing events kept as JSON text."""
     parts = []

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
+
+import brotli
 
 from .config import ConfigError
 
@@ -29,12 +32,8 @@ def add_scrub_parser(sub: argparse._SubParsersAction) -> None:
 def _read(path: str) -> bytes:
     data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     if path.endswith(".br"):
-        import brotli
-
         return brotli.decompress(data)
     if data[:2] == b"\x1f\x8b" or data[:1] == b"\x78":
-        import zlib
-
         return zlib.decompress(data, wbits=47)
     return data
 

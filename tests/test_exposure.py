@@ -54,7 +54,7 @@ async def test_readyz_names_a_failing_blob_store_without_its_error_text(client, 
     assert any(config.storage.path in r.getMessage() for r in caplog.records), caplog.text
 
 
-async def test_readyz_does_not_show_the_s3_endpoint(aiohttp_client, tmp_path):
+async def test_readyz_names_an_unreachable_s3_without_its_endpoint(aiohttp_client, tmp_path):
     port = free_port()  # nothing listens here
     config = make_config(tmp_path, storage={"backend": "s3", "bucket": "b", "endpoint_url": f"http://127.0.0.1:{port}"})
     client = await aiohttp_client(create_app(config))

@@ -34,7 +34,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from replayd.server.codec import decode_segment
+from replayd.server.codec import iter_events
 from tests.harness import REPO, RunningServer, launch_server
 from tests.sites import StaticSite, page_files, replayer_files, rrweb_replayer, sentry_files, wait_for_js
 
@@ -257,7 +257,7 @@ def _texts_in_data_dir(server: RunningServer) -> list[tuple[str, str]]:
     assert blobs, "no blob was stored"
     for path in blobs:
         texts.append((f"blob {path.relative_to(data_dir)}",
-                      json.dumps(decode_segment(path.read_bytes()), ensure_ascii=False)))
+                      json.dumps(list(iter_events(path.read_bytes())), ensure_ascii=False)))
 
     db = sqlite3.connect(f"file:{data_dir / 'replayd.sqlite3'}?mode=ro", uri=True)
     try:
@@ -285,7 +285,8 @@ def _texts_in_data_dir(server: RunningServer) -> list[tuple[str, str]]:
         if path.suffix == ".seg" and len(raw) > 4:
             (size,) = struct.unpack(">I", raw[:4])
             texts.append((f"spool {path.name} header", raw[4:4 + size].decode("utf-8", "replace")))
-            texts.append((f"spool {path.name} events", json.dumps(decode_segment(raw[4 + size:]), ensure_ascii=False)))
+            events = list(iter_events(raw[4 + size:]))
+            texts.append((f"spool {path.name} events", json.dumps(events, ensure_ascii=False)))
 
     texts.append(("server log", server.log()))
     # Raw bytes of every other file (SQLite pages and WAL hold old row versions too).
@@ -325,7 +326,7 @@ def test_the_planted_data_was_recorded_and_redacted_in_place(privacy_session: Pr
     place reached replayd (the SDK recorded it) and is stored redacted where it was."""
     server = privacy_session.server
     events = [e for path in sorted((server.data_dir / "blobs").rglob("*")) if path.is_file()
-              for e in decode_segment(path.read_bytes())]
+              for e in iter_events(path.read_bytes())]
     custom = [e["data"]["payload"] for e in events if e["type"] == 5 and isinstance(e["data"].get("payload"), dict)]
     crumbs = {c.get("message") for c in custom if c.get("category") == "console"}
     assert {"signed in as [email]", "payment profile for [email] is incomplete"} <= crumbs, crumbs

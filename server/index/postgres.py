@@ -35,9 +35,10 @@ from .records import (
     ScrubberState,
     SegmentRecord,
     SegmentRow,
+    error_in_replay,
 )
 from .schema import pending_migrations
-from .sql import like_pattern
+from .sql import ISSUE_TOTALS, SORT_EXPRESSIONS, like_pattern
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -137,12 +138,6 @@ SEGMENT_ROW_COLUMNS = _select(_names(SegmentRow))
 ERROR_ROW_COLUMNS = _select(_names(ErrorRow), "e.")
 ERROR_COLUMNS = _select(_names(ErrorDetail, "replay_id", "replay_offset", "replay_available"), "e.")
 ISSUE_COLUMNS = _select(_names(IssueRow, "replay_count", "latest_event_id"), "i.")
-SORTABLE = {
-    "started_at": "started_at",
-    "duration": "(ended_at - started_at)",
-    "error_count": "error_count",
-    "segment_count": "segment_count",
-}
 
 
 def _placeholders(first: int, count: int) -> str:
@@ -226,7 +221,7 @@ def list_statements(project_id: int, query: ReplayQuery, offset: int,
             where.append(condition.format(arg(value)))
     # SQLite's order, where NULL is smaller than any value
     direction = "DESC NULLS LAST" if query.descending else "ASC NULLS FIRST"
-    order = f"{SORTABLE[query.order]} {direction}, replay_id {direction.split()[0]}"
+    order = f"{SORT_EXPRESSIONS[query.order]} {direction}, replay_id {direction.split()[0]}"
     sql_where = " AND ".join(where)
     page = f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
     return ((f"SELECT COUNT(*) FROM replays WHERE {sql_where}", args),
@@ -469,21 +464,13 @@ class PostgresIndex:
             replay = await conn.fetchrow(
                 "SELECT started_at, segment_count FROM replays WHERE project_id = $1 AND replay_id = $2",
                 project_id, row["replay_id"]) if row["replay_id"] else None
-        offset = None
-        if replay is not None and replay["started_at"] is not None:
-            offset = round(max(0.0, row["timestamp"] - replay["started_at"]), 3)
-        return _record(ErrorDetail, row, replay_offset=offset,
-                       replay_available=bool(replay and replay["segment_count"]))
+        return _record(ErrorDetail, row, **error_in_replay(row["timestamp"], replay))
 
     async def list_issues(self, project_id: int, *, offset: int = 0, limit: int = 50) -> tuple[list[IssueRow], int]:
         async with self.pool.acquire() as conn:
             total = await conn.fetchval("SELECT COUNT(*) FROM issues WHERE project_id = $1", project_id)
             rows = await conn.fetch(
-                f"""SELECT {ISSUE_COLUMNS}, (SELECT COUNT(DISTINCT l.replay_id) FROM errors e JOIN replay_errors l
-                       ON l.project_id = e.project_id AND l.event_id = e.event_id
-                       WHERE e.issue_id = i.id) AS replay_count,
-                   (SELECT event_id FROM errors e WHERE e.issue_id = i.id ORDER BY timestamp DESC LIMIT 1)
-                       AS latest_event_id
+                f"""SELECT {ISSUE_COLUMNS}, {ISSUE_TOTALS}
                    FROM issues i WHERE project_id = $1 ORDER BY last_seen DESC, id DESC LIMIT $2 OFFSET $3""",
                 project_id, limit, offset)
         return [_record(IssueRow, r) for r in rows], total

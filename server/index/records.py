@@ -14,9 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from replayd.scrubbing.report import ScrubReport
+
+
+class Row(Protocol):
+    """A database row, read by column name (``sqlite3.Row``, ``asyncpg.Record``)."""
+
+    def __getitem__(self, key: str) -> Any: ...
+
 
 MAX_URLS = 500  # distinct URLs kept per replay, in the order first seen
 USER_LABEL_KEYS = ("username", "email", "id", "ip_address", "name")
@@ -255,6 +262,15 @@ class ErrorDetail(ErrorRow):
     replay_id: str | None = None  # its own, else the first replay that links it
     replay_offset: float | None = None  # seconds from the replay's start
     replay_available: bool = False  # the replay has a segment to play
+
+
+def error_in_replay(timestamp: float, replay: Row | None) -> dict[str, Any]:
+    """``ErrorDetail``'s place in its replay, from the replay's ``started_at`` and ``segment_count``
+    (None: no replay row): seconds from the replay's start (never negative), and whether it plays."""
+    offset = None
+    if replay is not None and replay["started_at"] is not None:
+        offset = round(max(0.0, timestamp - replay["started_at"]), 3)
+    return {"replay_offset": offset, "replay_available": bool(replay and replay["segment_count"])}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

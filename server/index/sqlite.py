@@ -28,9 +28,10 @@ from .records import (
     ScrubberState,
     SegmentRecord,
     SegmentRow,
+    error_in_replay,
 )
 from .schema import pending_migrations
-from .sql import like_pattern
+from .sql import ISSUE_TOTALS, SORT_EXPRESSIONS, like_pattern
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -57,12 +58,6 @@ ERROR_COLUMNS = _columns(ErrorDetail, "replay_id", "replay_offset", "replay_avai
 ISSUE_COLUMNS = _columns(IssueRow, "replay_count", "latest_event_id", table="i.")
 JSON_COLUMNS = frozenset({"urls", "user", "scrub_report", "data"})
 BOOL_COLUMNS = frozenset({"has_full_snapshot"})
-SORTABLE = {
-    "started_at": "started_at",
-    "duration": "(ended_at - started_at)",
-    "error_count": "error_count",
-    "segment_count": "segment_count",
-}
 
 
 def _record(cls: type[R], row: sqlite3.Row, **extra: Any) -> R:
@@ -374,7 +369,7 @@ class SQLiteIndex:
             total = db.execute(f"SELECT COUNT(*) FROM replays WHERE {sql_where}", args).fetchone()[0]
             rows = db.execute(
                 f"SELECT {REPLAY_COLUMNS} FROM replays WHERE {sql_where} "
-                f"ORDER BY {SORTABLE[query.order]} {direction}, replay_id {direction} LIMIT ? OFFSET ?",
+                f"ORDER BY {SORT_EXPRESSIONS[query.order]} {direction}, replay_id {direction} LIMIT ? OFFSET ?",
                 [*args, limit, offset],
             ).fetchall()
             return [_record(Replay, r) for r in rows], total
@@ -434,11 +429,7 @@ class SQLiteIndex:
                 "SELECT started_at, segment_count FROM replays WHERE project_id = ? AND replay_id = ?",
                 (project_id, row["replay_id"]),
             ).fetchone() if row["replay_id"] else None
-            offset = None
-            if replay is not None and replay["started_at"] is not None:
-                offset = round(max(0.0, row["timestamp"] - replay["started_at"]), 3)
-            return _record(ErrorDetail, row, replay_offset=offset,
-                           replay_available=bool(replay and replay["segment_count"]))
+            return _record(ErrorDetail, row, **error_in_replay(row["timestamp"], replay))
 
         return await self._read(run)
 
@@ -446,11 +437,7 @@ class SQLiteIndex:
         def run(db: sqlite3.Connection) -> tuple[list[IssueRow], int]:
             total = db.execute("SELECT COUNT(*) FROM issues WHERE project_id = ?", (project_id,)).fetchone()[0]
             rows = db.execute(
-                f"""SELECT {ISSUE_COLUMNS}, (SELECT COUNT(DISTINCT l.replay_id) FROM errors e JOIN replay_errors l
-                       ON l.project_id = e.project_id AND l.event_id = e.event_id
-                       WHERE e.issue_id = i.id) AS replay_count,
-                   (SELECT event_id FROM errors e WHERE e.issue_id = i.id ORDER BY timestamp DESC LIMIT 1)
-                       AS latest_event_id
+                f"""SELECT {ISSUE_COLUMNS}, {ISSUE_TOTALS}
                    FROM issues i WHERE project_id = ? ORDER BY last_seen DESC, id DESC LIMIT ? OFFSET ?""",
                 (project_id, limit, offset),
             ).fetchall()
