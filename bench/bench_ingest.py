@@ -241,7 +241,7 @@ STAGES = (
     ("check_bounds", "JSON bounds check (jsontext)"),
     ("parse_json", "parse (orjson / json)"),
     ("decompress_recording", "zlib decompress"),
-    ("_summarise", "summarise (times, clicks)"),
+    ("summarise", "summarise (times, clicks)"),
     ("scrub_recording", "scrub (scrubbing/)"),
     ("_pack_events", "msgpack pack"),
     ("encode_segment", "brotli compress"),
