@@ -15,6 +15,10 @@ def scrub_url(text: TextScrubber, url: str, location: str, report: ScrubReport, 
     cache = text.url_cache
     hit = cache.get(url, NOT_CACHED)
     if hit is NOT_CACHED:
+        # Most URLs hold nothing any rule matches (no digit, "@", secret prefix or parameter): the
+        # host stays and the rest would come back unchanged, so skip the parse and the cache.
+        if text.plain(url):
+            return url
         tmp = ScrubReport()
         out = _scrub_url(text, url, tmp, label)
         hit = (out, tuple(k for k, n in tmp.by_rule.items() for _ in range(n))) if tmp.total else None
