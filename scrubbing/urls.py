@@ -15,9 +15,10 @@ def scrub_url(text: TextScrubber, url: str, location: str, report: ScrubReport, 
     cache = text.url_cache
     hit = cache.get(url, NOT_CACHED)
     if hit is NOT_CACHED:
-        # Most URLs hold nothing any rule matches (no digit, "@", secret prefix or parameter): the
-        # host stays and the rest would come back unchanged, so skip the parse and the cache.
-        if text.plain(url):
+        # Most URLs hold nothing any rule matches after their scheme and host (no digit, "@",
+        # secret prefix or parameter): they would come back unchanged, so skip the work and the cache.
+        m = _AUTHORITY.match(url)
+        if text.plain(url[m.end():] if m is not None and "@" not in m.group() else url):
             return url
         tmp = ScrubReport()
         out = _scrub_url(text, url, tmp, label)
