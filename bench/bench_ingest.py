@@ -311,7 +311,8 @@ def print_profile(samples: dict[int, Counter[str]], main_pid: int) -> dict[str, 
 
 # --- main -----------------------------------------------------------------------------------
 
-def run_load(server: RunningServer, sessions: list[Session], concurrency: int, sampler_dir: Path | None) -> dict[str, Any]:
+def run_load(server: RunningServer, sessions: list[Session], concurrency: int,
+             sampler_dir: Path | None) -> dict[str, Any]:
     cpu_before = tree_cpu(server.process.pid)
     sampler = Sampler([server.process.pid, *cpu_before.keys() - {server.process.pid}], sampler_dir) \
         if sampler_dir else None
@@ -343,7 +344,8 @@ def run_load(server: RunningServer, sessions: list[Session], concurrency: int, s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recording", type=Path, action="append",
-                        help="rrweb events, a JSON array (.br allowed); repeatable (default: tests/recordings.RECORDINGS)")
+                        help="rrweb events, a JSON array (.br allowed); repeatable "
+                             "(default: tests/recordings.RECORDINGS)")
     parser.add_argument("--sessions", type=int, default=96, help="replays per load (default 96)")
     parser.add_argument("--concurrency", type=int, default=8, help="replays posted at once (default 8)")
     parser.add_argument("--phases", default="cold,warm", help="which loads, in order (default cold,warm)")
@@ -373,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     floor_mb = sum(map(len, floor_segments)) / MB
     parser_name, parse = fastest_parser(floor_segments)
     print(f"sessions: {args.sessions} per load ({', '.join(phases)}), {args.concurrency} in flight; {cores} cores, "
-          f"server.workers={args.workers or cores}, quality {args.quality}; prepared in {time.perf_counter() - t0:.1f} s; "
+          f"server.workers={args.workers or cores}, quality {args.quality}; "
+          f"prepared in {time.perf_counter() - t0:.1f} s; "
           f"load average {os.getloadavg()[0]:.2f}")
 
     floor_before = floor_seconds(floor_segments, parse, args.quality)
@@ -404,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
 
     floor = floor_mb / min(floor_before[0], floor_after[0])
     floor_cpu = floor_mb / min(floor_before[1], floor_after[1])
-    print(f"\nfloor       {floor:6.1f} MB/s  {parser_name} + brotli q{args.quality} of {floor_mb:.1f} MB of segments, one "
+    print(f"\nfloor       {floor:6.1f} MB/s  {parser_name} + brotli q{args.quality} of {floor_mb:.1f} MB of segments, "
+          "one "
           f"process (before {floor_mb / floor_before[0]:.1f}, after {floor_mb / floor_after[0]:.1f}; "
           f"{floor_cpu:.1f} MB per CPU second)")
     failed = False
@@ -412,10 +416,12 @@ def main(argv: list[str] | None = None) -> int:
         f["vs_floor"] = f["raw_mb_per_s"] / floor
         f["cpu_vs_floor"] = (1000 / floor_cpu) / f["server_cpu_ms_per_mb"] * cores
         cpu = f["cpu_s"]
-        print(f"{phase.upper():5s} ingest {f['raw_mb_per_s']:6.1f} MB/s raw JSON  {f['segments_per_s']:6.1f} segments/s  "
+        print(f"{phase.upper():5s} ingest {f['raw_mb_per_s']:6.1f} MB/s raw JSON  "
+              f"{f['segments_per_s']:6.1f} segments/s  "
               f"p50 {f['latency_p50_ms']:.0f} ms  p99 {f['latency_p99_ms']:.0f} ms  = {f['vs_floor']:.2f}x the floor  "
               f"({f['envelopes']} envelopes, {f['raw_mb']:.0f} MB in {f['wall_s']:.1f} s)")
-        print(f"      cpu: server {f['server_cpu_ms_per_mb']:.1f} ms/MB (event loop {cpu['server_main']:.1f} s, workers "
+        print(f"      cpu: server {f['server_cpu_ms_per_mb']:.1f} ms/MB "
+              f"(event loop {cpu['server_main']:.1f} s, workers "
               f"{cpu['server_workers']:.1f} s), client {cpu['client']:.1f} s, other processes {cpu['other']:.1f} s; "
               f"on {cores} idle cores: {f['cpu_vs_floor']:.2f}x the floor")
         if cpu["other"] > 0.1 * f["wall_s"] * cores:

@@ -93,7 +93,8 @@ def mdbook(page: Page, base: str) -> None:
     page.wait_for_timeout(2000)
     page.goto(f"{base}/book/ch08-01-vectors.html")
     wander(page, 5)
-    page.click("nav#sidebar a[href$='ch08-02-strings.html'], .sidebar a[href$='ch08-02-strings.html']")  # the table of contents
+    # a link of the table of contents
+    page.click("nav#sidebar a[href$='ch08-02-strings.html'], .sidebar a[href$='ch08-02-strings.html']")
     wander(page, 3)
     page.goto(f"{base}/reference/expressions.html")
     wander(page, 5)
