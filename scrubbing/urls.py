@@ -16,13 +16,14 @@ def scrub_url(text: TextScrubber, url: str, location: str, report: ScrubReport, 
     hit = cache.get(url, NOT_CACHED)
     if hit is NOT_CACHED:
         # Most URLs hold nothing any rule matches after their scheme and host (no digit, "@",
-        # secret prefix or parameter): they would come back unchanged, so skip the work and the cache.
+        # secret prefix or parameter): they come back unchanged without the parse and the report.
         m = _AUTHORITY.match(url)
         if text.plain(url[m.end():] if m is not None and "@" not in m.group() else url):
-            return url
-        tmp = ScrubReport()
-        out = _scrub_url(text, url, tmp, label)
-        hit = (out, tuple(k for k, n in tmp.by_rule.items() for _ in range(n))) if tmp.total else None
+            hit = None
+        else:
+            tmp = ScrubReport()
+            out = _scrub_url(text, url, tmp, label)
+            hit = (out, tuple(k for k, n in tmp.by_rule.items() for _ in range(n))) if tmp.total else None
         if len(cache) >= 20_000:
             cache.clear()
         cache[url] = hit
