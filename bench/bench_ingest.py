@@ -1,19 +1,28 @@
-"""Ingest benchmark: post a real recording, cut into 5-second segments, to a running ``replayd serve``.
+"""Ingest benchmark: real recordings, cut into 5-second segments, posted to one ``replayd serve``.
 
-    .venv/bin/python bench/bench_ingest.py [--corpus PATH] [--concurrency N] [--repeat K] [--quality Q]
+    .venv/bin/python bench/bench_ingest.py [--recording PATH ...] [--sessions N] [--concurrency 8]
+                                           [--phases cold,warm] [--profile] [--json OUT.json]
 
-Starts its own ``replayd serve`` (temporary data directory, free port, ``server.workers`` = one per
-core unless ``--workers``), cuts the corpus into 5 s segments by event timestamps, makes ``--repeat``
-distinct replays of it (same events, new replay ids), zlib-compresses each segment as the Sentry SDK
-does, and posts them as Sentry envelopes (``replay_event`` + ``replay_recording``) with
-``--concurrency`` replays in flight; one replay's segments go one after the other, in order.
+Starts its own ``replayd serve`` on its defaults (``server.workers`` = one per core, brotli quality
+5, default scrubbing rules; temporary data directory, local blob store, SQLite), then posts two
+loads of ``--sessions`` replays each, ``--concurrency`` replays in flight, a replay's segments one
+after the other (as one browser sends them), each segment zlib-6 compressed as the Sentry SDK does:
 
-Prints ingest throughput (MB/s of raw JSON, segments/s), request latency (p50/p99), stored bytes
-against raw and against zlib level 6 of the same segments (what Sentry stores; target <= 0.8x),
-and, measured in the same run on the same segments, the one-core floor: ``json.loads`` + brotli at
-the configured quality in this process. Target: ingest throughput / floor >= 1.0 on 2 cores.
-Also: where the CPU went (server's event-loop process vs. its worker processes vs. this client),
-and the per-stage cost of the worker pipeline in one process (``--profile`` adds a cProfile listing).
+- COLD: every session's text is new to the server. The recordings (tests/recordings.RECORDINGS: the
+  shared corpus and the ones recorded for this project) are taken in turn, and each session is a
+  rewrite of one (tests/recordings.Rewriter: the same shape, sizes, keys and numbers, every letter
+  and digit of its text permuted by the session's own seed), so no per-string cache turns a copy
+  into hits.
+- WARM: identical copies of the recordings (new replay ids only): after the first copy, the
+  workers' caches answer most of the scrubber's look-ups.
+
+For each load: MB/s of raw JSON, segments/s, p50/p99 latency of one envelope's POST, the server's
+CPU per MB, and against the **one-core floor** measured in this process on the same segments in the
+same run: the fastest JSON parser on the machine (``orjson.loads`` or ``json.loads``, whichever is
+faster here) + brotli at the server's quality, best of 3, before and after the loads (the faster
+counts). Stored bytes against zlib-6 of the same segments, per recording (cold sessions).
+``--profile`` samples the server's processes with py-spy during the cold load (that load's figures
+are then disturbed by the sampling) and prints where the workers' CPU went, by pipeline stage.
 See docs/benchmarks.md.
 """
 
@@ -21,126 +30,117 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import io
 import json
 import os
-import pstats
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import brotli
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests.*
 
 from replayd.player.timeline import event_ms
-from tests.envelopes import cut_segments, recording_envelope, replay_event
-from tests.harness import CORPUS, PUBLIC_KEY, RunningServer, launch_server, load_recording
+from replayd.server.config import StorageConfig
+from tests.envelopes import cut_segments, recording_envelope, replay_event, segment_texts
+from tests.harness import PUBLIC_KEY, RunningServer, launch_server, load_recording
+from tests.recordings import RECORDINGS, Rewriter, rewrite_text
 
 SEGMENT_SECONDS = 5.0
 MB = 1e6
+QUALITY = StorageConfig().compression_quality  # the server's default
 
 
-# --- the corpus, cut into segments ------------------------------------------------------------
+# --- the recordings, cut into segments, and their sessions -----------------------------------
 
 @dataclass
-class Segment:
-    index: int
-    raw: bytes  # the JSON the SDK would compress
-    zlib: bytes  # what the SDK sends (zlib level 6, like its compression worker)
+class Recording:
+    name: str
+    segments: list[bytes]  # the JSON the SDK would compress, one per segment
+    rewriters: list[Rewriter]
     start_ms: float
-    end_ms: float
-    urls: list[str]
+    end_ms: list[float]  # per segment
+    urls: list[list[str]]  # Meta hrefs per segment
 
 
-def make_segments(events: list[dict[str, Any]], seconds: float = SEGMENT_SECONDS) -> list[Segment]:
-    """The recording cut every ``seconds`` of event time (as the SDK flushes), each segment compressed
-    once here, outside any timing."""
-    segments = []
-    for i, group in enumerate(cut_segments(events, seconds)):
-        raw = json.dumps(group, separators=(",", ":"), ensure_ascii=False).encode()
-        times = [ms for e in group if (ms := event_ms(e)) is not None]
-        urls = [e["data"]["href"] for e in group if e.get("type") == 4 and isinstance(e.get("data"), dict)
-                and isinstance(e["data"].get("href"), str)]
-        segments.append(Segment(i, raw, zlib.compress(raw, 6), min(times), max(times), urls))
-    return segments
+def load(path: Path, seconds: float) -> Recording:
+    events = load_recording(path)
+    groups = cut_segments(events, seconds)
+    texts = segment_texts(events, seconds)
+    times = [[ms for e in g if (ms := event_ms(e)) is not None] for g in groups]
+    urls = [[e["data"]["href"] for e in g if e.get("type") == 4 and isinstance(e.get("data"), dict)
+             and isinstance(e["data"].get("href"), str)] for g in groups]
+    return Recording(path.name.split(".")[0], texts, [Rewriter(t) for t in texts],
+                     min(t for ts in times for t in ts), [max(ts) for ts in times], urls)
 
 
-def envelope(replay_id: str, segment: Segment, replay_start_ms: float) -> bytes:
-    """A replay segment as @sentry/browser 11.x sends it, its body compressed beforehand."""
-    event = replay_event(replay_id, segment.index, replay_start_ms / 1000, segment.end_ms / 1000, segment.urls)
-    event["environment"] = "bench"
-    return recording_envelope(event, segment.zlib)
+@dataclass
+class Session:
+    recording: Recording
+    replay_id: str
+    envelopes: list[bytes]
+    raw_bytes: int
+    zlib_bytes: int
 
 
-# --- the one-core floor and the worker pipeline's stages, in this process ----------------------
+def make_session(recording: Recording, seed: int | None) -> Session:
+    """A replay of ``recording``: its text rewritten by ``seed`` (cold), or as recorded (``None``, warm)."""
+    replay_id = uuid.uuid4().hex
+    envelopes = []
+    raw_total = zlib_total = 0
+    for i, rewriter in enumerate(recording.rewriters):
+        raw = recording.segments[i] if seed is None else rewriter.rewrite(seed)
+        body = zlib.compress(raw, 6)
+        urls = recording.urls[i] if seed is None else [rewrite_text(u, seed) for u in recording.urls[i]]
+        event = replay_event(replay_id, i, recording.start_ms / 1000, recording.end_ms[i] / 1000, urls)
+        event["environment"] = "bench"
+        envelopes.append(recording_envelope(event, body))
+        raw_total += len(raw)
+        zlib_total += len(body)
+    return Session(recording, replay_id, envelopes, raw_total, zlib_total)
 
-def floor_seconds(segments: list[Segment], quality: int, passes: int = 3) -> tuple[float, float]:
-    """Best of ``passes``: json.loads + brotli(quality) of every segment's JSON, in one process.
 
-    Returns (wall seconds, CPU seconds of this process); the CPU time is what other processes on a
-    busy machine do not inflate as much.
-    """
+def sessions_for(recordings: list[Recording], count: int, cold: bool, first_seed: int) -> list[Session]:
+    """``count`` sessions taking the recordings in turn (so the load mixes them)."""
+    return [make_session(recordings[i % len(recordings)], first_seed + i if cold else None) for i in range(count)]
+
+
+# --- the one-core floor, in this process -----------------------------------------------------
+
+def fastest_parser(segments: list[bytes]) -> tuple[str, Any]:
+    """orjson.loads or json.loads, whichever parses these segments faster here."""
+    timings = {}
+    for name, fn in (("orjson.loads", orjson.loads), ("json.loads", json.loads)):
+        t0 = time.process_time()
+        for s in segments:
+            fn(s)
+        timings[name] = (time.process_time() - t0, fn)
+    name = min(timings, key=lambda k: timings[k][0])
+    return name, timings[name][1]
+
+
+def floor_seconds(segments: list[bytes], parse: Any, quality: int, passes: int = 3) -> tuple[float, float]:
+    """Best of ``passes`` of parse + brotli(quality) of every segment, in one process: (wall, CPU) seconds."""
     best, best_cpu = float("inf"), float("inf")
     for _ in range(passes):
         t0, c0 = time.perf_counter(), time.process_time()
         for segment in segments:
-            json.loads(segment.raw)
-            brotli.compress(segment.raw, quality=quality)
+            parse(segment)
+            brotli.compress(segment, quality=quality)
         best = min(best, time.perf_counter() - t0)
         best_cpu = min(best_cpu, time.process_time() - c0)
     return best, best_cpu
-
-
-def stage_seconds(segments: list[Segment], quality: int, profile: bool) -> tuple[dict[str, float], str]:
-    """The server's worker pipeline in this process, stage by stage (its own functions), one pass, CPU time."""
-    from replayd.scrubbing import Scrubber
-    from replayd.server.codec import _pack_events
-    from replayd.server.ingest.bounds import decompress_recording
-    from replayd.server.ingest.summary import summarise
-    from replayd.server.scrub_rules import load_rules_file
-
-    scrubber = Scrubber(load_rules_file(None), secret=b"bench-secret")
-    stages = dict.fromkeys(["zlib decompress", "json.loads", "summarise", "scrub", "msgpack pack",
-                            f"brotli q{quality} (msgpack)"], 0.0)
-    profiler = cProfile.Profile() if profile else None
-    state = None
-    clock = time.process_time  # CPU time: a busy machine disturbs it less than wall time
-    for segment in segments:
-        t0 = clock()
-        raw = decompress_recording(segment.zlib, 1 << 30)
-        t1 = clock()
-        events = json.loads(raw)
-        t2 = clock()
-        summarise(events)
-        t3 = clock()
-        if profiler:
-            profiler.enable()
-        result = scrubber.scrub_recording(events, state)
-        if profiler:
-            profiler.disable()
-        state = result.state
-        t4 = clock()
-        packed = _pack_events(result.events)
-        t5 = clock()
-        brotli.compress(packed, quality=quality, mode=brotli.MODE_GENERIC)
-        t6 = clock()
-        for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
-            stages[name] += dt
-    listing = ""
-    if profiler:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
-        listing = out.getvalue()
-    return stages, listing
 
 
 # --- CPU time of a process tree (Linux /proc) ---------------------------------------------------
@@ -182,8 +182,6 @@ def tree_cpu(root: int) -> dict[int, float]:
     return keep
 
 
-# --- the server -----------------------------------------------------------------------------
-
 # --- the load -------------------------------------------------------------------------------
 
 @dataclass
@@ -201,7 +199,7 @@ async def post_replays(url: str, replays: list[list[bytes]], concurrency: int) -
     for replay in replays:
         queue.put_nowait(replay)
 
-    async def worker(session: aiohttp.ClientSession) -> None:
+    async def client(session: aiohttp.ClientSession) -> None:
         while not queue.empty():
             for body in queue.get_nowait():
                 t0 = time.perf_counter()
@@ -214,29 +212,20 @@ async def post_replays(url: str, replays: list[list[bytes]], concurrency: int) -
     timeout = aiohttp.ClientTimeout(total=600)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency), timeout=timeout) as session:
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        await asyncio.gather(*(client(session) for _ in range(concurrency)))
         result.wall = time.perf_counter() - t0
     return result
 
 
-def stored_totals(server: RunningServer, replay_ids: set[str]) -> tuple[int, int, int, int]:
-    """(stored bytes, raw bytes, segments, replays) of the given replays, from the read API."""
-    stored = raw = segments = found = 0
+def stored_by_replay(server: RunningServer) -> dict[str, dict[str, Any]]:
+    """Every replay of project 1 as the read API lists it, by replay id."""
+    replays: dict[str, dict[str, Any]] = {}
     cursor: str | None = "0"
     while cursor is not None:
         page = server.api(f"/api/0/projects/1/replays/?per_page=200&cursor={cursor}")
-        for replay in page["data"]:
-            if replay["replay_id"] in replay_ids:
-                stored += replay["stored_bytes"]
-                raw += replay["raw_bytes"]
-                segments += replay["segment_count"]
-                found += 1
+        replays.update((r["replay_id"], r) for r in page["data"])
         cursor = page.get("next_cursor")
-    return stored, raw, segments, found
-
-
-def server_cpu_total(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+    return replays
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -244,141 +233,231 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
 
 
+# --- where the workers' CPU goes: py-spy on the server's processes -----------------------------
+
+# A sample's stage: the first of these functions found on its stack, outermost first below the job.
+STAGES = (
+    ("process_item", "replay_event item (parse + scrub)"),
+    ("check_bounds", "JSON bounds check (jsontext)"),
+    ("parse_json", "parse (orjson / json)"),
+    ("decompress_recording", "zlib decompress"),
+    ("summarise", "summarise (times, clicks)"),
+    ("scrub_recording", "scrub (scrubbing/)"),
+    ("_pack_events", "msgpack pack"),
+    ("encode_segment", "brotli compress"),
+    ("to_bytes", "scrubber state (pickle)"),
+)
+
+
+def stage_of(stack: str) -> str:
+    functions = [frame.split(" (", 1)[0].rsplit(".", 1)[-1] for frame in stack.split(";")]  # "Class.method"
+    for name, stage in STAGES:
+        if name in functions:
+            # a stage's own inner stages: the check and the parse share parse_json's frame
+            if name == "parse_json" and "check_bounds" in functions:
+                return STAGES[1][1]
+            if name == "encode_segment" and "_pack_events" in functions:
+                return STAGES[6][1]
+            return stage
+    return "other (pool, pickling, IPC)"
+
+
+class Sampler:
+    """py-spy ``record`` attached to each of the server's processes, stopped with SIGINT."""
+
+    def __init__(self, pids: list[int], out_dir: Path) -> None:
+        exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not Path(exe).exists():
+            raise SystemExit("--profile needs py-spy (.venv/bin/pip install py-spy)")
+        self.outputs = {pid: out_dir / f"py-spy-{pid}.txt" for pid in pids}
+        self.procs = [subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
+                                        "--output", str(out), "--nonblocking"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                      for pid, out in self.outputs.items()]
+
+    def stop(self) -> dict[int, Counter[str]]:
+        for p in self.procs:
+            p.send_signal(signal.SIGINT)
+        for p in self.procs:
+            p.wait(timeout=60)
+        samples: dict[int, Counter[str]] = {}
+        for pid, out in self.outputs.items():
+            counts: Counter[str] = Counter()
+            for line in out.read_text().splitlines() if out.exists() else []:
+                stack, _, n = line.rpartition(" ")
+                counts[stack] += int(n)
+            samples[pid] = counts
+        return samples
+
+
+def print_profile(samples: dict[int, Counter[str]], main_pid: int) -> dict[str, float]:
+    workers: Counter[str] = Counter()
+    main_total = 0
+    for pid, counts in samples.items():
+        if pid == main_pid:
+            main_total += sum(counts.values())
+            continue
+        if not any("process_segment" in s for s in counts):
+            continue  # the forkserver, the resource tracker
+        for stack, n in counts.items():
+            workers[stage_of(stack)] += n
+    total = sum(workers.values())
+    shares = {stage: n / total for stage, n in workers.most_common()} if total else {}
+    print(f"\nworkers' CPU by stage (py-spy, {total} samples at 200 Hz; the event loop: {main_total} samples):")
+    for stage, share in shares.items():
+        print(f"    {stage:38s} {share:6.1%}")
+    return shares
+
+
 # --- main -----------------------------------------------------------------------------------
+
+def run_load(server: RunningServer, sessions: list[Session], concurrency: int,
+             sampler_dir: Path | None) -> dict[str, Any]:
+    cpu_before = tree_cpu(server.process.pid)
+    sampler = Sampler([server.process.pid, *cpu_before.keys() - {server.process.pid}], sampler_dir) \
+        if sampler_dir else None
+    client_before = time.process_time()
+    machine_before = machine_busy()
+    load = asyncio.run(post_replays(server.url, [s.envelopes for s in sessions], concurrency))
+    machine_cpu = machine_busy() - machine_before
+    client_cpu = time.process_time() - client_before
+    cpu_after = tree_cpu(server.process.pid)
+    main_pid = server.process.pid
+    main_cpu = cpu_after.get(main_pid, 0.0) - cpu_before.get(main_pid, 0.0)
+    worker_cpu = sum(v - cpu_before.get(pid, 0.0) for pid, v in cpu_after.items() if pid != main_pid)
+    raw = sum(s.raw_bytes for s in sessions)
+    figures: dict[str, Any] = {
+        "sessions": len(sessions), "envelopes": len(load.latencies), "failures": load.failures[:5],
+        "failure_count": len(load.failures), "wall_s": load.wall, "raw_mb": raw / MB,
+        "raw_mb_per_s": raw / load.wall / MB, "segments_per_s": len(load.latencies) / load.wall,
+        "latency_p50_ms": percentile(load.latencies, 50) * 1000,
+        "latency_p99_ms": percentile(load.latencies, 99) * 1000,
+        "cpu_s": {"server_main": main_cpu, "server_workers": worker_cpu, "client": client_cpu,
+                  "other": max(0.0, machine_cpu - main_cpu - worker_cpu - client_cpu)},
+        "server_cpu_ms_per_mb": (main_cpu + worker_cpu) * 1000 / (raw / MB),
+    }
+    if sampler:
+        figures["profile"] = print_profile(sampler.stop(), main_pid)
+    return figures
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path, default=CORPUS, help="rrweb events, JSON (.br allowed)")
+    parser.add_argument("--recording", type=Path, action="append",
+                        help="rrweb events, a JSON array (.br allowed); repeatable "
+                             "(default: tests/recordings.RECORDINGS)")
+    parser.add_argument("--sessions", type=int, default=96, help="replays per load (default 96)")
     parser.add_argument("--concurrency", type=int, default=8, help="replays posted at once (default 8)")
-    parser.add_argument("--repeat", type=int, default=60, help="distinct replays made of the corpus (default 60)")
-    parser.add_argument("--quality", type=int, default=5, help="storage.compression_quality (default 5)")
+    parser.add_argument("--phases", default="cold,warm", help="which loads, in order (default cold,warm)")
     parser.add_argument("--segment-seconds", type=float, default=SEGMENT_SECONDS,
-                        help="cut the corpus every N seconds of event time (default 5, as the SDK)")
+                        help="cut the recordings every N seconds of event time (default 5, as the SDK)")
     parser.add_argument("--workers", type=int, default=0, help="server.workers (default 0: one per core)")
-    parser.add_argument("--profile", action="store_true", help="also print a cProfile listing of the scrub stage")
+    parser.add_argument("--quality", type=int, default=QUALITY,
+                        help=f"storage.compression_quality of the server and the floor (default {QUALITY})")
+    parser.add_argument("--profile", action="store_true", help="sample the server with py-spy during the cold load")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the server's data directory")
     args = parser.parse_args(argv)
+    phases = [p for p in args.phases.split(",") if p]
+    if not set(phases) <= {"cold", "warm"}:
+        parser.error("--phases takes cold and/or warm")
 
-    events = load_recording(args.corpus)
-    segments = make_segments(events, args.segment_seconds)
-    raw_total = sum(len(s.raw) for s in segments)
-    zlib_total = sum(len(s.zlib) for s in segments)
-    replay_start = segments[0].start_ms
+    t0 = time.perf_counter()
+    recordings = [load(p, args.segment_seconds) for p in (args.recording or RECORDINGS)]
     cores = os.cpu_count() or 1
-    largest = max(len(s.raw) for s in segments)
-    print(f"corpus: {args.corpus.name}: {len(events)} events, {raw_total / MB:.2f} MB JSON, "
-          f"{len(segments)} segments of {args.segment_seconds:g} s (largest {largest / 1e3:.0f} KB); "
-          f"zlib-6 {zlib_total / MB:.3f} MB")
-    print(f"load: {args.repeat} replays x {len(segments)} segments = {args.repeat * len(segments)} envelopes, "
-          f"{args.repeat * raw_total / MB:.1f} MB JSON; concurrency {args.concurrency}; "
-          f"{cores} cores, server.workers={args.workers or cores}, quality {args.quality}")
+    for r in recordings:
+        raw = sum(map(len, r.segments))
+        print(f"recording {r.name}: {raw / MB:.2f} MB JSON in {len(r.segments)} segments of "
+              f"{args.segment_seconds:g} s (largest {max(map(len, r.segments)) / 1e3:.0f} KB)")
+    loads = {phase: sessions_for(recordings, args.sessions, phase == "cold", first_seed=1) for phase in phases}
+    # The floor's segments: two rewrites of each recording, text the parser has not seen either.
+    floor_segments = [rw.rewrite(seed) for r in recordings for seed in (10_001, 10_002) for rw in r.rewriters]
+    floor_mb = sum(map(len, floor_segments)) / MB
+    parser_name, parse = fastest_parser(floor_segments)
+    print(f"sessions: {args.sessions} per load ({', '.join(phases)}), {args.concurrency} in flight; {cores} cores, "
+          f"server.workers={args.workers or cores}, quality {args.quality}; "
+          f"prepared in {time.perf_counter() - t0:.1f} s; "
+          f"load average {os.getloadavg()[0]:.2f}")
 
-    # The floor before and after the load (the better of the two counts: the stricter target).
-    floor_before = floor_seconds(segments, args.quality)
-    stages, listing = stage_seconds(segments, args.quality, args.profile)
-    pipeline = sum(stages.values())
-
-    warmup_ids = [uuid.uuid4().hex for _ in range(max(2, min(args.concurrency, cores * 2)))]
-    replay_ids = [uuid.uuid4().hex for _ in range(args.repeat)]
-    warmup = [[envelope(rid, s, replay_start) for s in segments[:2]] for rid in warmup_ids]
-    replays = [[envelope(rid, s, replay_start) for s in segments] for rid in replay_ids]
-    envelope_bytes = sum(len(b) for r in replays for b in r)
-
+    floor_before = floor_seconds(floor_segments, parse, args.quality)
     tmp = Path(tempfile.mkdtemp(prefix="replayd-bench-"))
-    server = launch_server(tmp, server={"workers": args.workers}, storage={"compression_quality": args.quality})
+    server_options: dict[str, Any] = {"server": {"workers": args.workers}}
+    if args.quality != QUALITY:
+        server_options["storage"] = {"compression_quality": args.quality}
+    server = launch_server(tmp, **server_options)
+    results: dict[str, Any] = {}
     try:
-        warm = asyncio.run(post_replays(server.url, warmup, args.concurrency))  # spawn and warm the workers
+        # Spawn the workers and warm them on the recordings as recorded (what the warm load sends).
+        warmup = [make_session(r, None).envelopes[:2] for r in recordings for _ in range(2)]
+        warm = asyncio.run(post_replays(server.url, warmup, args.concurrency))
         if warm.failures:
             raise SystemExit(f"warm-up failed: {warm.failures[:3]}\n{server.log_path.read_text()[-3000:]}")
-        cpu_before = tree_cpu(server.process.pid)
-        client_before = time.process_time()
-        machine_before = machine_busy()
-        load = asyncio.run(post_replays(server.url, replays, args.concurrency))
-        machine_cpu = machine_busy() - machine_before
-        client_cpu = time.process_time() - client_before
-        cpu_after = tree_cpu(server.process.pid)
-        stored, raw_stored, segs_stored, found = stored_totals(server, set(replay_ids))
+        for phase in phases:
+            results[phase] = run_load(server, loads[phase], args.concurrency,
+                                      tmp if args.profile and phase == "cold" else None)
+        listed = stored_by_replay(server)
     finally:
         server.close()
-        floor_after = floor_seconds(segments, args.quality)
+        floor_after = floor_seconds(floor_segments, parse, args.quality)
         log_tail = server.log_path.read_text(errors="replace")[-3000:]
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print(f"server data kept in {tmp}")
 
-    n = len(load.latencies)
-    floor_mbs = raw_total / min(floor_before[0], floor_after[0]) / MB
-    floor_cpu_mbs = raw_total / min(floor_before[1], floor_after[1]) / MB
-    server_cpu = server_cpu_total(cpu_before, cpu_after)
-    other_cpu = max(0.0, machine_cpu - server_cpu - client_cpu)
-    # What the server would do with every core to itself: MB of JSON per CPU second, times the cores.
-    projected = cores * args.repeat * raw_total / server_cpu / MB if server_cpu else 0.0
-    throughput = args.repeat * raw_total / load.wall / MB
-    main_pid = server.process.pid
-    main_cpu = cpu_after.get(main_pid, 0.0) - cpu_before.get(main_pid, 0.0)
-    worker_cpu = sum(v - cpu_before.get(pid, 0.0) for pid, v in cpu_after.items() if pid != main_pid)
-    figures = {
-        "envelopes": n, "failures": len(load.failures), "wall_s": load.wall,
-        "raw_mb_per_s": throughput, "segments_per_s": n / load.wall,
-        "envelope_mb_per_s": envelope_bytes / load.wall / MB,
-        "latency_p50_ms": percentile(load.latencies, 50) * 1000,
-        "latency_p99_ms": percentile(load.latencies, 99) * 1000,
-        "stored_bytes": stored, "raw_bytes": args.repeat * raw_total, "zlib6_bytes": args.repeat * zlib_total,
-        "stored_vs_raw": stored / (args.repeat * raw_total) if stored else None,
-        "stored_vs_zlib6": stored / (args.repeat * zlib_total) if stored else None,
-        "floor_mb_per_s": floor_mbs, "throughput_vs_floor": throughput / floor_mbs,
-        "pipeline_mb_per_s": raw_total / pipeline / MB,
-        "stages_ms_per_mb": {k: v * 1000 / (raw_total / MB) for k, v in stages.items()},
-        "floor_mb_per_s_before_after": [raw_total / floor_before[0] / MB, raw_total / floor_after[0] / MB],
-        "floor_cpu_mb_per_s": floor_cpu_mbs,
-        "server_cpu_ms_per_mb": server_cpu * 1000 / (args.repeat * raw_total / MB) if server_cpu else None,
-        "projected_mb_per_s": projected, "projected_vs_floor_cpu": projected / floor_cpu_mbs,
-        "cpu_s": {"server_main": main_cpu, "server_workers": worker_cpu, "client": client_cpu, "other": other_cpu},
-        "cores": cores, "workers": args.workers or cores, "concurrency": args.concurrency,
-        "repeat": args.repeat, "quality": args.quality, "segments_per_replay": len(segments),
-    }
+    floor = floor_mb / min(floor_before[0], floor_after[0])
+    floor_cpu = floor_mb / min(floor_before[1], floor_after[1])
+    print(f"\nfloor       {floor:6.1f} MB/s  {parser_name} + brotli q{args.quality} of {floor_mb:.1f} MB of segments, "
+          "one "
+          f"process (before {floor_mb / floor_before[0]:.1f}, after {floor_mb / floor_after[0]:.1f}; "
+          f"{floor_cpu:.1f} MB per CPU second)")
+    failed = False
+    for phase, f in results.items():
+        f["vs_floor"] = f["raw_mb_per_s"] / floor
+        f["cpu_vs_floor"] = (1000 / floor_cpu) / f["server_cpu_ms_per_mb"] * cores
+        cpu = f["cpu_s"]
+        print(f"{phase.upper():5s} ingest {f['raw_mb_per_s']:6.1f} MB/s raw JSON  "
+              f"{f['segments_per_s']:6.1f} segments/s  "
+              f"p50 {f['latency_p50_ms']:.0f} ms  p99 {f['latency_p99_ms']:.0f} ms  = {f['vs_floor']:.2f}x the floor  "
+              f"({f['envelopes']} envelopes, {f['raw_mb']:.0f} MB in {f['wall_s']:.1f} s)")
+        print(f"      cpu: server {f['server_cpu_ms_per_mb']:.1f} ms/MB "
+              f"(event loop {cpu['server_main']:.1f} s, workers "
+              f"{cpu['server_workers']:.1f} s), client {cpu['client']:.1f} s, other processes {cpu['other']:.1f} s; "
+              f"on {cores} idle cores: {f['cpu_vs_floor']:.2f}x the floor")
+        if cpu["other"] > 0.1 * f["wall_s"] * cores:
+            print(f"      WARNING: other processes used {cpu['other'] / f['wall_s'] / cores:.0%} of the machine: "
+                  "the wall-clock figures are not the server's alone")
+        if f["failure_count"]:
+            failed = True
+            print(f"      FAILED: {f['failure_count']} envelopes refused, e.g. {f['failures'][:3]}")
 
-    print()
-    if load.failures:
-        print(f"FAILED: {len(load.failures)} of {n} envelopes were refused, e.g. {load.failures[:3]}")
-    if found != args.repeat or segs_stored != args.repeat * len(segments) or raw_stored != args.repeat * raw_total:
-        print(f"MISMATCH: the API lists {found}/{args.repeat} replays, {segs_stored}/{args.repeat * len(segments)} "
-              f"segments, {raw_stored}/{args.repeat * raw_total} raw bytes")
-    print(f"ingest      {throughput:7.1f} MB/s raw JSON   {n / load.wall:7.1f} segments/s   "
-          f"({n} envelopes, {figures['envelope_mb_per_s']:.1f} MB/s on the wire, in {load.wall:.2f} s)")
-    print(f"latency     p50 {figures['latency_p50_ms']:.0f} ms   p99 {figures['latency_p99_ms']:.0f} ms")
-    if stored:
-        print(f"stored      {stored / MB:.2f} MB = {figures['stored_vs_raw']:.3f}x raw "
-              f"({1 / figures['stored_vs_raw']:.1f}:1), "
-              f"{figures['stored_vs_zlib6']:.3f}x zlib-6 (target <= 0.8) "
-              f"[{'ok' if figures['stored_vs_zlib6'] <= 0.8 else 'MISSED'}]")
-    print(f"floor       {floor_mbs:7.1f} MB/s   json.loads + brotli q{args.quality} of the same segments, one core "
-          f"(before {raw_total / floor_before[0] / MB:.1f}, after {raw_total / floor_after[0] / MB:.1f}; "
-          f"{floor_cpu_mbs:.1f} per CPU second)")
-    print(f"vs floor    {figures['throughput_vs_floor']:.2f}x (target >= 1.0) "
-          f"[{'ok' if figures['throughput_vs_floor'] >= 1.0 else 'MISSED'}]")
-    print(f"cpu         server event loop {main_cpu:.2f} s, server workers {worker_cpu:.2f} s, this client "
-          f"{client_cpu:.2f} s, over {load.wall:.2f} s wall on {cores} cores "
-          f"({(main_cpu + worker_cpu + client_cpu) / load.wall / cores:.0%} busy); other processes {other_cpu:.2f} s")
-    print(f"cpu cost    server {figures['server_cpu_ms_per_mb']:.1f} CPU ms per MB of JSON "
-          f"(floor {1000 / floor_cpu_mbs:.1f}); "
-          f"on {cores} idle cores that is {projected:.1f} MB/s = {figures['projected_vs_floor_cpu']:.2f}x the floor")
-    if other_cpu > 0.1 * load.wall * cores:
-        print(f"WARNING: other processes used {other_cpu / load.wall / cores:.0%} of the machine during the run; "
-              "the figures are not reliable")
-    print(f"pipeline    {figures['pipeline_mb_per_s']:.1f} MB/s per CPU second in one process "
-          "(the worker's stages, CPU ms per MB of JSON):")
-    for name, ms in figures["stages_ms_per_mb"].items():
-        print(f"              {name:22s} {ms:7.1f} ms/MB  ({ms / sum(figures['stages_ms_per_mb'].values()):.0%})")
-    if listing:
-        print("\ncProfile of the scrub stage (cumulative):\n" + listing)
+    # Stored bytes per recording, of the cold sessions (text the codec was not tuned on).
+    sizes: dict[str, dict[str, float]] = {}
+    for phase in phases:
+        for s in loads[phase]:
+            entry = listed.get(s.replay_id)
+            if entry is None or entry["segment_count"] != len(s.envelopes) or entry["raw_bytes"] != s.raw_bytes:
+                failed = True
+                print(f"MISMATCH: replay {s.replay_id} ({s.recording.name}) is listed as {entry}")
+                continue
+            if phase != phases[0]:
+                continue
+            size = sizes.setdefault(s.recording.name, {"stored": 0, "zlib6": 0, "raw": 0})
+            size["stored"] += entry["stored_bytes"]
+            size["zlib6"] += s.zlib_bytes
+            size["raw"] += s.raw_bytes
+    print(f"stored ({phases[0]} sessions), against zlib-6 of the same segments:")
+    for name, size in sizes.items():
+        size["vs_zlib6"] = size["stored"] / size["zlib6"]
+        print(f"      {name:28s} {size['vs_zlib6']:.3f}x zlib-6, {size['raw'] / size['stored']:.1f}:1 of raw")
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        args.json.write_text(json.dumps({
+            "floor_mb_per_s": floor, "floor_cpu_mb_per_s": floor_cpu, "floor_parser": parser_name,
+            "cores": cores, "loadavg_1m_end": os.getloadavg()[0], "loads": results, "stored": sizes,
+        }, indent=2) + "\n")
     if "Traceback" in log_tail:
         print("\nserver log tail:\n" + log_tail)
-    return 1 if load.failures else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

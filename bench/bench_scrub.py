@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests.*
 
 from replayd.scrubbing import ReplayState, RuleSet, Scrubber
-from tests.envelopes import cut_segments
+from tests.envelopes import segment_texts
 from tests.harness import CORPUS, load_recording
 
 
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     events = load_recording(Path(args.corpus))
-    segs = [json.dumps(s, separators=(",", ":"), ensure_ascii=False).encode() for s in cut_segments(events)]
+    segs = segment_texts(events)
     total = sum(len(s) for s in segs)
     mb = total / 1e6
 

@@ -232,6 +232,16 @@ class TextScrubber:
         cache[s] = cached
         return cached
 
+    def plain(self, s: str) -> bool:
+        """Whether no rule could match anything in ``s`` (nor in any part of it): the cheap checks of
+        ``lookup`` without its cache, for callers that would otherwise build a result to cache."""
+        return (
+            not self._customs
+            and not _GATE_CHARS(s)
+            and not _GATE_WORDS(s)
+            and ("=" not in s or not _may_hold_params(s))
+        )
+
     @property
     def cache(self) -> dict[str, Cached]:
         return self._cache

@@ -15,9 +15,15 @@ def scrub_url(text: TextScrubber, url: str, location: str, report: ScrubReport, 
     cache = text.url_cache
     hit = cache.get(url, NOT_CACHED)
     if hit is NOT_CACHED:
-        tmp = ScrubReport()
-        out = _scrub_url(text, url, tmp, label)
-        hit = (out, tuple(k for k, n in tmp.by_rule.items() for _ in range(n))) if tmp.total else None
+        # Most URLs hold nothing any rule matches after their scheme and host (no digit, "@",
+        # secret prefix or parameter): they come back unchanged without the parse and the report.
+        m = _AUTHORITY.match(url)
+        if text.plain(url[m.end():] if m is not None and "@" not in m.group() else url):
+            hit = None
+        else:
+            tmp = ScrubReport()
+            out = _scrub_url(text, url, tmp, label)
+            hit = (out, tuple(k for k, n in tmp.by_rule.items() for _ in range(n))) if tmp.total else None
         if len(cache) >= 20_000:
             cache.clear()
         cache[url] = hit

@@ -5,10 +5,16 @@ nest too deep. It looks at the bytes at C speed (``bytes.translate`` and ``bytes
 JSON costs far more than its text (an empty list is two bytes of text and 64 of Python objects), so
 a byte limit alone does not bound a parse; the number of values does.
 
-``loads`` and ``dumps`` are ``json.loads`` / ``json.dumps`` that also handle documents nested deeper
-than the C parser and encoder go: since Python 3.12 they stop at a fixed depth (about 1,500 on 3.12
-and 10,000 on 3.13) whatever ``sys.setrecursionlimit`` says, while rrweb documents can nest deeper.
-Such documents fall back to the loops below, which keep their own stack instead of recursing.
+``loads`` parses with orjson (the fastest parser here: a fifth to a third less CPU than ``json.loads``
+on rrweb segments) and gives what orjson refuses to ``json.loads``, so that the same documents are
+accepted as before and nothing well-formed is dropped: orjson stops at a fixed depth of 1,024, and
+refuses some text ``json`` takes (lone surrogate escapes, ``NaN``, UTF-16), and it reads integers past
+64 bits as floats, so text with a run of 19 digits or more (found at C speed, ~1 ms per MB) goes to
+``json`` too.
+``loads`` and ``dumps`` also handle documents nested deeper than the C parser and encoder of ``json``
+go: since Python 3.12 they stop at a fixed depth (about 1,500 on 3.12 and 10,000 on 3.13) whatever
+``sys.setrecursionlimit`` says, while rrweb documents can nest deeper. Such documents fall back to
+the loops below, which keep their own stack instead of recursing.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import json.scanner
 import re
 from itertools import accumulate
 from typing import Any
+
+import orjson
 
 _OPEN_OR_COMMA = b"[{,"
 _BRACKET_OR_QUOTE = b'[]{}"'
@@ -103,8 +111,17 @@ def _deeper_than(brackets: bytes, limit: int) -> bool:
 
 # --- deep documents ----------------------------------------------------------------------------
 
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19  # -9223372036854775809 is the shortest integer orjson would turn into a float
+
+
 def loads(data: bytes | str) -> Any:
-    """``json.loads``, also for documents deeper than the C parser goes."""
+    """``json.loads`` at orjson's speed, also for documents deeper than either C parser goes."""
+    if isinstance(data, bytes) and _LONG_NUMBER not in data.translate(_DIGITS_AS_ZERO):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # deeper than 1,024 levels, or text only json takes (see above); json decides, and words the error
     try:
         return json.loads(data)
     except RecursionError:

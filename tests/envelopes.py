@@ -9,8 +9,9 @@ General helpers for any test or benchmark:
 - ``post_envelope(url, body, key)``: POST to ``{url}/api/{project}/envelope/`` (``url`` may be a
   server's base URL, then project 1 is used) and return the parsed JSON answer.
 - ``parse_envelope(body)`` and ``read_recording(payload)`` read what a sender (the snippet, the SDK) posted.
-- ``cut_segments(events, seconds)`` cuts a recording into SDK-sized segments; ``page_events`` makes a
-  small recorded page (Meta + FullSnapshot) with given text.
+- ``cut_segments(events, seconds)`` cuts a recording into SDK-sized segments and ``segment_texts``
+  gives them as the compact JSON the SDK compresses; ``page_events`` makes a small recorded page
+  (Meta + FullSnapshot) with given text.
 """
 
 from __future__ import annotations
@@ -169,6 +170,12 @@ def cut_segments(events: Iterable[dict[str, Any]], seconds: float = 5.0) -> list
             start = ms
         segments[-1].append(event)
     return segments
+
+
+def segment_texts(events: Iterable[dict[str, Any]], seconds: float = 5.0) -> list[bytes]:
+    """``cut_segments``, each segment as the compact JSON text the SDK compresses and sends."""
+    return [json.dumps(group, separators=(",", ":"), ensure_ascii=False).encode()
+            for group in cut_segments(events, seconds)]
 
 
 def _iso(ts: float) -> str:

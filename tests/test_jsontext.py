@@ -86,3 +86,35 @@ def test_documents_deeper_than_the_c_parser_round_trip():
     assert dumps(value) == text
     with pytest.raises(json.JSONDecodeError):
         loads(text[:-1])
+
+
+@pytest.mark.parametrize("depth", [1_000, 1_023, 1_024, 1_025, 1_500, 5_000])
+def test_documents_around_orjsons_depth_limit_parse_as_json_does(depth):
+    """orjson refuses documents deeper than 1,024 levels; loads gives them to the json path, which parses them."""
+    text = '{"events":' + "[" * depth + '"x"' + "]" * depth + "}"
+    value = loads(text.encode())
+    assert nesting(value) == depth + 1
+    assert dumps(value) == text
+
+
+@pytest.mark.parametrize("text", [
+    '["\\ud800 lone surrogate", 1]',  # orjson refuses lone surrogate escapes; json keeps them
+    '[NaN, Infinity, -Infinity]',
+    '[18446744073709551616, -9223372036854775809]',  # past 64 bits
+])
+def test_what_orjson_refuses_and_json_takes_still_parses(text):
+    expected = json.loads(text)
+    assert json.dumps(loads(text.encode())) == json.dumps(expected)
+    assert json.dumps(loads(text.encode("utf-16"))) == json.dumps(expected)  # json detects UTF-16; orjson does not
+
+
+def test_loads_gives_json_loads_values_on_random_documents():
+    rng = random.Random(13)
+    for _ in range(300):
+        text = json.dumps(random_value(rng), ensure_ascii=rng.random() < 0.5)
+        assert loads(text.encode()) == json.loads(text)
+
+
+def test_invalid_json_is_still_refused_with_jsons_message():
+    with pytest.raises(json.JSONDecodeError, match="Expecting"):
+        loads(b'[1, 2,]')
