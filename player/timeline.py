@@ -26,7 +26,7 @@ from replayd.scrubbing.events import (
     is_click,
     timestamp_ms,
 )
-from replayd.server.codec import iter_events
+from replayd.server.codec import decode_chunk, iter_events, iter_packed_events
 from replayd.server.timestamps import displayable
 
 # Sources a person causes (mouse move, interaction, scroll, resize, input, touch, drag): not mutations.
@@ -357,7 +357,20 @@ def summary(replay: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, A
 
 def extract_from_blobs(blobs: list[bytes], origin: float, extracted: Extracted) -> Extracted:
     """``extract`` over stored segments, one event at a time; runs in a worker process."""
-    for blob in blobs:
-        extract(iter_events(blob), origin, extracted)
-        extracted.forget_old_clicks()
+    return extract_from_sources([(blob, None) for blob in blobs], origin, extracted)
+
+
+def extract_from_sources(sources: list[tuple[bytes, list[tuple[int, int]] | None]], origin: float,
+                         extracted: Extracted) -> Extracted:
+    """``extract`` over stored segments: a loose segment's blob (no slices), or a compacted chunk and the
+    (offset, length) of each segment wanted in it (player/segments.read_sources); runs in a worker."""
+    for data, slices in sources:
+        if slices is None:
+            extract(iter_events(data), origin, extracted)
+            extracted.forget_old_clicks()
+            continue
+        chunk = decode_chunk(data, max(offset + length for offset, length in slices))
+        for offset, length in slices:
+            extract(iter_packed_events(chunk[offset:offset + length]), origin, extracted)
+            extracted.forget_old_clicks()
     return extracted

@@ -6,13 +6,15 @@ import asyncio
 import math
 from typing import Any
 
+import brotli
 from aiohttp import web
 
 from .auth import require_auth
-from .codec import CONTENT_TYPE, segment_json
+from .codec import CONTENT_TYPE, packed_segment_json, segment_json
 from .index import SegmentRecord
-from .keys import blobs_key, index_key, projects_key, spool_key
+from .keys import blobs_key, config_key, index_key, projects_key, spool_key
 from .query import query_int, replay_query
+from .segment_reader import read_one_packed
 from .storage import BlobNotFound, is_replay_id, replay_prefix
 
 MAX_PAGE = 200
@@ -97,15 +99,28 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
     row = await request.app[index_key].get_segment(pid, request.match_info["replay_id"], segment_id)
     if row is None:
         raise web.HTTPNotFound(text="no such segment")
-    blob = await read_segment_blob(request.app, row)
-    if blob is None:
-        raise web.HTTPNotFound(text="segment blob is missing")
     headers = {"Cache-Control": "private, max-age=86400", "X-Replayd-Codec": row.codec}
     wants_packed = request.query.get("format") == "msgpack" or CONTENT_TYPE in request.headers.get("Accept", "")
-    if wants_packed and "br" in request.headers.get("Accept-Encoding", ""):
-        # The stored bytes as they are: the browser undoes brotli itself, no server CPU spent.
-        return web.Response(body=blob, content_type=CONTENT_TYPE, headers={**headers, "Content-Encoding": "br"})
-    body = await asyncio.to_thread(segment_json, blob)
+    wants_br = wants_packed and "br" in request.headers.get("Accept-Encoding", "")
+    if not row.compacted:
+        blob = await read_segment_blob(request.app, row)
+        if blob is None:
+            raise web.HTTPNotFound(text="segment blob is missing")
+        if wants_br:
+            # The stored bytes as they are: the browser undoes brotli itself, no server CPU spent.
+            return web.Response(body=blob, content_type=CONTENT_TYPE, headers={**headers, "Content-Encoding": "br"})
+        body = await asyncio.to_thread(segment_json, blob)
+        return web.Response(body=body, content_type="application/json", headers=headers)
+    # A compacted segment: its bytes cut from its chunk; the same answer as before compaction (the
+    # msgpack form compressed again, so its bytes may differ; what they decode to does not).
+    packed = await read_one_packed(request.app[blobs_key], row, lambda r: read_segment_blob(request.app, r))
+    if packed is None:
+        raise web.HTTPNotFound(text="segment blob is missing")
+    if wants_br:
+        quality = request.app[config_key].storage.compression_quality
+        body = await asyncio.to_thread(brotli.compress, packed, quality=quality)
+        return web.Response(body=body, content_type=CONTENT_TYPE, headers={**headers, "Content-Encoding": "br"})
+    body = await asyncio.to_thread(packed_segment_json, packed)
     return web.Response(body=body, content_type="application/json", headers=headers)
 
 

@@ -8,6 +8,7 @@ from replayd.player.routes import setup_player_routes
 
 from . import middlewares
 from .api import setup_api_routes
+from .compaction import compaction_ctx
 from .config import Config
 from .health import setup_health
 from .ingest.routes import setup_ingest_routes
@@ -31,6 +32,7 @@ def create_app(config: Config) -> web.Application:
     setup_metrics(app)
     setup_health(app)
     setup_ingest_routes(app)
+    app.cleanup_ctx.append(compaction_ctx)  # after ingest's: it takes ingest's per-replay locks
     setup_api_routes(app)
     setup_player_routes(app)
     return app

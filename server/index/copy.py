@@ -21,7 +21,7 @@ from .postgres import PostgresIndex, param
 from .sqlite import SQLiteIndex
 
 # In an order where what a row refers to is there before it (no foreign keys today; kept for them).
-TABLES = ("meta", "issues", "errors", "replays", "segments", "replay_state", "replay_errors")
+TABLES = ("meta", "issues", "errors", "replays", "segments", "replay_state", "replay_errors", "blob_garbage")
 JSON_COLUMNS = frozenset({"urls", "user", "scrub_report", "data"})
 BOOL_COLUMNS = frozenset({"has_full_snapshot"})
 BATCH = 5000

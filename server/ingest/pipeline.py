@@ -73,6 +73,11 @@ class Ingestor:
         self._pool = pool
         self._locks = ReplayLocks()
 
+    def replay_lock(self, project_id: int, replay_id: str) -> asyncio.Lock:
+        """The lock a replay's segments are stored under (blob, then row); compaction deletes a replaced
+        object under it, so it never deletes a re-sent segment's blob whose row is not written yet."""
+        return self._locks.get((project_id, replay_id))
+
     async def _in_pool(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await self._pool.run(fn, *args)
 

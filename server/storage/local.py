@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import BlobNotFound, check_replay_prefix, check_segment_key
+from . import BlobNotFound, check_blob_key, check_replay_prefix
 
 
 def write_atomically(path: Path, data: bytes, sync_dir: bool = False) -> None:
@@ -56,6 +56,21 @@ class LocalBlobStore:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise BlobNotFound(key) from None
 
+    def _get_range(self, key: str, start: int, end: int) -> bytes:
+        try:
+            with self._path(key).open("rb") as f:
+                f.seek(start)
+                return f.read(max(0, end - start))
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise BlobNotFound(key) from None
+
+    def _delete(self, key: str) -> bool:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def _delete_prefix(self, prefix: str) -> int:
         path = self.root / prefix
         if not path.is_dir():
@@ -72,10 +87,16 @@ class LocalBlobStore:
         os.unlink(tmp)
 
     async def put(self, key: str, data: bytes) -> None:
-        await asyncio.to_thread(self._put, check_segment_key(key), data)
+        await asyncio.to_thread(self._put, check_blob_key(key), data)
 
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self._get, key)
+
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        return await asyncio.to_thread(self._get_range, key, start, end)
+
+    async def delete(self, key: str) -> bool:
+        return await asyncio.to_thread(self._delete, check_blob_key(key))
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).is_file)

@@ -1,0 +1,94 @@
+"""Reading a stored segment's bytes from its index row, whether it has a blob of its own or is part of
+a compacted replay (server/compaction.py): the API, the player's batches and compaction read here.
+
+A loose segment is its own blob (``brotli(msgpack(...))``); a compacted one is bytes
+``chunk_offset..+chunk_length`` of the decompressed chunk at bytes ``chunk_start..chunk_end`` of its
+replay's compacted object, fetched by range. Either way a reader gets the segment's decompressed
+bytes (``codec.unpack_blob``'s), identical for the same segment before and after compaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Awaitable, Callable
+
+from .codec import CodecError, decode_chunk, unpack_blob
+from .index import SegmentRecord
+from .storage import BlobNotFound, BlobStore
+
+ChunkKey = tuple[str, int, int]  # blob key, chunk_start, chunk_end
+
+
+def chunk_of(row: SegmentRecord) -> ChunkKey | None:
+    return (row.blob_key, row.chunk_start, row.chunk_end) if row.chunk_start is not None else None
+
+
+async def read_chunk(blobs: BlobStore, chunk: ChunkKey) -> bytes | None:
+    """A compacted chunk's compressed bytes (one ranged read), None if its object is gone."""
+    key, start, end = chunk
+    try:
+        data = await blobs.get_range(key, start, end)
+    except BlobNotFound:
+        return None
+    if len(data) != end - start:
+        raise CodecError(f"compacted object {key} is shorter than its index rows say")
+    return data
+
+
+class SegmentReader:
+    """Decompressed segments from their rows. ``read_blob`` reads a loose segment's stored bytes (the
+    spool or the blob store; None when missing). A compacted chunk is read and decompressed once for
+    all the segments it holds (the last ``keep`` chunks are kept), so a batch of sixty segments of one
+    chunk costs one ranged read."""
+
+    def __init__(self, blobs: BlobStore, read_blob: Callable[[SegmentRecord], Awaitable[bytes | None]],
+                 keep: int = 2):
+        self.blobs = blobs
+        self.read_blob = read_blob
+        self.keep = keep
+        self._chunks: collections.OrderedDict[ChunkKey, asyncio.Task[bytes | None]] = collections.OrderedDict()
+
+    async def _chunk(self, chunk: ChunkKey) -> bytes | None:
+        data = await read_chunk(self.blobs, chunk)
+        return None if data is None else await asyncio.to_thread(decode_chunk, data)
+
+    async def packed(self, row: SegmentRecord) -> bytes | None:
+        """The segment's decompressed bytes, None when its blob (or object) is missing."""
+        chunk = chunk_of(row)
+        if chunk is None:
+            blob = await self.read_blob(row)
+            return None if blob is None else await asyncio.to_thread(unpack_blob, blob)
+        task = self._chunks.get(chunk)
+        if task is None:
+            task = self._chunks[chunk] = asyncio.ensure_future(self._chunk(chunk))
+            while len(self._chunks) > self.keep:
+                self._chunks.popitem(last=False)
+        else:
+            self._chunks.move_to_end(chunk)
+        data = await asyncio.shield(task)
+        if data is None:
+            return None
+        if len(data) < row.chunk_offset + row.chunk_length:
+            raise CodecError(f"compacted chunk of {row.blob_key} ends before segment {row.segment_id}")
+        return data[row.chunk_offset:row.chunk_offset + row.chunk_length]
+
+    def close(self) -> None:
+        for task in self._chunks.values():
+            task.cancel()
+        self._chunks.clear()
+
+
+async def read_one_packed(blobs: BlobStore, row: SegmentRecord,
+                          read_blob: Callable[[SegmentRecord], Awaitable[bytes | None]]) -> bytes | None:
+    """One segment's decompressed bytes; of a compacted chunk only as much is decompressed as it needs."""
+    chunk = chunk_of(row)
+    if chunk is None:
+        blob = await read_blob(row)
+        return None if blob is None else await asyncio.to_thread(unpack_blob, blob)
+    data = await read_chunk(blobs, chunk)
+    if data is None:
+        return None
+    end = row.chunk_offset + row.chunk_length
+    decoded = await asyncio.to_thread(decode_chunk, data, end)
+    return decoded[row.chunk_offset:end]

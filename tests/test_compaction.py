@@ -1,0 +1,337 @@
+"""Compaction (server/compaction.py): a finished replay rewritten as one object, read the same as before,
+on both blob stores and both index backends; interrupted at each step, during an outage, with a late
+segment, deleted and expired."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import brotli
+import msgpack
+import pytest
+
+from replayd.server.app import create_app
+from replayd.server.cli import main
+from replayd.server.compaction import Compactor, compactor_key
+from replayd.server.keys import blobs_key, index_key
+from replayd.server.resources import sweep_expired
+from replayd.server.storage import StoreUnavailable
+from tests.envelopes import click, mouse_move, new_id, page_events, replay_envelope
+from tests.harness import PUBLIC_KEY, make_config
+from tests.test_ingest import AUTH, error_envelope, error_event, get
+
+T = 1_790_000_000_000.0  # ms
+SEGMENTS = 8
+FULL_AT = (0, 3, 6)  # page loads: segments with a full snapshot, where a chunk may start
+
+
+@pytest.fixture(params=["local", "s3"])
+def store_kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def index_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'replayd.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def compaction_config(tmp_path, request, store_kind: str = "local", index_url: str | None = None, **compaction):
+    storage: dict = {}
+    if store_kind == "s3":
+        s3 = request.getfixturevalue("s3_server")
+        storage = {"backend": "s3", "bucket": request.getfixturevalue("s3_bucket"), "endpoint_url": s3.endpoint_url,
+                   "prefix": "r/"}
+    # small chunks, so that a replay of a few segments makes several
+    return make_config(tmp_path, storage=storage, index={"url": index_url or f"sqlite:///{tmp_path / 'i.sqlite3'}"},
+                       compaction={"chunk_bytes": 2000, "quality": 5, **compaction})
+
+
+@pytest.fixture
+async def app_client(aiohttp_client, tmp_path, request):
+    async def start(store_kind: str = "local", index_url: str | None = None, **compaction):
+        config = compaction_config(tmp_path, request, store_kind, index_url, **compaction)
+        return await aiohttp_client(create_app(config)), config
+
+    return start
+
+
+def segment_events(n: int, variant: str = "") -> list[dict]:
+    t = T + n * 5000
+    events = page_events(t, f"https://shop.test/page{n}", f"Page {n}{variant}",
+                         [f"paragraph {k} of page {n}, the same words again and again" for k in range(20)]) \
+        if n in FULL_AT else []
+    events += [mouse_move(t + 100 * k, k, k) for k in range(1, 30)]
+    events.append(click(t + 4000, 9))
+    return events
+
+
+async def send(client, replay_id: str, n: int, variant: str = "") -> None:
+    response = await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}",
+                                 data=replay_envelope(replay_id, n, segment_events(n, variant)))
+    assert response.status == 200, await response.text()
+
+
+async def record(client, segments: int = SEGMENTS, with_error: bool = True) -> tuple[str, str]:
+    replay_id, event_id = new_id(), new_id()
+    for n in range(segments):
+        await send(client, replay_id, n)
+    if with_error:
+        event = error_event(event_id, replay_id, t=(T + 7000) / 1000)
+        assert (await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}", data=error_envelope(event))).status == 200
+    return replay_id, event_id
+
+
+async def answers(client, replay_id: str) -> dict:
+    """Everything a reader gets of a replay, less what compaction may change (stored bytes)."""
+    detail = await get(client, f"/api/0/projects/1/replays/{replay_id}/")
+    detail.pop("stored_bytes")
+    for seg in detail["segments"]:
+        seg.pop("stored_bytes")
+    segments = {}
+    for seg in detail["segments"]:
+        path = f"/api/0/projects/1/replays/{replay_id}/segments/{seg['segment_id']}/"
+        as_json = await client.get(path, headers=AUTH)
+        assert as_json.status == 200
+        packed = await client.get(path + "?format=msgpack", headers={**AUTH, "Accept-Encoding": "br"},
+                                  auto_decompress=False)
+        assert packed.headers["Content-Encoding"] == "br"
+        segments[seg["segment_id"]] = (await as_json.read(), msgpack.unpackb(brotli.decompress(await packed.read())))
+    last = detail["segments"][-1]["segment_id"]
+    batches = []
+    for first, to in ((0, last), (2, 4), (last, last)):
+        response = await client.get(f"/projects/1/replays/{replay_id}/segments.pack?from={first}&to={to}",
+                                    headers={**AUTH, "Accept-Encoding": "br"})
+        assert response.status == 200
+        batches.append(msgpack.unpackb(await response.read()))
+    crumbs = await client.get(f"/projects/1/replays/{replay_id}/breadcrumbs.json", headers=AUTH)
+    return {"detail": detail, "segments": segments, "batches": batches, "breadcrumbs": await crumbs.json()}
+
+
+async def stored_keys(client, config, replay_id: str) -> list[str]:
+    if config.storage.backend == "local":
+        root = Path(config.storage.path) / "1" / replay_id
+        return sorted(p.name for p in root.iterdir()) if root.exists() else []
+    blobs = client.app[blobs_key]
+    pages = blobs._client.get_paginator("list_objects_v2").paginate(Bucket=blobs.bucket,
+                                                                     Prefix=f"r/1/{replay_id}/")
+    return sorted([obj["Key"].rsplit("/", 1)[1] async for page in pages for obj in page.get("Contents", [])])
+
+
+def compactor(client, **changes) -> Compactor:
+    """A compactor like the server's background one (its own retry memory)."""
+    running = client.app[compactor_key]
+    return Compactor(running.config, running.index, changes.pop("blobs", running.blobs), run_cpu=running.run_cpu,
+                     metrics=running.metrics, replay_lock=running.replay_lock)
+
+
+# --- the replay reads the same ---------------------------------------------------------------
+
+async def test_a_compacted_replay_reads_the_same_on_both_stores_and_indexes(app_client, store_kind, index_url):
+    client, config = await app_client(store_kind, index_url)
+    replay_id, event_id = await record(client)
+    other, _ = await record(client, segments=2, with_error=False)
+    before = await answers(client, replay_id)
+    stored_before = (await get(client, f"/api/0/projects/1/replays/{replay_id}/"))["stored_bytes"]
+
+    totals = await compactor(client).run_once(older_than=0)
+    assert totals.replays == 2 and totals.failed == 0 and totals.segments == SEGMENTS + 2
+    assert await answers(client, replay_id) == before
+    assert await stored_keys(client, config, replay_id) == ["compacted-000001"]
+    rows = await client.app[index_key].replay_segments(1, replay_id)
+    chunks = sorted({(r.chunk_start, r.chunk_end) for r in rows})
+    assert len(chunks) == 3  # cut before the segments with a full snapshot, as chunk_bytes allows
+    assert [r.segment_id for r in rows if r.chunk_offset == 0] == list(FULL_AT)
+    stored_after = (await get(client, f"/api/0/projects/1/replays/{replay_id}/"))["stored_bytes"]
+    assert stored_after == chunks[-1][1] < stored_before  # the object's size
+    # the error still points into the replay
+    error = await get(client, f"/api/0/projects/1/errors/{event_id}/")
+    assert error["replay_id"] == replay_id and error["replay_available"] and error["replay_offset"] == 7.0
+    assert (await get(client, f"/api/0/projects/1/replays/{replay_id}/"))["error_ids"] == [event_id]
+    assert await stored_keys(client, config, other) == ["compacted-000001"]
+    # nothing left to do: a second round changes nothing
+    assert (await compactor(client).run_once(older_than=0)).replays == 0
+    metrics = await (await client.get("/metrics")).text()
+    assert "replayd_compaction_replays_total 2.0" in metrics
+    assert "replayd_compaction_objects_deleted_total 10.0" in metrics
+
+
+async def test_only_finished_replays_are_compacted(app_client):
+    client, config = await app_client(idle_seconds=3600, max_duration_seconds=30, settle_seconds=0)
+    short, _ = await record(client, segments=2, with_error=False)  # 5 s long, written just now
+    long, _ = await record(client, segments=SEGMENTS, with_error=False)  # 35 s long: at the maximum length
+    totals = await compactor(client).run_once()
+    assert totals.replays == 1
+    assert await stored_keys(client, config, long) == ["compacted-000001"]
+    assert await stored_keys(client, config, short) == ["000000", "000001"]
+
+
+# --- crash-safe and idempotent ----------------------------------------------------------------
+
+class Crash(Exception):
+    """Stands for the process dying at that point: nothing after it runs."""
+
+
+STEPS = ["read_chunks", "write", "verify", "switch", "delete_replaced"]
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("step", STEPS)
+async def test_interrupted_at_any_step_loses_nothing_and_a_rerun_finishes(app_client, step, when):
+    client, config = await app_client()
+    replay_id, _ = await record(client)
+    before = await answers(client, replay_id)
+    crashing = compactor(client)
+    original = getattr(crashing, step)
+
+    async def interrupted(*args, **kwargs):
+        if when == "before":
+            raise Crash(step)
+        result = await original(*args, **kwargs)
+        raise Crash(step)
+        return result
+
+    setattr(crashing, step, interrupted)
+    with pytest.raises(Crash):
+        await crashing.run_once(older_than=0)
+    assert await answers(client, replay_id) == before  # every segment still reads the same
+
+    totals = await compactor(client).run_once(older_than=0)  # the next round (or a restart) finishes
+    assert totals.failed == 0
+    assert await answers(client, replay_id) == before
+    assert await stored_keys(client, config, replay_id) == ["compacted-000001"]
+    assert await client.app[index_key].garbage() == []
+    assert all(r.compacted for r in await client.app[index_key].replay_segments(1, replay_id))
+
+
+class FailingStore:
+    """The blob store during an outage: every call fails as S3 or a dead disk would."""
+
+    def __init__(self, store, fail: tuple[str, ...]):
+        self._store, self._fail = store, fail
+
+    def __getattr__(self, name):
+        attribute = getattr(self._store, name)
+        if name not in self._fail:
+            return attribute
+
+        async def failing(*args, **kwargs):
+            raise StoreUnavailable(f"{name} failed: the store is down")
+
+        return failing
+
+
+@pytest.mark.parametrize("fail", [("get", "get_range"), ("put",), ("delete",)])
+async def test_during_a_blob_store_outage_nothing_is_lost_and_it_is_retried(app_client, store_kind, fail, request):
+    client, config = await app_client(store_kind)
+    replay_id, _ = await record(client)
+    before = await answers(client, replay_id)
+    outage = compactor(client, blobs=FailingStore(client.app[blobs_key], fail))
+    totals = await outage.run_once(older_than=0)
+    assert await answers(client, replay_id) == before
+    if fail == ("delete",):  # switched; the replaced objects wait in the index's garbage
+        assert totals.replays == 1 and len(await client.app[index_key].garbage()) == SEGMENTS
+    else:
+        assert totals.failed == 1 and totals.replays == 0
+        assert (await outage.run_once(older_than=0)).replays == 0  # not hammered: retried after a while
+    totals = await compactor(client).run_once(older_than=0)  # the store is back
+    assert totals.failed == 0
+    assert await answers(client, replay_id) == before
+    assert await stored_keys(client, config, replay_id) == ["compacted-000001"]
+    assert await client.app[index_key].garbage() == []
+
+
+# --- late segments ----------------------------------------------------------------------------
+
+async def test_a_late_segment_after_compaction_is_stored_played_and_compacted_again(app_client, store_kind):
+    client, config = await app_client(store_kind)
+    replay_id, _ = await record(client)
+    await compactor(client).run_once(older_than=0)
+    await send(client, replay_id, 3, variant=" re-sent")  # a re-send of a compacted segment wins
+    await send(client, replay_id, SEGMENTS)  # and a new one
+    after_late = await answers(client, replay_id)
+    assert after_late["detail"]["segment_count"] == SEGMENTS + 1
+    assert b"Page 3 re-sent" in after_late["segments"][3][0]
+    ids = [s["id"] for s in after_late["batches"][0]["segments"]]
+    assert ids == list(range(SEGMENTS + 1))
+    assert await stored_keys(client, config, replay_id) == ["000003", f"{SEGMENTS:06d}", "compacted-000001"]
+
+    totals = await compactor(client).run_once(older_than=0)
+    assert totals.replays == 1
+    assert await answers(client, replay_id) == after_late
+    assert await stored_keys(client, config, replay_id) == ["compacted-000002"]
+
+
+async def test_a_replaced_object_a_late_segment_points_at_is_kept(app_client):
+    """A crash left segment 3's old blob as garbage; then segment 3 was sent again (same key): the row
+    points at it, so the garbage collection keeps it."""
+    client, config = await app_client()
+    replay_id, _ = await record(client)
+    crashing = compactor(client)
+
+    async def crash(*args):
+        raise Crash
+
+    crashing.delete_replaced = crash
+    with pytest.raises(Crash):
+        await crashing.run_once(older_than=0)
+    await send(client, replay_id, 3, variant=" again")
+    await compactor(client).collect_garbage()
+    assert "000003" in await stored_keys(client, config, replay_id)
+    assert b"Page 3 again" in (await answers(client, replay_id))["segments"][3][0]
+
+
+# --- deleting and retention -------------------------------------------------------------------
+
+async def test_deleting_and_expiring_compacted_replays(app_client, store_kind):
+    client, config = await app_client(store_kind)
+    deleted, _ = await record(client)
+    expired, _ = await record(client, with_error=False)
+    kept, _ = await record(client, segments=2, with_error=False)
+    await compactor(client).run_once(older_than=0)
+    response = await client.delete(f"/api/0/projects/1/replays/{deleted}/", headers=AUTH)
+    assert response.status == 200 and (await response.json())["blobs"] == 1
+    assert await stored_keys(client, config, deleted) == []
+    index = client.app[index_key]
+    stale = 1_000_000.0
+    await index._run(index.db.execute, "UPDATE replays SET updated_at = ? WHERE replay_id = ?", (stale, expired))
+    assert await sweep_expired(client.app) == 1
+    assert await stored_keys(client, config, expired) == []
+    assert (await client.get(f"/api/0/projects/1/replays/{expired}/", headers=AUTH)).status == 404
+    assert [r["replay_id"] for r in await get(client, "/api/0/projects/1/replays/")] == [kept]
+    assert await stored_keys(client, config, kept) == ["compacted-000001"]
+
+
+async def test_a_replay_deleted_while_it_is_compacted_leaves_no_object(app_client):
+    client, config = await app_client()
+    replay_id, _ = await record(client)
+    racing = compactor(client)
+    original = racing.read_chunks
+
+    async def read_then_delete(rows):
+        chunks = await original(rows)  # the replay is deleted before its object is written
+        assert (await client.delete(f"/api/0/projects/1/replays/{replay_id}/", headers=AUTH)).status == 200
+        return chunks
+
+    racing.read_chunks = read_then_delete
+    totals = await racing.run_once(older_than=0)
+    assert totals.replays == 0 and totals.skipped == 1
+    assert await stored_keys(client, config, replay_id) == []
+
+
+# --- the command ------------------------------------------------------------------------------
+
+async def test_replayd_compact_runs_a_round_now(app_client, capsys):
+    client, config = await app_client()
+    replay_id, _ = await record(client)
+    config_path = str(Path(config.storage.path).parent / "replayd.yaml")
+    assert await asyncio.to_thread(main, ["compact", "--config", config_path]) == 0  # not finished yet
+    assert "compacted 0 replays" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["compact", "--config", config_path, "--older-than", "0"]) == 0
+    out = capsys.readouterr().out
+    assert f"compacted 1 replays ({SEGMENTS} segments)" in out
+    assert await stored_keys(client, config, replay_id) == ["compacted-000001"]
+    assert json.loads((await answers(client, replay_id))["segments"][0][0])[0]["type"] == 4
