@@ -88,6 +88,13 @@ def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
+def starts_chunk(size: int, segment_bytes: int, full_snapshot: bool, config: CompactionConfig) -> bool:
+    """Whether a segment of ``segment_bytes`` (decompressed) starts a new chunk after one of ``size``
+    bytes: at a full snapshot once the chunk has ``chunk_bytes``, or when it would pass ``max_chunk_bytes``."""
+    return size > 0 and ((full_snapshot and size >= config.chunk_bytes)
+                         or size + segment_bytes > config.max_chunk_bytes)
+
+
 def _shares(total: int, sizes: list[int]) -> list[int]:
     """``total`` split in proportion to ``sizes``, adding up exactly."""
     whole = sum(sizes) or 1
@@ -232,9 +239,7 @@ class Compactor:
                 packed = await reader.packed(row)
                 if packed is None:
                     raise CompactionError(f"segment {row.segment_id}'s blob is missing")
-                cut = i > start and ((row.has_full_snapshot and size >= self.config.chunk_bytes)
-                                     or size + len(packed) > self.config.max_chunk_bytes)
-                if cut:
+                if starts_chunk(size, len(packed), row.has_full_snapshot, self.config):
                     chunks.append(await self._encode(rows[start:i], pending))
                     start, pending, size = i, [], 0
                 pending.append(packed)

@@ -81,7 +81,8 @@ async def record(client, segments: int = SEGMENTS, with_error: bool = True) -> t
         await send(client, replay_id, n)
     if with_error:
         event = error_event(event_id, replay_id, t=(T + 7000) / 1000)
-        assert (await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}", data=error_envelope(event))).status == 200
+        response = await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}", data=error_envelope(event))
+        assert response.status == 200
     return replay_id, event_id
 
 
