@@ -161,18 +161,22 @@ class Compactor:
             idle_before = long_idle_before = now - older_than
         else:
             idle_before, long_idle_before = now - self.config.idle_seconds, now - self.config.settle_seconds
-        offset, done = 0, 0
-        while done < self.config.batch:
+        offset, tried = 0, 0
+        while tried < self.config.batch:
             candidates = await self.index.replays_to_compact(idle_before, self.config.max_duration_seconds,
                                                              long_idle_before, offset=offset,
                                                              limit=self.config.batch)
-            waiting = [key for key in candidates if self._retry_at.get(key, 0.0) <= now]
-            for project_id, replay_id in waiting[:self.config.batch - done]:
-                totals.add(await self.compact_replay(project_id, replay_id))
-                done += 1
+            due = [key for key in candidates if self._retry_at.get(key, 0.0) <= now][:self.config.batch - tried]
+            compacted = 0
+            for project_id, replay_id in due:
+                done = await self.compact_replay(project_id, replay_id)
+                compacted += done.replays
+                totals.add(done)
+            tried += len(due)
             if len(candidates) < self.config.batch:
                 break
-            offset += len(candidates) - len(waiting)  # the ones done no longer match; the ones waiting do
+            # the replays compacted no longer match; those waiting to be retried (or left) still do
+            offset += len(candidates) - compacted
         self.backlog = len(await self.index.replays_to_compact(idle_before, self.config.max_duration_seconds,
                                                                long_idle_before, limit=10_000))
         return totals

@@ -43,7 +43,7 @@ class SegmentReader:
     chunk costs one ranged read."""
 
     def __init__(self, blobs: BlobStore, read_blob: Callable[[SegmentRecord], Awaitable[bytes | None]],
-                 keep: int = 2):
+                 keep: int = 1):
         self.blobs = blobs
         self.read_blob = read_blob
         self.keep = keep

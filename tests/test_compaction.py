@@ -245,6 +245,21 @@ async def test_during_a_blob_store_outage_nothing_is_lost_and_it_is_retried(app_
     assert await client.app[index_key].garbage() == []
 
 
+async def test_a_replay_that_cannot_be_compacted_does_not_hold_up_the_others(app_client):
+    client, config = await app_client(batch=1)
+    broken, _ = await record(client, segments=3, with_error=False)  # the oldest: tried first
+    fine, _ = await record(client, segments=3, with_error=False)
+    assert await client.app[blobs_key].delete(f"1/{broken}/000001")  # a blob gone missing
+    job = compactor(client)
+    assert (await job.run_once(older_than=0)).failed == 1
+    assert job.backlog == 2
+    totals = await job.run_once(older_than=0)  # the broken one waits before it is tried again
+    assert totals.replays == 1 and totals.failed == 0
+    assert await stored_keys(client, config, fine) == ["compacted-000001"]
+    assert await stored_keys(client, config, broken) == ["000000", "000002"]  # left as it was
+    assert job.backlog == 1
+
+
 # --- late segments ----------------------------------------------------------------------------
 
 async def test_a_late_segment_after_compaction_is_stored_played_and_compacted_again(app_client, store_kind):
