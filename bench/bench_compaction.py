@@ -79,7 +79,7 @@ def main() -> int:
           f"chunk_bytes {config.chunk_bytes}; sizes against zlib-6 of the segments' JSON")
     header = f"{'recording':28} {'segs':>5} {'full':>4} {'MB JSON':>8} {'chunks':>6} {'ingest q5':>9}"
     print(header + "".join(f" {'q' + str(q):>7} {'ms/MB':>6}" for q in qualities))
-    totals = {"zlib6": 0, "ingest": 0, **{q: 0 for q in qualities}}
+    totals = {"zlib6": 0, "ingest": 0, **dict.fromkeys(qualities, 0)}
     for path in paths:
         r = measure(path, qualities, config)
         mb = r["raw"] / 1e6
