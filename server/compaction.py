@@ -195,6 +195,7 @@ class Compactor:
         return totals
 
     async def _compact(self, project_id: int, replay_id: str) -> Totals:
+        state_version = (await self.index.get_state(project_id, replay_id)).version  # before the rows
         rows = await self.index.replay_segments(project_id, replay_id)
         if not rows or any(row.location != "store" for row in rows):
             return Totals(skipped=1)  # a spooled segment is compacted once it is uploaded
@@ -206,7 +207,7 @@ class Compactor:
         replaced = sorted({row.blob_key for row in rows} - {key})
         try:
             await self.verify(key, chunks)
-            switched = await self.switch(project_id, replay_id, rows, after, replaced)
+            switched = await self.switch(project_id, replay_id, state_version, rows, after, replaced)
         except (OSError, CompactionError, BlobNotFound):
             await self._discard(project_id, replay_id, key)
             raise
@@ -281,10 +282,10 @@ class Compactor:
         if start != len(stored):
             raise CompactionError(f"{key} is not the object written")
 
-    async def switch(self, project_id: int, replay_id: str, before: list[SegmentRecord], after: list[SegmentRecord],
-                     replaced: list[str]) -> bool:
+    async def switch(self, project_id: int, replay_id: str, state_version: int, before: list[SegmentRecord],
+                     after: list[SegmentRecord], replaced: list[str]) -> bool:
         """Step 4: the index points at the new object, in one transaction, if nothing changed."""
-        return await self.index.switch_to_compacted(project_id, replay_id, before, after, replaced)
+        return await self.index.switch_to_compacted(project_id, replay_id, state_version, before, after, replaced)
 
     async def delete_replaced(self, project_id: int, replay_id: str, keys: list[str]) -> int:
         """Step 5: the objects replaced, each only while no row points at it (a late segment's may),

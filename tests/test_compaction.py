@@ -281,6 +281,27 @@ async def test_a_late_segment_after_compaction_is_stored_played_and_compacted_ag
     assert await stored_keys(client, config, replay_id) == ["compacted-000002"]
 
 
+async def test_a_segment_arriving_while_the_replay_is_compacted_waits_for_the_next_round(app_client):
+    client, config = await app_client()
+    replay_id, _ = await record(client)
+    racing = compactor(client)
+    original = racing.read_chunks
+
+    async def read_then_a_segment_comes(rows):
+        chunks = await original(rows)
+        await send(client, replay_id, 5)  # the same segment again: its blob is written again
+        await send(client, replay_id, 3, variant=" late")
+        return chunks
+
+    racing.read_chunks = read_then_a_segment_comes
+    assert (await racing.run_once(older_than=0)).skipped == 1
+    assert "compacted-000001" not in await stored_keys(client, config, replay_id)  # the new object is gone
+    late = await answers(client, replay_id)
+    assert b"Page 3 late" in late["segments"][3][0]
+    assert (await compactor(client).run_once(older_than=0)).replays == 1
+    assert await answers(client, replay_id) == late
+
+
 async def test_a_replaced_object_a_late_segment_points_at_is_kept(app_client):
     """A crash left segment 3's old blob as garbage; then segment 3 was sent again (same key): the row
     points at it, so the garbage collection keeps it."""
@@ -351,3 +372,22 @@ async def test_replayd_compact_runs_a_round_now(app_client, capsys):
     assert f"compacted 1 replays ({SEGMENTS} segments)" in out
     assert await stored_keys(client, config, replay_id) == ["compacted-000001"]
     assert json.loads((await answers(client, replay_id))["segments"][0][0])[0]["type"] == 4
+
+
+# --- one node at a time -----------------------------------------------------------------------
+
+async def test_one_node_at_a_time_leads_compaction_on_postgresql(postgres_url):
+    from replayd.server.compaction import leader
+    from replayd.server.config import IndexConfig
+    from replayd.server.index import open_index
+
+    nodes = [await open_index(IndexConfig(url=postgres_url)) for _ in range(2)]
+    try:
+        async with leader(nodes[0], "compaction") as first:
+            async with leader(nodes[1], "compaction") as second:
+                assert first and not second
+        async with leader(nodes[1], "compaction") as second:  # released at the end of the first's round
+            assert second
+    finally:
+        for node in nodes:
+            await node.close()

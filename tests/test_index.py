@@ -396,7 +396,9 @@ async def test_compaction_finds_finished_replays_and_switches_them_in_one_step(i
     key = f"{P}/{rid(1)}/compacted-000001"
     after = [compacted(row, key, n * 1000) for n, row in enumerate(before)]
     old_keys = [row.blob_key for row in before]
-    assert await index.switch_to_compacted(P, rid(1), before, after, old_keys)
+    version = (await index.get_state(P, rid(1))).version
+    assert not await index.switch_to_compacted(P, rid(1), version - 1, before, after, old_keys)  # a segment came
+    assert await index.switch_to_compacted(P, rid(1), version, before, after, old_keys)
     assert await index.replay_segments(P, rid(1)) == after
     assert (await index.get_segment(P, rid(1), 1)).compacted
     replay = await index.get_replay(P, rid(1))
@@ -407,8 +409,13 @@ async def test_compaction_finds_finished_replays_and_switches_them_in_one_step(i
     assert len(await index.garbage()) == 2
     assert await index.replays_to_compact(now + 1, 3600, now + 1) == [(P, rid(2))]  # nothing loose left
     # the rows changed since they were read: nothing is written
-    assert not await index.switch_to_compacted(P, rid(1), before, after, [])
-    assert not await index.switch_to_compacted(P, rid(2), [], [], [])
+    assert not await index.switch_to_compacted(P, rid(1), version, before, after, [])
+    assert not await index.switch_to_compacted(P, rid(2), 1, [], [], [])
+    # a segment stored again exactly as it was still counts as a change (its blob was written again)
+    before = await index.replay_segments(P, rid(2))
+    await store(index, segment(rid(2), 0))
+    assert before == await index.replay_segments(P, rid(2))
+    assert not await index.switch_to_compacted(P, rid(2), 1, before, [compacted(before[0], "k", 0)], [])
 
 
 async def test_a_segment_after_compaction_replaces_the_compacted_row(index):
@@ -416,7 +423,7 @@ async def test_a_segment_after_compaction_replaces_the_compacted_row(index):
         await store(index, segment(rid(1), segment_id))
     before = await index.replay_segments(P, rid(1))
     key = f"{P}/{rid(1)}/compacted-000001"
-    assert await index.switch_to_compacted(P, rid(1), before, [compacted(r, key, 0) for r in before], [])
+    assert await index.switch_to_compacted(P, rid(1), 2, before, [compacted(r, key, 0) for r in before], [])
     await store(index, segment(rid(1), 1, stored_bytes=250))  # a re-send wins
     await store(index, segment(rid(1), 2, start=10))  # a new one
     rows = await index.replay_segments(P, rid(1))
@@ -431,7 +438,7 @@ async def test_deleting_a_compacted_replay_forgets_its_garbage(index):
     await store(index, segment(rid(1), 0))
     before = await index.replay_segments(P, rid(1))
     key = f"{P}/{rid(1)}/compacted-000001"
-    assert await index.switch_to_compacted(P, rid(1), before, [compacted(before[0], key, 0)], [before[0].blob_key])
+    assert await index.switch_to_compacted(P, rid(1), 1, before, [compacted(before[0], key, 0)], [before[0].blob_key])
     assert await index.delete_replay(P, rid(1))
     assert await index.garbage() == [] and await index.replay_segments(P, rid(1)) == []
 

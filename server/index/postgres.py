@@ -529,12 +529,15 @@ class PostgresIndex:
     async def replay_segments(self, project_id: int, replay_id: str) -> list[SegmentRecord]:
         return await self._segments(self.pool, project_id, replay_id)
 
-    async def switch_to_compacted(self, project_id: int, replay_id: str, before: list[SegmentRecord],
-                                  after: list[SegmentRecord], replaced_keys: list[str]) -> bool:
+    async def switch_to_compacted(self, project_id: int, replay_id: str, state_version: int,
+                                  before: list[SegmentRecord], after: list[SegmentRecord],
+                                  replaced_keys: list[str]) -> bool:
         key = (project_id, replay_id)
         changed = SEGMENT_FIELDS[3:]
         async with self._transaction(key) as conn:
-            if await self._segments(conn, *key) != before:
+            version = await conn.fetchval(
+                "SELECT COALESCE((SELECT version FROM replay_state WHERE project_id = $1 AND replay_id = $2), 0)", *key)
+            if version != state_version or await self._segments(conn, *key) != before:
                 return False
             await conn.executemany(
                 f"UPDATE segments SET {', '.join(f'{_select((c,))} = ${n}' for n, c in enumerate(changed, 4))} "

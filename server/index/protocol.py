@@ -109,9 +109,12 @@ class Index(Protocol):
     async def replay_segments(self, project_id: int, replay_id: str) -> list[SegmentRecord]:
         """Every segment row of a replay, in id order."""
 
-    async def switch_to_compacted(self, project_id: int, replay_id: str, before: list[SegmentRecord],
-                                  after: list[SegmentRecord], replaced_keys: list[str]) -> bool:
-        """If the replay's segment rows are still exactly ``before``, in one transaction: write ``after``
+    async def switch_to_compacted(self, project_id: int, replay_id: str, state_version: int,
+                                  before: list[SegmentRecord], after: list[SegmentRecord],
+                                  replaced_keys: list[str]) -> bool:
+        """If the replay's segment rows are still exactly ``before`` and its scrubber state still
+        ``state_version`` (read before them: every segment stored bumps it, even one identical to the
+        row it replaces), in one transaction: write ``after``
         (the same segments, now in a compacted object), move the replay's stored bytes by the difference
         (its ``updated_at`` unchanged: retention counts from the last write received) and keep
         ``replaced_keys`` as garbage to delete. False, and nothing written, when a row changed, came or went."""

@@ -507,12 +507,15 @@ class SQLiteIndex:
     async def replay_segments(self, project_id: int, replay_id: str) -> list[SegmentRecord]:
         return await self._read(lambda db: self._segments(db, project_id, replay_id))
 
-    async def switch_to_compacted(self, project_id: int, replay_id: str, before: list[SegmentRecord],
-                                  after: list[SegmentRecord], replaced_keys: list[str]) -> bool:
+    async def switch_to_compacted(self, project_id: int, replay_id: str, state_version: int,
+                                  before: list[SegmentRecord], after: list[SegmentRecord],
+                                  replaced_keys: list[str]) -> bool:
         key = (project_id, replay_id)
 
         def run(db: sqlite3.Connection) -> bool:
-            if self._segments(db, *key) != before:
+            version = db.execute("SELECT version FROM replay_state WHERE project_id = ? AND replay_id = ?",
+                                 key).fetchone()
+            if (version[0] if version else 0) != state_version or self._segments(db, *key) != before:
                 return False
             now = time.time()
             for segment in after:
