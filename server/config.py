@@ -162,7 +162,7 @@ class CompactionConfig(_Section):
     # A chunk ends before a segment with a full snapshot once it holds chunk_bytes of decompressed
     # segments (so playback starts at a chunk's first segment), and before any segment that would take
     # it past max_chunk_bytes: what a reader decompresses to play one moment.
-    chunk_bytes: int = Field(8 * MiB, ge=1)
+    chunk_bytes: int = Field(16 * MiB, ge=1)
     max_chunk_bytes: int = Field(32 * MiB, ge=1)
 
 
