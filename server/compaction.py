@@ -69,7 +69,7 @@ class Totals:
     bytes_after: int = 0  # bytes of the objects written for them
     failed: int = 0
     skipped: int = 0  # changed while being compacted (a late segment): left for a later round
-    deleted: int = 0  # replaced objects deleted
+    deleted: int = 0  # replaced objects deleted (or found gone already)
 
     def add(self, other: Totals) -> None:
         for f in dataclasses.fields(self):
@@ -294,7 +294,8 @@ class Compactor:
         for key in keys:
             async with self.replay_lock(project_id, replay_id):
                 if not await self.index.blob_referenced(project_id, replay_id, key):
-                    deleted += int(await self.blobs.delete(key))
+                    await self.blobs.delete(key)
+                    deleted += 1
                 await self.index.forget_garbage(project_id, replay_id, key)
         self._count("replayd_compaction_objects_deleted_total", deleted)
         return deleted

@@ -48,8 +48,8 @@ class BlobStore(Protocol):
     async def get_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end`` (exclusive) of an object; BlobNotFound if it does not exist."""
 
-    async def delete(self, key: str) -> bool:
-        """Delete one object (a ``segment_key`` or ``compacted_key``); False if it did not exist."""
+    async def delete(self, key: str) -> None:
+        """Delete one object (nothing if there is none); ``key`` must be a ``segment_key`` or ``compacted_key``."""
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete a replay's blobs; ``prefix`` must be a whole ``replay_prefix`` (else ValueError)."""

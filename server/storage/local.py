@@ -64,12 +64,8 @@ class LocalBlobStore:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise BlobNotFound(key) from None
 
-    def _delete(self, key: str) -> bool:
-        try:
-            self._path(key).unlink()
-        except FileNotFoundError:
-            return False
-        return True
+    def _delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def _delete_prefix(self, prefix: str) -> int:
         path = self.root / prefix
@@ -95,8 +91,8 @@ class LocalBlobStore:
     async def get_range(self, key: str, start: int, end: int) -> bytes:
         return await asyncio.to_thread(self._get_range, key, start, end)
 
-    async def delete(self, key: str) -> bool:
-        return await asyncio.to_thread(self._delete, check_blob_key(key))
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._delete, check_blob_key(key))
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).is_file)

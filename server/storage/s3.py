@@ -90,12 +90,9 @@ class S3BlobStore:
             async with response["Body"] as body:
                 return await body.read()
 
-    async def delete(self, key: str) -> bool:
-        key = self.prefix + check_blob_key(key)
+    async def delete(self, key: str) -> None:
         with _outage("delete"):
-            existed = await self.exists(key[len(self.prefix):])
-            await self._client.delete_object(Bucket=self.bucket, Key=key)
-        return existed
+            await self._client.delete_object(Bucket=self.bucket, Key=self.prefix + check_blob_key(key))
 
     async def exists(self, key: str) -> bool:
         with _outage("head"):
