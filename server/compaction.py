@@ -400,7 +400,7 @@ async def compaction_ctx(app: web.Application) -> AsyncIterator[None]:
 async def compact_now(config: Any, older_than: float | None) -> Totals:
     """``replayd compact``: one round in this process, on the leader only (else nothing is done)."""
     from .index import open_index
-    from .storage import open_blob_store
+    from .storage.backends import open_blob_store
 
     index = await open_index(config.index)
     try:

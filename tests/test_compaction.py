@@ -16,7 +16,7 @@ from replayd.server.app import create_app
 from replayd.server.cli import main
 from replayd.server.compaction import Compactor, compactor_key
 from replayd.server.keys import blobs_key, index_key
-from replayd.server.resources import sweep_expired
+from replayd.server.retention import sweep_expired
 from replayd.server.storage import StoreUnavailable
 from tests.envelopes import click, mouse_move, new_id, page_events, replay_envelope
 from tests.harness import PUBLIC_KEY, make_config
@@ -383,9 +383,8 @@ async def test_one_node_at_a_time_leads_compaction_on_postgresql(postgres_url):
 
     nodes = [await open_index(IndexConfig(url=postgres_url)) for _ in range(2)]
     try:
-        async with leader(nodes[0], "compaction") as first:
-            async with leader(nodes[1], "compaction") as second:
-                assert first and not second
+        async with leader(nodes[0], "compaction") as first, leader(nodes[1], "compaction") as second:
+            assert first and not second
         async with leader(nodes[1], "compaction") as second:  # released at the end of the first's round
             assert second
     finally:
