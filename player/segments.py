@@ -32,7 +32,7 @@ from replayd.server.auth import require_auth
 from replayd.server.codec import VERSION, events_span
 from replayd.server.index import ReplayDetail, SegmentRecord, SegmentRow
 from replayd.server.keys import blobs_key, config_key, index_key, pool_key
-from replayd.server.segment_reader import SegmentReader, chunk_of, read_chunk
+from replayd.server.segment_reader import SegmentReader, chunk_cache_key, chunk_of, read_chunk
 
 from . import timeline
 from .page_helpers import find_replay, json_errors
@@ -79,7 +79,7 @@ async def read_sources(app: web.Application, pid: int, replay_id: str, segment_i
 
 
 def segment_reader(app: web.Application) -> SegmentReader:
-    return SegmentReader(app[blobs_key], lambda row: read_segment_blob(app, row))
+    return SegmentReader(app[blobs_key], lambda row: read_segment_blob(app, row), cache=app[chunk_cache_key])
 
 
 async def packed_in_order(app: web.Application, rows: list[SegmentRecord],

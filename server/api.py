@@ -14,7 +14,7 @@ from .codec import CONTENT_TYPE, packed_segment_json, segment_json
 from .index import SegmentRecord
 from .keys import blobs_key, config_key, index_key, projects_key, spool_key
 from .query import query_int, replay_query
-from .segment_reader import read_one_packed
+from .segment_reader import chunk_cache_key, read_one_packed
 from .storage import BlobNotFound, is_replay_id, replay_prefix
 
 MAX_PAGE = 200
@@ -113,7 +113,8 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
         return web.Response(body=body, content_type="application/json", headers=headers)
     # A compacted segment: its bytes cut from its chunk; the same answer as before compaction (the
     # msgpack form compressed again, so its bytes may differ; what they decode to does not).
-    packed = await read_one_packed(request.app[blobs_key], row, lambda r: read_segment_blob(request.app, r))
+    packed = await read_one_packed(request.app[blobs_key], row, lambda r: read_segment_blob(request.app, r),
+                                   request.app[chunk_cache_key])
     if packed is None:
         raise web.HTTPNotFound(text="segment blob is missing")
     if wants_br:

@@ -15,6 +15,7 @@ from .ingest.routes import setup_ingest_routes
 from .keys import config_key
 from .metrics import setup_metrics
 from .resources import blobs_ctx, index_ctx, pool_ctx, retention_ctx, spool_ctx
+from .segment_reader import setup_segment_reading
 from .useragent import compile_user_agent_rules
 
 # Headroom over the envelope limit so an oversized body is read far enough to answer 413 ourselves.
@@ -34,5 +35,6 @@ def create_app(config: Config) -> web.Application:
     setup_ingest_routes(app)
     app.cleanup_ctx.append(compaction_ctx)  # after ingest's: it takes ingest's per-replay locks
     setup_api_routes(app)
+    setup_segment_reading(app)
     setup_player_routes(app)
     return app

@@ -164,6 +164,9 @@ class CompactionConfig(_Section):
     # it past max_chunk_bytes: what a reader decompresses to play one moment.
     chunk_bytes: int = Field(16 * MiB, ge=1)
     max_chunk_bytes: int = Field(32 * MiB, ge=1)
+    # Decompressed chunks each process keeps for readers (the player's batches of one seek, and the
+    # next seek into the same chunk); 0 keeps none.
+    read_cache_bytes: int = Field(64 * MiB, ge=0)
 
 
 class Config(_Section):

@@ -13,8 +13,11 @@ import asyncio
 import collections
 from collections.abc import Awaitable, Callable
 
+from aiohttp import web
+
 from .codec import CodecError, decode_chunk, unpack_blob
 from .index import SegmentRecord
+from .keys import config_key
 from .storage import BlobNotFound, BlobStore
 
 ChunkKey = tuple[str, int, int]  # blob key, chunk_start, chunk_end
@@ -36,6 +39,55 @@ async def read_chunk(blobs: BlobStore, chunk: ChunkKey) -> bytes | None:
     return data
 
 
+class ChunkCache:
+    """Decompressed chunks shared by every reader of the process, the most recently used kept up to
+    ``max_bytes`` in all: the player's batches for one seek (several requests at once) and the next
+    seek into the same chunk decompress it once. A chunk is read under its key only once the index
+    points at it, and an object the index pointed at is never written again, so a kept chunk never
+    goes stale; a chunk larger than ``max_bytes`` is not kept."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.used = 0
+        self._kept: collections.OrderedDict[ChunkKey, bytes] = collections.OrderedDict()
+        self._loading: dict[ChunkKey, asyncio.Future[bytes | None]] = {}
+
+    def peek(self, chunk: ChunkKey) -> bytes | None:
+        """The chunk if kept, without loading it."""
+        return self._kept.get(chunk)
+
+    async def get(self, chunk: ChunkKey, load: Callable[[], Awaitable[bytes | None]]) -> bytes | None:
+        if (data := self._kept.get(chunk)) is not None:
+            self._kept.move_to_end(chunk)
+            return data
+        if (loading := self._loading.get(chunk)) is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._loading[chunk] = future
+        try:
+            data = await load()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: a reader that gave up must not leave it unobserved
+            raise
+        finally:
+            self._loading.pop(chunk, None)
+        future.set_result(data)
+        if data is not None and len(data) <= self.max_bytes:
+            self._kept[chunk] = data
+            self.used += len(data)
+            while self.used > self.max_bytes:
+                self.used -= len(self._kept.popitem(last=False)[1])
+        return data
+
+
+chunk_cache_key = web.AppKey("chunk_cache", ChunkCache)
+
+
+def setup_segment_reading(app: web.Application) -> None:
+    app[chunk_cache_key] = ChunkCache(app[config_key].compaction.read_cache_bytes)
+
+
 class SegmentReader:
     """Decompressed segments from their rows. ``read_blob`` reads a loose segment's stored bytes (the
     spool or the blob store; None when missing). A compacted chunk is read and decompressed once for
@@ -43,15 +95,21 @@ class SegmentReader:
     chunk costs one ranged read."""
 
     def __init__(self, blobs: BlobStore, read_blob: Callable[[SegmentRecord], Awaitable[bytes | None]],
-                 keep: int = 1):
+                 keep: int = 1, cache: ChunkCache | None = None):
         self.blobs = blobs
         self.read_blob = read_blob
         self.keep = keep
+        self.cache = cache
         self._chunks: collections.OrderedDict[ChunkKey, asyncio.Task[bytes | None]] = collections.OrderedDict()
 
-    async def _chunk(self, chunk: ChunkKey) -> bytes | None:
+    async def _load(self, chunk: ChunkKey) -> bytes | None:
         data = await read_chunk(self.blobs, chunk)
         return None if data is None else await asyncio.to_thread(decode_chunk, data)
+
+    async def _chunk(self, chunk: ChunkKey) -> bytes | None:
+        if self.cache is None:
+            return await self._load(chunk)
+        return await self.cache.get(chunk, lambda: self._load(chunk))
 
     async def packed(self, row: SegmentRecord) -> bytes | None:
         """The segment's decompressed bytes, None when its blob (or object) is missing."""
@@ -80,12 +138,16 @@ class SegmentReader:
 
 
 async def read_one_packed(blobs: BlobStore, row: SegmentRecord,
-                          read_blob: Callable[[SegmentRecord], Awaitable[bytes | None]]) -> bytes | None:
-    """One segment's decompressed bytes; of a compacted chunk only as much is decompressed as it needs."""
+                          read_blob: Callable[[SegmentRecord], Awaitable[bytes | None]],
+                          cache: ChunkCache | None = None) -> bytes | None:
+    """One segment's decompressed bytes; of a compacted chunk not in ``cache`` only as much is
+    decompressed as it needs."""
     chunk = chunk_of(row)
     if chunk is None:
         blob = await read_blob(row)
         return None if blob is None else await asyncio.to_thread(unpack_blob, blob)
+    if cache is not None and (kept := cache.peek(chunk)) is not None:
+        return kept[row.chunk_offset:row.chunk_offset + row.chunk_length]
     data = await read_chunk(blobs, chunk)
     if data is None:
         return None

@@ -390,3 +390,25 @@ async def test_one_node_at_a_time_leads_compaction_on_postgresql(postgres_url):
     finally:
         for node in nodes:
             await node.close()
+
+
+async def test_readers_share_decompressed_chunks_up_to_a_bound():
+    from replayd.server.segment_reader import ChunkCache
+
+    cache = ChunkCache(max_bytes=10)
+    loads = []
+
+    async def load(data: bytes):
+        loads.append(data)
+        await asyncio.sleep(0.01)
+        return data
+
+    chunk_a, chunk_b, big = ("k", 0, 4), ("k", 4, 8), ("k", 8, 20)
+    assert await asyncio.gather(*(cache.get(chunk_a, lambda: load(b"aaaa")) for _ in range(3))) == [b"aaaa"] * 3
+    assert loads == [b"aaaa"]  # three readers at once, one load
+    assert await cache.get(chunk_b, lambda: load(b"bbbbbb")) == b"bbbbbb" and cache.used == 10
+    assert await cache.get(big, lambda: load(b"x" * 11)) == b"x" * 11 and cache.peek(big) is None  # too big to keep
+    await cache.get(chunk_a, lambda: load(b"never"))  # kept: not loaded again, and now the most recent
+    assert await cache.get(("k", 20, 24), lambda: load(b"cccc")) == b"cccc"
+    assert cache.peek(chunk_b) is None and cache.peek(chunk_a) == b"aaaa" and cache.used == 8
+    assert loads == [b"aaaa", b"bbbbbb", b"x" * 11, b"cccc"]
