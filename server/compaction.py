@@ -42,7 +42,7 @@ from typing import Any
 from aiohttp import web
 
 from .codec import decode_chunk, encode_chunk
-from .config import CompactionConfig
+from .config import CompactionConfig, Config
 from .index import Index, SegmentRecord
 from .metrics import Metrics
 from .segment_reader import SegmentReader
@@ -351,6 +351,9 @@ class Compactor:
 
 # --- in the server: a round every interval_seconds, on the leader --------------------------
 
+compactor_key = web.AppKey("compactor", Compactor)
+
+
 async def compaction_loop(compactor: Compactor, index: Index, interval: float,
                           last_round: list[float]) -> None:
     while True:
@@ -397,7 +400,7 @@ async def compaction_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def compact_now(config: Any, older_than: float | None) -> Totals:
+async def compact_now(config: Config, older_than: float | None) -> Totals:
     """``replayd compact``: one round in this process, on the leader only (else nothing is done)."""
     from .index import open_index
     from .storage.backends import open_blob_store
@@ -414,6 +417,3 @@ async def compact_now(config: Any, older_than: float | None) -> Totals:
             await blobs.close()
     finally:
         await index.close()
-
-
-compactor_key = web.AppKey("compactor", Compactor)
