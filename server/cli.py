@@ -146,6 +146,9 @@ def cmd_copy_index(args: argparse.Namespace) -> int:
 def cmd_compact(args: argparse.Namespace) -> int:
     from .compaction import CompactionError, compact_now
 
+    if args.older_than is not None and not args.older_than >= 0:
+        print(f"compact: --older-than must be 0 or more seconds, not {args.older_than}", file=sys.stderr)
+        return EXIT_CONFIG
     os.umask(PRIVATE_UMASK)
     try:
         config = load_config(_config_path(args))

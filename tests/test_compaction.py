@@ -160,6 +160,37 @@ async def test_a_compacted_replay_reads_the_same_on_both_stores_and_indexes(app_
     assert "replayd_compaction_objects_deleted_total 10.0" in metrics
 
 
+async def test_a_real_recording_with_events_too_deep_for_msgpack_reads_the_same(app_client):
+    from tests.envelopes import cut_segments
+    from tests.harness import load_recording
+    from tests.test_player_segments import deep_event
+
+    client, config = await app_client(chunk_bytes=1_000_000)
+    replay_id = new_id()
+    segments = cut_segments(load_recording(), 5.0)
+    last = segments[-1][-1]["timestamp"]
+    deep = deep_event(300)  # stored as its JSON text (msgpack extension type 1), inside a chunk
+    deep["timestamp"] = last + 1000
+    for n, events in enumerate([*segments, [deep, {**deep, "timestamp": last + 2000}]]):
+        response = await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}",
+                                     data=replay_envelope(replay_id, n, events))
+        assert response.status == 200, await response.text()
+    before = await answers(client, replay_id)
+    assert (await compactor(client).run_once(older_than=0)).replays == 1
+    assert await answers(client, replay_id) == before
+    assert await stored_keys(client, config, replay_id) == ["compacted-000001"]
+    rows = await client.app[index_key].replay_segments(1, replay_id)
+    assert len({r.chunk_start for r in rows}) > 1  # a full snapshot past chunk_bytes started a chunk
+    assert json.loads(before["segments"][len(segments)][0])[0]["data"]["adds"][0]["node"]["id"] == 10_300
+
+
+def test_the_config_refuses_chunks_larger_than_their_maximum(tmp_path):
+    from replayd.server.config import ConfigError
+
+    with pytest.raises(ConfigError, match="compaction.chunk_bytes: larger than compaction.max_chunk_bytes"):
+        make_config(tmp_path, compaction={"chunk_bytes": 2048, "max_chunk_bytes": 1024})
+
+
 async def test_only_finished_replays_are_compacted(app_client):
     client, config = await app_client(idle_seconds=3600, max_duration_seconds=30, settle_seconds=0)
     short, _ = await record(client, segments=2, with_error=False)  # 5 s long, written just now
@@ -365,6 +396,8 @@ async def test_replayd_compact_runs_a_round_now(app_client, capsys):
     client, config = await app_client()
     replay_id, _ = await record(client)
     config_path = str(Path(config.storage.path).parent / "replayd.yaml")
+    assert await asyncio.to_thread(main, ["compact", "--config", config_path, "--older-than", "-1"]) == 2
+    assert "--older-than" in capsys.readouterr().err
     assert await asyncio.to_thread(main, ["compact", "--config", config_path]) == 0  # not finished yet
     assert "compacted 0 replays" in capsys.readouterr().out
     assert await asyncio.to_thread(main, ["compact", "--config", config_path, "--older-than", "0"]) == 0
