@@ -187,7 +187,7 @@ async def test_a_real_recording_with_events_too_deep_for_msgpack_reads_the_same(
 def test_the_config_refuses_chunks_larger_than_their_maximum(tmp_path):
     from replayd.server.config import ConfigError
 
-    with pytest.raises(ConfigError, match="compaction.chunk_bytes: larger than compaction.max_chunk_bytes"):
+    with pytest.raises(ConfigError, match=r"compaction\.chunk_bytes: larger than compaction\.max_chunk_bytes"):
         make_config(tmp_path, compaction={"chunk_bytes": 2048, "max_chunk_bytes": 1024})
 
 
