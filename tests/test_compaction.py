@@ -12,6 +12,7 @@ import brotli
 import msgpack
 import pytest
 
+from replayd.player.json_views import crumbs_cache_key
 from replayd.server.app import create_app
 from replayd.server.cli import main
 from replayd.server.compaction import Compactor, compactor_key
@@ -108,6 +109,7 @@ async def answers(client, replay_id: str) -> dict:
                                     headers={**AUTH, "Accept-Encoding": "br"})
         assert response.status == 200
         batches.append(msgpack.unpackb(await response.read()))
+    client.app[crumbs_cache_key].clear()  # built from the segments as stored now, not remembered
     crumbs = await client.get(f"/projects/1/replays/{replay_id}/breadcrumbs.json", headers=AUTH)
     return {"detail": detail, "segments": segments, "batches": batches, "breadcrumbs": await crumbs.json()}
 
@@ -289,6 +291,29 @@ async def test_a_replay_that_cannot_be_compacted_does_not_hold_up_the_others(app
     assert await stored_keys(client, config, fine) == ["compacted-000001"]
     assert await stored_keys(client, config, broken) == ["000000", "000002"]  # left as it was
     assert job.backlog == 1
+
+
+async def test_with_s3_unreachable_nothing_is_lost_and_a_later_round_compacts(app_client):
+    """The real failure: aiobotocore against an endpoint nothing answers (S3 down), then S3 back."""
+    from replayd.server.config import StorageConfig
+    from replayd.server.storage.backends import open_blob_store
+    from tests.harness import free_port
+
+    client, config = await app_client("s3")
+    replay_id, _ = await record(client)
+    before = await answers(client, replay_id)
+    down = await open_blob_store(StorageConfig(backend="s3", bucket=config.storage.bucket, prefix="r/",
+                                               endpoint_url=f"http://127.0.0.1:{free_port()}"))
+    try:
+        totals = await compactor(client, blobs=down).run_once(older_than=0)
+    finally:
+        await down.close()
+    assert totals.failed == 1 and totals.replays == 0
+    assert await answers(client, replay_id) == before
+    assert len(await stored_keys(client, config, replay_id)) == SEGMENTS
+    assert (await compactor(client).run_once(older_than=0)).replays == 1
+    assert await answers(client, replay_id) == before
+    assert await stored_keys(client, config, replay_id) == ["compacted-000001"]
 
 
 # --- late segments ----------------------------------------------------------------------------
