@@ -186,9 +186,11 @@ class Compactor:
         key = (project_id, replay_id)
         try:
             totals = await self._compact(project_id, replay_id)
-        except (StoreUnavailable, OSError, CompactionError, BlobNotFound) as exc:
+        except Exception as exc:  # an outage, a segment missing or unreadable, a bug: this replay only
             self._retry_at[key] = time.time() + min(RETRY_AFTER, self.config.interval_seconds * 10)
-            log.warning("compaction of replay %s failed, retried later: %s: %s", replay_id, type(exc).__name__, exc)
+            expected = isinstance(exc, (StoreUnavailable, OSError, CompactionError, BlobNotFound))
+            log.warning("compaction of replay %s failed, retried later: %s: %s", replay_id, type(exc).__name__, exc,
+                        exc_info=not expected)
             self._count("replayd_compaction_failures_total")
             return Totals(failed=1)
         self._retry_at.pop(key, None)
@@ -208,7 +210,7 @@ class Compactor:
         try:
             await self.verify(key, chunks)
             switched = await self.switch(project_id, replay_id, state_version, rows, after, replaced)
-        except (OSError, CompactionError, BlobNotFound):
+        except Exception:
             await self._discard(project_id, replay_id, key)
             raise
         if not switched:

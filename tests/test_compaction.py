@@ -205,8 +205,9 @@ async def test_only_finished_replays_are_compacted(app_client):
 
 # --- crash-safe and idempotent ----------------------------------------------------------------
 
-class Crash(Exception):
-    """Stands for the process dying at that point: nothing after it runs."""
+class Crash(BaseException):
+    """Stands for the process dying at that point: nothing after it runs (no handler of the job's
+    catches it, as none would run after a kill)."""
 
 
 STEPS = ["read_chunks", "write", "verify", "switch", "delete_replaced"]
@@ -314,6 +315,17 @@ async def test_with_s3_unreachable_nothing_is_lost_and_a_later_round_compacts(ap
     assert (await compactor(client).run_once(older_than=0)).replays == 1
     assert await answers(client, replay_id) == before
     assert await stored_keys(client, config, replay_id) == ["compacted-000001"]
+
+
+async def test_a_segment_that_cannot_be_decoded_fails_its_replay_only(app_client):
+    client, config = await app_client()
+    broken, _ = await record(client, segments=3, with_error=False)
+    fine, _ = await record(client, segments=3, with_error=False)
+    await client.app[blobs_key].put(f"1/{broken}/000001", b"not brotli at all")
+    totals = await compactor(client).run_once(older_than=0)
+    assert totals.failed == 1 and totals.replays == 1
+    assert await stored_keys(client, config, broken) == ["000000", "000001", "000002"]
+    assert await stored_keys(client, config, fine) == ["compacted-000001"]
 
 
 # --- late segments ----------------------------------------------------------------------------
