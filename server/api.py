@@ -73,17 +73,32 @@ async def get_replay(request: web.Request) -> web.Response:
     return json_response({"data": {**replay.as_dict(), "errors": [e.as_dict() for e in errors]}})
 
 
+class NotYetUploaded(Exception):
+    """The segment sits in another node's spool until that node uploads it: 503, try again soon."""
+
+
+NOT_YET_UPLOADED_RETRY_AFTER = 5
+
+
+def not_yet_uploaded(segment: SegmentRecord) -> web.HTTPServiceUnavailable:
+    return web.HTTPServiceUnavailable(
+        text=f"segment {segment.segment_id} is not yet uploaded: another replayd node holds it in its spool "
+             "until the blob store takes it", headers={"Retry-After": str(NOT_YET_UPLOADED_RETRY_AFTER)})
+
+
 async def read_segment_blob(app: web.Application, segment: SegmentRecord) -> bytes | None:
     """A segment's stored bytes (its index row given): from the local spool while it waits for
-    upload, else from the blob store; None if neither has it."""
+    upload, else from the blob store; None if neither has it. NotYetUploaded when the row says
+    spooled and neither has it: another node spooled it (or uploaded it just now: read again)."""
     if segment.location == "spool":
-        spool = app[spool_key]
-        blob = await spool.blob(spool.entry_name(segment.project_id, segment.replay_id, segment.segment_id))
+        blob = await app[spool_key].blob(segment)
         if blob is not None:
             return blob
     try:
         return await app[blobs_key].get(segment.blob_key)
     except BlobNotFound:
+        if segment.location == "spool":
+            raise NotYetUploaded(segment.blob_key) from None
         return None
 
 
@@ -97,7 +112,10 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
     row = await request.app[index_key].get_segment(pid, request.match_info["replay_id"], segment_id)
     if row is None:
         raise web.HTTPNotFound(text="no such segment")
-    blob = await read_segment_blob(request.app, row)
+    try:
+        blob = await read_segment_blob(request.app, row)
+    except NotYetUploaded:
+        raise not_yet_uploaded(row) from None
     if blob is None:
         raise web.HTTPNotFound(text="segment blob is missing")
     headers = {"Cache-Control": "private, max-age=86400", "X-Replayd-Codec": row.codec}

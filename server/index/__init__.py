@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..config import IndexConfig, index_backend, sqlite_path
 from .postgres import PostgresIndex
-from .protocol import Index, StateConflict
+from .protocol import Index, ReplayBusy, ReplayWriter, StateConflict
 from .records import (
     ErrorDetail,
     ErrorRecord,
@@ -28,8 +28,9 @@ from .records import (
 from .sqlite import SQLiteIndex
 
 __all__ = [
-    "ErrorDetail", "ErrorRecord", "ErrorRow", "Index", "IssueRow", "Replay", "ReplayDetail", "ReplayEventRecord",
-    "ReplayQuery", "ScrubberState", "SegmentRecord", "SegmentRow", "StateConflict", "open_index", "user_label",
+    "ErrorDetail", "ErrorRecord", "ErrorRow", "Index", "IssueRow", "Replay", "ReplayBusy", "ReplayDetail",
+    "ReplayEventRecord", "ReplayQuery", "ReplayWriter", "ScrubberState", "SegmentRecord", "SegmentRow",
+    "StateConflict", "open_index", "user_label",
 ]
 
 

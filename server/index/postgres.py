@@ -5,6 +5,12 @@ replay row, segments, scrubber state, error links) first take a transaction advi
 replay, so writers on any node apply the merge rules one after the other: a row lock (SELECT ...
 FOR UPDATE) cannot lock a replay row that does not exist yet, and links may arrive before it. The
 scrubber state is still compared and bumped (``StateConflict``) as the protocol says.
+
+``replay_writer`` holds the same key as a *session* lock on one connection for the whole of a
+segment's scrub, blob write and commit (the commit runs on that connection), so no node can scrub a
+replay's segment while another one's is under way; ``leader`` holds a job's key (another name, so
+never a replay's) as a session lock for its block. A session lock ends with its connection: a node
+that dies lets go of both.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from .migrations_postgres import MIGRATIONS
-from .protocol import StateConflict
+from .protocol import ReplayBusy, StateConflict
 from .records import (
     ErrorDetail,
     ErrorRecord,
@@ -56,6 +62,10 @@ MIGRATION_LOCK = advisory_key("replayd.index.migrations")
 
 def replay_lock(project_id: int, replay_id: str) -> int:
     return advisory_key(f"replayd.index.replay:{project_id}:{replay_id}")
+
+
+def leader_lock(name: str) -> int:
+    return advisory_key(f"replayd.leader:{name}")
 
 
 # --- values in and out: PostgreSQL's text holds no NUL and only valid UTF-8, jsonb no NaN -------
@@ -229,6 +239,54 @@ def list_statements(project_id: int, query: ReplayQuery, offset: int,
              [*args, limit, offset]))
 
 
+@contextlib.asynccontextmanager
+async def _in_transaction(conn: PoolConnectionProxy, *replays: tuple[int, str]) -> AsyncIterator[None]:
+    """One transaction on ``conn`` holding the transaction advisory lock of each replay named (a
+    session holding a replay's session lock takes it again at once)."""
+    locks = "".join(f"; SELECT pg_advisory_xact_lock({replay_lock(*key)})" for key in sorted(set(replays)))
+    await conn.execute("BEGIN" + locks)
+    try:
+        yield
+    except BaseException:
+        # if the connection broke, the pool's release rolls back or drops it
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
+
+
+async def _record_segment(conn: PoolConnectionProxy, segment: SegmentRecord, state: bytes,
+                          state_version: int) -> SegmentRecord | None:
+    key = (segment.project_id, segment.replay_id)
+    async with _in_transaction(conn, key):
+        now = time.time()
+        stored = await conn.fetchrow(READ_FOR_SEGMENT, *key, segment.segment_id)
+        assert stored is not None  # a SELECT of two subqueries and no FROM: one row, always
+        old = _from_row(SegmentRecord, stored["segment"]) if stored["segment"] is not None else None
+        replay = (_from_row(Replay, stored["replay"]) if stored["replay"] is not None
+                  else Replay(project_id=key[0], replay_id=key[1], created_at=now))
+        matched = await conn.fetchval(
+            STORE_SEGMENT["next" if state_version else "first"], *key, state, state_version,
+            *(param(getattr(segment, c)) for c in SEGMENT_FIELDS), now,
+            *PostgresIndex.replay_values(replay.with_segment(segment, old), now))
+        if not matched:  # the transaction rolls back: nothing written
+            raise StateConflict(f"the scrubber state of replay {key[1]} is no longer version {state_version}")
+    return old
+
+
+class _ReplayWriter:
+    """What ``PostgresIndex.replay_writer`` yields: commits on the connection that holds the lock."""
+
+    def __init__(self, conn: PoolConnectionProxy, state: ScrubberState):
+        self._conn = conn
+        self.state = state
+
+    async def record_segment(self, segment: SegmentRecord, state: bytes) -> SegmentRecord | None:
+        old = await _record_segment(self._conn, segment, state, self.state.version)
+        self.state = ScrubberState(state, self.state.version + 1)
+        return old
+
+
 class _AlreadyStored(Exception):
     """Raised to roll a ``record_error`` back when another writer stored the same event meanwhile."""
 
@@ -258,17 +316,56 @@ class PostgresIndex:
     async def _transaction(self, *replays: tuple[int, str]) -> AsyncIterator[PoolConnectionProxy]:
         """A connection in one transaction, holding the advisory lock of each replay named: BEGIN
         and the locks go in one round trip (one simple query; the keys are integers)."""
-        locks = "".join(f"; SELECT pg_advisory_xact_lock({replay_lock(*key)})" for key in sorted(set(replays)))
+        async with self.pool.acquire() as conn, _in_transaction(conn, *replays):
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def _session_lock(self, key: int, wait: float | None) -> AsyncIterator[PoolConnectionProxy | None]:
+        """A pooled connection holding the session advisory lock ``key`` for the block; None (no
+        connection held) when another session holds it: at once when ``wait`` is None, else after
+        ``wait`` seconds. A connection whose unlock did not surely run is closed, never pooled with
+        the lock still held (its session's end lets go)."""
         async with self.pool.acquire() as conn:
-            await conn.execute("BEGIN" + locks)
+            try:
+                if wait is None:
+                    held = await conn.fetchval(f"SELECT pg_try_advisory_lock({key})")
+                else:
+                    try:
+                        await conn.execute(f"BEGIN; SET LOCAL lock_timeout = {max(1, round(wait * 1000))}; "
+                                           f"SELECT pg_advisory_lock({key}); COMMIT")
+                        held = True
+                    except asyncpg.LockNotAvailableError:
+                        await conn.execute("ROLLBACK")
+                        held = False
+            except BaseException:  # cancelled or broken mid-way: the lock may have been granted
+                conn.terminate()
+                raise
+            if not held:
+                yield None
+                return
             try:
                 yield conn
-            except BaseException:
-                # if the connection broke, the pool's release rolls back or drops it
-                with contextlib.suppress(Exception):
-                    await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
+            finally:
+                try:
+                    await conn.execute(f"SELECT pg_advisory_unlock({key})")
+                except BaseException:
+                    conn.terminate()
+                    raise
+
+    @contextlib.asynccontextmanager
+    async def replay_writer(self, project_id: int, replay_id: str, timeout: float) -> AsyncIterator[_ReplayWriter]:
+        key = (project_id, replay_id)
+        async with self._session_lock(replay_lock(*key), timeout) as conn:
+            if conn is None:
+                raise ReplayBusy(f"replay {replay_id} was locked by another writer for {timeout:g} s")
+            row = await conn.fetchrow(
+                "SELECT state, version FROM replay_state WHERE project_id = $1 AND replay_id = $2", *key)
+            yield _ReplayWriter(conn, ScrubberState(bytes(row["state"]), row["version"]) if row else ScrubberState())
+
+    @contextlib.asynccontextmanager
+    async def leader(self, name: str) -> AsyncIterator[bool]:
+        async with self._session_lock(leader_lock(name), None) as conn:
+            yield conn is not None
 
     async def check(self) -> None:
         await self.pool.fetchval("SELECT COUNT(*) FROM meta")
@@ -319,7 +416,7 @@ class PostgresIndex:
         return _record(Replay, row)
 
     @staticmethod
-    def _replay_values(replay: Replay, now: float) -> list[Any]:
+    def replay_values(replay: Replay, now: float) -> list[Any]:
         """The replay's values in REPLAY_WRITTEN's order, written ``now``."""
         values = {**{c: getattr(replay, c) for c in REPLAY_WRITTEN[:-1]}, "updated_at": now,
                   "user_label": replay.user_label}
@@ -343,24 +440,13 @@ class PostgresIndex:
         async with self._transaction(key) as conn:
             now = time.time()
             replay = await self._replay(conn, *key, now)
-            await conn.execute(PUT_REPLAY, *self._replay_values(replay.with_event(event), now))
+            await conn.execute(PUT_REPLAY, *self.replay_values(replay.with_event(event), now))
             await self._link(conn, *key, event.error_ids)
 
-    async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int) -> None:
-        key = (segment.project_id, segment.replay_id)
-        async with self._transaction(key) as conn:
-            now = time.time()
-            stored = await conn.fetchrow(READ_FOR_SEGMENT, *key, segment.segment_id)
-            assert stored is not None  # a SELECT of two subqueries and no FROM: one row, always
-            old = _from_row(SegmentRecord, stored["segment"]) if stored["segment"] is not None else None
-            replay = (_from_row(Replay, stored["replay"]) if stored["replay"] is not None
-                      else Replay(project_id=key[0], replay_id=key[1], created_at=now))
-            matched = await conn.fetchval(
-                STORE_SEGMENT["next" if state_version else "first"], *key, state, state_version,
-                *(param(getattr(segment, c)) for c in SEGMENT_FIELDS), now,
-                *self._replay_values(replay.with_segment(segment, old), now))
-            if not matched:  # the transaction rolls back: nothing written
-                raise StateConflict(f"the scrubber state of replay {key[1]} is no longer version {state_version}")
+    async def record_segment(self, segment: SegmentRecord, state: bytes,
+                             state_version: int) -> SegmentRecord | None:
+        async with self.pool.acquire() as conn:
+            return await _record_segment(conn, segment, state, state_version)
 
     async def get_state(self, project_id: int, replay_id: str) -> ScrubberState:
         row = await self.pool.fetchrow(
@@ -371,10 +457,11 @@ class PostgresIndex:
         async with self._transaction((project_id, replay_id)) as conn:
             await self._link(conn, project_id, replay_id, event_ids)
 
-    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int) -> bool:
+    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int,
+                                     blob_key: str | None = None) -> bool:
         status = await self.pool.execute(
-            "UPDATE segments SET location = 'store' WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3",
-            project_id, replay_id, segment_id)
+            "UPDATE segments SET location = 'store' WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3 "
+            "AND ($4::text IS NULL OR blob_key = $4)", project_id, replay_id, segment_id, blob_key)
         return _count(status) > 0
 
     async def record_error(self, error: ErrorRecord) -> bool:

@@ -8,6 +8,7 @@ transaction. Every write method is one transaction: all of it happens or none.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from .records import (
@@ -28,6 +29,22 @@ class StateConflict(Exception):
     """The replay's scrubber state is no longer the version the segment was scrubbed with: another
     writer stored a segment of the replay meanwhile (or deleted the replay). Nothing was written;
     the segment must be scrubbed again with the current state."""
+
+
+class ReplayBusy(Exception):
+    """Another writer (on this node or another) held the replay's lock for longer than the wait allowed."""
+
+
+class ReplayWriter(Protocol):
+    """The replay's only writer of segments while its ``Index.replay_writer`` block runs."""
+
+    @property
+    def state(self) -> ScrubberState:
+        """The replay's scrubber state, read under the lock: current until this writer records."""
+
+    async def record_segment(self, segment: SegmentRecord, state: bytes) -> SegmentRecord | None:
+        """``Index.record_segment`` with this writer's state version (StateConflict if the lock was
+        lost meanwhile); the row it replaced, if any. Afterwards ``state`` is the new one."""
 
 
 class Index(Protocol):
@@ -51,11 +68,20 @@ class Index(Protocol):
     async def record_replay_event(self, event: ReplayEventRecord) -> None:
         """Create the replay if new, fold the event in (``Replay.with_event``), link its error ids."""
 
-    async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int) -> None:
+    def replay_writer(self, project_id: int, replay_id: str,
+                      timeout: float) -> AbstractAsyncContextManager[ReplayWriter]:
+        """Hold the replay's segment lock for the block — one holder at a time across every process
+        sharing the index — and read its scrubber state under it: what is scrubbed with that state
+        inside the block cannot be overtaken by another segment of the replay. ReplayBusy when the
+        lock is not had within ``timeout`` seconds. On PostgreSQL the lock is the session's: it ends
+        with the block, or when the process dies (its connection closes)."""
+
+    async def record_segment(self, segment: SegmentRecord, state: bytes,
+                             state_version: int) -> SegmentRecord | None:
         """Insert or replace the segment's row, fold it into its replay's totals (``Replay.with_segment``;
         a replaced row's share comes out) and keep ``state`` as the scrubber's state for the
         replay's next segment — if the stored state is still ``state_version`` (from ``get_state``),
-        else raise StateConflict and write nothing."""
+        else raise StateConflict and write nothing. Returns the row it replaced, if any."""
 
     async def get_state(self, project_id: int, replay_id: str) -> ScrubberState: ...
 
@@ -66,8 +92,10 @@ class Index(Protocol):
         """Store an error, count it into its issue and link it to its replay; False (and nothing
         changed) when this event id is already stored."""
 
-    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int) -> bool:
-        """Mark a spooled segment as uploaded; False when its row is gone (the replay was deleted)."""
+    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int,
+                                     blob_key: str | None = None) -> bool:
+        """Mark a spooled segment as uploaded; False when its row is gone (the replay was deleted) or,
+        ``blob_key`` given, names another blob now (the segment was stored again since)."""
 
     # --- read ------------------------------------------------------------------------------
 
@@ -88,6 +116,12 @@ class Index(Protocol):
         """A page of issues, last seen first, and how many there are."""
 
     # --- deletion and retention ------------------------------------------------------------
+
+    def leader(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Try to become the one process running the job ``name`` (retention, compaction) for the
+        block: True if this one is, False (at once, no waiting) if another process is. Processes
+        sharing the index are in the block as leader one at a time; a leader that dies lets go
+        (PostgreSQL ends its session's lock), so the next try elsewhere takes over."""
 
     async def delete_replay(self, project_id: int, replay_id: str) -> bool:
         """Delete a replay's rows (segments, state, error links); False if there was no replay."""

@@ -9,11 +9,12 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .local_locks import ReplayLocks, file_leader
 from .migrations import MIGRATIONS
 from .protocol import StateConflict
 from .records import (
@@ -86,6 +87,7 @@ class SQLiteIndex:
         self.path = Path(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index")
         self._db: sqlite3.Connection | None = None
+        self._replay_locks = ReplayLocks()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -259,10 +261,23 @@ class SQLiteIndex:
         if stored.rowcount == 0:
             raise StateConflict(f"the scrubber state of replay {key[1]} is no longer version {version}")
 
-    async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int) -> None:
+    @contextlib.asynccontextmanager
+    async def replay_writer(self, project_id: int, replay_id: str, timeout: float) -> AsyncIterator[_ReplayWriter]:
+        """The lock is this process's (a SQLite index serves one process); the state version is
+        still compared when the segment is recorded."""
+        async with self._replay_locks.hold((project_id, replay_id), timeout):
+            yield _ReplayWriter(self, await self.get_state(project_id, replay_id))
+
+    @contextlib.asynccontextmanager
+    async def leader(self, name: str) -> AsyncIterator[bool]:
+        async with file_leader(self.path.with_name(f"{self.path.name}.leader-{name}")) as leading:
+            yield leading
+
+    async def record_segment(self, segment: SegmentRecord, state: bytes,
+                             state_version: int) -> SegmentRecord | None:
         key = (segment.project_id, segment.replay_id)
 
-        def run(db: sqlite3.Connection) -> None:
+        def run(db: sqlite3.Connection) -> SegmentRecord | None:
             now = time.time()
             self._put_state(db, key, state, state_version)
             replaced = db.execute(
@@ -277,8 +292,9 @@ class SQLiteIndex:
             replay = self._replay(db, *key, now)
             old = _record(SegmentRecord, replaced) if replaced is not None else None
             self._put_replay(db, replay.with_segment(segment, old), now)
+            return old
 
-        await self._write(run)
+        return await self._write(run)
 
     async def get_state(self, project_id: int, replay_id: str) -> ScrubberState:
         def run(db: sqlite3.Connection) -> ScrubberState:
@@ -293,11 +309,13 @@ class SQLiteIndex:
     async def link_errors(self, project_id: int, replay_id: str, event_ids: list[str]) -> None:
         await self._write(lambda db: self._link(db, project_id, replay_id, event_ids))
 
-    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int) -> bool:
+    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int,
+                                     blob_key: str | None = None) -> bool:
         def run(db: sqlite3.Connection) -> bool:
             return db.execute(
-                "UPDATE segments SET location = 'store' WHERE project_id = ? AND replay_id = ? AND segment_id = ?",
-                (project_id, replay_id, segment_id),
+                "UPDATE segments SET location = 'store' WHERE project_id = ? AND replay_id = ? AND segment_id = ? "
+                "AND (? IS NULL OR blob_key = ?)",
+                (project_id, replay_id, segment_id, blob_key, blob_key),
             ).rowcount > 0
 
         return await self._write(run)
@@ -489,3 +507,16 @@ def _statements(script: str) -> list[str]:
             statements.append(current.strip())
             current = ""
     return [s for s in statements if s.strip(" ;\n")]
+
+
+class _ReplayWriter:
+    """What ``SQLiteIndex.replay_writer`` yields."""
+
+    def __init__(self, index: SQLiteIndex, state: ScrubberState):
+        self._index = index
+        self.state = state
+
+    async def record_segment(self, segment: SegmentRecord, state: bytes) -> SegmentRecord | None:
+        old = await self._index.record_segment(segment, state, self.state.version)
+        self.state = ScrubberState(state, self.state.version + 1)
+        return old

@@ -1,10 +1,12 @@
 """The event-loop half of ingest: route items to workers, then write blobs before index rows.
 
-Order per segment: scrub in a worker → write the blob (or spool it) → record the segment row and
-the scrubber's replay state in one transaction. A crash between steps leaves at most an
-unreferenced blob (overwritten when the SDK re-sends), never a row pointing at a missing blob.
-Segments of one replay are handled one at a time so each is scrubbed with the node tree left by the
-previous ones.
+Order per segment, all inside the replay's lock (``Index.replay_writer``, held in the database so
+it covers every node): read the scrubber state → scrub in a worker → write the blob (or spool it)
+under a key named by its bytes' digest → record the segment row and the new state in one transaction
+that also checks the state's version. So segments of one replay are scrubbed one at a time, each
+with the state the previous one left, whichever node gets them. A crash between steps leaves at most
+an unreferenced blob (written again, same key, when the SDK re-sends), never a row pointing at a
+missing blob. docs/architecture.md ("Several nodes") gives the whole protocol.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from ..codec import CODEC
 from ..config import Config
-from ..index import Index, SegmentRecord, StateConflict
+from ..index import Index, ReplayBusy, ReplayWriter, SegmentRecord, StateConflict
 from ..metrics import Metrics
 from ..spool import Spool, SpoolFull
 from ..storage import BlobStore, segment_key
@@ -31,8 +32,10 @@ from .refused import IngestRefused
 
 log = logging.getLogger("replayd.ingest")
 
-MAX_LOCKS = 10_000
 SPOOL_RETRY_AFTER = 30
+# Scrubs of one segment when its state turns out stale at commit (the replay's lock was lost: its
+# database session ended while this node still ran). Each retry starts over with the current state.
+MAX_STATE_ATTEMPTS = 3
 
 
 class Unavailable(Exception):
@@ -42,23 +45,6 @@ class Unavailable(Exception):
         super().__init__(detail)
         self.detail = detail
         self.retry_after = retry_after
-
-
-class ReplayLocks:
-    """One asyncio lock per replay, forgetting idle ones beyond MAX_LOCKS."""
-
-    def __init__(self) -> None:
-        self._locks: OrderedDict[tuple[int, str], asyncio.Lock] = OrderedDict()
-
-    def get(self, key: tuple[int, str]) -> asyncio.Lock:
-        lock = self._locks.pop(key, None) or asyncio.Lock()
-        self._locks[key] = lock
-        while len(self._locks) > MAX_LOCKS:
-            oldest_key, oldest = next(iter(self._locks.items()))
-            if oldest.locked():
-                break
-            del self._locks[oldest_key]
-        return lock
 
 
 class Ingestor:
@@ -71,7 +57,6 @@ class Ingestor:
         self.uploader = uploader
         self.metrics = metrics
         self._pool = pool
-        self._locks = ReplayLocks()
 
     async def _in_pool(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await self._pool.run(fn, *args)
@@ -136,42 +121,22 @@ class Ingestor:
                               replay_events: list[bytes]) -> list[dict[str, Any]]:
         """Store one segment; returns the scrubbed replay_event items that rode along in its job."""
         assert replay_id is not None  # ingest() refuses recordings without one
-        limits = self.config.limits
-        async with self._locks.get((project_id, replay_id)):
-            stored_state = await self.index.get_state(project_id, replay_id)
-            job = SegmentJob(
-                payload=body,
-                quality=self.config.storage.compression_quality,
-                max_recording_bytes=limits.max_recording_bytes,
-                max_events=limits.max_events_per_segment,
-                state=stored_state.data,
-                replay_events=replay_events,
-            )
-            result = await self._in_pool(process_segment, job)
-            for data in result.replay_events:  # before the segment is kept: its metadata must be usable too
-                _replay_event_id(data)
-            record = SegmentRecord(
-                project_id=project_id,
-                replay_id=replay_id,
-                segment_id=segment_id,
-                blob_key=segment_key(project_id, replay_id, segment_id),
-                codec=CODEC,
-                started_at=result.started_at,
-                ended_at=result.ended_at,
-                event_count=result.event_count,
-                raw_bytes=result.raw_bytes,
-                stored_bytes=len(result.blob),
-                has_full_snapshot=result.has_full_snapshot,
-                click_count=result.click_count,
-                rage_click_count=result.rage_click_count,
-                scrub_report=result.report,
-            )
+        for attempt in range(1, MAX_STATE_ATTEMPTS + 1):
             try:
-                record = await self._store_blob(record, result.blob, result.state, stored_state.version)
-            except StateConflict:  # the replay was deleted (or written by another process) meanwhile
-                raise Unavailable("the replay changed while this segment was scrubbed; retry", 1) from None
-            if marked := [e for e in map(hex_id, result.error_ids) if e]:
-                await self.index.link_errors(project_id, replay_id, marked)
+                async with self.index.replay_writer(project_id, replay_id,
+                                                    self.config.index.replay_lock_timeout) as writer:
+                    record, result = await self._scrub_and_store(writer, project_id, replay_id, segment_id, body,
+                                                                 replay_events)
+                break
+            except ReplayBusy as exc:
+                raise Unavailable(f"{exc}; retry", 1) from None
+            except StateConflict:  # the replay was deleted (or its lock lost) meanwhile: nothing recorded
+                log.warning("segment %d of replay %s: scrubber state changed before its commit; scrubbing again "
+                            "(attempt %d)", segment_id, replay_id, attempt)
+                if attempt == MAX_STATE_ATTEMPTS:
+                    raise Unavailable("the replay changed while this segment was scrubbed; retry", 1) from None
+        if marked := [e for e in map(hex_id, result.error_ids) if e]:
+            await self.index.link_errors(project_id, replay_id, marked)
         m = self.metrics
         m.inc("replayd_segments_ingested_total")
         m.inc("replayd_segment_raw_bytes_total", result.raw_bytes)
@@ -184,9 +149,67 @@ class Ingestor:
         }})
         return result.replay_events
 
-    async def _store_blob(self, record: SegmentRecord, blob: bytes, state: bytes, state_version: int) -> SegmentRecord:
+    async def _scrub_and_store(self, writer: ReplayWriter, project_id: int, replay_id: str, segment_id: int,
+                               body: bytes, replay_events: list[bytes]) -> tuple[SegmentRecord, Any]:
+        """Scrub with the writer's state, keep the blob, record it; the record as stored and the
+        worker's result. The caller holds the replay's lock."""
+        limits = self.config.limits
+        job = SegmentJob(
+            payload=body,
+            quality=self.config.storage.compression_quality,
+            max_recording_bytes=limits.max_recording_bytes,
+            max_events=limits.max_events_per_segment,
+            state=writer.state.data,
+            replay_events=replay_events,
+        )
+        result = await self._in_pool(process_segment, job)
+        for data in result.replay_events:  # before the segment is kept: its metadata must be usable too
+            _replay_event_id(data)
+        record = SegmentRecord(
+            project_id=project_id,
+            replay_id=replay_id,
+            segment_id=segment_id,
+            blob_key=segment_key(project_id, replay_id, segment_id, result.blob),
+            codec=CODEC,
+            started_at=result.started_at,
+            ended_at=result.ended_at,
+            event_count=result.event_count,
+            raw_bytes=result.raw_bytes,
+            stored_bytes=len(result.blob),
+            has_full_snapshot=result.has_full_snapshot,
+            click_count=result.click_count,
+            rage_click_count=result.rage_click_count,
+            scrub_report=result.report,
+        )
+        try:
+            record, replaced = await self._store_blob(writer, record, result.blob, result.state)
+        except StateConflict:
+            await self._discard(record)
+            raise
+        if replaced is not None and replaced.blob_key != record.blob_key:
+            await self._discard(replaced)
+        return record, result
+
+    async def _discard(self, record: SegmentRecord) -> None:
+        """Delete a blob no row names any more (a replaced segment's, or one whose commit was
+        refused), unless the current row names it (the same bytes, stored again). A failure only
+        leaves an unreferenced blob, deleted with its replay."""
+        current = await self.index.get_segment(record.project_id, record.replay_id, record.segment_id)
+        if current is not None and current.blob_key == record.blob_key:
+            return
+        if record.location == "spool":
+            # in this node's spool, or another's: its uploader drops an entry no row names
+            self.spool.remove(self.spool.path / self.spool.entry_name(record))
+            return
+        try:
+            await self.blobs.delete(record.blob_key)
+        except (OSError, ValueError) as exc:
+            log.warning("could not delete the unreferenced blob %s: %s", record.blob_key, exc)
+
+    async def _store_blob(self, writer: ReplayWriter, record: SegmentRecord, blob: bytes,
+                          state: bytes) -> tuple[SegmentRecord, SegmentRecord | None]:
         """Blob store first, else the durable spool; the index row only after the bytes are safe.
-        Returns the record as stored (its location).
+        Returns the record as stored (its location) and the row it replaced.
 
         Only an outage (an OSError: StoreUnavailable, a timeout, a disk error) sends the segment to the
         spool; anything else is a bug that must not make every later segment look like an outage.
@@ -200,20 +223,19 @@ class Ingestor:
                 log.warning("blob store write failed (%s); spooling until it recovers", type(exc).__name__)
                 self.uploader.store_failed()
             record = dataclasses.replace(record, location="spool")
-            name = self.spool.entry_name(record.project_id, record.replay_id, record.segment_id)
+            name = self.spool.entry_name(record)
             self.uploader.writing.add(name)
             try:
                 await self.spool.put(record, blob, state)
                 self.metrics.inc("replayd_spooled_total")
-                await self.index.record_segment(record, state, state_version)
+                replaced = await writer.record_segment(record, state)
             except SpoolFull as full:
                 raise Unavailable(f"blob store unavailable and {full}; retry later", SPOOL_RETRY_AFTER) from None
             finally:
                 self.uploader.writing.discard(name)
             self.uploader.wake()
-            return record
-        await self.index.record_segment(record, state, state_version)
-        return record
+            return record, replaced
+        return record, await writer.record_segment(record, state)
 
 
 def _replay_event_id(data: dict[str, Any]) -> str | None:
