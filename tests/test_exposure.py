@@ -128,6 +128,7 @@ async def test_spool_counters_follow_puts_and_removes_from_what_a_previous_run_l
     previous_run = Spool(tmp_path, 10**6)
     for segment_id in range(3):
         await previous_run.put(record(replay_id, segment_id), b"x" * 100 * (segment_id + 1), b"")
+    previous_run.close()
     spool = Spool(tmp_path, 10**6)
     assert (spool.count, spool.used_bytes) == on_disk(tmp_path) and spool.count == 3
 

@@ -20,6 +20,7 @@ from replayd.server.index import (
     ErrorRow,
     IssueRow,
     Replay,
+    ReplayBusy,
     ReplayDetail,
     ReplayEventRecord,
     ReplayQuery,
@@ -31,7 +32,7 @@ from replayd.server.index import (
     user_label,
 )
 from replayd.server.index.migrations_postgres import MIGRATIONS as POSTGRES_MIGRATIONS
-from replayd.server.index.postgres import PostgresIndex
+from replayd.server.index.postgres import PostgresIndex, leader_lock
 
 BACKENDS = ["sqlite", "postgres"]
 P = 1
@@ -423,6 +424,91 @@ async def test_the_scrubber_state_is_versioned_and_compared_on_write(index, open
     with pytest.raises(StateConflict):
         await other.record_segment(segment(rid(1), 2, start=10), b"after 2", 2)
     assert await index.get_replay(P, rid(1)) is None
+
+
+async def test_a_replays_writers_take_turns_across_nodes_each_with_the_state_the_last_left(index, open_node, backend):
+    # SQLite's replay lock is its process's (one SQLite index, one process): there, one index object
+    nodes = [index, await open_node()] if backend == "postgres" else [index]
+    inside: list[int] = []
+    seen: dict[int, ScrubberState] = {}
+
+    async def write(n: int) -> None:
+        async with nodes[n % len(nodes)].replay_writer(P, rid(1), timeout=30) as writer:
+            inside.append(n)
+            assert len(inside) == 1, f"writers {inside} inside at once"
+            seen[n] = writer.state
+            await asyncio.sleep(0.02)  # a scrub and a blob write
+            await writer.record_segment(segment(rid(1), n, start=5 * n), f"after {n}".encode())
+            inside.remove(n)
+
+    await asyncio.gather(*(write(n) for n in range(6)))
+    # whatever the order, each writer read the state as the writers before it had left it
+    assert sorted(state.version for state in seen.values()) == list(range(6))
+    for state in seen.values():
+        if state.version:
+            assert state.data in {f"after {n}".encode() for n in range(6)}
+    assert (await index.get_state(P, rid(1))).version == 6
+    assert (await index.get_replay(P, rid(1))).segment_count == 6
+
+
+async def test_a_replay_writer_waits_for_the_lock_at_most_its_timeout(index, open_node, backend):
+    other = await open_node() if backend == "postgres" else index
+    async with index.replay_writer(P, rid(1), timeout=5):
+        with pytest.raises(ReplayBusy):
+            async with other.replay_writer(P, rid(1), timeout=0.2):
+                pass
+        async with other.replay_writer(P, rid(2), timeout=0.2):  # another replay's lock is free
+            pass
+    async with other.replay_writer(P, rid(1), timeout=0.2) as writer:
+        assert writer.state == ScrubberState()
+
+
+async def test_a_replay_writer_returns_the_row_it_replaced(index):
+    async with index.replay_writer(P, rid(1), timeout=5) as writer:
+        assert await writer.record_segment(segment(rid(1), 0, blob_key=f"{P}/{rid(1)}/000000-{'a' * 16}"), b"s") is None
+    async with index.replay_writer(P, rid(1), timeout=5) as writer:
+        replaced = await writer.record_segment(segment(rid(1), 0, blob_key=f"{P}/{rid(1)}/000000-{'b' * 16}"), b"t")
+    assert replaced is not None and replaced.blob_key.endswith("a" * 16)
+    # an upload of the replaced bytes no longer marks the segment as uploaded
+    assert not await index.segment_moved_to_store(P, rid(1), 0, replaced.blob_key)
+    assert await index.segment_moved_to_store(P, rid(1), 0, f"{P}/{rid(1)}/000000-{'b' * 16}")
+
+
+async def test_one_leader_per_job_at_a_time(index, open_node):
+    other = await open_node()
+    async with index.leader("retention") as first:
+        async with other.leader("retention") as second:
+            assert (first, second) == (True, False)
+        async with other.leader("compaction") as another_job:
+            assert another_job
+    async with other.leader("retention") as second:
+        assert second
+
+
+async def test_a_dead_leaders_job_is_taken_over(postgres_url):
+    leader, other = await PostgresIndex.open(postgres_url), await PostgresIndex.open(postgres_url)
+    try:
+        async with leader.leader("retention") as leading:
+            assert leading
+            async with other.leader("retention") as taken:
+                assert not taken
+            # the leader's node dies: PostgreSQL ends the session that held the lock
+            key = leader_lock("retention")
+            killed = await other.pool.fetchval(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND classid = $1 AND objid = $2 AND objsubid = 1",
+                (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF)
+            assert killed == 1
+            for _ in range(100):
+                async with other.leader("retention") as taken:
+                    if taken:
+                        break
+                await asyncio.sleep(0.05)
+            assert taken
+    finally:
+        await leader.close()
+        await other.close()
 
 
 async def test_of_writers_holding_one_state_version_exactly_one_stores(index, open_node):

@@ -15,6 +15,7 @@ that dies lets go of both.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
@@ -274,6 +275,12 @@ async def _record_segment(conn: PoolConnectionProxy, segment: SegmentRecord, sta
     return old
 
 
+def _close(conn: PoolConnectionProxy) -> None:
+    """Close the connection at once (ending its session and its locks); the pool opens another."""
+    with contextlib.suppress(asyncpg.InterfaceError):  # already closed and detached from the pool
+        conn.terminate()
+
+
 class _ReplayWriter:
     """What ``PostgresIndex.replay_writer`` yields: commits on the connection that holds the lock."""
 
@@ -338,7 +345,7 @@ class PostgresIndex:
                         await conn.execute("ROLLBACK")
                         held = False
             except BaseException:  # cancelled or broken mid-way: the lock may have been granted
-                conn.terminate()
+                _close(conn)
                 raise
             if not held:
                 yield None
@@ -348,9 +355,11 @@ class PostgresIndex:
             finally:
                 try:
                     await conn.execute(f"SELECT pg_advisory_unlock({key})")
-                except BaseException:
-                    conn.terminate()
+                except asyncio.CancelledError:
+                    _close(conn)
                     raise
+                except Exception:  # the connection broke: its session, and with it the lock, is gone
+                    _close(conn)
 
     @contextlib.asynccontextmanager
     async def replay_writer(self, project_id: int, replay_id: str, timeout: float) -> AsyncIterator[_ReplayWriter]:
