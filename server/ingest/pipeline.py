@@ -12,6 +12,7 @@ missing blob. docs/architecture.md ("Several nodes") gives the whole protocol.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -183,8 +184,9 @@ class Ingestor:
         )
         try:
             record, replaced = await self._store_blob(writer, record, result.blob, result.state)
-        except StateConflict:
-            await self._discard(record)
+        except Exception:  # a refused commit (StateConflict) or a lost database connection: no row
+            with contextlib.suppress(Exception):  # names the blob, unless the commit went through after all
+                await self._discard(record)
             raise
         if replaced is not None and replaced.blob_key != record.blob_key:
             await self._discard(replaced)
