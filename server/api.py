@@ -10,7 +10,7 @@ from aiohttp import web
 
 from .auth import require_auth
 from .codec import CONTENT_TYPE, segment_json
-from .index import SegmentRecord
+from .index import SegmentRecord, count_cap
 from .keys import blobs_key, index_key, projects_key, spool_key
 from .query import query_int, replay_query
 from .storage import BlobNotFound, is_replay_id, replay_prefix
@@ -44,9 +44,13 @@ def project_id(request: web.Request) -> int:
     return pid
 
 
-def _page(request: web.Request, data: list[Any], total: int, offset: int, limit: int) -> web.Response:
+def _page(request: web.Request, data: list[Any], total: int, offset: int, limit: int,
+          cap: int | None = None) -> web.Response:
+    """A page of a list; ``total`` counted up to ``cap + 1`` (None: exactly), one more meaning "more
+    than ``cap``": then ``total`` says ``cap`` and ``total_exact`` false."""
     next_cursor = str(offset + limit) if offset + len(data) < total else None
-    body = {"data": data, "total": total, "next_cursor": next_cursor}
+    exact = cap is None or total <= cap
+    body = {"data": data, "total": total if exact else cap, "total_exact": exact, "next_cursor": next_cursor}
     headers = {}
     if next_cursor is not None:
         headers["Link"] = f'<{request.rel_url.update_query(cursor=next_cursor)}>; rel="next"'
@@ -60,7 +64,7 @@ async def list_replays(request: web.Request) -> web.Response:
     limit = query_int(request.query, "per_page", 50, low=1, high=MAX_PAGE) or 50
     rows, total = await request.app[index_key].list_replays(pid, replay_query(request.query),
                                                             offset=offset, limit=limit)
-    return _page(request, [r.as_dict() for r in rows], total, offset, limit)
+    return _page(request, [r.as_dict() for r in rows], total, offset, limit, count_cap(offset, limit))
 
 
 async def get_replay(request: web.Request) -> web.Response:

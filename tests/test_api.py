@@ -12,6 +12,7 @@ import pytest
 
 from replayd.server.app import create_app
 from replayd.server.config import Config
+from replayd.server.index import records
 from replayd.server.keys import index_key
 from replayd.server.retention import sweep_expired
 from tests.harness import make_config, without_digest
@@ -66,7 +67,7 @@ async def test_unknown_things_are_404(client):
 
 
 @ON_BOTH_INDEXES
-async def test_list_filters_sorting_and_cursor(client):
+async def test_list_filters_sorting_and_cursor(client, monkeypatch):
     ids = [rid() for _ in range(5)]
     for n, replay_id in enumerate(ids):
         await post(client, segment_envelope(replay_id, 0, t=T0 + n * 100, replay_start_timestamp=T0 + n * 100,
@@ -107,6 +108,15 @@ async def test_list_filters_sorting_and_cursor(client):
         assert 'rel="next"' in response.headers["Link"]
         cursor = page["next_cursor"]
     assert seen == ids[::-1]
+    # past the count's cap (10,000; 3 here) the total says so, and the pages still go on to the end
+    monkeypatch.setattr(records, "TOTAL_CAP", 3)
+    seen, cursor = [], ""
+    for expected_total, exact in [(3, False), (4, False), (5, True)]:
+        page = await (await client.get(f"/api/0/projects/1/replays/?per_page=2&cursor={cursor}", headers=AUTH)).json()
+        assert (page["total"], page["total_exact"]) == (expected_total, exact), page
+        seen += [r["replay_id"] for r in page["data"]]
+        cursor = page["next_cursor"]
+    assert seen == ids[::-1] and cursor is None
     bad = await client.get("/api/0/projects/1/replays/?per_page=0", headers=AUTH)
     assert bad.status == 400 and "per_page" in (await bad.json())["detail"]
     for query, named in [("min_duration=abc", "min_duration"), ("sort=-price", "sort"), ("from=yesterday", "from"),

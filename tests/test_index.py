@@ -340,6 +340,22 @@ async def test_list_sorts_and_pages(index):
     assert await order("segment_count") == [2, 3, 1]
 
 
+async def test_list_counts_up_to_the_cap_or_the_page_asked_for(index, monkeypatch):
+    from replayd.server.index import records
+
+    monkeypatch.setattr(records, "TOTAL_CAP", 3)  # 10,000 in production; the rule is the same
+    for n in range(1, 7):
+        await add_replay(index, n, start=10 * n, length=5)
+
+    async def total(offset: int, limit: int, **query) -> int:
+        return (await index.list_replays(P, ReplayQuery(**query), offset=offset, limit=limit))[1]
+
+    assert await total(0, 2) == 4  # one more than the cap: "more than 3"
+    assert await total(0, 5) == 6  # a page past the cap counts to its end and one more: "more than 5"
+    assert await total(4, 2) == 6  # counted up to 7: all 6, exact
+    assert await total(0, 2, url="nowhere") == 0
+
+
 # --- deletion and retention -----------------------------------------------------------------
 
 async def test_deleting_a_replay_deletes_its_rows_not_its_errors(index):

@@ -23,6 +23,7 @@ from .records import (
     ScrubberState,
     SegmentRecord,
     SegmentRow,
+    count_cap,
     user_label,
 )
 from .sqlite import SQLiteIndex
@@ -30,7 +31,7 @@ from .sqlite import SQLiteIndex
 __all__ = [
     "ErrorDetail", "ErrorRecord", "ErrorRow", "Index", "IssueRow", "Replay", "ReplayBusy", "ReplayDetail",
     "ReplayEventRecord", "ReplayQuery", "ReplayWriter", "ScrubberState", "SegmentRecord", "SegmentRow",
-    "StateConflict", "open_index", "user_label",
+    "StateConflict", "count_cap", "open_index", "user_label",
 ]
 
 

@@ -42,6 +42,7 @@ from .records import (
     ScrubberState,
     SegmentRecord,
     SegmentRow,
+    count_cap,
     error_in_replay,
 )
 from .schema import pending_migrations
@@ -207,7 +208,7 @@ def _count(status: str) -> int:
 
 def list_statements(project_id: int, query: ReplayQuery, offset: int,
                     limit: int) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
-    """The replay list's two statements and their arguments: how many match, and the page."""
+    """The replay list's two statements and their arguments: how many match (up to the cap), and the page."""
     args: list[Any] = [project_id]
 
     def arg(value: Any) -> str:
@@ -235,7 +236,8 @@ def list_statements(project_id: int, query: ReplayQuery, offset: int,
     order = f"{SORT_EXPRESSIONS[query.order]} {direction}, replay_id {direction.split()[0]}"
     sql_where = " AND ".join(where)
     page = f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
-    return ((f"SELECT COUNT(*) FROM replays WHERE {sql_where}", args),
+    counted = f"LIMIT {count_cap(offset, limit) + 1}"  # an integer: the plan is the same for every page
+    return ((f"SELECT COUNT(*) FROM (SELECT 1 FROM replays WHERE {sql_where} {counted}) matched", args),
             (f"SELECT {REPLAY_COLUMNS} FROM replays WHERE {sql_where} ORDER BY {order} {page}",
              [*args, limit, offset]))
 

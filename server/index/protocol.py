@@ -101,7 +101,8 @@ class Index(Protocol):
 
     async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0,
                            limit: int = 50) -> tuple[list[Replay], int]:
-        """A page of the replays that match, and how many match in all."""
+        """A page of the replays that match, and how many match — counted up to one more than
+        ``records.count_cap(offset, limit)``, so a total above that cap means "more than the cap"."""
 
     async def get_replay(self, project_id: int, replay_id: str) -> ReplayDetail | None: ...
 

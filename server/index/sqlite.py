@@ -29,6 +29,7 @@ from .records import (
     ScrubberState,
     SegmentRecord,
     SegmentRow,
+    count_cap,
     error_in_replay,
 )
 from .schema import pending_migrations
@@ -384,7 +385,8 @@ class SQLiteIndex:
         sql_where = " AND ".join(where)
 
         def run(db: sqlite3.Connection) -> tuple[list[Replay], int]:
-            total = db.execute(f"SELECT COUNT(*) FROM replays WHERE {sql_where}", args).fetchone()[0]
+            total = db.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM replays WHERE {sql_where} LIMIT ?)",
+                               [*args, count_cap(offset, limit) + 1]).fetchone()[0]
             rows = db.execute(
                 f"SELECT {REPLAY_COLUMNS} FROM replays WHERE {sql_where} "
                 f"ORDER BY {SORT_EXPRESSIONS[query.order]} {direction}, replay_id {direction} LIMIT ? OFFSET ?",
