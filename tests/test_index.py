@@ -449,7 +449,7 @@ async def test_a_replays_writers_take_turns_across_nodes_each_with_the_state_the
     seen: dict[int, ScrubberState] = {}
 
     async def write(n: int) -> None:
-        async with nodes[n % len(nodes)].replay_writer(P, rid(1), timeout=30) as writer:
+        async with nodes[n % len(nodes)].replay_writer(P, rid(1), n, timeout=30) as writer:
             inside.append(n)
             assert len(inside) == 1, f"writers {inside} inside at once"
             seen[n] = writer.state
@@ -469,20 +469,20 @@ async def test_a_replays_writers_take_turns_across_nodes_each_with_the_state_the
 
 async def test_a_replay_writer_waits_for_the_lock_at_most_its_timeout(index, open_node, backend):
     other = await open_node() if backend == "postgres" else index
-    async with index.replay_writer(P, rid(1), timeout=5):
+    async with index.replay_writer(P, rid(1), 0, timeout=5):
         with pytest.raises(ReplayBusy):
-            async with other.replay_writer(P, rid(1), timeout=0.2):
+            async with other.replay_writer(P, rid(1), 1, timeout=0.2):
                 pass
-        async with other.replay_writer(P, rid(2), timeout=0.2):  # another replay's lock is free
+        async with other.replay_writer(P, rid(2), 0, timeout=0.2):  # another replay's lock is free
             pass
-    async with other.replay_writer(P, rid(1), timeout=0.2) as writer:
+    async with other.replay_writer(P, rid(1), 0, timeout=0.2) as writer:
         assert writer.state == ScrubberState()
 
 
 async def test_a_replay_writer_returns_the_row_it_replaced(index):
-    async with index.replay_writer(P, rid(1), timeout=5) as writer:
+    async with index.replay_writer(P, rid(1), 0, timeout=5) as writer:
         assert await writer.record_segment(segment(rid(1), 0, blob_key=f"{P}/{rid(1)}/000000-{'a' * 16}"), b"s") is None
-    async with index.replay_writer(P, rid(1), timeout=5) as writer:
+    async with index.replay_writer(P, rid(1), 0, timeout=5) as writer:
         replaced = await writer.record_segment(segment(rid(1), 0, blob_key=f"{P}/{rid(1)}/000000-{'b' * 16}"), b"t")
     assert replaced is not None and replaced.blob_key.endswith("a" * 16)
     # an upload of the replaced bytes no longer marks the segment as uploaded

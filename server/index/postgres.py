@@ -181,6 +181,11 @@ PUT_REPLAY = _upsert_replay(1)
 READ_FOR_SEGMENT = (
     "SELECT (SELECT s FROM segments s WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3) AS segment, "
     "(SELECT r FROM replays r WHERE project_id = $1 AND replay_id = $2) AS replay")
+# What a replay writer reads once it holds the lock: the state too. (Its own statement, after the
+# lock's: a statement's snapshot is taken when it starts, so one that waited for the lock would
+# read what was committed before the wait.)
+READ_FOR_WRITER = READ_FOR_SEGMENT.replace(
+    "SELECT ", "SELECT (SELECT st FROM replay_state st WHERE project_id = $1 AND replay_id = $2) AS state, ", 1)
 _STORE_SEGMENT = (f"WITH state AS ({{}}), segment AS ({_upsert_segment(5)}) "
                   f"{_upsert_replay(5 + len(SEGMENT_FIELDS) + 1)} RETURNING (SELECT COUNT(*) FROM state)")
 STORE_SEGMENT = {
@@ -262,19 +267,28 @@ async def _record_segment(conn: PoolConnectionProxy, segment: SegmentRecord, sta
                           state_version: int) -> SegmentRecord | None:
     key = (segment.project_id, segment.replay_id)
     async with _in_transaction(conn, key):
-        now = time.time()
         stored = await conn.fetchrow(READ_FOR_SEGMENT, *key, segment.segment_id)
         assert stored is not None  # a SELECT of two subqueries and no FROM: one row, always
         old = _from_row(SegmentRecord, stored["segment"]) if stored["segment"] is not None else None
-        replay = (_from_row(Replay, stored["replay"]) if stored["replay"] is not None
-                  else Replay(project_id=key[0], replay_id=key[1], created_at=now))
-        matched = await conn.fetchval(
-            STORE_SEGMENT["next" if state_version else "first"], *key, state, state_version,
-            *(param(getattr(segment, c)) for c in SEGMENT_FIELDS), now,
-            *PostgresIndex.replay_values(replay.with_segment(segment, old), now))
-        if not matched:  # the transaction rolls back: nothing written
-            raise StateConflict(f"the scrubber state of replay {key[1]} is no longer version {state_version}")
+        replay = _from_row(Replay, stored["replay"]) if stored["replay"] is not None else None
+        await _store_segment(conn, segment, state, state_version, old, replay)
     return old
+
+
+async def _store_segment(conn: PoolConnectionProxy, segment: SegmentRecord, state: bytes, state_version: int,
+                         old: SegmentRecord | None, replay: Replay | None) -> Replay:
+    """One statement: the state compared and bumped, the segment, the replay with the segment
+    folded in (``old`` and ``replay`` as read under the replay's lock); StateConflict (nothing
+    written) if the state is no longer ``state_version``. The replay as written."""
+    key = (segment.project_id, segment.replay_id)
+    now = time.time()
+    merged = (replay or Replay(project_id=key[0], replay_id=key[1], created_at=now)).with_segment(segment, old)
+    matched = await conn.fetchval(
+        STORE_SEGMENT["next" if state_version else "first"], *key, state, state_version,
+        *(param(getattr(segment, c)) for c in SEGMENT_FIELDS), now, *PostgresIndex.replay_values(merged, now))
+    if not matched:  # the statement (or its transaction) is rolled back: nothing written
+        raise StateConflict(f"the scrubber state of replay {key[1]} is no longer version {state_version}")
+    return merged
 
 
 def _close(conn: PoolConnectionProxy) -> None:
@@ -284,15 +298,25 @@ def _close(conn: PoolConnectionProxy) -> None:
 
 
 class _ReplayWriter:
-    """What ``PostgresIndex.replay_writer`` yields: commits on the connection that holds the lock."""
+    """What ``PostgresIndex.replay_writer`` yields: holds the replay's session lock on ``conn`` and
+    what was read under it, so a commit is one statement (no transaction around it: every other
+    writer of the replay's rows waits for the lock, and the statement is atomic on its own)."""
 
-    def __init__(self, conn: PoolConnectionProxy, state: ScrubberState):
+    def __init__(self, conn: PoolConnectionProxy, segment_id: int, read: asyncpg.Record):
         self._conn = conn
-        self.state = state
+        self._segment_id = segment_id
+        self._old = _from_row(SegmentRecord, read["segment"]) if read["segment"] is not None else None
+        self._replay = _from_row(Replay, read["replay"]) if read["replay"] is not None else None
+        stored = read["state"]
+        self.state = ScrubberState(bytes(stored["state"]), stored["version"]) if stored is not None else ScrubberState()
 
     async def record_segment(self, segment: SegmentRecord, state: bytes) -> SegmentRecord | None:
-        old = await _record_segment(self._conn, segment, state, self.state.version)
+        if segment.segment_id != self._segment_id:
+            raise ValueError(f"this writer was opened for segment {self._segment_id}, not {segment.segment_id}")
+        old = self._old
+        self._replay = await _store_segment(self._conn, segment, state, self.state.version, old, self._replay)
         self.state = ScrubberState(state, self.state.version + 1)
+        self._old = segment
         return old
 
 
@@ -332,19 +356,18 @@ class PostgresIndex:
     async def _session_lock(self, key: int, wait: float | None) -> AsyncIterator[PoolConnectionProxy | None]:
         """A pooled connection holding the session advisory lock ``key`` for the block; None (no
         connection held) when another session holds it: at once when ``wait`` is None, else after
-        ``wait`` seconds. A connection whose unlock did not surely run is closed, never pooled with
-        the lock still held (its session's end lets go)."""
+        ``wait`` seconds. A connection whose lock or unlock did not surely run to its end is closed,
+        never pooled with the lock held (its session's end lets go)."""
         async with self.pool.acquire() as conn:
             try:
                 if wait is None:
-                    held = await conn.fetchval(f"SELECT pg_try_advisory_lock({key})")
+                    held = await conn.fetchval("SELECT pg_try_advisory_lock($1)", key)
                 else:
                     try:
-                        await conn.execute(f"BEGIN; SET LOCAL lock_timeout = {max(1, round(wait * 1000))}; "
-                                           f"SELECT pg_advisory_lock({key}); COMMIT")
+                        await conn.execute(f"SELECT pg_advisory_lock({key})", timeout=wait)
                         held = True
-                    except asyncpg.LockNotAvailableError:
-                        await conn.execute("ROLLBACK")
+                    except TimeoutError:  # asyncpg cancelled the wait; it may have been granted meanwhile
+                        _close(conn)
                         held = False
             except BaseException:  # cancelled or broken mid-way: the lock may have been granted
                 _close(conn)
@@ -364,14 +387,15 @@ class PostgresIndex:
                     _close(conn)
 
     @contextlib.asynccontextmanager
-    async def replay_writer(self, project_id: int, replay_id: str, timeout: float) -> AsyncIterator[_ReplayWriter]:
+    async def replay_writer(self, project_id: int, replay_id: str, segment_id: int,
+                            timeout: float) -> AsyncIterator[_ReplayWriter]:
         key = (project_id, replay_id)
         async with self._session_lock(replay_lock(*key), timeout) as conn:
             if conn is None:
                 raise ReplayBusy(f"replay {replay_id} was locked by another writer for {timeout:g} s")
-            row = await conn.fetchrow(
-                "SELECT state, version FROM replay_state WHERE project_id = $1 AND replay_id = $2", *key)
-            yield _ReplayWriter(conn, ScrubberState(bytes(row["state"]), row["version"]) if row else ScrubberState())
+            read = await conn.fetchrow(READ_FOR_WRITER, *key, segment_id)
+            assert read is not None  # subqueries and no FROM: one row
+            yield _ReplayWriter(conn, segment_id, read)
 
     @contextlib.asynccontextmanager
     async def leader(self, name: str) -> AsyncIterator[bool]:

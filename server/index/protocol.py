@@ -43,8 +43,8 @@ class ReplayWriter(Protocol):
         """The replay's scrubber state, read under the lock: current until this writer records."""
 
     async def record_segment(self, segment: SegmentRecord, state: bytes) -> SegmentRecord | None:
-        """``Index.record_segment`` with this writer's state version (StateConflict if the lock was
-        lost meanwhile); the row it replaced, if any. Afterwards ``state`` is the new one."""
+        """``Index.record_segment`` of the writer's segment with its state version (StateConflict if
+        the lock was lost meanwhile); the row it replaced, if any. Afterwards ``state`` is the new one."""
 
 
 class Index(Protocol):
@@ -68,13 +68,14 @@ class Index(Protocol):
     async def record_replay_event(self, event: ReplayEventRecord) -> None:
         """Create the replay if new, fold the event in (``Replay.with_event``), link its error ids."""
 
-    def replay_writer(self, project_id: int, replay_id: str,
+    def replay_writer(self, project_id: int, replay_id: str, segment_id: int,
                       timeout: float) -> AbstractAsyncContextManager[ReplayWriter]:
-        """Hold the replay's segment lock for the block — one holder at a time across every process
-        sharing the index — and read its scrubber state under it: what is scrubbed with that state
-        inside the block cannot be overtaken by another segment of the replay. ReplayBusy when the
-        lock is not had within ``timeout`` seconds. On PostgreSQL the lock is the session's: it ends
-        with the block, or when the process dies (its connection closes)."""
+        """The writer of segment ``segment_id``: hold the replay's segment lock for the block —
+        one holder at a time across every process sharing the index — and read its scrubber state
+        under it: what is scrubbed with that state inside the block cannot be overtaken by another
+        segment of the replay. ReplayBusy when the lock is not had within ``timeout`` seconds. On
+        PostgreSQL the lock is the session's: it ends with the block, or when the process dies
+        (its connection closes)."""
 
     async def record_segment(self, segment: SegmentRecord, state: bytes,
                              state_version: int) -> SegmentRecord | None:

@@ -263,7 +263,8 @@ class SQLiteIndex:
             raise StateConflict(f"the scrubber state of replay {key[1]} is no longer version {version}")
 
     @contextlib.asynccontextmanager
-    async def replay_writer(self, project_id: int, replay_id: str, timeout: float) -> AsyncIterator[_ReplayWriter]:
+    async def replay_writer(self, project_id: int, replay_id: str, segment_id: int,
+                            timeout: float) -> AsyncIterator[_ReplayWriter]:
         """The lock is this process's (a SQLite index serves one process); the state version is
         still compared when the segment is recorded."""
         async with self._replay_locks.hold((project_id, replay_id), timeout):

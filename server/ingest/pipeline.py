@@ -124,7 +124,7 @@ class Ingestor:
         assert replay_id is not None  # ingest() refuses recordings without one
         for attempt in range(1, MAX_STATE_ATTEMPTS + 1):
             try:
-                async with self.index.replay_writer(project_id, replay_id,
+                async with self.index.replay_writer(project_id, replay_id, segment_id,
                                                     self.config.index.replay_lock_timeout) as writer:
                     record, result = await self._scrub_and_store(writer, project_id, replay_id, segment_id, body,
                                                                  replay_events)
