@@ -698,6 +698,33 @@ async def test_postgres_meta_replace_leaves_no_copy_of_the_old_value_in_the_tabl
         await index.close()
 
 
+async def test_postgres_meta_replace_waits_for_older_snapshots_before_the_rewrite(postgres_url):
+    """A session holding a snapshot from before the delete (another node's read, an autovacuum
+    ANALYZE) would make VACUUM FULL keep the old row: meta_replace waits for it to end."""
+    import asyncpg
+
+    index = await open_index(IndexConfig(url=postgres_url))
+    reader = await asyncpg.connect(postgres_url)
+    try:
+        await index.meta_set("auth.admin_password", "clear-text-secret-0123456789")
+        reading = reader.transaction(isolation="repeatable_read")
+        await reading.start()
+        await reader.fetchval("SELECT COUNT(*) FROM meta")  # its snapshot sees the old row
+        replace = asyncio.create_task(
+            index.meta_replace("auth.admin_password", "auth.admin_password_hash", lambda v: "hashed"))
+        await asyncio.sleep(0.5)
+        assert not replace.done()  # waiting for the reader
+        await reading.commit()
+        assert await asyncio.wait_for(replace, 30)
+        await index.pool.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+        pages = await index.pool.fetch(
+            "SELECT get_raw_page('meta', n) FROM generate_series(0, pg_relation_size('meta') / 8192 - 1) n")
+        assert pages and not any(b"clear-text-secret" in bytes(page[0]) for page in pages)
+    finally:
+        await reader.close()
+        await index.close()
+
+
 async def add_everything(index) -> None:
     """Rows in every table: replays with and without segments, errors linked either way, issues,
     scrubber states, a spooled segment, generated keys."""

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 R = TypeVar("R", bound="DataclassInstance")  # a record type of records.py
+log = logging.getLogger("replayd.index")
 
 
 def advisory_key(name: str) -> int:
@@ -60,6 +62,14 @@ def advisory_key(name: str) -> int:
 
 
 MIGRATION_LOCK = advisory_key("replayd.index.migrations")
+META_SNAPSHOT_WAIT = 30.0
+# Sessions (other than this one) whose transaction began before transaction $1 (a txid_current()):
+# a snapshot of theirs may see what $1 deleted, and while one runs, every new snapshot — VACUUM
+# FULL's own too — is taken with an xmin no newer than theirs (a snapshot's xmin is the oldest xid
+# running anywhere on the server, whatever the database). $1's low 32 bits are its xid.
+OLDER_SNAPSHOTS = ("SELECT COUNT(*) FROM pg_stat_activity, "
+                   "(SELECT ($1::bigint % 4294967296)::text::xid AS xid) deleted WHERE pid <> pg_backend_pid() "
+                   "AND (age(backend_xmin) >= age(deleted.xid) OR age(backend_xid) >= age(deleted.xid))")
 
 
 def replay_lock(project_id: int, replay_id: str) -> int:
@@ -427,7 +437,10 @@ class PostgresIndex:
 
     async def meta_replace(self, old_key: str, new_key: str, convert: Callable[[str], str]) -> bool:
         """Then rewrites the table (VACUUM FULL), so the old row's bytes are no longer in it (the
-        write-ahead log and backups keep them until they are recycled)."""
+        write-ahead log and backups keep them until they are recycled). VACUUM FULL keeps a deleted
+        row that a transaction still running might see — one that began before the delete, in any
+        database of the server (another node's read, an ANALYZE, a pg_dump, a long load) — so it
+        waits for those to end first, up to META_SNAPSHOT_WAIT seconds."""
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 await conn.execute("LOCK TABLE meta IN SHARE ROW EXCLUSIVE MODE")
@@ -437,6 +450,14 @@ class PostgresIndex:
                 await conn.execute("INSERT INTO meta (key, value) VALUES ($1, $2) "
                                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                                    new_key, param(convert(value)))
+                deleted_by = await conn.fetchval("SELECT txid_current()")
+            deadline = time.monotonic() + META_SNAPSHOT_WAIT
+            while await conn.fetchval(OLDER_SNAPSHOTS, deleted_by):
+                if time.monotonic() > deadline:
+                    log.warning("meta_replace: a transaction older than the old value's deletion is still running "
+                                "on the database server; VACUUM FULL may keep the old row until a later rewrite")
+                    break
+                await asyncio.sleep(0.05)
             await conn.execute("VACUUM FULL meta")
         return True
 
