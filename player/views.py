@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from replayd.server.index import count_cap
-from replayd.server.keys import index_key, projects_key
+from replayd.server.keys import config_key, index_key, projects_key
 from replayd.server.query import DEFAULT_SORT, query_int, replay_query
 from replayd.server.timestamps import displayable
 
@@ -34,13 +34,15 @@ async def replays_page(request: web.Request) -> web.Response:
     form = {name: request.query.get(name, "") for name in FORM_FIELDS}  # as typed, for the form
     form["sort"] = form["sort"] or DEFAULT_SORT
     offset = query_int(request.query, "cursor", 0) or 0
-    rows, total = await request.app[index_key].list_replays(pid, query, offset=offset, limit=PER_PAGE)
+    total_cap = request.app[config_key].limits.list_total_cap
+    rows, total = await request.app[index_key].list_replays(pid, query, offset=offset, limit=PER_PAGE,
+                                                            total_cap=total_cap)
     keep = {k: v for k, v in request.query.items() if k not in ("cursor", "deleted") and v}
     page_url = request.rel_url.with_query(keep)
     return render(request, "replays.html", {
         "nav": "replays", "pid": pid, "rows": rows, "form": form, "sorts": SORTS,
-        # counted up to a cap: past it, "10000+" (an exact count of a million rows costs a second)
-        "total": min(total, cap := count_cap(offset, PER_PAGE)), "total_exact": total <= cap,
+        # counted up to limits.list_total_cap: past it, "10000+" (an exact count of a million rows costs a second)
+        "total": min(total, cap := count_cap(offset, PER_PAGE, total_cap)), "total_exact": total <= cap,
         "offset": offset, "per_page": PER_PAGE, "deleted": request.query.get("deleted") == "1",
         "prev_url": str(page_url.update_query(cursor=max(0, offset - PER_PAGE))) if offset else None,
         "next_url": str(page_url.update_query(cursor=offset + PER_PAGE)) if offset + len(rows) < total else None,

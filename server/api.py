@@ -11,7 +11,7 @@ from aiohttp import web
 from .auth import require_auth
 from .codec import CONTENT_TYPE, segment_json
 from .index import SegmentRecord, count_cap
-from .keys import blobs_key, index_key, projects_key, spool_key
+from .keys import blobs_key, config_key, index_key, projects_key, spool_key
 from .query import query_int, replay_query
 from .storage import BlobNotFound, is_replay_id, replay_prefix
 
@@ -62,9 +62,10 @@ async def list_replays(request: web.Request) -> web.Response:
     pid = project_id(request)
     offset = query_int(request.query, "cursor", 0) or 0
     limit = query_int(request.query, "per_page", 50, low=1, high=MAX_PAGE) or 50
-    rows, total = await request.app[index_key].list_replays(pid, replay_query(request.query),
-                                                            offset=offset, limit=limit)
-    return _page(request, [r.as_dict() for r in rows], total, offset, limit, count_cap(offset, limit))
+    total_cap = request.app[config_key].limits.list_total_cap
+    rows, total = await request.app[index_key].list_replays(pid, replay_query(request.query), offset=offset,
+                                                            limit=limit, total_cap=total_cap)
+    return _page(request, [r.as_dict() for r in rows], total, offset, limit, count_cap(offset, limit, total_cap))
 
 
 async def get_replay(request: web.Request) -> web.Response:

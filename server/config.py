@@ -145,6 +145,9 @@ class LimitsConfig(_Section):
     max_read_batch_bytes: int = Field(16 * MiB, ge=1)
     # Envelopes accepted per project per second, averaged over a minute; 0 disables.
     rate_limit_per_second: float = Field(0, ge=0)
+    # The replay list counts its matches up to here; past it the total reads "10000+". An exact count
+    # of a million rows costs PostgreSQL up to a second, one that stops at 10,000 tens of ms.
+    list_total_cap: int = Field(10_000, ge=1)
 
 
 class Config(_Section):

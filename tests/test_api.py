@@ -12,8 +12,7 @@ import pytest
 
 from replayd.server.app import create_app
 from replayd.server.config import Config
-from replayd.server.index import records
-from replayd.server.keys import index_key
+from replayd.server.keys import config_key, index_key
 from replayd.server.retention import sweep_expired
 from tests.harness import make_config, without_digest
 from tests.test_ingest import AUTH, T0, error_envelope, error_event, get, post, rid, segment_envelope
@@ -108,8 +107,8 @@ async def test_list_filters_sorting_and_cursor(client, monkeypatch):
         assert 'rel="next"' in response.headers["Link"]
         cursor = page["next_cursor"]
     assert seen == ids[::-1]
-    # past the count's cap (10,000; 3 here) the total says so, and the pages still go on to the end
-    monkeypatch.setattr(records, "TOTAL_CAP", 3)
+    # past the count's cap (limits.list_total_cap, 10,000; 3 here) the total says so, and the pages go on
+    monkeypatch.setattr(client.app[config_key].limits, "list_total_cap", 3)
     seen, cursor = [], ""
     for expected_total, exact in [(3, False), (4, False), (5, True)]:
         page = await (await client.get(f"/api/0/projects/1/replays/?per_page=2&cursor={cursor}", headers=AUTH)).json()

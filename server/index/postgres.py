@@ -221,8 +221,8 @@ def _count(status: str) -> int:
     return int(status.rpartition(" ")[2])
 
 
-def list_statements(project_id: int, query: ReplayQuery, offset: int,
-                    limit: int) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
+def list_statements(project_id: int, query: ReplayQuery, offset: int, limit: int,
+                    total_cap: int | None = None) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
     """The replay list's two statements and their arguments: how many match (up to the cap), and the page."""
     args: list[Any] = [project_id]
 
@@ -251,7 +251,7 @@ def list_statements(project_id: int, query: ReplayQuery, offset: int,
     order = f"{SORT_EXPRESSIONS[query.order]} {direction}, replay_id {direction.split()[0]}"
     sql_where = " AND ".join(where)
     page = f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
-    counted = f"LIMIT {count_cap(offset, limit) + 1}"  # an integer: the plan is the same for every page
+    counted = f"LIMIT {count_cap(offset, limit, total_cap) + 1}"  # an integer: the plan is the same for every page
     return ((f"SELECT COUNT(*) FROM (SELECT 1 FROM replays WHERE {sql_where} {counted}) matched", args),
             (f"SELECT {REPLAY_COLUMNS} FROM replays WHERE {sql_where} ORDER BY {order} {page}",
              [*args, limit, offset]))
@@ -557,9 +557,9 @@ class PostgresIndex:
 
     # --- read ----------------------------------------------------------------------------
 
-    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0,
-                           limit: int = 50) -> tuple[list[Replay], int]:
-        (count_sql, count_args), (page_sql, page_args) = list_statements(project_id, query, offset, limit)
+    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0, limit: int = 50,
+                           total_cap: int | None = None) -> tuple[list[Replay], int]:
+        (count_sql, count_args), (page_sql, page_args) = list_statements(project_id, query, offset, limit, total_cap)
         async with self.pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
             total = await conn.fetchval(count_sql, *count_args)  # the page and its total of one moment
             rows = await conn.fetch(page_sql, *page_args)

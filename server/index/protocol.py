@@ -100,10 +100,10 @@ class Index(Protocol):
 
     # --- read ------------------------------------------------------------------------------
 
-    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0,
-                           limit: int = 50) -> tuple[list[Replay], int]:
+    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0, limit: int = 50,
+                           total_cap: int | None = None) -> tuple[list[Replay], int]:
         """A page of the replays that match, and how many match — counted up to one more than
-        ``records.count_cap(offset, limit)``, so a total above that cap means "more than the cap"."""
+        ``records.count_cap(offset, limit, total_cap)``, so a total above that means "more than it"."""
 
     async def get_replay(self, project_id: int, replay_id: str) -> ReplayDetail | None: ...
 

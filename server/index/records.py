@@ -28,14 +28,15 @@ class Row(Protocol):
 MAX_URLS = 500  # distinct URLs kept per replay, in the order first seen
 USER_LABEL_KEYS = ("username", "email", "id", "ip_address", "name")
 SORT_KEYS = ("started_at", "duration", "error_count", "segment_count")
-# The replay list counts its matches up to here (or to the end of the page asked for, if further):
-# an exact count of a million rows costs PostgreSQL up to a second, a count that stops here ~10 ms.
+# The replay list counts its matches up to here by default (``limits.list_total_cap``), or to the
+# end of the page asked for, if further: an exact count of a million rows costs PostgreSQL up to a
+# second, a count that stops at 10,000 tens of milliseconds.
 TOTAL_CAP = 10_000
 
 
-def count_cap(offset: int, limit: int) -> int:
+def count_cap(offset: int, limit: int, total_cap: int | None = None) -> int:
     """How far ``list_replays`` counts for a page: a total above this is "more than this"."""
-    return max(TOTAL_CAP, offset + limit)
+    return max(TOTAL_CAP if total_cap is None else total_cap, offset + limit)
 
 
 def user_label(user: dict[str, Any]) -> str:

@@ -360,8 +360,8 @@ class SQLiteIndex:
 
     # --- read ----------------------------------------------------------------------------
 
-    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0,
-                           limit: int = 50) -> tuple[list[Replay], int]:
+    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0, limit: int = 50,
+                           total_cap: int | None = None) -> tuple[list[Replay], int]:
         where = ["project_id = ?", "segment_count > 0"]
         args: list[Any] = [project_id]
         if query.has_errors is not None:
@@ -387,7 +387,7 @@ class SQLiteIndex:
 
         def run(db: sqlite3.Connection) -> tuple[list[Replay], int]:
             total = db.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM replays WHERE {sql_where} LIMIT ?)",
-                               [*args, count_cap(offset, limit) + 1]).fetchone()[0]
+                               [*args, count_cap(offset, limit, total_cap) + 1]).fetchone()[0]
             rows = db.execute(
                 f"SELECT {REPLAY_COLUMNS} FROM replays WHERE {sql_where} "
                 f"ORDER BY {SORT_EXPRESSIONS[query.order]} {direction}, replay_id {direction} LIMIT ? OFFSET ?",
