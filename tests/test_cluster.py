@@ -41,9 +41,13 @@ from aiohttp import web
 from replayd.player.timeline import event_ms
 from replayd.server.app import create_app
 from replayd.server.codec import decode_segment
+from replayd.server.index.postgres import replay_lock
+from replayd.server.ingest.jobs import process_segment
+from replayd.server.ingest.routes import ingestor_key
+from replayd.server.keys import index_key
 from tests import test_privacy_e2e as privacy
 from tests.conftest import S3Server
-from tests.envelopes import cut_segments, recording_envelope, replay_event
+from tests.envelopes import cut_segments, recording_envelope, replay_event, text_mutation
 from tests.harness import (
     API_TOKEN,
     PUBLIC_KEY,
@@ -55,7 +59,7 @@ from tests.harness import (
     without_digest,
 )
 from tests.postgres import PostgresServer, run_async
-from tests.test_ingest import AUTH, post, segment_envelope
+from tests.test_ingest import AUTH, T0, post, segment_envelope
 from tests.test_privacy_e2e import PrivacySession, record_privacy_session
 from tests.waiting import wait_until
 
@@ -314,6 +318,54 @@ async def test_a_segment_in_another_nodes_spool_is_503_not_yet_uploaded(aiohttp_
     # the node that holds it answers from its spool
     response = await spooling.get(path, headers=AUTH)
     assert response.status == 200 and (await response.json())
+
+
+async def test_a_writer_that_lost_its_lock_mid_scrub_leaves_no_stale_blob(aiohttp_client, tmp_path, postgres_url,
+                                                                           s3_server, s3_bucket, caplog):
+    """Node A scrubs segment 1 when its session (and the replay's lock with it) is ended — a network
+    partition, an administrator — and node B stores other bytes for segment 1 meanwhile. A's blob,
+    scrubbed with a state that is now stale, is refused at commit and deleted; A scrubs again with B's
+    state; the bucket ends with exactly the blobs the rows name."""
+    clients = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        clients.append(await aiohttp_client(create_app(make_config(
+            tmp_path / name, index={"url": postgres_url}, storage=s3_storage(s3_server, s3_bucket),
+            scrubbing={"secret": SCRUB_SECRET}))))
+    a, b = clients
+    replay_id = secrets.token_hex(16)
+    assert (await post(a, segment_envelope(replay_id, 0))).status == 200
+    ingestor = a.app[ingestor_key]
+    scrub = ingestor._in_pool
+    interrupted: list[int] = []
+
+    async def scrub_then_lose_the_lock(fn, *args):
+        result = await scrub(fn, *args)
+        if fn is process_segment and not interrupted:
+            key = replay_lock(1, replay_id)
+            admin = await asyncpg.connect(postgres_url)
+            try:
+                interrupted.append(await admin.fetchval(
+                    "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND classid = $1 AND objid = $2 AND objsubid = 1", (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF))
+            finally:
+                await admin.close()
+            other = segment_envelope(replay_id, 1, events=[text_mutation((T0 + 6) * 1000, 4, "stored by B")])
+            assert (await post(b, other)).status == 200  # B gets the lock A lost, and stores its segment 1
+        return result
+
+    ingestor._in_pool = scrub_then_lose_the_lock  # type: ignore[method-assign]
+    mine = segment_envelope(replay_id, 1, events=[text_mutation((T0 + 5) * 1000, 4, "stored by A")])
+    assert (await post(a, mine)).status == 200
+    assert interrupted == [1]
+    assert "scrubber state changed before its commit; scrubbing again" in caplog.text
+
+    # A's segment 1, scrubbed again after B's: the row names it, and the bucket holds nothing else
+    rows = [await a.app[index_key].get_segment(1, replay_id, n) for n in (0, 1)]
+    assert sorted(s3_server.keys(s3_bucket)) == sorted(row.blob_key for row in rows if row)
+    assert (await a.app[index_key].get_state(1, replay_id)).version == 3  # 0, B's 1, A's 1 again
+    events = await (await b.get(f"/api/0/projects/1/replays/{replay_id}/segments/1/", headers=AUTH)).json()
+    assert "stored by A" in json.dumps(events) and "stored by B" not in json.dumps(events)
 
 
 def test_a_second_process_on_one_spool_directory_refuses_to_start(tmp_path):

@@ -301,6 +301,10 @@ async def _store_segment(conn: PoolConnectionProxy, segment: SegmentRecord, stat
     return merged
 
 
+# What a connection whose session has ended raises (closed, terminated by an administrator, broken).
+LOST_SESSION = (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError, asyncpg.InterfaceError, OSError)
+
+
 def _close(conn: PoolConnectionProxy) -> None:
     """Close the connection at once (ending its session and its locks); the pool opens another."""
     with contextlib.suppress(asyncpg.InterfaceError):  # already closed and detached from the pool
@@ -324,7 +328,10 @@ class _ReplayWriter:
         if segment.segment_id != self._segment_id:
             raise ValueError(f"this writer was opened for segment {self._segment_id}, not {segment.segment_id}")
         old = self._old
-        self._replay = await _store_segment(self._conn, segment, state, self.state.version, old, self._replay)
+        try:
+            self._replay = await _store_segment(self._conn, segment, state, self.state.version, old, self._replay)
+        except LOST_SESSION as exc:  # and with it the lock: whether the write went through is unknown
+            raise StateConflict(f"the session holding replay {segment.replay_id}'s lock ended ({exc!r:.100})") from exc
         self.state = ScrubberState(state, self.state.version + 1)
         self._old = segment
         return old

@@ -28,7 +28,9 @@ from .records import (
 class StateConflict(Exception):
     """The replay's scrubber state is no longer the version the segment was scrubbed with: another
     writer stored a segment of the replay meanwhile (or deleted the replay). Nothing was written;
-    the segment must be scrubbed again with the current state."""
+    the segment must be scrubbed again with the current state. A replay writer also raises it when
+    the session holding its lock ended before its commit answered (the commit may have gone
+    through: read the row again before deleting what it names)."""
 
 
 class ReplayBusy(Exception):
