@@ -40,7 +40,7 @@ from aiohttp import web
 
 from replayd.player.timeline import event_ms
 from replayd.server.app import create_app
-from replayd.server.codec import decode_segment
+from replayd.server.codec import iter_events
 from replayd.server.index.postgres import replay_lock
 from replayd.server.ingest.jobs import process_segment
 from replayd.server.ingest.routes import ingestor_key
@@ -512,7 +512,7 @@ def test_no_planted_value_is_stored_anywhere_in_the_cluster(privacy_session: Pri
     # the replay's segments really went to more than one node
     assert len(set(cluster.balancer.recordings_to)) >= 2, cluster.balancer.recordings_to
 
-    texts = [(f"blob s3 {key}", json.dumps(decode_segment(blob), ensure_ascii=False))
+    texts = [(f"blob s3 {key}", json.dumps(list(iter_events(blob)), ensure_ascii=False))
              for key, blob in stored_blobs_s3(cluster.s3, cluster.bucket).items()]
     assert texts, "no blob was stored"
     texts += _texts_in_postgres(cluster.index_url)
