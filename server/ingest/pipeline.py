@@ -123,15 +123,25 @@ class Ingestor:
         """Store one segment; returns the scrubbed replay_event items that rode along in its job."""
         assert replay_id is not None  # ingest() refuses recordings without one
         for attempt in range(1, MAX_STATE_ATTEMPTS + 1):
+            written: list[SegmentRecord] = []  # the blob about to be written, if it got that far
             try:
                 async with self.index.replay_writer(project_id, replay_id, segment_id,
                                                     self.config.index.replay_lock_timeout) as writer:
                     record, result = await self._scrub_and_store(writer, project_id, replay_id, segment_id, body,
-                                                                 replay_events)
+                                                                 replay_events, written)
                 break
             except ReplayBusy as exc:
                 raise Unavailable(f"{exc}; retry", 1) from None
-            except StateConflict:  # the replay was deleted (or its lock lost) meanwhile: nothing recorded
+            except Exception as exc:
+                # No row was committed for this blob (a refused commit, a lost connection, a full
+                # spool) unless the commit went through unanswered: _discard reads the row to know.
+                # Here, after the writer's block, its connection is back in the pool for that read.
+                for unrecorded in written:
+                    with contextlib.suppress(Exception):
+                        await self._discard(unrecorded)
+                if not isinstance(exc, StateConflict):
+                    raise
+                # the replay was deleted, or the lock lost, meanwhile: scrub again with the current state
                 log.warning("segment %d of replay %s: scrubber state changed before its commit; scrubbing again "
                             "(attempt %d)", segment_id, replay_id, attempt)
                 if attempt == MAX_STATE_ATTEMPTS:
@@ -151,9 +161,11 @@ class Ingestor:
         return result.replay_events
 
     async def _scrub_and_store(self, writer: ReplayWriter, project_id: int, replay_id: str, segment_id: int,
-                               body: bytes, replay_events: list[bytes]) -> tuple[SegmentRecord, Any]:
-        """Scrub with the writer's state, keep the blob, record it; the record as stored and the
-        worker's result. The caller holds the replay's lock."""
+                               body: bytes, replay_events: list[bytes],
+                               written: list[SegmentRecord]) -> tuple[SegmentRecord, Any]:
+        """Scrub with the writer's state, keep the blob (noted in ``written`` first), record it; the
+        record as stored and the worker's result. The caller holds the replay's lock. Nothing here
+        takes a second database connection (the writer holds one; a full pool must not stop it)."""
         limits = self.config.limits
         job = SegmentJob(
             payload=body,
@@ -182,29 +194,30 @@ class Ingestor:
             rage_click_count=result.rage_click_count,
             scrub_report=result.report,
         )
-        try:
-            record, replaced = await self._store_blob(writer, record, result.blob, result.state)
-        except Exception:  # a refused commit (StateConflict) or a lost database connection: no row
-            with contextlib.suppress(Exception):  # names the blob, unless the commit went through after all
-                await self._discard(record)
-            raise
+        written.append(record)
+        record, replaced = await self._store_blob(writer, record, result.blob, result.state)
         if replaced is not None and replaced.blob_key != record.blob_key:
-            await self._discard(replaced)
+            await self._delete_blob(replaced)  # no row names it now (the new row is committed, under the lock)
         return record, result
 
     async def _discard(self, record: SegmentRecord) -> None:
-        """Delete a blob no row names any more (a replaced segment's, or one whose commit was
-        refused), unless the current row names it (the same bytes, stored again). A failure only
-        leaves an unreferenced blob, deleted with its replay."""
+        """Delete a blob whose commit failed, unless the segment's row names it after all (the commit
+        went through unanswered, or the same bytes were stored again)."""
         current = await self.index.get_segment(record.project_id, record.replay_id, record.segment_id)
-        if current is not None and current.blob_key == record.blob_key:
-            return
-        if record.location == "spool":
-            # in this node's spool, or another's: its uploader drops an entry no row names
-            self.spool.remove(self.spool.path / self.spool.entry_name(record))
+        if current is None or current.blob_key != record.blob_key:
+            await self._delete_blob(record)
+
+    async def _delete_blob(self, record: SegmentRecord) -> None:
+        """From this node's spool and the blob store, wherever it got to (an entry in another
+        node's spool is dropped by that node's uploader: no row names it). A failure only leaves an
+        unreferenced blob, deleted with its replay."""
+        self.spool.remove(self.spool.path / self.spool.entry_name(record))
+        if not self.uploader.store_healthy:  # no waiting on a store that is down, under the replay's lock
+            log.warning("blob store failing: the unreferenced blob %s stays until its replay is deleted",
+                        record.blob_key)
             return
         try:
-            await self.blobs.delete(record.blob_key)
+            await asyncio.wait_for(self.blobs.delete(record.blob_key), self.config.storage.put_timeout)
         except (OSError, ValueError) as exc:
             log.warning("could not delete the unreferenced blob %s: %s", record.blob_key, exc)
 
