@@ -501,6 +501,28 @@ async def test_one_leader_per_job_at_a_time(index, open_node):
         assert second
 
 
+async def test_postgres_replay_writers_leave_two_connections_of_the_pool_free(postgres_url):
+    index = await PostgresIndex.open(postgres_url, min_size=0, max_size=4)
+    try:
+        holding = asyncio.Event()
+        release = asyncio.Event()
+
+        async def write(n: int) -> None:
+            async with index.replay_writer(P, rid(n), 0, timeout=30):
+                holding.set()
+                await release.wait()
+
+        writers = [asyncio.create_task(write(n)) for n in range(3)]
+        await holding.wait()
+        await asyncio.sleep(0.2)
+        assert index.pool.get_size() - index.pool.get_idle_size() == 2  # the third writer waits its turn
+        await asyncio.wait_for(asyncio.gather(index.check(), index.get_replay(P, rid(1))), 5)  # reads go on
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*writers), 10)
+    finally:
+        await index.close()
+
+
 async def test_a_dead_leaders_job_is_taken_over(postgres_url):
     leader, other = await PostgresIndex.open(postgres_url), await PostgresIndex.open(postgres_url)
     try:

@@ -344,6 +344,9 @@ class _AlreadyStored(Exception):
 class PostgresIndex:
     def __init__(self, pool: asyncpg.Pool):
         self.pool = pool
+        # Replay writers hold a connection each while their segment is scrubbed: at most all but two
+        # of the pool, so reads, health checks and the other writes always find one.
+        self._writer_slots = asyncio.Semaphore(max(1, pool.get_max_size() - 2))
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -407,7 +410,7 @@ class PostgresIndex:
     async def replay_writer(self, project_id: int, replay_id: str, segment_id: int,
                             timeout: float) -> AsyncIterator[_ReplayWriter]:
         key = (project_id, replay_id)
-        async with self._session_lock(replay_lock(*key), timeout) as conn:
+        async with self._writer_slots, self._session_lock(replay_lock(*key), timeout) as conn:
             if conn is None:
                 raise ReplayBusy(f"replay {replay_id} was locked by another writer for {timeout:g} s")
             read = await conn.fetchrow(READ_FOR_WRITER, *key, segment_id)
