@@ -59,7 +59,8 @@ async def replays_page(request: web.Request) -> web.Response:
     page_url = request.rel_url.with_query(keep)
     return render(request, "replays.html", {
         "nav": "replays", "pid": pid, "rows": rows, "total": total, "form": form, "sorts": SORTS,
-        "search_error": search_error, "click_at": click_at, "offset": offset, "per_page": PER_PAGE, "deleted": request.query.get("deleted") == "1",
+        "search_error": search_error, "click_at": click_at,
+        "offset": offset, "per_page": PER_PAGE, "deleted": request.query.get("deleted") == "1",
         "prev_url": str(page_url.update_query(cursor=max(0, offset - PER_PAGE))) if offset else None,
         "next_url": str(page_url.update_query(cursor=offset + PER_PAGE)) if offset + len(rows) < total else None,
     }, status=400 if search_error else 200)

@@ -3,10 +3,9 @@ a 400 naming the parameter. ``replay_query`` is the replay list's filters, for b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-
-import json
 from typing import Any
 
 from aiohttp import web

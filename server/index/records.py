@@ -18,7 +18,6 @@ from typing import Any, Protocol
 
 from replayd.scrubbing.report import ScrubReport
 
-
 from ..search import SearchNode
 
 

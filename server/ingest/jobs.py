@@ -16,8 +16,8 @@ from typing import Any
 from replayd.scrubbing import ReplayState
 
 from ..codec import encode_segment
-from .clicks import SegmentClicks, pack_state, unpack_state
 from .bounds import ITEM_MAX_DEPTH, decompress_recording, parse_json, trim_depth
+from .clicks import SegmentClicks, pack_state, unpack_state
 from .refused import IngestRefused
 from .summary import summarise
 from .worker import worker_limits, worker_scrubber
