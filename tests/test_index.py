@@ -674,6 +674,13 @@ async def searched(index, text: str, **query) -> list[str]:
     return sorted(r.replay_id for r in rows)
 
 
+async def stored_click_texts(index) -> set[str]:
+    """What the click_texts table holds (the backend's own connection: no protocol call reads it)."""
+    if isinstance(index, PostgresIndex):
+        return {r[0] for r in await index.pool.fetch("SELECT text FROM click_texts")}
+    return {r[0] for r in index.db.execute("SELECT text FROM click_texts")}
+
+
 async def click_fixture(index) -> None:
     """Replay 1: a dead 'Pay now' button and rage clicks on #buy; replay 2: a working checkout link;
     replay 3: nothing clicked but errors and pages."""
@@ -762,11 +769,13 @@ async def test_erasing_a_users_rows_leaves_the_others(index):
     forms = ["jane@example.com", "[hash:jane@example.com]"]
     assert await index.user_replays(P, "email", forms) == [rid(1)]
     assert await index.user_replays(P, "id", ["42"]) == [rid(1)]
+    await index.delete_replay(P, rid(1))
     assert await index.delete_user_errors(P, "email", forms) == 1
+    assert "Pay now" not in await stored_click_texts(index)  # texts only Jane's clicks had go too
+    assert "Checkout" in await stored_click_texts(index)
     assert await index.get_error(P, "a" * 32) is None and await index.get_error(P, "b" * 32) is not None
     (issue,), _ = await index.list_issues(P)
     assert issue.count == 1
-    await index.delete_replay(P, rid(1))
     assert await searched(index, "click.tag:*") == [rid(2)]
     await index.add_audit("api-token", "erase-user", P, {"replays": 1, "errors": 1})
     (row,) = await index.audit_log()
