@@ -123,3 +123,13 @@ def test_the_node_map_survives_the_state_bytes_and_a_removal():
 def test_a_state_from_before_clicks_were_indexed_reads_as_the_scrubbers():
     assert unpack_state(b"\x93\xa3rs1")[0] == b"\x93\xa3rs1"
     assert unpack_state(None)[0] is None
+
+
+def test_the_sentry_sdks_click_breadcrumb_describes_an_element_the_map_does_not_know():
+    tracker = Replay()
+    crumb = {"type": 5, "timestamp": T + 2, "data": {"tag": "breadcrumb", "payload": {
+        "category": "ui.click", "message": "body > p", "data": {"nodeId": 40, "node": {
+            "id": 40, "tagName": "P", "textContent": "plain  words", "attributes": {"class": "note big"}}}}}}
+    out = tracker.segment(0, [snapshot(T), click(40, T + 1), crumb])
+    (c,) = out.clicks
+    assert (c.tag, c.classes, c.text) == ("p", "note big", "plain words")

@@ -6,7 +6,8 @@ alt, title, visible text) is looked up in the clickable elements the scrubber's 
 replay's state (``ReplayState.clickables`` and ``owners``, bounded by ``limits.max_click_nodes``):
 the walk visits every node anyway, so describing clicks costs no second walk. The map outlives the
 segment (a click in segment 7 targets a node of segment 0's snapshot). A click on an element that
-is neither clickable nor inside one (a paragraph) is indexed with its time only. The clicks a
+is neither clickable nor inside one (a paragraph) is described by the Sentry SDK's ``ui.click``
+breadcrumb when there is one, else indexed with its time only. The clicks a
 later segment must decide are kept next to the scrubber's state (``pack_state`` / ``unpack_state``).
 
 Dead click (Sentry's rule): a click on a link, a button or a button-like input after which the DOM
@@ -64,11 +65,13 @@ class SegmentClicks:
 class ClickTracker:
     """The clicks still open to a decision (dead or not), across a replay's segments."""
 
-    __slots__ = ("recent",)
+    __slots__ = ("recent", "described")
 
     def __init__(self) -> None:
         # [segment id, seq, ms, node id, state]: state 0 pending, 1 decided not dead, 2 dead
         self.recent: list[list[Any]] = []
+        # node id -> the Sentry SDK's description of a clicked element (its ui.click breadcrumb), this segment
+        self.described: dict[int, dict[str, Any]] = {}
 
     # --- persisted next to the scrubber's state ----------------------------------------------
 
@@ -171,6 +174,9 @@ class ClickTracker:
                     self._dead(c, segment_id, dead_seqs, out)
         if dead_seqs:
             out.clicks[:] = [c if c.seq not in dead_seqs else _dead_click(c) for c in out.clicks]
+        if self.described:  # the Sentry SDK describes every clicked element: use it where the map has none
+            out.clicks[:] = [_described(c, self.described.get(c.node_id)) if not c.tag else c for c in out.clicks]
+            self.described = {}
         del recent[:-RECENT_CLICKS]
         return out
 
@@ -193,7 +199,11 @@ class ClickTracker:
         if not isinstance(payload, dict):
             return
         category = payload.get("category")
-        if category == "console" and payload.get("level") == "error":
+        if category == "ui.click":
+            info = payload.get("data")
+            if isinstance(info, dict) and info.get("nodeId").__class__ is int and isinstance(info.get("node"), dict):
+                self.described[info["nodeId"]] = info["node"]
+        elif category == "console" and payload.get("level") == "error":
             out.console_error_count += 1
         elif category == SLOW_CLICK:
             info = payload.get("data")
@@ -208,6 +218,22 @@ class ClickTracker:
                 if entry[3] in (node_id, target_id):
                     self._dead(entry, segment_id, dead_seqs, out)
                     return
+
+
+def _described(click: ClickRecord, node: dict[str, Any] | None) -> ClickRecord:
+    """A click on an element the map does not know, described by the Sentry SDK's ui.click breadcrumb
+    (``{"tagName", "attributes", "textContent"}``, scrubbed like every breadcrumb)."""
+    if node is None:
+        return click
+    attrs = node.get("attributes")
+    attrs = attrs if isinstance(attrs, dict) else {}
+    tag = node.get("tagName")
+    text = node.get("textContent")
+    return dataclasses.replace(
+        click, tag=tag.lower()[:40] if isinstance(tag, str) else "", elem_id=_attr(attrs, "id"),
+        classes=" ".join(_attr(attrs, "class").split()), role=_attr(attrs, "role"),
+        label=_attr(attrs, "aria-label"), testid=_attr(attrs, "data-testid"), alt=_attr(attrs, "alt"),
+        title=_attr(attrs, "title"), text=" ".join(text.split())[:MAX_TEXT] if isinstance(text, str) else "")
 
 
 def _attr(attrs: dict[str, Any], name: str) -> str:
