@@ -175,7 +175,9 @@ class ClickTracker:
         if dead_seqs:
             out.clicks[:] = [c if c.seq not in dead_seqs else _dead_click(c) for c in out.clicks]
         if self.described:  # the Sentry SDK describes every clicked element: use it where the map has none
-            out.clicks[:] = [_described(c, self.described.get(c.node_id)) if not c.tag else c for c in out.clicks]
+            described = self.described
+            out.clicks[:] = [_described(c, described.get(c.node_id)) if not c.tag and c.node_id is not None else c
+                             for c in out.clicks]
             self.described = {}
         del recent[:-RECENT_CLICKS]
         return out
