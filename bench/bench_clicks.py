@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests.*
 
 from replayd.server.config import LimitsConfig
-from replayd.server.ingest import worker
+from replayd.server.ingest import jobs, worker
 from replayd.server.ingest.clicks import ClickTracker, SegmentClicks
 from tests.envelopes import cut_segments
 from tests.harness import CORPUS, load_recording
@@ -35,9 +35,9 @@ def run_replay(payloads: list[bytes]) -> tuple[float, int, int]:
     clicks = 0
     start = time.process_time()
     for i, payload in enumerate(payloads):
-        job = worker.SegmentJob(payload=payload, quality=5, max_recording_bytes=64 << 20, max_events=10**6,
+        job = jobs.SegmentJob(payload=payload, quality=5, max_recording_bytes=64 << 20, max_events=10**6,
                                 state=state, segment_id=i)
-        result = worker.process_segment(job)
+        result = jobs.process_segment(job)
         state = result.state
         clicks += len(result.clicks.clicks)
     return time.process_time() - start, clicks, len(state or b"")
