@@ -12,6 +12,7 @@ from ..config import IndexConfig, index_backend, sqlite_path
 from .postgres import PostgresIndex
 from .protocol import Index, StateConflict
 from .records import (
+    ClickRecord,
     ErrorDetail,
     ErrorRecord,
     ErrorRow,
@@ -23,13 +24,29 @@ from .records import (
     ScrubberState,
     SegmentRecord,
     SegmentRow,
+    SelectorCount,
     user_label,
 )
 from .sqlite import SQLiteIndex
 
 __all__ = [
-    "ErrorDetail", "ErrorRecord", "ErrorRow", "Index", "IssueRow", "Replay", "ReplayDetail", "ReplayEventRecord",
-    "ReplayQuery", "ScrubberState", "SegmentRecord", "SegmentRow", "StateConflict", "open_index", "user_label",
+    "ClickRecord",
+    "ErrorDetail",
+    "ErrorRecord",
+    "ErrorRow",
+    "Index",
+    "IssueRow",
+    "Replay",
+    "ReplayDetail",
+    "ReplayEventRecord",
+    "ReplayQuery",
+    "ScrubberState",
+    "SegmentRecord",
+    "SegmentRow",
+    "SelectorCount",
+    "StateConflict",
+    "open_index",
+    "user_label",
 ]
 
 

@@ -8,9 +8,11 @@ transaction. Every write method is one transaction: all of it happens or none.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
+from ..search import Cond
 from .records import (
+    ClickRecord,
     ErrorDetail,
     ErrorRecord,
     ErrorRow,
@@ -21,6 +23,7 @@ from .records import (
     ReplayQuery,
     ScrubberState,
     SegmentRecord,
+    SelectorCount,
 )
 
 
@@ -97,3 +100,32 @@ class Index(Protocol):
 
     async def delete_errors_older_than(self, cutoff: float) -> int:
         """Delete errors received before ``cutoff``, then links and issues left without any; the count."""
+
+    # --- clicks, search, erasure -------------------------------------------------------------
+
+    async def record_clicks(self, project_id: int, replay_id: str, segment_id: int, clicks: list[ClickRecord],
+                            dead_earlier: list[tuple[int, int]]) -> None:
+        """Replace a segment's clicks, mark earlier segments' clicks ``(segment id, seq)`` dead (a
+        later segment decides them) and recount the replay's dead clicks, in one transaction."""
+
+    async def click_moments(self, project_id: int, replay_ids: list[str], terms: list[Cond]) -> dict[str, float]:
+        """For each replay, the time (s) of its first click that meets any of the search's click terms."""
+
+    async def replay_clicks(self, project_id: int, replay_id: str) -> list[ClickRecord]:
+        """A replay's indexed clicks in time order (at most 10,000), for the timeline."""
+
+    async def top_selectors(self, project_id: int, kind: str, limit: int = 20) -> list[SelectorCount]:
+        """The selectors of the project's ``dead`` or ``rage`` clicks, most clicked first."""
+
+    async def user_replays(self, project_id: int, field: str, forms: list[str]) -> list[str]:
+        """Ids of the replays whose user ``field`` (id, email, username) is one of ``forms``."""
+
+    async def delete_user_errors(self, project_id: int, field: str, forms: list[str]) -> int:
+        """Delete the errors whose user ``field`` is one of ``forms``, their links, and issues left
+        empty (the others recounted), and the click texts no click has any more; how many errors."""
+
+    async def add_audit(self, actor: str, action: str, project_id: int, detail: dict[str, Any]) -> None:
+        """Keep who did what and when (``detail``: counts, never personal data)."""
+
+    async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest audit rows, newest first."""

@@ -145,6 +145,7 @@ class Ingestor:
                 max_recording_bytes=limits.max_recording_bytes,
                 max_events=limits.max_events_per_segment,
                 state=stored_state.data,
+                segment_id=segment_id,
                 replay_events=replay_events,
             )
             result = await self._in_pool(process_segment, job)
@@ -165,11 +166,16 @@ class Ingestor:
                 click_count=result.click_count,
                 rage_click_count=result.rage_click_count,
                 scrub_report=result.report,
+                console_error_count=result.clicks.console_error_count,
             )
             try:
                 record = await self._store_blob(record, result.blob, result.state, stored_state.version)
             except StateConflict:  # the replay was deleted (or written by another process) meanwhile
                 raise Unavailable("the replay changed while this segment was scrubbed; retry", 1) from None
+            # after the segment's row: a crash between leaves a segment without its clicks, which the
+            # re-sent segment writes
+            await self.index.record_clicks(project_id, replay_id, segment_id, result.clicks.clicks,
+                                           result.clicks.dead_earlier)
             if marked := [e for e in map(hex_id, result.error_ids) if e]:
                 await self.index.link_errors(project_id, replay_id, marked)
         m = self.metrics
