@@ -29,9 +29,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from ..search import Cond
 from .migrations_postgres import MIGRATIONS
 from .protocol import ReplayBusy, StateConflict
 from .records import (
+    ClickRecord,
     ErrorDetail,
     ErrorRecord,
     ErrorRow,
@@ -43,11 +45,13 @@ from .records import (
     ScrubberState,
     SegmentRecord,
     SegmentRow,
+    SelectorCount,
     count_cap,
     error_in_replay,
 )
 from .schema import pending_migrations
-from .sql import ISSUE_TOTALS, SORT_EXPRESSIONS, like_pattern
+from .search_sql import Dialect, click_condition, compile_search, sort_expression
+from .sql import ISSUE_TOTALS, like_pattern
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -160,6 +164,10 @@ SEGMENT_ROW_COLUMNS = _select(_names(SegmentRow))
 ERROR_ROW_COLUMNS = _select(_names(ErrorRow), "e.")
 ERROR_COLUMNS = _select(_names(ErrorDetail, "replay_id", "replay_offset", "replay_available"), "e.")
 ISSUE_COLUMNS = _select(_names(IssueRow, "replay_count", "latest_event_id"), "i.")
+DIALECT = Dialect(like="ILIKE", errors="error_count",
+                  user_fields={name: f"({{t}}\"user\"->>'{name}')" for name in ("id", "email", "username")})
+CLICK_FIELDS = ("project_id", "replay_id", "segment_id", "seq", "timestamp", "node_id", "tag", "elem_id", "classes",
+                "role", "label", "testid", "alt", "title", "text", "selector", "is_dead", "is_rage")
 
 
 def _placeholders(first: int, count: int) -> str:
@@ -246,9 +254,11 @@ def list_statements(project_id: int, query: ReplayQuery, offset: int, limit: int
     ):
         if value is not None:
             where.append(condition.format(arg(value)))
+    if query.search is not None:
+        where.append(compile_search(query.search, DIALECT, lambda v: arg(param(v)), "$1"))
     # SQLite's order, where NULL is smaller than any value
     direction = "DESC NULLS LAST" if query.descending else "ASC NULLS FIRST"
-    order = f"{SORT_EXPRESSIONS[query.order]} {direction}, replay_id {direction.split()[0]}"
+    order = f"{sort_expression(query.order, DIALECT)} {direction}, replay_id {direction.split()[0]}"
     sql_where = " AND ".join(where)
     page = f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
     counted = f"LIMIT {count_cap(offset, limit, total_cap) + 1}"  # an integer: the plan is the same for every page
@@ -273,8 +283,9 @@ async def _in_transaction(conn: PoolConnectionProxy, *replays: tuple[int, str]) 
     await conn.execute("COMMIT")
 
 
-async def _record_segment(conn: PoolConnectionProxy, segment: SegmentRecord, state: bytes,
-                          state_version: int) -> SegmentRecord | None:
+async def _record_segment(conn: PoolConnectionProxy, segment: SegmentRecord, state: bytes, state_version: int,
+                          clicks: list[ClickRecord] | None,
+                          dead_earlier: list[tuple[int, int]] | None) -> SegmentRecord | None:
     key = (segment.project_id, segment.replay_id)
     async with _in_transaction(conn, key):
         stored = await conn.fetchrow(READ_FOR_SEGMENT, *key, segment.segment_id)
@@ -282,7 +293,33 @@ async def _record_segment(conn: PoolConnectionProxy, segment: SegmentRecord, sta
         old = _from_row(SegmentRecord, stored["segment"]) if stored["segment"] is not None else None
         replay = _from_row(Replay, stored["replay"]) if stored["replay"] is not None else None
         await _store_segment(conn, segment, state, state_version, old, replay)
+        if clicks is not None:
+            await _put_clicks(conn, key, segment.segment_id, clicks, dead_earlier or [])
     return old
+
+
+async def _put_clicks(conn: PoolConnectionProxy, key: tuple[int, str], segment_id: int, clicks: list[ClickRecord],
+                      dead_earlier: list[tuple[int, int]]) -> int | None:
+    """``record_clicks``' statements, inside the caller's transaction; the replay's dead clicks now
+    (None without a replay row)."""
+    await conn.execute("DELETE FROM clicks WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3",
+                       *key, segment_id)
+    if clicks:
+        await conn.copy_records_to_table("clicks", columns=CLICK_FIELDS, records=[
+            (*key, segment_id, c.seq, c.timestamp, c.node_id,
+             *map(clean_text, (c.tag, c.elem_id, c.classes, c.role, c.label, c.testid, c.alt, c.title, c.text,
+                               c.selector)), c.is_dead, c.is_rage) for c in clicks])
+        await conn.execute("INSERT INTO click_texts (project_id, text) SELECT $1, unnest($2::text[]) "
+                           "ON CONFLICT DO NOTHING", key[0], sorted({clean_text(c.text) for c in clicks}))
+    if dead_earlier:
+        await conn.execute(
+            "UPDATE clicks SET is_dead = true WHERE project_id = $1 AND replay_id = $2 AND "
+            "(segment_id, seq) IN (SELECT * FROM unnest($3::int[], $4::int[]))",
+            *key, [d[0] for d in dead_earlier], [d[1] for d in dead_earlier])
+    dead: int | None = await conn.fetchval(
+        "UPDATE replays SET dead_click_count = (SELECT COUNT(*) FROM clicks WHERE project_id = $1 AND "
+        "replay_id = $2 AND is_dead) WHERE project_id = $1 AND replay_id = $2 RETURNING dead_click_count", *key)
+    return dead
 
 
 async def _store_segment(conn: PoolConnectionProxy, segment: SegmentRecord, state: bytes, state_version: int,
@@ -314,7 +351,8 @@ def _close(conn: PoolConnectionProxy) -> None:
 class _ReplayWriter:
     """What ``PostgresIndex.replay_writer`` yields: holds the replay's session lock on ``conn`` and
     what was read under it, so a commit is one statement (no transaction around it: every other
-    writer of the replay's rows waits for the lock, and the statement is atomic on its own)."""
+    writer of the replay's rows waits for the lock, and the statement is atomic on its own) — or,
+    when the segment's clicks change anything, that statement and the clicks' in one transaction."""
 
     def __init__(self, conn: PoolConnectionProxy, segment_id: int, read: asyncpg.Record):
         self._conn = conn
@@ -324,12 +362,23 @@ class _ReplayWriter:
         stored = read["state"]
         self.state = ScrubberState(bytes(stored["state"]), stored["version"]) if stored is not None else ScrubberState()
 
-    async def record_segment(self, segment: SegmentRecord, state: bytes) -> SegmentRecord | None:
+    async def record_segment(self, segment: SegmentRecord, state: bytes, clicks: list[ClickRecord] | None = None,
+                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
         if segment.segment_id != self._segment_id:
             raise ValueError(f"this writer was opened for segment {self._segment_id}, not {segment.segment_id}")
         old = self._old
+        key = (segment.project_id, segment.replay_id)
         try:
-            self._replay = await _store_segment(self._conn, segment, state, self.state.version, old, self._replay)
+            # A segment stored for the first time that brings no clicks and decides none changes no
+            # click row nor the dead count: the one statement does.
+            if clicks is None or (not clicks and not dead_earlier and old is None):
+                self._replay = await _store_segment(self._conn, segment, state, self.state.version, old,
+                                                    self._replay)
+            else:
+                async with _in_transaction(self._conn, key):  # this session holds the lock: taken at once
+                    replay = await _store_segment(self._conn, segment, state, self.state.version, old, self._replay)
+                    dead = await _put_clicks(self._conn, key, segment.segment_id, clicks, dead_earlier or [])
+                self._replay = dataclasses.replace(replay, dead_click_count=dead or 0)
         except LOST_SESSION as exc:  # and with it the lock: whether the write went through is unknown
             raise StateConflict(f"the session holding replay {segment.replay_id}'s lock ended ({exc!r:.100})") from exc
         self.state = ScrubberState(state, self.state.version + 1)
@@ -353,7 +402,11 @@ class PostgresIndex:
     @classmethod
     async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresIndex:
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection,
-                                         reset=_keep_session, server_settings={"application_name": "replayd"})
+                                         reset=_keep_session, server_settings={
+                                             "application_name": "replayd",
+                                             # a search's best plan depends on its patterns and numbers:
+                                             # never a generic plan for a prepared statement
+                                             "plan_cache_mode": "force_custom_plan"})
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
@@ -509,10 +562,11 @@ class PostgresIndex:
             await conn.execute(PUT_REPLAY, *self.replay_values(replay.with_event(event), now))
             await self._link(conn, *key, event.error_ids)
 
-    async def record_segment(self, segment: SegmentRecord, state: bytes,
-                             state_version: int) -> SegmentRecord | None:
+    async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int,
+                             clicks: list[ClickRecord] | None = None,
+                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
         async with self.pool.acquire() as conn:
-            return await _record_segment(conn, segment, state, state_version)
+            return await _record_segment(conn, segment, state, state_version, clicks, dead_earlier)
 
     async def get_state(self, project_id: int, replay_id: str) -> ScrubberState:
         row = await self.pool.fetchrow(
@@ -636,7 +690,8 @@ class PostgresIndex:
             status = await conn.execute(
                 """WITH s AS (DELETE FROM segments WHERE project_id = $1 AND replay_id = $2),
                         st AS (DELETE FROM replay_state WHERE project_id = $1 AND replay_id = $2),
-                        l AS (DELETE FROM replay_errors WHERE project_id = $1 AND replay_id = $2)
+                        l AS (DELETE FROM replay_errors WHERE project_id = $1 AND replay_id = $2),
+                        c AS (DELETE FROM clicks WHERE project_id = $1 AND replay_id = $2)
                    DELETE FROM replays WHERE project_id = $1 AND replay_id = $2""", *key)
         return _count(status) > 0
 
@@ -656,6 +711,80 @@ class PostgresIndex:
                 "AND r.replay_id = l.replay_id)")
             await conn.execute("DELETE FROM issues i WHERE NOT EXISTS (SELECT 1 FROM errors e WHERE e.issue_id = i.id)")
         return deleted
+
+    # --- clicks, search, erasure -----------------------------------------------------------
+
+    async def record_clicks(self, project_id: int, replay_id: str, segment_id: int, clicks: list[ClickRecord],
+                            dead_earlier: list[tuple[int, int]]) -> None:
+        async with self._transaction((project_id, replay_id)) as conn:
+            await _put_clicks(conn, (project_id, replay_id), segment_id, clicks, dead_earlier)
+
+    async def click_moments(self, project_id: int, replay_ids: list[str], terms: list[Cond]) -> dict[str, float]:
+        if not replay_ids or not terms:
+            return {}
+        args: list[Any] = [project_id, replay_ids]
+
+        def arg(value: Any) -> str:
+            args.append(param(value))
+            return f"${len(args)}"
+
+        sql = ("SELECT c.replay_id, MIN(c.timestamp) FROM clicks c WHERE c.project_id = $1 AND "
+               f"c.replay_id = ANY($2::text[]) AND {click_condition(terms, DIALECT, arg)} GROUP BY c.replay_id")
+        return {r[0]: r[1] for r in await self.pool.fetch(sql, *args)}
+
+    async def replay_clicks(self, project_id: int, replay_id: str) -> list[ClickRecord]:
+        fields = ", ".join(CLICK_FIELDS[3:15] + CLICK_FIELDS[16:])
+        rows = await self.pool.fetch(f"SELECT {fields} FROM clicks WHERE project_id = $1 AND replay_id = $2 "
+                                     "ORDER BY timestamp, segment_id, seq LIMIT 10000", project_id, replay_id)
+        return [_record(ClickRecord, r) for r in rows]
+
+    async def top_selectors(self, project_id: int, kind: str, limit: int = 20) -> list[SelectorCount]:
+        flag = {"dead": "is_dead", "rage": "is_rage"}[kind]
+        rows = await self.pool.fetch(
+            f"SELECT selector, COUNT(*) AS count, COUNT(DISTINCT replay_id) AS replay_count FROM clicks "
+            f"WHERE project_id = $1 AND {flag} GROUP BY selector ORDER BY COUNT(*) DESC, selector LIMIT $2",
+            project_id, limit)
+        return [_record(SelectorCount, r) for r in rows]
+
+    async def user_replays(self, project_id: int, field: str, forms: list[str]) -> list[str]:
+        rows = await self.pool.fetch(
+            f"SELECT replay_id FROM replays WHERE project_id = $1 AND {DIALECT.user_fields[field].format(t='')} "
+            "= ANY($2::text[]) "
+            "ORDER BY replay_id", project_id, [param(f) for f in forms])
+        return [r[0] for r in rows]
+
+    async def delete_user_errors(self, project_id: int, field: str, forms: list[str]) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # click texts no click has any more (they may name the user) go too
+            await conn.execute("DELETE FROM click_texts t WHERE project_id = $1 AND NOT EXISTS (SELECT 1 FROM clicks c "
+                               "WHERE c.project_id = t.project_id AND c.text = t.text)", project_id)
+            ids = [r[0] for r in await conn.fetch(
+                f"SELECT event_id FROM errors WHERE project_id = $1 AND data->'user'->>'{field}' = ANY($2::text[])",
+                project_id, [param(f) for f in forms])]
+            if not ids:
+                return 0
+            # the links' replays count one error less (error_count is a column here)
+            await conn.execute(
+                "WITH gone AS (DELETE FROM replay_errors WHERE project_id = $1 AND event_id = ANY($2::text[]) "
+                "RETURNING replay_id) UPDATE replays r SET error_count = r.error_count - g.n FROM "
+                "(SELECT replay_id, COUNT(*) AS n FROM gone GROUP BY replay_id) g "
+                "WHERE r.project_id = $1 AND r.replay_id = g.replay_id", project_id, ids)
+            await conn.execute("DELETE FROM errors WHERE project_id = $1 AND event_id = ANY($2::text[])",
+                               project_id, ids)
+            await conn.execute("DELETE FROM issues i WHERE project_id = $1 AND NOT EXISTS "
+                               "(SELECT 1 FROM errors e WHERE e.issue_id = i.id)", project_id)
+            await conn.execute("UPDATE issues i SET count = (SELECT COUNT(*) FROM errors e WHERE e.issue_id = i.id) "
+                               "WHERE project_id = $1", project_id)
+        return len(ids)
+
+    async def add_audit(self, actor: str, action: str, project_id: int, detail: dict[str, Any]) -> None:
+        await self.pool.execute("INSERT INTO audit (at, actor, action, project_id, detail) VALUES ($1, $2, $3, $4, $5)",
+                                time.time(), param(actor), action, project_id, detail)
+
+    async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT at, actor, action, project_id, detail FROM audit ORDER BY id DESC LIMIT $1", limit)
+        return [dict(r.items()) for r in rows]
 
 
 async def migrate(conn: PoolConnectionProxy) -> None:

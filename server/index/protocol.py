@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
+from ..search import Cond
 from .records import (
+    ClickRecord,
     ErrorDetail,
     ErrorRecord,
     ErrorRow,
@@ -22,6 +24,7 @@ from .records import (
     ReplayQuery,
     ScrubberState,
     SegmentRecord,
+    SelectorCount,
 )
 
 
@@ -44,9 +47,11 @@ class ReplayWriter(Protocol):
     def state(self) -> ScrubberState:
         """The replay's scrubber state, read under the lock: current until this writer records."""
 
-    async def record_segment(self, segment: SegmentRecord, state: bytes) -> SegmentRecord | None:
-        """``Index.record_segment`` of the writer's segment with its state version (StateConflict if
-        the lock was lost meanwhile); the row it replaced, if any. Afterwards ``state`` is the new one."""
+    async def record_segment(self, segment: SegmentRecord, state: bytes, clicks: list[ClickRecord] | None = None,
+                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
+        """``Index.record_segment`` of the writer's segment (and its clicks) with its state version
+        (StateConflict if the lock was lost meanwhile); the row it replaced, if any. Afterwards
+        ``state`` is the new one."""
 
 
 class Index(Protocol):
@@ -79,12 +84,15 @@ class Index(Protocol):
         PostgreSQL the lock is the session's: it ends with the block, or when the process dies
         (its connection closes)."""
 
-    async def record_segment(self, segment: SegmentRecord, state: bytes,
-                             state_version: int) -> SegmentRecord | None:
+    async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int,
+                             clicks: list[ClickRecord] | None = None,
+                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
         """Insert or replace the segment's row, fold it into its replay's totals (``Replay.with_segment``;
         a replaced row's share comes out) and keep ``state`` as the scrubber's state for the
         replay's next segment — if the stored state is still ``state_version`` (from ``get_state``),
-        else raise StateConflict and write nothing. Returns the row it replaced, if any."""
+        else raise StateConflict and write nothing. ``clicks`` given, ``record_clicks`` of them and
+        ``dead_earlier`` in the same transaction (None leaves the segment's clicks as they are).
+        Returns the row it replaced, if any."""
 
     async def get_state(self, project_id: int, replay_id: str) -> ScrubberState: ...
 
@@ -135,3 +143,32 @@ class Index(Protocol):
 
     async def delete_errors_older_than(self, cutoff: float) -> int:
         """Delete errors received before ``cutoff``, then links and issues left without any; the count."""
+
+    # --- clicks, search, erasure -------------------------------------------------------------
+
+    async def record_clicks(self, project_id: int, replay_id: str, segment_id: int, clicks: list[ClickRecord],
+                            dead_earlier: list[tuple[int, int]]) -> None:
+        """Replace a segment's clicks, mark earlier segments' clicks ``(segment id, seq)`` dead (a
+        later segment decides them) and recount the replay's dead clicks, in one transaction."""
+
+    async def click_moments(self, project_id: int, replay_ids: list[str], terms: list[Cond]) -> dict[str, float]:
+        """For each replay, the time (s) of its first click that meets any of the search's click terms."""
+
+    async def replay_clicks(self, project_id: int, replay_id: str) -> list[ClickRecord]:
+        """A replay's indexed clicks in time order (at most 10,000), for the timeline."""
+
+    async def top_selectors(self, project_id: int, kind: str, limit: int = 20) -> list[SelectorCount]:
+        """The selectors of the project's ``dead`` or ``rage`` clicks, most clicked first."""
+
+    async def user_replays(self, project_id: int, field: str, forms: list[str]) -> list[str]:
+        """Ids of the replays whose user ``field`` (id, email, username) is one of ``forms``."""
+
+    async def delete_user_errors(self, project_id: int, field: str, forms: list[str]) -> int:
+        """Delete the errors whose user ``field`` is one of ``forms``, their links, and issues left
+        empty (the others recounted), and the click texts no click has any more; how many errors."""
+
+    async def add_audit(self, actor: str, action: str, project_id: int, detail: dict[str, Any]) -> None:
+        """Keep who did what and when (``detail``: counts, never personal data)."""
+
+    async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest audit rows, newest first."""

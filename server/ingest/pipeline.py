@@ -2,8 +2,8 @@
 
 Order per segment, all inside the replay's lock (``Index.replay_writer``, held in the database so
 it covers every node): read the scrubber state → scrub in a worker → write the blob (or spool it)
-under a key named by its bytes' digest → record the segment row and the new state in one transaction
-that also checks the state's version. So segments of one replay are scrubbed one at a time, each
+under a key named by its bytes' digest → record the segment row, its clicks and the new state in
+one transaction that also checks the state's version. So segments of one replay are scrubbed one at a time, each
 with the state the previous one left, whichever node gets them. A crash between steps leaves at most
 an unreferenced blob (written again, same key, when the SDK re-sends), never a row pointing at a
 missing blob. docs/architecture.md ("Several nodes") gives the whole protocol.
@@ -26,6 +26,7 @@ from ..spool import Spool, SpoolFull
 from ..storage import BlobStore, segment_key
 from ..uploader import Uploader
 from ..workers import WorkerPool
+from .clicks import SegmentClicks
 from .envelope import Envelope, EnvelopeError, EnvelopeTooLarge, split_recording
 from .items import checked_id, error_record, hex_id, replay_event_record
 from .jobs import SegmentJob, process_item, process_segment
@@ -173,6 +174,7 @@ class Ingestor:
             max_recording_bytes=limits.max_recording_bytes,
             max_events=limits.max_events_per_segment,
             state=writer.state.data,
+            segment_id=segment_id,
             replay_events=replay_events,
         )
         result = await self._in_pool(process_segment, job)
@@ -193,9 +195,10 @@ class Ingestor:
             click_count=result.click_count,
             rage_click_count=result.rage_click_count,
             scrub_report=result.report,
+            console_error_count=result.clicks.console_error_count,
         )
         written.append(record)
-        record, replaced = await self._store_blob(writer, record, result.blob, result.state)
+        record, replaced = await self._store_blob(writer, record, result.blob, result.state, result.clicks)
         if replaced is not None and replaced.blob_key != record.blob_key:
             await self._delete_blob(replaced)  # no row names it now (the new row is committed, under the lock)
         return record, result
@@ -221,10 +224,11 @@ class Ingestor:
         except (OSError, ValueError) as exc:
             log.warning("could not delete the unreferenced blob %s: %s", record.blob_key, exc)
 
-    async def _store_blob(self, writer: ReplayWriter, record: SegmentRecord, blob: bytes,
-                          state: bytes) -> tuple[SegmentRecord, SegmentRecord | None]:
-        """Blob store first, else the durable spool; the index row only after the bytes are safe.
-        Returns the record as stored (its location) and the row it replaced.
+    async def _store_blob(self, writer: ReplayWriter, record: SegmentRecord, blob: bytes, state: bytes,
+                          clicks: SegmentClicks) -> tuple[SegmentRecord, SegmentRecord | None]:
+        """Blob store first, else the durable spool; the index row — with the segment's clicks, in
+        the same commit — only after the bytes are safe. Returns the record as stored (its location)
+        and the row it replaced.
 
         Only an outage (an OSError: StoreUnavailable, a timeout, a disk error) sends the segment to the
         spool; anything else is a bug that must not make every later segment look like an outage.
@@ -243,14 +247,14 @@ class Ingestor:
             try:
                 await self.spool.put(record, blob, state)
                 self.metrics.inc("replayd_spooled_total")
-                replaced = await writer.record_segment(record, state)
+                replaced = await writer.record_segment(record, state, clicks.clicks, clicks.dead_earlier)
             except SpoolFull as full:
                 raise Unavailable(f"blob store unavailable and {full}; retry later", SPOOL_RETRY_AFTER) from None
             finally:
                 self.uploader.writing.discard(name)
             self.uploader.wake()
             return record, replaced
-        return record, await writer.record_segment(record, state)
+        return record, await writer.record_segment(record, state, clicks.clicks, clicks.dead_earlier)
 
 
 def _replay_event_id(data: dict[str, Any]) -> str | None:
