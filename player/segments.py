@@ -25,7 +25,7 @@ import brotli
 import msgpack
 from aiohttp import web
 
-from replayd.server.api import read_segment_blob
+from replayd.server.api import NotYetUploaded, not_yet_uploaded, read_segment_blob
 from replayd.server.auth import require_auth
 from replayd.server.codec import VERSION, events_span
 from replayd.server.index import ReplayDetail, SegmentRecord, SegmentRow
@@ -49,10 +49,18 @@ async def read_blobs(app: web.Application, pid: int, replay_id: str, segment_ids
     async def one(segment_id: int) -> tuple[int, bytes | None]:
         async with limit:
             row = await index.get_segment(pid, replay_id, segment_id)
-            return segment_id, (await read_segment_blob(app, row) if row else None)
+            return segment_id, (await read_or_none(app, row) if row else None)
 
     found = await asyncio.gather(*(one(s) for s in segment_ids))
     return [(sid, blob) for sid, blob in found if blob is not None]
+
+
+async def read_or_none(app: web.Application, row: SegmentRecord) -> bytes | None:
+    """The blob, or None also while another node still holds it in its spool (left out, as missing)."""
+    try:
+        return await read_segment_blob(app, row)
+    except NotYetUploaded:
+        return None
 
 
 async def blobs_in_order(app: web.Application, rows: list[SegmentRecord],
@@ -61,7 +69,7 @@ async def blobs_in_order(app: web.Application, rows: list[SegmentRecord],
     reads: collections.deque[tuple[int, asyncio.Task]] = collections.deque()
     try:
         for row in rows:
-            reads.append((row.segment_id, asyncio.create_task(read_segment_blob(app, row))))
+            reads.append((row.segment_id, asyncio.create_task(read_or_none(app, row))))
             if len(reads) >= ahead:
                 segment_id, read = reads.popleft()
                 yield segment_id, await read
@@ -122,6 +130,12 @@ async def segments_pack(request: web.Request) -> web.StreamResponse:
     pid, replay = await find_replay(request, request.match_info["replay_id"])
     index = request.app[index_key]
     rows = [row for row in [await index.get_segment(pid, replay.replay_id, s) for s in segment_ids] if row]
+    for row in rows:  # before the answer starts: a segment still in another node's spool is a 503
+        if row.location == "spool":
+            try:
+                await read_segment_blob(request.app, row)
+            except NotYetUploaded:
+                raise not_yet_uploaded(row) from None
     compress, finish, encoding = stream_encoder(request.headers.get("Accept-Encoding", ""))
 
     def encoded(segment_id: int, blob: bytes | None) -> list[Any]:

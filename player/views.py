@@ -8,8 +8,8 @@ import math
 from aiohttp import web
 
 from replayd.server.erase import user_forms
-from replayd.server.index import Replay
-from replayd.server.keys import credentials_key, index_key, projects_key
+from replayd.server.index import Replay, count_cap
+from replayd.server.keys import config_key, credentials_key, index_key, projects_key
 from replayd.server.query import DEFAULT_SORT, SearchRefused, query_int, replay_query
 from replayd.server.search import click_terms
 from replayd.server.timestamps import displayable
@@ -41,6 +41,7 @@ async def replays_page(request: web.Request) -> web.Response:
     offset = query_int(request.query, "cursor", 0) or 0
     secret = request.app[credentials_key].scrub_secret
     index = request.app[index_key]
+    total_cap = request.app[config_key].limits.list_total_cap
     rows: list[Replay] = []
     total = 0
     click_at: dict[str, float] = {}
@@ -50,7 +51,7 @@ async def replays_page(request: web.Request) -> web.Response:
     except SearchRefused as exc:  # shown above an empty list, the box keeps what was typed
         search_error = f"Search: {exc.problem}"
     else:
-        rows, total = await index.list_replays(pid, query, offset=offset, limit=PER_PAGE)
+        rows, total = await index.list_replays(pid, query, offset=offset, limit=PER_PAGE, total_cap=total_cap)
         if terms := click_terms(query.search):  # each hit opens at its first matching click
             moments = await index.click_moments(pid, [r.replay_id for r in rows], terms)
             click_at = {r.replay_id: round(max(0.0, moments[r.replay_id] - r.started_at), 3) for r in rows
@@ -58,7 +59,9 @@ async def replays_page(request: web.Request) -> web.Response:
     keep = {k: v for k, v in request.query.items() if k not in ("cursor", "deleted") and v}
     page_url = request.rel_url.with_query(keep)
     return render(request, "replays.html", {
-        "nav": "replays", "pid": pid, "rows": rows, "total": total, "form": form, "sorts": SORTS,
+        "nav": "replays", "pid": pid, "rows": rows, "form": form, "sorts": SORTS,
+        # counted up to limits.list_total_cap: past it, "10000+" (an exact count of a million rows costs a second)
+        "total": min(total, cap := count_cap(offset, PER_PAGE, total_cap)), "total_exact": total <= cap,
         "search_error": search_error, "click_at": click_at,
         "offset": offset, "per_page": PER_PAGE, "deleted": request.query.get("deleted") == "1",
         "prev_url": str(page_url.update_query(cursor=max(0, offset - PER_PAGE))) if offset else None,

@@ -11,8 +11,8 @@ from aiohttp import web
 from .auth import bearer_token, require_auth, token_digest
 from .codec import CONTENT_TYPE, segment_json
 from .erase import USER_FIELDS, erase_user, user_forms
-from .index import Replay, SegmentRecord
-from .keys import blobs_key, credentials_key, index_key, projects_key, spool_key
+from .index import Replay, SegmentRecord, count_cap
+from .keys import blobs_key, config_key, credentials_key, index_key, projects_key, spool_key
 from .query import bad_request, query_int, replay_query
 from .search import SearchNode, UserHasher, click_terms
 from .storage import BlobNotFound, is_replay_id, replay_prefix
@@ -63,9 +63,13 @@ async def click_offsets(request: web.Request, pid: int, rows: list[Replay],
             if r.replay_id in moments and r.started_at is not None}
 
 
-def _page(request: web.Request, data: list[Any], total: int, offset: int, limit: int) -> web.Response:
+def _page(request: web.Request, data: list[Any], total: int, offset: int, limit: int,
+          cap: int | None = None) -> web.Response:
+    """A page of a list; ``total`` counted up to ``cap + 1`` (None: exactly), one more meaning "more
+    than ``cap``": then ``total`` says ``cap`` and ``total_exact`` false."""
     next_cursor = str(offset + limit) if offset + len(data) < total else None
-    body = {"data": data, "total": total, "next_cursor": next_cursor}
+    exact = cap is None or total <= cap
+    body = {"data": data, "total": total if exact else cap, "total_exact": exact, "next_cursor": next_cursor}
     headers = {}
     if next_cursor is not None:
         headers["Link"] = f'<{request.rel_url.update_query(cursor=next_cursor)}>; rel="next"'
@@ -77,10 +81,13 @@ async def list_replays(request: web.Request) -> web.Response:
     pid = project_id(request)
     offset = query_int(request.query, "cursor", 0) or 0
     limit = query_int(request.query, "per_page", 50, low=1, high=MAX_PAGE) or 50
+    total_cap = request.app[config_key].limits.list_total_cap
     query = replay_query(request.query, user_hasher(request))
-    rows, total = await request.app[index_key].list_replays(pid, query, offset=offset, limit=limit)
+    rows, total = await request.app[index_key].list_replays(pid, query, offset=offset, limit=limit,
+                                                            total_cap=total_cap)
     at = await click_offsets(request, pid, rows, query.search)
-    return _page(request, [{**r.as_dict(), "click_offset": at.get(r.replay_id)} for r in rows], total, offset, limit)
+    return _page(request, [{**r.as_dict(), "click_offset": at.get(r.replay_id)} for r in rows], total, offset, limit,
+                 count_cap(offset, limit, total_cap))
 
 
 async def top_selectors(request: web.Request) -> web.Response:
@@ -123,17 +130,32 @@ async def get_replay(request: web.Request) -> web.Response:
     return json_response({"data": {**replay.as_dict(), "errors": [e.as_dict() for e in errors]}})
 
 
+class NotYetUploaded(Exception):
+    """The segment sits in another node's spool until that node uploads it: 503, try again soon."""
+
+
+NOT_YET_UPLOADED_RETRY_AFTER = 5
+
+
+def not_yet_uploaded(segment: SegmentRecord) -> web.HTTPServiceUnavailable:
+    return web.HTTPServiceUnavailable(
+        text=f"segment {segment.segment_id} is not yet uploaded: another replayd node holds it in its spool "
+             "until the blob store takes it", headers={"Retry-After": str(NOT_YET_UPLOADED_RETRY_AFTER)})
+
+
 async def read_segment_blob(app: web.Application, segment: SegmentRecord) -> bytes | None:
     """A segment's stored bytes (its index row given): from the local spool while it waits for
-    upload, else from the blob store; None if neither has it."""
+    upload, else from the blob store; None if neither has it. NotYetUploaded when the row says
+    spooled and neither has it: another node spooled it (or uploaded it just now: read again)."""
     if segment.location == "spool":
-        spool = app[spool_key]
-        blob = await spool.blob(spool.entry_name(segment.project_id, segment.replay_id, segment.segment_id))
+        blob = await app[spool_key].blob(segment)
         if blob is not None:
             return blob
     try:
         return await app[blobs_key].get(segment.blob_key)
     except BlobNotFound:
+        if segment.location == "spool":
+            raise NotYetUploaded(segment.blob_key) from None
         return None
 
 
@@ -147,7 +169,10 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
     row = await request.app[index_key].get_segment(pid, request.match_info["replay_id"], segment_id)
     if row is None:
         raise web.HTTPNotFound(text="no such segment")
-    blob = await read_segment_blob(request.app, row)
+    try:
+        blob = await read_segment_blob(request.app, row)
+    except NotYetUploaded:
+        raise not_yet_uploaded(row) from None
     if blob is None:
         raise web.HTTPNotFound(text="segment blob is missing")
     headers = {"Cache-Control": "private, max-age=86400", "X-Replayd-Codec": row.codec}

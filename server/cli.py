@@ -39,6 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .banner import print_banner_on_startup
     from .logs import setup_logging
     from .runner import run
+    from .spool import SpoolLocked
 
     os.umask(PRIVATE_UMASK)
     try:
@@ -55,7 +56,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging(config.server.log_format)
     app = create_app(config)
     print_banner_on_startup(app, _config_path(args))
-    run(app, config.server.host, config.server.port, config.server.shutdown_timeout)
+    try:
+        run(app, config.server.host, config.server.port, config.server.shutdown_timeout)
+    except SpoolLocked as exc:
+        return _refuse([f"spool.path: {exc}"])
     logging.getLogger("replayd").info("stopped")
     return 0
 

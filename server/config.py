@@ -77,6 +77,9 @@ class IndexConfig(_Section):
     # PostgreSQL only: connections each process keeps open (pool_min_size) and may open at most.
     pool_min_size: int = Field(1, ge=0)
     pool_max_size: int = Field(10, ge=1)
+    # Seconds a segment waits for its replay's lock (held by another segment of the replay being
+    # scrubbed and stored, on this node or another) before the answer is 503 with Retry-After.
+    replay_lock_timeout: float = Field(10.0, gt=0)
 
     @property
     def display_url(self) -> str:
@@ -147,6 +150,9 @@ class LimitsConfig(_Section):
     max_read_batch_bytes: int = Field(16 * MiB, ge=1)
     # Envelopes accepted per project per second, averaged over a minute; 0 disables.
     rate_limit_per_second: float = Field(0, ge=0)
+    # The replay list counts its matches up to here; past it the total reads "10000+". An exact count
+    # of a million rows costs PostgreSQL up to a second, one that stops at 10,000 tens of ms.
+    list_total_cap: int = Field(10_000, ge=1)
 
 
 class Config(_Section):

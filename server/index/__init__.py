@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..config import IndexConfig, index_backend, sqlite_path
 from .postgres import PostgresIndex
-from .protocol import Index, StateConflict
+from .protocol import Index, ReplayBusy, ReplayWriter, StateConflict
 from .records import (
     ClickRecord,
     ErrorDetail,
@@ -25,6 +25,7 @@ from .records import (
     SegmentRecord,
     SegmentRow,
     SelectorCount,
+    count_cap,
     user_label,
 )
 from .sqlite import SQLiteIndex
@@ -37,14 +38,17 @@ __all__ = [
     "Index",
     "IssueRow",
     "Replay",
+    "ReplayBusy",
     "ReplayDetail",
     "ReplayEventRecord",
     "ReplayQuery",
+    "ReplayWriter",
     "ScrubberState",
     "SegmentRecord",
     "SegmentRow",
     "SelectorCount",
     "StateConflict",
+    "count_cap",
     "open_index",
     "user_label",
 ]

@@ -31,6 +31,15 @@ MAX_URLS = 500  # distinct URLs kept per replay, in the order first seen
 USER_LABEL_KEYS = ("username", "email", "id", "ip_address", "name")
 SORT_KEYS = ("started_at", "duration", "error_count", "segment_count", "activity", "count_errors", "count_clicks",
              "count_dead_clicks", "count_rage_clicks", "count_urls", "count_console_errors")
+# The replay list counts its matches up to here by default (``limits.list_total_cap``), or to the
+# end of the page asked for, if further: an exact count of a million rows costs PostgreSQL up to a
+# second, a count that stops at 10,000 tens of milliseconds.
+TOTAL_CAP = 10_000
+
+
+def count_cap(offset: int, limit: int, total_cap: int | None = None) -> int:
+    """How far ``list_replays`` counts for a page: a total above this is "more than this"."""
+    return max(TOTAL_CAP if total_cap is None else total_cap, offset + limit)
 
 
 def activity_score(error_count: int, url_count: int, dead_click_count: int, rage_click_count: int) -> int:
@@ -224,7 +233,7 @@ class Replay(_Record):
     sdk: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
-    dead_click_count: int = 0  # its clicks found dead (Index.record_clicks counts them)
+    dead_click_count: int = 0  # its clicks found dead (counted when clicks are recorded)
     console_error_count: int = 0
     url_count: int = 0  # len(urls), kept as a column to filter and sort by
     error_count: int = 0  # errors linked to it (from either side), whether stored or not

@@ -9,12 +9,13 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..search import Cond
+from .local_locks import ReplayLocks, file_leader
 from .migrations import MIGRATIONS
 from .protocol import StateConflict
 from .records import (
@@ -31,6 +32,7 @@ from .records import (
     SegmentRecord,
     SegmentRow,
     SelectorCount,
+    count_cap,
     error_in_replay,
 )
 from .schema import pending_migrations
@@ -96,6 +98,7 @@ class SQLiteIndex:
         self.path = Path(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index")
         self._db: sqlite3.Connection | None = None
+        self._replay_locks = ReplayLocks()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -269,10 +272,25 @@ class SQLiteIndex:
         if stored.rowcount == 0:
             raise StateConflict(f"the scrubber state of replay {key[1]} is no longer version {version}")
 
-    async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int) -> None:
+    @contextlib.asynccontextmanager
+    async def replay_writer(self, project_id: int, replay_id: str, segment_id: int,
+                            timeout: float) -> AsyncIterator[_ReplayWriter]:
+        """The lock is this process's (a SQLite index serves one process); the state version is
+        still compared when the segment is recorded."""
+        async with self._replay_locks.hold((project_id, replay_id), timeout):
+            yield _ReplayWriter(self, await self.get_state(project_id, replay_id))
+
+    @contextlib.asynccontextmanager
+    async def leader(self, name: str) -> AsyncIterator[bool]:
+        async with file_leader(self.path.with_name(f"{self.path.name}.leader-{name}")) as leading:
+            yield leading
+
+    async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int,
+                             clicks: list[ClickRecord] | None = None,
+                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
         key = (segment.project_id, segment.replay_id)
 
-        def run(db: sqlite3.Connection) -> None:
+        def run(db: sqlite3.Connection) -> SegmentRecord | None:
             now = time.time()
             self._put_state(db, key, state, state_version)
             replaced = db.execute(
@@ -287,8 +305,11 @@ class SQLiteIndex:
             replay = self._replay(db, *key, now)
             old = _record(SegmentRecord, replaced) if replaced is not None else None
             self._put_replay(db, replay.with_segment(segment, old), now)
+            if clicks is not None:  # after the replay row: the dead clicks are counted into it
+                self._put_clicks(db, key, segment.segment_id, clicks, dead_earlier or [])
+            return old
 
-        await self._write(run)
+        return await self._write(run)
 
     async def get_state(self, project_id: int, replay_id: str) -> ScrubberState:
         def run(db: sqlite3.Connection) -> ScrubberState:
@@ -303,11 +324,13 @@ class SQLiteIndex:
     async def link_errors(self, project_id: int, replay_id: str, event_ids: list[str]) -> None:
         await self._write(lambda db: self._link(db, project_id, replay_id, event_ids))
 
-    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int) -> bool:
+    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int,
+                                     blob_key: str | None = None) -> bool:
         def run(db: sqlite3.Connection) -> bool:
             return db.execute(
-                "UPDATE segments SET location = 'store' WHERE project_id = ? AND replay_id = ? AND segment_id = ?",
-                (project_id, replay_id, segment_id),
+                "UPDATE segments SET location = 'store' WHERE project_id = ? AND replay_id = ? AND segment_id = ? "
+                "AND (? IS NULL OR blob_key = ?)",
+                (project_id, replay_id, segment_id, blob_key, blob_key),
             ).rowcount > 0
 
         return await self._write(run)
@@ -350,8 +373,8 @@ class SQLiteIndex:
 
     # --- read ----------------------------------------------------------------------------
 
-    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0,
-                           limit: int = 50) -> tuple[list[Replay], int]:
+    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0, limit: int = 50,
+                           total_cap: int | None = None) -> tuple[list[Replay], int]:
         where = ["project_id = ?", "segment_count > 0"]
         args: list[Any] = [project_id]
         if query.has_errors is not None:
@@ -381,7 +404,8 @@ class SQLiteIndex:
         sql_where = " AND ".join(where)
 
         def run(db: sqlite3.Connection) -> tuple[list[Replay], int]:
-            total = db.execute(f"SELECT COUNT(*) FROM replays WHERE {sql_where}", args).fetchone()[0]
+            total = db.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM replays WHERE {sql_where} LIMIT ?)",
+                               [*args, count_cap(offset, limit, total_cap) + 1]).fetchone()[0]
             rows = db.execute(
                 f"SELECT {REPLAY_COLUMNS} FROM replays WHERE {sql_where} "
                 f"ORDER BY {sort_expression(query.order, DIALECT)} {direction}, replay_id {direction} "
@@ -500,23 +524,22 @@ class SQLiteIndex:
 
     async def record_clicks(self, project_id: int, replay_id: str, segment_id: int, clicks: list[ClickRecord],
                             dead_earlier: list[tuple[int, int]]) -> None:
-        key = (project_id, replay_id)
+        await self._write(lambda db: self._put_clicks(db, (project_id, replay_id), segment_id, clicks, dead_earlier))
 
-        def run(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM clicks WHERE project_id = ? AND replay_id = ? AND segment_id = ?",
-                       (*key, segment_id))
-            db.executemany(
-                f"INSERT INTO clicks ({', '.join(CLICK_FIELDS)}) VALUES ({', '.join('?' * len(CLICK_FIELDS))})",
-                [(*key, segment_id, c.seq, c.timestamp, c.node_id, c.tag, c.elem_id, c.classes, c.role, c.label,
-                  c.testid, c.alt, c.title, c.text, c.selector, int(c.is_dead), int(c.is_rage)) for c in clicks])
-            db.executemany("INSERT OR IGNORE INTO click_texts (project_id, text) VALUES (?, ?)",
-                           [(project_id, t) for t in {c.text for c in clicks}])
-            db.executemany("UPDATE clicks SET is_dead = 1 WHERE project_id = ? AND replay_id = ? AND segment_id = ? "
-                           "AND seq = ?", [(*key, seg, seq) for seg, seq in dead_earlier])
-            db.execute("UPDATE replays SET dead_click_count = (SELECT COUNT(*) FROM clicks WHERE project_id = ? "
-                       "AND replay_id = ? AND is_dead) WHERE project_id = ? AND replay_id = ?", (*key, *key))
-
-        await self._write(run)
+    @staticmethod
+    def _put_clicks(db: sqlite3.Connection, key: tuple[int, str], segment_id: int, clicks: list[ClickRecord],
+                    dead_earlier: list[tuple[int, int]]) -> None:
+        db.execute("DELETE FROM clicks WHERE project_id = ? AND replay_id = ? AND segment_id = ?", (*key, segment_id))
+        db.executemany(
+            f"INSERT INTO clicks ({', '.join(CLICK_FIELDS)}) VALUES ({', '.join('?' * len(CLICK_FIELDS))})",
+            [(*key, segment_id, c.seq, c.timestamp, c.node_id, c.tag, c.elem_id, c.classes, c.role, c.label,
+              c.testid, c.alt, c.title, c.text, c.selector, int(c.is_dead), int(c.is_rage)) for c in clicks])
+        db.executemany("INSERT OR IGNORE INTO click_texts (project_id, text) VALUES (?, ?)",
+                       [(key[0], t) for t in {c.text for c in clicks}])
+        db.executemany("UPDATE clicks SET is_dead = 1 WHERE project_id = ? AND replay_id = ? AND segment_id = ? "
+                       "AND seq = ?", [(*key, seg, seq) for seg, seq in dead_earlier])
+        db.execute("UPDATE replays SET dead_click_count = (SELECT COUNT(*) FROM clicks WHERE project_id = ? "
+                   "AND replay_id = ? AND is_dead) WHERE project_id = ? AND replay_id = ?", (*key, *key))
 
     async def click_moments(self, project_id: int, replay_ids: list[str], terms: list[Cond]) -> dict[str, float]:
         if not replay_ids or not terms:
@@ -611,3 +634,17 @@ def _statements(script: str) -> list[str]:
             statements.append(current.strip())
             current = ""
     return [s for s in statements if s.strip(" ;\n")]
+
+
+class _ReplayWriter:
+    """What ``SQLiteIndex.replay_writer`` yields."""
+
+    def __init__(self, index: SQLiteIndex, state: ScrubberState):
+        self._index = index
+        self.state = state
+
+    async def record_segment(self, segment: SegmentRecord, state: bytes, clicks: list[ClickRecord] | None = None,
+                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
+        old = await self._index.record_segment(segment, state, self.state.version, clicks, dead_earlier)
+        self.state = ScrubberState(state, self.state.version + 1)
+        return old

@@ -3,10 +3,14 @@ opens the one ``storage.backend`` names.
 
 Key layout (relative to the store's root or ``storage.prefix``)::
 
-    {project_id}/{replay_id}/{segment_id:06d}
+    {project_id}/{replay_id}/{segment_id:06d}-{digest}
 
-One object per segment, holding the codec's bytes (see ``server.codec``). A replay's
-segments share a prefix, so deleting a replay deletes its prefix.
+One object per segment, holding the codec's bytes (see ``server.codec``); ``digest`` is 16 hex digits
+of the bytes' BLAKE2b hash, so two writers of one segment with different bytes (one of them scrubbed
+with a state that is no longer current, see docs/architecture.md) can never overwrite each other's
+object, and one with the same bytes writes the same object again. The index row names the object
+its segment is. Keys without a digest (``{segment_id:06d}``), written before, stay readable.
+A replay's segments share a prefix, so deleting a replay deletes its prefix.
 
 Keys are built only by ``segment_key`` and ``replay_prefix``, which refuse anything but a canonical
 replay id (32 lowercase hex digits): a malformed id is a ``ValueError`` (a bug upstream), never a
@@ -18,12 +22,13 @@ the caller may retry later (ingest spools meanwhile). Any other exception is not
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Protocol
 
 _REPLAY_ID = re.compile(r"[0-9a-f]{32}")
 _REPLAY_PREFIX = re.compile(r"[0-9]+/[0-9a-f]{32}/")
-_SEGMENT_KEY = re.compile(r"[0-9]+/[0-9a-f]{32}/[0-9]{6,10}")
+_SEGMENT_KEY = re.compile(r"[0-9]+/[0-9a-f]{32}/[0-9]{6,10}(-[0-9a-f]{16})?")
 
 
 class BlobNotFound(KeyError):
@@ -42,6 +47,9 @@ class BlobStore(Protocol):
 
     async def get(self, key: str) -> bytes: ...
 
+    async def delete(self, key: str) -> None:
+        """Delete one segment's blob (nothing if there is none); ``key`` must be a ``segment_key``."""
+
     async def delete_prefix(self, prefix: str) -> int:
         """Delete a replay's blobs; ``prefix`` must be a whole ``replay_prefix`` (else ValueError)."""
 
@@ -58,8 +66,13 @@ def is_replay_id(value: str) -> bool:
     return _REPLAY_ID.fullmatch(value) is not None
 
 
-def segment_key(project_id: int, replay_id: str, segment_id: int) -> str:
-    return check_segment_key(f"{project_id}/{replay_id}/{segment_id:06d}")
+def segment_key(project_id: int, replay_id: str, segment_id: int, blob: bytes | None = None) -> str:
+    """Where the segment's ``blob`` is kept: named by the segment and the bytes' digest (without
+    ``blob``, the key of replayd before digests)."""
+    key = f"{project_id}/{replay_id}/{segment_id:06d}"
+    if blob is not None:
+        key += "-" + hashlib.blake2b(blob, digest_size=8).hexdigest()
+    return check_segment_key(key)
 
 
 def replay_prefix(project_id: int, replay_id: str) -> str:

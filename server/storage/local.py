@@ -80,6 +80,9 @@ class LocalBlobStore:
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).is_file)
 
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(check_segment_key(key)).unlink, missing_ok=True)
+
     async def delete_prefix(self, prefix: str) -> int:
         return await asyncio.to_thread(self._delete_prefix, check_replay_prefix(prefix))
 

@@ -86,6 +86,11 @@ class S3BlobStore:
                 raise
         return True
 
+    async def delete(self, key: str) -> None:
+        key = self.prefix + check_segment_key(key)
+        with _outage("delete"):
+            await self._client.delete_object(Bucket=self.bucket, Key=key)
+
     async def delete_prefix(self, prefix: str) -> int:
         prefix = self.prefix + check_replay_prefix(prefix)
         deleted = 0
