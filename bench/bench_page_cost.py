@@ -75,6 +75,7 @@ window.workload = async (times) => {
   }
 };
 window.settle = async () => {
+  await later(3000); // the snippet resumes after a storm once the page is calm (stormCalmMs): counted
   if (window.replayd && replayd.flush) await replayd.flush(60000);
   if (window.Sentry && Sentry.getReplay && Sentry.getReplay()) await Sentry.getReplay().flush();
   await later(500);
@@ -240,8 +241,9 @@ def main() -> None:
                for r, runs in results[workload].items()}
         for recorder in recorders:
             task = med[recorder]["TaskDuration"]
-            print(f"{recorder:10} {task:8.3f} {med[recorder]['ScriptDuration']:9.3f}"
-                  f" {task / med['none']['TaskDuration']:7.2f} {task / med['rrweb']['TaskDuration']:8.2f}")
+            ratios = [f"{task / med[base]['TaskDuration']:{width}.2f}" if base in med else " " * width
+                      for base, width in (("none", 7), ("rrweb", 8))]
+            print(f"{recorder:10} {task:8.3f} {med[recorder]['ScriptDuration']:9.3f} {' '.join(ratios)}")
     if args.json:
         args.json.write_text(json.dumps({"loadavg": os.getloadavg(), "results": results}, indent=1))
 

@@ -81,8 +81,8 @@ class Site:
         self.files["/config.js"] = (
             f"window.DSN = {json.dumps(dsn)}; window.OPTIONS = {json.dumps(camel)};".encode(), js_type, {})
         self.files["/ping.json"] = (b'{"stock": 7}', "application/json", {})
-        self.files["/api/report"] = (b"Quarterly stock report. " * 50, "text/plain", {})
-        self.api_posts: list[tuple[str, dict[str, str], bytes]] = []  # POSTs to /api/: (path, headers, body)
+        self.files["/shop-api/report"] = (b"Quarterly stock report. " * 50, "text/plain", {})
+        self.api_posts: list[tuple[str, dict[str, str], bytes]] = []  # POSTs to /shop-api/: (path, headers, body)
         self.files["/replayd.js"] = (BUNDLE.read_bytes(), js_type, {})
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="snippet-site", daemon=True)
         self.thread.start()
@@ -93,7 +93,7 @@ class Site:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.path.startswith("/api/"):  # the page's own API (network details)
+                if self.path.startswith("/shop-api/"):  # the page's own API (network details)
                     site.api_posts.append((self.path, dict(self.headers), body))
                     answer = json.dumps(PROFILE_ANSWER).encode()
                     self.send_response(200)
@@ -788,7 +788,8 @@ def test_snippet_loaded_twice_records_once_and_runs_queued_calls(start_server, m
     assert sent == list(range(len(sent))) and sent  # no segment id sent twice
     assert {json.dumps(json.loads(p)["user"]) for _, p in uploads.items("replay_event")} == {'{"id": "u-early"}'}
     crumbs = custom([e for _, data in uploads.recordings() for e in json.loads(data)], "breadcrumb")
-    assert [c["category"] for c in crumbs].count("fetch") == 1
+    spans = custom([e for _, data in uploads.recordings() for e in json.loads(data)], "performanceSpan")
+    assert [s["op"] for s in spans].count("resource.fetch") == 1
     assert [c["category"] for c in crumbs].count("console") == 1
     assert [c["category"] for c in crumbs].count("ui.click") == 1
     assert segment_ids(server, rid) == sent
@@ -1065,13 +1066,13 @@ def test_mutation_storm_pauses_recording_marks_the_gap_and_resumes_with_a_full_s
 # --- network details ----------------------------------------------------------------------------
 
 def test_network_details_of_allowed_urls_are_recorded_and_scrubbed_at_rest(start_server, make_site, browser) -> None:
-    """networkDetailAllowUrls (as the Sentry SDK's): fetch and XHR to /api/ are recorded with headers
+    """networkDetailAllowUrls (as the Sentry SDK's): fetch and XHR to /shop-api/ are recorded with headers
     and bodies in the SDK's performanceSpan shape; personal data planted in them is found nowhere in
     what replayd stored, and /ping.json (not allowed) has no details."""
     from tests.test_privacy_e2e import _texts_in_data_dir, variants
 
     server = start_server()
-    site = make_site(server, **FAST, **{"network-detail-allow-urls": "/api/",
+    site = make_site(server, **FAST, **{"network-detail-allow-urls": "/shop-api/",
                                         "network-request-headers": "Authorization X-Api-Key",
                                         "network-response-headers": "X-Api-Key", "network-max-body-size": 500})
     context = browser.new_context()
@@ -1093,10 +1094,10 @@ def test_network_details_of_allowed_urls_are_recorded_and_scrubbed_at_rest(start
     sent = [e["data"]["payload"] for _, data in uploads.recordings() for e in json.loads(data)
             if e["type"] == 5 and e["data"]["tag"] == "performanceSpan"]
     by_url = {(s["op"], s["description"].removeprefix(site.url)): s for s in sent}
-    assert set(by_url) == {("resource.fetch", "/api/profile"), ("resource.xhr", "/api/profile?via=xhr"),
-                           ("resource.fetch", "/api/report"), ("resource.fetch", "/ping.json")}
+    assert set(by_url) == {("resource.fetch", "/shop-api/profile"), ("resource.xhr", "/shop-api/profile?via=xhr"),
+                           ("resource.fetch", "/shop-api/report"), ("resource.fetch", "/ping.json")}
     for op in ("resource.fetch", "resource.xhr"):
-        data = by_url[(op, "/api/profile" + ("?via=xhr" if op == "resource.xhr" else ""))]["data"]
+        data = by_url[(op, "/shop-api/profile" + ("?via=xhr" if op == "resource.xhr" else ""))]["data"]
         assert data["method"] == "POST" and data["statusCode"] == 200
         assert data["request"]["headers"] == {"authorization": "Bearer planted-bearer-7741",
                                               "x-api-key": "planted-apikey-8812", "content-type": "application/json"}
@@ -1104,7 +1105,7 @@ def test_network_details_of_allowed_urls_are_recorded_and_scrubbed_at_rest(start
         assert data["request"]["size"] == len(json.dumps(data["request"]["body"], separators=(",", ":")))
         assert data["response"]["headers"]["x-api-key"] == PLANTED_RESPONSE_KEY
         assert data["response"]["body"] == PROFILE_ANSWER and data["response"]["size"] > 0
-    report = by_url[("resource.fetch", "/api/report")]["data"]["response"]
+    report = by_url[("resource.fetch", "/shop-api/report")]["data"]["response"]
     assert report["size"] == 1200 and report["body"].endswith("…") and len(report["body"]) == 501
     assert report["_meta"] == {"warnings": ["TEXT_TRUNCATED"]}
     ping = by_url[("resource.fetch", "/ping.json")]
@@ -1113,7 +1114,7 @@ def test_network_details_of_allowed_urls_are_recorded_and_scrubbed_at_rest(start
     # What replayd stored: scrubbed in place, and no planted value anywhere at rest.
     stored = {(s["op"], s["description"].removeprefix(site.url)): s["data"]
               for s in custom(stored_events(server, rid), "performanceSpan")}
-    profile = stored[("resource.fetch", "/api/profile")]
+    profile = stored[("resource.fetch", "/shop-api/profile")]
     assert profile["request"]["headers"]["authorization"] == "[Filtered]"
     assert profile["request"]["body"]["password"] == "[Filtered]" and profile["request"]["body"]["note"] == "call me"
     assert profile["response"]["body"]["items"] == 3

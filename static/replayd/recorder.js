@@ -23,7 +23,7 @@ export function createRecorder(o, queue, getUser) {
   let wins = []; // buffer mode: [{t, ev: [json], n}], each led by a full snapshot
   // Mutation storms: rrweb is stopped while the page rewrites itself faster than stormMutations per
   // stormWindowMs, and started again (a fresh full snapshot) once a stormCalmMs passes with fewer.
-  let storm = null; // {n: mutations while paused, from: ms, k: mutations in this calm interval}
+  let storm = null; // {n: mutations seen while paused, from: ms, k: mutations seen in this look}
   let win = 0, count = 0, watch = null;
 
   function fresh() {
@@ -121,31 +121,45 @@ export function createRecorder(o, queue, getUser) {
   }
 
   // Our observer is created before rrweb's, so the browser calls it first with the same records: on a
-  // storm it stops rrweb, which discards rrweb's copy of them unprocessed.
+  // storm it stops rrweb, which discards rrweb's copy of them unprocessed. While paused it looks away
+  // (watching costs the page a record per mutation) and back every other stormCalmMs: the storm is
+  // over once a stormCalmMs of watching sees fewer than stormMutations.
+  const look = () => watch.observe(document, { childList: true, attributes: true, characterData: true, subtree: true });
+
   function observe(records) {
     const t = Date.now(), n = records.length;
-    if (storm) return void (storm.n += n, storm.k += n);
+    if (storm) {
+      storm.n += n;
+      if ((storm.k += n) >= o.stormMutations) watch.disconnect();
+      return;
+    }
     if (t - win > o.stormWindowMs) { win = t; count = 0; }
     if ((count += n) < o.stormMutations || !stopRrweb) return;
     log('mutation storm: recording paused');
-    storm = { n: count, from: t, k: 0 };
+    storm = { n: count, from: t };
     halt();
-    const calm = guard(() => {
+    watch.disconnect();
+    const probe = guard(() => {
       if (stopped) return;
-      if (storm.k >= o.stormMutations) return void (storm.k = 0, setTimeout(calm, o.stormCalmMs));
-      const gap = storm;
-      storm = null;
-      start(); // a fresh full snapshot, then the mark
-      mark(gap);
+      storm.k = 0;
+      look();
+      setTimeout(guard(() => {
+        if (stopped) return;
+        if (storm.k >= o.stormMutations) return void setTimeout(probe, o.stormCalmMs);
+        const gap = storm;
+        storm = null;
+        start(); // a fresh full snapshot, then the mark
+        mark(gap);
+      }), o.stormCalmMs);
     });
-    setTimeout(calm, o.stormCalmMs);
+    setTimeout(probe, o.stormCalmMs);
   }
 
   function start() {
     if (stopped || s.mode === 'off' || storm) return;
     if (!watch && typeof MutationObserver === 'function') {
       watch = new MutationObserver(guard(observe));
-      watch.observe(document, { childList: true, attributes: true, characterData: true, subtree: true });
+      look();
     }
     stopRrweb = record({
       emit: guard(emit),
