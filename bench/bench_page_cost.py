@@ -82,27 +82,27 @@ window.settle = async () => {
 };
 </script></body></html>"""
 
+# The snippet's rrweb options (static/replayd/recorder.js), for bare rrweb.
+RRWEB_OPTIONS = """checkoutEveryNms: 300000, maskAllInputs: true, maskInputOptions: {password: true},
+  maskTextClass: 'rr-mask', blockClass: 'rr-block', ignoreClass: 'rr-ignore', slimDOMOptions: 'all',
+  inlineStylesheet: true, recordCanvas: false, collectFonts: false"""
+
+
+def bare_rrweb(emit: str) -> str:
+    return f"""<script src="/record.js"></script><script>
+window.events = [];
+const channel = new MessageChannel();
+rrwebRecord.record({{emit: (e) => {{ {emit}; }}, {RRWEB_OPTIONS}}});
+</script>"""
+
+
 RECORDER_TAGS = {
     "none": "",
-    "rrweb": """<script src="/record.js"></script><script>
-window.events = [];
-rrwebRecord.record({emit: (e) => { window.events.push(e); }, checkoutEveryNms: 300000, maskAllInputs: true,
-  maskInputOptions: {password: true}, maskTextClass: 'rr-mask', blockClass: 'rr-block', ignoreClass: 'rr-ignore',
-  slimDOMOptions: 'all', inlineStylesheet: true, recordCanvas: false, collectFonts: false});
-</script>""",
-    "rrweb-json": """<script src="/record.js"></script><script>
-window.events = [];
-rrwebRecord.record({emit: (e) => { window.events.push(JSON.stringify(e)); }, checkoutEveryNms: 300000, maskAllInputs: true,
-  maskInputOptions: {password: true}, maskTextClass: 'rr-mask', blockClass: 'rr-block', ignoreClass: 'rr-ignore',
-  slimDOMOptions: 'all', inlineStylesheet: true, recordCanvas: false, collectFonts: false});
-</script>""",
-    "rrweb-clone": """<script src="/record.js"></script><script>
-window.events = [];
-const mc = new MessageChannel();
-rrwebRecord.record({emit: (e) => { mc.port1.postMessage(e); }, checkoutEveryNms: 300000, maskAllInputs: true,
-  maskInputOptions: {password: true}, maskTextClass: 'rr-mask', blockClass: 'rr-block', ignoreClass: 'rr-ignore',
-  slimDOMOptions: 'all', inlineStylesheet: true, recordCanvas: false, collectFonts: false});
-</script>""",
+    "rrweb": bare_rrweb("window.events.push(e)"),
+    # For comparison (--recorders): bare rrweb plus what any recorder must do to hand an event on:
+    # JSON text per event, or a structured clone per event (postMessage, as to a worker).
+    "rrweb-json": bare_rrweb("window.events.push(JSON.stringify(e))"),
+    "rrweb-clone": bare_rrweb("channel.port1.postMessage(e)"),
     "replayd": '<script src="/replayd.js" data-dsn="__DSN__"__ATTRS__></script>',
     "sentry": """<script src="/sentry.js"></script><script>
 Sentry.init({dsn: '__DSN__', integrations: [Sentry.replayIntegration({maskAllText: false, blockAllMedia: false,
@@ -159,7 +159,8 @@ class Site:
         attrs = "".join(f' data-{k}="{v}"' for k, v in snippet_options.items())
         for workload, shape in WORKLOADS.items():
             for recorder, tag in RECORDER_TAGS.items():
-                html = PAGE.replace("__RECORDER__", tag.replace("__DSN__", dsn).replace("__ATTRS__", attrs)).replace("__ROWS__", str(shape["rows"]))
+                recorder_tag = tag.replace("__DSN__", dsn).replace("__ATTRS__", attrs)
+                html = PAGE.replace("__RECORDER__", recorder_tag).replace("__ROWS__", str(shape["rows"]))
                 self.files[f"/{workload}-{recorder}.html"] = (html.encode(), "text/html; charset=utf-8")
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
@@ -206,7 +207,8 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    recorders = args.recorders.split(",") if args.recorders else [r for r in RECORDERS if r != "sentry" or args.sentry]
+    recorders = args.recorders.split(",") if args.recorders else [
+        r for r in RECORDERS if r != "sentry" or args.sentry]
     workloads = args.only or sorted(WORKLOADS)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = None
