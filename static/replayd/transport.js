@@ -106,11 +106,17 @@ export class Queue {
         e.z = r.z;
         e.b64 = r.b;
         e.parts = e.raw = null;
-      }, noop).then(() => this.save());
+      }, noop).then(() => this.saveSoon());
     } else {
-      this.save();
+      this.saveSoon();
     }
     this.kick();
+  }
+
+  // Changes often come in bursts (segments compressed, sent): mirror them once. The page going
+  // hidden or away saves at once (index.js).
+  saveSoon() {
+    this.saving = this.saving || setTimeout(() => { this.saving = 0; this.save(); }, 100);
   }
 
   // Mirror the queue to sessionStorage: the oldest entries, up to maxStoredBytes (the host page shares
@@ -190,7 +196,7 @@ export class Queue {
         if (status >= 300) log('dropped by the server', status, e.k, e.seg);
         if (this.q[0] === e) this.q.shift();
         this.delay = 0;
-        this.save();
+        this.saveSoon();
         this.onRoom();
       }
       this.waiters.splice(0).forEach((w) => w(true));
