@@ -12,10 +12,11 @@ Each workload runs with no recorder, with bare rrweb ``record()`` (``@rrweb/reco
 node_modules, the snippet's options, events kept in an array, nothing uploaded), with the replayd
 snippet (``static/replayd.js``, default options, uploads answered by the site) and, with
 ``--sentry``, the Sentry SDK's ``replayIntegration`` (``@sentry/browser`` bundled as the tests do).
-The page is loaded and the recorder started; then CDP ``Performance.getMetrics`` is read before
-and after the workload. "After" waits for the recorder's own work: the snippet's and Sentry's
-``flush()`` (cut, serialise, compress, upload) and half a second more, so work a recorder defers
-is counted too. Each configuration runs ``--runs`` times, in turn (a fresh browser context a run);
+The page is loaded, the recorder started and its start sent (``flush()``: the first full snapshot
+is not measured); then CDP ``Performance.getMetrics`` (thread time) is read before and after the
+workload. "After" waits 3 s (the snippet resumes after a storm once the page is calm: counted),
+then for the recorder's own work, the snippet's and Sentry's ``flush()`` (cut, serialise, compress,
+upload), and half a second more, so work a recorder defers is counted too. Each configuration runs ``--runs`` times, in turn (a fresh browser context a run);
 medians are printed with their ratio to bare rrweb and to no recorder, all from the same run.
 
 ``TaskDuration`` is every task of the page's main thread (script, style, layout, paint, GC);
@@ -74,12 +75,14 @@ window.workload = async (times) => {
     await later(50);
   }
 };
-window.settle = async () => {
-  await later(3000); // the snippet resumes after a storm once the page is calm (stormCalmMs): counted
+const flushed = async () => {
   if (window.replayd && replayd.flush) await replayd.flush(60000);
   if (window.Sentry && Sentry.getReplay && Sentry.getReplay()) await Sentry.getReplay().flush();
-  await later(500);
 };
+// Before: the recorder's start (its full snapshot of the page, compressed and sent) is not measured.
+window.ready = async () => { await flushed(); await later(1000); };
+// After: the snippet resumes after a storm once the page is calm (stormCalmMs); that is counted.
+window.settle = async () => { await later(3000); await flushed(); await later(500); };
 </script></body></html>"""
 
 # The snippet's rrweb options (static/replayd/recorder.js), for bare rrweb.
@@ -183,7 +186,7 @@ def measure(browser: Any, site: Site, workload: str, recorder: str) -> dict[str,
             page.wait_for_function("() => window.replayd && replayd.getReplayId && replayd.getReplayId()")
         if recorder == "sentry":
             page.wait_for_function("() => window.Sentry && Sentry.getReplay && Sentry.getReplay()")
-        page.wait_for_timeout(1000)  # the recorder's start (full snapshot, first upload) is not measured
+        page.evaluate("() => ready()")
         cdp = context.new_cdp_session(page)
         cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
         before = metrics(cdp)
