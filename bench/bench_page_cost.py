@@ -16,8 +16,12 @@ The page is loaded, the recorder started and its start sent (``flush()``: the fi
 is not measured); then CDP ``Performance.getMetrics`` (thread time) is read before and after the
 workload. "After" waits 3 s (the snippet resumes after a storm once the page is calm: counted),
 then for the recorder's own work, the snippet's and Sentry's ``flush()`` (cut, serialise, compress,
-upload), and half a second more, so work a recorder defers is counted too. Each configuration runs ``--runs`` times, in turn (a fresh browser context a run);
-medians are printed with their ratio to bare rrweb and to no recorder, all from the same run.
+upload), and half a second more, so work a recorder defers is counted too. Each configuration runs
+``--runs`` times, in turn (a fresh browser context a run); medians are printed with their ratio to
+bare rrweb and to no recorder, all from the same run. ``--recorders`` picks others, among them
+``rrweb-json`` and ``rrweb-clone`` (bare rrweb plus a ``JSON.stringify`` or a ``postMessage``
+structured clone per event: what handing events on costs) and ``--snippet-option`` sets the
+snippet's ``data-*`` options.
 
 ``TaskDuration`` is every task of the page's main thread (script, style, layout, paint, GC);
 ``ScriptDuration`` the JavaScript part. A worker's own thread is not the page's main thread and is
