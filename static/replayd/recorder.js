@@ -124,7 +124,10 @@ export function createRecorder(o, queue, getUser) {
   // storm it stops rrweb, which discards rrweb's copy of them unprocessed. While paused it looks away
   // (watching costs the page a record per mutation) and back every other stormCalmMs: the storm is
   // over once a stormCalmMs of watching sees fewer than stormMutations.
-  const look = () => watch.observe(document, { childList: true, attributes: true, characterData: true, subtree: true });
+  // rrweb's options: the browser then hands both observers the same record objects (their JS
+  // wrappers made once).
+  const look = () => watch.observe(document, { childList: true, attributes: true, attributeOldValue: true,
+    characterData: true, characterDataOldValue: true, subtree: true });
 
   function observe(records) {
     const t = Date.now(), n = records.length;
