@@ -77,6 +77,7 @@ class Site:
         no_worker = {"Content-Security-Policy": csp + "; worker-src 'none'"}
         self.files["/csp-no-worker.html"] = (csp_page, html_type, no_worker)
         self.files["/replayd-worker.js"] = (WORKER.read_bytes(), js_type, {})  # a same-origin copy (workerUrl)
+        self.files["/silent-worker.js"] = (b"onmessage = () => {};", js_type, {})  # a worker that never answers
         self.files["/spy.html"] = ((PAGES / "spy.html").read_bytes(), html_type, {})
         for name in ("app.js", "csp-init.js", "spy.js", "early.js", "storm.js", "network.js"):
             self.files["/" + name] = ((PAGES / name).read_bytes(), js_type, {})
@@ -1019,6 +1020,31 @@ def test_a_page_that_refuses_workers_gets_its_segments_compressed_on_the_main_th
     ids = segment_ids(server, rid)
     assert len(ids) >= 2 and ids == list(range(len(ids)))
     assert len(replay(server, rid)["error_ids"]) == 1
+
+
+def test_a_worker_that_never_answers_is_replaced_by_the_main_thread(start_server, make_site, browser) -> None:
+    """workerUrl names a script that loads but never answers: after requestTimeoutMs the snippet
+    compresses on the main thread, and every segment arrives in order."""
+    server = start_server()
+    site = make_site(server, **FAST, **{"worker-url": "/silent-worker.js", "request-timeout-ms": 1500})
+    context = browser.new_context()
+    page = context.new_page()
+    workers: list[str] = []
+    page.on("worker", lambda worker: workers.append(worker.url))
+    uploads = Uploads(page)
+    errors = page_errors(page)
+    try:
+        rid = start_snippet(page, site.url + "/shop.html")
+        page.click("#add")
+        wait_until(lambda: segment_ids(server, rid), 20, "the first segment, compressed after the worker's silence")
+        page.click("#add")
+        assert flush(page)
+    finally:
+        context.close()
+    assert errors == [] and workers == [site.url + "/silent-worker.js"]
+    assert {p.partition(b"\n")[2][:1] for _, p in uploads.items("replay_recording")} == {b"x"}
+    ids = segment_ids(server, rid)
+    assert len(ids) >= 2 and ids == list(range(len(ids)))
 
 
 # --- mutation storms ----------------------------------------------------------------------------

@@ -25,10 +25,11 @@ const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
 // Segments are compressed in a worker (a blob: URL, or o.workerUrl where the page's CSP refuses blob:
 // workers), so the page's main thread does not do it; where no worker can run (refused, failed to
-// load, broken), on the main thread. Returns parts (event JSON texts) → Promise {z, b (base64)}.
+// load, broken, silent for requestTimeoutMs), on the main thread. Returns parts (event JSON texts) → Promise {z, b (base64)}.
 function packer(o) {
   let w = o.worker ? null : false, n = 0, jobs = {};
   const fail = () => {
+    if (w) w.terminate();
     w = false;
     for (const i in jobs) jobs[i][1](pack(jobs[i][0]));
     jobs = {};
@@ -48,8 +49,10 @@ function packer(o) {
     }
     if (!w) return pack(parts);
     return new Promise((resolve) => {
-      jobs[++n] = [parts, resolve];
-      w.postMessage({ i: n, p: parts });
+      const i = ++n;
+      jobs[i] = [parts, resolve];
+      w.postMessage({ i, p: parts });
+      setTimeout(() => jobs[i] && fail(), o.requestTimeoutMs); // a worker that never answers
     });
   };
 }
