@@ -6,9 +6,10 @@ PostgreSQL and on SQLite — and the replay list on 1,000,000 replays on Postgre
                                           [--database NAME]
 
 commits: ``--writers`` coroutines, each writing its own replays one segment after the other, for
-``--seconds`` per backend. A commit is what ingest does per segment: ``get_state``, then
-``record_segment`` with the state's version (the segment row, the replay's totals folded in, the
-scrubber state compared and bumped) — one transaction. PostgreSQL: one process's pool of
+``--seconds`` per backend. A commit is what ingest does per segment, less the scrub and the blob
+write: ``replay_writer`` (the replay's lock taken, the state read under it), then its
+``record_segment`` (the segment row, the replay's totals folded in, the scrubber state compared
+and bumped: one statement), the lock let go. PostgreSQL: one process's pool of
 ``--pool`` connections (a node's), SQLite: one index (its one thread), in a temp dir.
 
 list: ``--replays`` rows generated in the database by one INSERT ... SELECT FROM generate_series
@@ -43,6 +44,7 @@ import asyncpg
 
 from replayd.server.index import Index, ReplayQuery, SegmentRecord
 from replayd.server.index.postgres import PostgresIndex, list_statements
+from replayd.server.index.records import TOTAL_CAP
 from replayd.server.index.sqlite import SQLiteIndex
 
 DEFAULT_POSTGRES = os.environ.get("REPLAYD_TEST_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -92,7 +94,9 @@ async def backend_pids(index: Index) -> list[int]:
 
 
 async def commit_rate(index: Index, writers: int, seconds: float, segments_per_replay: int,
-                      state_bytes: int) -> dict[str, Any]:
+                      state_bytes: int, transaction: bool = False) -> dict[str, Any]:
+    """``transaction``: the way before replay writers, as a baseline — ``get_state``, then
+    ``record_segment`` (``BEGIN`` with the replay's transaction lock, a read, the write, ``COMMIT``)."""
     state = secrets.token_bytes(state_bytes)
     latencies: list[float] = []
     deadline = 0.0
@@ -104,8 +108,12 @@ async def commit_rate(index: Index, writers: int, seconds: float, segments_per_r
                 if time.monotonic() >= deadline:
                     return
                 began = time.perf_counter()
-                current = await index.get_state(1, replay_id)
-                await index.record_segment(segment(replay_id, segment_id), state, current.version)
+                if transaction:
+                    current = await index.get_state(1, replay_id)
+                    await index.record_segment(segment(replay_id, segment_id), state, current.version)
+                else:
+                    async with index.replay_writer(1, replay_id, segment_id, 30) as replay_writer:
+                        await replay_writer.record_segment(segment(replay_id, segment_id), state)
                 latencies.append(time.perf_counter() - began)
 
     deadline = time.monotonic() + min(2.0, seconds / 5)  # warm-up: connections, caches
@@ -133,6 +141,8 @@ async def bench_commits(args: argparse.Namespace, database_url: str) -> None:
     index: Index = await PostgresIndex.open(database_url, min_size=args.pool, max_size=args.pool)
     try:
         results["postgres"] = await commit_rate(index, args.writers, args.seconds, args.segments, args.state_bytes)
+        results["pg-before"] = await commit_rate(index, args.writers, args.seconds, args.segments, args.state_bytes,
+                                                 transaction=True)
     finally:
         await index.close()
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,7 +162,10 @@ async def bench_commits(args: argparse.Namespace, database_url: str) -> None:
         print(f"  {name:9} {r['per_second']:7.0f} segments/s  ({r['commits']} commits in {r['seconds']:.1f} s; "
               f"commit p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms)\n"
               f"            {cpu} -> {1000 * cores / on_idle:.0f}/s on {cores} idle cores")
-    print(f"  postgres / sqlite: {results['postgres']['per_second'] / results['sqlite']['per_second']:.2f}; {load()}")
+    print("  (pg-before: get_state, then record_segment's transaction, as ingest did before replay writers)")
+    print(f"  postgres / sqlite: {results['postgres']['per_second'] / results['sqlite']['per_second']:.2f}; "
+          f"postgres / pg-before: {results['postgres']['per_second'] / results['pg-before']['per_second']:.2f}; "
+          f"{load()}")
 
 
 # --- the list on many replays ------------------------------------------------------------------
@@ -238,13 +251,16 @@ async def bench_list(args: argparse.Namespace, database_url: str) -> None:
                 print(f"  generated in {seconds:.0f} s")
             size = await conn.fetchval("SELECT pg_size_pretty(pg_total_relation_size('replays'))")
             print(f"  the replays table with its indexes: {size}")
-        print(f"  list_replays(project 1, page of 50 + total), median of {args.repeat} in ms: the call; its page "
-              f"and its exact total apart (the indexes their plans use); a total counted to {args.cap:,} at most")
+        print(f"  list_replays(project 1, page of 50 + total counted to {TOTAL_CAP:,}), median of {args.repeat} "
+              f"in ms: the call; apart, its page, an exact total, its capped total (the indexes their plans use), "
+              f"and a total counted to {args.cap:,}")
         for name, query in QUERIES:
             ms, (_, total) = await timed(partial(index.list_replays, 1, query), args.repeat)
+            shown = f"{TOTAL_CAP:,}+" if total > TOTAL_CAP else f"{total:,}"
             times, plans = await split_timings(index, query, args.repeat, args.cap)
-            print(f"    {name:30} {ms:6.1f}  total {total:>9,}  page {times[0]:5.1f} ({plans[0]})  "
-                  f"total {times[1]:6.1f} ({plans[1]})  capped {times[2]:5.1f}")
+            print(f"    {name:30} {ms:6.1f}  total {shown:>7}  page {times[0]:5.1f} ({plans[0]})  "
+                  f"exact {times[1]:6.1f} ({plans[1]})  capped {times[2]:6.1f} ({plans[2]})  "
+                  f"to {args.cap:,} {times[3]:5.1f}")
         print(f"  {load()}")
     finally:
         await index.close()
@@ -255,12 +271,17 @@ async def split_timings(index: PostgresIndex, query: ReplayQuery, repeat: int,
     """The page's and the total's statements apart, the indexes their plans use, and the total
     counted to ``cap`` at most."""
     (count_sql, count_args), (page_sql, page_args) = list_statements(1, query, 0, 50)
-    capped_sql = count_sql.replace("SELECT COUNT(*) FROM replays WHERE",
-                                   "SELECT COUNT(*) FROM (SELECT 1 FROM replays WHERE") + f" LIMIT {cap}) capped"
+    where = re.fullmatch(r"SELECT COUNT\(\*\) FROM \(SELECT 1 FROM replays WHERE (.*) LIMIT \d+\) matched",
+                         count_sql)
+    assert where is not None, count_sql
+    exact_sql = f"SELECT COUNT(*) FROM replays WHERE {where[1]}"
+    capped_sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM replays WHERE {where[1]} LIMIT {cap}) capped"
     async with index.pool.acquire() as conn:
         times = [(await timed(partial(conn.fetch, sql, *args), repeat))[0]
-                 for sql, args in ((page_sql, page_args), (count_sql, count_args), (capped_sql, count_args))]
-        plans = [await plan_indexes(conn, sql, args) for sql, args in ((page_sql, page_args), (count_sql, count_args))]
+                 for sql, args in ((page_sql, page_args), (exact_sql, count_args), (count_sql, count_args),
+                                   (capped_sql, count_args))]
+        plans = [await plan_indexes(conn, sql, args)
+                 for sql, args in ((page_sql, page_args), (exact_sql, count_args), (count_sql, count_args))]
     return times, plans
 
 

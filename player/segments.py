@@ -27,7 +27,7 @@ import brotli
 import msgpack
 from aiohttp import web
 
-from replayd.server.api import read_segment_blob
+from replayd.server.api import NotYetUploaded, not_yet_uploaded, read_segment_blob
 from replayd.server.auth import require_auth
 from replayd.server.codec import VERSION, events_span
 from replayd.server.index import ReplayDetail, SegmentRecord, SegmentRow
@@ -71,15 +71,23 @@ async def read_sources(app: web.Application, pid: int, replay_id: str, segment_i
     async def read(row: SegmentRecord, slices: list[tuple[int, int]] | None) -> Source | None:
         async with limit:
             chunk = chunk_of(row)
-            data = await (read_segment_blob(app, row) if chunk is None else read_chunk(app[blobs_key], chunk))
+            data = await (read_or_none(app, row) if chunk is None else read_chunk(app[blobs_key], chunk))
             return None if data is None else (data, slices)
 
     found = await asyncio.gather(*(read(row, slices) for row, slices in groups))
     return [source for source in found if source is not None]
 
 
+async def read_or_none(app: web.Application, row: SegmentRecord) -> bytes | None:
+    """The blob, or None also while another node still holds it in its spool (left out, as missing)."""
+    try:
+        return await read_segment_blob(app, row)
+    except NotYetUploaded:
+        return None
+
+
 def segment_reader(app: web.Application) -> SegmentReader:
-    return SegmentReader(app[blobs_key], lambda row: read_segment_blob(app, row), cache=app[chunk_cache_key])
+    return SegmentReader(app[blobs_key], lambda row: read_or_none(app, row), cache=app[chunk_cache_key])
 
 
 async def packed_in_order(app: web.Application, rows: list[SegmentRecord],
@@ -150,6 +158,12 @@ async def segments_pack(request: web.Request) -> web.StreamResponse:
     pid, replay = await find_replay(request, request.match_info["replay_id"])
     index = request.app[index_key]
     rows = [row for row in [await index.get_segment(pid, replay.replay_id, s) for s in segment_ids] if row]
+    for row in rows:  # before the answer starts: a segment still in another node's spool is a 503
+        if row.location == "spool":
+            try:
+                await read_segment_blob(request.app, row)
+            except NotYetUploaded:
+                raise not_yet_uploaded(row) from None
     compress, finish, encoding = stream_encoder(request.headers.get("Accept-Encoding", ""))
 
     def encoded(segment_id: int, packed: bytes | None) -> list[Any]:

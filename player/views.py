@@ -3,10 +3,15 @@ index and render a template (autoescaped)."""
 
 from __future__ import annotations
 
+import math
+
 from aiohttp import web
 
-from replayd.server.keys import index_key, projects_key
-from replayd.server.query import DEFAULT_SORT, query_int, replay_query
+from replayd.server.erase import user_forms
+from replayd.server.index import Replay, count_cap
+from replayd.server.keys import config_key, credentials_key, index_key, projects_key
+from replayd.server.query import DEFAULT_SORT, SearchRefused, query_int, replay_query
+from replayd.server.search import click_terms
 from replayd.server.timestamps import displayable
 
 from . import timeline
@@ -22,26 +27,55 @@ ERROR_LEAD_SECONDS = 5  # the error page starts its replay this long before the 
 SORTS = {
     "-started_at": "newest first", "started_at": "oldest first", "-duration": "longest first",
     "duration": "shortest first", "-error_count": "most errors", "-segment_count": "most segments",
+    "-activity": "most active", "-count_dead_clicks": "most dead clicks", "-count_rage_clicks": "most rage clicks",
+    "-count_urls": "most pages", "-count_clicks": "most clicks",
 }
-FORM_FIELDS = ("has_errors", "url", "user", "min_duration", "max_duration", "from", "to", "sort")
+FORM_FIELDS = ("query", "has_errors", "url", "user", "min_duration", "max_duration", "from", "to", "sort")
 
 
 async def replays_page(request: web.Request) -> web.Response:
     await page_auth(request)
     pid = page_project(request)
-    query = replay_query(request.query)
     form = {name: request.query.get(name, "") for name in FORM_FIELDS}  # as typed, for the form
     form["sort"] = form["sort"] or DEFAULT_SORT
     offset = query_int(request.query, "cursor", 0) or 0
-    rows, total = await request.app[index_key].list_replays(pid, query, offset=offset, limit=PER_PAGE)
+    secret = request.app[credentials_key].scrub_secret
+    index = request.app[index_key]
+    total_cap = request.app[config_key].limits.list_total_cap
+    rows: list[Replay] = []
+    total = 0
+    click_at: dict[str, float] = {}
+    search_error = None
+    try:
+        query = replay_query(request.query, lambda field, value: user_forms(secret, value))
+    except SearchRefused as exc:  # shown above an empty list, the box keeps what was typed
+        search_error = f"Search: {exc.problem}"
+    else:
+        rows, total = await index.list_replays(pid, query, offset=offset, limit=PER_PAGE, total_cap=total_cap)
+        if terms := click_terms(query.search):  # each hit opens at its first matching click
+            moments = await index.click_moments(pid, [r.replay_id for r in rows], terms)
+            click_at = {r.replay_id: round(max(0.0, moments[r.replay_id] - r.started_at), 3) for r in rows
+                        if r.replay_id in moments and r.started_at is not None}
     keep = {k: v for k, v in request.query.items() if k not in ("cursor", "deleted") and v}
     page_url = request.rel_url.with_query(keep)
     return render(request, "replays.html", {
-        "nav": "replays", "pid": pid, "rows": rows, "total": total, "form": form, "sorts": SORTS,
+        "nav": "replays", "pid": pid, "rows": rows, "form": form, "sorts": SORTS,
+        # counted up to limits.list_total_cap: past it, "10000+" (an exact count of a million rows costs a second)
+        "total": min(total, cap := count_cap(offset, PER_PAGE, total_cap)), "total_exact": total <= cap,
+        "search_error": search_error, "click_at": click_at,
         "offset": offset, "per_page": PER_PAGE, "deleted": request.query.get("deleted") == "1",
         "prev_url": str(page_url.update_query(cursor=max(0, offset - PER_PAGE))) if offset else None,
         "next_url": str(page_url.update_query(cursor=offset + PER_PAGE)) if offset + len(rows) < total else None,
-    })
+    }, status=400 if search_error else 200)
+
+
+async def selectors_page(request: web.Request) -> web.Response:
+    """The project's most clicked dead and rage selectors, each a link to the search for it."""
+    await page_auth(request)
+    pid = page_project(request)
+    index = request.app[index_key]
+    selectors = {kind: await index.top_selectors(pid, kind, 50) for kind in ("dead", "rage")}
+    return render(request, "selectors.html", {"nav": "replays", "pid": pid, "selectors": selectors})
 
 
 # --- one replay ------------------------------------------------------------------------------
@@ -54,12 +88,22 @@ async def replay_page(request: web.Request) -> web.Response:
         return not_found(request, exc.text or "no such replay")
     errors = await request.app[index_key].replay_errors(pid, replay.replay_id)
     config = player_config(pid, replay, errors, start_at(request))
+    if (click := _seconds(request.query.get("click"))) is not None:  # opened from a search on clicks
+        config["focus_click"] = min(click * 1000, config["duration"])
     if request.query.get("load") == "all":  # the benchmark's baseline: every segment before the first frame
         config["preload"] = []
     return render(request, "replay.html", {
         "nav": "replays", "pid": pid, "replay": replay, "errors": errors, "player": config,
         "scrub_report": replay.scrub_report,
     })
+
+
+def _seconds(raw: str | None) -> float | None:
+    try:
+        value = float(raw) if raw else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) and value >= 0 else None
 
 
 # --- issues and errors -----------------------------------------------------------------------
@@ -115,6 +159,7 @@ async def index_page(request: web.Request) -> web.Response:
 def setup_views(app: web.Application) -> None:
     app.router.add_get("/", index_page, name="home")
     app.router.add_get("/projects/{pid}/replays", replays_page, name="replays")
+    app.router.add_get("/projects/{pid}/selectors", selectors_page, name="selectors")
     app.router.add_get("/replays/{replay_id}", replay_page, name="replay")
     app.router.add_get("/projects/{pid}/replays/{replay_id}", replay_page)
     app.router.add_get("/issues", issues_page, name="issues")

@@ -1,7 +1,11 @@
 // Builds the browser snippet: static/replayd/*.js + @rrweb/record → static/replayd.js (one minified
-// IIFE that sets window.replayd). Also writes replayd.core.js (rrweb stubbed out) when --core is
-// given, to measure our own code. Usage: node scripts/build-snippet.mjs [--outdir DIR] [--core]
+// IIFE that sets window.replayd). The compression worker (static/replayd/worker.js) is built first:
+// its minified source is inlined in the snippet (started from a blob: URL) and written as
+// replayd-worker.js too (for pages whose CSP refuses blob: workers: the `workerUrl` option).
+// Also writes replayd.core.js (rrweb stubbed out) when --core is given, to measure our own code.
+// Usage: node scripts/build-snippet.mjs [--outdir DIR] [--core]
 import { build } from 'esbuild';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -9,6 +13,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const at = args.indexOf('--outdir');
 const outdir = at >= 0 ? resolve(args[at + 1]) : join(root, 'static');
+mkdirSync(outdir, { recursive: true });
 
 const common = {
   entryPoints: [join(root, 'static/replayd/index.js')],
@@ -31,7 +36,21 @@ const stubRrweb = {
   },
 };
 
-await build({ ...common, outfile: join(outdir, 'replayd.js') });
+const worker = await build({ ...common, entryPoints: [join(root, 'static/replayd/worker.js')], write: false,
+  outfile: join(outdir, 'replayd-worker.js') });
+const workerCode = worker.outputFiles[0].text;
+writeFileSync(join(outdir, 'replayd-worker.js'), workerCode);
+
+// `import code from 'replayd-worker-code'`: the worker's source as a string.
+const inlineWorker = {
+  name: 'inline-worker',
+  setup(b) {
+    b.onResolve({ filter: /^replayd-worker-code$/ }, () => ({ path: 'worker-code', namespace: 'worker' }));
+    b.onLoad({ filter: /.*/, namespace: 'worker' }, () => ({ contents: `export default ${JSON.stringify(workerCode.trim())}` }));
+  },
+};
+
+await build({ ...common, outfile: join(outdir, 'replayd.js'), plugins: [inlineWorker] });
 if (args.includes('--core')) {
-  await build({ ...common, outfile: join(outdir, 'replayd.core.js'), plugins: [stubRrweb] });
+  await build({ ...common, outfile: join(outdir, 'replayd.core.js'), plugins: [inlineWorker, stubRrweb] });
 }

@@ -18,7 +18,7 @@ from .events import CDATA_NODE, COMMENT_NODE, DOCUMENT_NODE, ELEMENT_NODE, TEXT_
 from .payloads import scrub_json
 from .redaction import mask_text
 from .report import ScrubReport
-from .state import BLOCK, DROPPED, MASK, RULE_SHIFT, ReplayState
+from .state import BLOCK, CLICK_ATTRIBUTES, CLICK_TEXT, CLICKABLE_TAGS, DROPPED, MASK, RULE_SHIFT, ReplayState
 from .text import NOT_CACHED
 from .urls import scrub_srcset, scrub_url
 
@@ -32,6 +32,7 @@ _ATTR_KIND.update(dict.fromkeys(("d", "points", "viewBox", "viewbox", "transform
 
 INHERIT = ~BLOCK  # children inherit MASK and the rule bits, not BLOCK (they are dropped)
 NO_CTX = (0, 0)  # no combinator-selector prefix matched
+NO_ATTRS = (None,) * len(CLICK_ATTRIBUTES)
 
 
 class DomWalker:
@@ -130,7 +131,8 @@ class DomWalker:
     def walk(self, root: Any, parent_id: Any, inh: int, ctx: tuple[int, int]) -> None:
         """Scrub a node tree in place.  The stack holds child LISTS (one entry per element
         with children, not per node) and the common cases are inlined: this loop is the
-        scrubber's hot path."""
+        scrubber's hot path.  On the way it notes the clickable elements (``state.clickables``,
+        ``state.owners``): a set lookup per element, one comparison per text node."""
         c = self.c
         dom = c.dom
         text = c.text
@@ -155,16 +157,26 @@ class DomWalker:
         attr_value = self.attr_value
         text_node, comment_node, cdata_node = TEXT_NODE, COMMENT_NODE, CDATA_NODE
         element_node, document_node = ELEMENT_NODE, DOCUMENT_NODE
-        stack: list[tuple[list[Any], Any, int, tuple[int, int]]] = [([root], parent_id, inh, ctx)]
+        clickables = st.clickables
+        owners = st.owners
+        clickable_tags = CLICKABLE_TAGS
+        note = st.click_limit > 0  # 0: clicks are not described
+        texts: list[tuple[Any, dict[str, Any]]] = []  # (clickable id, text node): read once scrubbed
+        own: Any = None  # the clickable element the nodes are inside
+        if parent_id.__class__ is int:
+            own = owners.get(parent_id) or (parent_id if parent_id in clickables else None)
+        stack: list[tuple[list[Any], Any, int, tuple[int, int], Any]] = [([root], parent_id, inh, ctx, own)]
         pop = stack.pop
         push = stack.append
         while stack:
-            kids, pid, inh, ctx = pop()
+            kids, pid, inh, ctx, own = pop()
             for node in kids:
                 # Required keys of serialized nodes are read with [] (faster than .get); a
                 # malformed node raises and the recording walk scrubs that event generically instead.
                 t = node["type"]
                 if t in (text_node, comment_node, cdata_node):
+                    if own is not None and t == text_node:
+                        texts.append((own, node))
                     tc = node["textContent"]
                     if inh & MASK and not node.get("isStyle"):  # CSS is never masked: it must stay valid
                         flags_map[node["id"]] = inh
@@ -245,11 +257,31 @@ class DomWalker:
                                     attrs[name] = new
                     if flags:
                         flags_map[nid] = flags
+                    kid_own = own
+                    if own is not None:
+                        owners[nid] = own
+                    elif note and (tag in clickable_tags or (attrs and ("role" in attrs or "data-testid" in attrs))):
+                        g = attrs.get  # the values of CLICK_ATTRIBUTES, in order, then the text
+                        clickables[nid] = [tag, g("id"), g("class"), g("role"), g("aria-label"), g("data-testid"),
+                                           g("alt"), g("title"), g("type"), ""] if attrs else [tag, *NO_ATTRS, ""]
+                        kid_own = nid
                     if block < 0:
                         ch = node["childNodes"]
                         if ch:
-                            push((ch, nid, flags & INHERIT, cctx))
+                            push((ch, nid, flags & INHERIT, cctx, kid_own))
                 elif t == document_node:
                     ch = node["childNodes"]
                     if ch:
-                        push((ch, node["id"], inh, ctx))
+                        push((ch, node["id"], inh, ctx, None))
+        if texts:
+            for owner, node in texts:
+                entry = clickables.get(owner)
+                tc = node.get("textContent")
+                if entry is not None and tc.__class__ is str and len(entry[-1]) < CLICK_TEXT:
+                    entry[-1] = (entry[-1] + " " + tc if entry[-1] else tc)[:CLICK_TEXT * 2]
+        limit = st.click_limit
+        for kept in (clickables, owners):
+            if len(kept) > limit:  # the oldest half goes
+                items = list(kept.items())[len(kept) - limit // 2:]
+                kept.clear()
+                kept.update(items)

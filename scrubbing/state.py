@@ -14,7 +14,16 @@ next segment the same way.  It holds only:
 - ``ctx``: element id -> ``(D, P)`` bitmasks of combinator-selector prefixes matched by the
   element's ancestors (``D``) and the element itself (``P``), only where non-zero.
 
-A full snapshot resets it (a new document).  Removed nodes are forgotten.
+- ``clickables``: element id -> ``[tag, *values of CLICK_ATTRIBUTES (None when absent), text]``
+  for the elements a click is described by (links, buttons, form fields, labels, anything with a
+  ``role`` or ``data-testid``): up to ``CLICK_TEXT`` characters of visible text, all as scrubbed.
+  ``owners``: element id -> the clickable element it is inside (a button's icon).
+  Both are read by the ingest's click index; kept only when the caller sets ``click_limit`` (the
+  most of each; past it the oldest half goes).
+
+A full snapshot resets it (a new document).  Removed nodes are forgotten, except in
+``clickables`` and ``owners``: a click is described after its segment is walked, and the button
+that closed a dialog is removed by its own click (rrweb never reuses an id in a document).
 """
 
 from __future__ import annotations
@@ -30,6 +39,10 @@ RULE_SHIFT = 3
 
 _MARK = "rs1"
 
+CLICKABLE_TAGS = frozenset({"a", "button", "input", "select", "textarea", "summary", "label", "option"})
+CLICK_ATTRIBUTES = ("id", "class", "role", "aria-label", "data-testid", "alt", "title", "type")
+CLICK_TEXT = 100
+
 
 class StateError(ValueError):
     """Bytes that are not a ReplayState of a version this code reads."""
@@ -40,7 +53,7 @@ NodeId = Any
 
 
 class ReplayState:
-    __slots__ = ("flags", "masked_attrs", "elems", "ctx", "rules_fp")
+    __slots__ = ("flags", "masked_attrs", "elems", "ctx", "rules_fp", "clickables", "owners", "click_limit")
 
     def __init__(self) -> None:
         self.flags: dict[NodeId, int] = {}
@@ -48,12 +61,18 @@ class ReplayState:
         self.elems: dict[NodeId, list[Any]] = {}
         self.ctx: dict[NodeId, tuple[int, int]] = {}
         self.rules_fp: str = ""  # fingerprint of the rules the bit layouts refer to
+        self.clickables: dict[NodeId, list[Any]] = {}
+        self.owners: dict[NodeId, NodeId] = {}
+        # not persisted: the caller's limit; 0 (the default) notes no clickable element at all
+        self.click_limit = 0
 
     def reset(self) -> None:
         self.flags.clear()
         self.masked_attrs.clear()
         self.elems.clear()
         self.ctx.clear()
+        self.clickables.clear()
+        self.owners.clear()
 
     def forget(self, node_id: NodeId) -> None:
         self.flags.pop(node_id, None)
@@ -75,6 +94,8 @@ class ReplayState:
             {k: list(v) for k, v in self.masked_attrs.items()},
             self.elems,
             {k: list(v) for k, v in self.ctx.items()},
+            self.clickables,
+            self.owners,
         ]
 
     def to_bytes(self) -> bytes:
@@ -93,11 +114,15 @@ class ReplayState:
         if not isinstance(obj, list) or not obj or obj[0] != _MARK:
             raise StateError(f"unknown replay state version {obj[0] if isinstance(obj, list) and obj else obj!r}")
         try:  # damaged bytes of the right version: a StateError too, never another exception
-            _, st.rules_fp, flags, mattrs, elems, ctx = obj
+            _, st.rules_fp, flags, mattrs, elems, ctx, *clicks = obj  # a state from before clicks: none
             st.flags = {int(k): int(v) for k, v in flags.items()}
             st.masked_attrs = {int(k): tuple(v) for k, v in mattrs.items()}
             st.elems = {int(k): list(v) for k, v in elems.items()}
             st.ctx = {int(k): (int(v[0]), int(v[1])) for k, v in ctx.items()}
+            if clicks:
+                st.clickables = {int(k): list(v) for k, v in clicks[0].items()
+                                 if isinstance(v, list) and len(v) == len(CLICK_ATTRIBUTES) + 2}
+                st.owners = {int(k): int(v) for k, v in clicks[1].items()}
         except Exception as e:
             raise StateError(f"damaged replay state: {type(e).__name__}: {e}") from None
         return st
@@ -105,5 +130,5 @@ class ReplayState:
     def __repr__(self) -> str:
         return (
             f"ReplayState(flags={len(self.flags)}, masked_attrs={len(self.masked_attrs)}, "
-            f"elems={len(self.elems)}, ctx={len(self.ctx)})"
+            f"elems={len(self.elems)}, ctx={len(self.ctx)}, clickables={len(self.clickables)})"
         )

@@ -9,11 +9,13 @@ from typing import Any
 import brotli
 from aiohttp import web
 
-from .auth import require_auth
+from .auth import bearer_token, require_auth, token_digest
 from .codec import CONTENT_TYPE, packed_segment_json, segment_json
-from .index import SegmentRecord
-from .keys import blobs_key, config_key, index_key, projects_key, spool_key
-from .query import query_int, replay_query
+from .erase import USER_FIELDS, erase_user, user_forms
+from .index import Replay, SegmentRecord, count_cap
+from .keys import blobs_key, config_key, credentials_key, index_key, projects_key, spool_key
+from .query import bad_request, query_int, replay_query
+from .search import SearchNode, UserHasher, click_terms
 from .segment_reader import chunk_cache_key, read_one_packed
 from .storage import BlobNotFound, is_replay_id, replay_prefix
 
@@ -46,9 +48,30 @@ def project_id(request: web.Request) -> int:
     return pid
 
 
-def _page(request: web.Request, data: list[Any], total: int, offset: int, limit: int) -> web.Response:
+def user_hasher(request: web.Request) -> UserHasher:
+    """How a search's user values may be stored: as given, or hashed with the scrubbing secret."""
+    secret = request.app[credentials_key].scrub_secret
+    return lambda field, value: user_forms(secret, value)
+
+
+async def click_offsets(request: web.Request, pid: int, rows: list[Replay],
+                        search: SearchNode | None) -> dict[str, float]:
+    """For a search on click fields: seconds into each replay of its first matching click."""
+    terms = click_terms(search)
+    if not terms or not rows:
+        return {}
+    moments = await request.app[index_key].click_moments(pid, [r.replay_id for r in rows], terms)
+    return {r.replay_id: round(max(0.0, moments[r.replay_id] - r.started_at), 3) for r in rows
+            if r.replay_id in moments and r.started_at is not None}
+
+
+def _page(request: web.Request, data: list[Any], total: int, offset: int, limit: int,
+          cap: int | None = None) -> web.Response:
+    """A page of a list; ``total`` counted up to ``cap + 1`` (None: exactly), one more meaning "more
+    than ``cap``": then ``total`` says ``cap`` and ``total_exact`` false."""
     next_cursor = str(offset + limit) if offset + len(data) < total else None
-    body = {"data": data, "total": total, "next_cursor": next_cursor}
+    exact = cap is None or total <= cap
+    body = {"data": data, "total": total if exact else cap, "total_exact": exact, "next_cursor": next_cursor}
     headers = {}
     if next_cursor is not None:
         headers["Link"] = f'<{request.rel_url.update_query(cursor=next_cursor)}>; rel="next"'
@@ -60,9 +83,43 @@ async def list_replays(request: web.Request) -> web.Response:
     pid = project_id(request)
     offset = query_int(request.query, "cursor", 0) or 0
     limit = query_int(request.query, "per_page", 50, low=1, high=MAX_PAGE) or 50
-    rows, total = await request.app[index_key].list_replays(pid, replay_query(request.query),
-                                                            offset=offset, limit=limit)
-    return _page(request, [r.as_dict() for r in rows], total, offset, limit)
+    total_cap = request.app[config_key].limits.list_total_cap
+    query = replay_query(request.query, user_hasher(request))
+    rows, total = await request.app[index_key].list_replays(pid, query, offset=offset, limit=limit,
+                                                            total_cap=total_cap)
+    at = await click_offsets(request, pid, rows, query.search)
+    return _page(request, [{**r.as_dict(), "click_offset": at.get(r.replay_id)} for r in rows], total, offset, limit,
+                 count_cap(offset, limit, total_cap))
+
+
+async def top_selectors(request: web.Request) -> web.Response:
+    await require_auth(request)
+    pid = project_id(request)
+    limit = query_int(request.query, "per_page", 20, low=1, high=MAX_PAGE) or 20
+    index = request.app[index_key]
+    return json_response({kind: [s.as_dict() for s in await index.top_selectors(pid, kind, limit)]
+                          for kind in ("dead", "rage")})
+
+
+async def erase_user_route(request: web.Request) -> web.Response:
+    """POST {"email"|"id"|"username": value}: every replay and error of that user is deleted."""
+    token = bearer_token(request)
+    await require_auth(request)
+    if token is None:
+        raise web.HTTPForbidden(text="erasing a user takes an API token (Authorization: Bearer)")
+    pid = project_id(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise bad_request("the body must be JSON: {\"email\": ...} or {\"id\": ...} or {\"username\": ...}") from None
+    given = [(f, body[f]) for f in USER_FIELDS if isinstance(body, dict) and body.get(f) not in (None, "")]
+    if len(given) != 1 or not isinstance(given[0][1], (str, int)) or isinstance(given[0][1], bool):
+        raise bad_request(f"name exactly one user field ({', '.join(USER_FIELDS)}) with a string value")
+    field, value = given[0]
+    actor = "api-token:" + token_digest(token)[:12]  # which token, never the token itself
+    counts = await erase_user(request.app[index_key], request.app[blobs_key], request.app[spool_key], pid, field,
+                              str(value), request.app[credentials_key].scrub_secret, actor)
+    return json_response({"erased": counts})
 
 
 async def get_replay(request: web.Request) -> web.Response:
@@ -75,17 +132,32 @@ async def get_replay(request: web.Request) -> web.Response:
     return json_response({"data": {**replay.as_dict(), "errors": [e.as_dict() for e in errors]}})
 
 
+class NotYetUploaded(Exception):
+    """The segment sits in another node's spool until that node uploads it: 503, try again soon."""
+
+
+NOT_YET_UPLOADED_RETRY_AFTER = 5
+
+
+def not_yet_uploaded(segment: SegmentRecord) -> web.HTTPServiceUnavailable:
+    return web.HTTPServiceUnavailable(
+        text=f"segment {segment.segment_id} is not yet uploaded: another replayd node holds it in its spool "
+             "until the blob store takes it", headers={"Retry-After": str(NOT_YET_UPLOADED_RETRY_AFTER)})
+
+
 async def read_segment_blob(app: web.Application, segment: SegmentRecord) -> bytes | None:
     """A segment's stored bytes (its index row given): from the local spool while it waits for
-    upload, else from the blob store; None if neither has it."""
+    upload, else from the blob store; None if neither has it. NotYetUploaded when the row says
+    spooled and neither has it: another node spooled it (or uploaded it just now: read again)."""
     if segment.location == "spool":
-        spool = app[spool_key]
-        blob = await spool.blob(spool.entry_name(segment.project_id, segment.replay_id, segment.segment_id))
+        blob = await app[spool_key].blob(segment)
         if blob is not None:
             return blob
     try:
         return await app[blobs_key].get(segment.blob_key)
     except BlobNotFound:
+        if segment.location == "spool":
+            raise NotYetUploaded(segment.blob_key) from None
         return None
 
 
@@ -103,7 +175,10 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
     wants_packed = request.query.get("format") == "msgpack" or CONTENT_TYPE in request.headers.get("Accept", "")
     wants_br = wants_packed and "br" in request.headers.get("Accept-Encoding", "")
     if not row.compacted:
-        blob = await read_segment_blob(request.app, row)
+        try:
+            blob = await read_segment_blob(request.app, row)
+        except NotYetUploaded:
+            raise not_yet_uploaded(row) from None
         if blob is None:
             raise web.HTTPNotFound(text="segment blob is missing")
         if wants_br:
@@ -166,3 +241,5 @@ def setup_api_routes(app: web.Application) -> None:
     app.router.add_get(f"{base}/replays/{{replay_id}}/segments/{{segment_id}}/", get_segment)
     app.router.add_get(f"{base}/errors/{{event_id}}/", get_error)
     app.router.add_get(f"{base}/issues/", list_issues)
+    app.router.add_get(f"{base}/selectors/", top_selectors)
+    app.router.add_post(f"{base}/users/erase/", erase_user_route)

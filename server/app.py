@@ -33,7 +33,7 @@ def create_app(config: Config) -> web.Application:
     setup_metrics(app)
     setup_health(app)
     setup_ingest_routes(app)
-    app.cleanup_ctx.append(compaction_ctx)  # after ingest's: it takes ingest's per-replay locks
+    app.cleanup_ctx.append(compaction_ctx)
     setup_api_routes(app)
     setup_segment_reading(app)
     setup_player_routes(app)

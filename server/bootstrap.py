@@ -61,9 +61,14 @@ async def load_credentials(config: Config, index: Index) -> Credentials:
         admin_password_hash=password_hash,
         api_token_digests=frozenset([*map(token_digest, config.auth.api_tokens), admin_token_digest]),
         secret_key=config.auth.secret_key or await index.meta_get_or_create(SECRET_KEY_KEY, _new_key),
-        scrub_secret=config.scrubbing.secret or await index.meta_get_or_create(SCRUB_SECRET_KEY, _new_key),
+        scrub_secret=await scrubbing_secret(config, index),
         shown_once=shown_once,
     )
+
+
+async def scrubbing_secret(config: Config, index: Index) -> str:
+    """The key of the ``hash`` redaction (and of the search's and erasure's user hashes)."""
+    return config.scrubbing.secret or await index.meta_get_or_create(SCRUB_SECRET_KEY, _new_key)
 
 
 async def rotate_secret(config: Config, index: Index, name: str) -> str:

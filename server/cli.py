@@ -1,4 +1,4 @@
-"""The ``replayd`` command: serve, check-config, rotate, copy-index, compact, scrub."""
+"""The ``replayd`` command: serve, check-config, rotate, copy-index, compact, erase, scrub."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .banner import print_banner_on_startup
     from .logs import setup_logging
     from .runner import run
+    from .spool import SpoolLocked
 
     os.umask(PRIVATE_UMASK)
     try:
@@ -55,7 +56,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging(config.server.log_format)
     app = create_app(config)
     print_banner_on_startup(app, _config_path(args))
-    run(app, config.server.host, config.server.port, config.server.shutdown_timeout)
+    try:
+        run(app, config.server.host, config.server.port, config.server.shutdown_timeout)
+    except SpoolLocked as exc:
+        return _refuse([f"spool.path: {exc}"])
     logging.getLogger("replayd").info("stopped")
     return 0
 
@@ -166,6 +170,46 @@ def cmd_compact(args: argparse.Namespace) -> int:
     return 1 if totals.failed else 0
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    from .bootstrap import scrubbing_secret
+    from .erase import erase_user
+    from .index import open_index
+    from .spool import Spool
+    from .storage.backends import open_blob_store
+
+    field, value = ("email", args.user_email) if args.user_email is not None else ("id", args.user_id)
+    if not value:
+        print("erase: the user's address or id is empty", file=sys.stderr)
+        return EXIT_CONFIG
+
+    async def erase(config: Config) -> dict[str, int]:
+        index = await open_index(config.index)
+        try:
+            blobs = await open_blob_store(config.storage)
+            try:
+                secret = await scrubbing_secret(config, index)
+                spool = Spool(config.spool.path, config.spool.max_bytes)
+                actor = f"cli:{os.environ.get('USER') or os.getuid()}"
+                return await erase_user(index, blobs, spool, args.project, field, value, secret, actor)
+            finally:
+                await blobs.close()
+        finally:
+            await index.close()
+
+    os.umask(PRIVATE_UMASK)
+    try:
+        config = load_config(_config_path(args))
+        if config.projects is not None and args.project not in {p.id for p in config.projects}:
+            print(f"erase: no project {args.project} in the config", file=sys.stderr)
+            return EXIT_CONFIG
+        counts = asyncio.run(erase(config))
+    except ConfigError as exc:
+        return _refuse(exc.problems)
+    print(f"erased user {field} in project {args.project}: {counts['replays']} replays, {counts['errors']} errors, "
+          f"{counts['blobs']} blobs")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="replayd",
@@ -223,6 +267,20 @@ def build_parser() -> argparse.ArgumentParser:
     compact.add_argument("--older-than", type=float, metavar="SECONDS", dest="older_than",
                          help="compact every replay not written for this many seconds (instead of the config's rule)")
     compact.set_defaults(func=cmd_compact)
+
+    erase = sub.add_parser(
+        "erase",
+        help="delete every replay and error of one user (GDPR erasure)",
+        description="Delete every replay (blobs, spooled segments, rows, clicks) and every error of one user in "
+        "a project. The value is matched as given and as the scrubbing policy hashes it. An audit row keeps "
+        "who, when and how many, never the value. See docs/search.md.",
+    )
+    erase.add_argument("--project", type=int, required=True, metavar="ID")
+    who = erase.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user-email", metavar="ADDRESS")
+    who.add_argument("--user-id", metavar="ID")
+    erase.add_argument("--config", metavar="PATH", help="the config `replayd serve` uses (default: $REPLAYD_CONFIG)")
+    erase.set_defaults(func=cmd_erase)
 
     add_scrub_parser(sub)
     return parser

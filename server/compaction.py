@@ -16,7 +16,8 @@ write, or ``compaction.max_duration_seconds`` long), a round of this job, for ea
 4. **switches** the index in one transaction (``Index.switch_to_compacted``): each segment row points
    at its bytes in the new object, if no row changed since step 1; the objects replaced are kept as
    garbage in the same transaction;
-5. **deletes** the garbage: an object only while no row points at it, under the replay's ingest lock.
+5. **deletes** the garbage: an object only while no row points at it, under the replay's segment lock
+   (``Index.replay_writer``, across nodes).
 
 A crash, an outage or an error at any step loses nothing. Before step 4 the index points at the old
 objects, which are untouched; the new object is deleted, or overwritten by the re-run (which picks
@@ -24,7 +25,7 @@ the same generation). After step 4 the garbage list survives, and the next round
 segment that arrives after compaction is stored as a loose segment (its row replaces the compacted
 one: a re-send wins) and played; the replay is compacted again once it is finished again.
 
-One node at a time runs it (``leader``). ``replayd compact`` runs one round now.
+One node at a time runs it (``Index.leader("compaction")``). ``replayd compact`` runs one round now.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from aiohttp import web
 
 from .codec import decode_chunk, encode_chunk
 from .config import CompactionConfig, Config
-from .index import Index, SegmentRecord
+from .index import Index, ReplayBusy, SegmentRecord
 from .metrics import Metrics
 from .segment_reader import SegmentReader
 from .storage import BlobNotFound, BlobStore, StoreUnavailable, compacted_generation, compacted_key
@@ -51,7 +52,6 @@ from .storage import BlobNotFound, BlobStore, StoreUnavailable, compacted_genera
 log = logging.getLogger("replayd.compaction")
 
 RunCpu = Callable[..., Awaitable[Any]]
-ReplayLock = Callable[[int, str], contextlib.AbstractAsyncContextManager[Any]]
 RETRY_AFTER = 3600.0  # seconds before a replay that failed is tried again
 
 
@@ -104,48 +104,23 @@ def _shares(total: int, sizes: list[int]) -> list[int]:
     return shares
 
 
-@contextlib.asynccontextmanager
-async def leader(index: Index, name: str) -> AsyncIterator[bool]:
-    """Whether this node may run job ``name`` now: one node at a time. With PostgreSQL a session
-    advisory lock held for the block (released if the node dies: its connection closes); SQLite is one
-    node's. Meant to be swapped for the cluster's leader lock when it lands."""
-    from .index.postgres import PostgresIndex, advisory_key
-
-    if not isinstance(index, PostgresIndex):
-        yield True
-        return
-    key = advisory_key(f"replayd.leader:{name}")
-    async with index.pool.acquire() as conn:
-        got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
-        try:
-            yield got
-        finally:
-            if got:
-                await conn.execute("SELECT pg_advisory_unlock($1)", key)
-
-
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return await asyncio.to_thread(fn, *args)
 
 
-@contextlib.asynccontextmanager
-async def _no_lock(project_id: int, replay_id: str) -> AsyncIterator[None]:
-    yield
-
-
 class Compactor:
     """``run_once`` compacts the replays finished by now; ``run_cpu`` runs the compression (the worker
-    pool's ``run`` in the server, a thread in ``replayd compact``); ``replay_lock`` is ingest's per-replay
-    lock when ingest runs in this process."""
+    pool's ``run`` in the server, a thread in ``replayd compact``); ``lock_timeout`` is how long it waits
+    for a replay's segment lock (``Index.replay_writer``, the one ingest holds across nodes) to delete."""
 
     def __init__(self, config: CompactionConfig, index: Index, blobs: BlobStore, *, run_cpu: RunCpu = _in_thread,
-                 metrics: Metrics | None = None, replay_lock: ReplayLock = _no_lock):
+                 metrics: Metrics | None = None, lock_timeout: float = 10.0):
         self.config = config
         self.index = index
         self.blobs = blobs
         self.run_cpu = run_cpu
         self.metrics = metrics
-        self.replay_lock = replay_lock
+        self.lock_timeout = lock_timeout
         self.backlog = 0  # finished replays left to compact after the last round
         self._retry_at: dict[tuple[int, str], float] = {}
 
@@ -228,7 +203,7 @@ class Compactor:
             "bytes_before": before, "bytes_after": len(data)}})
         try:
             totals.deleted += await self.delete_replaced(project_id, replay_id, replaced)
-        except OSError as exc:  # switched already: the garbage list keeps them for the next round
+        except (OSError, ReplayBusy) as exc:  # switched already: the garbage list keeps them for the next round
             log.warning("deleting replaced objects of replay %s failed, retried later: %s", replay_id, exc)
         return totals
 
@@ -291,10 +266,12 @@ class Compactor:
 
     async def delete_replaced(self, project_id: int, replay_id: str, keys: list[str]) -> int:
         """Step 5: the objects replaced, each only while no row points at it (a late segment's may),
-        under the replay's ingest lock (ingest writes a blob before its row)."""
+        under the replay's segment lock (``Index.replay_writer``: held by ingest on any node from before
+        it writes a blob until its row is committed; a re-sent segment with the same bytes has the same
+        key). ReplayBusy (nothing deleted) while the replay is being written: its garbage waits."""
         deleted = 0
-        for key in keys:
-            async with self.replay_lock(project_id, replay_id):
+        async with self.index.replay_writer(project_id, replay_id, 0, self.lock_timeout):
+            for key in keys:
                 if not await self.index.blob_referenced(project_id, replay_id, key):
                     await self.blobs.delete(key)
                     deleted += 1
@@ -303,15 +280,21 @@ class Compactor:
         return deleted
 
     async def collect_garbage(self) -> int:
-        """Step 5 of earlier rounds that did not get to finish it (a crash, an outage)."""
+        """Step 5 of earlier rounds that did not get to finish it (a crash, an outage, a busy replay)."""
         deleted = 0
+        busy: set[tuple[int, str]] = set()
         while batch := await self.index.garbage():
             by_replay: dict[tuple[int, str], list[str]] = {}
             for project_id, replay_id, key in batch:
-                by_replay.setdefault((project_id, replay_id), []).append(key)
+                if (project_id, replay_id) not in busy:
+                    by_replay.setdefault((project_id, replay_id), []).append(key)
+            if not by_replay:  # only replays being written are left: the next round
+                return deleted
             for (project_id, replay_id), keys in by_replay.items():
                 try:
                     deleted += await self.delete_replaced(project_id, replay_id, keys)
+                except ReplayBusy:
+                    busy.add((project_id, replay_id))
                 except OSError as exc:
                     log.warning("deleting replaced objects of replay %s failed, retried later: %s", replay_id, exc)
                     return deleted
@@ -360,7 +343,7 @@ async def compaction_loop(compactor: Compactor, index: Index, interval: float,
                           last_round: list[float]) -> None:
     while True:
         try:
-            async with leader(index, "compaction") as leading:
+            async with index.leader("compaction") as leading:
                 if leading:
                     totals = await compactor.run_once()
                     last_round[0] = time.time()
@@ -374,8 +357,7 @@ async def compaction_loop(compactor: Compactor, index: Index, interval: float,
 
 
 async def compaction_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The background job for the life of the app (after ingest's context: it takes ingest's locks)."""
-    from .ingest.routes import ingestor_key
+    """The background job for the life of the app."""
     from .keys import blobs_key, config_key, index_key, pool_key
     from .metrics import metrics_key
     from .resources import running
@@ -384,16 +366,9 @@ async def compaction_ctx(app: web.Application) -> AsyncIterator[None]:
     if not config.enabled:
         yield
         return
-    ingestor = app[ingestor_key]
-
-    @contextlib.asynccontextmanager
-    async def ingest_lock(project_id: int, replay_id: str) -> AsyncIterator[None]:
-        async with ingestor.replay_lock(project_id, replay_id):
-            yield
-
     metrics = app[metrics_key]
     compactor = Compactor(config, app[index_key], app[blobs_key], run_cpu=app[pool_key].run, metrics=metrics,
-                          replay_lock=ingest_lock)
+                          lock_timeout=app[config_key].index.replay_lock_timeout)
     last_round = [0.0]
     metrics.gauge("replayd_compaction_backlog_replays", lambda: compactor.backlog)
     metrics.gauge("replayd_compaction_last_round_timestamp_seconds", lambda: last_round[0])
@@ -411,10 +386,11 @@ async def compact_now(config: Config, older_than: float | None) -> Totals:
     try:
         blobs = await open_blob_store(config.storage)
         try:
-            async with leader(index, "compaction") as leading:
+            async with index.leader("compaction") as leading:
                 if not leading:
                     raise CompactionError("another node is compacting now; try again later")
-                return await Compactor(config.compaction, index, blobs).run_once(older_than=older_than)
+                return await Compactor(config.compaction, index, blobs,
+                                       lock_timeout=config.index.replay_lock_timeout).run_once(older_than=older_than)
         finally:
             await blobs.close()
     finally:

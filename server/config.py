@@ -77,6 +77,9 @@ class IndexConfig(_Section):
     # PostgreSQL only: connections each process keeps open (pool_min_size) and may open at most.
     pool_min_size: int = Field(1, ge=0)
     pool_max_size: int = Field(10, ge=1)
+    # Seconds a segment waits for its replay's lock (held by another segment of the replay being
+    # scrubbed and stored, on this node or another) before the answer is 503 with Retry-After.
+    replay_lock_timeout: float = Field(10.0, gt=0)
 
     @property
     def display_url(self) -> str:
@@ -128,6 +131,11 @@ class LimitsConfig(_Section):
     # each up to 4 bytes a character): this bounds a worker's memory on text-heavy recordings.
     max_recording_bytes: int = Field(32 * MiB, ge=1)
     max_events_per_segment: int = Field(100_000, ge=1)
+    # Elements of a replay's DOM remembered to describe what a click hit (kept with the scrubber's
+    # state, ~60 bytes each); clicks on elements past it are indexed without a description.
+    max_click_nodes: int = Field(20_000, ge=0)
+    # Clicks of one segment indexed with their element (all of them are counted).
+    max_clicks_per_segment: int = Field(1_000, ge=0)
     max_items_per_envelope: int = Field(1000, ge=1)
     # One header line (the envelope's, an item's, a recording's segment line); the envelope header is
     # read before the sender's key is known, so this bounds what an unauthenticated request costs.
@@ -142,6 +150,9 @@ class LimitsConfig(_Section):
     max_read_batch_bytes: int = Field(16 * MiB, ge=1)
     # Envelopes accepted per project per second, averaged over a minute; 0 disables.
     rate_limit_per_second: float = Field(0, ge=0)
+    # The replay list counts its matches up to here; past it the total reads "10000+". An exact count
+    # of a million rows costs PostgreSQL up to a second, one that stops at 10,000 tens of ms.
+    list_total_cap: int = Field(10_000, ge=1)
 
 
 class CompactionConfig(_Section):

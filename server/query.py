@@ -3,15 +3,40 @@ a 400 naming the parameter. ``replay_query`` is the replay list's filters, for b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
 from .index import ReplayQuery
 from .index.records import SORT_KEYS
+from .search import SearchError, SearchNode, UserHasher, parse
 
 DEFAULT_SORT = "-started_at"
+
+
+def bad_request(detail: str, **extra: Any) -> web.HTTPBadRequest:
+    """A 400 whose JSON body has more than ``detail`` (a search error's position)."""
+    return web.HTTPBadRequest(text=json.dumps({"detail": detail, **extra}), content_type="application/json")
+
+
+class SearchRefused(web.HTTPBadRequest):
+    """A ``query=`` the search language refuses: 400, its problem and position in the JSON body."""
+
+    def __init__(self, error: SearchError):
+        super().__init__(text=json.dumps({"detail": f"query: {error}", "position": error.position}),
+                         content_type="application/json")
+        self.problem = str(error)
+
+
+def search(text: str, user_forms: UserHasher | None) -> SearchNode | None:
+    """``query=``: the search language (server/search.py); a 400 naming the problem and its position."""
+    try:
+        return parse(text, user_forms)
+    except SearchError as exc:
+        raise SearchRefused(exc) from None
 
 
 def _bad(name: str, what: str) -> web.HTTPBadRequest:
@@ -65,10 +90,11 @@ def query_date(query: Mapping[str, str], name: str, *, end_of_day: bool = False)
     return day.timestamp() + (86400 if end_of_day else 0)
 
 
-def replay_query(query: Mapping[str, str]) -> ReplayQuery:
-    """The replay list's filters and order. Start times are Unix seconds (``started_after``,
+def replay_query(query: Mapping[str, str], user_forms: UserHasher | None = None) -> ReplayQuery:
+    """The replay list's filters, search and order. Start times are Unix seconds (``started_after``,
     ``started_before``) or UTC days (``from``, ``to``, both inclusive: the list page's date inputs);
-    when both name a bound, the narrower one holds."""
+    when both name a bound, the narrower one holds. ``user_forms``: how the search's user values
+    may be stored (as given, hashed)."""
     sort = query.get("sort") or DEFAULT_SORT
     if sort.lstrip("-") not in SORT_KEYS:
         raise _bad("sort", "one of " + ", ".join(SORT_KEYS) + " (prefix - for descending)")
@@ -85,4 +111,5 @@ def replay_query(query: Mapping[str, str]) -> ReplayQuery:
         started_before=min(before) if before else None,
         sort=sort.lstrip("-"),
         descending=sort.startswith("-"),
+        search=search(query.get("query", ""), user_forms),
     )

@@ -79,8 +79,11 @@ async def spool_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics.gauge("replayd_spool_oldest_age_seconds", spool.oldest_age)
     if spool.count:
         log.info("spool holds %d segment(s) from a previous run; uploading", spool.count)
-    async with running(uploader.run()):
-        yield
+    try:
+        async with running(uploader.run()):
+            yield
+    finally:
+        spool.close()
 
 
 async def retention_ctx(app: web.Application) -> AsyncIterator[None]:

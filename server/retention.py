@@ -40,7 +40,9 @@ async def sweep_forever(app: web.Application) -> None:
     """A sweep now and every ``RETENTION_INTERVAL`` seconds; a failed sweep is logged and retried."""
     while True:
         try:
-            await sweep_expired(app)
+            async with app[index_key].leader("retention") as leading:  # one node of several at a time
+                if leading:
+                    await sweep_expired(app)
         except Exception:
             log.exception("retention sweep failed; retrying in an hour")
         await asyncio.sleep(RETENTION_INTERVAL)

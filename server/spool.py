@@ -4,12 +4,19 @@ Each entry is one file: a 4-byte length, a JSON header (the segment's index reco
 It is written to a temp file, fsync'd and renamed into place (and the directory fsync'd) before
 the client gets its 2xx. A background task uploads entries oldest first with backoff; entries left
 by a crash are uploaded after a restart. Raw, unscrubbed data never comes here.
+
+A spool belongs to one process: it holds an exclusive lock on ``.lock`` in its directory for its
+life (the kernel lets go when the process dies), and a second process on the same directory refuses
+to start (``SpoolLocked``) — else each would upload and delete the other's entries. With several
+nodes, each has a spool directory (a volume) of its own; a segment another node spooled is read from
+the blob store once that node has uploaded it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import json
 import os
 import struct
@@ -29,6 +36,24 @@ class SpoolFull(Exception):
     """No room: the spool is at its size limit or the disk is full."""
 
 
+class SpoolLocked(Exception):
+    """Another process holds the spool directory."""
+
+
+def _lock_directory(path: Path) -> int:
+    """An open descriptor holding ``path/.lock`` exclusively; SpoolLocked if another process has it."""
+    fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SpoolLocked(f"spool directory {path} is in use by another replayd process; each process "
+                          "needs a spool.path of its own") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())  # for a person looking: which process holds it
+    return fd
+
+
 @dataclass(slots=True)
 class SpoolEntry:
     path: Path
@@ -41,6 +66,7 @@ class Spool:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)  # recordings: the owner's only
+        self._lock_fd: int | None = _lock_directory(self.path)
         for stale in self.path.glob(".tmp-*"):  # a write interrupted by a crash was never acknowledged
             stale.unlink(missing_ok=True)
         # What the spool holds, by file name, oldest first: /metrics and /readyz read this instead of
@@ -51,9 +77,17 @@ class Spool:
         self._reserved_bytes = 0  # of writes under way
         self.entries()
 
+    def close(self) -> None:
+        """Let go of the directory's lock."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
     @staticmethod
-    def entry_name(project_id: int, replay_id: str, segment_id: int) -> str:
-        return f"{project_id}-{replay_id}-{segment_id:06d}{SUFFIX}"
+    def entry_name(record: SegmentRecord) -> str:
+        """Named by the blob's key (which names its bytes): another version of the segment, stored
+        meanwhile, is an entry of its own that uploading or dropping this one never touches."""
+        return f"{record.project_id}-{record.replay_id}-{record.blob_key.rpartition('/')[2]}{SUFFIX}"
 
     def entries(self) -> list[SpoolEntry]:
         """Lists the directory, oldest first (and refreshes the counters from what it found)."""
@@ -106,7 +140,7 @@ class Spool:
             raise SpoolFull(f"spool holds {self.used_bytes} bytes, limit {self.max_bytes}")
         # Reserved on the event loop before the write, so concurrent writes cannot overshoot the limit.
         self._reserved_bytes += len(data)
-        target = self.path / self.entry_name(record.project_id, record.replay_id, record.segment_id)
+        target = self.path / self.entry_name(record)
         try:
             await asyncio.to_thread(self._write, target, data)
         finally:
@@ -124,7 +158,9 @@ class Spool:
     async def read(self, path: Path) -> tuple[SegmentRecord, bytes, bytes]:
         return await asyncio.to_thread(self._read, path)
 
-    async def blob(self, name: str) -> bytes | None:
+    async def blob(self, record: SegmentRecord) -> bytes | None:
+        """The spooled bytes of the segment ``record`` names, None if this spool has none."""
+        name = self.entry_name(record)
         try:
             return (await self.read(self.path / name))[1]
         except FileNotFoundError:

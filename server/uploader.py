@@ -59,8 +59,10 @@ class Uploader:
             except (ValueError, KeyError, TypeError):
                 self._set_aside(entry, "unreadable")
                 continue
-            if await self.index.get_segment(record.project_id, record.replay_id, record.segment_id) is None:
-                # Never acknowledged (a crash before its row) or its replay was deleted since.
+            row = await self.index.get_segment(record.project_id, record.replay_id, record.segment_id)
+            if row is None or row.blob_key != record.blob_key:
+                # Never acknowledged (a crash before its row), its replay deleted since, or the
+                # segment stored again since (the row names other bytes, maybe on another node).
                 self.spool.remove(entry.path)
                 continue
             try:
@@ -73,7 +75,11 @@ class Uploader:
                 self._set_aside(entry, f"refused by the blob store ({type(exc).__name__})")
                 continue
             self.store_healthy = True
-            await self.index.segment_moved_to_store(record.project_id, record.replay_id, record.segment_id)
+            if not await self.index.segment_moved_to_store(record.project_id, record.replay_id, record.segment_id,
+                                                           record.blob_key):
+                # replaced or deleted while it was uploading: no row names what was just written
+                with contextlib.suppress(OSError, ValueError):
+                    await self.blobs.delete(record.blob_key)
             self.spool.remove(entry.path)
             log.info("spooled segment uploaded", extra={"fields": {
                 "replay": record.replay_id, "segment": record.segment_id}})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -44,6 +45,11 @@ def load_recording(path: Path = CORPUS) -> list[dict[str, Any]]:
     if not isinstance(events, list) or not events:
         raise ValueError(f"{path}: expected a JSON array of rrweb events")
     return events
+
+
+def without_digest(key: str) -> str:
+    """A blob key without its bytes' digest: ``1/<replay>/000003-<16 hex>`` is ``1/<replay>/000003``."""
+    return re.sub(r"-[0-9a-f]{16}$", "", key)
 
 
 def free_port() -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import brotli
@@ -115,6 +116,11 @@ async def answers(client, replay_id: str) -> dict:
 
 
 async def stored_keys(client, config, replay_id: str) -> list[str]:
+    """The names of the replay's objects, a segment's without its digest (``000003``, not ``000003-<16 hex>``)."""
+    return sorted(re.sub(r"-[0-9a-f]{16}$", "", name) for name in await stored_names(client, config, replay_id))
+
+
+async def stored_names(client, config, replay_id: str) -> list[str]:
     if config.storage.backend == "local":
         root = Path(config.storage.path) / "1" / replay_id
         return sorted(p.name for p in root.iterdir()) if root.exists() else []
@@ -128,7 +134,7 @@ def compactor(client, **changes) -> Compactor:
     """A compactor like the server's background one (its own retry memory)."""
     running = client.app[compactor_key]
     return Compactor(running.config, running.index, changes.pop("blobs", running.blobs), run_cpu=running.run_cpu,
-                     metrics=running.metrics, replay_lock=running.replay_lock)
+                     metrics=running.metrics, lock_timeout=running.lock_timeout)
 
 
 # --- the replay reads the same ---------------------------------------------------------------
@@ -283,7 +289,8 @@ async def test_a_replay_that_cannot_be_compacted_does_not_hold_up_the_others(app
     client, config = await app_client(batch=1)
     broken, _ = await record(client, segments=3, with_error=False)  # the oldest: tried first
     fine, _ = await record(client, segments=3, with_error=False)
-    await client.app[blobs_key].delete(f"1/{broken}/000001")  # a blob gone missing
+    missing = (await client.app[index_key].get_segment(1, broken, 1)).blob_key
+    await client.app[blobs_key].delete(missing)  # a blob gone missing
     job = compactor(client)
     assert (await job.run_once(older_than=0)).failed == 1
     assert job.backlog == 2
@@ -321,7 +328,8 @@ async def test_a_segment_that_cannot_be_decoded_fails_its_replay_only(app_client
     client, config = await app_client()
     broken, _ = await record(client, segments=3, with_error=False)
     fine, _ = await record(client, segments=3, with_error=False)
-    await client.app[blobs_key].put(f"1/{broken}/000001", b"not brotli at all")
+    await client.app[blobs_key].put((await client.app[index_key].get_segment(1, broken, 1)).blob_key,
+                                    b"not brotli at all")
     totals = await compactor(client).run_once(older_than=0)
     assert totals.failed == 1 and totals.replays == 1
     assert await stored_keys(client, config, broken) == ["000000", "000001", "000002"]
@@ -371,9 +379,37 @@ async def test_a_segment_arriving_while_the_replay_is_compacted_waits_for_the_ne
 
 
 async def test_a_replaced_object_a_late_segment_points_at_is_kept(app_client):
-    """A crash left segment 3's old blob as garbage; then segment 3 was sent again (same key): the row
-    points at it, so the garbage collection keeps it."""
+    """A crash left segment 3's old blob as garbage; then segment 3 was sent again with the same bytes:
+    its key (segment and digest) is the garbage's, the row points at it, so the garbage collection
+    keeps it."""
     client, config = await app_client()
+    replay_id, _ = await record(client)
+    index = client.app[index_key]
+    old_key = (await index.get_segment(1, replay_id, 3)).blob_key
+    crashing = compactor(client)
+
+    async def crash(*args):
+        raise Crash
+
+    crashing.delete_replaced = crash
+    with pytest.raises(Crash):
+        await crashing.run_once(older_than=0)
+    assert (1, replay_id, old_key) in await index.garbage()
+    await send(client, replay_id, 3)
+    assert (await index.get_segment(1, replay_id, 3)).blob_key == old_key
+    await compactor(client).collect_garbage()
+    assert await index.garbage() == []
+    assert old_key.rsplit("/", 1)[1] in await stored_names(client, config, replay_id)
+    assert b"Page 3" in (await answers(client, replay_id))["segments"][3][0]
+
+
+async def test_a_replaced_object_is_not_deleted_while_another_node_writes_the_replay(app_client, postgres_url):
+    """Deleting replaced objects waits for the replay's segment lock, which ingest on any node holds
+    from its blob write to its row: while another node holds it, the garbage stays for a later round."""
+    from replayd.server.config import IndexConfig
+    from replayd.server.index import open_index
+
+    client, config = await app_client(index_url=postgres_url)
     replay_id, _ = await record(client)
     crashing = compactor(client)
 
@@ -383,10 +419,19 @@ async def test_a_replaced_object_a_late_segment_points_at_is_kept(app_client):
     crashing.delete_replaced = crash
     with pytest.raises(Crash):
         await crashing.run_once(older_than=0)
-    await send(client, replay_id, 3, variant=" again")
-    await compactor(client).collect_garbage()
-    assert "000003" in await stored_keys(client, config, replay_id)
-    assert b"Page 3 again" in (await answers(client, replay_id))["segments"][3][0]
+    garbage = await client.app[index_key].garbage()
+    assert garbage
+    other_node = await open_index(IndexConfig(url=postgres_url))
+    try:
+        async with other_node.replay_writer(1, replay_id, 3, timeout=5):
+            waiting = compactor(client)
+            waiting.lock_timeout = 0.2
+            assert await waiting.collect_garbage() == 0
+            assert await client.app[index_key].garbage() == garbage
+        assert await compactor(client).collect_garbage() == len(garbage)
+    finally:
+        await other_node.close()
+    assert await stored_keys(client, config, replay_id) == ["compacted-000001"]
 
 
 # --- deleting and retention -------------------------------------------------------------------
@@ -447,16 +492,29 @@ async def test_replayd_compact_runs_a_round_now(app_client, capsys):
 # --- one node at a time -----------------------------------------------------------------------
 
 async def test_one_node_at_a_time_leads_compaction_on_postgresql(postgres_url):
-    from replayd.server.compaction import leader
+    """The background loop compacts only while it holds the index's leader lock "compaction"."""
+    from replayd.server.compaction import Totals, compaction_loop
     from replayd.server.config import IndexConfig
     from replayd.server.index import open_index
+    from tests.waiting import wait_until_async
 
+    class Rounds:
+        count = 0
+
+        async def run_once(self) -> Totals:
+            self.count += 1
+            return Totals()
+
+    rounds = Rounds()
     nodes = [await open_index(IndexConfig(url=postgres_url)) for _ in range(2)]
     try:
-        async with leader(nodes[0], "compaction") as first, leader(nodes[1], "compaction") as second:
-            assert first and not second
-        async with leader(nodes[1], "compaction") as second:  # released at the end of the first's round
-            assert second
+        async with nodes[0].leader("compaction") as first:
+            assert first
+            loop = asyncio.create_task(compaction_loop(rounds, nodes[1], 0.01, [0.0]))  # type: ignore[arg-type]
+            await asyncio.sleep(0.3)  # many intervals of the other node's loop
+            assert rounds.count == 0
+        await wait_until_async(lambda: rounds.count > 0, 10, "the other node compacts once the first lets go")
+        loop.cancel()
     finally:
         for node in nodes:
             await node.close()

@@ -112,7 +112,8 @@ async def test_a_client_cannot_add_series_with_made_up_methods(client):
 # --- the spool's gauges come from cached counters -----------------------------------------------
 
 def record(replay_id: str, segment_id: int) -> SegmentRecord:
-    return SegmentRecord(project_id=1, replay_id=replay_id, segment_id=segment_id, blob_key="k", codec="c",
+    return SegmentRecord(project_id=1, replay_id=replay_id, segment_id=segment_id,
+                         blob_key=f"1/{replay_id}/{segment_id:06d}", codec="c",
                          started_at=None, ended_at=None, event_count=1, raw_bytes=1, stored_bytes=1,
                          has_full_snapshot=False)
 
@@ -127,17 +128,18 @@ async def test_spool_counters_follow_puts_and_removes_from_what_a_previous_run_l
     previous_run = Spool(tmp_path, 10**6)
     for segment_id in range(3):
         await previous_run.put(record(replay_id, segment_id), b"x" * 100 * (segment_id + 1), b"")
+    previous_run.close()
     spool = Spool(tmp_path, 10**6)
     assert (spool.count, spool.used_bytes) == on_disk(tmp_path) and spool.count == 3
 
     await spool.put(record(replay_id, 3), b"new", b"")
     await spool.put(record(replay_id, 0), b"y" * 1000, b"")  # replaces an entry
-    spool.remove(tmp_path / Spool.entry_name(1, replay_id, 1))
-    spool.remove(tmp_path / Spool.entry_name(1, replay_id, 1))  # already gone
+    spool.remove(tmp_path / Spool.entry_name(record(replay_id, 1)))
+    spool.remove(tmp_path / Spool.entry_name(record(replay_id, 1)))  # already gone
     assert (spool.count, spool.used_bytes) == on_disk(tmp_path) and spool.count == 3
 
     # segment 2 of the previous run is now the oldest (0 was written again)
-    written = (tmp_path / Spool.entry_name(1, replay_id, 2)).stat().st_mtime
+    written = (tmp_path / Spool.entry_name(record(replay_id, 2))).stat().st_mtime
     before = time.time()
     age = spool.oldest_age()
     assert before - written <= age <= time.time() - written

@@ -20,6 +20,7 @@ from replayd.server.index import (
     ErrorRow,
     IssueRow,
     Replay,
+    ReplayBusy,
     ReplayDetail,
     ReplayEventRecord,
     ReplayQuery,
@@ -31,7 +32,7 @@ from replayd.server.index import (
     user_label,
 )
 from replayd.server.index.migrations_postgres import MIGRATIONS as POSTGRES_MIGRATIONS
-from replayd.server.index.postgres import PostgresIndex
+from replayd.server.index.postgres import PostgresIndex, leader_lock
 
 BACKENDS = ["sqlite", "postgres"]
 P = 1
@@ -339,6 +340,22 @@ async def test_list_sorts_and_pages(index):
     assert await order("segment_count") == [2, 3, 1]
 
 
+async def test_list_counts_up_to_the_cap_or_the_page_asked_for(index, monkeypatch):
+    from replayd.server.index import records
+
+    monkeypatch.setattr(records, "TOTAL_CAP", 3)  # 10,000 in production; the rule is the same
+    for n in range(1, 7):
+        await add_replay(index, n, start=10 * n, length=5)
+
+    async def total(offset: int, limit: int, **query) -> int:
+        return (await index.list_replays(P, ReplayQuery(**query), offset=offset, limit=limit))[1]
+
+    assert await total(0, 2) == 4  # one more than the cap: "more than 3"
+    assert await total(0, 5) == 6  # a page past the cap counts to its end and one more: "more than 5"
+    assert await total(4, 2) == 6  # counted up to 7: all 6, exact
+    assert await total(0, 2, url="nowhere") == 0
+
+
 # --- deletion and retention -----------------------------------------------------------------
 
 async def test_deleting_a_replay_deletes_its_rows_not_its_errors(index):
@@ -502,6 +519,113 @@ async def test_the_scrubber_state_is_versioned_and_compared_on_write(index, open
     with pytest.raises(StateConflict):
         await other.record_segment(segment(rid(1), 2, start=10), b"after 2", 2)
     assert await index.get_replay(P, rid(1)) is None
+
+
+async def test_a_replays_writers_take_turns_across_nodes_each_with_the_state_the_last_left(index, open_node, backend):
+    # SQLite's replay lock is its process's (one SQLite index, one process): there, one index object
+    nodes = [index, await open_node()] if backend == "postgres" else [index]
+    inside: list[int] = []
+    seen: dict[int, ScrubberState] = {}
+
+    async def write(n: int) -> None:
+        async with nodes[n % len(nodes)].replay_writer(P, rid(1), n, timeout=30) as writer:
+            inside.append(n)
+            assert len(inside) == 1, f"writers {inside} inside at once"
+            seen[n] = writer.state
+            await asyncio.sleep(0.02)  # a scrub and a blob write
+            await writer.record_segment(segment(rid(1), n, start=5 * n), f"after {n}".encode())
+            inside.remove(n)
+
+    await asyncio.gather(*(write(n) for n in range(6)))
+    # whatever the order, each writer read the state as the writers before it had left it
+    assert sorted(state.version for state in seen.values()) == list(range(6))
+    for state in seen.values():
+        if state.version:
+            assert state.data in {f"after {n}".encode() for n in range(6)}
+    assert (await index.get_state(P, rid(1))).version == 6
+    assert (await index.get_replay(P, rid(1))).segment_count == 6
+
+
+async def test_a_replay_writer_waits_for_the_lock_at_most_its_timeout(index, open_node, backend):
+    other = await open_node() if backend == "postgres" else index
+    async with index.replay_writer(P, rid(1), 0, timeout=5):
+        with pytest.raises(ReplayBusy):
+            async with other.replay_writer(P, rid(1), 1, timeout=0.2):
+                pass
+        async with other.replay_writer(P, rid(2), 0, timeout=0.2):  # another replay's lock is free
+            pass
+    async with other.replay_writer(P, rid(1), 0, timeout=0.2) as writer:
+        assert writer.state == ScrubberState()
+
+
+async def test_a_replay_writer_returns_the_row_it_replaced(index):
+    async with index.replay_writer(P, rid(1), 0, timeout=5) as writer:
+        assert await writer.record_segment(segment(rid(1), 0, blob_key=f"{P}/{rid(1)}/000000-{'a' * 16}"), b"s") is None
+    async with index.replay_writer(P, rid(1), 0, timeout=5) as writer:
+        replaced = await writer.record_segment(segment(rid(1), 0, blob_key=f"{P}/{rid(1)}/000000-{'b' * 16}"), b"t")
+    assert replaced is not None and replaced.blob_key.endswith("a" * 16)
+    # an upload of the replaced bytes no longer marks the segment as uploaded
+    assert not await index.segment_moved_to_store(P, rid(1), 0, replaced.blob_key)
+    assert await index.segment_moved_to_store(P, rid(1), 0, f"{P}/{rid(1)}/000000-{'b' * 16}")
+
+
+async def test_one_leader_per_job_at_a_time(index, open_node):
+    other = await open_node()
+    async with index.leader("retention") as first:
+        async with other.leader("retention") as second:
+            assert (first, second) == (True, False)
+        async with other.leader("compaction") as another_job:
+            assert another_job
+    async with other.leader("retention") as second:
+        assert second
+
+
+async def test_postgres_replay_writers_leave_two_connections_of_the_pool_free(postgres_url):
+    index = await PostgresIndex.open(postgres_url, min_size=0, max_size=4)
+    try:
+        holding = asyncio.Event()
+        release = asyncio.Event()
+
+        async def write(n: int) -> None:
+            async with index.replay_writer(P, rid(n), 0, timeout=30):
+                holding.set()
+                await release.wait()
+
+        writers = [asyncio.create_task(write(n)) for n in range(3)]
+        await holding.wait()
+        await asyncio.sleep(0.2)
+        assert index.pool.get_size() - index.pool.get_idle_size() == 2  # the third writer waits its turn
+        await asyncio.wait_for(asyncio.gather(index.check(), index.get_replay(P, rid(1))), 5)  # reads go on
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*writers), 10)
+    finally:
+        await index.close()
+
+
+async def test_a_dead_leaders_job_is_taken_over(postgres_url):
+    leader, other = await PostgresIndex.open(postgres_url), await PostgresIndex.open(postgres_url)
+    try:
+        async with leader.leader("retention") as leading:
+            assert leading
+            async with other.leader("retention") as taken:
+                assert not taken
+            # the leader's node dies: PostgreSQL ends the session that held the lock
+            key = leader_lock("retention")
+            killed = await other.pool.fetchval(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND classid = $1 AND objid = $2 AND objsubid = 1",
+                (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF)
+            assert killed == 1
+            for _ in range(100):
+                async with other.leader("retention") as taken:
+                    if taken:
+                        break
+                await asyncio.sleep(0.05)
+            assert taken
+    finally:
+        await leader.close()
+        await other.close()
 
 
 async def test_of_writers_holding_one_state_version_exactly_one_stores(index, open_node):
@@ -675,6 +799,33 @@ async def test_postgres_meta_replace_leaves_no_copy_of_the_old_value_in_the_tabl
         await index.close()
 
 
+async def test_postgres_meta_replace_waits_for_older_snapshots_before_the_rewrite(postgres_url):
+    """A session holding a snapshot from before the delete (another node's read, an autovacuum
+    ANALYZE) would make VACUUM FULL keep the old row: meta_replace waits for it to end."""
+    import asyncpg
+
+    index = await open_index(IndexConfig(url=postgres_url))
+    reader = await asyncpg.connect(postgres_url)
+    try:
+        await index.meta_set("auth.admin_password", "clear-text-secret-0123456789")
+        reading = reader.transaction(isolation="repeatable_read")
+        await reading.start()
+        await reader.fetchval("SELECT COUNT(*) FROM meta")  # its snapshot sees the old row
+        replace = asyncio.create_task(
+            index.meta_replace("auth.admin_password", "auth.admin_password_hash", lambda v: "hashed"))
+        await asyncio.sleep(0.5)
+        assert not replace.done()  # waiting for the reader
+        await reading.commit()
+        assert await asyncio.wait_for(replace, 30)
+        await index.pool.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+        pages = await index.pool.fetch(
+            "SELECT get_raw_page('meta', n) FROM generate_series(0, pg_relation_size('meta') / 8192 - 1) n")
+        assert pages and not any(b"clear-text-secret" in bytes(page[0]) for page in pages)
+    finally:
+        await reader.close()
+        await index.close()
+
+
 async def add_everything(index) -> None:
     """Rows in every table: replays with and without segments, errors linked either way, issues,
     scrubber states, a spooled segment, generated keys."""
@@ -734,3 +885,178 @@ def test_copy_index_takes_sqlite_to_postgresql_only(tmp_path, capsys):
     assert "hunter2" not in err
     assert main(["copy-index", "--from", f"sqlite:///{tmp_path}/absent", "--to", "postgresql://db/b"]) == 1
     assert "no such SQLite index" in capsys.readouterr().err and not (tmp_path / "absent").exists()
+
+
+# --- clicks and search (#14) -------------------------------------------------------------------
+
+from replayd.server.index import ClickRecord, SelectorCount  # noqa: E402
+from replayd.server.search import SearchError, click_terms, parse  # noqa: E402
+
+
+def click(seq: int, at: float, **fields) -> ClickRecord:
+    return ClickRecord(seq=seq, timestamp=T0 + at, node_id=seq + 10, **fields)
+
+
+async def searched(index, text: str, **query) -> list[str]:
+    rows, total = await index.list_replays(P, ReplayQuery(search=parse(text, lambda f, v: [v, f"[hash:{v}]"]),
+                                                          **query))
+    assert total == len(rows)
+    return sorted(r.replay_id for r in rows)
+
+
+async def stored_click_texts(index) -> set[str]:
+    """What the click_texts table holds (the backend's own connection: no protocol call reads it)."""
+    if isinstance(index, PostgresIndex):
+        return {r[0] for r in await index.pool.fetch("SELECT text FROM click_texts")}
+    return {r[0] for r in index.db.execute("SELECT text FROM click_texts")}
+
+
+async def click_fixture(index) -> None:
+    """Replay 1: a dead 'Pay now' button and rage clicks on #buy; replay 2: a working checkout link;
+    replay 3: nothing clicked but errors and pages."""
+    for n in (1, 2, 3):
+        await store(index, segment(rid(n), 0, click_count=0, rage_click_count=int(n == 1)))
+    await index.record_replay_event(replay_event(rid(1), 0, urls=["https://shop/cart", "https://shop/pay"],
+                                                 user={"email": "[hash:jane@example.com]", "id": 42},
+                                                 browser="Chrome 126", os="Mac OS X 10.15"))
+    await index.record_replay_event(replay_event(rid(2), 0, urls=["https://shop/checkout"],
+                                                 user={"email": "[hash:bob@example.com]", "id": "7"},
+                                                 browser="Firefox 128"))
+    await index.record_replay_event(replay_event(rid(3), 0, urls=["https://a/1", "https://a/2", "https://a/3"],
+                                                 environment="production"))
+    await index.link_errors(P, rid(3), ["e" * 32, "f" * 32])
+    await index.record_clicks(P, rid(1), 0, [
+        click(0, 1, tag="button", elem_id="pay", classes="btn primary", text="Pay now", label="Pay"),
+        *(click(i, 2 + i / 10, tag="button", elem_id="buy", classes="btn", text="Buy", is_rage=i == 3)
+          for i in range(1, 6)),
+    ], [])
+    await index.record_clicks(P, rid(2), 0, [click(0, 3, tag="a", classes="link", text="Checkout", testid="go")], [])
+    # the next segment of replay 1 decides its first click dead
+    await store(index, segment(rid(1), 1, start=5, click_count=0))
+    await index.record_clicks(P, rid(1), 1, [], [(0, 0)])
+
+
+async def test_a_replay_writer_commits_a_segments_clicks_with_it(index):
+    async def write(segment_id: int, clicks, dead_earlier=None, state_version=None, **fields):
+        async with index.replay_writer(P, rid(1), segment_id, timeout=5) as writer:
+            if state_version is not None:  # the lock was lost and another writer committed meanwhile
+                writer.state = ScrubberState(writer.state.data, state_version)
+            await writer.record_segment(segment(rid(1), segment_id, start=5 * segment_id, **fields),
+                                        f"after {segment_id}".encode(), clicks, dead_earlier)
+
+    async def clicks() -> list[tuple[int, bool]]:
+        return [(c.seq, c.is_dead) for c in await index.replay_clicks(P, rid(1))]
+
+    await write(0, [click(0, 1, tag="button", text="Pay"), click(1, 2, tag="a", text="Home")])
+    assert await clicks() == [(0, False), (1, False)]
+    await write(1, [], [(0, 0)])  # the next segment decides segment 0's first click dead
+    assert (await clicks(), (await index.get_replay(P, rid(1))).dead_click_count) == ([(0, True), (1, False)], 1)
+    await write(2, [])  # a segment without clicks keeps the dead count
+    assert (await index.get_replay(P, rid(1))).dead_click_count == 1
+    # a commit refused for a stale state writes neither the segment nor its clicks
+    with pytest.raises(StateConflict):
+        await write(3, [click(0, 20, tag="button", text="Lost", is_dead=True)], state_version=1)
+    assert await index.get_segment(P, rid(1), 3) is None
+    assert await searched(index, "click.textContent:Lost") == []
+    assert (await index.get_replay(P, rid(1))).dead_click_count == 1
+    # segment 0 sent again: its clicks are replaced, not added to
+    await write(0, [click(0, 1, tag="button", text="Pay", is_dead=True)], raw_bytes=2000)
+    assert (await clicks(), (await index.get_replay(P, rid(1))).dead_click_count) == ([(0, True)], 1)
+    assert await searched(index, "click.textContent:Pay") == [rid(1)]
+
+
+async def test_clicks_are_searched_by_element_text_selector_and_frustration(index):
+    await click_fixture(index)
+    assert await searched(index, "click.textContent:*checkout*") == [rid(2)]
+    assert await searched(index, "click.textContent:checkout") == [rid(2)]  # whole text, any case
+    assert await searched(index, "click.tag:button") == [rid(1)]
+    assert await searched(index, "click.class:primary") == [rid(1)]
+    assert await searched(index, "click.class:prim") == []
+    assert await searched(index, "click.testid:go OR click.id:pay") == [rid(1), rid(2)]
+    assert await searched(index, 'click.selector:button#pay.btn[aria-label="Pay"]') == [rid(1)]
+    assert await searched(index, "click.selector:a.link[data-testid=go]") == [rid(2)]
+    assert await searched(index, "click.selector:a.btn") == []
+    assert await searched(index, "dead.selector:button#pay") == [rid(1)]
+    assert await searched(index, "dead.selector:button#buy") == []
+    assert await searched(index, "rage.selector:#buy") == [rid(1)]
+    assert await searched(index, "!click.tag:button") == [rid(2), rid(3)]
+    assert await searched(index, "count_dead_clicks:>0") == [rid(1)]
+    assert await searched(index, "count_dead_clicks:1 count_rage_clicks:<1") == []
+    assert await searched(index, "count_errors:2 url:*a/2*") == [rid(3)]
+    assert await searched(index, "count_urls:>1 (browser.name:chrome OR environment:production)") == [rid(1), rid(3)]
+    assert await searched(index, "os.name:*mac*") == [rid(1)]
+    assert await searched(index, "user.email:jane@example.com") == [rid(1)]  # the hashed form matches
+    assert await searched(index, "user.id:42 OR user.id:7") == [rid(1), rid(2)]
+    assert await searched(index, "activity:>1") == [rid(1), rid(3)]
+    replay = await index.get_replay(P, rid(1))
+    assert (replay.dead_click_count, replay.url_count, replay.activity) == (1, 2, 3)
+
+
+async def test_search_sorts_by_counts_and_finds_where_to_open(index):
+    await click_fixture(index)
+    rows, _ = await index.list_replays(P, ReplayQuery(sort="count_errors"))
+    assert rows[0].replay_id == rid(3)
+    rows, _ = await index.list_replays(P, ReplayQuery(sort="count_clicks", descending=False,
+                                                      search=parse("duration:<1h")))
+    assert len(rows) == 3
+    rows, _ = await index.list_replays(P, ReplayQuery(sort="activity"))
+    assert rows[0].replay_id == rid(3)
+    terms = click_terms(parse("click.textContent:buy OR click.testid:go"))
+    moments = await index.click_moments(P, [rid(1), rid(2), rid(3)], terms)
+    assert moments == {rid(1): pytest.approx(T0 + 2.1), rid(2): pytest.approx(T0 + 3)}
+    assert [c.text for c in await index.replay_clicks(P, rid(2))] == ["Checkout"]
+
+
+async def test_top_dead_and_rage_selectors(index):
+    await click_fixture(index)
+    assert await index.top_selectors(P, "dead") == [
+        SelectorCount('button#pay.btn.primary[aria-label="Pay"]', 1, 1)]
+    assert await index.top_selectors(P, "rage") == [SelectorCount("button#buy.btn", 1, 1)]
+
+
+async def test_a_resent_segment_replaces_its_clicks(index):
+    await click_fixture(index)
+    await index.record_clicks(P, rid(2), 0, [click(0, 3, tag="a", text="Other")], [])
+    assert await searched(index, "click.textContent:checkout") == []
+    assert await searched(index, "click.textContent:other") == [rid(2)]
+
+
+async def test_erasing_a_users_rows_leaves_the_others(index):
+    await click_fixture(index)
+    await index.record_error(error("a" * 32, replay_id=rid(1), data={"user": {"email": "[hash:jane@example.com]"}}))
+    await index.record_error(error("b" * 32, replay_id=rid(2), data={"user": {"email": "[hash:bob@example.com]"}}))
+    forms = ["jane@example.com", "[hash:jane@example.com]"]
+    assert await index.user_replays(P, "email", forms) == [rid(1)]
+    assert await index.user_replays(P, "id", ["42"]) == [rid(1)]
+    await index.delete_replay(P, rid(1))
+    assert await index.delete_user_errors(P, "email", forms) == 1
+    assert "Pay now" not in await stored_click_texts(index)  # texts only Jane's clicks had go too
+    assert "Checkout" in await stored_click_texts(index)
+    assert await index.get_error(P, "a" * 32) is None and await index.get_error(P, "b" * 32) is not None
+    (issue,), _ = await index.list_issues(P)
+    assert issue.count == 1
+    assert await searched(index, "click.tag:*") == [rid(2)]
+    await index.add_audit("api-token", "erase-user", P, {"replays": 1, "errors": 1})
+    (row,) = await index.audit_log()
+    assert (row["actor"], row["action"], row["detail"]) == ("api-token", "erase-user", {"replays": 1, "errors": 1})
+
+
+@pytest.mark.parametrize(("text", "position", "words"), [
+    ("click.tag:button AND", 20, "ends where a term"),
+    ("(count_errors:>1", 16, "closing parenthesis"),
+    ("count_errors:>1)", 15, "unexpected ')'"),
+    ("clik.tag:a", 0, "unknown field 'clik.tag'"),
+    ("count_errors:lots", 13, "whole number"),
+    ("count_errors:>99999999999", 14, "over"),
+    ("activity:>11", 10, "1 to 10"),
+    ("duration:>20y", 10, "duration"),
+    ("click.tag:>a", 10, "is text"),
+    ('click.selector:"div > a"', 19, "combinators"),
+    ("click.selector:a:hover", 16, "pseudo"),
+    ("url:\"abc", 0, "unterminated"),
+    ("pay", 0, "field:value"),
+])
+def test_search_errors_name_the_problem_and_its_position(text, position, words):
+    with pytest.raises(SearchError) as caught:
+        parse(text)
+    assert caught.value.position == position and words in caught.value.message, caught.value

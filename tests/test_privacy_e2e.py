@@ -177,6 +177,15 @@ STRUCTURE_JS = """(doc) => {
 
 @pytest.fixture(scope="module")
 def privacy_session(browser, replayd: RunningServer, sentry_bundle: Path) -> Iterator[PrivacySession]:
+    with record_privacy_session(browser, replayd, sentry_bundle) as session:
+        yield session
+
+
+@contextlib.contextmanager
+def record_privacy_session(browser, replayd: RunningServer, sentry_bundle: Path) -> Iterator[PrivacySession]:
+    """The flow: the page recorded by the SDK, its envelopes sent to ``replayd.dsn``, until
+    ``replayd.api`` shows the whole replay and the error (tests/test_cluster.py sends them to a
+    three-node cluster)."""
     site = StaticSite({
         **page_files(PAGES, "shop.html", "privacy.css", "init.js"),
         **sentry_files(sentry_bundle, replayd.dsn),
@@ -304,7 +313,12 @@ def test_every_envelope_was_accepted(privacy_session: PrivacySession) -> None:
 
 
 def test_no_planted_value_is_stored_anywhere(privacy_session: PrivacySession) -> None:
-    texts = _texts_in_data_dir(privacy_session.server)
+    assert_no_planted_value(_texts_in_data_dir(privacy_session.server))
+
+
+def assert_no_planted_value(texts: list[tuple[str, str]]) -> None:
+    """No planted value, in any of its forms, in any of the (where, text) given; and the blobs among
+    them (where starting "blob ") hold what the page showed."""
     leaks = []
     for label, value in PLANTED:
         for variant in sorted(variants(value)):

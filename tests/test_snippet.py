@@ -30,11 +30,18 @@ from tests.waiting import wait_until
 
 PAGES = REPO / "tests" / "pages" / "snippet"
 BUNDLE = REPO / "static" / "replayd.js"
+WORKER = REPO / "static" / "replayd-worker.js"
 NODE = "node"
 OWN_CODE_LIMIT = 8 * 1024  # bytes, minified + gzip, rrweb excluded
 TYPED = "Copper watering can"
 PASSWORD = "hunter2-swordfish"
 FAST = {"flush-interval-ms": 1000, "retry-base-ms": 300, "retry-max-ms": 1500}
+# Personal data in the network test's requests (tests/pages/snippet/network.js) and answers.
+PLANTED_EMAIL = "nora.planted@example.org"
+PLANTED_RESPONSE_KEY = "planted-resp-key-4410"
+PROFILE_ANSWER = {"token": "planted-token-9931", "owner": PLANTED_EMAIL, "items": 3}
+PLANTED_NETWORK = [PLANTED_EMAIL, "planted-pw-3321", "planted-bearer-7741", "planted-apikey-8812",
+                   PLANTED_RESPONSE_KEY, "planted-token-9931"]
 
 
 # --- the static site ------------------------------------------------------------------------
@@ -57,20 +64,28 @@ class Site:
         html_type = "text/html; charset=utf-8"
         js_type = "text/javascript"
         self.files: dict[str, tuple[bytes, str, dict[str, str]]] = {}
-        for name in ("shop.html", "checkout.html", "big.html", "options.html", "twice.html"):
+        pages = ("shop.html", "checkout.html", "big.html", "options.html", "twice.html", "storm.html", "network.html")
+        for name in pages:
             body = (PAGES / name).read_text().replace("__TAG__", tag).encode()
             self.files["/" + name] = (body, html_type, {})
         replayd_origin = server.url if server else self.url
         csp = (f"default-src 'none'; script-src 'self' {replayd_origin}; connect-src {replayd_origin}; "
                "style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'")
-        self.files["/csp.html"] = ((PAGES / "csp.html").read_text().replace("__SNIPPET__", snippet_url).encode(),
-                                   html_type, {"Content-Security-Policy": csp})
+        csp_page = (PAGES / "csp.html").read_text().replace("__SNIPPET__", snippet_url).encode()
+        self.files["/csp.html"] = (csp_page, html_type, {"Content-Security-Policy": csp})
+        # The same page under a policy that refuses every worker: the snippet compresses on the main thread.
+        no_worker = {"Content-Security-Policy": csp + "; worker-src 'none'"}
+        self.files["/csp-no-worker.html"] = (csp_page, html_type, no_worker)
+        self.files["/replayd-worker.js"] = (WORKER.read_bytes(), js_type, {})  # a same-origin copy (workerUrl)
+        self.files["/silent-worker.js"] = (b"onmessage = () => {};", js_type, {})  # a worker that never answers
         self.files["/spy.html"] = ((PAGES / "spy.html").read_bytes(), html_type, {})
-        for name in ("app.js", "csp-init.js", "spy.js", "early.js"):
+        for name in ("app.js", "csp-init.js", "spy.js", "early.js", "storm.js", "network.js"):
             self.files["/" + name] = ((PAGES / name).read_bytes(), js_type, {})
         self.files["/config.js"] = (
             f"window.DSN = {json.dumps(dsn)}; window.OPTIONS = {json.dumps(camel)};".encode(), js_type, {})
         self.files["/ping.json"] = (b'{"stock": 7}', "application/json", {})
+        self.files["/shop-api/report"] = (b"Quarterly stock report. " * 50, "text/plain", {})
+        self.api_posts: list[tuple[str, dict[str, str], bytes]] = []  # POSTs to /shop-api/: (path, headers, body)
         self.files["/replayd.js"] = (BUNDLE.read_bytes(), js_type, {})
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="snippet-site", daemon=True)
         self.thread.start()
@@ -81,6 +96,16 @@ class Site:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith("/shop-api/"):  # the page's own API (network details)
+                    site.api_posts.append((self.path, dict(self.headers), body))
+                    answer = json.dumps(PROFILE_ANSWER).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("X-Api-Key", PLANTED_RESPONSE_KEY)
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                    return
                 status, headers = site.answers.pop(0) if site.answers else (200, {})
                 site.posts.append((time.monotonic(), status, body))
                 self.send_response(status)
@@ -216,6 +241,7 @@ def test_committed_bundle_is_fresh_and_our_code_is_small(tmp_path: Path) -> None
                    cwd=REPO, check=True, timeout=120)
     rebuilt = (tmp_path / "replayd.js").read_bytes()
     assert rebuilt == BUNDLE.read_bytes(), "static/replayd.js is stale: run `node scripts/build-snippet.mjs`"
+    assert (tmp_path / "replayd-worker.js").read_bytes() == WORKER.read_bytes(), "static/replayd-worker.js is stale"
     ours = len(gzip.compress((tmp_path / "replayd.core.js").read_bytes(), 9))
     total = len(gzip.compress(rebuilt, 9))
     print(f"\nsnippet: our code {ours} B min+gzip; with @rrweb/record {total} B min+gzip ({len(rebuilt)} B min)")
@@ -324,12 +350,17 @@ def test_session_across_pages_with_an_error(start_server, make_site, browser) ->
     assert any("button#add" in m for m in clicks) and any("a#next" in m for m in clicks)
     assert any(c["category"] == "console" and c.get("level") == "warning" for c in crumbs)
     assert any(c["category"] == "navigation" and c["data"]["to"].endswith("#pay") for c in crumbs)
-    fetches = [c for c in crumbs if c["category"] == "fetch"]
-    assert [(c["data"]["method"], c["data"]["status_code"]) for c in fetches] == [("GET", 200)]
-    assert fetches[0]["data"]["url"] == site.url + "/ping.json" and fetches[0]["data"]["duration"] >= 0
-    xhrs = [c["data"] for c in crumbs if c["category"] == "xhr"]
-    assert [(x["method"], x["status_code"], x["url"]) for x in xhrs] == [("GET", 200, site.url + "/ping.json?via=xhr")]
-    assert not any("/envelope/" in json.dumps(c) for c in crumbs)  # never our own uploads
+    # requests: performance spans in the recording (the Sentry SDK's shape), breadcrumbs for errors
+    spans = custom(events, "performanceSpan")
+    assert sorted((s["op"], s["data"]["method"], s["data"]["statusCode"], s["description"]) for s in spans) == [
+        ("resource.fetch", "GET", 200, site.url + "/ping.json"),
+        ("resource.xhr", "GET", 200, site.url + "/ping.json?via=xhr")]
+    assert all(s["endTimestamp"] >= s["startTimestamp"] and "request" not in s["data"] for s in spans)  # no details
+    assert not any(c["category"] in ("fetch", "xhr") for c in crumbs)
+    fetches = [c["data"] for c in error["breadcrumbs"] if c["category"] == "fetch"]
+    assert [(c["method"], c["status_code"], c["url"]) for c in fetches] == [("GET", 200, site.url + "/ping.json")]
+    assert fetches[0]["duration"] >= 0
+    assert not any("/envelope/" in json.dumps(c) for c in crumbs + spans)  # never our own uploads
     inputs = [e["data"]["text"] for e in events if e["type"] == 3 and e["data"].get("source") == 5]
     assert inputs and all(set(t) <= {"*"} for t in inputs)
 
@@ -761,7 +792,8 @@ def test_snippet_loaded_twice_records_once_and_runs_queued_calls(start_server, m
     assert sent == list(range(len(sent))) and sent  # no segment id sent twice
     assert {json.dumps(json.loads(p)["user"]) for _, p in uploads.items("replay_event")} == {'{"id": "u-early"}'}
     crumbs = custom([e for _, data in uploads.recordings() for e in json.loads(data)], "breadcrumb")
-    assert [c["category"] for c in crumbs].count("fetch") == 1
+    spans = custom([e for _, data in uploads.recordings() for e in json.loads(data)], "performanceSpan")
+    assert [s["op"] for s in spans].count("resource.fetch") == 1
     assert [c["category"] for c in crumbs].count("console") == 1
     assert [c["category"] for c in crumbs].count("ui.click") == 1
     assert segment_ids(server, rid) == sent
@@ -916,21 +948,27 @@ def test_full_snapshot_every_checkout_starts_a_segment(start_server, make_site, 
             page.mouse.move(300, 200)
             page.wait_for_timeout(250)
         assert flush(page)
+        # Read before the page closes: rrweb reports mouse moves up to 500 ms late, and one reported
+        # after flush() is cut into a last segment by pagehide that starts with it, as it should.
+        ids = segment_ids(server, rid)
     finally:
         context.close()
-    ids = segment_ids(server, rid)
     assert len(ids) >= 3 and ids == list(range(len(ids)))
-    for n in ids:  # any segment can be played on its own
+    for n in ids:  # every segment cut by a checkout can be played on its own
         assert playable(segment(server, rid, n))
 
 
 # --- strict CSP -------------------------------------------------------------------------------
 
 def test_strict_csp_page_with_init(start_server, make_site, browser) -> None:
+    """A strict CSP (no blob: worker): the page hosts the worker file itself (workerUrl)."""
     server = start_server()
-    site = make_site(server, **FAST)
+    site = make_site(server, **FAST, **{"worker-url": "/replayd-worker.js"})
     context = browser.new_context()
     page = context.new_page()
+    workers: list[str] = []
+    page.on("worker", lambda worker: workers.append(worker.url))
+    uploads = Uploads(page)
     errors = page_errors(page)
     console: list[str] = []
     page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
@@ -946,5 +984,171 @@ def test_strict_csp_page_with_init(start_server, make_site, browser) -> None:
     assert violations == []
     assert not [m for m in console if "Content Security Policy" in m]
     assert len(errors) == 1  # the page's own TypeError
+    assert workers == [site.url + "/replayd-worker.js"]
+    assert {p.partition(b"\n")[2][:1] for _, p in uploads.items("replay_recording")} == {b"x"}  # compressed there
     detail = replay(server, rid)
     assert len(detail["error_ids"]) == 1 and detail["segments"]
+
+
+def test_a_page_that_refuses_workers_gets_its_segments_compressed_on_the_main_thread(start_server, make_site,
+                                                                                     browser) -> None:
+    """worker-src 'none': the blob: worker is refused (the browser reports that violation), and the
+    snippet compresses on the page's thread instead; nothing is lost or out of order."""
+    server = start_server()
+    site = make_site(server, **FAST)
+    context = browser.new_context()
+    page = context.new_page()
+    workers: list[str] = []
+    page.on("worker", lambda worker: workers.append(worker.url))
+    uploads = Uploads(page)
+    errors = page_errors(page)
+    try:
+        rid = start_snippet(page, site.url + "/csp-no-worker.html")
+        page.click("#add")
+        wait_until(lambda: segment_ids(server, rid), 20, "the first segment, cut by the flush interval")
+        page.locator("#name").press_sequentially("rake", delay=10)
+        page.click("#add")
+        page.click("#boom")
+        assert flush(page)
+        violations = page.evaluate("window.violations")
+    finally:
+        context.close()
+    assert workers == []
+    assert violations and all(v.startswith("worker-src blob") for v in violations)
+    assert len(errors) == 1  # the page's own TypeError
+    assert {p.partition(b"\n")[2][:1] for _, p in uploads.items("replay_recording")} == {b"x"}
+    ids = segment_ids(server, rid)
+    assert len(ids) >= 2 and ids == list(range(len(ids)))
+    assert len(replay(server, rid)["error_ids"]) == 1
+
+
+def test_a_worker_that_never_answers_is_replaced_by_the_main_thread(start_server, make_site, browser) -> None:
+    """workerUrl names a script that loads but never answers: after requestTimeoutMs the snippet
+    compresses on the main thread, and every segment arrives in order."""
+    server = start_server()
+    site = make_site(server, **FAST, **{"worker-url": "/silent-worker.js", "request-timeout-ms": 1500})
+    context = browser.new_context()
+    page = context.new_page()
+    workers: list[str] = []
+    page.on("worker", lambda worker: workers.append(worker.url))
+    uploads = Uploads(page)
+    errors = page_errors(page)
+    try:
+        rid = start_snippet(page, site.url + "/shop.html")
+        page.click("#add")
+        wait_until(lambda: segment_ids(server, rid), 20, "the first segment, compressed after the worker's silence")
+        page.click("#add")
+        assert flush(page)
+    finally:
+        context.close()
+    assert errors == [] and workers == [site.url + "/silent-worker.js"]
+    assert {p.partition(b"\n")[2][:1] for _, p in uploads.items("replay_recording")} == {b"x"}
+    ids = segment_ids(server, rid)
+    assert len(ids) >= 2 and ids == list(range(len(ids)))
+
+
+# --- mutation storms ----------------------------------------------------------------------------
+
+STORM = {"storm-mutations": 5000, "storm-window-ms": 100, "storm-calm-ms": 600}
+
+
+def test_mutation_storm_pauses_recording_marks_the_gap_and_resumes_with_a_full_snapshot(start_server, make_site,
+                                                                                       browser) -> None:
+    server = start_server()
+    site = make_site(server, **FAST, **STORM)
+    context = browser.new_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    try:
+        rid = start_snippet(page, site.url + "/storm.html")
+        page.wait_for_function("document.getElementById('status').textContent === 'ready'")
+        page.click("#status")  # recorded before the storm
+        made = page.evaluate("storm(3)")  # 3 bursts of 16,000 mutations
+        page.wait_for_timeout(1500)  # more than storm-calm-ms: recording resumes
+        page.evaluate("document.getElementById('status').textContent = 'calm again'")
+        page.click("#status")
+        assert flush(page)
+        ids = segment_ids(server, rid)
+        events_by_segment = [segment(server, rid, n) for n in ids]
+    finally:
+        context.close()
+    assert errors == []
+    assert made == 48000 and ids == list(range(len(ids)))
+    events = [e for seg in events_by_segment for e in seg]
+    (gap,) = custom(events, "replayd.paused")
+    assert gap["mutations"] >= 16000 and gap["from"] < gap["to"]  # at least the first burst, counted not recorded
+    # none of the storm's mutations was serialised
+    assert not any(e["type"] == 3 and e["data"].get("source") == 0 and "burst" in json.dumps(e["data"]) for e in events)
+    # after it: a segment led by a fresh full snapshot of the page as the storm left it, then the calm page
+    resumed = next(n for n, seg in enumerate(events_by_segment) if any(e["type"] == 2 and e["timestamp"] >= gap["from"]
+                                                                        for e in seg))
+    assert resumed > 0 and playable(events_by_segment[resumed])
+    (snapshot,) = [e for e in events_by_segment[resumed] if e["type"] == 2]
+    assert gap["from"] <= snapshot["timestamp"] <= gap["to"]  # the mark follows the snapshot it ends with
+    assert "burst2-15999" in json.dumps(snapshot) and "burst0-" not in json.dumps(snapshot)
+    later = json.dumps([e for seg in events_by_segment[resumed:] for e in seg if e["timestamp"] > gap["to"]])
+    assert "calm again" in later
+    clicks = [c for c in custom(events, "breadcrumb") if c["category"] == "ui.click"]
+    assert len(clicks) == 2  # before and after the storm
+
+
+# --- network details ----------------------------------------------------------------------------
+
+def test_network_details_of_allowed_urls_are_recorded_and_scrubbed_at_rest(start_server, make_site, browser) -> None:
+    """networkDetailAllowUrls (as the Sentry SDK's): fetch and XHR to /shop-api/ are recorded with headers
+    and bodies in the SDK's performanceSpan shape; personal data planted in them is found nowhere in
+    what replayd stored, and /ping.json (not allowed) has no details."""
+    from tests.test_privacy_e2e import _texts_in_data_dir, variants
+
+    server = start_server()
+    site = make_site(server, **FAST, **{"network-detail-allow-urls": "/shop-api/",
+                                        "network-request-headers": "Authorization X-Api-Key",
+                                        "network-response-headers": "X-Api-Key", "network-max-body-size": 500})
+    context = browser.new_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    uploads = Uploads(page)
+    try:
+        rid = start_snippet(page, site.url + "/network.html")
+        page.evaluate("sendAll()")
+        assert page.text_content("#result") == "saved 3 items, report 1200"  # the page's own reads untouched
+        assert flush(page)
+    finally:
+        context.close()
+    assert errors == []
+    assert [json.loads(body) for _, _, body in site.api_posts] == [
+        {"email": PLANTED_EMAIL, "password": "planted-pw-3321", "note": "call me"}] * 2
+
+    # What left the browser: the SDK's shape, with the details (the server is the one to scrub them).
+    sent = [e["data"]["payload"] for _, data in uploads.recordings() for e in json.loads(data)
+            if e["type"] == 5 and e["data"]["tag"] == "performanceSpan"]
+    by_url = {(s["op"], s["description"].removeprefix(site.url)): s for s in sent}
+    assert set(by_url) == {("resource.fetch", "/shop-api/profile"), ("resource.xhr", "/shop-api/profile?via=xhr"),
+                           ("resource.fetch", "/shop-api/report"), ("resource.fetch", "/ping.json")}
+    for op in ("resource.fetch", "resource.xhr"):
+        data = by_url[(op, "/shop-api/profile" + ("?via=xhr" if op == "resource.xhr" else ""))]["data"]
+        assert data["method"] == "POST" and data["statusCode"] == 200
+        assert data["request"]["headers"] == {"authorization": "Bearer planted-bearer-7741",
+                                              "x-api-key": "planted-apikey-8812", "content-type": "application/json"}
+        assert data["request"]["body"] == {"email": PLANTED_EMAIL, "password": "planted-pw-3321", "note": "call me"}
+        assert data["request"]["size"] == len(json.dumps(data["request"]["body"], separators=(",", ":")))
+        assert data["response"]["headers"]["x-api-key"] == PLANTED_RESPONSE_KEY
+        assert data["response"]["body"] == PROFILE_ANSWER and data["response"]["size"] > 0
+    report = by_url[("resource.fetch", "/shop-api/report")]["data"]["response"]
+    assert report["size"] == 1200 and report["body"].endswith("…") and len(report["body"]) == 501
+    assert report["_meta"] == {"warnings": ["TEXT_TRUNCATED"]}
+    ping = by_url[("resource.fetch", "/ping.json")]
+    assert ping["data"] == {"method": "GET", "statusCode": 200} and ping["endTimestamp"] >= ping["startTimestamp"]
+
+    # What replayd stored: scrubbed in place, and no planted value anywhere at rest.
+    stored = {(s["op"], s["description"].removeprefix(site.url)): s["data"]
+              for s in custom(stored_events(server, rid), "performanceSpan")}
+    profile = stored[("resource.fetch", "/shop-api/profile")]
+    assert profile["request"]["headers"]["authorization"] == "[Filtered]"
+    assert profile["request"]["body"]["password"] == "[Filtered]" and profile["request"]["body"]["note"] == "call me"
+    assert profile["response"]["body"]["items"] == 3
+    texts = _texts_in_data_dir(server)
+    leaks = [f"{value!r} in {where}" for value in PLANTED_NETWORK for variant in variants(value)
+             for where, text in texts if variant in text]
+    assert not leaks, leaks
+    assert any("Quarterly stock report" in text for where, text in texts if where.startswith("blob "))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from ..config import IndexConfig, index_backend, sqlite_path
 from .postgres import PostgresIndex
-from .protocol import Index, StateConflict
+from .protocol import Index, ReplayBusy, ReplayWriter, StateConflict
 from .records import (
+    ClickRecord,
     ErrorDetail,
     ErrorRecord,
     ErrorRow,
@@ -23,13 +24,33 @@ from .records import (
     ScrubberState,
     SegmentRecord,
     SegmentRow,
+    SelectorCount,
+    count_cap,
     user_label,
 )
 from .sqlite import SQLiteIndex
 
 __all__ = [
-    "ErrorDetail", "ErrorRecord", "ErrorRow", "Index", "IssueRow", "Replay", "ReplayDetail", "ReplayEventRecord",
-    "ReplayQuery", "ScrubberState", "SegmentRecord", "SegmentRow", "StateConflict", "open_index", "user_label",
+    "ClickRecord",
+    "ErrorDetail",
+    "ErrorRecord",
+    "ErrorRow",
+    "Index",
+    "IssueRow",
+    "Replay",
+    "ReplayBusy",
+    "ReplayDetail",
+    "ReplayEventRecord",
+    "ReplayQuery",
+    "ReplayWriter",
+    "ScrubberState",
+    "SegmentRecord",
+    "SegmentRow",
+    "SelectorCount",
+    "StateConflict",
+    "count_cap",
+    "open_index",
+    "user_label",
 ]
 
 

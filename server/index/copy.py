@@ -21,9 +21,10 @@ from .postgres import PostgresIndex, param
 from .sqlite import SQLiteIndex
 
 # In an order where what a row refers to is there before it (no foreign keys today; kept for them).
-TABLES = ("meta", "issues", "errors", "replays", "segments", "replay_state", "replay_errors", "blob_garbage")
-JSON_COLUMNS = frozenset({"urls", "user", "scrub_report", "data"})
-BOOL_COLUMNS = frozenset({"has_full_snapshot"})
+TABLES = ("meta", "issues", "errors", "replays", "segments", "replay_state", "replay_errors", "clicks", "click_texts",
+          "audit", "blob_garbage")
+JSON_COLUMNS = frozenset({"urls", "user", "scrub_report", "data", "detail"})
+BOOL_COLUMNS = frozenset({"has_full_snapshot", "is_dead", "is_rage"})
 BATCH = 5000
 
 
@@ -81,8 +82,9 @@ async def copy_sqlite_to_postgres(source: Path, target_url: str) -> dict[str, in
                 # SQLite counts a replay's error links when it reads; PostgreSQL keeps the count in the row
                 await conn.execute("UPDATE replays r SET error_count = (SELECT COUNT(*) FROM replay_errors l "
                                    "WHERE l.project_id = r.project_id AND l.replay_id = r.replay_id)")
-                await conn.execute("SELECT setval(pg_get_serial_sequence('issues', 'id'), COALESCE(MAX(id), 0) + 1, "
-                                   "false) FROM issues")
+                for table in ("issues", "audit"):
+                    await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                       f"COALESCE(MAX(id), 0) + 1, false) FROM {table}")
         return counts
     finally:
         await target.close()

@@ -108,7 +108,57 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE replay_state ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
     """,
-    # 4: compaction (server/compaction.py): where a compacted segment is in its replay's compacted object,
+    # 4: clicks (search by what was clicked, dead and rage clicks), per-replay counts, the erase audit
+    """
+    ALTER TABLE replays ADD COLUMN dead_click_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE replays ADD COLUMN console_error_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE replays ADD COLUMN url_count INTEGER NOT NULL DEFAULT 0;
+    UPDATE replays SET url_count = json_array_length(urls) WHERE json_valid(urls);
+    ALTER TABLE segments ADD COLUMN console_error_count INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE clicks (
+        project_id INTEGER NOT NULL,
+        replay_id TEXT NOT NULL,
+        segment_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        timestamp REAL NOT NULL,
+        node_id INTEGER,
+        tag TEXT NOT NULL DEFAULT '',
+        elem_id TEXT NOT NULL DEFAULT '',
+        classes TEXT NOT NULL DEFAULT '',
+        role TEXT NOT NULL DEFAULT '',
+        label TEXT NOT NULL DEFAULT '',
+        testid TEXT NOT NULL DEFAULT '',
+        alt TEXT NOT NULL DEFAULT '',
+        title TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL DEFAULT '',
+        selector TEXT NOT NULL DEFAULT '',
+        is_dead INTEGER NOT NULL DEFAULT 0,
+        is_rage INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (project_id, replay_id, segment_id, seq)
+    );
+    -- click.textContent: the project's distinct click texts are few (a site's labels), its clicks
+    -- many: a search reads the texts (LIKE), then the clicks with those texts by index
+    CREATE TABLE click_texts (project_id INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY (project_id, text))
+        WITHOUT ROWID;
+    CREATE INDEX clicks_by_text ON clicks (project_id, text, replay_id);
+    CREATE INDEX clicks_dead ON clicks (project_id, selector) WHERE is_dead;
+    CREATE INDEX clicks_rage ON clicks (project_id, selector) WHERE is_rage;
+    CREATE INDEX replays_by_dead ON replays (project_id, dead_click_count) WHERE dead_click_count > 0;
+    CREATE INDEX replays_by_rage ON replays (project_id, rage_click_count) WHERE rage_click_count > 0;
+    CREATE INDEX replays_by_user_email ON replays (project_id, json_extract(user, '$.email'));
+    CREATE INDEX replays_by_user_id ON replays (project_id, json_extract(user, '$.id'));
+
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        project_id INTEGER NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
+    # 5: compaction (server/compaction.py): where a compacted segment is in its replay's compacted object,
     # the loose segments compaction looks for, and the objects it has replaced but not deleted yet
     """
     ALTER TABLE segments ADD COLUMN chunk_start INTEGER;

@@ -5,14 +5,22 @@ replay row, segments, scrubber state, error links) first take a transaction advi
 replay, so writers on any node apply the merge rules one after the other: a row lock (SELECT ...
 FOR UPDATE) cannot lock a replay row that does not exist yet, and links may arrive before it. The
 scrubber state is still compared and bumped (``StateConflict``) as the protocol says.
+
+``replay_writer`` holds the same key as a *session* lock on one connection for the whole of a
+segment's scrub, blob write and commit (the commit runs on that connection), so no node can scrub a
+replay's segment while another one's is under way; ``leader`` holds a job's key (another name, so
+never a replay's) as a session lock for its block. A session lock ends with its connection: a node
+that dies lets go of both.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,9 +29,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from ..search import Cond
 from .migrations_postgres import MIGRATIONS
-from .protocol import StateConflict
+from .protocol import ReplayBusy, StateConflict
 from .records import (
+    ClickRecord,
     ErrorDetail,
     ErrorRecord,
     ErrorRow,
@@ -35,15 +45,19 @@ from .records import (
     ScrubberState,
     SegmentRecord,
     SegmentRow,
+    SelectorCount,
+    count_cap,
     error_in_replay,
 )
 from .schema import pending_migrations
-from .sql import ISSUE_TOTALS, SORT_EXPRESSIONS, like_pattern
+from .search_sql import Dialect, click_condition, compile_search, sort_expression
+from .sql import ISSUE_TOTALS, like_pattern
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 R = TypeVar("R", bound="DataclassInstance")  # a record type of records.py
+log = logging.getLogger("replayd.index")
 
 
 def advisory_key(name: str) -> int:
@@ -52,10 +66,22 @@ def advisory_key(name: str) -> int:
 
 
 MIGRATION_LOCK = advisory_key("replayd.index.migrations")
+META_SNAPSHOT_WAIT = 30.0
+# Sessions (other than this one) whose transaction began before transaction $1 (a txid_current()):
+# a snapshot of theirs may see what $1 deleted, and while one runs, every new snapshot — VACUUM
+# FULL's own too — is taken with an xmin no newer than theirs (a snapshot's xmin is the oldest xid
+# running anywhere on the server, whatever the database). $1's low 32 bits are its xid.
+OLDER_SNAPSHOTS = ("SELECT COUNT(*) FROM pg_stat_activity, "
+                   "(SELECT ($1::bigint % 4294967296)::text::xid AS xid) deleted WHERE pid <> pg_backend_pid() "
+                   "AND (age(backend_xmin) >= age(deleted.xid) OR age(backend_xid) >= age(deleted.xid))")
 
 
 def replay_lock(project_id: int, replay_id: str) -> int:
     return advisory_key(f"replayd.index.replay:{project_id}:{replay_id}")
+
+
+def leader_lock(name: str) -> int:
+    return advisory_key(f"replayd.leader:{name}")
 
 
 # --- values in and out: PostgreSQL's text holds no NUL and only valid UTF-8, jsonb no NaN -------
@@ -138,6 +164,10 @@ SEGMENT_ROW_COLUMNS = _select(_names(SegmentRow))
 ERROR_ROW_COLUMNS = _select(_names(ErrorRow), "e.")
 ERROR_COLUMNS = _select(_names(ErrorDetail, "replay_id", "replay_offset", "replay_available"), "e.")
 ISSUE_COLUMNS = _select(_names(IssueRow, "replay_count", "latest_event_id"), "i.")
+DIALECT = Dialect(like="ILIKE", errors="error_count",
+                  user_fields={name: f"({{t}}\"user\"->>'{name}')" for name in ("id", "email", "username")})
+CLICK_FIELDS = ("project_id", "replay_id", "segment_id", "seq", "timestamp", "node_id", "tag", "elem_id", "classes",
+                "role", "label", "testid", "alt", "title", "text", "selector", "is_dead", "is_rage")
 
 
 def _placeholders(first: int, count: int) -> str:
@@ -169,6 +199,11 @@ PUT_REPLAY = _upsert_replay(1)
 READ_FOR_SEGMENT = (
     "SELECT (SELECT s FROM segments s WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3) AS segment, "
     "(SELECT r FROM replays r WHERE project_id = $1 AND replay_id = $2) AS replay")
+# What a replay writer reads once it holds the lock: the state too. (Its own statement, after the
+# lock's: a statement's snapshot is taken when it starts, so one that waited for the lock would
+# read what was committed before the wait.)
+READ_FOR_WRITER = READ_FOR_SEGMENT.replace(
+    "SELECT ", "SELECT (SELECT st FROM replay_state st WHERE project_id = $1 AND replay_id = $2) AS state, ", 1)
 _STORE_SEGMENT = (f"WITH state AS ({{}}), segment AS ({_upsert_segment(5)}) "
                   f"{_upsert_replay(5 + len(SEGMENT_FIELDS) + 1)} RETURNING (SELECT COUNT(*) FROM state)")
 STORE_SEGMENT = {
@@ -194,9 +229,9 @@ def _count(status: str) -> int:
     return int(status.rpartition(" ")[2])
 
 
-def list_statements(project_id: int, query: ReplayQuery, offset: int,
-                    limit: int) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
-    """The replay list's two statements and their arguments: how many match, and the page."""
+def list_statements(project_id: int, query: ReplayQuery, offset: int, limit: int,
+                    total_cap: int | None = None) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
+    """The replay list's two statements and their arguments: how many match (up to the cap), and the page."""
     args: list[Any] = [project_id]
 
     def arg(value: Any) -> str:
@@ -219,14 +254,136 @@ def list_statements(project_id: int, query: ReplayQuery, offset: int,
     ):
         if value is not None:
             where.append(condition.format(arg(value)))
+    if query.search is not None:
+        where.append(compile_search(query.search, DIALECT, lambda v: arg(param(v)), "$1"))
     # SQLite's order, where NULL is smaller than any value
     direction = "DESC NULLS LAST" if query.descending else "ASC NULLS FIRST"
-    order = f"{SORT_EXPRESSIONS[query.order]} {direction}, replay_id {direction.split()[0]}"
+    order = f"{sort_expression(query.order, DIALECT)} {direction}, replay_id {direction.split()[0]}"
     sql_where = " AND ".join(where)
     page = f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
-    return ((f"SELECT COUNT(*) FROM replays WHERE {sql_where}", args),
+    counted = f"LIMIT {count_cap(offset, limit, total_cap) + 1}"  # an integer: the plan is the same for every page
+    return ((f"SELECT COUNT(*) FROM (SELECT 1 FROM replays WHERE {sql_where} {counted}) matched", args),
             (f"SELECT {REPLAY_COLUMNS} FROM replays WHERE {sql_where} ORDER BY {order} {page}",
              [*args, limit, offset]))
+
+
+@contextlib.asynccontextmanager
+async def _in_transaction(conn: PoolConnectionProxy, *replays: tuple[int, str]) -> AsyncIterator[None]:
+    """One transaction on ``conn`` holding the transaction advisory lock of each replay named (a
+    session holding a replay's session lock takes it again at once)."""
+    locks = "".join(f"; SELECT pg_advisory_xact_lock({replay_lock(*key)})" for key in sorted(set(replays)))
+    await conn.execute("BEGIN" + locks)
+    try:
+        yield
+    except BaseException:
+        # if the connection broke, the pool's release rolls back or drops it
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
+
+
+async def _record_segment(conn: PoolConnectionProxy, segment: SegmentRecord, state: bytes, state_version: int,
+                          clicks: list[ClickRecord] | None,
+                          dead_earlier: list[tuple[int, int]] | None) -> SegmentRecord | None:
+    key = (segment.project_id, segment.replay_id)
+    async with _in_transaction(conn, key):
+        stored = await conn.fetchrow(READ_FOR_SEGMENT, *key, segment.segment_id)
+        assert stored is not None  # a SELECT of two subqueries and no FROM: one row, always
+        old = _from_row(SegmentRecord, stored["segment"]) if stored["segment"] is not None else None
+        replay = _from_row(Replay, stored["replay"]) if stored["replay"] is not None else None
+        await _store_segment(conn, segment, state, state_version, old, replay)
+        if clicks is not None:
+            await _put_clicks(conn, key, segment.segment_id, clicks, dead_earlier or [])
+    return old
+
+
+async def _put_clicks(conn: PoolConnectionProxy, key: tuple[int, str], segment_id: int, clicks: list[ClickRecord],
+                      dead_earlier: list[tuple[int, int]]) -> int | None:
+    """``record_clicks``' statements, inside the caller's transaction; the replay's dead clicks now
+    (None without a replay row)."""
+    await conn.execute("DELETE FROM clicks WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3",
+                       *key, segment_id)
+    if clicks:
+        await conn.copy_records_to_table("clicks", columns=CLICK_FIELDS, records=[
+            (*key, segment_id, c.seq, c.timestamp, c.node_id,
+             *map(clean_text, (c.tag, c.elem_id, c.classes, c.role, c.label, c.testid, c.alt, c.title, c.text,
+                               c.selector)), c.is_dead, c.is_rage) for c in clicks])
+        await conn.execute("INSERT INTO click_texts (project_id, text) SELECT $1, unnest($2::text[]) "
+                           "ON CONFLICT DO NOTHING", key[0], sorted({clean_text(c.text) for c in clicks}))
+    if dead_earlier:
+        await conn.execute(
+            "UPDATE clicks SET is_dead = true WHERE project_id = $1 AND replay_id = $2 AND "
+            "(segment_id, seq) IN (SELECT * FROM unnest($3::int[], $4::int[]))",
+            *key, [d[0] for d in dead_earlier], [d[1] for d in dead_earlier])
+    dead: int | None = await conn.fetchval(
+        "UPDATE replays SET dead_click_count = (SELECT COUNT(*) FROM clicks WHERE project_id = $1 AND "
+        "replay_id = $2 AND is_dead) WHERE project_id = $1 AND replay_id = $2 RETURNING dead_click_count", *key)
+    return dead
+
+
+async def _store_segment(conn: PoolConnectionProxy, segment: SegmentRecord, state: bytes, state_version: int,
+                         old: SegmentRecord | None, replay: Replay | None) -> Replay:
+    """One statement: the state compared and bumped, the segment, the replay with the segment
+    folded in (``old`` and ``replay`` as read under the replay's lock); StateConflict (nothing
+    written) if the state is no longer ``state_version``. The replay as written."""
+    key = (segment.project_id, segment.replay_id)
+    now = time.time()
+    merged = (replay or Replay(project_id=key[0], replay_id=key[1], created_at=now)).with_segment(segment, old)
+    matched = await conn.fetchval(
+        STORE_SEGMENT["next" if state_version else "first"], *key, state, state_version,
+        *(param(getattr(segment, c)) for c in SEGMENT_FIELDS), now, *PostgresIndex.replay_values(merged, now))
+    if not matched:  # the statement (or its transaction) is rolled back: nothing written
+        raise StateConflict(f"the scrubber state of replay {key[1]} is no longer version {state_version}")
+    return merged
+
+
+# What a connection whose session has ended raises (closed, terminated by an administrator, broken).
+LOST_SESSION = (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError, asyncpg.InterfaceError, OSError)
+
+
+def _close(conn: PoolConnectionProxy) -> None:
+    """Close the connection at once (ending its session and its locks); the pool opens another."""
+    with contextlib.suppress(asyncpg.InterfaceError):  # already closed and detached from the pool
+        conn.terminate()
+
+
+class _ReplayWriter:
+    """What ``PostgresIndex.replay_writer`` yields: holds the replay's session lock on ``conn`` and
+    what was read under it, so a commit is one statement (no transaction around it: every other
+    writer of the replay's rows waits for the lock, and the statement is atomic on its own) — or,
+    when the segment's clicks change anything, that statement and the clicks' in one transaction."""
+
+    def __init__(self, conn: PoolConnectionProxy, segment_id: int, read: asyncpg.Record):
+        self._conn = conn
+        self._segment_id = segment_id
+        self._old = _from_row(SegmentRecord, read["segment"]) if read["segment"] is not None else None
+        self._replay = _from_row(Replay, read["replay"]) if read["replay"] is not None else None
+        stored = read["state"]
+        self.state = ScrubberState(bytes(stored["state"]), stored["version"]) if stored is not None else ScrubberState()
+
+    async def record_segment(self, segment: SegmentRecord, state: bytes, clicks: list[ClickRecord] | None = None,
+                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
+        if segment.segment_id != self._segment_id:
+            raise ValueError(f"this writer was opened for segment {self._segment_id}, not {segment.segment_id}")
+        old = self._old
+        key = (segment.project_id, segment.replay_id)
+        try:
+            # A segment stored for the first time that brings no clicks and decides none changes no
+            # click row nor the dead count: the one statement does.
+            if clicks is None or (not clicks and not dead_earlier and old is None):
+                self._replay = await _store_segment(self._conn, segment, state, self.state.version, old,
+                                                    self._replay)
+            else:
+                async with _in_transaction(self._conn, key):  # this session holds the lock: taken at once
+                    replay = await _store_segment(self._conn, segment, state, self.state.version, old, self._replay)
+                    dead = await _put_clicks(self._conn, key, segment.segment_id, clicks, dead_earlier or [])
+                self._replay = dataclasses.replace(replay, dead_click_count=dead or 0)
+        except LOST_SESSION as exc:  # and with it the lock: whether the write went through is unknown
+            raise StateConflict(f"the session holding replay {segment.replay_id}'s lock ended ({exc!r:.100})") from exc
+        self.state = ScrubberState(state, self.state.version + 1)
+        self._old = segment
+        return old
 
 
 class _AlreadyStored(Exception):
@@ -236,13 +393,20 @@ class _AlreadyStored(Exception):
 class PostgresIndex:
     def __init__(self, pool: asyncpg.Pool):
         self.pool = pool
+        # Replay writers hold a connection each while their segment is scrubbed: at most all but two
+        # of the pool, so reads, health checks and the other writes always find one.
+        self._writer_slots = asyncio.Semaphore(max(1, pool.get_max_size() - 2))
 
     # --- lifecycle -------------------------------------------------------------------------
 
     @classmethod
     async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresIndex:
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection,
-                                         reset=_keep_session, server_settings={"application_name": "replayd"})
+                                         reset=_keep_session, server_settings={
+                                             "application_name": "replayd",
+                                             # a search's best plan depends on its patterns and numbers:
+                                             # never a generic plan for a prepared statement
+                                             "plan_cache_mode": "force_custom_plan"})
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
@@ -258,17 +422,58 @@ class PostgresIndex:
     async def _transaction(self, *replays: tuple[int, str]) -> AsyncIterator[PoolConnectionProxy]:
         """A connection in one transaction, holding the advisory lock of each replay named: BEGIN
         and the locks go in one round trip (one simple query; the keys are integers)."""
-        locks = "".join(f"; SELECT pg_advisory_xact_lock({replay_lock(*key)})" for key in sorted(set(replays)))
+        async with self.pool.acquire() as conn, _in_transaction(conn, *replays):
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def _session_lock(self, key: int, wait: float | None) -> AsyncIterator[PoolConnectionProxy | None]:
+        """A pooled connection holding the session advisory lock ``key`` for the block; None (no
+        connection held) when another session holds it: at once when ``wait`` is None, else after
+        ``wait`` seconds. A connection whose lock or unlock did not surely run to its end is closed,
+        never pooled with the lock held (its session's end lets go)."""
         async with self.pool.acquire() as conn:
-            await conn.execute("BEGIN" + locks)
+            try:
+                if wait is None:
+                    held = await conn.fetchval("SELECT pg_try_advisory_lock($1)", key)
+                else:
+                    try:
+                        await conn.execute(f"SELECT pg_advisory_lock({key})", timeout=wait)
+                        held = True
+                    except TimeoutError:  # asyncpg cancelled the wait; it may have been granted meanwhile
+                        _close(conn)
+                        held = False
+            except BaseException:  # cancelled or broken mid-way: the lock may have been granted
+                _close(conn)
+                raise
+            if not held:
+                yield None
+                return
             try:
                 yield conn
-            except BaseException:
-                # if the connection broke, the pool's release rolls back or drops it
-                with contextlib.suppress(Exception):
-                    await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
+            finally:
+                try:
+                    await conn.execute(f"SELECT pg_advisory_unlock({key})")
+                except asyncio.CancelledError:
+                    _close(conn)
+                    raise
+                except Exception:  # the connection broke: its session, and with it the lock, is gone
+                    _close(conn)
+
+    @contextlib.asynccontextmanager
+    async def replay_writer(self, project_id: int, replay_id: str, segment_id: int,
+                            timeout: float) -> AsyncIterator[_ReplayWriter]:
+        key = (project_id, replay_id)
+        async with self._writer_slots, self._session_lock(replay_lock(*key), timeout) as conn:
+            if conn is None:
+                raise ReplayBusy(f"replay {replay_id} was locked by another writer for {timeout:g} s")
+            read = await conn.fetchrow(READ_FOR_WRITER, *key, segment_id)
+            assert read is not None  # subqueries and no FROM: one row
+            yield _ReplayWriter(conn, segment_id, read)
+
+    @contextlib.asynccontextmanager
+    async def leader(self, name: str) -> AsyncIterator[bool]:
+        async with self._session_lock(leader_lock(name), None) as conn:
+            yield conn is not None
 
     async def check(self) -> None:
         await self.pool.fetchval("SELECT COUNT(*) FROM meta")
@@ -295,7 +500,10 @@ class PostgresIndex:
 
     async def meta_replace(self, old_key: str, new_key: str, convert: Callable[[str], str]) -> bool:
         """Then rewrites the table (VACUUM FULL), so the old row's bytes are no longer in it (the
-        write-ahead log and backups keep them until they are recycled)."""
+        write-ahead log and backups keep them until they are recycled). VACUUM FULL keeps a deleted
+        row that a transaction still running might see — one that began before the delete, in any
+        database of the server (another node's read, an ANALYZE, a pg_dump, a long load) — so it
+        waits for those to end first, up to META_SNAPSHOT_WAIT seconds."""
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 await conn.execute("LOCK TABLE meta IN SHARE ROW EXCLUSIVE MODE")
@@ -305,6 +513,14 @@ class PostgresIndex:
                 await conn.execute("INSERT INTO meta (key, value) VALUES ($1, $2) "
                                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                                    new_key, param(convert(value)))
+                deleted_by = await conn.fetchval("SELECT txid_current()")
+            deadline = time.monotonic() + META_SNAPSHOT_WAIT
+            while await conn.fetchval(OLDER_SNAPSHOTS, deleted_by):
+                if time.monotonic() > deadline:
+                    log.warning("meta_replace: a transaction older than the old value's deletion is still running "
+                                "on the database server; VACUUM FULL may keep the old row until a later rewrite")
+                    break
+                await asyncio.sleep(0.05)
             await conn.execute("VACUUM FULL meta")
         return True
 
@@ -319,7 +535,7 @@ class PostgresIndex:
         return _record(Replay, row)
 
     @staticmethod
-    def _replay_values(replay: Replay, now: float) -> list[Any]:
+    def replay_values(replay: Replay, now: float) -> list[Any]:
         """The replay's values in REPLAY_WRITTEN's order, written ``now``."""
         values = {**{c: getattr(replay, c) for c in REPLAY_WRITTEN[:-1]}, "updated_at": now,
                   "user_label": replay.user_label}
@@ -343,24 +559,14 @@ class PostgresIndex:
         async with self._transaction(key) as conn:
             now = time.time()
             replay = await self._replay(conn, *key, now)
-            await conn.execute(PUT_REPLAY, *self._replay_values(replay.with_event(event), now))
+            await conn.execute(PUT_REPLAY, *self.replay_values(replay.with_event(event), now))
             await self._link(conn, *key, event.error_ids)
 
-    async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int) -> None:
-        key = (segment.project_id, segment.replay_id)
-        async with self._transaction(key) as conn:
-            now = time.time()
-            stored = await conn.fetchrow(READ_FOR_SEGMENT, *key, segment.segment_id)
-            assert stored is not None  # a SELECT of two subqueries and no FROM: one row, always
-            old = _from_row(SegmentRecord, stored["segment"]) if stored["segment"] is not None else None
-            replay = (_from_row(Replay, stored["replay"]) if stored["replay"] is not None
-                      else Replay(project_id=key[0], replay_id=key[1], created_at=now))
-            matched = await conn.fetchval(
-                STORE_SEGMENT["next" if state_version else "first"], *key, state, state_version,
-                *(param(getattr(segment, c)) for c in SEGMENT_FIELDS), now,
-                *self._replay_values(replay.with_segment(segment, old), now))
-            if not matched:  # the transaction rolls back: nothing written
-                raise StateConflict(f"the scrubber state of replay {key[1]} is no longer version {state_version}")
+    async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int,
+                             clicks: list[ClickRecord] | None = None,
+                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
+        async with self.pool.acquire() as conn:
+            return await _record_segment(conn, segment, state, state_version, clicks, dead_earlier)
 
     async def get_state(self, project_id: int, replay_id: str) -> ScrubberState:
         row = await self.pool.fetchrow(
@@ -371,10 +577,11 @@ class PostgresIndex:
         async with self._transaction((project_id, replay_id)) as conn:
             await self._link(conn, project_id, replay_id, event_ids)
 
-    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int) -> bool:
+    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int,
+                                     blob_key: str | None = None) -> bool:
         status = await self.pool.execute(
-            "UPDATE segments SET location = 'store' WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3",
-            project_id, replay_id, segment_id)
+            "UPDATE segments SET location = 'store' WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3 "
+            "AND ($4::text IS NULL OR blob_key = $4)", project_id, replay_id, segment_id, blob_key)
         return _count(status) > 0
 
     async def record_error(self, error: ErrorRecord) -> bool:
@@ -414,9 +621,9 @@ class PostgresIndex:
 
     # --- read ----------------------------------------------------------------------------
 
-    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0,
-                           limit: int = 50) -> tuple[list[Replay], int]:
-        (count_sql, count_args), (page_sql, page_args) = list_statements(project_id, query, offset, limit)
+    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0, limit: int = 50,
+                           total_cap: int | None = None) -> tuple[list[Replay], int]:
+        (count_sql, count_args), (page_sql, page_args) = list_statements(project_id, query, offset, limit, total_cap)
         async with self.pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
             total = await conn.fetchval(count_sql, *count_args)  # the page and its total of one moment
             rows = await conn.fetch(page_sql, *page_args)
@@ -484,6 +691,7 @@ class PostgresIndex:
                 """WITH s AS (DELETE FROM segments WHERE project_id = $1 AND replay_id = $2),
                         st AS (DELETE FROM replay_state WHERE project_id = $1 AND replay_id = $2),
                         l AS (DELETE FROM replay_errors WHERE project_id = $1 AND replay_id = $2),
+                        c AS (DELETE FROM clicks WHERE project_id = $1 AND replay_id = $2),
                         g AS (DELETE FROM blob_garbage WHERE project_id = $1 AND replay_id = $2)
                    DELETE FROM replays WHERE project_id = $1 AND replay_id = $2""", *key)
         return _count(status) > 0
@@ -564,6 +772,80 @@ class PostgresIndex:
     async def forget_garbage(self, project_id: int, replay_id: str, key: str) -> None:
         await self.pool.execute("DELETE FROM blob_garbage WHERE project_id = $1 AND replay_id = $2 AND blob_key = $3",
                                 project_id, replay_id, key)
+
+    # --- clicks, search, erasure -----------------------------------------------------------
+
+    async def record_clicks(self, project_id: int, replay_id: str, segment_id: int, clicks: list[ClickRecord],
+                            dead_earlier: list[tuple[int, int]]) -> None:
+        async with self._transaction((project_id, replay_id)) as conn:
+            await _put_clicks(conn, (project_id, replay_id), segment_id, clicks, dead_earlier)
+
+    async def click_moments(self, project_id: int, replay_ids: list[str], terms: list[Cond]) -> dict[str, float]:
+        if not replay_ids or not terms:
+            return {}
+        args: list[Any] = [project_id, replay_ids]
+
+        def arg(value: Any) -> str:
+            args.append(param(value))
+            return f"${len(args)}"
+
+        sql = ("SELECT c.replay_id, MIN(c.timestamp) FROM clicks c WHERE c.project_id = $1 AND "
+               f"c.replay_id = ANY($2::text[]) AND {click_condition(terms, DIALECT, arg)} GROUP BY c.replay_id")
+        return {r[0]: r[1] for r in await self.pool.fetch(sql, *args)}
+
+    async def replay_clicks(self, project_id: int, replay_id: str) -> list[ClickRecord]:
+        fields = ", ".join(CLICK_FIELDS[3:15] + CLICK_FIELDS[16:])
+        rows = await self.pool.fetch(f"SELECT {fields} FROM clicks WHERE project_id = $1 AND replay_id = $2 "
+                                     "ORDER BY timestamp, segment_id, seq LIMIT 10000", project_id, replay_id)
+        return [_record(ClickRecord, r) for r in rows]
+
+    async def top_selectors(self, project_id: int, kind: str, limit: int = 20) -> list[SelectorCount]:
+        flag = {"dead": "is_dead", "rage": "is_rage"}[kind]
+        rows = await self.pool.fetch(
+            f"SELECT selector, COUNT(*) AS count, COUNT(DISTINCT replay_id) AS replay_count FROM clicks "
+            f"WHERE project_id = $1 AND {flag} GROUP BY selector ORDER BY COUNT(*) DESC, selector LIMIT $2",
+            project_id, limit)
+        return [_record(SelectorCount, r) for r in rows]
+
+    async def user_replays(self, project_id: int, field: str, forms: list[str]) -> list[str]:
+        rows = await self.pool.fetch(
+            f"SELECT replay_id FROM replays WHERE project_id = $1 AND {DIALECT.user_fields[field].format(t='')} "
+            "= ANY($2::text[]) "
+            "ORDER BY replay_id", project_id, [param(f) for f in forms])
+        return [r[0] for r in rows]
+
+    async def delete_user_errors(self, project_id: int, field: str, forms: list[str]) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # click texts no click has any more (they may name the user) go too
+            await conn.execute("DELETE FROM click_texts t WHERE project_id = $1 AND NOT EXISTS (SELECT 1 FROM clicks c "
+                               "WHERE c.project_id = t.project_id AND c.text = t.text)", project_id)
+            ids = [r[0] for r in await conn.fetch(
+                f"SELECT event_id FROM errors WHERE project_id = $1 AND data->'user'->>'{field}' = ANY($2::text[])",
+                project_id, [param(f) for f in forms])]
+            if not ids:
+                return 0
+            # the links' replays count one error less (error_count is a column here)
+            await conn.execute(
+                "WITH gone AS (DELETE FROM replay_errors WHERE project_id = $1 AND event_id = ANY($2::text[]) "
+                "RETURNING replay_id) UPDATE replays r SET error_count = r.error_count - g.n FROM "
+                "(SELECT replay_id, COUNT(*) AS n FROM gone GROUP BY replay_id) g "
+                "WHERE r.project_id = $1 AND r.replay_id = g.replay_id", project_id, ids)
+            await conn.execute("DELETE FROM errors WHERE project_id = $1 AND event_id = ANY($2::text[])",
+                               project_id, ids)
+            await conn.execute("DELETE FROM issues i WHERE project_id = $1 AND NOT EXISTS "
+                               "(SELECT 1 FROM errors e WHERE e.issue_id = i.id)", project_id)
+            await conn.execute("UPDATE issues i SET count = (SELECT COUNT(*) FROM errors e WHERE e.issue_id = i.id) "
+                               "WHERE project_id = $1", project_id)
+        return len(ids)
+
+    async def add_audit(self, actor: str, action: str, project_id: int, detail: dict[str, Any]) -> None:
+        await self.pool.execute("INSERT INTO audit (at, actor, action, project_id, detail) VALUES ($1, $2, $3, $4, $5)",
+                                time.time(), param(actor), action, project_id, detail)
+
+    async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT at, actor, action, project_id, detail FROM audit ORDER BY id DESC LIMIT $1", limit)
+        return [dict(r.items()) for r in rows]
 
 
 async def migrate(conn: PoolConnectionProxy) -> None:

@@ -8,9 +8,12 @@ transaction. Every write method is one transaction: all of it happens or none.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
+from ..search import Cond
 from .records import (
+    ClickRecord,
     ErrorDetail,
     ErrorRecord,
     ErrorRow,
@@ -21,13 +24,34 @@ from .records import (
     ReplayQuery,
     ScrubberState,
     SegmentRecord,
+    SelectorCount,
 )
 
 
 class StateConflict(Exception):
     """The replay's scrubber state is no longer the version the segment was scrubbed with: another
     writer stored a segment of the replay meanwhile (or deleted the replay). Nothing was written;
-    the segment must be scrubbed again with the current state."""
+    the segment must be scrubbed again with the current state. A replay writer also raises it when
+    the session holding its lock ended before its commit answered (the commit may have gone
+    through: read the row again before deleting what it names)."""
+
+
+class ReplayBusy(Exception):
+    """Another writer (on this node or another) held the replay's lock for longer than the wait allowed."""
+
+
+class ReplayWriter(Protocol):
+    """The replay's only writer of segments while its ``Index.replay_writer`` block runs."""
+
+    @property
+    def state(self) -> ScrubberState:
+        """The replay's scrubber state, read under the lock: current until this writer records."""
+
+    async def record_segment(self, segment: SegmentRecord, state: bytes, clicks: list[ClickRecord] | None = None,
+                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
+        """``Index.record_segment`` of the writer's segment (and its clicks) with its state version
+        (StateConflict if the lock was lost meanwhile); the row it replaced, if any. Afterwards
+        ``state`` is the new one."""
 
 
 class Index(Protocol):
@@ -51,11 +75,24 @@ class Index(Protocol):
     async def record_replay_event(self, event: ReplayEventRecord) -> None:
         """Create the replay if new, fold the event in (``Replay.with_event``), link its error ids."""
 
-    async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int) -> None:
+    def replay_writer(self, project_id: int, replay_id: str, segment_id: int,
+                      timeout: float) -> AbstractAsyncContextManager[ReplayWriter]:
+        """The writer of segment ``segment_id``: hold the replay's segment lock for the block —
+        one holder at a time across every process sharing the index — and read its scrubber state
+        under it: what is scrubbed with that state inside the block cannot be overtaken by another
+        segment of the replay. ReplayBusy when the lock is not had within ``timeout`` seconds. On
+        PostgreSQL the lock is the session's: it ends with the block, or when the process dies
+        (its connection closes)."""
+
+    async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int,
+                             clicks: list[ClickRecord] | None = None,
+                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
         """Insert or replace the segment's row, fold it into its replay's totals (``Replay.with_segment``;
         a replaced row's share comes out) and keep ``state`` as the scrubber's state for the
         replay's next segment — if the stored state is still ``state_version`` (from ``get_state``),
-        else raise StateConflict and write nothing."""
+        else raise StateConflict and write nothing. ``clicks`` given, ``record_clicks`` of them and
+        ``dead_earlier`` in the same transaction (None leaves the segment's clicks as they are).
+        Returns the row it replaced, if any."""
 
     async def get_state(self, project_id: int, replay_id: str) -> ScrubberState: ...
 
@@ -66,14 +103,17 @@ class Index(Protocol):
         """Store an error, count it into its issue and link it to its replay; False (and nothing
         changed) when this event id is already stored."""
 
-    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int) -> bool:
-        """Mark a spooled segment as uploaded; False when its row is gone (the replay was deleted)."""
+    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int,
+                                     blob_key: str | None = None) -> bool:
+        """Mark a spooled segment as uploaded; False when its row is gone (the replay was deleted) or,
+        ``blob_key`` given, names another blob now (the segment was stored again since)."""
 
     # --- read ------------------------------------------------------------------------------
 
-    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0,
-                           limit: int = 50) -> tuple[list[Replay], int]:
-        """A page of the replays that match, and how many match in all."""
+    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0, limit: int = 50,
+                           total_cap: int | None = None) -> tuple[list[Replay], int]:
+        """A page of the replays that match, and how many match — counted up to one more than
+        ``records.count_cap(offset, limit, total_cap)``, so a total above that means "more than it"."""
 
     async def get_replay(self, project_id: int, replay_id: str) -> ReplayDetail | None: ...
 
@@ -88,6 +128,12 @@ class Index(Protocol):
         """A page of issues, last seen first, and how many there are."""
 
     # --- deletion and retention ------------------------------------------------------------
+
+    def leader(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Try to become the one process running the job ``name`` (retention, compaction) for the
+        block: True if this one is, False (at once, no waiting) if another process is. Processes
+        sharing the index are in the block as leader one at a time; a leader that dies lets go
+        (PostgreSQL ends its session's lock), so the next try elsewhere takes over."""
 
     async def delete_replay(self, project_id: int, replay_id: str) -> bool:
         """Delete a replay's rows (segments, state, error links); False if there was no replay."""
@@ -127,3 +173,31 @@ class Index(Protocol):
 
     async def forget_garbage(self, project_id: int, replay_id: str, key: str) -> None:
         """The object is deleted (or still in use): no longer garbage."""
+    # --- clicks, search, erasure -------------------------------------------------------------
+
+    async def record_clicks(self, project_id: int, replay_id: str, segment_id: int, clicks: list[ClickRecord],
+                            dead_earlier: list[tuple[int, int]]) -> None:
+        """Replace a segment's clicks, mark earlier segments' clicks ``(segment id, seq)`` dead (a
+        later segment decides them) and recount the replay's dead clicks, in one transaction."""
+
+    async def click_moments(self, project_id: int, replay_ids: list[str], terms: list[Cond]) -> dict[str, float]:
+        """For each replay, the time (s) of its first click that meets any of the search's click terms."""
+
+    async def replay_clicks(self, project_id: int, replay_id: str) -> list[ClickRecord]:
+        """A replay's indexed clicks in time order (at most 10,000), for the timeline."""
+
+    async def top_selectors(self, project_id: int, kind: str, limit: int = 20) -> list[SelectorCount]:
+        """The selectors of the project's ``dead`` or ``rage`` clicks, most clicked first."""
+
+    async def user_replays(self, project_id: int, field: str, forms: list[str]) -> list[str]:
+        """Ids of the replays whose user ``field`` (id, email, username) is one of ``forms``."""
+
+    async def delete_user_errors(self, project_id: int, field: str, forms: list[str]) -> int:
+        """Delete the errors whose user ``field`` is one of ``forms``, their links, and issues left
+        empty (the others recounted), and the click texts no click has any more; how many errors."""
+
+    async def add_audit(self, actor: str, action: str, project_id: int, detail: dict[str, Any]) -> None:
+        """Keep who did what and when (``detail``: counts, never personal data)."""
+
+    async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest audit rows, newest first."""

@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 from replayd.scrubbing.report import ScrubReport
 
+from ..search import SearchNode
+
 
 class Row(Protocol):
     """A database row, read by column name (``sqlite3.Row``, ``asyncpg.Record``)."""
@@ -27,7 +29,32 @@ class Row(Protocol):
 
 MAX_URLS = 500  # distinct URLs kept per replay, in the order first seen
 USER_LABEL_KEYS = ("username", "email", "id", "ip_address", "name")
-SORT_KEYS = ("started_at", "duration", "error_count", "segment_count")
+SORT_KEYS = ("started_at", "duration", "error_count", "segment_count", "activity", "count_errors", "count_clicks",
+             "count_dead_clicks", "count_rage_clicks", "count_urls", "count_console_errors")
+# The replay list counts its matches up to here by default (``limits.list_total_cap``), or to the
+# end of the page asked for, if further: an exact count of a million rows costs PostgreSQL up to a
+# second, a count that stops at 10,000 tens of milliseconds.
+TOTAL_CAP = 10_000
+
+
+def count_cap(offset: int, limit: int, total_cap: int | None = None) -> int:
+    """How far ``list_replays`` counts for a page: a total above this is "more than this"."""
+    return max(TOTAL_CAP if total_cap is None else total_cap, offset + limit)
+
+
+def activity_score(error_count: int, url_count: int, dead_click_count: int, rage_click_count: int) -> int:
+    """1 (idle) to 10 (busy): Sentry's weights (an error 25, a page 5) plus frustration (a dead
+    click 10, a rage click 15), over 10. The SQL backends compute the same expression
+    (``ACTIVITY_SQL``) to filter and sort by it."""
+    weight = error_count * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15
+    return max(1, min(10, weight // 10))
+
+
+# The same as activity_score, in SQL both backends read ({errors}: the error count's expression).
+ACTIVITY_SQL = ("(CASE WHEN ({errors} * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15) / 10 "
+                "> 10 THEN 10 WHEN ({errors} * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15) "
+                "/ 10 < 1 THEN 1 ELSE ({errors} * 25 + url_count * 5 + dead_click_count * 10 "
+                "+ rage_click_count * 15) / 10 END)")
 
 
 def user_label(user: dict[str, Any]) -> str:
@@ -96,6 +123,7 @@ class SegmentRecord(_Record):
     rage_click_count: int = 0
     scrub_report: dict[str, Any] = field(default_factory=dict)
     location: str = "store"  # or "spool" until the uploader has moved it to the blob store
+    console_error_count: int = 0
     # Set by compaction (server/compaction.py): the segment is bytes chunk_offset..+chunk_length of
     # the decompressed chunk at bytes chunk_start..chunk_end of blob_key. None: the blob is its own.
     chunk_start: int | None = None
@@ -106,6 +134,58 @@ class SegmentRecord(_Record):
     @property
     def compacted(self) -> bool:
         return self.chunk_start is not None
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def click_selector(tag: str, elem_id: str, classes: str, role: str, label: str, testid: str, alt: str,
+                   title: str) -> str:
+    """A CSS selector for a clicked element, as Sentry writes one: tag#id.class[attr="value"]..."""
+    out = tag or "*"
+    if elem_id:
+        out += "#" + elem_id
+    out += "".join("." + c for c in classes.split())
+    for name, value in (("role", role), ("aria-label", label), ("data-testid", testid), ("alt", alt),
+                        ("title", title)):
+        if value:
+            out += f"[{name}={_quoted(value)}]"
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ClickRecord(_Record):
+    """A click of a segment and the element it hit (scrubbed text and attributes, trimmed)."""
+
+    seq: int  # its place among the segment's indexed clicks
+    timestamp: float  # seconds
+    node_id: int | None
+    tag: str = ""
+    elem_id: str = ""
+    classes: str = ""  # space-separated
+    role: str = ""
+    label: str = ""  # aria-label
+    testid: str = ""  # data-testid
+    alt: str = ""
+    title: str = ""
+    text: str = ""  # visible text, whitespace collapsed
+    is_dead: bool = False
+    is_rage: bool = False
+
+    @property
+    def selector(self) -> str:
+        return click_selector(self.tag, self.elem_id, self.classes, self.role, self.label, self.testid,
+                              self.alt, self.title)
+
+
+@dataclass(frozen=True, slots=True)
+class SelectorCount(_Record):
+    """A selector of a project's dead or rage clicks, how often, in how many replays."""
+
+    selector: str
+    count: int
+    replay_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +243,14 @@ class Replay(_Record):
     sdk: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
+    dead_click_count: int = 0  # its clicks found dead (counted when clicks are recorded)
+    console_error_count: int = 0
+    url_count: int = 0  # len(urls), kept as a column to filter and sort by
     error_count: int = 0  # errors linked to it (from either side), whether stored or not
+
+    @property
+    def activity(self) -> int:
+        return activity_score(self.error_count, self.url_count, self.dead_click_count, self.rage_click_count)
 
     @property
     def duration(self) -> float:
@@ -176,7 +263,7 @@ class Replay(_Record):
         return user_label(self.user)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "duration": self.duration}
+        return {**dataclasses.asdict(self), "duration": self.duration, "activity": self.activity}
 
     # The merge rules. Neither touches created_at, updated_at or error_count: the backend keeps those.
 
@@ -195,6 +282,7 @@ class Replay(_Record):
             started_at=_earliest(self.started_at, event.started_at, event.timestamp),
             ended_at=_latest(self.ended_at, event.timestamp),
             urls=urls,
+            url_count=len(urls),
             user=event.user or self.user,
             browser=event.browser or self.browser,
             os=event.os or self.os,
@@ -221,6 +309,8 @@ class Replay(_Record):
             stored_bytes=self.stored_bytes + segment.stored_bytes - (old.stored_bytes if old else 0),
             click_count=self.click_count + segment.click_count - (old.click_count if old else 0),
             rage_click_count=self.rage_click_count + segment.rage_click_count - (old.rage_click_count if old else 0),
+            console_error_count=(self.console_error_count + segment.console_error_count
+                                 - (old.console_error_count if old else 0)),
             scrub_report=report.to_dict(),
         )
 
@@ -314,6 +404,7 @@ class ReplayQuery:
     started_before: float | None = None  # exclusive
     sort: str = "started_at"  # one of SORT_KEYS; anything else sorts by start
     descending: bool = True
+    search: SearchNode | None = None  # a parsed search (server/search.py), ANDed with the rest
 
     @property
     def order(self) -> str:

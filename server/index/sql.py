@@ -1,4 +1,5 @@
-"""What the SQL backends share: the list's sort expressions and filters' LIKE patterns, the issue list's totals."""
+"""What the SQL backends share: the list filters' LIKE patterns, the issue list's totals (the list's sort
+expressions and searches are ``search_sql``'s)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,6 @@ def like_pattern(text: str) -> str:
     """``text`` as a substring pattern for LIKE/ILIKE ... ESCAPE '\\': its % and _ are literal."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
-
-# The replay list's orders (``ReplayQuery.order``) as SQL.
-SORT_EXPRESSIONS = {
-    "started_at": "started_at",
-    "duration": "(ended_at - started_at)",
-    "error_count": "error_count",
-    "segment_count": "segment_count",
-}
 
 # An issue's replays and latest error, for a SELECT over ``issues i``.
 ISSUE_TOTALS = """(SELECT COUNT(DISTINCT l.replay_id) FROM errors e JOIN replay_errors l

@@ -9,14 +9,17 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..search import Cond
+from .local_locks import ReplayLocks, file_leader
 from .migrations import MIGRATIONS
 from .protocol import StateConflict
 from .records import (
+    ClickRecord,
     ErrorDetail,
     ErrorRecord,
     ErrorRow,
@@ -28,10 +31,13 @@ from .records import (
     ScrubberState,
     SegmentRecord,
     SegmentRow,
+    SelectorCount,
+    count_cap,
     error_in_replay,
 )
 from .schema import pending_migrations
-from .sql import ISSUE_TOTALS, SORT_EXPRESSIONS, like_pattern
+from .search_sql import Dialect, click_condition, compile_search, sort_expression
+from .sql import ISSUE_TOTALS, like_pattern
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -58,6 +64,12 @@ ERROR_COLUMNS = _columns(ErrorDetail, "replay_id", "replay_offset", "replay_avai
 ISSUE_COLUMNS = _columns(IssueRow, "replay_count", "latest_event_id", table="i.")
 JSON_COLUMNS = frozenset({"urls", "user", "scrub_report", "data"})
 BOOL_COLUMNS = frozenset({"has_full_snapshot"})
+ERROR_COUNT = ("(SELECT COUNT(*) FROM replay_errors e WHERE e.project_id = replays.project_id "
+               "AND e.replay_id = replays.replay_id)")
+DIALECT = Dialect(like="LIKE", errors=ERROR_COUNT, user_fields={
+    name: f"json_extract({{t}}user, '$.{name}')" for name in ("id", "email", "username")})
+CLICK_FIELDS = ("project_id", "replay_id", "segment_id", "seq", "timestamp", "node_id", "tag", "elem_id", "classes",
+                "role", "label", "testid", "alt", "title", "text", "selector", "is_dead", "is_rage")
 
 
 def _record(cls: type[R], row: sqlite3.Row, **extra: Any) -> R:
@@ -86,6 +98,7 @@ class SQLiteIndex:
         self.path = Path(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index")
         self._db: sqlite3.Connection | None = None
+        self._replay_locks = ReplayLocks()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -259,10 +272,25 @@ class SQLiteIndex:
         if stored.rowcount == 0:
             raise StateConflict(f"the scrubber state of replay {key[1]} is no longer version {version}")
 
-    async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int) -> None:
+    @contextlib.asynccontextmanager
+    async def replay_writer(self, project_id: int, replay_id: str, segment_id: int,
+                            timeout: float) -> AsyncIterator[_ReplayWriter]:
+        """The lock is this process's (a SQLite index serves one process); the state version is
+        still compared when the segment is recorded."""
+        async with self._replay_locks.hold((project_id, replay_id), timeout):
+            yield _ReplayWriter(self, await self.get_state(project_id, replay_id))
+
+    @contextlib.asynccontextmanager
+    async def leader(self, name: str) -> AsyncIterator[bool]:
+        async with file_leader(self.path.with_name(f"{self.path.name}.leader-{name}")) as leading:
+            yield leading
+
+    async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int,
+                             clicks: list[ClickRecord] | None = None,
+                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
         key = (segment.project_id, segment.replay_id)
 
-        def run(db: sqlite3.Connection) -> None:
+        def run(db: sqlite3.Connection) -> SegmentRecord | None:
             now = time.time()
             self._put_state(db, key, state, state_version)
             replaced = db.execute(
@@ -277,8 +305,11 @@ class SQLiteIndex:
             replay = self._replay(db, *key, now)
             old = _record(SegmentRecord, replaced) if replaced is not None else None
             self._put_replay(db, replay.with_segment(segment, old), now)
+            if clicks is not None:  # after the replay row: the dead clicks are counted into it
+                self._put_clicks(db, key, segment.segment_id, clicks, dead_earlier or [])
+            return old
 
-        await self._write(run)
+        return await self._write(run)
 
     async def get_state(self, project_id: int, replay_id: str) -> ScrubberState:
         def run(db: sqlite3.Connection) -> ScrubberState:
@@ -293,11 +324,13 @@ class SQLiteIndex:
     async def link_errors(self, project_id: int, replay_id: str, event_ids: list[str]) -> None:
         await self._write(lambda db: self._link(db, project_id, replay_id, event_ids))
 
-    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int) -> bool:
+    async def segment_moved_to_store(self, project_id: int, replay_id: str, segment_id: int,
+                                     blob_key: str | None = None) -> bool:
         def run(db: sqlite3.Connection) -> bool:
             return db.execute(
-                "UPDATE segments SET location = 'store' WHERE project_id = ? AND replay_id = ? AND segment_id = ?",
-                (project_id, replay_id, segment_id),
+                "UPDATE segments SET location = 'store' WHERE project_id = ? AND replay_id = ? AND segment_id = ? "
+                "AND (? IS NULL OR blob_key = ?)",
+                (project_id, replay_id, segment_id, blob_key, blob_key),
             ).rowcount > 0
 
         return await self._write(run)
@@ -340,8 +373,8 @@ class SQLiteIndex:
 
     # --- read ----------------------------------------------------------------------------
 
-    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0,
-                           limit: int = 50) -> tuple[list[Replay], int]:
+    async def list_replays(self, project_id: int, query: ReplayQuery, *, offset: int = 0, limit: int = 50,
+                           total_cap: int | None = None) -> tuple[list[Replay], int]:
         where = ["project_id = ?", "segment_count > 0"]
         args: list[Any] = [project_id]
         if query.has_errors is not None:
@@ -362,14 +395,21 @@ class SQLiteIndex:
             if value is not None:
                 where.append(condition)
                 args.append(value)
+        if query.search is not None:
+            def arg(value: Any) -> str:
+                args.append(value)
+                return "?"
+            where.append(compile_search(query.search, DIALECT, arg, str(int(project_id))))
         direction = "DESC" if query.descending else "ASC"
         sql_where = " AND ".join(where)
 
         def run(db: sqlite3.Connection) -> tuple[list[Replay], int]:
-            total = db.execute(f"SELECT COUNT(*) FROM replays WHERE {sql_where}", args).fetchone()[0]
+            total = db.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM replays WHERE {sql_where} LIMIT ?)",
+                               [*args, count_cap(offset, limit, total_cap) + 1]).fetchone()[0]
             rows = db.execute(
                 f"SELECT {REPLAY_COLUMNS} FROM replays WHERE {sql_where} "
-                f"ORDER BY {SORT_EXPRESSIONS[query.order]} {direction}, replay_id {direction} LIMIT ? OFFSET ?",
+                f"ORDER BY {sort_expression(query.order, DIALECT)} {direction}, replay_id {direction} "
+                "LIMIT ? OFFSET ?",
                 [*args, limit, offset],
             ).fetchall()
             return [_record(Replay, r) for r in rows], total
@@ -451,7 +491,7 @@ class SQLiteIndex:
         def run(db: sqlite3.Connection) -> bool:
             key = (project_id, replay_id)
             deleted = db.execute("DELETE FROM replays WHERE project_id = ? AND replay_id = ?", key).rowcount
-            for table in ("segments", "replay_state", "replay_errors", "blob_garbage"):
+            for table in ("segments", "replay_state", "replay_errors", "clicks", "blob_garbage"):
                 db.execute(f"DELETE FROM {table} WHERE project_id = ? AND replay_id = ?", key)
             return deleted > 0
 
@@ -556,6 +596,111 @@ class SQLiteIndex:
             (project_id, replay_id, key)))
 
 
+    # --- clicks, search, erasure -----------------------------------------------------------
+
+    async def record_clicks(self, project_id: int, replay_id: str, segment_id: int, clicks: list[ClickRecord],
+                            dead_earlier: list[tuple[int, int]]) -> None:
+        await self._write(lambda db: self._put_clicks(db, (project_id, replay_id), segment_id, clicks, dead_earlier))
+
+    @staticmethod
+    def _put_clicks(db: sqlite3.Connection, key: tuple[int, str], segment_id: int, clicks: list[ClickRecord],
+                    dead_earlier: list[tuple[int, int]]) -> None:
+        db.execute("DELETE FROM clicks WHERE project_id = ? AND replay_id = ? AND segment_id = ?", (*key, segment_id))
+        db.executemany(
+            f"INSERT INTO clicks ({', '.join(CLICK_FIELDS)}) VALUES ({', '.join('?' * len(CLICK_FIELDS))})",
+            [(*key, segment_id, c.seq, c.timestamp, c.node_id, c.tag, c.elem_id, c.classes, c.role, c.label,
+              c.testid, c.alt, c.title, c.text, c.selector, int(c.is_dead), int(c.is_rage)) for c in clicks])
+        db.executemany("INSERT OR IGNORE INTO click_texts (project_id, text) VALUES (?, ?)",
+                       [(key[0], t) for t in {c.text for c in clicks}])
+        db.executemany("UPDATE clicks SET is_dead = 1 WHERE project_id = ? AND replay_id = ? AND segment_id = ? "
+                       "AND seq = ?", [(*key, seg, seq) for seg, seq in dead_earlier])
+        db.execute("UPDATE replays SET dead_click_count = (SELECT COUNT(*) FROM clicks WHERE project_id = ? "
+                   "AND replay_id = ? AND is_dead) WHERE project_id = ? AND replay_id = ?", (*key, *key))
+
+    async def click_moments(self, project_id: int, replay_ids: list[str], terms: list[Cond]) -> dict[str, float]:
+        if not replay_ids or not terms:
+            return {}
+        args: list[Any] = [project_id, *replay_ids]
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return "?"
+
+        sql = (f"SELECT c.replay_id, MIN(c.timestamp) FROM clicks c WHERE c.project_id = ? AND c.replay_id IN "
+               f"({', '.join('?' * len(replay_ids))}) AND {click_condition(terms, DIALECT, arg)} GROUP BY c.replay_id")
+        return await self._read(lambda db: {r[0]: r[1] for r in db.execute(sql, args)})
+
+    async def replay_clicks(self, project_id: int, replay_id: str) -> list[ClickRecord]:
+        fields = ", ".join(CLICK_FIELDS[3:15] + CLICK_FIELDS[16:])
+
+        def run(db: sqlite3.Connection) -> list[ClickRecord]:
+            rows = db.execute(f"SELECT {fields} FROM clicks WHERE project_id = ? AND replay_id = ? "
+                              "ORDER BY timestamp, segment_id, seq LIMIT 10000", (project_id, replay_id))
+            names = CLICK_FIELDS[3:15] + CLICK_FIELDS[16:]
+            values: list[dict[str, Any]] = [dict(zip(names, r, strict=True)) for r in rows]
+            return [ClickRecord(**{**v, "is_dead": bool(v["is_dead"]), "is_rage": bool(v["is_rage"])}) for v in values]
+
+        return await self._read(run)
+
+    async def top_selectors(self, project_id: int, kind: str, limit: int = 20) -> list[SelectorCount]:
+        flag = {"dead": "is_dead", "rage": "is_rage"}[kind]
+
+        def run(db: sqlite3.Connection) -> list[SelectorCount]:
+            rows = db.execute(
+                f"SELECT selector, COUNT(*), COUNT(DISTINCT replay_id) FROM clicks WHERE project_id = ? AND {flag} "
+                "GROUP BY selector ORDER BY COUNT(*) DESC, selector LIMIT ?", (project_id, limit))
+            return [SelectorCount(*r) for r in rows]
+
+        return await self._read(run)
+
+    async def user_replays(self, project_id: int, field: str, forms: list[str]) -> list[str]:
+        column = DIALECT.user_fields[field].format(t="")
+        values: list[Any] = [*forms, *(int(f) for f in forms if f.isdigit() and len(f) < 19)]
+
+        def run(db: sqlite3.Connection) -> list[str]:
+            return [r[0] for r in db.execute(
+                f"SELECT replay_id FROM replays WHERE project_id = ? AND {column} IN ({', '.join('?' * len(values))}) "
+                "ORDER BY replay_id", (project_id, *values))]
+
+        return await self._read(run)
+
+    async def delete_user_errors(self, project_id: int, field: str, forms: list[str]) -> int:
+        values: list[Any] = [*forms, *(int(f) for f in forms if f.isdigit() and len(f) < 19)]
+
+        def run(db: sqlite3.Connection) -> int:
+            ids = [r[0] for r in db.execute(
+                f"SELECT event_id FROM errors WHERE project_id = ? AND json_extract(data, '$.user.{field}') "
+                f"IN ({', '.join('?' * len(values))})", (project_id, *values))]
+            for event_id in ids:
+                db.execute("DELETE FROM errors WHERE project_id = ? AND event_id = ?", (project_id, event_id))
+                db.execute("DELETE FROM replay_errors WHERE project_id = ? AND event_id = ?", (project_id, event_id))
+            # issues left without an error go; the others count what is left
+            db.execute("DELETE FROM issues WHERE project_id = ? AND NOT EXISTS "
+                       "(SELECT 1 FROM errors e WHERE e.issue_id = issues.id)", (project_id,))
+            db.execute("UPDATE issues SET count = (SELECT COUNT(*) FROM errors e WHERE e.issue_id = issues.id) "
+                       "WHERE project_id = ?", (project_id,))
+            # click texts no click has any more (they may name the user) go too
+            db.execute("DELETE FROM click_texts WHERE project_id = ? AND NOT EXISTS (SELECT 1 FROM clicks c "
+                       "WHERE c.project_id = click_texts.project_id AND c.text = click_texts.text)", (project_id,))
+            return len(ids)
+
+        return await self._write(run)
+
+    async def add_audit(self, actor: str, action: str, project_id: int, detail: dict[str, Any]) -> None:
+        await self._write(lambda db: db.execute(
+            "INSERT INTO audit (at, actor, action, project_id, detail) VALUES (?, ?, ?, ?, ?)",
+            (time.time(), actor, action, project_id, json.dumps(detail))))
+
+    async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        def run(db: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = db.execute("SELECT at, actor, action, project_id, detail FROM audit ORDER BY id DESC LIMIT ?",
+                              (limit,))
+            return [{"at": r[0], "actor": r[1], "action": r[2], "project_id": r[3], "detail": json.loads(r[4])}
+                    for r in rows]
+
+        return await self._read(run)
+
+
 def _statements(script: str) -> list[str]:
     """A migration's statements, one by one (``executescript`` would commit the open transaction)."""
     statements, current = [], ""
@@ -565,3 +710,17 @@ def _statements(script: str) -> list[str]:
             statements.append(current.strip())
             current = ""
     return [s for s in statements if s.strip(" ;\n")]
+
+
+class _ReplayWriter:
+    """What ``SQLiteIndex.replay_writer`` yields."""
+
+    def __init__(self, index: SQLiteIndex, state: ScrubberState):
+        self._index = index
+        self.state = state
+
+    async def record_segment(self, segment: SegmentRecord, state: bytes, clicks: list[ClickRecord] | None = None,
+                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
+        old = await self._index.record_segment(segment, state, self.state.version, clicks, dead_earlier)
+        self.state = ScrubberState(state, self.state.version + 1)
+        return old

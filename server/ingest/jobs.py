@@ -17,6 +17,7 @@ from replayd.scrubbing import ReplayState
 
 from ..codec import encode_segment
 from .bounds import ITEM_MAX_DEPTH, decompress_recording, parse_json, trim_depth
+from .clicks import SegmentClicks, pack_state, unpack_state
 from .refused import IngestRefused
 from .summary import summarise
 from .worker import worker_limits, worker_scrubber
@@ -31,6 +32,7 @@ class SegmentJob:
     max_recording_bytes: int
     max_events: int
     state: bytes | None = None
+    segment_id: int = 0
     # The envelope's replay_event items, scrubbed in the same job to save a round trip.
     replay_events: list[bytes] = field(default_factory=list)
 
@@ -49,6 +51,7 @@ class SegmentResult:
     state: bytes
     error_ids: list[str] = field(default_factory=list)
     replay_events: list[dict[str, Any]] = field(default_factory=list)
+    clicks: SegmentClicks = field(default_factory=SegmentClicks)
 
 
 @contextlib.contextmanager
@@ -74,9 +77,14 @@ def process_segment(job: SegmentJob) -> SegmentResult:
             413, f"recording has {len(events)} events, over limits.max_events_per_segment ({job.max_events})"
         )
     summary = summarise(events)
-    state = ReplayState.from_bytes(job.state) if job.state else None
+    limits = worker_limits()
+    scrubber_state, tracker = unpack_state(job.state)
+    state = ReplayState.from_bytes(scrubber_state) if scrubber_state else ReplayState()
+    state.click_limit = limits.max_click_nodes
     with scrub_failures_refused("recording"):
         result = worker_scrubber().scrub_recording(events, state)
+        # from the scrubbed events and the elements the scrub noted: the index never sees what it removed
+        indexed = tracker.segment(job.segment_id, result.events, limits.max_clicks_per_segment, result.state)
     blob = encode_segment(result.events, job.quality)
     return SegmentResult(
         blob=blob,
@@ -88,9 +96,10 @@ def process_segment(job: SegmentJob) -> SegmentResult:
         click_count=summary.click_count,
         rage_click_count=summary.rage_click_count,
         report=result.report.to_dict(),
-        state=result.state.to_bytes(),
+        state=pack_state(result.state.to_bytes(), tracker),
         error_ids=summary.error_ids,
         replay_events=replay_events,
+        clicks=indexed,
     )
 
 

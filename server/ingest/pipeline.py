@@ -1,29 +1,32 @@
 """The event-loop half of ingest: route items to workers, then write blobs before index rows.
 
-Order per segment: scrub in a worker → write the blob (or spool it) → record the segment row and
-the scrubber's replay state in one transaction. A crash between steps leaves at most an
-unreferenced blob (overwritten when the SDK re-sends), never a row pointing at a missing blob.
-Segments of one replay are handled one at a time so each is scrubbed with the node tree left by the
-previous ones.
+Order per segment, all inside the replay's lock (``Index.replay_writer``, held in the database so
+it covers every node): read the scrubber state → scrub in a worker → write the blob (or spool it)
+under a key named by its bytes' digest → record the segment row, its clicks and the new state in
+one transaction that also checks the state's version. So segments of one replay are scrubbed one at a time, each
+with the state the previous one left, whichever node gets them. A crash between steps leaves at most
+an unreferenced blob (written again, same key, when the SDK re-sends), never a row pointing at a
+missing blob. docs/architecture.md ("Several nodes") gives the whole protocol.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from ..codec import CODEC
 from ..config import Config
-from ..index import Index, SegmentRecord, StateConflict
+from ..index import Index, ReplayBusy, ReplayWriter, SegmentRecord, StateConflict
 from ..metrics import Metrics
 from ..spool import Spool, SpoolFull
 from ..storage import BlobStore, segment_key
 from ..uploader import Uploader
 from ..workers import WorkerPool
+from .clicks import SegmentClicks
 from .envelope import Envelope, EnvelopeError, EnvelopeTooLarge, split_recording
 from .items import checked_id, error_record, hex_id, replay_event_record
 from .jobs import SegmentJob, process_item, process_segment
@@ -31,8 +34,10 @@ from .refused import IngestRefused
 
 log = logging.getLogger("replayd.ingest")
 
-MAX_LOCKS = 10_000
 SPOOL_RETRY_AFTER = 30
+# Scrubs of one segment when its state turns out stale at commit (the replay's lock was lost: its
+# database session ended while this node still ran). Each retry starts over with the current state.
+MAX_STATE_ATTEMPTS = 3
 
 
 class Unavailable(Exception):
@@ -42,23 +47,6 @@ class Unavailable(Exception):
         super().__init__(detail)
         self.detail = detail
         self.retry_after = retry_after
-
-
-class ReplayLocks:
-    """One asyncio lock per replay, forgetting idle ones beyond MAX_LOCKS."""
-
-    def __init__(self) -> None:
-        self._locks: OrderedDict[tuple[int, str], asyncio.Lock] = OrderedDict()
-
-    def get(self, key: tuple[int, str]) -> asyncio.Lock:
-        lock = self._locks.pop(key, None) or asyncio.Lock()
-        self._locks[key] = lock
-        while len(self._locks) > MAX_LOCKS:
-            oldest_key, oldest = next(iter(self._locks.items()))
-            if oldest.locked():
-                break
-            del self._locks[oldest_key]
-        return lock
 
 
 class Ingestor:
@@ -71,12 +59,6 @@ class Ingestor:
         self.uploader = uploader
         self.metrics = metrics
         self._pool = pool
-        self._locks = ReplayLocks()
-
-    def replay_lock(self, project_id: int, replay_id: str) -> asyncio.Lock:
-        """The lock a replay's segments are stored under (blob, then row); compaction deletes a replaced
-        object under it, so it never deletes a re-sent segment's blob whose row is not written yet."""
-        return self._locks.get((project_id, replay_id))
 
     async def _in_pool(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await self._pool.run(fn, *args)
@@ -141,42 +123,32 @@ class Ingestor:
                               replay_events: list[bytes]) -> list[dict[str, Any]]:
         """Store one segment; returns the scrubbed replay_event items that rode along in its job."""
         assert replay_id is not None  # ingest() refuses recordings without one
-        limits = self.config.limits
-        async with self._locks.get((project_id, replay_id)):
-            stored_state = await self.index.get_state(project_id, replay_id)
-            job = SegmentJob(
-                payload=body,
-                quality=self.config.storage.compression_quality,
-                max_recording_bytes=limits.max_recording_bytes,
-                max_events=limits.max_events_per_segment,
-                state=stored_state.data,
-                replay_events=replay_events,
-            )
-            result = await self._in_pool(process_segment, job)
-            for data in result.replay_events:  # before the segment is kept: its metadata must be usable too
-                _replay_event_id(data)
-            record = SegmentRecord(
-                project_id=project_id,
-                replay_id=replay_id,
-                segment_id=segment_id,
-                blob_key=segment_key(project_id, replay_id, segment_id),
-                codec=CODEC,
-                started_at=result.started_at,
-                ended_at=result.ended_at,
-                event_count=result.event_count,
-                raw_bytes=result.raw_bytes,
-                stored_bytes=len(result.blob),
-                has_full_snapshot=result.has_full_snapshot,
-                click_count=result.click_count,
-                rage_click_count=result.rage_click_count,
-                scrub_report=result.report,
-            )
+        for attempt in range(1, MAX_STATE_ATTEMPTS + 1):
+            written: list[SegmentRecord] = []  # the blob about to be written, if it got that far
             try:
-                record = await self._store_blob(record, result.blob, result.state, stored_state.version)
-            except StateConflict:  # the replay was deleted (or written by another process) meanwhile
-                raise Unavailable("the replay changed while this segment was scrubbed; retry", 1) from None
-            if marked := [e for e in map(hex_id, result.error_ids) if e]:
-                await self.index.link_errors(project_id, replay_id, marked)
+                async with self.index.replay_writer(project_id, replay_id, segment_id,
+                                                    self.config.index.replay_lock_timeout) as writer:
+                    record, result = await self._scrub_and_store(writer, project_id, replay_id, segment_id, body,
+                                                                 replay_events, written)
+                break
+            except ReplayBusy as exc:
+                raise Unavailable(f"{exc}; retry", 1) from None
+            except Exception as exc:
+                # No row was committed for this blob (a refused commit, a lost connection, a full
+                # spool) unless the commit went through unanswered: _discard reads the row to know.
+                # Here, after the writer's block, its connection is back in the pool for that read.
+                for unrecorded in written:
+                    with contextlib.suppress(Exception):
+                        await self._discard(unrecorded)
+                if not isinstance(exc, StateConflict):
+                    raise
+                # the replay was deleted, or the lock lost, meanwhile: scrub again with the current state
+                log.warning("segment %d of replay %s: scrubber state changed before its commit; scrubbing again "
+                            "(attempt %d)", segment_id, replay_id, attempt)
+                if attempt == MAX_STATE_ATTEMPTS:
+                    raise Unavailable("the replay changed while this segment was scrubbed; retry", 1) from None
+        if marked := [e for e in map(hex_id, result.error_ids) if e]:
+            await self.index.link_errors(project_id, replay_id, marked)
         m = self.metrics
         m.inc("replayd_segments_ingested_total")
         m.inc("replayd_segment_raw_bytes_total", result.raw_bytes)
@@ -189,9 +161,77 @@ class Ingestor:
         }})
         return result.replay_events
 
-    async def _store_blob(self, record: SegmentRecord, blob: bytes, state: bytes, state_version: int) -> SegmentRecord:
-        """Blob store first, else the durable spool; the index row only after the bytes are safe.
-        Returns the record as stored (its location).
+    async def _scrub_and_store(self, writer: ReplayWriter, project_id: int, replay_id: str, segment_id: int,
+                               body: bytes, replay_events: list[bytes],
+                               written: list[SegmentRecord]) -> tuple[SegmentRecord, Any]:
+        """Scrub with the writer's state, keep the blob (noted in ``written`` first), record it; the
+        record as stored and the worker's result. The caller holds the replay's lock. Nothing here
+        takes a second database connection (the writer holds one; a full pool must not stop it)."""
+        limits = self.config.limits
+        job = SegmentJob(
+            payload=body,
+            quality=self.config.storage.compression_quality,
+            max_recording_bytes=limits.max_recording_bytes,
+            max_events=limits.max_events_per_segment,
+            state=writer.state.data,
+            segment_id=segment_id,
+            replay_events=replay_events,
+        )
+        result = await self._in_pool(process_segment, job)
+        for data in result.replay_events:  # before the segment is kept: its metadata must be usable too
+            _replay_event_id(data)
+        record = SegmentRecord(
+            project_id=project_id,
+            replay_id=replay_id,
+            segment_id=segment_id,
+            blob_key=segment_key(project_id, replay_id, segment_id, result.blob),
+            codec=CODEC,
+            started_at=result.started_at,
+            ended_at=result.ended_at,
+            event_count=result.event_count,
+            raw_bytes=result.raw_bytes,
+            stored_bytes=len(result.blob),
+            has_full_snapshot=result.has_full_snapshot,
+            click_count=result.click_count,
+            rage_click_count=result.rage_click_count,
+            scrub_report=result.report,
+            console_error_count=result.clicks.console_error_count,
+        )
+        written.append(record)
+        record, replaced = await self._store_blob(writer, record, result.blob, result.state, result.clicks)
+        if replaced is not None and replaced.blob_key != record.blob_key and (
+                # a compacted object holds the replay's other segments too: only once none is left in it
+                not replaced.compacted or not await self.index.blob_referenced(
+                    replaced.project_id, replaced.replay_id, replaced.blob_key)):
+            await self._delete_blob(replaced)  # no row names it now (the new row is committed, under the lock)
+        return record, result
+
+    async def _discard(self, record: SegmentRecord) -> None:
+        """Delete a blob whose commit failed, unless the segment's row names it after all (the commit
+        went through unanswered, or the same bytes were stored again)."""
+        current = await self.index.get_segment(record.project_id, record.replay_id, record.segment_id)
+        if current is None or current.blob_key != record.blob_key:
+            await self._delete_blob(record)
+
+    async def _delete_blob(self, record: SegmentRecord) -> None:
+        """From this node's spool and the blob store, wherever it got to (an entry in another
+        node's spool is dropped by that node's uploader: no row names it). A failure only leaves an
+        unreferenced blob, deleted with its replay."""
+        self.spool.remove(self.spool.path / self.spool.entry_name(record))
+        if not self.uploader.store_healthy:  # no waiting on a store that is down, under the replay's lock
+            log.warning("blob store failing: the unreferenced blob %s stays until its replay is deleted",
+                        record.blob_key)
+            return
+        try:
+            await asyncio.wait_for(self.blobs.delete(record.blob_key), self.config.storage.put_timeout)
+        except (OSError, ValueError) as exc:
+            log.warning("could not delete the unreferenced blob %s: %s", record.blob_key, exc)
+
+    async def _store_blob(self, writer: ReplayWriter, record: SegmentRecord, blob: bytes, state: bytes,
+                          clicks: SegmentClicks) -> tuple[SegmentRecord, SegmentRecord | None]:
+        """Blob store first, else the durable spool; the index row — with the segment's clicks, in
+        the same commit — only after the bytes are safe. Returns the record as stored (its location)
+        and the row it replaced.
 
         Only an outage (an OSError: StoreUnavailable, a timeout, a disk error) sends the segment to the
         spool; anything else is a bug that must not make every later segment look like an outage.
@@ -205,20 +245,19 @@ class Ingestor:
                 log.warning("blob store write failed (%s); spooling until it recovers", type(exc).__name__)
                 self.uploader.store_failed()
             record = dataclasses.replace(record, location="spool")
-            name = self.spool.entry_name(record.project_id, record.replay_id, record.segment_id)
+            name = self.spool.entry_name(record)
             self.uploader.writing.add(name)
             try:
                 await self.spool.put(record, blob, state)
                 self.metrics.inc("replayd_spooled_total")
-                await self.index.record_segment(record, state, state_version)
+                replaced = await writer.record_segment(record, state, clicks.clicks, clicks.dead_earlier)
             except SpoolFull as full:
                 raise Unavailable(f"blob store unavailable and {full}; retry later", SPOOL_RETRY_AFTER) from None
             finally:
                 self.uploader.writing.discard(name)
             self.uploader.wake()
-            return record
-        await self.index.record_segment(record, state, state_version)
-        return record
+            return record, replaced
+        return record, await writer.record_segment(record, state, clicks.clicks, clicks.dead_earlier)
 
 
 def _replay_event_id(data: dict[str, Any]) -> str | None:

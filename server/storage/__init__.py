@@ -3,12 +3,16 @@ opens the one ``storage.backend`` names.
 
 Key layout (relative to the store's root or ``storage.prefix``)::
 
-    {project_id}/{replay_id}/{segment_id:06d}          one segment, as ingest stored it
+    {project_id}/{replay_id}/{segment_id:06d}-{digest}     one segment, as ingest stored it
     {project_id}/{replay_id}/compacted-{generation:06d} a finished replay's segments, compacted
 
-One object per segment, holding the codec's bytes (see ``server.codec``), until compaction
-(``server.compaction``) rewrites a finished replay as one object of a few chunks, read by byte range
-(``get_range``). A replay's objects share a prefix, so deleting a replay deletes its prefix.
+One object per segment, holding the codec's bytes (see ``server.codec``); ``digest`` is 16 hex digits
+of the bytes' BLAKE2b hash, so two writers of one segment with different bytes (one of them scrubbed
+with a state that is no longer current, see docs/architecture.md) can never overwrite each other's
+object, and one with the same bytes writes the same object again. The index row names the object
+its segment is. Keys without a digest (``{segment_id:06d}``), written before, stay readable.
+Compaction (``server.compaction``) rewrites a finished replay as one object of a few chunks, read by
+byte range (``get_range``). A replay's objects share a prefix, so deleting a replay deletes its prefix.
 
 Keys are built only by ``segment_key``, ``compacted_key`` and ``replay_prefix``, which refuse anything but a canonical
 replay id (32 lowercase hex digits): a malformed id is a ``ValueError`` (a bug upstream), never a
@@ -20,12 +24,13 @@ the caller may retry later (ingest spools meanwhile). Any other exception is not
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Protocol
 
 _REPLAY_ID = re.compile(r"[0-9a-f]{32}")
 _REPLAY_PREFIX = re.compile(r"[0-9]+/[0-9a-f]{32}/")
-_SEGMENT_KEY = re.compile(r"[0-9]+/[0-9a-f]{32}/[0-9]{6,10}")
+_SEGMENT_KEY = re.compile(r"[0-9]+/[0-9a-f]{32}/[0-9]{6,10}(-[0-9a-f]{16})?")
 _COMPACTED_KEY = re.compile(r"[0-9]+/[0-9a-f]{32}/compacted-([0-9]{6,10})")
 
 
@@ -67,8 +72,13 @@ def is_replay_id(value: str) -> bool:
     return _REPLAY_ID.fullmatch(value) is not None
 
 
-def segment_key(project_id: int, replay_id: str, segment_id: int) -> str:
-    return check_segment_key(f"{project_id}/{replay_id}/{segment_id:06d}")
+def segment_key(project_id: int, replay_id: str, segment_id: int, blob: bytes | None = None) -> str:
+    """Where the segment's ``blob`` is kept: named by the segment and the bytes' digest (without
+    ``blob``, the key of replayd before digests)."""
+    key = f"{project_id}/{replay_id}/{segment_id:06d}"
+    if blob is not None:
+        key += "-" + hashlib.blake2b(blob, digest_size=8).hexdigest()
+    return check_segment_key(key)
 
 
 def compacted_key(project_id: int, replay_id: str, generation: int) -> str:

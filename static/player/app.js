@@ -21,6 +21,9 @@ export function mountPlayer(root, { breadcrumbs = null, autoplay = false } = {})
   if (breadcrumbs) root.addEventListener('player-time', (e) => breadcrumbs.sync(e.detail.t));
   globalThis.replaydPlayer = player; // for tests and the benchmark
   const started = player.start({ autoplay });
+  if (config.focus_click != null) { // opened from a search on clicks: the click it found, marked
+    controls.drawMarkers([{ t: config.focus_click, kind: 'searched', label: 'the click the search found' }]);
+  }
   started.then(async () => {
     const response = await fetch(config.breadcrumbs_url, { credentials: 'same-origin' });
     if (!response.ok) return;

@@ -3,6 +3,7 @@
 import { decodeBatch } from './codec.js';
 
 const BATCH = 30; // segments per request: big enough to cut round trips, small enough to show progress
+const MAX_UNAVAILABLE_RETRIES = 6; // a spooled segment is normally uploaded within seconds
 
 function deferred() {
   let resolve;
@@ -81,7 +82,13 @@ export class SegmentLoader {
     const last = this.table[run[run.length - 1]].id;
     try {
       // no custom headers: the request must match the page's <link rel=preload> to reuse it
-      const response = await fetch(`${this.url}?from=${first}&to=${last}`, { credentials: 'same-origin' });
+      let response = await fetch(`${this.url}?from=${first}&to=${last}`, { credentials: 'same-origin' });
+      // 503: a segment waits in another replayd node's spool ("not yet uploaded"); ask again when told
+      for (let retry = 0; response.status === 503 && retry < MAX_UNAVAILABLE_RETRIES; retry += 1) {
+        const seconds = Math.min(30, Number(response.headers.get('Retry-After')) || 5);
+        await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+        response = await fetch(`${this.url}?from=${first}&to=${last}`, { credentials: 'same-origin' });
+      }
       if (!response.ok) throw new Error(`segments ${first}–${last}: HTTP ${response.status}`);
       const byId = decodeBatch(await response.arrayBuffer());
       run.forEach((i, k) => {

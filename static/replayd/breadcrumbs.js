@@ -1,7 +1,7 @@
 // Breadcrumbs, in the recording as custom events (Sentry's format) and kept for error events:
-// navigations, clicks, console warnings and errors, fetch and XHR requests (never bodies or headers).
+// navigations, clicks, console warnings and errors; fetch and XHR requests as performance spans.
 
-import { guard, str } from './util.js';
+import { guard, noop, str } from './util.js';
 
 const MAX_KEPT = 30;
 
@@ -22,15 +22,17 @@ export function describe(el) {
   return parts.join(' > ');
 }
 
-// own: URL prefix of our uploads (never recorded); add(crumb): where breadcrumbs go; nav(href).
-export function installBreadcrumbs(own, add, nav) {
+// own: URL prefix of our uploads (never recorded); o: options; add(tag, payload): a custom event in
+// the recording; nav(href).
+export function installBreadcrumbs(own, o, add, nav) {
   const kept = [];
-  const crumb = guard((category, message, data, level, type) => {
+  // keepOnly: for error events, not the recording (a request is recorded as a span)
+  const crumb = guard((category, message, data, level, type, keepOnly) => {
     const c = { timestamp: Date.now() / 1000, type: type || 'default', category, message, data };
     if (level) c.level = level;
     kept.push(c);
     if (kept.length > MAX_KEPT) kept.shift();
-    add(c);
+    if (!keepOnly) add('breadcrumb', c);
   });
 
   // Clicks.
@@ -75,14 +77,58 @@ export function installBreadcrumbs(own, add, nav) {
     };
   }
 
-  // Network: method, URL, status, duration.
-  const request = guard((category, method, url, status, started) => {
+  // Network: a breadcrumb kept for error events and, in the recording, a performanceSpan (the Sentry
+  // SDK's shape, so the server scrubs it and the player shows it alike): method, URL, status, timing;
+  // for URLs in networkDetailAllowUrls also headers (a few, by name), bodies and sizes.
+  const names = (list) => ['content-type', 'content-length', 'accept'].concat(list.map((h) => h.toLowerCase()));
+  const reqNames = names(o.networkRequestHeaders), resNames = names(o.networkResponseHeaders);
+  const pick = (pairs, allow) => {
+    const out = {};
+    for (const [k, v] of pairs) if (allow.indexOf(k.toLowerCase()) >= 0) out[k.toLowerCase()] = v;
+    return out;
+  };
+  // {headers, size (bytes), body (JSON parsed when it is JSON; cut at networkMaxBodySize characters)}
+  const part = (headers, body, size) => {
+    const r = { headers, size };
+    if (body instanceof URLSearchParams) body = String(body);
+    if (typeof body === 'string' && body) {
+      r.size = size || new TextEncoder().encode(body).length;
+      if (!o.networkCaptureBodies) return r;
+      if (body.length > o.networkMaxBodySize) {
+        r.body = body.slice(0, o.networkMaxBodySize) + '…';
+        r._meta = { warnings: ['TEXT_TRUNCATED'] };
+      } else {
+        try { r.body = /^\s*[[{]/.test(body) ? JSON.parse(body) : body; } catch (e) { r.body = body; }
+      }
+    }
+    return r;
+  };
+  // A response body, read from a clone: at most networkMaxBodySize characters and 5 s (a stream may
+  // never end); the page's own copy is untouched.
+  const text = async (res) => {
+    if (!o.networkCaptureBodies || !res.body) return;
+    const reader = res.body.getReader(), dec = new TextDecoder(), timer = setTimeout(() => reader.cancel().catch(noop), 5000);
+    let s = '';
+    try {
+      for (let c; !(c = await reader.read()).done && s.length <= o.networkMaxBodySize;) s += dec.decode(c.value, { stream: true });
+      reader.cancel().catch(noop);
+    } finally {
+      clearTimeout(timer);
+    }
+    return s;
+  };
+  const allowed = (url) => o.networkDetailAllowUrls.some((p) => (typeof p === 'string' ? url.indexOf(p) >= 0 : p.test(url)));
+  const request = guard((category, method, url, status, started, detail) => {
     url = new URL(String(url), location.href).href;
     if (url.indexOf(own) === 0) return;
-    crumb(category, undefined, {
-      method: String(method || 'GET').toUpperCase(), url, status_code: status,
-      duration: Math.round(Date.now() - started),
-    }, status >= 400 || !status ? 'error' : undefined, 'http');
+    method = String(method || 'GET').toUpperCase();
+    const end = Date.now(), data = { method, statusCode: status };
+    crumb(category, undefined, { method, url, status_code: status, duration: end - started },
+      status >= 400 || !status ? 'error' : undefined, 'http', true);
+    const span = () => add('performanceSpan', { op: 'resource.' + category, description: url,
+      startTimestamp: started / 1000, endTimestamp: end / 1000, data });
+    if (!detail || !allowed(url)) return span();
+    new Promise((resolve) => resolve(detail(data))).then(span, span);
   });
   const origFetch = window.fetch;
   if (typeof origFetch === 'function') {
@@ -92,22 +138,38 @@ export function installBreadcrumbs(own, add, nav) {
       try {
         const method = (init && init.method) || (input && input.method);
         const url = input && typeof input === 'object' && 'url' in input ? input.url : input;
-        p.then((r) => request('fetch', method, url, r.status, started), () => request('fetch', method, url, 0, started));
+        p.then((r) => request('fetch', method, url, r.status, started, async (data) => {
+          data.request = part(pick(new Headers((init && init.headers) || (input && input.headers) || {}), reqNames), init && init.body);
+          const h = r.headers, res = r.clone(); // now, before the page reads the body
+          data.response = part(pick(h, resNames), await text(res), +h.get('content-length'));
+        }), () => request('fetch', method, url, 0, started));
       } catch (e) { /* never in the page's way */ }
       return p;
     };
   }
   const XHR = window.XMLHttpRequest && XMLHttpRequest.prototype;
   if (XHR) {
-    const open = XHR.open, send = XHR.send, requests = new WeakMap();
+    const open = XHR.open, send = XHR.send, setHeader = XHR.setRequestHeader, requests = new WeakMap();
     XHR.open = function (method, url) {
-      try { requests.set(this, [method, url]); } catch (e) { /* not an XHR */ }
+      try { requests.set(this, [method, url, []]); } catch (e) { /* not an XHR */ }
       return open.apply(this, arguments);
     };
-    XHR.send = function () {
-      const info = requests.get(this), started = Date.now();
+    XHR.setRequestHeader = function (name, value) {
+      const info = requests.get(this);
+      if (info) info[2].push([String(name), String(value)]);
+      return setHeader.apply(this, arguments);
+    };
+    XHR.send = function (body) {
+      const info = requests.get(this), started = Date.now(), xhr = this;
       if (info) try {
-        this.addEventListener('loadend', () => request('xhr', info[0], info[1], this.status, started));
+        xhr.addEventListener('loadend', () => request('xhr', info[0], info[1], xhr.status, started, (data) => {
+          data.request = part(pick(info[2], reqNames), body);
+          const type = xhr.responseType, pairs = xhr.getAllResponseHeaders().trim().split(/[\r\n]+/)
+            .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]);
+          data.response = part(pick(pairs, resNames),
+            !type || type === 'text' ? xhr.responseText : type === 'json' ? JSON.stringify(xhr.response) : undefined,
+            +xhr.getResponseHeader('content-length'));
+        }));
       } catch (e) { /* nothing */ }
       return send.apply(this, arguments);
     };

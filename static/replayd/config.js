@@ -20,6 +20,11 @@ export const DEFAULTS = {
   maxQueueEntries: 1000,
   maxStoredBytes: 1000000, // of the queue mirrored to sessionStorage, shared with the host page
   compress: true,
+  worker: true, // compress in a worker (off the page's main thread)
+  workerUrl: '', // the worker's script (same origin as the page); default: a blob: URL of a built-in copy
+  stormMutations: 10000, // this many DOM mutations within stormWindowMs pause recording...
+  stormWindowMs: 50,
+  stormCalmMs: 1000, // ... until a stormCalmMs passes with fewer; then a fresh full snapshot
   maskAllInputs: true, // passwords are masked whatever this says
   maskAllText: false,
   blockClass: 'rr-block',
@@ -30,6 +35,11 @@ export const DEFAULTS = {
   ignoreSelector: '',
   captureErrors: true,
   breadcrumbs: true,
+  networkDetailAllowUrls: [], // fetch/XHR to URLs containing one of these (or matching a RegExp): headers, bodies
+  networkCaptureBodies: true,
+  networkRequestHeaders: [], // besides content-type, content-length, accept
+  networkResponseHeaders: [],
+  networkMaxBodySize: 150000, // characters of a body kept; longer ones are cut (their size is sent)
   environment: '',
   release: '',
   debug: false,
@@ -44,13 +54,14 @@ export function envelopeUrl(dsn) {
     `&sentry_version=7&sentry_client=${SDK.name}%2F${VERSION}`;
 }
 
-// Options from the script tag: data-session-sample-rate="0.5" → sessionSampleRate: 0.5.
+// Options from the script tag: data-session-sample-rate="0.5" → sessionSampleRate: 0.5; lists
+// separated by spaces: data-network-detail-allow-urls="https://api.example.com /graphql".
 export function fromDataset(ds) {
   const opts = {};
   for (const k in ds) {
     if (!(k in DEFAULTS)) continue;
     const v = ds[k], t = typeof DEFAULTS[k];
-    opts[k] = t === 'number' ? +v : t === 'boolean' ? v !== 'false' && v !== '0' : v;
+    opts[k] = t === 'number' ? +v : t === 'boolean' ? v !== 'false' && v !== '0' : t === 'object' ? v.split(/\s+/).filter(String) : v;
   }
   return opts;
 }

@@ -58,7 +58,7 @@ const api = {
     queue.restore();
     rec = createRecorder(o, queue, () => user);
     if (o.breadcrumbs) {
-      crumbs = installBreadcrumbs(url.split('?')[0], rec.crumb, rec.url);
+      crumbs = installBreadcrumbs(url.split('?')[0], o, rec.custom, rec.url);
     }
     installErrorHandlers(capture);
     // Cut and persist synchronously: the page may be gone before compression or a request ends.

@@ -21,6 +21,10 @@ export function createRecorder(o, queue, getUser) {
   let stopped = false;
   let pend = fresh();
   let wins = []; // buffer mode: [{t, ev: [json], n}], each led by a full snapshot
+  // Mutation storms: rrweb is stopped while the page rewrites itself faster than stormMutations per
+  // stormWindowMs, and started again (a fresh full snapshot) once a stormCalmMs passes with fewer.
+  let storm = null; // {n: mutations seen while paused, from: ms, k: mutations seen in this look}
+  let win = 0, count = 0, watch = null;
 
   function fresh() {
     // n: the segment's JSON length if cut now ('[' + events joined by ',' + ']')
@@ -42,22 +46,22 @@ export function createRecorder(o, queue, getUser) {
     return ev;
   }
 
-  // Close the pending segment and queue it (numbered now, compressed in the background).
+  // Close the pending segment and queue it (numbered now, compressed in the background, off the
+  // page's thread where a worker runs).
   function cut() {
     clearTimeout(pend.timer);
     if (!pend.ev.length) return;
     const p = pend;
     pend = fresh();
     if (s.mode !== 'session') return;
-    const raw = '[' + p.ev.join(',') + ']';
-    if (!queue.room(raw.length)) {
+    if (!queue.room(p.n)) {
       log('queue full: recording paused until it drains');
       blocked = true;
       return;
     }
     const seg = s.seg++;
     saveSession(s);
-    queue.push({ k: 'r', id: s.id, seg, ev: replayEvent(seg, p), raw });
+    queue.push({ k: 'r', id: s.id, seg, ev: replayEvent(seg, p), parts: p.ev, n: p.n });
   }
 
   function add(e) {
@@ -104,8 +108,62 @@ export function createRecorder(o, queue, getUser) {
     add(e);
   }
 
+  // A custom event (breadcrumbs, errors, spans, storm marks): ours, so it is kept while rrweb is
+  // stopped by a storm.
+  const custom = (tag, payload, t) => emit({ type: 5, timestamp: t || Date.now(), data: { tag, payload } });
+
+  // A storm's gap so far: {mutations, from, to} (the player shows "recording paused").
+  function mark(gap) {
+    const t = Date.now();
+    custom('replayd.paused', { mutations: gap.n, from: gap.from, to: t }, t);
+    gap.n = 0;
+    gap.from = t;
+  }
+
+  // Our observer is created before rrweb's, so the browser calls it first with the same records: on a
+  // storm it stops rrweb, which discards rrweb's copy of them unprocessed. While paused it looks away
+  // (watching costs the page a record per mutation) and back every other stormCalmMs: the storm is
+  // over once a stormCalmMs of watching sees fewer than stormMutations.
+  // rrweb's options: the browser then hands both observers the same record objects (their JS
+  // wrappers made once).
+  const look = () => watch.observe(document, { childList: true, attributes: true, attributeOldValue: true,
+    characterData: true, characterDataOldValue: true, subtree: true });
+
+  function observe(records) {
+    const t = Date.now(), n = records.length;
+    if (storm) {
+      storm.n += n;
+      if ((storm.k += n) >= o.stormMutations) watch.disconnect();
+      return;
+    }
+    if (t - win > o.stormWindowMs) { win = t; count = 0; }
+    if ((count += n) < o.stormMutations || !stopRrweb) return;
+    log('mutation storm: recording paused');
+    storm = { n: count, from: t };
+    halt();
+    watch.disconnect();
+    const probe = guard(() => {
+      if (stopped) return;
+      storm.k = 0;
+      look();
+      setTimeout(guard(() => {
+        if (stopped) return;
+        if (storm.k >= o.stormMutations) return void setTimeout(probe, o.stormCalmMs);
+        const gap = storm;
+        storm = null;
+        start(); // a fresh full snapshot, then the mark
+        mark(gap);
+      }), o.stormCalmMs);
+    });
+    setTimeout(probe, o.stormCalmMs);
+  }
+
   function start() {
-    if (stopped || s.mode === 'off') return;
+    if (stopped || s.mode === 'off' || storm) return;
+    if (!watch && typeof MutationObserver === 'function') {
+      watch = new MutationObserver(guard(observe));
+      look();
+    }
     stopRrweb = record({
       emit: guard(emit),
       checkoutEveryNms: s.mode === 'buffer' ? o.bufferMs / 2 : o.checkoutEveryNms,
@@ -144,19 +202,23 @@ export function createRecorder(o, queue, getUser) {
     restart();
   }
 
-  const recording = () => !!stopRrweb && !paused && !stopped;
+  const recording = () => !!(stopRrweb || storm) && !paused && !stopped;
 
   return {
     start: guard(start),
-    cut: guard(cut),
+    // Cut the segment (the page is hidden or going away, or flush()): a storm's gap so far is marked.
+    cut: guard(() => {
+      if (storm) mark(storm);
+      cut();
+    }),
     id: () => s.id,
     mode: () => s.mode,
     // The queue has room again: resume with a full snapshot.
     room: guard(() => {
-      if (blocked && recording()) record.takeFullSnapshot(true);
+      if (blocked && stopRrweb && !paused) record.takeFullSnapshot(true);
     }),
-    crumb: guard((payload) => {
-      if (recording()) record.addCustomEvent('breadcrumb', payload);
+    custom: guard((tag, payload, t) => {
+      if (recording()) custom(tag, payload, t);
     }),
     url: guard((href) => {
       if (recording()) pend.urls.push(href);
@@ -165,13 +227,13 @@ export function createRecorder(o, queue, getUser) {
     // session. Returns whether the error belongs to a replay.
     error: guard((eventId) => {
       if (!recording()) return false;
-      record.addCustomEvent('error', { eventId });
+      custom('error', { eventId });
       if (s.mode === 'buffer') {
         if (!wins.length) return false;
         s.mode = 'session';
         s.start = wins[0].t;
         pend = fresh();
-        for (const w of wins) pend.ev = pend.ev.concat(w.ev);
+        for (const w of wins) { pend.ev = pend.ev.concat(w.ev); pend.n += w.n + w.ev.length; }
         pend.t1 = Date.now();
         pend.urls.push(location.href);
         wins = [];
@@ -199,6 +261,7 @@ export function createRecorder(o, queue, getUser) {
       cut();
       stopped = true;
       halt();
+      if (watch) watch.disconnect();
     }),
   };
 }

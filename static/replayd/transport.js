@@ -2,7 +2,9 @@
 // errors, 5xx and 429 (Retry-After honoured), bounded, mirrored to sessionStorage so unsent data
 // survives page loads of the tab, and drained with keepalive requests when the page goes away.
 
+import code from 'replayd-worker-code';
 import { SDK } from './config.js';
+import { b64, pack } from './pack.js';
 import { log, noop, store } from './util.js';
 
 const KEY = 'replayd:queue';
@@ -19,32 +21,56 @@ function bytes(parts) {
   return out;
 }
 
-function b64(u8) {
-  let s = '';
-  for (let i = 0; i < u8.length; i += 32768) s += String.fromCharCode.apply(null, u8.subarray(i, i + 32768));
-  return btoa(s);
-}
-
 const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
-// JSON → zlib stream (CompressionStream 'deflate'); null where the browser has no CompressionStream.
-export async function deflate(text) {
-  if (typeof CompressionStream !== 'function') return null;
-  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream('deflate'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+// Segments are compressed in a worker (a blob: URL, or o.workerUrl where the page's CSP refuses blob:
+// workers), so the page's main thread does not do it; where no worker can run (refused, failed to
+// load, broken, silent for requestTimeoutMs), on the main thread. Returns parts (event JSON texts) → Promise {z, b (base64)}.
+function packer(o) {
+  let w = o.worker ? null : false, n = 0, jobs = {};
+  const fail = () => {
+    if (w) w.terminate();
+    w = false;
+    for (const i in jobs) jobs[i][1](pack(jobs[i][0]));
+    jobs = {};
+  };
+  return (parts) => {
+    if (w === null) try {
+      w = new Worker(o.workerUrl || URL.createObjectURL(new Blob([code], { type: 'text/javascript' })));
+      w.onmessage = (m) => {
+        const j = jobs[m.data.i];
+        delete jobs[m.data.i];
+        if (j) j[1](m.data.z ? m.data : pack(j[0]));
+      };
+      w.onerror = fail;
+    } catch (e) {
+      log('no worker', e);
+      w = false;
+    }
+    if (!w) return pack(parts);
+    return new Promise((resolve) => {
+      const i = ++n;
+      jobs[i] = [parts, resolve];
+      w.postMessage({ i, p: parts });
+      setTimeout(() => jobs[i] && fail(), o.requestTimeoutMs); // a worker that never answers
+    });
+  };
 }
 
-// An entry: {k: 'r' (replay segment) | 'e' (error event), id, seg, ev (replay_event), raw (JSON text),
-// z (compressed bytes, replaces raw once ready)}.
+// A segment's JSON text, joined from its events' when first needed (storage, an upload uncompressed).
+const rawOf = (e) => e.raw || (e.raw = '[' + e.parts.join(',') + ']');
+
+// An entry: {k: 'r' (replay segment) | 'e' (error event), id, seg, ev (replay_event), parts (event JSON
+// texts) or raw (JSON text), n (its length), z (compressed bytes, replace them once ready)}.
 export function envelope(e) {
   const head = JSON.stringify({ event_id: e.id, sent_at: new Date().toISOString(), sdk: SDK });
   if (e.k === 'e') return bytes([head, '\n{"type":"event"}\n', e.raw]);
-  const rec = bytes([`{"segment_id":${e.seg}}\n`, e.z || e.raw]);
+  const rec = bytes([`{"segment_id":${e.seg}}\n`, e.z || rawOf(e)]);
   return bytes([head, '\n{"type":"replay_event"}\n', JSON.stringify(e.ev), '\n',
     JSON.stringify({ type: 'replay_recording', length: rec.length }), '\n', rec]);
 }
 
-const size = (e) => (e.z ? e.z.length : e.raw.length);
+const size = (e) => (e.z ? e.z.length : e.n || e.raw.length);
 
 function retryAfterMs(header) {
   if (!header) return null;
@@ -65,6 +91,7 @@ export class Queue {
     this.until = 0; // no request before this time (Retry-After)
     this.waiters = [];
     this.flying = 0; // size of a keepalive upload in flight
+    this.pack = packer(o);
   }
 
   bytes() {
@@ -77,14 +104,22 @@ export class Queue {
 
   push(e) {
     this.q.push(e);
-    if (e.k === 'r' && this.o.compress) {
-      e.ready = deflate(e.raw).then((z) => {
-        if (z) { e.z = z; e.raw = null; }
-      }, noop).then(() => this.save());
+    if (e.parts && this.o.compress && typeof CompressionStream === 'function') {
+      e.ready = this.pack(e.parts).then((r) => {
+        e.z = r.z;
+        e.b64 = r.b;
+        e.parts = e.raw = null;
+      }, noop).then(() => this.saveSoon());
     } else {
-      this.save();
+      this.saveSoon();
     }
     this.kick();
+  }
+
+  // Changes often come in bursts (segments compressed, sent): mirror them once. The page going
+  // hidden or away saves at once (index.js).
+  saveSoon() {
+    this.saving = this.saving || setTimeout(() => { this.saving = 0; this.save(); }, 100);
   }
 
   // Mirror the queue to sessionStorage: the oldest entries, up to maxStoredBytes (the host page shares
@@ -93,7 +128,7 @@ export class Queue {
     const all = [];
     let n = 0;
     for (const e of this.q) {
-      const p = e.z ? (e.b64 = e.b64 || b64(e.z)) : e.raw;
+      const p = e.z ? (e.b64 = e.b64 || b64(e.z)) : rawOf(e);
       if ((n += p.length) > this.o.maxStoredBytes) break;
       all.push({ k: e.k, id: e.id, seg: e.seg, ev: e.ev, p, z: !!e.z });
     }
@@ -164,7 +199,7 @@ export class Queue {
         if (status >= 300) log('dropped by the server', status, e.k, e.seg);
         if (this.q[0] === e) this.q.shift();
         this.delay = 0;
-        this.save();
+        this.saveSoon();
         this.onRoom();
       }
       this.waiters.splice(0).forEach((w) => w(true));

@@ -1,0 +1,273 @@
+"""Clicks for the index, read from a segment's SCRUBBED events: what was clicked, when, and whether
+it was a dead click or a rage click; also the segment's console errors.
+
+A click names only a node id, so the element (tag, id, classes, role, aria-label, data-testid,
+alt, title, visible text) is looked up in the clickable elements the scrubber's walk notes in the
+replay's state (``ReplayState.clickables`` and ``owners``, bounded by ``limits.max_click_nodes``):
+the walk visits every node anyway, so describing clicks costs no second walk. The map outlives the
+segment (a click in segment 7 targets a node of segment 0's snapshot). A click on an element that
+is neither clickable nor inside one (a paragraph) is described by the Sentry SDK's ``ui.click``
+breadcrumb when there is one, else indexed with its time only. The clicks a
+later segment must decide are kept next to the scrubber's state (``pack_state`` / ``unpack_state``).
+
+Dead click (Sentry's rule): a click on a link, a button or a button-like input after which the DOM
+does not change (no mutation, no new snapshot or page) within ``DEAD_CLICK_MS``. A click less than
+that before its segment's last event cannot be decided yet: it stays pending in the state and the
+next segment decides it (``SegmentClicks.dead_earlier`` names the earlier clicks found dead). With
+the Sentry SDK, its own ``ui.slowClickDetected`` breadcrumbs with ``timeAfterClickMs`` of at least
+``DEAD_CLICK_MS`` mark the click dead too. A replay's last clicks stay undecided (not dead) when no
+later segment comes. Rage clicks: ``scrubbing.events.RageClicks``, the rule the player marks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from replayd.scrubbing import ReplayState
+from replayd.scrubbing.events import (
+    CUSTOM,
+    FULL_SNAPSHOT,
+    INCREMENTAL_SNAPSHOT,
+    META,
+    MUTATION,
+    PLUGIN,
+    RageClicks,
+    is_click,
+    timestamp_ms,
+)
+from replayd.scrubbing.state import CLICK_ATTRIBUTES
+
+from ..index.records import ClickRecord
+
+DEAD_CLICK_MS = 7000
+MAX_TEXT = 100  # characters of an element's visible text kept
+MAX_ATTR = 200  # characters of an attribute value kept
+BUTTON_INPUTS = frozenset({"button", "submit", "reset", "image"})
+RECENT_CLICKS = 64  # clicks a later segment may still decide (pending) or a breadcrumb may name
+SLOW_CLICK = "ui.slowClickDetected"
+STATE_MARK = "ws1"
+
+
+
+@dataclass(slots=True)
+class SegmentClicks:
+    clicks: list[ClickRecord] = field(default_factory=list)  # at most limits.max_clicks_per_segment
+    click_count: int = 0  # every click, also those past the limit
+    rage_click_count: int = 0
+    console_error_count: int = 0
+    dead_earlier: list[tuple[int, int]] = field(default_factory=list)  # (segment id, seq) of earlier clicks
+
+
+class ClickTracker:
+    """The clicks still open to a decision (dead or not), across a replay's segments."""
+
+    __slots__ = ("recent", "described")
+
+    def __init__(self) -> None:
+        # [segment id, seq, ms, node id, state]: state 0 pending, 1 decided not dead, 2 dead
+        self.recent: list[list[Any]] = []
+        # node id -> the Sentry SDK's description of a clicked element (its ui.click breadcrumb), this segment
+        self.described: dict[int, dict[str, Any]] = {}
+
+    # --- persisted next to the scrubber's state ----------------------------------------------
+
+    def to_plain(self) -> list[Any]:
+        return self.recent
+
+    @classmethod
+    def from_plain(cls, plain: Any) -> ClickTracker:
+        tracker = cls()
+        if isinstance(plain, list):
+            tracker.recent = [r for r in plain if isinstance(r, list) and len(r) == 5]
+        return tracker
+
+    # --- the clicked element ----------------------------------------------------------------
+
+    @staticmethod
+    def _target(state: ReplayState, node_id: Any) -> tuple[list[Any] | None, Any]:
+        """The clickable element the click landed in (a click lands on a button's icon or label
+        as often as on the button), from the node map the scrubber's walk keeps."""
+        if node_id.__class__ is not int:
+            return None, None
+        owner = state.owners.get(node_id, node_id)
+        return state.clickables.get(owner), owner
+
+    # --- a segment -----------------------------------------------------------------------
+
+    def segment(self, segment_id: int, events: list[Any], max_clicks: int, state: ReplayState) -> SegmentClicks:
+        out = SegmentClicks()
+        rage = RageClicks()
+        # clicks that may still be found dead: [segment id, seq, ms, node id, state], the earlier
+        # segments' pending ones first
+        open_clicks = [r for r in self.recent if r[4] == 0]
+        recent = self.recent
+        last_ms: float | None = None
+        seq = 0
+        clicks: list[ClickRecord] = out.clicks
+        dead_seqs: set[int] = set()
+        for event in events:
+            if event.__class__ is not dict:
+                continue
+            ms = timestamp_ms(event.get("timestamp"))
+            if ms is not None:
+                last_ms = ms if last_ms is None or ms > last_ms else last_ms
+                if open_clicks:
+                    # no change within the window: dead
+                    still = []
+                    for c in open_clicks:
+                        if ms - c[2] > DEAD_CLICK_MS:
+                            self._dead(c, segment_id, dead_seqs, out)
+                        else:
+                            still.append(c)
+                    open_clicks = still
+            kind = event.get("type")
+            data = event.get("data")
+            if kind == INCREMENTAL_SNAPSHOT and data.__class__ is dict:
+                source = data.get("source")
+                if source == MUTATION:
+                    if open_clicks and _changes(data):
+                        for c in open_clicks:
+                            c[4] = 1
+                        open_clicks = []
+                elif is_click(event):
+                    out.click_count += 1
+                    node_id = data.get("id")
+                    is_rage = rage.click(node_id, ms)
+                    out.rage_click_count += is_rage
+                    if seq >= max_clicks:
+                        continue
+                    target, target_id = self._target(state, node_id)
+                    tag, attrs, text = (str(target[0]), dict(zip(CLICK_ATTRIBUTES, target[1:-1], strict=True)),
+                                        " ".join(str(target[-1]).split())[:MAX_TEXT]) if target else ("", {}, "")
+                    entry = [segment_id, seq, ms, target_id, 0]
+                    if ms is not None and (tag in ("a", "button") or attrs.get("role") in ("button", "link")
+                                           or (tag == "input" and _attr(attrs, "type").lower() in BUTTON_INPUTS)):
+                        open_clicks.append(entry)
+                    else:
+                        entry[4] = 1
+                    recent.append(entry)
+                    clicks.append(ClickRecord(
+                        seq=seq, timestamp=(ms or 0.0) / 1000, node_id=target_id, tag=tag[:40],
+                        elem_id=_attr(attrs, "id"), classes=" ".join(_attr(attrs, "class").split()),
+                        role=_attr(attrs, "role"), label=_attr(attrs, "aria-label"),
+                        testid=_attr(attrs, "data-testid"), alt=_attr(attrs, "alt"),
+                        title=_attr(attrs, "title"), text=text, is_dead=False, is_rage=is_rage))
+                    seq += 1
+            elif kind == FULL_SNAPSHOT or (kind == META and open_clicks):
+                for c in open_clicks:
+                    c[4] = 1
+                open_clicks = []
+            elif kind == CUSTOM and data.__class__ is dict:
+                self._custom(data, segment_id, dead_seqs, out, state)
+            elif kind == PLUGIN and data.__class__ is dict:
+                payload = data.get("payload")
+                if (isinstance(data.get("plugin"), str) and "console" in data["plugin"]
+                        and isinstance(payload, dict) and payload.get("level") == "error"):
+                    out.console_error_count += 1
+        if last_ms is not None:
+            for c in open_clicks:
+                if last_ms - c[2] >= DEAD_CLICK_MS:
+                    self._dead(c, segment_id, dead_seqs, out)
+        if dead_seqs:
+            out.clicks[:] = [c if c.seq not in dead_seqs else _dead_click(c) for c in out.clicks]
+        if self.described:  # the Sentry SDK describes every clicked element: use it where the map has none
+            described = self.described
+            out.clicks[:] = [_described(c, described.get(c.node_id)) if not c.tag and c.node_id is not None else c
+                             for c in out.clicks]
+            self.described = {}
+        del recent[:-RECENT_CLICKS]
+        return out
+
+    @staticmethod
+    def _dead(entry: list[Any], segment_id: int, dead_seqs: set[int], out: SegmentClicks) -> None:
+        if entry[4] == 2:
+            return
+        entry[4] = 2
+        if entry[0] == segment_id:
+            dead_seqs.add(entry[1])
+        else:
+            out.dead_earlier.append((entry[0], entry[1]))
+
+    def _custom(self, data: dict[str, Any], segment_id: int, dead_seqs: set[int], out: SegmentClicks,
+                state: ReplayState) -> None:
+        """The Sentry SDK's breadcrumbs: slow clicks it timed out on are dead, console errors count."""
+        if data.get("tag") != "breadcrumb":
+            return
+        payload = data.get("payload")
+        if not isinstance(payload, dict):
+            return
+        category = payload.get("category")
+        if category == "ui.click":
+            info = payload.get("data")
+            if isinstance(info, dict) and info.get("nodeId").__class__ is int and isinstance(info.get("node"), dict):
+                self.described[info["nodeId"]] = info["node"]
+        elif category == "console" and payload.get("level") == "error":
+            out.console_error_count += 1
+        elif category == SLOW_CLICK:
+            info = payload.get("data")
+            if not isinstance(info, dict):
+                return
+            after = info.get("timeAfterClickMs")
+            if after.__class__ not in (int, float) or after < DEAD_CLICK_MS:
+                return
+            node_id = info.get("nodeId")
+            target_id = self._target(state, node_id)[1]
+            for entry in reversed(self.recent):  # the latest click on that node (or its target)
+                if entry[3] in (node_id, target_id):
+                    self._dead(entry, segment_id, dead_seqs, out)
+                    return
+
+
+def _described(click: ClickRecord, node: dict[str, Any] | None) -> ClickRecord:
+    """A click on an element the map does not know, described by the Sentry SDK's ui.click breadcrumb
+    (``{"tagName", "attributes", "textContent"}``, scrubbed like every breadcrumb)."""
+    if node is None:
+        return click
+    attrs = node.get("attributes")
+    attrs = attrs if isinstance(attrs, dict) else {}
+    tag = node.get("tagName")
+    text = node.get("textContent")
+    return dataclasses.replace(
+        click, tag=tag.lower()[:40] if isinstance(tag, str) else "", elem_id=_attr(attrs, "id"),
+        classes=" ".join(_attr(attrs, "class").split()), role=_attr(attrs, "role"),
+        label=_attr(attrs, "aria-label"), testid=_attr(attrs, "data-testid"), alt=_attr(attrs, "alt"),
+        title=_attr(attrs, "title"), text=" ".join(text.split())[:MAX_TEXT] if isinstance(text, str) else "")
+
+
+def _attr(attrs: dict[str, Any], name: str) -> str:
+    value = attrs.get(name)
+    return value[:MAX_ATTR] if value.__class__ is str else ""
+
+
+def _changes(data: dict[str, Any]) -> bool:
+    """Whether a mutation changes the DOM at all (rrweb also sends empty ones)."""
+    return any(data.get(k) for k in ("adds", "removes", "texts", "attributes"))
+
+
+def _dead_click(click: ClickRecord) -> ClickRecord:
+    return dataclasses.replace(click, is_dead=True)
+
+
+# --- the state kept per replay: the scrubber's and the tracker's, side by side ------------------
+
+def pack_state(scrubber_state: bytes, tracker: ClickTracker) -> bytes:
+    packed: bytes = msgpack.packb([STATE_MARK, scrubber_state, tracker.to_plain()], use_bin_type=True)
+    return packed
+
+
+def unpack_state(data: bytes | None) -> tuple[bytes | None, ClickTracker]:
+    """The scrubber's state bytes and the click tracker; a state stored before clicks were indexed
+    (the scrubber's alone) gives an empty tracker."""
+    if not data:
+        return None, ClickTracker()
+    try:
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except Exception:  # not ours: the scrubber reads (or refuses) it
+        return data, ClickTracker()
+    if isinstance(obj, list) and len(obj) == 3 and obj[0] == STATE_MARK and isinstance(obj[1], bytes):
+        return obj[1], ClickTracker.from_plain(obj[2])
+    return data, ClickTracker()

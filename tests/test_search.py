@@ -1,0 +1,173 @@
+"""Search, frustration and erasure end to end: envelopes in through ingest (real worker, real
+scrubber), then the API's ``?query=``, the top selectors, ``POST .../users/erase/`` and
+``replayd erase`` on both indexes and both blob stores."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from replayd.server.app import create_app
+from replayd.server.cli import main
+from replayd.server.config import Config
+from replayd.server.keys import index_key
+from tests.harness import make_config
+from tests.test_api import ON_BOTH_INDEXES
+from tests.test_ingest import AUTH, T0, envelope, error_envelope, error_event, item, post, recording, replay_event, rid
+
+PAGE = {"type": 0, "id": 1, "childNodes": [{"type": 2, "id": 2, "tagName": "html", "attributes": {}, "childNodes": [
+    {"type": 2, "id": 3, "tagName": "body", "attributes": {}, "childNodes": [
+        {"type": 2, "id": 10, "tagName": "button", "attributes": {"id": "pay", "class": "btn"},
+         "childNodes": [{"type": 3, "id": 11, "textContent": "Pay now"}]},
+        {"type": 2, "id": 20, "tagName": "button", "attributes": {"id": "buy"},
+         "childNodes": [{"type": 3, "id": 21, "textContent": "Buy"}]},
+        {"type": 2, "id": 30, "tagName": "a", "attributes": {"href": "/checkout", "data-testid": "checkout"},
+         "childNodes": [{"type": 2, "id": 31, "tagName": "span", "attributes": {},
+                         "childNodes": [{"type": 3, "id": 32, "textContent": "Checkout"}]}]},
+        {"type": 2, "id": 40, "tagName": "p", "attributes": {},
+         "childNodes": [{"type": 3, "id": 41, "textContent": "x"}]},
+    ]}]}]}
+
+
+def at(ms: int, data: dict, kind: int = 3) -> dict:
+    return {"type": kind, "timestamp": int(T0 * 1000) + ms, "data": data}
+
+
+def click(node: int, ms: int) -> dict:
+    return at(ms, {"source": 2, "type": 2, "id": node, "x": 1, "y": 1})
+
+
+def start() -> list[dict]:
+    return [at(0, {"href": "https://shop.example/cart", "width": 800, "height": 600}, 4),
+            at(1, {"node": PAGE, "initialOffset": {"left": 0, "top": 0}}, 2)]
+
+
+def moved(ms: int) -> dict:
+    return at(ms, {"source": 1, "positions": [{"x": 1, "y": 1, "id": 3, "timeOffset": 0}]})
+
+
+def changed(ms: int) -> dict:
+    return at(ms, {"source": 0, "adds": [], "removes": [], "texts": [], "attributes": [{"id": 40, "attributes":
+                                                                                      {"class": "busy"}}]})
+
+
+def segment(replay_id: str, segment_id: int, events: list[dict], urls: list[str], user: dict) -> bytes:
+    event = replay_event(replay_id, segment_id, T0 + segment_id * 10, urls=urls, user=user)
+    return envelope(item({"type": "replay_event"}, json.dumps(event).encode(), with_length=False),
+                    recording(segment_id, events), event_id=replay_id)
+
+
+@pytest.fixture
+def index_url(request, tmp_path) -> str:
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return f"sqlite:///{tmp_path / 'replayd.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def config(tmp_path, index_url) -> Config:  # conftest's, with the index at ``index_url``
+    return make_config(tmp_path, index={"url": index_url})
+
+
+JANE, BOB, DECOY = "jane@example.com", "bob@example.com", "decoy@example.com"
+
+
+async def ingest_three(client) -> tuple[str, str, str]:
+    """Jane: a dead Pay button (decided by her next segment) and rage clicks on Buy, on /pay;
+    Bob: a working checkout link; the decoy: a click on a paragraph."""
+    jane, bob, decoy = rid(), rid(), rid()
+    await post(client, segment(jane, 0, [*start(), click(10, 1000), moved(3000)],
+                               ["https://shop.example/cart", "https://shop.example/pay"], {"email": JANE, "id": "j-1"}))
+    await post(client, segment(jane, 1, [*(click(20, 10_000 + i * 100) for i in range(5)), moved(12_000)],
+                               [], {"email": JANE, "id": "j-1"}))
+    await post(client, segment(bob, 0, [*start(), click(31, 1000), changed(1500), moved(9000)],
+                               ["https://shop.example/checkout"], {"email": BOB, "id": "b-2"}))
+    await post(client, segment(decoy, 0, [*start(), click(40, 1000), moved(9000)],
+                               ["https://shop.example/pay"], {"email": DECOY, "id": "d-3"}))
+    await post(client, error_envelope(error_event(rid()[:31] + "a", jane, user={"email": JANE})))
+    await post(client, error_envelope(error_event(rid()[:31] + "b", bob, user={"email": BOB})))
+    return jane, bob, decoy
+
+
+async def search(client, query: str, **params) -> list[dict]:
+    response = await client.get("/api/0/projects/1/replays/", params={"query": query, **params}, headers=AUTH)
+    assert response.status == 200, await response.text()
+    return (await response.json())["data"]
+
+
+@ON_BOTH_INDEXES
+async def test_searches_find_exactly_the_replays_and_open_at_the_click(client):
+    jane, bob, decoy = await ingest_three(client)
+    found = await search(client, "click.textContent:*checkout*")
+    assert [r["replay_id"] for r in found] == [bob] and found[0]["click_offset"] == pytest.approx(1.0)
+    assert [r["replay_id"] for r in await search(client, "count_rage_clicks:>0 url:*pay*")] == [jane]
+    assert [r["replay_id"] for r in await search(client, f"user.email:{JANE}")] == [jane]
+    assert [r["replay_id"] for r in await search(client, "user.id:b-2")] == [bob]
+    dead = await search(client, "dead.selector:button#pay")
+    assert [r["replay_id"] for r in dead] == [jane] and dead[0]["click_offset"] == pytest.approx(1.0)
+    assert [r["replay_id"] for r in await search(client, "click.selector:a[data-testid=checkout]")] == [bob]
+    assert {r["replay_id"] for r in await search(client, "url:*pay*")} == {jane, decoy}
+    everyone = await search(client, "", sort="-count_dead_clicks")
+    assert everyone[0]["replay_id"] == jane and everyone[0]["dead_click_count"] == 1
+    assert JANE not in json.dumps(everyone)  # stored hashed, found all the same
+    selectors = await (await client.get("/api/0/projects/1/selectors/", headers=AUTH)).json()
+    assert selectors["dead"] == [{"selector": "button#pay.btn", "count": 1, "replay_count": 1}]
+    assert [s["selector"] for s in selectors["rage"]] == ["button#buy"]
+
+
+@pytest.mark.parametrize(("params", "words"), [
+    ({"query": "click.tag:button AND"}, "position 20"),
+    ({"query": "clik.tag:a"}, "unknown field 'clik.tag'"),
+    ({"query": "count_errors:>-1"}, "negative"),
+    ({"sort": "-colour"}, "sort must be one of"),
+])
+async def test_bad_searches_are_400_naming_the_problem(client, params, words):
+    response = await client.get("/api/0/projects/1/replays/", params=params, headers=AUTH)
+    assert response.status == 400
+    assert words in (await response.json())["detail"]
+
+
+async def test_the_list_page_shows_a_search_error(client):
+    from tests.test_player_auth import sign_in  # the UI's own sign-in
+
+    await sign_in(client)
+    response = await client.get("/projects/1/replays", params={"query": "(count_errors:>1"})
+    assert response.status == 400
+    assert "missing closing parenthesis" in await response.text()
+
+
+@ON_BOTH_INDEXES
+async def test_erasing_a_user_through_the_api_leaves_the_others(client, config):
+    jane, bob, decoy = await ingest_three(client)
+    assert (await client.post("/api/0/projects/1/users/erase/", json={"email": JANE})).status == 401
+    bad = await client.post("/api/0/projects/1/users/erase/", json={"colour": "red"}, headers=AUTH)
+    assert bad.status == 400
+    response = await client.post("/api/0/projects/1/users/erase/", json={"email": JANE}, headers=AUTH)
+    assert response.status == 200
+    assert await response.json() == {"erased": {"replays": 1, "errors": 1, "blobs": 2}}
+    assert {r["replay_id"] for r in await search(client, "")} == {bob, decoy}
+    assert not (Path(config.storage.path) / "1" / jane).exists() and (Path(config.storage.path) / "1" / bob).is_dir()
+    (issue,) = (await (await client.get("/api/0/projects/1/issues/", headers=AUTH)).json())["data"]
+    assert issue["count"] == 1
+    (audit,) = await client.app[index_key].audit_log()
+    assert audit["action"] == "erase-user-email" and audit["detail"] == {"replays": 1, "errors": 1, "blobs": 2}
+    assert JANE not in json.dumps(audit) and audit["actor"].startswith("api-token:")
+
+
+@ON_BOTH_INDEXES
+async def test_replayd_erase_removes_one_user_from_an_s3_store(aiohttp_client, tmp_path, s3_server, s3_bucket,
+                                                                index_url, capsys):
+    config = make_config(tmp_path, storage={"backend": "s3", "bucket": s3_bucket,
+                                            "endpoint_url": s3_server.endpoint_url, "prefix": "r/"},
+                         index={"url": index_url})
+    client = await aiohttp_client(create_app(config))
+    jane, bob, decoy = await ingest_three(client)
+    await client.close()  # the CLI works on a stopped (or running) replayd's stores
+    args = ["erase", "--project", "1", "--user-id", "b-2", "--config", str(tmp_path / "replayd.yaml")]
+    assert await asyncio.to_thread(main, args) == 0
+    assert "1 replays, 0 errors, 1 blobs" in capsys.readouterr().out
+    keys = s3_server.keys(s3_bucket)
+    assert not [k for k in keys if bob in k] and [k for k in keys if jane in k] and [k for k in keys if decoy in k]
