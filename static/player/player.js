@@ -7,7 +7,7 @@
 // own full snapshot, so no seek waits for the segments in between.
 import { States, initialState, transition } from './machine.js';
 import { SegmentLoader } from './loader.js';
-import { plan, segmentAt } from './timeline.js';
+import { clampMoment, plan, segmentAt } from './timeline.js';
 import { UrlPolicy } from './urlpolicy.js';
 
 const STREAM_CHUNK = 12; // segments appended per step of the background stream (a minute of 5 s segments)
@@ -34,7 +34,7 @@ export class Player extends EventTarget {
     this.winStart = this.origin;
     this.buildGen = 0;
     this.seekGen = 0;
-    this.target = config.start || 0;
+    this.target = clampMoment(config.start, this.duration);
     this.starved = false;
     this.streaming = null; // the buildGen of the running background stream
     this.speed = 1;
@@ -66,7 +66,7 @@ export class Player extends EventTarget {
     if (!this.replayer) return;
     if (state.name === States.PLAYING) {
       let t = state.restart ? 0 : this.current();
-      if (t >= this.duration - END_SLACK_MS) t = 0;
+      if (this.atEnd(t)) t = 0;
       if (!this.inWindow(t)) { this.seek(t); return; }
       this.replayer.play(this.toReplayer(t));
       requestAnimationFrame(this.tick);
@@ -78,6 +78,12 @@ export class Player extends EventTarget {
   // --- time ---------------------------------------------------------------------------------
 
   toReplayer(t) { return Math.max(0, t + this.origin - this.winStart); }
+
+  /** The Replayer's offset showing moment t paused: rrweb applies the events strictly before the
+   * offset, so 1 ms past t shows what happened at t too (the last page, at the end). */
+  frameAt(t) { return this.toReplayer(t) + 1; }
+
+  atEnd(t) { return t >= this.duration - END_SLACK_MS; }
 
   current() {
     if (!this.replayer || this.state.name === States.LOADING) return this.target;
@@ -214,7 +220,10 @@ export class Player extends EventTarget {
       this.send({ type: 'FAIL', error: 'this replay has no segments' });
       return;
     }
-    if (autoplay) this.send({ type: 'PLAY' });
+    // opened at the end (?t= past it, an error that ends the replay): show the last page, ended,
+    // rather than autoplay from the start
+    const atEnd = this.atEnd(this.target);
+    if (autoplay && !atEnd) this.send({ type: 'PLAY' });
     performance.mark('replayd:start');
     try {
       const indexes = this.loadAll ? this.table.map((_, i) => i) : (this.config.first_load.length
@@ -222,9 +231,10 @@ export class Player extends EventTarget {
       const lists = await this.loader.getMany(indexes, (done, total) => this.emit('progress', { done, total }));
       performance.mark('replayd:fetched');
       this.build(indexes[0], indexes[indexes.length - 1], lists);
-      this.replayer.pause(this.toReplayer(this.target));
+      this.replayer.pause(this.frameAt(this.target));
       performance.mark('replayd:built');
       this.send({ type: 'LOADED' });
+      if (atEnd) this.send({ type: 'END' });
       await nextFrame();
       performance.mark('replayd:first-frame');
       this.root.dataset.firstFrame = String(Math.round(performance.now()));
@@ -237,7 +247,7 @@ export class Player extends EventTarget {
 
   /** Show moment t (ms from the origin); resolves when its frame is painted. */
   async seek(t) {
-    t = Math.min(this.duration, Math.max(0, Number(t) || 0));
+    t = clampMoment(t, this.duration);
     const gen = ++this.seekGen;
     this.target = t;
     if (this.inWindow(t) && this.state.name !== States.LOADING && this.state.name !== States.FAILED) {
@@ -264,7 +274,7 @@ export class Player extends EventTarget {
         this.stream();
       }
       this.starved = false;
-      this.replayer.pause(this.toReplayer(t));
+      this.replayer.pause(this.frameAt(t));
       this.send({ type: 'LOADED' });
       this.emit('time', { t });
       await nextFrame();
@@ -277,7 +287,7 @@ export class Player extends EventTarget {
     if (this.state.name === States.PLAYING) {
       this.replayer.play(this.toReplayer(t));
     } else {
-      this.replayer.pause(this.toReplayer(t));
+      this.replayer.pause(this.frameAt(t));
       if (this.state.name === States.ENDED) this.send({ type: 'SEEK' });
     }
     this.emit('time', { t });
