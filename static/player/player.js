@@ -32,6 +32,7 @@ export class Player extends EventTarget {
     this.urlPolicy = null; // the current Replayer's: it follows the events from its full snapshot on
     this.win = { first: 0, last: -1 };
     this.winStart = this.origin;
+    this.firstFull = 0; // the Replayer's offset of its first full snapshot
     this.buildGen = 0;
     this.seekGen = 0;
     this.target = clampMoment(config.start, this.duration);
@@ -80,8 +81,9 @@ export class Player extends EventTarget {
   toReplayer(t) { return Math.max(0, t + this.origin - this.winStart); }
 
   /** The Replayer's offset showing moment t paused: rrweb applies the events strictly before the
-   * offset, so 1 ms past t shows what happened at t too (the last page, at the end). */
-  frameAt(t) { return this.toReplayer(t) + 1; }
+   * offset, so 1 ms past t shows what happened at t too (the last page, at the end), and never
+   * before the window's first full snapshot (a page is always shown, also when seeking back to 0). */
+  frameAt(t) { return Math.max(this.toReplayer(t), this.firstFull) + 1; }
 
   atEnd(t) { return t >= this.duration - END_SLACK_MS; }
 
@@ -139,6 +141,8 @@ export class Player extends EventTarget {
       UNSAFE_replayCanvas: false, // never for uploaded recordings: it would add allow-scripts
     });
     this.winStart = this.replayer.getMetaData().startTime;
+    const full = events.find((e) => e.type === 2);
+    this.firstFull = full ? Math.max(0, full.timestamp - this.winStart) : 0;
     this.win = { first, last };
     this.replayer.on('finish', () => this.onFinish());
     this.replayer.on('resize', () => this.fit());
