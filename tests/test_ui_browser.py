@@ -406,7 +406,8 @@ def test_drag_to_scrub_previews_the_time_and_seeks_on_release(ui, ui_server):
     assert abs(current_ms(ui) - before) < 1000
     assert re.search(r"Step [4-6]\b", replay_text(ui))
     ui.mouse.up()
-    ui.wait_for_function(f"() => Math.abs(+document.querySelector('[data-player]').dataset.current - {previewed}) < 300")
+    ui.wait_for_function(f"() => Math.abs(+document.querySelector('[data-player]').dataset.current - {previewed})"
+                         " < 300")
     wait_text(ui, r"Step 4[3-6]")
     assert ui.get_attribute("[data-player]", "data-scrubbing") is None
     assert ui.get_attribute("[data-player]", "data-state") == "paused"
