@@ -414,7 +414,7 @@ def test_drag_to_scrub_previews_the_time_and_seeks_on_release(ui, ui_server):
     # a drag back past the start lands at 0; a plain click still seeks
     ui.mouse.move(x(0.5), y)
     ui.mouse.down()
-    ui.mouse.move(box["x"] - 40, y, steps=8)
+    ui.mouse.move(box["x"] - 20, y, steps=8)  # left of the timeline, inside the page
     assert hover.inner_text() == "0:00"
     ui.mouse.up()
     wait_text(ui, "Step 0")
