@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.envelopes import (
+    breadcrumb,
     click,
     cut_segments,
     element,
@@ -420,6 +421,42 @@ def test_drag_to_scrub_previews_the_time_and_seeks_on_release(ui, ui_server):
     wait_text(ui, "Step 0")
     ui.mouse.click(x(0.5), y)
     wait_text(ui, r"Step (29|30|31)")
+    assert ui.errors == []
+
+
+def test_panels_scroll_to_follow_the_playhead(ui, ui_server):
+    """Lists longer than their panel (breadcrumbs, console) scroll so that the current row stays in view."""
+    chatty = new_id()
+    start = HOUR_AGO_MS - 1_200_000
+    events = counter_replay(start, seconds=40, url="https://chatty.test/")
+    events += [breadcrumb(start + 250 + i * 500, "console", f"tick {i}", level="warning" if i % 5 else "log")
+               for i in range(80)]
+    events.sort(key=lambda e: e["timestamp"])
+    for i, segment in enumerate(cut_segments(events, 5)):
+        post_envelope(ui_server.url, replay_envelope(chatty, i, segment), PUBLIC_KEY)
+    ui.goto(ui_server.url + f"/replays/{chatty}")
+    wait_first_frame(ui)
+    ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
+    ui.locator("[data-action=toggle]").click()
+    ui.wait_for_selector("[data-player][data-state=paused]", state="attached")
+    for tab in ("breadcrumbs", "console"):
+        ui.click(f"[data-tab={tab}]")
+        in_view = f"""() => {{
+            const box = document.querySelector('[data-panel={tab}]');
+            const row = box.querySelector('li.current');
+            const a = box.getBoundingClientRect(), r = row && row.getBoundingClientRect();
+            return {{scrollable: box.scrollHeight > box.clientHeight + 200, top: box.scrollTop,
+                     current: row && row.dataset.t, visible: !!row && r.top >= a.top - 1 && r.bottom <= a.bottom + 1}};
+        }}"""
+        ui.keyboard.press("End")
+        ui.wait_for_function(f"() => ({in_view})().top > 0")
+        at_end = ui.evaluate(in_view)
+        assert at_end["scrollable"] and at_end["visible"] and int(at_end["current"]) >= 39_000, (tab, at_end)
+        ui.keyboard.press("Home")
+        ui.wait_for_function(f"() => ({in_view})().top === 0")
+        seek_to = 20_500
+        ui.evaluate(f"() => globalThis.replaydPlayer.seek({seek_to})")
+        ui.wait_for_function(f"() => ({in_view})().visible && ({in_view})().current === '{seek_to - 250}'")
     assert ui.errors == []
 
 

@@ -82,14 +82,17 @@ class TimedList {
 
   seek(t) { if (this.player) this.player.seek(t); }
 
+  /** The element that scrolls the list (found once), or null while the panel is hidden: hidden
+   * panels are not laid out, and asking would force a layout on every tick of the playhead. */
   scroller() {
-    let node = this.list;
-    while (node && node !== document.body) {
-      const style = getComputedStyle(node);
-      if (/(auto|scroll)/.test(style.overflowY) && node.clientHeight) return node;
-      node = node.parentElement;
+    if (this.list.closest('[hidden]')) return null;
+    if (this.scrollBox === undefined) {
+      this.scrollBox = null;
+      for (let node = this.list; node && node !== document.body; node = node.parentElement) {
+        if (/(auto|scroll)/.test(getComputedStyle(node).overflowY)) { this.scrollBox = node; break; }
+      }
     }
-    return null;
+    return this.scrollBox;
   }
 
   empty(message) {
@@ -152,17 +155,19 @@ class TimedList {
     if (row === this.current) return;
     if (this.current) this.current.classList.remove('current');
     this.current = row;
-    if (row) {
-      row.classList.add('current');
-      this.reveal();
-    }
+    if (row) row.classList.add('current');
+    this.reveal();
   }
 
-  /** Scroll the current row into view (when the panel is shown). */
+  /** Scroll the current row into view, or to the top before the first row (when the panel is shown). */
   reveal() {
     const row = this.current;
-    const box = row && this.scroller();
+    const box = this.scroller();
     if (!box) return;
+    if (!row) {
+      box.scrollTop = 0;
+      return;
+    }
     const outer = box.getBoundingClientRect();
     const r = row.getBoundingClientRect();
     if (r.top < outer.top || r.bottom > outer.bottom) box.scrollTop += r.top - outer.top - outer.height / 3;
