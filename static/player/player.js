@@ -83,7 +83,13 @@ export class Player extends EventTarget {
   /** The Replayer's offset showing moment t paused: rrweb applies the events strictly before the
    * offset, so 1 ms past t shows what happened at t too (the last page, at the end), and never
    * before the window's first full snapshot (a page is always shown, also when seeking back to 0). */
-  frameAt(t) { return Math.max(this.toReplayer(t), this.firstFull) + 1; }
+  frameAt(t, { fresh = false } = {}) {
+    const at = this.toReplayer(t);
+    // A Replayer just built shows its first full snapshot by itself (rrweb's constructor): asking for
+    // it again would rebuild the page a second time, through rrweb's virtual DOM.
+    if (fresh && at <= this.firstFull) return at;
+    return Math.max(at, this.firstFull) + 1;
+  }
 
   atEnd(t) { return t >= this.duration - END_SLACK_MS; }
 
@@ -235,7 +241,7 @@ export class Player extends EventTarget {
       const lists = await this.loader.getMany(indexes, (done, total) => this.emit('progress', { done, total }));
       performance.mark('replayd:fetched');
       this.build(indexes[0], indexes[indexes.length - 1], lists);
-      this.replayer.pause(this.frameAt(this.target));
+      this.replayer.pause(this.frameAt(this.target, { fresh: true }));
       performance.mark('replayd:built');
       this.send({ type: 'LOADED' });
       if (atEnd) this.send({ type: 'END' });
@@ -264,6 +270,7 @@ export class Player extends EventTarget {
     const target = needed[needed.length - 1];
     this.send({ type: 'SEEK_UNLOADED' });
     const progress = (done, total) => this.emit('progress', { done, total });
+    let fresh = false; // a new Replayer
     try {
       if (this.replayer && first >= this.win.first && first <= this.win.last + 1) {
         const missing = [];
@@ -276,9 +283,10 @@ export class Player extends EventTarget {
         if (gen !== this.seekGen) return;
         this.build(first, target, lists);
         this.stream();
+        fresh = true;
       }
       this.starved = false;
-      this.replayer.pause(this.frameAt(t));
+      this.replayer.pause(this.frameAt(t, { fresh }));
       this.send({ type: 'LOADED' });
       this.emit('time', { t });
       await nextFrame();
