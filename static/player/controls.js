@@ -113,6 +113,7 @@ export class Controls {
     });
     tl.addEventListener('pointerdown', (e) => {
       if (e.button !== 0) return;
+      this.swallowClick = false; // a new press: only the click that ends a drag is swallowed
       this.drag = { id: e.pointerId, x: e.clientX, t: this.preview(e.clientX), moved: false };
       tl.setPointerCapture(e.pointerId);
     });
@@ -122,8 +123,9 @@ export class Controls {
       this.drag = null;
       delete this.root.dataset.scrubbing;
       if (!d.moved) return; // a click: the click handler (or a marker's) seeks
-      this.swallowClick = true; // the click that ends a drag is not a second seek
-      setTimeout(() => { this.swallowClick = false; }, 0);
+      // the click that ends a drag is not a second seek (no timer to forget this: input events can
+      // come before timers, so the next press clears it instead)
+      this.swallowClick = true;
       if (seek) this.player.seek(this.timeAt(e.clientX)); else this.drawPlayhead(this.player.current());
     };
     tl.addEventListener('pointerup', (e) => release(e, true));
@@ -131,7 +133,10 @@ export class Controls {
     tl.addEventListener('lostpointercapture', (e) => release(e, true));
     tl.addEventListener('pointerleave', () => { if (!this.drag) this.hover.hidden = true; });
     tl.addEventListener('click', (e) => {
-      if (this.swallowClick) return;
+      if (this.swallowClick) {
+        this.swallowClick = false;
+        return;
+      }
       this.player.seek(this.timeAt(e.clientX));
     });
   }
