@@ -185,7 +185,8 @@ async def replay_breadcrumbs(app: web.Application, pid: int, replay: ReplayDetai
     extracted = timeline.Extracted(limit=limits.max_breadcrumbs)
     for segment_ids in _batches(replay.segments, limits.max_read_batch_bytes):
         found = await read_blobs(app, pid, replay.replay_id, segment_ids)
-        extracted = await pool.run(timeline.extract_from_blobs, [blob for _, blob in found], origin, extracted)
+        extracted = await pool.run(timeline.extract_from_blobs, [blob for _, blob in found], origin, extracted,
+                                   [segment_id for segment_id, _ in found])
     return await pool.run(timeline.finish, extracted, duration, errors, origin)
 
 
