@@ -1,4 +1,4 @@
-"""Player benchmark: time to first frame and to seek to the end of a 60-minute replay, in Chromium.
+"""Player benchmark: time to first frame and to seek to the middle and the end of a 60-minute replay, in Chromium.
 
     .venv/bin/python bench/bench_player.py [--minutes 60] [--runs 3] [--keep]
 
@@ -8,9 +8,10 @@ the envelope endpoint, as the SDK uploads them; a full snapshot every 5 minutes 
 then measures in Debian's Chromium, each run in a fresh browser context (cold HTTP cache):
 
 - progressive (the player as shipped): first frame at 0 s, from navigation start; then a seek to the
-  end from the player's API call to the painted frame; and a page opened at ``?t=<end>``.
+  middle and one to the end (the replay's duration: its last page), each from the player's API call
+  to the painted frame; and a page opened at ``?t=<end>``.
 - baseline (same run, same data): ``?load=all`` fetches every segment before the first frame (what a
-  player without progressive loading does), then the same seek.
+  player without progressive loading does), then the same seeks.
 
 Then it compacts the replay (``replayd compact --older-than 0`` against the running server's config:
 one object of a few chunks, read by byte range) and measures the progressive player again on the
@@ -136,17 +137,17 @@ FIRST_FRAME = """async () => {
   return {first_frame: mark.startTime, requests: requests.length};
 }"""
 
-SEEK_END = """async () => {
+SEEKS = """async () => {
   const p = globalThis.replaydPlayer;
   p.pause();
-  const t = p.duration - 1000;
-  const t0 = performance.now();
-  await p.seek(t);
-  const ms = performance.now() - t0;
+  const timed = async (t) => { const t0 = performance.now(); await p.seek(t); return performance.now() - t0; };
+  const middle = await timed(p.duration / 2);
+  const endStart = performance.now();
+  const end = await timed(p.duration);
   const doc = document.querySelector('.replayer-wrapper iframe').contentDocument;
   const batches = performance.getEntriesByType('resource')
-    .filter((e) => e.name.includes('segments.pack') && e.startTime >= t0);
-  return {seek: ms, at: p.current(), text: doc.body ? doc.body.innerText.slice(0, 200) : '',
+    .filter((e) => e.name.includes('segments.pack') && e.startTime >= endStart);
+  return {seek_middle: middle, seek: end, at: p.current(), text: doc.body ? doc.body.innerText.slice(0, 200) : '',
           seek_requests: batches.length, seek_bytes: batches.reduce((n, e) => n + e.transferSize, 0)};
 }"""
 
@@ -158,7 +159,7 @@ def measure(browser, url: str, cookies: list[dict], path: str, seek: bool) -> di
     page.goto(url + path)
     result = page.evaluate(FIRST_FRAME)
     if seek:
-        result.update(page.evaluate(SEEK_END))
+        result.update(page.evaluate(SEEKS))
     context.close()
     return result
 
@@ -236,18 +237,25 @@ def main() -> int:
     prog_ff, prog_seek = col("progressive", "first_frame"), col("progressive", "seek")
     comp_ff, comp_seek = col("compacted", "first_frame"), col("compacted", "seek")
     comp_end_ff = col("compacted_open_at_end", "first_frame")
+    comp_mid = col("compacted", "seek_middle")
+    prog_mid, base_mid = col("progressive", "seek_middle"), col("baseline", "seek_middle")
     end_ff = col("open_at_end", "first_frame")
     base_ff, base_seek = col("baseline", "first_frame"), col("baseline", "seek")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nmachine: {os.cpu_count()} CPUs, load average {load} (other work on the machine skews these figures)")
     print(f"medians of {args.runs} runs "
           "(ms; first frame from navigation start, seek from the call to the painted frame)")
-    print(f"{'':30} {'first frame':>12} {'seek to end':>12} {'segment requests by 1st frame':>31}")
-    print(f"{'progressive (shipped)':30} {prog_ff:12.0f} {prog_seek:12.0f} {col('progressive', 'requests'):31.0f}")
-    print(f"{'progressive, opened at ?t=end':30} {end_ff:12.0f} {'—':>12} {col('open_at_end', 'requests'):31.0f}")
-    print(f"{'baseline: all segments first':30} {base_ff:12.0f} {base_seek:12.0f} {col('baseline', 'requests'):31.0f}")
-    print(f"{'compacted, progressive':30} {comp_ff:12.0f} {comp_seek:12.0f} {col('compacted', 'requests'):31.0f}")
-    print(f"{'compacted, opened at ?t=end':30} {comp_end_ff:12.0f} {'—':>12} "
+    print(f"{'':30} {'first frame':>12} {'seek to middle':>15} {'seek to end':>12} "
+          f"{'segment requests by 1st frame':>31}")
+    print(f"{'progressive (shipped)':30} {prog_ff:12.0f} {prog_mid:15.0f} {prog_seek:12.0f} "
+          f"{col('progressive', 'requests'):31.0f}")
+    print(f"{'progressive, opened at ?t=end':30} {end_ff:12.0f} {'—':>15} {'—':>12} "
+          f"{col('open_at_end', 'requests'):31.0f}")
+    print(f"{'baseline: all segments first':30} {base_ff:12.0f} {base_mid:15.0f} {base_seek:12.0f} "
+          f"{col('baseline', 'requests'):31.0f}")
+    print(f"{'compacted, progressive':30} {comp_ff:12.0f} {comp_mid:15.0f} {comp_seek:12.0f} "
+          f"{col('compacted', 'requests'):31.0f}")
+    print(f"{'compacted, opened at ?t=end':30} {comp_end_ff:12.0f} {'—':>15} {'—':>12} "
           f"{col('compacted_open_at_end', 'requests'):31.0f}")
     for name in ("progressive", "compacted"):
         print(f"network traffic of the seek to the end, {name}: {col(name, 'seek_bytes') / 1e3:.0f} kB "
@@ -255,11 +263,12 @@ def main() -> int:
     print(f"compacted / as ingested: first frame {comp_ff / prog_ff:.2f}x, seek {comp_seek / prog_seek:.2f}x")
     print(f"\nfirst frame: baseline / progressive = {base_ff / prog_ff:.1f}x")
     print(f"open at the end vs baseline first frame: {base_ff / end_ff:.1f}x")
-    print(f"seek to end: progressive {prog_seek:.0f} ms (baseline, everything already loaded: {base_seek:.0f} ms)")
+    print(f"seek to middle: progressive {prog_mid:.0f} ms, seek to end: progressive {prog_seek:.0f} ms "
+          f"(baseline, everything already loaded: {base_mid:.0f} / {base_seek:.0f} ms)")
     sample = results["progressive"][-1]
     print(f"after the seek the replay shows t={sample['at'] / 1000:.1f} s: {sample['text'][:60]!r}")
     ok = all(ff <= TARGET_FIRST_FRAME_MS for ff in (prog_ff, end_ff, comp_ff, comp_end_ff)) \
-        and all(seek <= TARGET_SEEK_MS for seek in (prog_seek, comp_seek))
+        and all(seek <= TARGET_SEEK_MS for seek in (prog_seek, prog_mid, comp_seek, comp_mid))
     print(f"targets (first frame <= {TARGET_FIRST_FRAME_MS} ms, seek <= {TARGET_SEEK_MS} ms): "
           f"{'met' if ok else 'NOT met'}")
     return 0 if ok else 1

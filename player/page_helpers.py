@@ -119,17 +119,19 @@ async def find_replay(request: web.Request, replay_id: str) -> tuple[int, Replay
 # --- the player ------------------------------------------------------------------------------
 
 def start_at(request: web.Request) -> float:
+    """``?t=`` in seconds; malformed is 0 (player_config clamps the rest into the replay)."""
     try:
-        return max(0.0, float(request.query.get("t", "0") or 0))
+        t = float(request.query.get("t", "0") or 0)
     except ValueError:
         return 0.0
+    return 0.0 if math.isnan(t) else t
 
 
 def player_config(pid: int, replay: ReplayDetail, errors: list[ErrorRow], start_seconds: float,
                   *, embedded: bool = False, focus_error: str | None = None) -> dict[str, Any]:
     rid = replay.replay_id
     summary = timeline.summary(replay.as_dict(), [e.as_dict() for e in errors])
-    start_ms = min(start_seconds * 1000, summary["duration"])
+    start_ms = timeline.clamp_moment(start_seconds * 1000, summary["duration"])
     first_load = timeline.plan(summary["segments"], start_ms) if summary["segments"] else []
     segments_url = f"/projects/{pid}/replays/{rid}/segments.pack"
     # the requests the loader makes first (runs of BATCH, as static/player/loader.js cuts them),

@@ -44,8 +44,9 @@ READ_AHEAD = 4  # blobs read while the previous ones are sent
 
 
 # What a worker decodes for breadcrumbs: a loose segment's blob (no slices), or a compacted chunk's
-# compressed bytes with the (offset, length) of each wanted segment in it (timeline.extract_from_sources).
-Source = tuple[bytes, list[tuple[int, int]] | None]
+# compressed bytes with the (offset, length) of each wanted segment in it; and the segments' ids
+# (timeline.extract_from_sources).
+Source = tuple[bytes, list[tuple[int, int]] | None, list[int | None]]
 
 
 async def read_sources(app: web.Application, pid: int, replay_id: str, segment_ids: list[int],
@@ -60,21 +61,24 @@ async def read_sources(app: web.Application, pid: int, replay_id: str, segment_i
             return await index.get_segment(pid, replay_id, segment_id)
 
     rows = [row for row in await asyncio.gather(*(row_of(s) for s in segment_ids)) if row is not None]
-    groups: list[tuple[SegmentRecord, list[tuple[int, int]] | None]] = []
+    groups: list[tuple[SegmentRecord, list[tuple[int, int]] | None, list[int | None]]] = []
     for row in rows:
         chunk = chunk_of(row)
-        if chunk is not None and groups and groups[-1][1] is not None and chunk_of(groups[-1][0]) == chunk:
-            groups[-1][1].append((row.chunk_offset, row.chunk_length))
+        last = groups[-1] if groups else None
+        if chunk is not None and last is not None and last[1] is not None and chunk_of(last[0]) == chunk:
+            last[1].append((row.chunk_offset, row.chunk_length))
+            last[2].append(row.segment_id)
         else:
-            groups.append((row, [(row.chunk_offset, row.chunk_length)] if chunk is not None else None))
+            groups.append((row, [(row.chunk_offset, row.chunk_length)] if chunk is not None else None,
+                           [row.segment_id]))
 
-    async def read(row: SegmentRecord, slices: list[tuple[int, int]] | None) -> Source | None:
+    async def read(row: SegmentRecord, slices: list[tuple[int, int]] | None, ids: list[int | None]) -> Source | None:
         async with limit:
             chunk = chunk_of(row)
             data = await (read_or_none(app, row) if chunk is None else read_chunk(app[blobs_key], chunk))
-            return None if data is None else (data, slices)
+            return None if data is None else (data, slices, ids)
 
-    found = await asyncio.gather(*(read(row, slices) for row, slices in groups))
+    found = await asyncio.gather(*(read(row, slices, ids) for row, slices, ids in groups))
     return [source for source in found if source is not None]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +99,14 @@ def plan(table: list[dict[str, Any]], t: float) -> list[int]:
     return list(range(first, target + 1))
 
 
+def clamp_moment(t: float, duration: float) -> float:
+    """The moment to show for a requested ``t`` (ms): within [0, duration]; past the end is the end
+    (its last page), before the start or not a number is the start. Mirrors static/player/timeline.js."""
+    if math.isnan(t):
+        return 0.0
+    return min(max(0.0, float(duration)), max(0.0, t))
+
+
 def segment_gaps(table: list[dict[str, Any]], threshold: float = INACTIVE_MS) -> list[tuple[float, float]]:
     """Stretches between segments with nothing recorded at all."""
     return [(a["end"], b["start"]) for a, b in itertools.pairwise(table) if b["start"] - a["end"] >= threshold]
@@ -128,6 +137,10 @@ class Extracted:
     rage: RageClicks = field(default_factory=RageClicks)
     truncated: bool = False
     limit: int = MAX_BREADCRUMBS
+    # Where a network request's full span is: the segment being read and how many performanceSpan
+    # events came before in it (the player counts the same way to find the headers and bodies).
+    segment: int | None = None
+    spans: int = 0
 
     def add(self, t: float, kind: str, label: str, **extra: Any) -> None:
         if len(self.breadcrumbs) >= self.limit:
@@ -184,7 +197,13 @@ def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> Non
         out.add(t, "custom", f"{category}: {_text(message)}" if category else _text(message))
 
 
-def _performance_span(out: Extracted, t: float, payload: dict[str, Any], origin: float) -> None:
+def _size(part: Any) -> int | None:
+    """A request's or response's body size as the SDK gives it (``{"size": n}``)."""
+    size = part.get("size") if isinstance(part, dict) else None
+    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
+
+
+def _performance_span(out: Extracted, t: float, payload: dict[str, Any], origin: float, span: int) -> None:
     op = _text(payload.get("op"), 100)
     description = _text(payload.get("description"))
     data = payload.get("data")
@@ -197,10 +216,21 @@ def _performance_span(out: Extracted, t: float, payload: dict[str, Any], origin:
         out.add(t, "navigation", description, op=op)
     elif op in NETWORK_OPS or (op.startswith("resource.") and isinstance(data.get("statusCode"), int)
                                and data["statusCode"] >= 400):
-        method = data.get("method") or ("GET" if op != "resource.xhr" else "")
+        method = _text(data.get("method") or ("GET" if op != "resource.xhr" else ""), 10)
         status = data.get("statusCode", "")
+        end = timestamp_ms(payload.get("endTimestamp"))
+        # the network panel's columns; its detail pane reads the whole span from segment ``seg``
+        detail: dict[str, Any] = {"method": method, "url": description,
+                                  "status": status if isinstance(status, int) else None}
+        if start is not None and end is not None and end >= start:
+            detail["dur"] = round(end - start)
+        for key, part in (("req_size", data.get("request")), ("res_size", data.get("response"))):
+            if (size := _size(part)) is not None:
+                detail[key] = size
+        if out.segment is not None:
+            detail.update(seg=out.segment, span=span)
         out.add(t, "network", f"{method} {description} → {status}".strip(), op=op,
-                failed=isinstance(status, int) and status >= 400)
+                failed=isinstance(status, int) and status >= 400, **detail)
 
 
 def _custom(out: Extracted, t: float, data: dict[str, Any], origin: float) -> None:
@@ -211,7 +241,7 @@ def _custom(out: Extracted, t: float, data: dict[str, Any], origin: float) -> No
     if tag == "breadcrumb":
         _sentry_breadcrumb(out, t, payload)
     elif tag == "performanceSpan":
-        _performance_span(out, t, payload, origin)
+        _performance_span(out, t, payload, origin, out.spans - 1)
     elif tag == "error":
         out.add(t, "error", _text(payload.get("message") or payload.get("title") or "error"),
                 event_id=_text(payload.get("eventId"), 64))
@@ -243,6 +273,9 @@ def extract(events: Iterable[Any], origin: float, into: Extracted | None = None)
     for event in events:
         if not isinstance(event, dict):
             continue
+        data = event.get("data")
+        if event.get("type") == CUSTOM and isinstance(data, dict) and data.get("tag") == "performanceSpan":
+            out.spans += 1  # counted before any check, as static/player/panels.js counts them
         ms = event_ms(event)
         if ms is None:
             continue
@@ -355,22 +388,32 @@ def summary(replay: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, A
     }
 
 
-def extract_from_blobs(blobs: list[bytes], origin: float, extracted: Extracted) -> Extracted:
-    """``extract`` over stored segments, one event at a time; runs in a worker process."""
-    return extract_from_sources([(blob, None) for blob in blobs], origin, extracted)
+def extract_from_blobs(blobs: list[bytes], origin: float, extracted: Extracted,
+                       segment_ids: list[int] | None = None) -> Extracted:
+    """``extract`` over stored segments, one event at a time; runs in a worker process. With their
+    ids, network breadcrumbs name the segment that holds their whole span."""
+    ids: list[int | None] = list(segment_ids) if segment_ids is not None else [None] * len(blobs)
+    return extract_from_sources([(blob, None, [sid]) for blob, sid in zip(blobs, ids, strict=True)], origin,
+                                extracted)
 
 
-def extract_from_sources(sources: list[tuple[bytes, list[tuple[int, int]] | None]], origin: float,
-                         extracted: Extracted) -> Extracted:
+def extract_from_sources(sources: list[tuple[bytes, list[tuple[int, int]] | None, list[int | None]]],
+                         origin: float, extracted: Extracted) -> Extracted:
     """``extract`` over stored segments: a loose segment's blob (no slices), or a compacted chunk and the
-    (offset, length) of each segment wanted in it (player/segments.read_sources); runs in a worker."""
-    for data, slices in sources:
+    (offset, length) of each segment wanted in it (player/segments.read_sources), with the segments'
+    ids (one per slice, or one for a loose blob); runs in a worker."""
+    for data, slices, ids in sources:
         if slices is None:
+            extracted.segment = ids[0]
+            extracted.spans = 0
             extract(iter_events(data), origin, extracted)
             extracted.forget_old_clicks()
             continue
         chunk = decode_chunk(data, max(offset + length for offset, length in slices))
-        for offset, length in slices:
+        for (offset, length), segment_id in zip(slices, ids, strict=True):
+            extracted.segment = segment_id
+            extracted.spans = 0
             extract(iter_packed_events(chunk[offset:offset + length]), origin, extracted)
             extracted.forget_old_clicks()
+    extracted.segment = None
     return extracted

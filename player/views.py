@@ -143,7 +143,9 @@ async def error_page(request: web.Request) -> web.Response:
             player = player_config(pid, replay, errors, max(0.0, offset - ERROR_LEAD_SECONDS),
                                    embedded=True, focus_error=event_id)
             player["error_at"] = round(offset * 1000)
-            replay_link = f"/replays/{replay.replay_id}?t={max(0.0, offset - 1):.1f}"
+            # a second before the error, within the replay (an error after its last event: the end)
+            link_at = timeline.clamp_moment((offset - 1) * 1000, player["duration"]) / 1000
+            replay_link = f"/replays/{replay.replay_id}?t={math.floor(link_at * 10) / 10:.1f}"
     data = error.data
     frames = list(reversed((data.get("exception") or {}).get("frames") or []))  # most recent call first
     return render(request, "error.html", {

@@ -142,10 +142,18 @@ class RunningServer:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "replayd.server.cli", "serve", "--config", str(self.config_path)],
                 cwd=self.data_dir, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+                env={**server_environment(), "PYTHONUNBUFFERED": "1"}, start_new_session=True,
             )
         self.groups.append(self.process.pid)
         wait_healthy(self.url, self.process, self.log_path)
+
+
+# The tests' own REPLAYD_* knobs: the server would read them as configuration and stop on an unknown field.
+TEST_ENV = ("REPLAYD_CHROMIUM", "REPLAYD_UPDATE_SCREENSHOTS")
+
+
+def server_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in TEST_ENV}
 
 
 def wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:

@@ -24,7 +24,8 @@ PLAYER_HTML = b"""<!doctype html>
 <link rel="stylesheet" href="/rrweb/style.css"><script src="/rrweb/replay.min.js"></script>
 </head><body><div id="root"></div></body></html>"""
 
-Files = dict[str, tuple[bytes, str]]
+# path -> (body, content type), or (body, content type, more response headers)
+Files = dict[str, tuple[bytes, str] | tuple[bytes, str, dict[str, str]]]
 
 
 def build_sentry_bundle(out_dir: Path) -> Path:
@@ -89,8 +90,10 @@ class StaticSite:
                 if found is None:
                     self.send_error(404)
                     return
-                body, content_type = found
+                body, content_type = found[0], found[1]
                 self.send_response(200)
+                for name, value in (found[2] if len(found) > 2 else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")

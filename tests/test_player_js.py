@@ -303,3 +303,48 @@ console.log(JSON.stringify({{ events, idempotent: JSON.stringify(again.events(JS
     assert out["events"][7]["data"]["fontSource"] == 'url("about:invalid")'
     assert out["events"][8]["data"]["fontSource"] == "[0,1,2]"
     assert out["idempotent"]
+
+
+def test_js_clamp_moment_mirrors_python():
+    """?t= past the end is the end, before the start or not a number is the start, in both."""
+    duration = 1_837_400
+    cases = [-5000, 0, 1.5, 1_836_400, duration, duration + 0.4, 1e12, float("inf"), float("-inf"), float("nan")]
+    expected = [timeline.clamp_moment(t, duration) for t in cases]
+    assert expected == [0, 0, 1.5, 1_836_400, duration, duration, duration, duration, 0, 0]
+    code = f"""
+import {{ clampMoment }} from '{(STATIC / "timeline.js").as_uri()}';
+const cases = [-5000, 0, 1.5, 1836400, {duration}, {duration} + 0.4, 1e12, Infinity, -Infinity, NaN];
+const strings = ['abc', '', '12.5', '-3', 'Infinity', undefined, null];
+console.log(JSON.stringify({{numbers: cases.map((t) => clampMoment(t, {duration})),
+  strings: strings.map((t) => clampMoment(t, {duration})), noDuration: clampMoment(500, undefined)}}));
+"""
+    out = run_js(code)
+    assert out["numbers"] == expected
+    assert out["strings"] == [0, 0, 12.5, 0, duration, 0, 0]
+    assert out["noDuration"] == 0
+
+
+def test_panel_helpers():
+    """The detail pane's body text (JSON pretty-printed, whatever the recorder kept), sizes, console levels."""
+    code = f"""
+import {{ bodyText, consoleLevel, formatBytes }} from '{(STATIC / "panels.js").as_uri()}';
+console.log(JSON.stringify({{
+  object: bodyText({{a: 1, b: [true, null]}}),
+  jsonString: bodyText(' {{"x": "[email]"}} '),
+  cutJson: bodyText('{{"x": "abc'),
+  text: bodyText('name=[Filtered]&q=1'),
+  none: [bodyText(undefined), bodyText(null), bodyText('')],
+  number: bodyText(42),
+  levels: ['log', 'info', 'warning', 'warn', 'error', 'assert', 'debug', 'trace', undefined, 'WARN'].map(consoleLevel),
+  sizes: [0, 1023, 1024, 43520, 5 * 1024 * 1024, -1, 'x', undefined].map(formatBytes),
+}}));
+"""
+    out = run_js(code)
+    assert out["object"] == {"text": '{\n  "a": 1,\n  "b": [\n    true,\n    null\n  ]\n}', "json": True}
+    assert out["jsonString"] == {"text": '{\n  "x": "[email]"\n}', "json": True}
+    assert out["cutJson"] == {"text": '{"x": "abc', "json": False}
+    assert out["text"] == {"text": "name=[Filtered]&q=1", "json": False}
+    assert out["none"] == [None, None, None]
+    assert out["number"] == {"text": "42", "json": False}
+    assert out["levels"] == ["log", "info", "warn", "warn", "error", "error", "log", "log", "log", "warn"]
+    assert out["sizes"] == ["0 B", "1023 B", "1.0 KB", "42.5 KB", "5.0 MB", "—", "—", "—"]

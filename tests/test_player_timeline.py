@@ -168,3 +168,42 @@ def test_summary_embeds_the_table_errors_and_duration():
     assert s["duration"] == 59900
     assert len(s["segments"]) == 12
     assert s["errors"] == [{"t": 31500, "event_id": "f" * 32, "label": "Error: boom"}]
+
+
+def test_network_breadcrumbs_name_their_segment_and_span():
+    """The network panel's columns, and where the detail pane finds the whole span: the segment and
+    the span's place among that segment's performanceSpan events (counted as panels.js counts them)."""
+    from replayd.server.codec import encode_segment
+
+    def span(t, op, url, **data):
+        return {"type": 5, "timestamp": ms(t), "data": {"tag": "performanceSpan", "payload": {
+            "op": op, "description": url, "startTimestamp": ms(t) / 1000, "endTimestamp": ms(t + 0.25) / 1000,
+            "data": data}}}
+
+    first = [span(1, "navigation.navigate", "https://a.test/"),
+             {"type": 5, "timestamp": None, "data": {"tag": "performanceSpan", "payload": {}}},  # counted, unplaced
+             span(2, "resource.fetch", "/api/x", method="POST", statusCode=201,
+                  request={"size": 10, "headers": {}}, response={"size": 2048, "body": {"a": 1}})]
+    second = [span(6, "resource.xhr", "/api/y", method="GET", statusCode=500, response={"size": True})]
+    extracted = timeline.extract_from_blobs([encode_segment(first, 3), encode_segment(second, 1)], ms(0),
+                                            timeline.Extracted(), [7, 8])
+    network = [c for c in timeline.finish(extracted, 10_000, [], ms(0))["breadcrumbs"] if c["kind"] == "network"]
+    assert network == [
+        {"t": 2000, "kind": "network", "label": "POST /api/x → 201", "op": "resource.fetch", "failed": False,
+         "method": "POST", "url": "/api/x", "status": 201, "dur": 250, "req_size": 10, "res_size": 2048,
+         "seg": 7, "span": 2},
+        {"t": 6000, "kind": "network", "label": "GET /api/y → 500", "op": "resource.xhr", "failed": True,
+         "method": "GET", "url": "/api/y", "status": 500, "dur": 250, "seg": 8, "span": 0},
+    ]
+    # without segment ids (a caller that has none) the columns are there, the place is not
+    alone = timeline.extract(first, ms(0))
+    assert [c.get("seg") for c in alone.breadcrumbs if c["kind"] == "network"] == [None]
+
+
+def test_clamp_moment():
+    assert timeline.clamp_moment(5_000, 60_000) == 5_000
+    assert timeline.clamp_moment(60_000.4, 60_000) == 60_000
+    assert timeline.clamp_moment(float("inf"), 60_000) == 60_000
+    assert timeline.clamp_moment(-1, 60_000) == 0
+    assert timeline.clamp_moment(float("nan"), 60_000) == 0
+    assert timeline.clamp_moment(10, 0) == 0

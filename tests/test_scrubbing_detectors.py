@@ -142,6 +142,40 @@ def test_private_ips_opt_in():
     assert s.scrub_text("v1.2.3.4")[0] == "v1.2.3.4"
 
 
+def _gate_probe_texts() -> list[str]:
+    """Every true positive, plus seeded random strings of digit groups, separators and detector
+    leads: lone digits between separators ("1.2.3.4", "+1 2 3", "(5) 5") are the edge of the gate."""
+    import random
+
+    rng = random.Random(13)
+    pieces = ["1", "2", "4", "5", "0", "9", "12", "555", "00", "1234", " ", ".", "-", "+", "(", ")", ":", "/",
+              "@", "a", "e", "x", "DE", "eyJ", "ab.cd", "ff", "::", "Bearer ", "basic ", "ZTpm"]
+    texts = [t for _, t, _ in TRUE_POSITIVES]
+    for _ in range(4000):
+        texts.append("".join(rng.choice(pieces) for _ in range(rng.randint(1, 14))))
+    return texts
+
+
+@pytest.mark.parametrize("include_private", [False, True])
+def test_gates_skip_only_text_no_detector_can_match(include_private):
+    """The cheap gates (text.py) let a string skip the detector regexes: they must never skip one
+    the ungated detectors would redact something in."""
+    s = Scrubber(parse_rules({"detectors": {"ip": {"include_private": include_private}}}), secret=SECRET)
+    text = s._c.text
+    seen_hits = 0
+    for t in _gate_probe_texts():
+        ungated = [h[:3] for h in text.find(t, gated=False)]
+        seen_hits += bool(ungated)
+        assert [h[:3] for h in text.find(t, gated=True)] == ungated, t
+        assert not ungated or not text.plain(t), t
+    assert seen_hits > 100  # the probe reaches the detectors, not only text they all refuse
+
+
+def test_lowercase_basic_credentials_are_redacted(scrubber):
+    out, rules = rules_hit(scrubber, "authorization: basic dXNlcjpwYXNzd29yZA==")
+    assert out == "authorization: basic [bearer]" and rules == {"@bearer": 1}
+
+
 def test_mask_style_keeps_whitespace():
     assert mask_text("ab c\td\n") == "** *\t*\n"
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.envelopes import (
+    breadcrumb,
     click,
     cut_segments,
     element,
@@ -212,7 +213,7 @@ def test_seek_with_t_and_keyboard(ui, ui_server):
     ui.keyboard.press("ArrowRight")
     ui.wait_for_function(f"() => +document.querySelector('[data-player]').dataset.current >= {at + 4900}")
     ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
-    ui.keyboard.press("Shift+ArrowRight")  # the next event (a click at 25.5 s or the error at 32 s)
+    ui.keyboard.press(".")  # the next event (a click at 25.5 s or the error at 32 s)
     ui.wait_for_function(f"() => +document.querySelector('[data-player]').dataset.current > {at + 5000}")
     # seek by clicking the end of the timeline: a range not loaded yet is loaded, then shown
     box = ui.locator("[data-timeline]").bounding_box()
@@ -270,6 +271,235 @@ def test_error_page_shows_the_replay_just_before_the_error(ui, ui_server):
     assert ui.locator("[data-no-replay]").inner_text() == "No replay was recorded for this error."
     ui.goto(ui_server.url + "/issues")
     assert "TypeError" in ui.locator("table.issues").inner_text()
+    assert ui.errors == []
+
+
+RECEIPT_S = 20  # the receipt replay: "Step N" at second N, then at 20 s its last event, a new page
+
+
+@pytest.fixture(scope="module")
+def receipt(ui_server):
+    """A replay whose last event is a full snapshot of a new page (the receipt), with an error at that
+    very moment (its last event) and another 3 s after it (sent after the last segment)."""
+    start = HOUR_AGO_MS - 600_000
+    replay_id = new_id()
+    events = counter_replay(start, seconds=RECEIPT_S, url="https://receipt.test/steps")
+    events += page_events(start + RECEIPT_S * 1000, "https://receipt.test/done", "Receipt",
+                          ["Thank you, your order is complete"])
+    for i, segment in enumerate(cut_segments(events, 5)):
+        post_envelope(ui_server.url, replay_envelope(replay_id, i, segment), PUBLIC_KEY)
+    last_event_s = (start + RECEIPT_S * 1000 + 1) / 1000
+    at_end, after_end = new_id(), new_id()
+    for error_id, ts in ((at_end, last_event_s), (after_end, last_event_s + 3)):
+        post_envelope(ui_server.url, error_envelope(error_id, replay_id, timestamp=ts, url="https://receipt.test/done"),
+                      PUBLIC_KEY)
+    return {"id": replay_id, "at_end": at_end, "after_end": after_end}
+
+
+def duration_ms(page) -> float:
+    return page.evaluate("() => JSON.parse(document.getElementById('player-config').textContent).duration")
+
+
+def wait_text(page, pattern: str, timeout: float = 15000) -> None:
+    page.wait_for_function("(p) => new RegExp(p).test(document.querySelector('.replayer-wrapper iframe')"
+                           ".contentDocument.body.innerText)", arg=pattern, timeout=timeout)
+
+
+def assert_stays_on_the_last_page(page, duration: float, *, from_first_frame: bool = True) -> None:
+    """Opened at or past the end: the last page, ended, the clock at the end from the first frame on;
+    and it stays so (no autoplay from the start, which is what ?t=<duration> did)."""
+    if from_first_frame:
+        assert current_ms(page) >= duration - 50, (current_ms(page), duration)
+    page.wait_for_selector("[data-player][data-state=ended]", state="attached", timeout=5000)
+    wait_text(page, "Thank you, your order is complete")
+    assert current_ms(page) >= duration - 50
+    page.wait_for_timeout(1200)
+    assert page.get_attribute("[data-player]", "data-state") == "ended"
+    assert current_ms(page) >= duration - 50
+    assert "Thank you" in replay_text(page) and "Step" not in replay_text(page)
+    assert page.locator("span[data-current]").inner_text() == page.locator("span[data-total]").inner_text()
+
+
+def test_t_at_past_and_before_the_ends(ui, ui_server, receipt):
+    url = ui_server.url + f"/replays/{receipt['id']}"
+    ui.goto(url)
+    wait_first_frame(ui)
+    duration = duration_ms(ui)
+    assert RECEIPT_S * 1000 <= duration <= RECEIPT_S * 1000 + 5
+    # at the end exactly (the issue's case), past it, and past it as no finite number
+    for t in (f"{duration / 1000:.3f}", f"{duration / 1000:.1f}", "99999", "1e999", "Infinity"):
+        ui.goto(f"{url}?t={t}")
+        wait_first_frame(ui)
+        assert duration - 50 <= ui.evaluate("() => globalThis.replaydPlayer.target") <= duration, t
+        assert_stays_on_the_last_page(ui, duration)
+    # a second before the end: plays into the last page, then ends there
+    ui.goto(f"{url}?t={duration / 1000 - 1:.1f}")
+    wait_first_frame(ui)
+    ui.wait_for_selector("[data-player][data-state=ended]", state="attached", timeout=10000)
+    assert_stays_on_the_last_page(ui, duration, from_first_frame=False)
+    # before the start, and malformed: from the start, playing
+    for t in ("-5", "-Infinity", "abc", "NaN", "", "0"):
+        ui.goto(f"{url}?t={t}")
+        wait_first_frame(ui)
+        assert ui.evaluate("() => globalThis.replaydPlayer.target") == 0, t
+        wait_text(ui, "Step [0-3]$|Step [0-3]\\n")
+        assert current_ms(ui) < 4000, t
+        assert ui.get_attribute("[data-player]", "data-state") in ("playing", "loading"), t
+    # the keyboard's End and Home go to the same moments
+    ui.keyboard.press("End")
+    wait_text(ui, "Thank you, your order is complete")
+    ui.wait_for_selector("[data-player][data-state=ended]", state="attached")
+    ui.keyboard.press("Home")
+    wait_text(ui, "Step 0")
+    assert ui.errors == []
+
+
+def test_error_link_for_an_error_that_ends_its_replay(ui, ui_server, receipt):
+    # the error is the replay's last event: the link opens a second before it, and plays into the last page
+    ui.goto(ui_server.url + f"/errors/{receipt['at_end']}")
+    wait_first_frame(ui)
+    duration = duration_ms(ui)
+    assert ui.get_attribute("[data-player]", "data-state") == "paused"
+    wait_text(ui, f"Step {RECEIPT_S - 5}")  # embedded 5 s before the error
+    href = ui.get_attribute("a.open-full", "href")
+    assert href == f"/replays/{receipt['id']}?t={RECEIPT_S - 1}.0", href
+    ui.click("a.open-full")
+    wait_first_frame(ui)
+    assert current_ms(ui) >= (RECEIPT_S - 1) * 1000
+    ui.wait_for_selector("[data-player][data-state=ended]", state="attached", timeout=10000)
+    assert_stays_on_the_last_page(ui, duration, from_first_frame=False)
+    # an error 3 s after the replay's last event: the link is the replay's end, its last page
+    ui.goto(ui_server.url + f"/errors/{receipt['after_end']}")
+    wait_first_frame(ui)
+    href = ui.get_attribute("a.open-full", "href")
+    assert href == f"/replays/{receipt['id']}?t={int(duration / 100) / 10:.1f}", (href, duration)
+    ui.click("a.open-full")
+    wait_first_frame(ui)
+    assert_stays_on_the_last_page(ui, duration)
+    assert ui.errors == []
+
+
+def test_drag_to_scrub_previews_the_time_and_seeks_on_release(ui, ui_server):
+    ui.goto(ui_server.url + f"/replays/{ui_server.counter}?t=5")
+    wait_first_frame(ui)
+    ui.locator("[data-action=toggle]").click()
+    ui.wait_for_selector("[data-player][data-state=paused]", state="attached")
+    duration = duration_ms(ui)
+    before = current_ms(ui)
+    box = ui.locator("[data-timeline]").bounding_box()
+    y = box["y"] + box["height"] / 2
+    x = lambda f: box["x"] + box["width"] * f  # noqa: E731
+    ui.mouse.move(x(0.1), y)
+    ui.mouse.down()
+    ui.mouse.move(x(0.3), y, steps=5)
+    ui.mouse.move(x(0.75), y, steps=10)
+    # while dragging: the preview shows the time under the pointer, the playhead follows it,
+    # and the replay has not moved yet
+    hover = ui.locator("[data-hover-time]")
+    assert hover.is_visible()
+    previewed = int(hover.get_attribute("data-t"))
+    assert abs(previewed - 0.75 * duration) <= duration * 0.01, (previewed, duration)
+    shown = hover.inner_text()
+    assert re.fullmatch(r"0:4[3-6]", shown), shown
+    assert ui.get_attribute("[data-player]", "data-scrubbing") == "true"
+    playhead = ui.locator("[data-playhead]").bounding_box()
+    assert abs(playhead["x"] + playhead["width"] / 2 - x(0.75)) <= 3
+    assert abs(current_ms(ui) - before) < 1000
+    assert re.search(r"Step [4-6]\b", replay_text(ui))
+    ui.mouse.up()
+    ui.wait_for_function(f"() => Math.abs(+document.querySelector('[data-player]').dataset.current - {previewed})"
+                         " < 300")
+    wait_text(ui, r"Step 4[3-6]")
+    assert ui.get_attribute("[data-player]", "data-scrubbing") is None
+    assert ui.get_attribute("[data-player]", "data-state") == "paused"
+    # a drag back past the start lands at 0; a plain click still seeks
+    ui.mouse.move(x(0.5), y)
+    ui.mouse.down()
+    ui.mouse.move(box["x"] - 20, y, steps=8)  # left of the timeline, inside the page
+    assert hover.inner_text() == "0:00"
+    ui.mouse.up()
+    wait_text(ui, "Step 0")
+    ui.mouse.click(x(0.5), y)
+    wait_text(ui, r"Step (29|30|31)")
+    assert ui.errors == []
+
+
+def test_panels_scroll_to_follow_the_playhead(ui, ui_server):
+    """Lists longer than their panel (breadcrumbs, console) scroll so that the current row stays in view."""
+    chatty = new_id()
+    start = HOUR_AGO_MS - 1_200_000
+    events = counter_replay(start, seconds=40, url="https://chatty.test/")
+    events += [breadcrumb(start + 250 + i * 500, "console", f"tick {i}", level="warning" if i % 5 else "log")
+               for i in range(80)]
+    events.sort(key=lambda e: e["timestamp"])
+    for i, segment in enumerate(cut_segments(events, 5)):
+        post_envelope(ui_server.url, replay_envelope(chatty, i, segment), PUBLIC_KEY)
+    ui.goto(ui_server.url + f"/replays/{chatty}")
+    wait_first_frame(ui)
+    ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
+    ui.locator("[data-action=toggle]").click()
+    ui.wait_for_selector("[data-player][data-state=paused]", state="attached")
+    for tab in ("breadcrumbs", "console"):
+        ui.click(f"[data-tab={tab}]")
+        in_view = f"""() => {{
+            const box = document.querySelector('[data-panel={tab}]');
+            const row = box.querySelector('li.current');
+            const a = box.getBoundingClientRect(), r = row && row.getBoundingClientRect();
+            return {{scrollable: box.scrollHeight > box.clientHeight + 200, top: box.scrollTop,
+                     current: row && row.dataset.t, visible: !!row && r.top >= a.top - 1 && r.bottom <= a.bottom + 1}};
+        }}"""
+        ui.keyboard.press("End")
+        ui.wait_for_function(f"() => ({in_view})().top > 0")
+        at_end = ui.evaluate(in_view)
+        assert at_end["scrollable"] and at_end["visible"] and int(at_end["current"]) >= 39_000, (tab, at_end)
+        ui.keyboard.press("Home")
+        ui.wait_for_function(f"() => ({in_view})().top === 0")
+        seek_to = 20_500
+        ui.evaluate(f"() => globalThis.replaydPlayer.seek({seek_to})")
+        ui.wait_for_function(f"() => ({in_view})().visible && ({in_view})().current === '{seek_to - 250}'")
+    assert ui.errors == []
+
+
+def test_keyboard_steps_and_the_help_overlay(ui, ui_server):
+    ui.goto(ui_server.url + f"/replays/{ui_server.counter}?t=20")
+    wait_first_frame(ui)
+    ui.keyboard.press("Space")
+    ui.wait_for_selector("[data-player][data-state=paused]", state="attached")
+    ui.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached")
+
+    def step(key: str, delta: int) -> None:
+        at = current_ms(ui)
+        ui.keyboard.press(key)
+        ui.wait_for_function(f"() => Math.abs(+document.querySelector('[data-player]').dataset.current - {at + delta})"
+                             " < 100")
+
+    step("ArrowRight", 5000)
+    step("ArrowLeft", -5000)
+    step("Shift+ArrowRight", 1000)
+    step("Shift+ArrowLeft", -1000)
+    step("PageDown", 30000)
+    step("PageUp", -30000)
+    at = current_ms(ui)
+    ui.keyboard.press(".")  # the next event: the click at 25.5 s
+    ui.wait_for_function(f"() => +document.querySelector('[data-player]').dataset.current > {at}")
+    assert 25000 <= current_ms(ui) <= 26000
+    help_dialog = ui.locator("dialog[data-help]")
+    assert help_dialog.is_hidden()
+    ui.keyboard.press("?")
+    assert help_dialog.is_visible()
+    keys = help_dialog.inner_text()
+    for expected in ("Space", "Shift + ←", "Page Up", "Home", "End", "previous / next event", "?"):
+        assert expected in keys, (expected, keys)
+    at = current_ms(ui)
+    ui.keyboard.press("ArrowRight")  # the dialog is modal: no seek behind it
+    ui.wait_for_timeout(300)
+    assert current_ms(ui) == at
+    ui.keyboard.press("Escape")
+    assert help_dialog.is_hidden()
+    ui.click("[data-action=help]")  # the visible button opens it too
+    assert help_dialog.is_visible()
+    ui.click("[data-help-close]")
+    assert help_dialog.is_hidden()
     assert ui.errors == []
 
 

@@ -11,14 +11,17 @@ function readConfig(id) {
   return JSON.parse(document.getElementById(id).textContent);
 }
 
-/** Build the player, its controls and (when given) the breadcrumbs panel; load breadcrumbs after the first frame. */
-export function mountPlayer(root, { breadcrumbs = null, autoplay = false } = {}) {
+/** Build the player, its controls and the side panels given (breadcrumbs first: its times are the
+ * keyboard's previous/next event); load breadcrumbs after the first frame and render every panel. */
+export function mountPlayer(root, { panels = [], autoplay = false } = {}) {
   const config = readConfig(root.dataset.config);
   const params = new URLSearchParams(location.search);
   const player = new Player(root, config, { loadAll: params.get('load') === 'all' });
+  for (const panel of panels) panel.player = player;
+  const breadcrumbs = panels[0] || null;
   const controls = new Controls(root, player, { events: () => (breadcrumbs ? breadcrumbs.times() : []) });
   document.addEventListener('keydown', (e) => controls.onKey(e));
-  if (breadcrumbs) root.addEventListener('player-time', (e) => breadcrumbs.sync(e.detail.t));
+  root.addEventListener('player-time', (e) => { for (const panel of panels) panel.sync(e.detail.t); });
   globalThis.replaydPlayer = player; // for tests and the benchmark
   const started = player.start({ autoplay });
   if (config.focus_click != null) { // opened from a search on clicks: the click it found, marked
@@ -30,7 +33,7 @@ export function mountPlayer(root, { breadcrumbs = null, autoplay = false } = {})
     const data = await response.json();
     controls.drawGaps(data.inactive);
     controls.drawMarkers(data.markers.filter((m) => m.kind !== 'error'));
-    if (breadcrumbs) breadcrumbs.render(data.breadcrumbs);
+    for (const panel of panels) panel.render(data.breadcrumbs);
     if (!breadcrumbs) controls.events = () => data.breadcrumbs.map((c) => c.t);
     root.dataset.breadcrumbs = 'ready';
   }).catch(() => {});

@@ -1,9 +1,25 @@
 // Our controls on the Replayer: play/pause, speeds, skip inactivity, the timeline (loaded range,
-// inactive stretches, markers), the clock, the loading overlay, and the keyboard.
+// inactive stretches, markers, drag to scrub with a preview of the time), the clock, the loading
+// overlay, and the keyboard (listed in the help dialog that `?` or the ? button opens).
 import { States } from './machine.js';
 import { formatTime, ranges } from './timeline.js';
 
 const STEP_MS = 5000;
+const FINE_STEP_MS = 1000;
+const LONG_STEP_MS = 30000;
+const DRAG_START_PX = 3; // a press that moves less is a click (seek on click, markers keep theirs)
+
+/** The keyboard, as the help dialog lists it: [keys, what they do]. */
+export const KEYS = [
+  [['Space', 'K'], 'play / pause'],
+  [['←', '→'], 'back / forward 5 s'],
+  [['Shift + ←', 'Shift + →'], 'back / forward 1 s'],
+  [['Page Up', 'Page Down'], 'back / forward 30 s'],
+  [[',', '.'], 'previous / next event (breadcrumb)'],
+  [['Home', 'End'], 'start / end of the replay'],
+  [['?'], 'show this help'],
+  [['Esc'], 'close this help'],
+];
 
 function pct(t, duration) {
   return `${duration ? Math.min(100, Math.max(0, (t / duration) * 100)) : 0}%`;
@@ -54,20 +70,98 @@ export class Controls {
     const skip = this.q('[data-skip]');
     skip.addEventListener('change', () => p.setSkipInactive(skip.checked));
     p.setSkipInactive(skip.checked);
-    this.timeline.addEventListener('click', (e) => {
-      const box = this.timeline.getBoundingClientRect();
-      p.seek(((e.clientX - box.left) / box.width) * this.duration);
-    });
-    const hover = this.q('[data-hover-time]');
-    this.timeline.addEventListener('mousemove', (e) => {
-      const box = this.timeline.getBoundingClientRect();
-      hover.hidden = false;
-      hover.textContent = formatTime(((e.clientX - box.left) / box.width) * this.duration);
-      hover.style.left = `${e.clientX - box.left}px`;
-    });
-    this.timeline.addEventListener('mouseleave', () => { hover.hidden = true; });
+    this.bindScrub();
     const copy = this.q('[data-action="copy-link"]');
     if (copy) copy.addEventListener('click', () => this.copyLink(copy));
+    this.help = this.q('[data-help]');
+    const helpButton = this.q('[data-action="help"]');
+    if (helpButton && this.help) helpButton.addEventListener('click', () => this.toggleHelp());
+    if (this.help) this.renderHelp();
+  }
+
+  // --- the timeline: click or drag to seek, the time under the pointer previewed ---------------
+
+  /** The moment (ms) under clientX, within the replay. */
+  timeAt(clientX) {
+    const box = this.timeline.getBoundingClientRect();
+    const x = Math.min(box.width, Math.max(0, clientX - box.left));
+    return box.width ? (x / box.width) * this.duration : 0;
+  }
+
+  preview(clientX) {
+    const t = this.timeAt(clientX);
+    this.hover.hidden = false;
+    this.hover.textContent = formatTime(t);
+    this.hover.dataset.t = String(Math.round(t));
+    this.hover.style.left = pct(t, this.duration);
+    return t;
+  }
+
+  bindScrub() {
+    const tl = this.timeline;
+    this.hover = this.q('[data-hover-time]');
+    this.drag = null; // {id, x, t, moved} while a button is down on the timeline
+    tl.addEventListener('pointermove', (e) => {
+      const t = this.preview(e.clientX);
+      const d = this.drag;
+      if (!d || d.id !== e.pointerId) return;
+      if (!d.moved && Math.abs(e.clientX - d.x) < DRAG_START_PX) return;
+      d.moved = true;
+      d.t = t;
+      this.root.dataset.scrubbing = 'true';
+      this.drawPlayhead(t); // follows the pointer; the replay seeks on release
+    });
+    tl.addEventListener('pointerdown', (e) => {
+      if (e.button !== 0) return;
+      this.swallowClick = false; // a new press: only the click that ends a drag is swallowed
+      this.drag = { id: e.pointerId, x: e.clientX, t: this.preview(e.clientX), moved: false };
+      tl.setPointerCapture(e.pointerId);
+    });
+    const release = (e, seek) => {
+      const d = this.drag;
+      if (!d || d.id !== e.pointerId) return;
+      this.drag = null;
+      delete this.root.dataset.scrubbing;
+      if (!d.moved) return; // a click: the click handler (or a marker's) seeks
+      // the click that ends a drag is not a second seek (no timer to forget this: input events can
+      // come before timers, so the next press clears it instead)
+      this.swallowClick = true;
+      if (seek) this.player.seek(this.timeAt(e.clientX)); else this.drawPlayhead(this.player.current());
+    };
+    tl.addEventListener('pointerup', (e) => release(e, true));
+    tl.addEventListener('pointercancel', (e) => release(e, false));
+    tl.addEventListener('lostpointercapture', (e) => release(e, true));
+    tl.addEventListener('pointerleave', () => { if (!this.drag) this.hover.hidden = true; });
+    tl.addEventListener('click', (e) => {
+      if (this.swallowClick) {
+        this.swallowClick = false;
+        return;
+      }
+      this.player.seek(this.timeAt(e.clientX));
+    });
+  }
+
+  // --- help -----------------------------------------------------------------------------------
+
+  renderHelp() {
+    const list = this.help.querySelector('[data-help-keys]');
+    list.replaceChildren(...KEYS.flatMap(([keys, action]) => {
+      const dt = document.createElement('dt');
+      keys.forEach((k, i) => {
+        if (i) dt.append(' ');
+        const kbd = document.createElement('kbd');
+        kbd.textContent = k;
+        dt.append(kbd);
+      });
+      const dd = document.createElement('dd');
+      dd.textContent = action;
+      return [dt, dd];
+    }));
+  }
+
+  toggleHelp() {
+    if (!this.help) return;
+    if (this.help.open) this.help.close(); else this.help.showModal();
   }
 
   setSpeed(speed) {
@@ -77,27 +171,56 @@ export class Controls {
     }
   }
 
-  /** Keyboard: space play/pause, ←/→ 5 s, shift+←/→ previous/next event. */
+  /** The keyboard (KEYS lists it); ignored while typing in a field or with Ctrl/Cmd/Alt held. */
   onKey(e) {
-    const target = e.target;
-    if (target && (target.closest('input, select, textarea, [contenteditable]') || e.ctrlKey || e.metaKey || e.altKey)) return;
-    if (target && target.closest('button') && e.key === ' ') return; // a focused button handles space
+    const target = e.target instanceof Element ? e.target : null;
+    if (e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
+    if (target && target.closest('input, select, textarea, [contenteditable]')) return;
+    if (e.key === '?') {
+      this.toggleHelp();
+      e.preventDefault();
+      return;
+    }
+    if (this.help && this.help.open) return; // the dialog is modal: Esc closes it, nothing else plays
+    if (target && target.closest('button, a[href], summary') && (e.key === ' ' || e.key === 'Enter')) return;
     const p = this.player;
     const now = p.current();
-    if (e.key === ' ' || e.code === 'Space') {
-      p.toggle();
-    } else if (e.key === 'ArrowLeft' || e.key === 'ArrowRight') {
-      const forward = e.key === 'ArrowRight';
-      if (e.shiftKey) {
+    const step = (ms) => p.seek(now + ms);
+    switch (e.key) {
+      case ' ':
+      case 'k':
+      case 'K':
+        p.toggle();
+        break;
+      case 'ArrowLeft':
+        step(-(e.shiftKey ? FINE_STEP_MS : STEP_MS));
+        break;
+      case 'ArrowRight':
+        step(e.shiftKey ? FINE_STEP_MS : STEP_MS);
+        break;
+      case 'PageUp':
+        step(-LONG_STEP_MS);
+        break;
+      case 'PageDown':
+        step(LONG_STEP_MS);
+        break;
+      case 'Home':
+        p.seek(0);
+        break;
+      case 'End':
+        p.seek(this.duration);
+        break;
+      case ',':
+      case '.': {
         const times = this.events();
+        const forward = e.key === '.';
         const t = forward ? times.find((x) => x > now + 250) : [...times].reverse().find((x) => x < now - 250);
         if (t === undefined) return;
         p.seek(t);
-      } else {
-        p.seek(now + (forward ? STEP_MS : -STEP_MS));
+        break;
       }
-    } else {
-      return;
+      default:
+        return;
     }
     e.preventDefault();
   }
@@ -122,12 +245,17 @@ export class Controls {
     setTimeout(() => { button.textContent = label; }, ok ? 1500 : 6000);
   }
 
-  onTime(t) {
+  drawPlayhead(t) {
     const d = this.duration;
-    this.q('[data-current]').textContent = formatTime(t);
     this.q('[data-playhead]').style.left = pct(t, d);
     this.q('[data-played]').style.width = pct(t, d);
+  }
+
+  onTime(t) {
+    this.q('[data-current]').textContent = formatTime(t);
+    if (!this.root.dataset.scrubbing) this.drawPlayhead(t); // while dragging it follows the pointer
     this.timeline.setAttribute('aria-valuenow', (t / 1000).toFixed(1));
+    this.timeline.setAttribute('aria-valuetext', formatTime(t));
     this.root.dataset.current = String(Math.round(t));
     this.dispatchTime(t);
   }
@@ -183,7 +311,10 @@ export class Controls {
       el.dataset.kind = m.kind;
       el.dataset.t = String(m.t);
       el.tabIndex = -1;
-      el.addEventListener('click', (e) => { e.stopPropagation(); this.player.seek(m.t); });
+      el.addEventListener('click', (e) => {
+        e.stopPropagation();
+        if (!this.swallowClick) this.player.seek(m.t);
+      });
       return el;
     });
     this.markersEl.replaceChildren(...els);

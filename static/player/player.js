@@ -7,7 +7,7 @@
 // own full snapshot, so no seek waits for the segments in between.
 import { States, initialState, transition } from './machine.js';
 import { SegmentLoader } from './loader.js';
-import { plan, segmentAt } from './timeline.js';
+import { clampMoment, plan, segmentAt } from './timeline.js';
 import { UrlPolicy } from './urlpolicy.js';
 
 const STREAM_CHUNK = 12; // segments appended per step of the background stream (a minute of 5 s segments)
@@ -32,9 +32,10 @@ export class Player extends EventTarget {
     this.urlPolicy = null; // the current Replayer's: it follows the events from its full snapshot on
     this.win = { first: 0, last: -1 };
     this.winStart = this.origin;
+    this.firstFull = 0; // the Replayer's offset of its first full snapshot
     this.buildGen = 0;
     this.seekGen = 0;
-    this.target = config.start || 0;
+    this.target = clampMoment(config.start, this.duration);
     this.starved = false;
     this.streaming = null; // the buildGen of the running background stream
     this.speed = 1;
@@ -66,7 +67,7 @@ export class Player extends EventTarget {
     if (!this.replayer) return;
     if (state.name === States.PLAYING) {
       let t = state.restart ? 0 : this.current();
-      if (t >= this.duration - END_SLACK_MS) t = 0;
+      if (this.atEnd(t)) t = 0;
       if (!this.inWindow(t)) { this.seek(t); return; }
       this.replayer.play(this.toReplayer(t));
       requestAnimationFrame(this.tick);
@@ -78,6 +79,19 @@ export class Player extends EventTarget {
   // --- time ---------------------------------------------------------------------------------
 
   toReplayer(t) { return Math.max(0, t + this.origin - this.winStart); }
+
+  /** The Replayer's offset showing moment t paused: rrweb applies the events strictly before the
+   * offset, so 1 ms past t shows what happened at t too (the last page, at the end), and never
+   * before the window's first full snapshot (a page is always shown, also when seeking back to 0). */
+  frameAt(t, { fresh = false } = {}) {
+    const at = this.toReplayer(t);
+    // A Replayer just built shows its first full snapshot by itself (rrweb's constructor): asking for
+    // it again would rebuild the page a second time, through rrweb's virtual DOM.
+    if (fresh && at <= this.firstFull) return at;
+    return Math.max(at, this.firstFull) + 1;
+  }
+
+  atEnd(t) { return t >= this.duration - END_SLACK_MS; }
 
   current() {
     if (!this.replayer || this.state.name === States.LOADING) return this.target;
@@ -133,6 +147,8 @@ export class Player extends EventTarget {
       UNSAFE_replayCanvas: false, // never for uploaded recordings: it would add allow-scripts
     });
     this.winStart = this.replayer.getMetaData().startTime;
+    const full = events.find((e) => e.type === 2);
+    this.firstFull = full ? Math.max(0, full.timestamp - this.winStart) : 0;
     this.win = { first, last };
     this.replayer.on('finish', () => this.onFinish());
     this.replayer.on('resize', () => this.fit());
@@ -214,7 +230,10 @@ export class Player extends EventTarget {
       this.send({ type: 'FAIL', error: 'this replay has no segments' });
       return;
     }
-    if (autoplay) this.send({ type: 'PLAY' });
+    // opened at the end (?t= past it, an error that ends the replay): show the last page, ended,
+    // rather than autoplay from the start
+    const atEnd = this.atEnd(this.target);
+    if (autoplay && !atEnd) this.send({ type: 'PLAY' });
     performance.mark('replayd:start');
     try {
       const indexes = this.loadAll ? this.table.map((_, i) => i) : (this.config.first_load.length
@@ -222,9 +241,10 @@ export class Player extends EventTarget {
       const lists = await this.loader.getMany(indexes, (done, total) => this.emit('progress', { done, total }));
       performance.mark('replayd:fetched');
       this.build(indexes[0], indexes[indexes.length - 1], lists);
-      this.replayer.pause(this.toReplayer(this.target));
+      this.replayer.pause(this.frameAt(this.target, { fresh: true }));
       performance.mark('replayd:built');
       this.send({ type: 'LOADED' });
+      if (atEnd) this.send({ type: 'END' });
       await nextFrame();
       performance.mark('replayd:first-frame');
       this.root.dataset.firstFrame = String(Math.round(performance.now()));
@@ -237,7 +257,7 @@ export class Player extends EventTarget {
 
   /** Show moment t (ms from the origin); resolves when its frame is painted. */
   async seek(t) {
-    t = Math.min(this.duration, Math.max(0, Number(t) || 0));
+    t = clampMoment(t, this.duration);
     const gen = ++this.seekGen;
     this.target = t;
     if (this.inWindow(t) && this.state.name !== States.LOADING && this.state.name !== States.FAILED) {
@@ -250,6 +270,7 @@ export class Player extends EventTarget {
     const target = needed[needed.length - 1];
     this.send({ type: 'SEEK_UNLOADED' });
     const progress = (done, total) => this.emit('progress', { done, total });
+    let fresh = false; // a new Replayer
     try {
       if (this.replayer && first >= this.win.first && first <= this.win.last + 1) {
         const missing = [];
@@ -262,9 +283,10 @@ export class Player extends EventTarget {
         if (gen !== this.seekGen) return;
         this.build(first, target, lists);
         this.stream();
+        fresh = true;
       }
       this.starved = false;
-      this.replayer.pause(this.toReplayer(t));
+      this.replayer.pause(this.frameAt(t, { fresh }));
       this.send({ type: 'LOADED' });
       this.emit('time', { t });
       await nextFrame();
@@ -277,7 +299,7 @@ export class Player extends EventTarget {
     if (this.state.name === States.PLAYING) {
       this.replayer.play(this.toReplayer(t));
     } else {
-      this.replayer.pause(this.toReplayer(t));
+      this.replayer.pause(this.frameAt(t));
       if (this.state.name === States.ENDED) this.send({ type: 'SEEK' });
     }
     this.emit('time', { t });

@@ -1,13 +1,16 @@
 // The replay page: player, panels, delete.
 import { csrfToken, mountPlayer } from './app.js';
-import { Breadcrumbs, setupTabs } from './panels.js';
+import { Breadcrumbs, ConsolePanel, NetworkPanel, setupTabs } from './panels.js';
 
 const root = document.querySelector('[data-player]');
-const panels = document.querySelector('.panels');
-setupTabs(panels);
-const crumbs = new Breadcrumbs(panels, null);
-const { player } = mountPlayer(root, { breadcrumbs: crumbs, autoplay: true });
-crumbs.player = player;
+const aside = document.querySelector('.panels');
+const lists = {
+  breadcrumbs: new Breadcrumbs(aside.querySelector('[data-panel=breadcrumbs]'), null),
+  console: new ConsolePanel(aside.querySelector('[data-panel=console]'), null),
+  network: new NetworkPanel(aside.querySelector('[data-panel=network]'), null),
+};
+setupTabs(aside, { onShow: (name) => { if (lists[name]) lists[name].reveal(); } });
+const { player } = mountPlayer(root, { panels: [lists.breadcrumbs, lists.console, lists.network], autoplay: true });
 
 const config = player.config;
 for (const button of document.querySelectorAll('[data-seek-error]')) {

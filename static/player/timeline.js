@@ -50,3 +50,12 @@ export function formatTime(ms) {
   const pad = (n) => String(n).padStart(2, '0');
   return h ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`;
 }
+
+/** The moment to show for a requested t (ms): within [0, duration]; past the end is the end (its
+ * last page), before the start or not a number is the start. Mirrors player/timeline.py clamp_moment. */
+export function clampMoment(t, duration) {
+  const end = Math.max(0, Number(duration) || 0);
+  const n = typeof t === 'number' ? t : Number.parseFloat(t);
+  if (Number.isNaN(n)) return 0;
+  return Math.min(end, Math.max(0, n));
+}
