@@ -687,12 +687,18 @@ class PostgresIndex:
     async def delete_replay(self, project_id: int, replay_id: str) -> bool:
         key = (project_id, replay_id)
         async with self._transaction(key) as conn:
+            texts = [r[0] for r in await conn.fetch(
+                "SELECT DISTINCT text FROM clicks WHERE project_id = $1 AND replay_id = $2", *key)]
             status = await conn.execute(
                 """WITH s AS (DELETE FROM segments WHERE project_id = $1 AND replay_id = $2),
                         st AS (DELETE FROM replay_state WHERE project_id = $1 AND replay_id = $2),
                         l AS (DELETE FROM replay_errors WHERE project_id = $1 AND replay_id = $2),
                         c AS (DELETE FROM clicks WHERE project_id = $1 AND replay_id = $2)
                    DELETE FROM replays WHERE project_id = $1 AND replay_id = $2""", *key)
+            if texts:  # its click texts no other click has go too (they may name someone): retention, DELETE, erase
+                await conn.execute("DELETE FROM click_texts t WHERE t.project_id = $1 AND t.text = ANY($2::text[]) "
+                                   "AND NOT EXISTS (SELECT 1 FROM clicks c WHERE c.project_id = $1 AND c.text = t.text)",
+                                   project_id, texts)
         return _count(status) > 0
 
     async def replays_older_than(self, cutoff: float, limit: int = 500) -> list[tuple[int, str]]:

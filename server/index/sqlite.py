@@ -64,9 +64,7 @@ ERROR_COLUMNS = _columns(ErrorDetail, "replay_id", "replay_offset", "replay_avai
 ISSUE_COLUMNS = _columns(IssueRow, "replay_count", "latest_event_id", table="i.")
 JSON_COLUMNS = frozenset({"urls", "user", "scrub_report", "data"})
 BOOL_COLUMNS = frozenset({"has_full_snapshot"})
-ERROR_COUNT = ("(SELECT COUNT(*) FROM replay_errors e WHERE e.project_id = replays.project_id "
-               "AND e.replay_id = replays.replay_id)")
-DIALECT = Dialect(like="LIKE", errors=ERROR_COUNT, user_fields={
+DIALECT = Dialect(like="LIKE", errors="error_count", user_fields={
     name: f"json_extract({{t}}user, '$.{name}')" for name in ("id", "email", "username")})
 CLICK_FIELDS = ("project_id", "replay_id", "segment_id", "seq", "timestamp", "node_id", "tag", "elem_id", "classes",
                 "role", "label", "testid", "alt", "title", "text", "selector", "is_dead", "is_rage")
@@ -490,9 +488,15 @@ class SQLiteIndex:
     async def delete_replay(self, project_id: int, replay_id: str) -> bool:
         def run(db: sqlite3.Connection) -> bool:
             key = (project_id, replay_id)
+            texts = [r[0] for r in db.execute("SELECT DISTINCT text FROM clicks WHERE project_id = ? AND replay_id = ?",
+                                              key)]
             deleted = db.execute("DELETE FROM replays WHERE project_id = ? AND replay_id = ?", key).rowcount
             for table in ("segments", "replay_state", "replay_errors", "clicks"):
                 db.execute(f"DELETE FROM {table} WHERE project_id = ? AND replay_id = ?", key)
+            # its click texts no other click has go too (they may name someone): retention, DELETE, erase
+            db.executemany("DELETE FROM click_texts WHERE project_id = ? AND text = ? AND NOT EXISTS "
+                           "(SELECT 1 FROM clicks c WHERE c.project_id = ? AND c.text = ?)",
+                           [(project_id, t, project_id, t) for t in texts])
             return deleted > 0
 
         return await self._write(run)
