@@ -854,7 +854,7 @@ async def click_fixture(index) -> None:
     await index.record_clicks(P, rid(2), 0, [click(0, 3, tag="a", classes="link", text="Checkout", testid="go")], [])
     # the next segment of replay 1 decides its first click dead
     await store(index, segment(rid(1), 1, start=5, click_count=0))
-    await index.record_clicks(P, rid(1), 1, [], [(0, 0)])
+    await index.record_clicks(P, rid(1), 1, [], [(0, 0, False)])
 
 
 async def test_a_replay_writer_commits_a_segments_clicks_with_it(index):
