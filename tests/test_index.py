@@ -870,7 +870,7 @@ async def test_a_replay_writer_commits_a_segments_clicks_with_it(index):
 
     await write(0, [click(0, 1, tag="button", text="Pay"), click(1, 2, tag="a", text="Home")])
     assert await clicks() == [(0, False), (1, False)]
-    await write(1, [], [(0, 0)])  # the next segment decides segment 0's first click dead
+    await write(1, [], [(0, 0, False)])  # the next segment decides segment 0's first click dead
     assert (await clicks(), (await index.get_replay(P, rid(1))).dead_click_count) == ([(0, True), (1, False)], 1)
     await write(2, [])  # a segment without clicks keeps the dead count
     assert (await index.get_replay(P, rid(1))).dead_click_count == 1
