@@ -994,6 +994,9 @@ async def test_activity_is_a_column_kept_on_write(index):
     await index.link_errors(P, rid(5), ["e" * 32])
     rows, _ = await index.list_replays(P, ReplayQuery(sort="activity"))
     assert [(r.replay_id, r.activity) for r in rows] == [(rid(4), 10), (rid(5), 2)]
+    assert await searched(index, "activity:<2.5") == [rid(5)]  # a fraction compares as one
+    rows, _ = await index.list_replays(P, ReplayQuery(sort="activity", descending=False))
+    assert [r.replay_id for r in rows] == [rid(5), rid(4)]
     assert await searched(index, "count_errors:1") == [rid(5)]
 
 

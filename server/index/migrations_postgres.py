@@ -176,6 +176,8 @@ MIGRATIONS: list[str] = [
         CASE WHEN (error_count * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15) / 10 > 10 THEN 10
              WHEN (error_count * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15) / 10 < 1 THEN 1
              ELSE (error_count * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15) / 10 END) STORED;
-    CREATE INDEX replays_by_activity ON replays (project_id, activity);
+    -- the list's order (as replays_listed): a sort by activity either way is this index read forwards or back
+    CREATE INDEX replays_by_activity ON replays (project_id, activity DESC NULLS LAST, replay_id DESC)
+        WHERE segment_count > 0;
     """,
 ]

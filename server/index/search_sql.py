@@ -75,7 +75,9 @@ def _condition(cond: Cond, dialect: Dialect, arg: Arg, project: str) -> str:
     if kind == "number":
         op = {":": "=", ">": ">", "<": "<"}[cond.op]
         # written into the SQL (a parsed, bounded number): a planner can match it to a partial index
-        value = repr(cond.number) if spec.unit != "count" else str(int(cond.number))
+        # (a whole number as an integer: compared with a float, an integer column is cast and its index unused)
+        whole = spec.unit == "count" or (spec.unit == "score" and float(cond.number).is_integer())
+        value = str(int(cond.number)) if whole else repr(cond.number)
         return f"{numbers(dialect)[spec.column]} {op} {value}"
     if kind == "text":
         p = pattern(cond.text)
