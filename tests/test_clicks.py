@@ -166,3 +166,14 @@ def test_sentry_slow_click_with_five_clicks_is_a_rage_click():
         "category": "ui.slowClickDetected", "data": {"nodeId": 30, "timeAfterClickMs": 7000, "clickCount": 5}}}}
     out = tracker.segment(0, [snapshot(T), click(30, T + 100), mutation(T + 200), crumb], 100)
     assert [(c.is_dead, c.is_rage) for c in out.clicks] == [(True, True)] and out.rage_click_count == 1
+
+
+def test_attribute_changes_on_a_recorded_element_update_its_description():
+    tracker = Replay()
+    relabel = {"type": 3, "timestamp": T + 50, "data": {"source": 0, "adds": [], "removes": [], "texts": [],
+                                                         "attributes": [{"id": 20, "attributes": {
+                                                             "aria-label": "Buy it now", "data-testid": None,
+                                                             "class": "btn busy"}}]}}
+    out = tracker.segment(0, [snapshot(T), relabel, click(20, T + 100), mutation(T + 200)], 100)
+    (c,) = out.clicks
+    assert (c.tag, c.label, c.testid, c.classes, c.text) == ("button", "Buy it now", "", "btn busy", "Buy")
