@@ -701,8 +701,8 @@ class PostgresIndex:
                    DELETE FROM replays WHERE project_id = $1 AND replay_id = $2""", *key)
             if texts:  # its click texts no other click has go too (they may name someone): retention, DELETE, erase
                 await conn.execute("DELETE FROM click_texts t WHERE t.project_id = $1 AND t.text = ANY($2::text[]) "
-                                   "AND NOT EXISTS (SELECT 1 FROM clicks c WHERE c.project_id = $1 AND c.text = t.text)",
-                                   project_id, texts)
+                                   "AND NOT EXISTS (SELECT 1 FROM clicks c WHERE c.project_id = $1 "
+                                   "AND c.text = t.text)", project_id, texts)
         return _count(status) > 0
 
     async def replays_older_than(self, cutoff: float, limit: int = 500) -> list[tuple[int, str]]:

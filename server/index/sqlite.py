@@ -541,7 +541,8 @@ class SQLiteIndex:
         db.executemany("INSERT OR IGNORE INTO click_texts (project_id, text) VALUES (?, ?)",
                        [(key[0], t) for t in {c.text for c in clicks}])
         db.executemany("UPDATE clicks SET is_dead = 1, is_rage = ? WHERE project_id = ? AND replay_id = ? "
-                       "AND segment_id = ? AND seq = ?", [(int(rage), *key, seg, seq) for seg, seq, rage in dead_earlier])
+                       "AND segment_id = ? AND seq = ?",
+                       [(int(rage), *key, seg, seq) for seg, seq, rage in dead_earlier])
         # rage clicks are decided with dead ones (a later segment may): both counts from the clicks
         db.execute("UPDATE replays SET (dead_click_count, rage_click_count) = (SELECT COALESCE(SUM(is_dead), 0), "
                    "COALESCE(SUM(is_rage), 0) FROM clicks WHERE project_id = ? AND replay_id = ?) "

@@ -34,12 +34,12 @@ import msgpack
 from replayd.scrubbing import ReplayState
 from replayd.scrubbing.events import (
     CUSTOM,
+    DEAD_CLICK_MS,
     FULL_SNAPSHOT,
     INCREMENTAL_SNAPSHOT,
     META,
     MUTATION,
     PLUGIN,
-    DEAD_CLICK_MS,
     RAGE_CLICKS,
     is_click,
     is_rage_burst,
