@@ -187,7 +187,8 @@ async def replay_breadcrumbs(app: web.Application, pid: int, replay: ReplayDetai
         found = await read_blobs(app, pid, replay.replay_id, segment_ids)
         extracted = await pool.run(timeline.extract_from_blobs, [blob for _, blob in found], origin, extracted,
                                    [segment_id for segment_id, _ in found])
-    return await pool.run(timeline.finish, extracted, duration, errors, origin)
+    rage = [(c.timestamp, c.selector) for c in await app[index_key].replay_clicks(pid, replay.replay_id) if c.is_rage]
+    return await pool.run(timeline.finish, extracted, duration, errors, origin, rage)
 
 
 def setup_segments(app: web.Application) -> None:

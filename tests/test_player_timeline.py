@@ -120,7 +120,8 @@ def test_extract_and_finish_build_breadcrumbs_and_markers():
     extracted = timeline.extract(SDK_EVENTS, origin)
     errors = [{"event_id": "e" * 32, "timestamp": T0 + 4.8, "type": "TypeError", "value": "x is undefined",
                "message": ""}]
-    result = timeline.finish(extracted, 20000, errors, origin)
+    assert not any(c["kind"] == "rage" for c in extracted.breadcrumbs)  # the index decides rage clicks
+    result = timeline.finish(extracted, 20000, errors, origin, [(T0 + 2, "button#pay")])
     kinds = [(c["t"], c["kind"]) for c in result["breadcrumbs"]]
     # one navigation (Meta and span de-duplicated; about:blank's empty viewport ignored)
     assert [c for c in result["breadcrumbs"] if c["kind"] == "navigation"] == [
@@ -130,7 +131,7 @@ def test_extract_and_finish_build_breadcrumbs_and_markers():
     # the SDK's labelled click replaces rrweb's own at 2 s; the other two stay
     assert clicks[0]["label"] == "body > button#pay “Pay”"
     assert [c["t"] for c in clicks] == [2001, 2300, 2600]
-    assert (2600, "rage") in kinds
+    assert {"t": 2000, "kind": "rage", "label": "rage click on button#pay"} in result["breadcrumbs"]
     consoles = [c for c in result["breadcrumbs"] if c["kind"] == "console"]
     assert consoles[0] == {"t": 3000, "kind": "console", "label": "cart total is <b>NaN</b>", "level": "warn"}
     assert consoles[1]["label"] == '"boom" 42' and consoles[1]["level"] == "error"
