@@ -39,6 +39,7 @@ INACTIVE_MS = 10_000  # also the Replayer's inactivePeriodThreshold
 MAX_BREADCRUMBS = 5000
 TEXT_LIMIT = 300
 NETWORK_OPS = ("resource.fetch", "resource.xhr")
+PAUSED = "replayd.paused"  # the snippet's mark of a mutation storm's gap
 
 
 def _index_ms(seconds: float | None) -> float | None:
@@ -239,11 +240,24 @@ def _custom(out: Extracted, t: float, data: dict[str, Any], origin: float) -> No
     elif tag == "error":
         out.add(t, "error", _text(payload.get("message") or payload.get("title") or "error"),
                 event_id=_text(payload.get("eventId"), 64))
+    elif tag == PAUSED:
+        _paused(out, t, payload, origin)
     elif tag in ("options", "replay.mutations"):
         return
     elif isinstance(tag, str):
         label = payload.get("message") or payload.get("url") or payload.get("name") or ""
         out.add(t, "custom", f"{_text(tag, 60)}: {_text(label)}")
+
+
+def _paused(out: Extracted, t: float, payload: dict[str, Any], origin: float) -> None:
+    """The snippet's mark of a mutation storm (docs/snippet.md): recording paused from ``from`` to ``to``."""
+    start, end = timestamp_ms(payload.get("from")), timestamp_ms(payload.get("to"))
+    start = t if start is None else start - origin
+    end = max(start, t if end is None else end - origin)
+    count = payload.get("mutations")
+    count = count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
+    label = "recording paused" + (f" ({count:,} mutations)" if count is not None else "")
+    out.add(start, "paused", label, end=round(end), **({} if count is None else {"mutations": count}))
 
 
 def _plugin(out: Extracted, t: float, data: dict[str, Any]) -> None:
@@ -356,6 +370,8 @@ def finish(extracted: Extracted, duration: float, errors: list[dict[str, Any]], 
         c.pop("source", None)
     marked = ("error", "navigation", "click", "rage")
     markers = [{"t": c["t"], "kind": c["kind"]} for c in crumbs if c["kind"] in marked]
+    markers += [{"t": c["t"], "end": c["end"], "kind": "paused", "label": c["label"]}  # drawn as a band
+                for c in crumbs if c["kind"] == "paused"]
     return {
         "breadcrumbs": crumbs,
         "markers": markers,

@@ -208,3 +208,20 @@ def test_clamp_moment():
     assert timeline.clamp_moment(-1, 60_000) == 0
     assert timeline.clamp_moment(float("nan"), 60_000) == 0
     assert timeline.clamp_moment(10, 0) == 0
+
+
+def test_a_storms_paused_mark_is_a_breadcrumb_and_a_band():
+    """The snippet's ``replayd.paused`` mark (logged when recording resumes, after the gap it names)."""
+    def paused(at, payload):
+        return {"type": 5, "timestamp": ms(at), "data": {"tag": "replayd.paused", "payload": payload}}
+
+    events = [paused(9, {"mutations": 48000, "from": ms(2), "to": ms(8.5)}),
+              paused(12, {"mutations": "many", "from": "x", "to": ms(11)}),  # malformed: kept, what is usable
+              paused(14, {"mutations": True, "from": ms(13), "to": ms(12)})]  # ends before it starts
+    result = timeline.finish(timeline.extract(events, ms(0)), 20000, [], ms(0))
+    assert result["breadcrumbs"] == [
+        {"t": 2000, "kind": "paused", "label": "recording paused (48,000 mutations)", "end": 8500, "mutations": 48000},
+        {"t": 12000, "kind": "paused", "label": "recording paused", "end": 12000},
+        {"t": 13000, "kind": "paused", "label": "recording paused", "end": 13000}]
+    assert result["markers"] == [{"t": c["t"], "end": c["end"], "kind": "paused", "label": c["label"]}
+                                 for c in result["breadcrumbs"]]
