@@ -218,7 +218,8 @@ async def replay_breadcrumbs(app: web.Application, pid: int, replay: ReplayDetai
     for segment_ids in _batches(replay.segments, limits.max_read_batch_bytes):
         sources = await read_sources(app, pid, replay.replay_id, segment_ids)
         extracted = await pool.run(timeline.extract_from_sources, sources, origin, extracted)
-    return await pool.run(timeline.finish, extracted, duration, errors, origin)
+    rage = [(c.timestamp, c.selector) for c in await app[index_key].replay_clicks(pid, replay.replay_id) if c.is_rage]
+    return await pool.run(timeline.finish, extracted, duration, errors, origin, rage)
 
 
 def setup_segments(app: web.Application) -> None:

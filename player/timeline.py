@@ -3,7 +3,9 @@
 Pure functions, no I/O. Times in the player are milliseconds from the replay's origin (its
 ``started_at``); stored segments carry seconds. ``static/player/timeline.js`` mirrors ``plan``.
 
-rrweb's numbers, event times and the rage-click rule are ``replayd.scrubbing.events``'s.
+rrweb's numbers and event times are ``replayd.scrubbing.events``'s. Rage clicks are the index's
+(decided at ingest by ``server/ingest/clicks.py`` under the rule ``scrubbing.events`` states):
+``finish`` marks them, so the timeline shows the ones a ``count_rage_clicks`` search counts.
 """
 
 from __future__ import annotations
@@ -20,9 +22,7 @@ from replayd.scrubbing.events import (
     INCREMENTAL_SNAPSHOT,
     META,
     PLUGIN,
-    RAGE_CLICKS,
     IncrementalSource,
-    RageClicks,
     event_ms,
     is_click,
     timestamp_ms,
@@ -39,6 +39,7 @@ INACTIVE_MS = 10_000  # also the Replayer's inactivePeriodThreshold
 MAX_BREADCRUMBS = 5000
 TEXT_LIMIT = 300
 NETWORK_OPS = ("resource.fetch", "resource.xhr")
+PAUSED = "replayd.paused"  # the snippet's mark of a mutation storm's gap
 
 
 def _index_ms(seconds: float | None) -> float | None:
@@ -126,7 +127,7 @@ class Extracted:
     """What the side panels and the timeline show, in player time (ms from origin).
 
     Its size does not grow with the replay's length: at most ``limit`` breadcrumbs and ``limit``
-    stretches of user input, and the clicks of the last second (for rage clicks). It crosses to a
+    stretches of user input. It crosses to a
     worker process and back once per batch of segments (player/segments.py).
     """
 
@@ -134,7 +135,6 @@ class Extracted:
     # Times of user input, for inactive stretches: per INACTIVE_MS-wide bucket only the first and the
     # last, which leaves inactive_stretches' answer unchanged (no gap inside a bucket is long enough).
     activity: dict[int, list[float]] = field(default_factory=dict)
-    rage: RageClicks = field(default_factory=RageClicks)
     truncated: bool = False
     limit: int = MAX_BREADCRUMBS
     # Where a network request's full span is: the segment being read and how many performanceSpan
@@ -157,9 +157,6 @@ class Extracted:
         else:
             self.truncated = True
 
-    def forget_old_clicks(self) -> None:
-        self.rage.forget_idle()
-
 
 def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> None:
     category = _text(payload.get("category"), 100)
@@ -177,10 +174,8 @@ def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> Non
         count = data.get("clickCount")
         if not isinstance(count, int):
             count = 0
-        if category == "ui.multiClick" and count >= RAGE_CLICKS:
-            out.add(t, "rage", f"rage click ({count}×) on {message or 'element'}")
-        else:
-            out.add(t, "click", f"{category}: {message or ''}", source="sdk")
+        # not a rage marker of its own: the index decides rage clicks (these count) and finish marks them
+        out.add(t, "click", f"{category}: {message or ''}" + (f" ({count}×)" if count > 1 else ""), source="sdk")
     elif category == "navigation":
         out.add(t, "navigation", f"{data.get('from', '')} → {data.get('to', '')}" if data else _text(message))
     elif category == "console":
@@ -245,11 +240,24 @@ def _custom(out: Extracted, t: float, data: dict[str, Any], origin: float) -> No
     elif tag == "error":
         out.add(t, "error", _text(payload.get("message") or payload.get("title") or "error"),
                 event_id=_text(payload.get("eventId"), 64))
+    elif tag == PAUSED:
+        _paused(out, t, payload, origin)
     elif tag in ("options", "replay.mutations"):
         return
     elif isinstance(tag, str):
         label = payload.get("message") or payload.get("url") or payload.get("name") or ""
         out.add(t, "custom", f"{_text(tag, 60)}: {_text(label)}")
+
+
+def _paused(out: Extracted, t: float, payload: dict[str, Any], origin: float) -> None:
+    """The snippet's mark of a mutation storm (docs/snippet.md): recording paused from ``from`` to ``to``."""
+    start, end = timestamp_ms(payload.get("from")), timestamp_ms(payload.get("to"))
+    start = t if start is None else start - origin
+    end = max(start, t if end is None else end - origin)
+    count = payload.get("mutations")
+    count = count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
+    label = "recording paused" + (f" ({count:,} mutations)" if count is not None else "")
+    out.add(start, "paused", label, end=round(end), **({} if count is None else {"mutations": count}))
 
 
 def _plugin(out: Extracted, t: float, data: dict[str, Any]) -> None:
@@ -263,8 +271,6 @@ def _plugin(out: Extracted, t: float, data: dict[str, Any]) -> None:
 
 def _click(out: Extracted, t: float, node_id: Any) -> None:
     out.add(t, "click", f"click on node {node_id}", source="dom")
-    if out.rage.click(node_id, t):
-        out.add(t, "rage", f"rage click on node {node_id}")
 
 
 def extract(events: Iterable[Any], origin: float, into: Extracted | None = None) -> Extracted:
@@ -340,9 +346,13 @@ def _placed(errors: list[dict[str, Any]]) -> list[tuple[dict[str, Any], float]]:
     return [(e, at) for e in errors if (at := _index_ms(e.get("timestamp"))) is not None]
 
 
-def finish(extracted: Extracted, duration: float, errors: list[dict[str, Any]], origin: float) -> dict[str, Any]:
-    """Breadcrumbs sorted and de-duplicated, errors from the index merged in, markers and inactivity."""
+def finish(extracted: Extracted, duration: float, errors: list[dict[str, Any]], origin: float,
+           rage_clicks: Iterable[tuple[float, str]] = ()) -> dict[str, Any]:
+    """Breadcrumbs sorted and de-duplicated, errors and rage clicks (time in s, selector) from the
+    index merged in, markers and inactivity."""
     crumbs = [c for c in extracted.breadcrumbs if c["kind"] != "error"]
+    for at, selector in rage_clicks:
+        crumbs.append({"t": round(at * 1000 - origin), "kind": "rage", "label": _text(f"rage click on {selector}")})
     known = {e["event_id"] for e in errors}
     for crumb in extracted.breadcrumbs:  # errors the recording marks but the index does not hold
         if crumb["kind"] == "error" and crumb.get("event_id", "").replace("-", "") not in known:
@@ -360,6 +370,8 @@ def finish(extracted: Extracted, duration: float, errors: list[dict[str, Any]], 
         c.pop("source", None)
     marked = ("error", "navigation", "click", "rage")
     markers = [{"t": c["t"], "kind": c["kind"]} for c in crumbs if c["kind"] in marked]
+    markers += [{"t": c["t"], "end": c["end"], "kind": "paused", "label": c["label"]}  # drawn as a band
+                for c in crumbs if c["kind"] == "paused"]
     return {
         "breadcrumbs": crumbs,
         "markers": markers,
@@ -407,13 +419,11 @@ def extract_from_sources(sources: list[tuple[bytes, list[tuple[int, int]] | None
             extracted.segment = ids[0]
             extracted.spans = 0
             extract(iter_events(data), origin, extracted)
-            extracted.forget_old_clicks()
             continue
         chunk = decode_chunk(data, max(offset + length for offset, length in slices))
         for (offset, length), segment_id in zip(slices, ids, strict=True):
             extracted.segment = segment_id
             extracted.spans = 0
             extract(iter_packed_events(chunk[offset:offset + length]), origin, extracted)
-            extracted.forget_old_clicks()
     extracted.segment = None
     return extracted

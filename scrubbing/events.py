@@ -1,8 +1,8 @@
-"""rrweb facts: event, source, interaction and node numbers, event times, clicks and rage clicks.
+"""rrweb facts: event, source, interaction and node numbers, event times, clicks; the dead and rage click rule.
 
 The one place these are written down, like rrweb's own ``@rrweb/types``: the scrubber's walk,
-the ingest summary (``server/ingest/summary.py``) and the player's markers (``player/timeline.py``)
-import them from here.  A leaf module: it imports nothing of ours.
+the ingest summary and clicks (``server/ingest/``) and the player (``player/timeline.py``) import
+them from here.  A leaf module: it imports nothing of ours.
 """
 
 from __future__ import annotations
@@ -135,38 +135,21 @@ def is_click(event: dict[str, Any]) -> bool:
     )
 
 
-RAGE_CLICKS = 3  # clicks on one node within RAGE_WINDOW_MS make a rage click
-RAGE_WINDOW_MS = 1000
+# Frustration, Sentry's rules (its replay SDK's ClickDetector and its documented dead/rage clicks):
+# a click on a link or button after which the DOM does not change within DEAD_CLICK_MS is dead;
+# clicks on one element each within RAGE_GAP_MS of the one before form a burst (Sentry's
+# multi-click); a burst of at least RAGE_CLICKS clicks whose first click is dead is a rage click,
+# marked at its first click. server/ingest/clicks.py applies it when a segment is indexed; the
+# player marks the rage clicks the index holds, so both show the same ones.
+DEAD_CLICK_MS = 7000
+RAGE_CLICKS = 5
+RAGE_GAP_MS = 1000
 
 
-class RageClicks:
-    """The rage-click rule, for the ingest summary and the player's markers alike.
+def joins_burst(last_click_ms: float, ms: float) -> bool:
+    """Whether a click at ``ms`` on the element last clicked at ``last_click_ms`` continues that burst."""
+    return 0 <= ms - last_click_ms <= RAGE_GAP_MS
 
-    ``click(node, ms)`` is true when exactly ``RAGE_CLICKS`` clicks on ``node`` (this one included)
-    lie within ``RAGE_WINDOW_MS`` of it: a burst counts once, a steady series once per window.
-    Only the last ``RAGE_CLICKS`` clicks of a node are remembered (all a decision needs), so
-    thousands of clicks at one instant cost linear time and constant memory per node.
-    """
 
-    __slots__ = ("_last",)
-
-    def __init__(self) -> None:
-        self._last: dict[Any, list[float]] = {}
-
-    def click(self, node: Any, ms: float | None) -> bool:
-        if ms is None or isinstance(node, (dict, list)):  # no time, or an id no map can hold
-            return False
-        last = self._last.get(node)
-        if last is None:
-            last = self._last[node] = []
-        near = 1 + sum(1 for t in last if abs(ms - t) <= RAGE_WINDOW_MS)
-        last.append(ms)
-        if len(last) > RAGE_CLICKS:
-            del last[0]
-        return near == RAGE_CLICKS
-
-    def forget_idle(self) -> None:
-        """Forget nodes whose last click is over RAGE_WINDOW_MS before the latest click: they can
-        make no rage click with a later one, so a long replay's many nodes cost no memory."""
-        latest = max((times[-1] for times in self._last.values()), default=0.0)
-        self._last = {node: times for node, times in self._last.items() if latest - times[-1] <= RAGE_WINDOW_MS}
+def is_rage_burst(clicks: int, first_click_dead: bool) -> bool:
+    return first_click_dead and clicks >= RAGE_CLICKS

@@ -10,7 +10,7 @@ from .builtin import BLOCK_KEEP_ATTRIBUTES
 from .domwalk import INHERIT, NO_CTX, DomWalker
 from .payloads import scrub_json
 from .redaction import mask_text
-from .state import BLOCK, DROPPED, MASK
+from .state import BLOCK, CLICK_ATTRIBUTES, DROPPED, MASK
 
 
 def scrub_mutation(w: DomWalker, d: dict[str, Any]) -> None:
@@ -90,6 +90,7 @@ def _attributes(w: DomWalker, attributes: list[Any]) -> list[Any]:
     st = w.state
     report = w.report
     rematch = not w.c.dom.empty
+    clickables = st.clickables  # empty unless the caller describes clicks
     kept = []
     for a in attributes:
         if not isinstance(a, dict) or not isinstance(a.get("attributes"), dict):
@@ -115,8 +116,21 @@ def _attributes(w: DomWalker, attributes: list[Any]) -> list[Any]:
                 _style_object(w, v)
             elif isinstance(v, (dict, list)):  # not an rrweb shape: scrubbed generically
                 at[name] = scrub_json(w.c, v, "dom.attr", report)
+        if clickables:
+            entry = clickables.get(nid)
+            if entry is not None:
+                _describe(entry, at)
         kept.append(a)
     return kept
+
+
+def _describe(entry: list[Any], at: dict[str, Any]) -> None:
+    """A recorded clickable element's description follows its attribute changes, as scrubbed (a
+    button relabelled, a class added): ``[tag, *CLICK_ATTRIBUTES values, text]``; null removes one."""
+    for i, name in enumerate(CLICK_ATTRIBUTES, 1):
+        if name in at:
+            v = at[name]
+            entry[i] = v if v is None or v.__class__ is str else None
 
 
 def _add_order(adds: list[Any]) -> range | list[int]:

@@ -74,19 +74,44 @@ def test_dead_clicks_within_a_segment_and_decided_by_the_next():
     assert scrubber_state == b"scrubber"
     tracker.tracker = carried
     second = tracker.segment(1, [move(T + 20_000)], 100)
-    assert second.dead_earlier == [(0, 2)]
+    assert second.dead_earlier == [(0, 2, False)]
     # a mutation in time keeps a pending click alive
     tracker.segment(2, [click(20, T + 30_000)], 100)
     assert tracker.segment(3, [mutation(T + 31_000), move(T + 40_000)], 100).dead_earlier == []
 
 
 def test_rage_clicks_and_a_plain_div_is_never_dead():
+    """Sentry's rule: a burst of 5 clicks (each within 1 s of the one before) whose first is dead is
+    one rage click, on its first click; the others of the burst are neither dead nor rage."""
     tracker = Replay()
-    events = [snapshot(T), *(click(20, T + 100 + i * 100) for i in range(5)), click(40, T + 2000), move(T + 20_000)]
+    events = [snapshot(T), *(click(20, T + 100 + i * 900) for i in range(5)), click(40, T + 5000), move(T + 20_000)]
     out = tracker.segment(0, events, 100)
-    assert out.click_count == 6 and out.rage_click_count == sum(c.is_rage for c in out.clicks) >= 1
+    assert out.click_count == 6 and out.rage_click_count == 1
+    assert [(c.is_dead, c.is_rage) for c in out.clicks[:5]] == [(True, True)] + [(False, False)] * 4
     assert out.clicks[-1].tag == "" and not out.clicks[-1].is_dead  # a div: not clickable, never dead
     assert out.clicks[0].testid == "buy"
+
+
+def test_no_rage_click_without_a_dead_one_or_with_fewer_clicks_or_gaps():
+    burst = [click(20, T + 100 + i * 200) for i in range(5)]
+    # the DOM changes after the burst's first click: not dead, so not rage either
+    out = Replay().segment(0, [snapshot(T), *burst, mutation(T + 3000), move(T + 20_000)], 100)
+    assert out.rage_click_count == 0 and not any(c.is_dead or c.is_rage for c in out.clicks)
+    # four clicks: dead, not rage
+    out = Replay().segment(0, [snapshot(T), *burst[:4], move(T + 20_000)], 100)
+    assert out.rage_click_count == 0 and [c.is_dead for c in out.clicks] == [True, False, False, False]
+    # five clicks 1.5 s apart: five bursts of one, each dead
+    spaced = [click(20, T + 100 + i * 1500) for i in range(5)]
+    out = Replay().segment(0, [snapshot(T), *spaced, move(T + 20_000)], 100)
+    assert out.rage_click_count == 0 and all(c.is_dead for c in out.clicks)
+
+
+def test_a_rage_click_a_later_segment_decides():
+    tracker = Replay()
+    tracker.segment(0, [snapshot(T), *(click(20, T + 100 + i * 200) for i in range(6))], 100)
+    tracker.tracker = unpack_state(pack_state(b"", tracker.tracker))[1]
+    later = tracker.segment(1, [move(T + 9000)], 100)
+    assert later.dead_earlier == [(0, 0, True)] and later.rage_click_count == 1
 
 
 def test_sentry_slow_click_breadcrumbs_mark_dead_and_console_errors_count():
@@ -133,3 +158,22 @@ def test_the_sentry_sdks_click_breadcrumb_describes_an_element_the_map_does_not_
     out = tracker.segment(0, [snapshot(T), click(40, T + 1), crumb])
     (c,) = out.clicks
     assert (c.tag, c.classes, c.text) == ("p", "note big", "plain words")
+
+
+def test_sentry_slow_click_with_five_clicks_is_a_rage_click():
+    tracker = Replay()
+    crumb = {"type": 5, "timestamp": T + 8000, "data": {"tag": "breadcrumb", "payload": {
+        "category": "ui.slowClickDetected", "data": {"nodeId": 30, "timeAfterClickMs": 7000, "clickCount": 5}}}}
+    out = tracker.segment(0, [snapshot(T), click(30, T + 100), mutation(T + 200), crumb], 100)
+    assert [(c.is_dead, c.is_rage) for c in out.clicks] == [(True, True)] and out.rage_click_count == 1
+
+
+def test_attribute_changes_on_a_recorded_element_update_its_description():
+    tracker = Replay()
+    relabel = {"type": 3, "timestamp": T + 50, "data": {"source": 0, "adds": [], "removes": [], "texts": [],
+                                                         "attributes": [{"id": 20, "attributes": {
+                                                             "aria-label": "Buy it now", "data-testid": None,
+                                                             "class": "btn busy"}}]}}
+    out = tracker.segment(0, [snapshot(T), relabel, click(20, T + 100), mutation(T + 200)], 100)
+    (c,) = out.clicks
+    assert (c.tag, c.label, c.testid, c.classes, c.text) == ("button", "Buy it now", "", "btn busy", "Buy")

@@ -933,7 +933,7 @@ async def click_fixture(index) -> None:
     await index.record_clicks(P, rid(2), 0, [click(0, 3, tag="a", classes="link", text="Checkout", testid="go")], [])
     # the next segment of replay 1 decides its first click dead
     await store(index, segment(rid(1), 1, start=5, click_count=0))
-    await index.record_clicks(P, rid(1), 1, [], [(0, 0)])
+    await index.record_clicks(P, rid(1), 1, [], [(0, 0, False)])
 
 
 async def test_a_replay_writer_commits_a_segments_clicks_with_it(index):
@@ -949,7 +949,7 @@ async def test_a_replay_writer_commits_a_segments_clicks_with_it(index):
 
     await write(0, [click(0, 1, tag="button", text="Pay"), click(1, 2, tag="a", text="Home")])
     assert await clicks() == [(0, False), (1, False)]
-    await write(1, [], [(0, 0)])  # the next segment decides segment 0's first click dead
+    await write(1, [], [(0, 0, False)])  # the next segment decides segment 0's first click dead
     assert (await clicks(), (await index.get_replay(P, rid(1))).dead_click_count) == ([(0, True), (1, False)], 1)
     await write(2, [])  # a segment without clicks keeps the dead count
     assert (await index.get_replay(P, rid(1))).dead_click_count == 1
@@ -1060,3 +1060,28 @@ def test_search_errors_name_the_problem_and_its_position(text, position, words):
     with pytest.raises(SearchError) as caught:
         parse(text)
     assert caught.value.position == position and words in caught.value.message, caught.value
+
+
+async def test_activity_is_a_column_kept_on_write(index):
+    """activity is stored (and indexed); links to errors made before the replay's row count too."""
+    await index.link_errors(P, rid(4), ["a" * 32, "b" * 32])  # before its replay is stored
+    await store(index, segment(rid(4), 0, click_count=0))
+    await store(index, segment(rid(5), 0, click_count=0))
+    assert await searched(index, "activity:>4") == [rid(4)]
+    await index.link_errors(P, rid(4), ["c" * 32, "d" * 32])
+    assert await searched(index, "activity:>9") == [rid(4)]
+    await index.link_errors(P, rid(5), ["e" * 32])
+    rows, _ = await index.list_replays(P, ReplayQuery(sort="activity"))
+    assert [(r.replay_id, r.activity) for r in rows] == [(rid(4), 10), (rid(5), 2)]
+    assert await searched(index, "activity:<2.5") == [rid(5)]  # a fraction compares as one
+    rows, _ = await index.list_replays(P, ReplayQuery(sort="activity", descending=False))
+    assert [r.replay_id for r in rows] == [rid(5), rid(4)]
+    assert await searched(index, "count_errors:1") == [rid(5)]
+
+
+async def test_deleting_a_replay_drops_the_click_texts_only_it_had(index):
+    await click_fixture(index)
+    await index.delete_replay(P, rid(1))  # what retention and the DELETE route call
+    texts = await stored_click_texts(index)
+    assert "Pay now" not in texts and "Buy" not in texts
+    assert "Checkout" in texts

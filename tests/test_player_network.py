@@ -120,23 +120,29 @@ def planted_in(text: str) -> list[str]:
 def player_page(browser, recorded: Recorded) -> Iterator[Any]:
     """The replay page, signed in through the form, loaded and paused at the start, breadcrumbs in."""
     context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = open_replay(context, recorded.server, recorded.replay_id)
+    yield page
+    context.close()
+    assert page.errors == []
+
+
+def open_replay(context: Any, server: RunningServer, replay_id: str) -> Any:
+    """A page of ``context`` signed in through the form on replay ``replay_id``, loaded and paused at the
+    start, breadcrumbs in; ``page.errors`` collects its uncaught errors."""
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    url = recorded.server.url
-    page.goto(url + "/login")
+    page.goto(server.url + "/login")
     page.fill("input[name=password]", ADMIN_PASSWORD)
     page.click("form.login-form button[type=submit]")
-    page.wait_for_url(url + "/")
-    page.goto(url + f"/replays/{recorded.replay_id}")
+    page.wait_for_url(server.url + "/")
+    page.goto(server.url + f"/replays/{replay_id}")
     page.wait_for_selector("[data-player][data-first-frame]", state="attached", timeout=15000)
     page.wait_for_selector("[data-player][data-breadcrumbs=ready]", state="attached", timeout=15000)
     page.locator("[data-action=toggle]").click()
     page.wait_for_function("() => ['paused', 'ended'].includes(document.querySelector('[data-player]').dataset.state)")
     page.errors = errors
-    yield page
-    context.close()
-    assert errors == []
+    return page
 
 
 def current_ms(page: Any) -> int:

@@ -120,7 +120,8 @@ def test_extract_and_finish_build_breadcrumbs_and_markers():
     extracted = timeline.extract(SDK_EVENTS, origin)
     errors = [{"event_id": "e" * 32, "timestamp": T0 + 4.8, "type": "TypeError", "value": "x is undefined",
                "message": ""}]
-    result = timeline.finish(extracted, 20000, errors, origin)
+    assert not any(c["kind"] == "rage" for c in extracted.breadcrumbs)  # the index decides rage clicks
+    result = timeline.finish(extracted, 20000, errors, origin, [(T0 + 2, "button#pay")])
     kinds = [(c["t"], c["kind"]) for c in result["breadcrumbs"]]
     # one navigation (Meta and span de-duplicated; about:blank's empty viewport ignored)
     assert [c for c in result["breadcrumbs"] if c["kind"] == "navigation"] == [
@@ -130,7 +131,7 @@ def test_extract_and_finish_build_breadcrumbs_and_markers():
     # the SDK's labelled click replaces rrweb's own at 2 s; the other two stay
     assert clicks[0]["label"] == "body > button#pay “Pay”"
     assert [c["t"] for c in clicks] == [2001, 2300, 2600]
-    assert (2600, "rage") in kinds
+    assert {"t": 2000, "kind": "rage", "label": "rage click on button#pay"} in result["breadcrumbs"]
     consoles = [c for c in result["breadcrumbs"] if c["kind"] == "console"]
     assert consoles[0] == {"t": 3000, "kind": "console", "label": "cart total is <b>NaN</b>", "level": "warn"}
     assert consoles[1]["label"] == '"boom" 42' and consoles[1]["level"] == "error"
@@ -207,3 +208,20 @@ def test_clamp_moment():
     assert timeline.clamp_moment(-1, 60_000) == 0
     assert timeline.clamp_moment(float("nan"), 60_000) == 0
     assert timeline.clamp_moment(10, 0) == 0
+
+
+def test_a_storms_paused_mark_is_a_breadcrumb_and_a_band():
+    """The snippet's ``replayd.paused`` mark (logged when recording resumes, after the gap it names)."""
+    def paused(at, payload):
+        return {"type": 5, "timestamp": ms(at), "data": {"tag": "replayd.paused", "payload": payload}}
+
+    events = [paused(9, {"mutations": 48000, "from": ms(2), "to": ms(8.5)}),
+              paused(12, {"mutations": "many", "from": "x", "to": ms(11)}),  # malformed: kept, what is usable
+              paused(14, {"mutations": True, "from": ms(13), "to": ms(12)})]  # ends before it starts
+    result = timeline.finish(timeline.extract(events, ms(0)), 20000, [], ms(0))
+    assert result["breadcrumbs"] == [
+        {"t": 2000, "kind": "paused", "label": "recording paused (48,000 mutations)", "end": 8500, "mutations": 48000},
+        {"t": 12000, "kind": "paused", "label": "recording paused", "end": 12000},
+        {"t": 13000, "kind": "paused", "label": "recording paused", "end": 13000}]
+    assert result["markers"] == [{"t": c["t"], "end": c["end"], "kind": "paused", "label": c["label"]}
+                                 for c in result["breadcrumbs"]]

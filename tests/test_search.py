@@ -76,13 +76,15 @@ JANE, BOB, DECOY = "jane@example.com", "bob@example.com", "decoy@example.com"
 
 
 async def ingest_three(client) -> tuple[str, str, str]:
-    """Jane: a dead Pay button (decided by her next segment) and rage clicks on Buy, on /pay;
+    """Jane: a dead Pay button (decided by her next segment) and a rage click on Buy (5 clicks, the
+    first dead: decided by her third segment), on /pay;
     Bob: a working checkout link; the decoy: a click on a paragraph."""
     jane, bob, decoy = rid(), rid(), rid()
     await post(client, segment(jane, 0, [*start(), click(10, 1000), moved(3000)],
                                ["https://shop.example/cart", "https://shop.example/pay"], {"email": JANE, "id": "j-1"}))
     await post(client, segment(jane, 1, [*(click(20, 10_000 + i * 100) for i in range(5)), moved(12_000)],
                                [], {"email": JANE, "id": "j-1"}))
+    await post(client, segment(jane, 2, [moved(18_000)], [], {"email": JANE, "id": "j-1"}))
     await post(client, segment(bob, 0, [*start(), click(31, 1000), changed(1500), moved(9000)],
                                ["https://shop.example/checkout"], {"email": BOB, "id": "b-2"}))
     await post(client, segment(decoy, 0, [*start(), click(40, 1000), moved(9000)],
@@ -111,10 +113,15 @@ async def test_searches_find_exactly_the_replays_and_open_at_the_click(client):
     assert [r["replay_id"] for r in await search(client, "click.selector:a[data-testid=checkout]")] == [bob]
     assert {r["replay_id"] for r in await search(client, "url:*pay*")} == {jane, decoy}
     everyone = await search(client, "", sort="-count_dead_clicks")
-    assert everyone[0]["replay_id"] == jane and everyone[0]["dead_click_count"] == 1
+    assert everyone[0]["replay_id"] == jane and everyone[0]["dead_click_count"] == 2
+    assert everyone[0]["rage_click_count"] == 1
+    rage = await search(client, "rage.selector:#buy")
+    assert [r["replay_id"] for r in rage] == [jane] and rage[0]["click_offset"] == pytest.approx(10.0)
     assert JANE not in json.dumps(everyone)  # stored hashed, found all the same
     selectors = await (await client.get("/api/0/projects/1/selectors/", headers=AUTH)).json()
-    assert selectors["dead"] == [{"selector": "button#pay.btn", "count": 1, "replay_count": 1}]
+    assert sorted(selectors["dead"], key=lambda s: s["selector"]) == [
+        {"selector": "button#buy", "count": 1, "replay_count": 1},
+        {"selector": "button#pay.btn", "count": 1, "replay_count": 1}]
     assert [s["selector"] for s in selectors["rage"]] == ["button#buy"]
 
 
@@ -147,13 +154,13 @@ async def test_erasing_a_user_through_the_api_leaves_the_others(client, config):
     assert bad.status == 400
     response = await client.post("/api/0/projects/1/users/erase/", json={"email": JANE}, headers=AUTH)
     assert response.status == 200
-    assert await response.json() == {"erased": {"replays": 1, "errors": 1, "blobs": 2}}
+    assert await response.json() == {"erased": {"replays": 1, "errors": 1, "blobs": 3}}
     assert {r["replay_id"] for r in await search(client, "")} == {bob, decoy}
     assert not (Path(config.storage.path) / "1" / jane).exists() and (Path(config.storage.path) / "1" / bob).is_dir()
     (issue,) = (await (await client.get("/api/0/projects/1/issues/", headers=AUTH)).json())["data"]
     assert issue["count"] == 1
     (audit,) = await client.app[index_key].audit_log()
-    assert audit["action"] == "erase-user-email" and audit["detail"] == {"replays": 1, "errors": 1, "blobs": 2}
+    assert audit["action"] == "erase-user-email" and audit["detail"] == {"replays": 1, "errors": 1, "blobs": 3}
     assert JANE not in json.dumps(audit) and audit["actor"].startswith("api-token:")
 
 

@@ -94,11 +94,13 @@ def _record(browser: Any, site: StaticSite, kind: str, page_name: str, user: dic
 def _frustrated(page: Any) -> None:
     page.click("#later")  # nothing happens
     page.wait_for_timeout(DEAD_WAIT_MS)
-    for _ in range(5):  # nothing happens, again and again
-        page.click("#buy")
-    page.wait_for_timeout(300)
     page.click("#checkout")  # works
     page.wait_for_selector("#done:has-text('Order placed')")
+    for _ in range(5):  # nothing happens, again and again: a rage click (5 clicks, the first dead)
+        page.click("#buy")
+    page.wait_for_timeout(DEAD_WAIT_MS)  # the DOM must not change within 7 s of the burst's first click
+    page.mouse.move(30, 30)  # an event after those 7 s decides it (a DOM change would undo it)
+    page.mouse.move(60, 60)
 
 
 def _reading(page: Any) -> None:

@@ -26,6 +26,7 @@ TABLES = ("meta", "issues", "errors", "replays", "segments", "replay_state", "re
 JSON_COLUMNS = frozenset({"urls", "user", "scrub_report", "data", "detail"})
 BOOL_COLUMNS = frozenset({"has_full_snapshot", "is_dead", "is_rage"})
 BATCH = 5000
+GENERATED_COLUMNS = frozenset({"activity"})  # the target computes them
 
 
 class TargetNotEmpty(Exception):
@@ -53,7 +54,8 @@ def _snapshot(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 async def _copy_table(db: sqlite3.Connection, conn: PoolConnectionProxy, table: str) -> int:
-    cursor = db.execute(f"SELECT * FROM {table}")
+    names = [r[1] for r in db.execute(f"PRAGMA table_xinfo({table})") if r[1] not in GENERATED_COLUMNS]
+    cursor = db.execute("SELECT " + ", ".join(f'"{n}"' for n in names) + f" FROM {table}")
     columns = [d[0] for d in cursor.description]
     copied = 0
     while rows := cursor.fetchmany(BATCH):

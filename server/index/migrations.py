@@ -158,7 +158,32 @@ MIGRATIONS: list[str] = [
         detail TEXT NOT NULL DEFAULT '{}'
     );
     """,
-    # 5: compaction (server/compaction.py): where a compacted segment is in its replay's compacted object,
+    # 5: activity (records.activity_score) as an indexed column, so activity: searches and sorts read an
+    # index, not an expression per row. It needs the error count in the row: a column the links'
+    # triggers keep (a replay row written after its links counts them when inserted).
+    """
+    ALTER TABLE replays ADD COLUMN error_count INTEGER NOT NULL DEFAULT 0;
+    UPDATE replays SET error_count = (SELECT COUNT(*) FROM replay_errors e WHERE e.project_id = replays.project_id
+        AND e.replay_id = replays.replay_id);
+    CREATE TRIGGER replay_errors_counted AFTER INSERT ON replay_errors BEGIN
+        UPDATE replays SET error_count = error_count + 1
+        WHERE project_id = NEW.project_id AND replay_id = NEW.replay_id;
+    END;
+    CREATE TRIGGER replay_errors_uncounted AFTER DELETE ON replay_errors BEGIN
+        UPDATE replays SET error_count = error_count - 1
+        WHERE project_id = OLD.project_id AND replay_id = OLD.replay_id;
+    END;
+    CREATE TRIGGER replays_count_errors AFTER INSERT ON replays BEGIN
+        UPDATE replays SET error_count = (SELECT COUNT(*) FROM replay_errors e WHERE e.project_id = NEW.project_id
+            AND e.replay_id = NEW.replay_id) WHERE rowid = NEW.rowid;
+    END;
+    ALTER TABLE replays ADD COLUMN activity INTEGER GENERATED ALWAYS AS (
+        CASE WHEN (error_count * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15) / 10 > 10 THEN 10
+             WHEN (error_count * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15) / 10 < 1 THEN 1
+             ELSE (error_count * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15) / 10 END) VIRTUAL;
+    CREATE INDEX replays_by_activity ON replays (project_id, activity);
+    """,
+    # 6: compaction (server/compaction.py): where a compacted segment is in its replay's compacted object,
     # the loose segments compaction looks for, and the objects it has replaced but not deleted yet
     """
     ALTER TABLE segments ADD COLUMN chunk_start INTEGER;

@@ -169,7 +169,18 @@ MIGRATIONS: list[str] = [
         detail jsonb NOT NULL DEFAULT '{}'
     );
     """,
-    # 3: compaction (server/compaction.py): where a compacted segment is in its replay's compacted object,
+    # 3: activity (records.activity_score) as a generated, indexed column, so activity: searches and
+    # sorts read an index, not an expression per row
+    """
+    ALTER TABLE replays ADD COLUMN activity integer GENERATED ALWAYS AS (
+        CASE WHEN (error_count * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15) / 10 > 10 THEN 10
+             WHEN (error_count * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15) / 10 < 1 THEN 1
+             ELSE (error_count * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15) / 10 END) STORED;
+    -- the list's order (as replays_listed): a sort by activity either way is this index read forwards or back
+    CREATE INDEX replays_by_activity ON replays (project_id, activity DESC NULLS LAST, replay_id DESC)
+        WHERE segment_count > 0;
+    """,
+    # 4: compaction (server/compaction.py): where a compacted segment is in its replay's compacted object,
     # the loose segments compaction looks for, and the objects it has replaced but not deleted yet
     """
     ALTER TABLE segments ADD COLUMN chunk_start bigint;

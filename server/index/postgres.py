@@ -285,7 +285,7 @@ async def _in_transaction(conn: PoolConnectionProxy, *replays: tuple[int, str]) 
 
 async def _record_segment(conn: PoolConnectionProxy, segment: SegmentRecord, state: bytes, state_version: int,
                           clicks: list[ClickRecord] | None,
-                          dead_earlier: list[tuple[int, int]] | None) -> SegmentRecord | None:
+                          dead_earlier: list[tuple[int, int, bool]] | None) -> SegmentRecord | None:
     key = (segment.project_id, segment.replay_id)
     async with _in_transaction(conn, key):
         stored = await conn.fetchrow(READ_FOR_SEGMENT, *key, segment.segment_id)
@@ -299,9 +299,9 @@ async def _record_segment(conn: PoolConnectionProxy, segment: SegmentRecord, sta
 
 
 async def _put_clicks(conn: PoolConnectionProxy, key: tuple[int, str], segment_id: int, clicks: list[ClickRecord],
-                      dead_earlier: list[tuple[int, int]]) -> int | None:
-    """``record_clicks``' statements, inside the caller's transaction; the replay's dead clicks now
-    (None without a replay row)."""
+                      dead_earlier: list[tuple[int, int, bool]]) -> tuple[int, int] | None:
+    """``record_clicks``' statements, inside the caller's transaction; the replay's dead and rage
+    clicks now (None without a replay row)."""
     await conn.execute("DELETE FROM clicks WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3",
                        *key, segment_id)
     if clicks:
@@ -313,13 +313,16 @@ async def _put_clicks(conn: PoolConnectionProxy, key: tuple[int, str], segment_i
                            "ON CONFLICT DO NOTHING", key[0], sorted({clean_text(c.text) for c in clicks}))
     if dead_earlier:
         await conn.execute(
-            "UPDATE clicks SET is_dead = true WHERE project_id = $1 AND replay_id = $2 AND "
-            "(segment_id, seq) IN (SELECT * FROM unnest($3::int[], $4::int[]))",
-            *key, [d[0] for d in dead_earlier], [d[1] for d in dead_earlier])
-    dead: int | None = await conn.fetchval(
-        "UPDATE replays SET dead_click_count = (SELECT COUNT(*) FROM clicks WHERE project_id = $1 AND "
-        "replay_id = $2 AND is_dead) WHERE project_id = $1 AND replay_id = $2 RETURNING dead_click_count", *key)
-    return dead
+            "UPDATE clicks c SET is_dead = true, is_rage = d.rage FROM unnest($3::int[], $4::int[], $5::boolean[]) "
+            "AS d (segment_id, seq, rage) WHERE c.project_id = $1 AND c.replay_id = $2 "
+            "AND c.segment_id = d.segment_id AND c.seq = d.seq",
+            *key, [d[0] for d in dead_earlier], [d[1] for d in dead_earlier], [d[2] for d in dead_earlier])
+    # rage clicks are decided with dead ones (a later segment may): both counts from the clicks
+    counts = await conn.fetchrow(
+        "UPDATE replays SET (dead_click_count, rage_click_count) = (SELECT COUNT(*) FILTER (WHERE is_dead), "
+        "COUNT(*) FILTER (WHERE is_rage) FROM clicks WHERE project_id = $1 AND replay_id = $2) "
+        "WHERE project_id = $1 AND replay_id = $2 RETURNING dead_click_count, rage_click_count", *key)
+    return None if counts is None else (counts[0], counts[1])
 
 
 async def _store_segment(conn: PoolConnectionProxy, segment: SegmentRecord, state: bytes, state_version: int,
@@ -363,7 +366,7 @@ class _ReplayWriter:
         self.state = ScrubberState(bytes(stored["state"]), stored["version"]) if stored is not None else ScrubberState()
 
     async def record_segment(self, segment: SegmentRecord, state: bytes, clicks: list[ClickRecord] | None = None,
-                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
+                             dead_earlier: list[tuple[int, int, bool]] | None = None) -> SegmentRecord | None:
         if segment.segment_id != self._segment_id:
             raise ValueError(f"this writer was opened for segment {self._segment_id}, not {segment.segment_id}")
         old = self._old
@@ -377,8 +380,9 @@ class _ReplayWriter:
             else:
                 async with _in_transaction(self._conn, key):  # this session holds the lock: taken at once
                     replay = await _store_segment(self._conn, segment, state, self.state.version, old, self._replay)
-                    dead = await _put_clicks(self._conn, key, segment.segment_id, clicks, dead_earlier or [])
-                self._replay = dataclasses.replace(replay, dead_click_count=dead or 0)
+                    counts = await _put_clicks(self._conn, key, segment.segment_id, clicks, dead_earlier or [])
+                dead, rage = counts or (0, 0)
+                self._replay = dataclasses.replace(replay, dead_click_count=dead, rage_click_count=rage)
         except LOST_SESSION as exc:  # and with it the lock: whether the write went through is unknown
             raise StateConflict(f"the session holding replay {segment.replay_id}'s lock ended ({exc!r:.100})") from exc
         self.state = ScrubberState(state, self.state.version + 1)
@@ -564,7 +568,7 @@ class PostgresIndex:
 
     async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int,
                              clicks: list[ClickRecord] | None = None,
-                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
+                             dead_earlier: list[tuple[int, int, bool]] | None = None) -> SegmentRecord | None:
         async with self.pool.acquire() as conn:
             return await _record_segment(conn, segment, state, state_version, clicks, dead_earlier)
 
@@ -687,6 +691,8 @@ class PostgresIndex:
     async def delete_replay(self, project_id: int, replay_id: str) -> bool:
         key = (project_id, replay_id)
         async with self._transaction(key) as conn:
+            texts = [r[0] for r in await conn.fetch(
+                "SELECT DISTINCT text FROM clicks WHERE project_id = $1 AND replay_id = $2", *key)]
             status = await conn.execute(
                 """WITH s AS (DELETE FROM segments WHERE project_id = $1 AND replay_id = $2),
                         st AS (DELETE FROM replay_state WHERE project_id = $1 AND replay_id = $2),
@@ -694,6 +700,10 @@ class PostgresIndex:
                         c AS (DELETE FROM clicks WHERE project_id = $1 AND replay_id = $2),
                         g AS (DELETE FROM blob_garbage WHERE project_id = $1 AND replay_id = $2)
                    DELETE FROM replays WHERE project_id = $1 AND replay_id = $2""", *key)
+            if texts:  # its click texts no other click has go too (they may name someone): retention, DELETE, erase
+                await conn.execute("DELETE FROM click_texts t WHERE t.project_id = $1 AND t.text = ANY($2::text[]) "
+                                   "AND NOT EXISTS (SELECT 1 FROM clicks c WHERE c.project_id = $1 "
+                                   "AND c.text = t.text)", project_id, texts)
         return _count(status) > 0
 
     async def replays_older_than(self, cutoff: float, limit: int = 500) -> list[tuple[int, str]]:
@@ -776,7 +786,7 @@ class PostgresIndex:
     # --- clicks, search, erasure -----------------------------------------------------------
 
     async def record_clicks(self, project_id: int, replay_id: str, segment_id: int, clicks: list[ClickRecord],
-                            dead_earlier: list[tuple[int, int]]) -> None:
+                            dead_earlier: list[tuple[int, int, bool]]) -> None:
         async with self._transaction((project_id, replay_id)) as conn:
             await _put_clicks(conn, (project_id, replay_id), segment_id, clicks, dead_earlier)
 

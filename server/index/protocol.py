@@ -48,7 +48,7 @@ class ReplayWriter(Protocol):
         """The replay's scrubber state, read under the lock: current until this writer records."""
 
     async def record_segment(self, segment: SegmentRecord, state: bytes, clicks: list[ClickRecord] | None = None,
-                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
+                             dead_earlier: list[tuple[int, int, bool]] | None = None) -> SegmentRecord | None:
         """``Index.record_segment`` of the writer's segment (and its clicks) with its state version
         (StateConflict if the lock was lost meanwhile); the row it replaced, if any. Afterwards
         ``state`` is the new one."""
@@ -86,7 +86,7 @@ class Index(Protocol):
 
     async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int,
                              clicks: list[ClickRecord] | None = None,
-                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
+                             dead_earlier: list[tuple[int, int, bool]] | None = None) -> SegmentRecord | None:
         """Insert or replace the segment's row, fold it into its replay's totals (``Replay.with_segment``;
         a replaced row's share comes out) and keep ``state`` as the scrubber's state for the
         replay's next segment — if the stored state is still ``state_version`` (from ``get_state``),
@@ -176,7 +176,7 @@ class Index(Protocol):
     # --- clicks, search, erasure -------------------------------------------------------------
 
     async def record_clicks(self, project_id: int, replay_id: str, segment_id: int, clicks: list[ClickRecord],
-                            dead_earlier: list[tuple[int, int]]) -> None:
+                            dead_earlier: list[tuple[int, int, bool]]) -> None:
         """Replace a segment's clicks, mark earlier segments' clicks ``(segment id, seq)`` dead (a
         later segment decides them) and recount the replay's dead clicks, in one transaction."""
 

@@ -44,17 +44,10 @@ def count_cap(offset: int, limit: int, total_cap: int | None = None) -> int:
 
 def activity_score(error_count: int, url_count: int, dead_click_count: int, rage_click_count: int) -> int:
     """1 (idle) to 10 (busy): Sentry's weights (an error 25, a page 5) plus frustration (a dead
-    click 10, a rage click 15), over 10. The SQL backends compute the same expression
-    (``ACTIVITY_SQL``) to filter and sort by it."""
+    click 10, a rage click 15), over 10. The SQL backends keep the same expression as an indexed
+    ``activity`` column (their migrations) to filter and sort by it."""
     weight = error_count * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15
     return max(1, min(10, weight // 10))
-
-
-# The same as activity_score, in SQL both backends read ({errors}: the error count's expression).
-ACTIVITY_SQL = ("(CASE WHEN ({errors} * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15) / 10 "
-                "> 10 THEN 10 WHEN ({errors} * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15) "
-                "/ 10 < 1 THEN 1 ELSE ({errors} * 25 + url_count * 5 + dead_click_count * 10 "
-                "+ rage_click_count * 15) / 10 END)")
 
 
 def user_label(user: dict[str, Any]) -> str:

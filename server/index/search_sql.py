@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..search import BoolNode, Cond, SearchNode
-from .records import ACTIVITY_SQL
 
 Arg = Callable[[Any], str]  # adds a parameter, gives its placeholder
 
@@ -49,7 +48,7 @@ def numbers(dialect: Dialect) -> dict[str, str]:
         "count_rage_clicks": "rage_click_count",
         "count_urls": "url_count",
         "count_console_errors": "console_error_count",
-        "activity": ACTIVITY_SQL.format(errors=dialect.errors),
+        "activity": "activity",  # a column both backends keep (their migrations)
     }
 
 
@@ -76,7 +75,9 @@ def _condition(cond: Cond, dialect: Dialect, arg: Arg, project: str) -> str:
     if kind == "number":
         op = {":": "=", ">": ">", "<": "<"}[cond.op]
         # written into the SQL (a parsed, bounded number): a planner can match it to a partial index
-        value = repr(cond.number) if spec.unit != "count" else str(int(cond.number))
+        # (a whole number as an integer: compared with a float, an integer column is cast and its index unused)
+        whole = spec.unit == "count" or (spec.unit == "score" and float(cond.number).is_integer())
+        value = str(int(cond.number)) if whole else repr(cond.number)
         return f"{numbers(dialect)[spec.column]} {op} {value}"
     if kind == "text":
         p = pattern(cond.text)

@@ -64,9 +64,7 @@ ERROR_COLUMNS = _columns(ErrorDetail, "replay_id", "replay_offset", "replay_avai
 ISSUE_COLUMNS = _columns(IssueRow, "replay_count", "latest_event_id", table="i.")
 JSON_COLUMNS = frozenset({"urls", "user", "scrub_report", "data"})
 BOOL_COLUMNS = frozenset({"has_full_snapshot"})
-ERROR_COUNT = ("(SELECT COUNT(*) FROM replay_errors e WHERE e.project_id = replays.project_id "
-               "AND e.replay_id = replays.replay_id)")
-DIALECT = Dialect(like="LIKE", errors=ERROR_COUNT, user_fields={
+DIALECT = Dialect(like="LIKE", errors="error_count", user_fields={
     name: f"json_extract({{t}}user, '$.{name}')" for name in ("id", "email", "username")})
 CLICK_FIELDS = ("project_id", "replay_id", "segment_id", "seq", "timestamp", "node_id", "tag", "elem_id", "classes",
                 "role", "label", "testid", "alt", "title", "text", "selector", "is_dead", "is_rage")
@@ -287,7 +285,7 @@ class SQLiteIndex:
 
     async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int,
                              clicks: list[ClickRecord] | None = None,
-                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
+                             dead_earlier: list[tuple[int, int, bool]] | None = None) -> SegmentRecord | None:
         key = (segment.project_id, segment.replay_id)
 
         def run(db: sqlite3.Connection) -> SegmentRecord | None:
@@ -490,9 +488,15 @@ class SQLiteIndex:
     async def delete_replay(self, project_id: int, replay_id: str) -> bool:
         def run(db: sqlite3.Connection) -> bool:
             key = (project_id, replay_id)
+            texts = [r[0] for r in db.execute("SELECT DISTINCT text FROM clicks WHERE project_id = ? AND replay_id = ?",
+                                              key)]
             deleted = db.execute("DELETE FROM replays WHERE project_id = ? AND replay_id = ?", key).rowcount
             for table in ("segments", "replay_state", "replay_errors", "clicks", "blob_garbage"):
                 db.execute(f"DELETE FROM {table} WHERE project_id = ? AND replay_id = ?", key)
+            # its click texts no other click has go too (they may name someone): retention, DELETE, erase
+            db.executemany("DELETE FROM click_texts WHERE project_id = ? AND text = ? AND NOT EXISTS "
+                           "(SELECT 1 FROM clicks c WHERE c.project_id = ? AND c.text = ?)",
+                           [(project_id, t, project_id, t) for t in texts])
             return deleted > 0
 
         return await self._write(run)
@@ -599,12 +603,12 @@ class SQLiteIndex:
     # --- clicks, search, erasure -----------------------------------------------------------
 
     async def record_clicks(self, project_id: int, replay_id: str, segment_id: int, clicks: list[ClickRecord],
-                            dead_earlier: list[tuple[int, int]]) -> None:
+                            dead_earlier: list[tuple[int, int, bool]]) -> None:
         await self._write(lambda db: self._put_clicks(db, (project_id, replay_id), segment_id, clicks, dead_earlier))
 
     @staticmethod
     def _put_clicks(db: sqlite3.Connection, key: tuple[int, str], segment_id: int, clicks: list[ClickRecord],
-                    dead_earlier: list[tuple[int, int]]) -> None:
+                    dead_earlier: list[tuple[int, int, bool]]) -> None:
         db.execute("DELETE FROM clicks WHERE project_id = ? AND replay_id = ? AND segment_id = ?", (*key, segment_id))
         db.executemany(
             f"INSERT INTO clicks ({', '.join(CLICK_FIELDS)}) VALUES ({', '.join('?' * len(CLICK_FIELDS))})",
@@ -612,10 +616,13 @@ class SQLiteIndex:
               c.testid, c.alt, c.title, c.text, c.selector, int(c.is_dead), int(c.is_rage)) for c in clicks])
         db.executemany("INSERT OR IGNORE INTO click_texts (project_id, text) VALUES (?, ?)",
                        [(key[0], t) for t in {c.text for c in clicks}])
-        db.executemany("UPDATE clicks SET is_dead = 1 WHERE project_id = ? AND replay_id = ? AND segment_id = ? "
-                       "AND seq = ?", [(*key, seg, seq) for seg, seq in dead_earlier])
-        db.execute("UPDATE replays SET dead_click_count = (SELECT COUNT(*) FROM clicks WHERE project_id = ? "
-                   "AND replay_id = ? AND is_dead) WHERE project_id = ? AND replay_id = ?", (*key, *key))
+        db.executemany("UPDATE clicks SET is_dead = 1, is_rage = ? WHERE project_id = ? AND replay_id = ? "
+                       "AND segment_id = ? AND seq = ?",
+                       [(int(rage), *key, seg, seq) for seg, seq, rage in dead_earlier])
+        # rage clicks are decided with dead ones (a later segment may): both counts from the clicks
+        db.execute("UPDATE replays SET (dead_click_count, rage_click_count) = (SELECT COALESCE(SUM(is_dead), 0), "
+                   "COALESCE(SUM(is_rage), 0) FROM clicks WHERE project_id = ? AND replay_id = ?) "
+                   "WHERE project_id = ? AND replay_id = ?", (*key, *key))
 
     async def click_moments(self, project_id: int, replay_ids: list[str], terms: list[Cond]) -> dict[str, float]:
         if not replay_ids or not terms:
@@ -720,7 +727,7 @@ class _ReplayWriter:
         self.state = state
 
     async def record_segment(self, segment: SegmentRecord, state: bytes, clicks: list[ClickRecord] | None = None,
-                             dead_earlier: list[tuple[int, int]] | None = None) -> SegmentRecord | None:
+                             dead_earlier: list[tuple[int, int, bool]] | None = None) -> SegmentRecord | None:
         old = await self._index.record_segment(segment, state, self.state.version, clicks, dead_earlier)
         self.state = ScrubberState(state, self.state.version + 1)
         return old

@@ -16,7 +16,11 @@ that before its segment's last event cannot be decided yet: it stays pending in 
 next segment decides it (``SegmentClicks.dead_earlier`` names the earlier clicks found dead). With
 the Sentry SDK, its own ``ui.slowClickDetected`` breadcrumbs with ``timeAfterClickMs`` of at least
 ``DEAD_CLICK_MS`` mark the click dead too. A replay's last clicks stay undecided (not dead) when no
-later segment comes. Rage clicks: ``scrubbing.events.RageClicks``, the rule the player marks.
+later segment comes. Rage click (Sentry's rule, ``scrubbing.events``): clicks on one such element,
+each within ``RAGE_GAP_MS`` of the one before, form a burst; when the burst's first click is found
+dead and the burst has ``RAGE_CLICKS`` clicks, that first click is a rage click too (the others of
+the burst are neither: Sentry merges them into one). A ``ui.slowClickDetected`` breadcrumb with a
+``clickCount`` of ``RAGE_CLICKS`` marks it rage as well.
 """
 
 from __future__ import annotations
@@ -30,20 +34,22 @@ import msgpack
 from replayd.scrubbing import ReplayState
 from replayd.scrubbing.events import (
     CUSTOM,
+    DEAD_CLICK_MS,
     FULL_SNAPSHOT,
     INCREMENTAL_SNAPSHOT,
     META,
     MUTATION,
     PLUGIN,
-    RageClicks,
+    RAGE_CLICKS,
     is_click,
+    is_rage_burst,
+    joins_burst,
     timestamp_ms,
 )
 from replayd.scrubbing.state import CLICK_ATTRIBUTES
 
 from ..index.records import ClickRecord
 
-DEAD_CLICK_MS = 7000
 MAX_TEXT = 100  # characters of an element's visible text kept
 MAX_ATTR = 200  # characters of an attribute value kept
 BUTTON_INPUTS = frozenset({"button", "submit", "reset", "image"})
@@ -59,19 +65,22 @@ class SegmentClicks:
     click_count: int = 0  # every click, also those past the limit
     rage_click_count: int = 0
     console_error_count: int = 0
-    dead_earlier: list[tuple[int, int]] = field(default_factory=list)  # (segment id, seq) of earlier clicks
+    # (segment id, seq, rage too) of earlier segments' clicks found dead
+    dead_earlier: list[tuple[int, int, bool]] = field(default_factory=list)
 
 
 class ClickTracker:
     """The clicks still open to a decision (dead or not), across a replay's segments."""
 
-    __slots__ = ("recent", "described")
+    __slots__ = ("recent", "described", "_bursts")
 
     def __init__(self) -> None:
-        # [segment id, seq, ms, node id, state]: state 0 pending, 1 decided not dead, 2 dead
+        # [segment id, seq, ms, node id, state]: state 0 pending, 1 decided not dead (or part of a
+        # burst its first click decides), 2 dead; a burst's first click also [.., clicks, last click's ms]
         self.recent: list[list[Any]] = []
         # node id -> the Sentry SDK's description of a clicked element (its ui.click breadcrumb), this segment
         self.described: dict[int, dict[str, Any]] = {}
+        self._bursts: dict[Any, list[Any]] = {}  # node id -> its latest burst's first click, this segment
 
     # --- persisted next to the scrubber's state ----------------------------------------------
 
@@ -82,7 +91,7 @@ class ClickTracker:
     def from_plain(cls, plain: Any) -> ClickTracker:
         tracker = cls()
         if isinstance(plain, list):
-            tracker.recent = [r for r in plain if isinstance(r, list) and len(r) == 5]
+            tracker.recent = [r for r in plain if isinstance(r, list) and len(r) in (5, 7)]
         return tracker
 
     # --- the clicked element ----------------------------------------------------------------
@@ -100,15 +109,15 @@ class ClickTracker:
 
     def segment(self, segment_id: int, events: list[Any], max_clicks: int, state: ReplayState) -> SegmentClicks:
         out = SegmentClicks()
-        rage = RageClicks()
         # clicks that may still be found dead: [segment id, seq, ms, node id, state], the earlier
         # segments' pending ones first
         open_clicks = [r for r in self.recent if r[4] == 0]
+        self._bursts = {r[3]: r for r in open_clicks if len(r) == 7}
         recent = self.recent
         last_ms: float | None = None
         seq = 0
         clicks: list[ClickRecord] = out.clicks
-        dead_seqs: set[int] = set()
+        dead_seqs: dict[int, bool] = {}  # this segment's clicks found dead: seq -> rage too
         for event in events:
             if event.__class__ is not dict:
                 continue
@@ -136,26 +145,29 @@ class ClickTracker:
                 elif is_click(event):
                     out.click_count += 1
                     node_id = data.get("id")
-                    is_rage = rage.click(node_id, ms)
-                    out.rage_click_count += is_rage
                     if seq >= max_clicks:
                         continue
                     target, target_id = self._target(state, node_id)
                     tag, attrs, text = (str(target[0]), dict(zip(CLICK_ATTRIBUTES, target[1:-1], strict=True)),
                                         " ".join(str(target[-1]).split())[:MAX_TEXT]) if target else ("", {}, "")
-                    entry = [segment_id, seq, ms, target_id, 0]
+                    entry: list[Any] = [segment_id, seq, ms, target_id, 1]
                     if ms is not None and (tag in ("a", "button") or attrs.get("role") in ("button", "link")
                                            or (tag == "input" and _attr(attrs, "type").lower() in BUTTON_INPUTS)):
-                        open_clicks.append(entry)
-                    else:
-                        entry[4] = 1
+                        burst = self._burst(target_id, ms)
+                        if burst is not None:  # one more click of a burst its first click decides
+                            burst[5] += 1
+                            burst[6] = ms
+                        else:
+                            entry[4:] = [0, 1, ms]
+                            open_clicks.append(entry)
+                            self._bursts[target_id] = entry
                     recent.append(entry)
                     clicks.append(ClickRecord(
                         seq=seq, timestamp=(ms or 0.0) / 1000, node_id=target_id, tag=tag[:40],
                         elem_id=_attr(attrs, "id"), classes=" ".join(_attr(attrs, "class").split()),
                         role=_attr(attrs, "role"), label=_attr(attrs, "aria-label"),
                         testid=_attr(attrs, "data-testid"), alt=_attr(attrs, "alt"),
-                        title=_attr(attrs, "title"), text=text, is_dead=False, is_rage=is_rage))
+                        title=_attr(attrs, "title"), text=text, is_dead=False, is_rage=False))
                     seq += 1
             elif kind == FULL_SNAPSHOT or (kind == META and open_clicks):
                 for c in open_clicks:
@@ -173,7 +185,7 @@ class ClickTracker:
                 if last_ms - c[2] >= DEAD_CLICK_MS:
                     self._dead(c, segment_id, dead_seqs, out)
         if dead_seqs:
-            out.clicks[:] = [c if c.seq not in dead_seqs else _dead_click(c) for c in out.clicks]
+            out.clicks[:] = [c if c.seq not in dead_seqs else _dead_click(c, dead_seqs[c.seq]) for c in out.clicks]
         if self.described:  # the Sentry SDK describes every clicked element: use it where the map has none
             described = self.described
             out.clicks[:] = [_described(c, described.get(c.node_id)) if not c.tag and c.node_id is not None else c
@@ -182,17 +194,25 @@ class ClickTracker:
         del recent[:-RECENT_CLICKS]
         return out
 
+    def _burst(self, node_id: Any, ms: float) -> list[Any] | None:
+        """The burst of clicks on ``node_id`` still open to a decision that a click at ``ms`` continues."""
+        head = self._bursts.get(node_id)
+        return head if head is not None and head[4] == 0 and joins_burst(head[6], ms) else None
+
     @staticmethod
-    def _dead(entry: list[Any], segment_id: int, dead_seqs: set[int], out: SegmentClicks) -> None:
+    def _dead(entry: list[Any], segment_id: int, dead_seqs: dict[int, bool], out: SegmentClicks,
+              rage: bool = False) -> None:
         if entry[4] == 2:
             return
         entry[4] = 2
+        rage = rage or (len(entry) == 7 and is_rage_burst(entry[5], True))
+        out.rage_click_count += rage
         if entry[0] == segment_id:
-            dead_seqs.add(entry[1])
+            dead_seqs[entry[1]] = rage
         else:
-            out.dead_earlier.append((entry[0], entry[1]))
+            out.dead_earlier.append((entry[0], entry[1], rage))
 
-    def _custom(self, data: dict[str, Any], segment_id: int, dead_seqs: set[int], out: SegmentClicks,
+    def _custom(self, data: dict[str, Any], segment_id: int, dead_seqs: dict[int, bool], out: SegmentClicks,
                 state: ReplayState) -> None:
         """The Sentry SDK's breadcrumbs: slow clicks it timed out on are dead, console errors count."""
         if data.get("tag") != "breadcrumb":
@@ -216,10 +236,13 @@ class ClickTracker:
                 return
             node_id = info.get("nodeId")
             target_id = self._target(state, node_id)[1]
-            for entry in reversed(self.recent):  # the latest click on that node (or its target)
-                if entry[3] in (node_id, target_id):
-                    self._dead(entry, segment_id, dead_seqs, out)
-                    return
+            count = info.get("clickCount")
+            rage = count.__class__ is int and count >= RAGE_CLICKS
+            # the latest burst on that node (or its target), else its latest click
+            latest = [e for e in self.recent if e[3] in (node_id, target_id)]
+            heads = [e for e in latest if len(e) == 7]
+            if heads or latest:
+                self._dead((heads or latest)[-1], segment_id, dead_seqs, out, rage)
 
 
 def _described(click: ClickRecord, node: dict[str, Any] | None) -> ClickRecord:
@@ -248,8 +271,8 @@ def _changes(data: dict[str, Any]) -> bool:
     return any(data.get(k) for k in ("adds", "removes", "texts", "attributes"))
 
 
-def _dead_click(click: ClickRecord) -> ClickRecord:
-    return dataclasses.replace(click, is_dead=True)
+def _dead_click(click: ClickRecord, rage: bool) -> ClickRecord:
+    return dataclasses.replace(click, is_dead=True, is_rage=rage)
 
 
 # --- the state kept per replay: the scrubber's and the tracker's, side by side ------------------

@@ -94,7 +94,7 @@ def process_segment(job: SegmentJob) -> SegmentResult:
         ended_at=summary.ended_at,
         has_full_snapshot=summary.has_full_snapshot,
         click_count=summary.click_count,
-        rage_click_count=summary.rage_click_count,
+        rage_click_count=indexed.rage_click_count,
         report=result.report.to_dict(),
         state=pack_state(result.state.to_bytes(), tracker),
         error_ids=summary.error_ids,

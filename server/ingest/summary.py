@@ -1,15 +1,16 @@
 """What the index keeps of a segment besides its blob: its times, full snapshot, clicks and error marks.
 
-rrweb's numbers, event times and the rage-click rule come from ``scrubbing/events.py``, as the
-player's markers do (``player/timeline.py``), so both count the same clicks.
+rrweb's numbers and event times come from ``scrubbing/events.py``. Dead and rage clicks are decided
+from the scrubbed events (``clicks.py``): a rage click needs a dead one, which a later segment may
+decide.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from replayd.scrubbing.events import CUSTOM, FULL_SNAPSHOT, RageClicks, is_click, timestamp_ms
+from replayd.scrubbing.events import CUSTOM, FULL_SNAPSHOT, is_click, timestamp_ms
 
 from ..timestamps import plausible
 from .refused import IngestRefused
@@ -20,7 +21,6 @@ class SegmentSummary(NamedTuple):
     ended_at: float | None
     has_full_snapshot: bool
     click_count: int
-    rage_click_count: int
     error_ids: list[str]  # the Sentry errors the recording marks
 
 
@@ -38,8 +38,7 @@ def summarise(events: list[Any]) -> SegmentSummary:
     now = time.time()
     start = end = None
     full = False
-    clicks = rage = 0
-    rage_clicks = RageClicks()
+    clicks = 0
     error_ids: list[str] = []
     for i, event in enumerate(events):
         if not isinstance(event, dict):
@@ -54,8 +53,6 @@ def summarise(events: list[Any]) -> SegmentSummary:
             full = True
         elif is_click(event):
             clicks += 1
-            if rage_clicks.click(cast("dict[str, Any]", data).get("id"), ts):  # is_click: data is a dict
-                rage += 1
         elif kind == CUSTOM and isinstance(data, dict) and data.get("tag") == "error":
             payload = data.get("payload")
             if isinstance(payload, dict) and isinstance(payload.get("eventId"), str):
@@ -64,4 +61,4 @@ def summarise(events: list[Any]) -> SegmentSummary:
     def to_s(ms: float | None) -> float | None:
         return None if ms is None else ms / 1000.0
 
-    return SegmentSummary(to_s(start), to_s(end), full, clicks, rage, error_ids)
+    return SegmentSummary(to_s(start), to_s(end), full, clicks, error_ids)

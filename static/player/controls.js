@@ -307,7 +307,12 @@ export class Controls {
       el.type = 'button';
       el.className = `marker ${m.kind}${m.event_id && m.event_id === this.focusError ? ' focus' : ''}`;
       el.style.left = pct(m.t, this.duration);
-      el.title = `${formatTime(m.t)} ${m.kind}${m.label ? `: ${m.label}` : ''}`;
+      if (m.end != null) { // a stretch (recording paused in a mutation storm): a band, its label on it
+        el.style.width = `calc(${pct(m.end - m.t, this.duration)} + 4px)`;
+        el.setAttribute('aria-label', m.label);
+      }
+      el.title = m.end != null ? `${formatTime(m.t)}–${formatTime(m.end)} ${m.label}`
+        : `${formatTime(m.t)} ${m.kind}${m.label ? `: ${m.label}` : ''}`;
       el.dataset.kind = m.kind;
       el.dataset.t = String(m.t);
       el.tabIndex = -1;

@@ -4,7 +4,7 @@
 // recorded text is never parsed as HTML.
 import { formatTime } from './timeline.js';
 
-const ICONS = { navigation: '↪', click: '◉', rage: '✹', console: '›', network: '⇄', error: '✖', custom: '•' };
+const ICONS = { navigation: '↪', click: '◉', rage: '✹', console: '›', network: '⇄', error: '✖', custom: '•', paused: '⏸' };
 const BODY_PREVIEW_CHARS = 10000; // a longer body shows its start, its size and a "Show all" button
 // what the Sentry SDK's _meta.warnings on a request or response mean
 const NETWORK_WARNINGS = {
@@ -205,7 +205,7 @@ export class Breadcrumbs extends TimedList {
 
   shown(c) {
     const kind = c.kind === 'rage' ? 'click' : c.kind;
-    return !this.on || kind === 'custom' || this.on.has(kind);
+    return !this.on || kind === 'custom' || kind === 'paused' || this.on.has(kind);
   }
 }
 
