@@ -5,7 +5,9 @@
 ids A..B, compressed with brotli (quality 1, ``Content-Encoding: br``) or gzip as the browser
 accepts. Each stored blob is decompressed and its events array copied byte for byte (events kept
 as msgpack extension type 1 stay so; static/player/codec.js decodes them), so a seek that needs
-sixty segments costs one request instead of sixty.
+sixty segments costs one request instead of sixty. Segments of a compacted replay are cut from their
+chunk, read by range and decompressed once for the segments of the batch it holds
+(server/segment_reader.py): the answer is the same before and after compaction.
 
 The answer is streamed one segment at a time (a few blobs read ahead), so its size never sits in
 memory: a batch costs one decompressed segment and the compressor's window. Breadcrumbs over a whole
@@ -29,7 +31,8 @@ from replayd.server.api import NotYetUploaded, not_yet_uploaded, read_segment_bl
 from replayd.server.auth import require_auth
 from replayd.server.codec import VERSION, events_span
 from replayd.server.index import ReplayDetail, SegmentRecord, SegmentRow
-from replayd.server.keys import config_key, index_key, pool_key
+from replayd.server.keys import blobs_key, config_key, index_key, pool_key
+from replayd.server.segment_reader import SegmentReader, chunk_cache_key, chunk_of, read_chunk
 
 from . import timeline
 from .page_helpers import find_replay, json_errors
@@ -40,19 +43,43 @@ BROTLI_QUALITY = 1
 READ_AHEAD = 4  # blobs read while the previous ones are sent
 
 
-async def read_blobs(app: web.Application, pid: int, replay_id: str, segment_ids: list[int],
-                     concurrency: int = READ_AHEAD) -> list[tuple[int, bytes]]:
-    """(segment id, stored bytes) of the segments that exist, in id order."""
+# What a worker decodes for breadcrumbs: a loose segment's blob (no slices), or a compacted chunk's
+# compressed bytes with the (offset, length) of each wanted segment in it; and the segments' ids
+# (timeline.extract_from_sources).
+Source = tuple[bytes, list[tuple[int, int]] | None, list[int | None]]
+
+
+async def read_sources(app: web.Application, pid: int, replay_id: str, segment_ids: list[int],
+                       concurrency: int = READ_AHEAD) -> list[Source]:
+    """The stored bytes of the segments that exist, in id order: a compacted chunk read once for all of
+    its segments asked for."""
     index = app[index_key]
     limit = asyncio.Semaphore(concurrency)
 
-    async def one(segment_id: int) -> tuple[int, bytes | None]:
+    async def row_of(segment_id: int) -> SegmentRecord | None:
         async with limit:
-            row = await index.get_segment(pid, replay_id, segment_id)
-            return segment_id, (await read_or_none(app, row) if row else None)
+            return await index.get_segment(pid, replay_id, segment_id)
 
-    found = await asyncio.gather(*(one(s) for s in segment_ids))
-    return [(sid, blob) for sid, blob in found if blob is not None]
+    rows = [row for row in await asyncio.gather(*(row_of(s) for s in segment_ids)) if row is not None]
+    groups: list[tuple[SegmentRecord, list[tuple[int, int]] | None, list[int | None]]] = []
+    for row in rows:
+        chunk = chunk_of(row)
+        last = groups[-1] if groups else None
+        if chunk is not None and last is not None and last[1] is not None and chunk_of(last[0]) == chunk:
+            last[1].append((row.chunk_offset, row.chunk_length))
+            last[2].append(row.segment_id)
+        else:
+            groups.append((row, [(row.chunk_offset, row.chunk_length)] if chunk is not None else None,
+                           [row.segment_id]))
+
+    async def read(row: SegmentRecord, slices: list[tuple[int, int]] | None, ids: list[int | None]) -> Source | None:
+        async with limit:
+            chunk = chunk_of(row)
+            data = await (read_or_none(app, row) if chunk is None else read_chunk(app[blobs_key], chunk))
+            return None if data is None else (data, slices, ids)
+
+    found = await asyncio.gather(*(read(row, slices, ids) for row, slices, ids in groups))
+    return [source for source in found if source is not None]
 
 
 async def read_or_none(app: web.Application, row: SegmentRecord) -> bytes | None:
@@ -63,13 +90,18 @@ async def read_or_none(app: web.Application, row: SegmentRecord) -> bytes | None
         return None
 
 
-async def blobs_in_order(app: web.Application, rows: list[SegmentRecord],
-                         ahead: int = READ_AHEAD) -> AsyncGenerator[tuple[int, bytes | None], None]:
-    """(segment id, stored bytes or None if missing) for each index row, in order, reading ``ahead``."""
+def segment_reader(app: web.Application) -> SegmentReader:
+    return SegmentReader(app[blobs_key], lambda row: read_or_none(app, row), cache=app[chunk_cache_key])
+
+
+async def packed_in_order(app: web.Application, rows: list[SegmentRecord],
+                          ahead: int = READ_AHEAD) -> AsyncGenerator[tuple[int, bytes | None], None]:
+    """(segment id, decompressed bytes or None if missing) for each index row, in order, reading ``ahead``."""
+    reader = segment_reader(app)
     reads: collections.deque[tuple[int, asyncio.Task]] = collections.deque()
     try:
         for row in rows:
-            reads.append((row.segment_id, asyncio.create_task(read_or_none(app, row))))
+            reads.append((row.segment_id, asyncio.create_task(reader.packed(row))))
             if len(reads) >= ahead:
                 segment_id, read = reads.popleft()
                 yield segment_id, await read
@@ -79,6 +111,7 @@ async def blobs_in_order(app: web.Application, rows: list[SegmentRecord],
     finally:
         for _, read in reads:
             read.cancel()
+        reader.close()
 
 
 def batch_header(count: int) -> bytes:
@@ -87,12 +120,11 @@ def batch_header(count: int) -> bytes:
         + packer.pack_array_header(count)
 
 
-def segment_parts(segment_id: int, blob: bytes | None) -> tuple[bytes, memoryview | bytes]:
+def segment_parts(segment_id: int, packed: bytes | None) -> tuple[bytes, memoryview | bytes]:
     """One segment of a batch: its header and its events' packed bytes, as stored. A blob that has gone
     missing is sent without events (the player shows the same for a segment left out)."""
     count, items = 0, memoryview(b"")
-    if blob is not None:
-        packed = brotli.decompress(blob)
+    if packed is not None:
         count, start, end = events_span(packed)
         items = memoryview(packed)[start:end]
     packer = msgpack.Packer(use_bin_type=True)
@@ -138,8 +170,8 @@ async def segments_pack(request: web.Request) -> web.StreamResponse:
                 raise not_yet_uploaded(row) from None
     compress, finish, encoding = stream_encoder(request.headers.get("Accept-Encoding", ""))
 
-    def encoded(segment_id: int, blob: bytes | None) -> list[Any]:
-        return [compress(part) for part in segment_parts(segment_id, blob)]
+    def encoded(segment_id: int, packed: bytes | None) -> list[Any]:
+        return [compress(part) for part in segment_parts(segment_id, packed)]
 
     # short: a range may end in segments of a replay still being recorded
     response = web.StreamResponse(headers={"Cache-Control": "private, max-age=60", "Vary": "Accept-Encoding"})
@@ -148,9 +180,9 @@ async def segments_pack(request: web.Request) -> web.StreamResponse:
         response.headers["Content-Encoding"] = encoding
     await response.prepare(request)
     await response.write(compress(batch_header(len(rows))))
-    async with contextlib.aclosing(blobs_in_order(request.app, rows)) as blobs:  # a client gone: reads cancelled
-        async for segment_id, blob in blobs:
-            await _write(response, await asyncio.to_thread(encoded, segment_id, blob))
+    async with contextlib.aclosing(packed_in_order(request.app, rows)) as segments:  # client gone: reads cancelled
+        async for segment_id, packed in segments:
+            await _write(response, await asyncio.to_thread(encoded, segment_id, packed))
     await response.write(finish())
     await response.write_eof()
     return response
@@ -184,9 +216,8 @@ async def replay_breadcrumbs(app: web.Application, pid: int, replay: ReplayDetai
     pool = app[pool_key]
     extracted = timeline.Extracted(limit=limits.max_breadcrumbs)
     for segment_ids in _batches(replay.segments, limits.max_read_batch_bytes):
-        found = await read_blobs(app, pid, replay.replay_id, segment_ids)
-        extracted = await pool.run(timeline.extract_from_blobs, [blob for _, blob in found], origin, extracted,
-                                   [segment_id for segment_id, _ in found])
+        sources = await read_sources(app, pid, replay.replay_id, segment_ids)
+        extracted = await pool.run(timeline.extract_from_sources, sources, origin, extracted)
     rage = [(c.timestamp, c.selector) for c in await app[index_key].replay_clicks(pid, replay.replay_id) if c.is_rage]
     return await pool.run(timeline.finish, extracted, duration, errors, origin, rage)
 

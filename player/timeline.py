@@ -27,7 +27,7 @@ from replayd.scrubbing.events import (
     is_click,
     timestamp_ms,
 )
-from replayd.server.codec import iter_events
+from replayd.server.codec import decode_chunk, iter_events, iter_packed_events
 from replayd.server.timestamps import displayable
 
 # Sources a person causes (mouse move, interaction, scroll, resize, input, touch, drag): not mutations.
@@ -404,9 +404,26 @@ def extract_from_blobs(blobs: list[bytes], origin: float, extracted: Extracted,
                        segment_ids: list[int] | None = None) -> Extracted:
     """``extract`` over stored segments, one event at a time; runs in a worker process. With their
     ids, network breadcrumbs name the segment that holds their whole span."""
-    for i, blob in enumerate(blobs):
-        extracted.segment = segment_ids[i] if segment_ids is not None else None
-        extracted.spans = 0
-        extract(iter_events(blob), origin, extracted)
+    ids: list[int | None] = list(segment_ids) if segment_ids is not None else [None] * len(blobs)
+    return extract_from_sources([(blob, None, [sid]) for blob, sid in zip(blobs, ids, strict=True)], origin,
+                                extracted)
+
+
+def extract_from_sources(sources: list[tuple[bytes, list[tuple[int, int]] | None, list[int | None]]],
+                         origin: float, extracted: Extracted) -> Extracted:
+    """``extract`` over stored segments: a loose segment's blob (no slices), or a compacted chunk and the
+    (offset, length) of each segment wanted in it (player/segments.read_sources), with the segments'
+    ids (one per slice, or one for a loose blob); runs in a worker."""
+    for data, slices, ids in sources:
+        if slices is None:
+            extracted.segment = ids[0]
+            extracted.spans = 0
+            extract(iter_events(data), origin, extracted)
+            continue
+        chunk = decode_chunk(data, max(offset + length for offset, length in slices))
+        for (offset, length), segment_id in zip(slices, ids, strict=True):
+            extracted.segment = segment_id
+            extracted.spans = 0
+            extract(iter_packed_events(chunk[offset:offset + length]), origin, extracted)
     extracted.segment = None
     return extracted

@@ -6,15 +6,17 @@ import asyncio
 import math
 from typing import Any
 
+import brotli
 from aiohttp import web
 
 from .auth import bearer_token, require_auth, token_digest
-from .codec import CONTENT_TYPE, segment_json
+from .codec import CONTENT_TYPE, packed_segment_json, segment_json
 from .erase import USER_FIELDS, erase_user, user_forms
 from .index import Replay, SegmentRecord, count_cap
 from .keys import blobs_key, config_key, credentials_key, index_key, projects_key, spool_key
 from .query import bad_request, query_int, replay_query
 from .search import SearchNode, UserHasher, click_terms
+from .segment_reader import chunk_cache_key, read_one_packed
 from .storage import BlobNotFound, is_replay_id, replay_prefix
 
 MAX_PAGE = 200
@@ -169,18 +171,32 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
     row = await request.app[index_key].get_segment(pid, request.match_info["replay_id"], segment_id)
     if row is None:
         raise web.HTTPNotFound(text="no such segment")
-    try:
-        blob = await read_segment_blob(request.app, row)
-    except NotYetUploaded:
-        raise not_yet_uploaded(row) from None
-    if blob is None:
-        raise web.HTTPNotFound(text="segment blob is missing")
     headers = {"Cache-Control": "private, max-age=86400", "X-Replayd-Codec": row.codec}
     wants_packed = request.query.get("format") == "msgpack" or CONTENT_TYPE in request.headers.get("Accept", "")
-    if wants_packed and "br" in request.headers.get("Accept-Encoding", ""):
-        # The stored bytes as they are: the browser undoes brotli itself, no server CPU spent.
-        return web.Response(body=blob, content_type=CONTENT_TYPE, headers={**headers, "Content-Encoding": "br"})
-    body = await asyncio.to_thread(segment_json, blob)
+    wants_br = wants_packed and "br" in request.headers.get("Accept-Encoding", "")
+    if not row.compacted:
+        try:
+            blob = await read_segment_blob(request.app, row)
+        except NotYetUploaded:
+            raise not_yet_uploaded(row) from None
+        if blob is None:
+            raise web.HTTPNotFound(text="segment blob is missing")
+        if wants_br:
+            # The stored bytes as they are: the browser undoes brotli itself, no server CPU spent.
+            return web.Response(body=blob, content_type=CONTENT_TYPE, headers={**headers, "Content-Encoding": "br"})
+        body = await asyncio.to_thread(segment_json, blob)
+        return web.Response(body=body, content_type="application/json", headers=headers)
+    # A compacted segment: its bytes cut from its chunk; the same answer as before compaction (the
+    # msgpack form compressed again, so its bytes may differ; what they decode to does not).
+    packed = await read_one_packed(request.app[blobs_key], row, lambda r: read_segment_blob(request.app, r),
+                                   request.app[chunk_cache_key])
+    if packed is None:
+        raise web.HTTPNotFound(text="segment blob is missing")
+    if wants_br:
+        quality = request.app[config_key].storage.compression_quality
+        body = await asyncio.to_thread(brotli.compress, packed, quality=quality)
+        return web.Response(body=body, content_type=CONTENT_TYPE, headers={**headers, "Content-Encoding": "br"})
+    body = await asyncio.to_thread(packed_segment_json, packed)
     return web.Response(body=body, content_type="application/json", headers=headers)
 
 

@@ -8,12 +8,14 @@ from replayd.player.routes import setup_player_routes
 
 from . import middlewares
 from .api import setup_api_routes
+from .compaction import compaction_ctx
 from .config import Config
 from .health import setup_health
 from .ingest.routes import setup_ingest_routes
 from .keys import config_key
 from .metrics import setup_metrics
 from .resources import blobs_ctx, index_ctx, pool_ctx, retention_ctx, spool_ctx
+from .segment_reader import setup_segment_reading
 from .useragent import compile_user_agent_rules
 
 # Headroom over the envelope limit so an oversized body is read far enough to answer 413 ourselves.
@@ -31,6 +33,8 @@ def create_app(config: Config) -> web.Application:
     setup_metrics(app)
     setup_health(app)
     setup_ingest_routes(app)
+    app.cleanup_ctx.append(compaction_ctx)
     setup_api_routes(app)
+    setup_segment_reading(app)
     setup_player_routes(app)
     return app

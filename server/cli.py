@@ -1,4 +1,4 @@
-"""The ``replayd`` command: serve, check-config, rotate, copy-index, erase, scrub."""
+"""The ``replayd`` command: serve, check-config, rotate, copy-index, compact, erase, scrub."""
 
 from __future__ import annotations
 
@@ -147,6 +147,29 @@ def cmd_copy_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compact(args: argparse.Namespace) -> int:
+    from .compaction import CompactionError, compact_now
+
+    if args.older_than is not None and not args.older_than >= 0:
+        print(f"compact: --older-than must be 0 or more seconds, not {args.older_than}", file=sys.stderr)
+        return EXIT_CONFIG
+    os.umask(PRIVATE_UMASK)
+    try:
+        config = load_config(_config_path(args))
+    except ConfigError as exc:
+        return _refuse(exc.problems)
+    try:
+        totals = asyncio.run(compact_now(config, args.older_than))
+    except (CompactionError, OSError) as exc:
+        print(f"compact: {exc}", file=sys.stderr)
+        return 1
+    ratio = f" ({totals.bytes_after / totals.bytes_before:.2f}x)" if totals.bytes_before else ""
+    print(f"compacted {totals.replays} replays ({totals.segments} segments): {totals.bytes_before} -> "
+          f"{totals.bytes_after} bytes{ratio}; {totals.failed} failed, {totals.skipped} left for later, "
+          f"{totals.deleted} replaced objects deleted")
+    return 1 if totals.failed else 0
+
+
 def cmd_erase(args: argparse.Namespace) -> int:
     from .bootstrap import scrubbing_secret
     from .erase import erase_user
@@ -232,6 +255,18 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("--to", dest="target", required=True, metavar="postgresql://...",
                       help="the PostgreSQL database (its schema is created)")
     copy.set_defaults(func=cmd_copy_index)
+
+    compact = sub.add_parser(
+        "compact",
+        help="compact finished replays now",
+        description="Rewrite finished replays (compaction.idle_seconds without a write, or at "
+        "compaction.max_duration_seconds) as one object each, then delete their segment objects; what the "
+        "server's background job does every compaction.interval_seconds. See docs/architecture.md.",
+    )
+    compact.add_argument("--config", metavar="PATH", help="the config `replayd serve` uses (default: $REPLAYD_CONFIG)")
+    compact.add_argument("--older-than", type=float, metavar="SECONDS", dest="older_than",
+                         help="compact every replay not written for this many seconds (instead of the config's rule)")
+    compact.set_defaults(func=cmd_compact)
 
     erase = sub.add_parser(
         "erase",

@@ -96,8 +96,13 @@ def iter_events(blob: bytes) -> Iterator[Any]:
 
 def segment_json(blob: bytes) -> bytes:
     """The stored segment as a JSON array, without re-parsing events kept as JSON text."""
+    return packed_segment_json(brotli.decompress(blob))
+
+
+def packed_segment_json(packed: bytes) -> bytes:
+    """A decompressed segment (``unpack_blob``, or a slice of a compacted chunk) as a JSON array."""
     parts = []
-    for event in _packed_events(brotli.decompress(blob)):
+    for event in _packed_events(packed):
         if isinstance(event, msgpack.ExtType):
             if event.code != EXT_JSON:
                 raise CodecError(f"unknown extension type {event.code} in a stored segment")
@@ -105,3 +110,49 @@ def segment_json(blob: bytes) -> bytes:
         else:
             parts.append(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode())
     return b"[" + b",".join(parts) + b"]"
+
+
+# --- compacted replays (server/compaction.py) ---------------------------------------------------
+#
+# A compacted replay is one object of a few chunks; a chunk is one brotli stream (window
+# COMPACTED_LGWIN) of the segments' decompressed bytes (``unpack_blob``) one after the other, so a
+# segment is bytes offset..offset+length of its decompressed chunk: the same bytes its own blob held.
+
+COMPACTED_LGWIN = 24  # brotli's largest standard window, 16 MiB: a page's CSS and markup repeat from far back
+CHUNK_READ_PIECE = 64 * 1024
+
+
+def unpack_blob(blob: bytes) -> bytes:
+    """A stored segment's decompressed bytes: msgpack({"v": 1, "events": [...]})."""
+    return brotli.decompress(blob)
+
+
+def encode_chunk(packed_segments: list[bytes], quality: int, lgwin: int = COMPACTED_LGWIN) -> bytes:
+    """Decompressed segments as one brotli stream with a large window."""
+    compressor = brotli.Compressor(quality=quality, lgwin=lgwin, mode=brotli.MODE_GENERIC)
+    return b"".join([*(compressor.process(p) for p in packed_segments), compressor.finish()])
+
+
+def decode_chunk(chunk: bytes, needed: int | None = None) -> bytes:
+    """A chunk's decompressed bytes; with ``needed``, only (at least) its first ``needed`` bytes, so a
+    segment near a chunk's start costs less than the whole chunk."""
+    if needed is None:
+        return brotli.decompress(chunk)
+    decompressor = brotli.Decompressor()
+    out: list[bytes] = []
+    size = 0
+    for start in range(0, len(chunk), CHUNK_READ_PIECE):
+        piece = decompressor.process(chunk[start:start + CHUNK_READ_PIECE])
+        out.append(piece)
+        size += len(piece)
+        if size >= needed:
+            break
+    data = b"".join(out)
+    if len(data) < needed:
+        raise CodecError("compacted chunk ends before the segment it should hold")
+    return data
+
+
+def iter_packed_events(packed: bytes) -> Iterator[Any]:
+    """A decompressed segment's events, decoded one at a time (as ``iter_events`` for a blob)."""
+    return _packed_events(packed, ext_hook=_ext_hook)

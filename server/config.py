@@ -155,6 +155,31 @@ class LimitsConfig(_Section):
     list_total_cap: int = Field(10_000, ge=1)
 
 
+class CompactionConfig(_Section):
+    """When and how finished replays are rewritten as one object of a few chunks (server/compaction.py)."""
+
+    enabled: bool = True
+    # A replay is finished when nothing was written to it for idle_seconds (the Sentry SDK's session
+    # expiry: 15 minutes idle), or when it is max_duration_seconds long (the SDK's maximum replay
+    # length: 60 minutes) and nothing was written to it for settle_seconds.
+    idle_seconds: float = Field(900.0, gt=0)
+    max_duration_seconds: float = Field(3600.0, gt=0)
+    settle_seconds: float = Field(60.0, ge=0)
+    # Seconds between two rounds of the background job; replays compacted per round at most.
+    interval_seconds: float = Field(60.0, gt=0)
+    batch: int = Field(100, ge=1)
+    # brotli quality of a compacted chunk (window 16 MiB); docs/benchmarks.md measures each.
+    quality: int = Field(9, ge=0, le=11)
+    # A chunk ends before a segment with a full snapshot once it holds chunk_bytes of decompressed
+    # segments (so playback starts at a chunk's first segment), and before any segment that would take
+    # it past max_chunk_bytes: what a reader decompresses to play one moment.
+    chunk_bytes: int = Field(16 * MiB, ge=1)
+    max_chunk_bytes: int = Field(32 * MiB, ge=1)
+    # Decompressed chunks each process keeps for readers (the player's batches of one seek, and the
+    # next seek into the same chunk); 0 keeps none.
+    read_cache_bytes: int = Field(64 * MiB, ge=0)
+
+
 class Config(_Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
@@ -166,6 +191,7 @@ class Config(_Section):
     scrubbing: ScrubbingConfig = Field(default_factory=ScrubbingConfig)
     retention_days: int = Field(90, ge=1)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    compaction: CompactionConfig = Field(default_factory=CompactionConfig)
 
     @property
     def sqlite_path(self) -> Path:
@@ -281,6 +307,8 @@ def _semantic_problems(config: Config) -> list[str]:
         problems.append(f"index.url: {exc}")
     if config.index.pool_min_size > config.index.pool_max_size:
         problems.append("index.pool_min_size: larger than index.pool_max_size")
+    if config.compaction.chunk_bytes > config.compaction.max_chunk_bytes:
+        problems.append("compaction.chunk_bytes: larger than compaction.max_chunk_bytes")
     if config.projects is not None:
         seen = set()
         for i, project in enumerate(config.projects):

@@ -26,6 +26,12 @@ COUNTERS = {
     "replayd_upload_failures_total": ("blob store writes that failed or timed out", ()),
     "replayd_spooled_total": ("segments written to the spool", ()),
     "replayd_scrub_matches_total": ("scrubbing redactions by rule", ("rule",)),
+    "replayd_compaction_replays_total": ("replays compacted (each time: a late segment compacts it again)", ()),
+    "replayd_compaction_segments_total": ("segments moved into compacted objects", ()),
+    "replayd_compaction_bytes_before_total": ("stored bytes of those segments before compaction", ()),
+    "replayd_compaction_bytes_after_total": ("bytes of the compacted objects written for them", ()),
+    "replayd_compaction_failures_total": ("replays whose compaction failed (left as they were, retried)", ()),
+    "replayd_compaction_objects_deleted_total": ("objects deleted after compaction replaced them", ()),
 }
 HISTOGRAMS = {
     "replayd_request_duration_seconds": ("request latency by route", ("route",)),
@@ -35,6 +41,8 @@ GAUGES = {
     "replayd_spool_segments": "segments waiting in the spool",
     "replayd_spool_bytes": "bytes waiting in the spool",
     "replayd_spool_oldest_age_seconds": "age of the oldest spooled segment",
+    "replayd_compaction_backlog_replays": "finished replays not compacted yet, at the end of the last round",
+    "replayd_compaction_last_round_timestamp_seconds": "when the last compaction round ended (Unix time)",
 }
 
 

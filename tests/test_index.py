@@ -390,6 +390,85 @@ async def test_retention_finds_old_replays_and_deletes_old_errors(index):
     assert (await index.get_replay(P, rid(7))).error_ids == []
 
 
+# --- compaction ----------------------------------------------------------------------------
+
+def compacted(row: SegmentRecord, key: str, offset: int, stored: int = 100) -> SegmentRecord:
+    return dataclasses.replace(row, blob_key=key, stored_bytes=stored, chunk_start=0, chunk_end=300,
+                               chunk_offset=offset, chunk_length=1000)
+
+
+async def test_compaction_finds_finished_replays_and_switches_them_in_one_step(index):
+    for segment_id in range(3):
+        await store(index, segment(rid(1), segment_id, start=segment_id * 5))
+    await store(index, segment(rid(2), 0))
+    now = time.time()
+    assert await index.replays_to_compact(now - 60, 3600, now - 60) == []  # written just now
+    assert sorted(await index.replays_to_compact(now + 1, 3600, now + 1)) == [(P, rid(1)), (P, rid(2))]
+    assert await index.replays_to_compact(now + 1, 3600, now + 1, limit=1, offset=1) in ([(P, rid(1))], [(P, rid(2))])
+    # long enough (10 s here) and settled counts as finished too; idle alone is not reached
+    assert await index.replays_to_compact(now - 60, 10, now + 1) == [(P, rid(1))]
+
+    before = await index.replay_segments(P, rid(1))
+    assert [s.segment_id for s in before] == [0, 1, 2] and not any(s.compacted for s in before)
+    key = f"{P}/{rid(1)}/compacted-000001"
+    after = [compacted(row, key, n * 1000) for n, row in enumerate(before)]
+    old_keys = [row.blob_key for row in before]
+    version = (await index.get_state(P, rid(1))).version
+    assert not await index.switch_to_compacted(P, rid(1), version - 1, before, after, old_keys)  # a segment came
+    assert await index.switch_to_compacted(P, rid(1), version, before, after, old_keys)
+    assert await index.replay_segments(P, rid(1)) == after
+    assert (await index.get_segment(P, rid(1), 1)).compacted
+    replay = await index.get_replay(P, rid(1))
+    assert replay.stored_bytes == 300 and replay.segment_count == 3 and replay.raw_bytes == 3000
+    assert sorted(await index.garbage()) == [(P, rid(1), k) for k in old_keys]
+    assert await index.blob_referenced(P, rid(1), key) and not await index.blob_referenced(P, rid(1), old_keys[0])
+    await index.forget_garbage(P, rid(1), old_keys[0])
+    assert len(await index.garbage()) == 2
+    assert await index.replays_to_compact(now + 1, 3600, now + 1) == [(P, rid(2))]  # nothing loose left
+    # the rows changed since they were read: nothing is written
+    assert not await index.switch_to_compacted(P, rid(1), version, before, after, [])
+    assert not await index.switch_to_compacted(P, rid(2), 1, [], [], [])
+    # a segment stored again exactly as it was still counts as a change (its blob was written again)
+    before = await index.replay_segments(P, rid(2))
+    await store(index, segment(rid(2), 0))
+    assert before == await index.replay_segments(P, rid(2))
+    assert not await index.switch_to_compacted(P, rid(2), 1, before, [compacted(before[0], "k", 0)], [])
+
+
+async def test_a_segment_after_compaction_replaces_the_compacted_row(index):
+    for segment_id in range(2):
+        await store(index, segment(rid(1), segment_id))
+    before = await index.replay_segments(P, rid(1))
+    key = f"{P}/{rid(1)}/compacted-000001"
+    assert await index.switch_to_compacted(P, rid(1), 2, before, [compacted(r, key, 0) for r in before], [])
+    await store(index, segment(rid(1), 1, stored_bytes=250))  # a re-send wins
+    await store(index, segment(rid(1), 2, start=10))  # a new one
+    rows = await index.replay_segments(P, rid(1))
+    assert [(r.segment_id, r.compacted, r.blob_key) for r in rows] == [
+        (0, True, key), (1, False, f"{P}/{rid(1)}/000001"), (2, False, f"{P}/{rid(1)}/000002")]
+    replay = await index.get_replay(P, rid(1))
+    assert replay.segment_count == 3 and replay.stored_bytes == 100 + 250 + 300
+    assert await index.replays_to_compact(time.time() + 1, 3600, time.time() + 1) == [(P, rid(1))]
+
+
+async def test_deleting_a_compacted_replay_forgets_its_garbage(index):
+    await store(index, segment(rid(1), 0))
+    before = await index.replay_segments(P, rid(1))
+    key = f"{P}/{rid(1)}/compacted-000001"
+    assert await index.switch_to_compacted(P, rid(1), 1, before, [compacted(before[0], key, 0)], [before[0].blob_key])
+    assert await index.delete_replay(P, rid(1))
+    assert await index.garbage() == [] and await index.replay_segments(P, rid(1)) == []
+
+
+async def test_a_replay_with_a_spooled_segment_is_not_compacted_yet(index):
+    await store(index, segment(rid(1), 0))
+    await store(index, segment(rid(1), 1, location="spool"))
+    later = time.time() + 1
+    assert await index.replays_to_compact(later, 3600, later) == []
+    assert await index.segment_moved_to_store(P, rid(1), 1)
+    assert await index.replays_to_compact(later, 3600, later) == [(P, rid(1))]
+
+
 # --- meta, scrubber state, segment location ---------------------------------------------------
 
 async def test_meta_is_made_once_even_by_nodes_starting_together(index, open_node):

@@ -9,7 +9,7 @@ import msgpack
 import pytest
 
 from replayd.player.segments import MAX_SEGMENTS, batch_header, segment_parts, stream_encoder
-from replayd.server.codec import CodecError, encode_segment, events_span
+from replayd.server.codec import CodecError, encode_segment, events_span, unpack_blob
 from tests.envelopes import mouse_move, new_id, page_events, replay_envelope
 from tests.harness import PUBLIC_KEY
 
@@ -34,8 +34,8 @@ def unpack(body: bytes) -> dict:
 def test_a_batch_keeps_events_and_deep_events_as_stored():
     plain = [*page_events(T, "https://a.test/", "A"), mouse_move(T + 1, 1, 2)]
     deep = [mouse_move(T + 2, 3, 4), deep_event(1000)]  # too deep for msgpack: stored as extension type 1
-    parts = [batch_header(3), *segment_parts(3, encode_segment(plain, 5)), *segment_parts(4, encode_segment(deep, 5)),
-             *segment_parts(5, None)]  # a blob gone missing
+    parts = [batch_header(3), *segment_parts(3, unpack_blob(encode_segment(plain, 5))),
+             *segment_parts(4, unpack_blob(encode_segment(deep, 5))), *segment_parts(5, None)]  # a blob gone missing
     doc = unpack(b"".join(parts))
     assert doc["v"] == 1
     assert [s["id"] for s in doc["segments"]] == [3, 4, 5]

@@ -7,7 +7,14 @@ import os
 import pytest
 
 from replayd.server.config import StorageConfig
-from replayd.server.storage import BlobNotFound, StoreUnavailable, replay_prefix, segment_key
+from replayd.server.storage import (
+    BlobNotFound,
+    StoreUnavailable,
+    compacted_generation,
+    compacted_key,
+    replay_prefix,
+    segment_key,
+)
 from replayd.server.storage.backends import open_blob_store
 
 
@@ -41,6 +48,25 @@ async def test_write_read_delete(store):
         await store.get(key)
     assert await store.get(segment_key(1, "b" * 32, 0)) == b"other replay"
     assert await store.delete_prefix(replay_prefix(1, "a" * 32)) == 0
+
+
+async def test_ranged_reads_and_single_deletes_of_a_compacted_object(store):
+    key = compacted_key(1, "a" * 32, 2)
+    assert key == f"1/{'a' * 32}/compacted-000002" and compacted_generation(key) == 2
+    assert compacted_generation(segment_key(1, "a" * 32, 2)) is None
+    data = bytes(range(256)) * 40
+    await store.put(key, data)
+    assert await store.get_range(key, 0, 10) == data[:10]
+    assert await store.get_range(key, 1000, 5000) == data[1000:5000]
+    assert await store.get_range(key, 10, 10) == b""
+    await store.put(segment_key(1, "a" * 32, 0), b"segment")
+    await store.delete(segment_key(1, "a" * 32, 0))
+    assert not await store.exists(segment_key(1, "a" * 32, 0))
+    await store.delete(segment_key(1, "a" * 32, 0))  # nothing there: nothing done
+    assert await store.get(key) == data
+    assert await store.delete_prefix(replay_prefix(1, "a" * 32)) == 1  # the compacted object goes with its replay
+    with pytest.raises(BlobNotFound):
+        await store.get_range(key, 0, 10)
 
 
 async def test_missing_key(store):
@@ -93,8 +119,10 @@ async def test_delete_prefix_refuses_anything_but_one_whole_replay(store, prefix
 
 @pytest.mark.parametrize("key", BAD_KEYS.values(), ids=BAD_KEYS.keys())
 async def test_put_refuses_a_malformed_key(store, key):
-    with pytest.raises(ValueError, match="not a segment key"):
+    with pytest.raises(ValueError, match="not a blob key"):
         await store.put(key, b"x")
+    with pytest.raises(ValueError, match="not a blob key"):
+        await store.delete(key)
 
 
 @pytest.mark.parametrize("replay_id", ["", "-" * 16, "0123456789abcdef\n", "A" * 32, "a" * 31])

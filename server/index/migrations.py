@@ -183,4 +183,20 @@ MIGRATIONS: list[str] = [
              ELSE (error_count * 25 + url_count * 5 + dead_click_count * 10 + rage_click_count * 15) / 10 END) VIRTUAL;
     CREATE INDEX replays_by_activity ON replays (project_id, activity);
     """,
+    # 6: compaction (server/compaction.py): where a compacted segment is in its replay's compacted object,
+    # the loose segments compaction looks for, and the objects it has replaced but not deleted yet
+    """
+    ALTER TABLE segments ADD COLUMN chunk_start INTEGER;
+    ALTER TABLE segments ADD COLUMN chunk_end INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE segments ADD COLUMN chunk_offset INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE segments ADD COLUMN chunk_length INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX segments_loose ON segments (project_id, replay_id) WHERE chunk_start IS NULL;
+    CREATE TABLE blob_garbage (
+        project_id INTEGER NOT NULL,
+        replay_id TEXT NOT NULL,
+        blob_key TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (project_id, replay_id, blob_key)
+    );
+    """,
 ]

@@ -180,4 +180,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX replays_by_activity ON replays (project_id, activity DESC NULLS LAST, replay_id DESC)
         WHERE segment_count > 0;
     """,
+    # 4: compaction (server/compaction.py): where a compacted segment is in its replay's compacted object,
+    # the loose segments compaction looks for, and the objects it has replaced but not deleted yet
+    """
+    ALTER TABLE segments ADD COLUMN chunk_start bigint;
+    ALTER TABLE segments ADD COLUMN chunk_end bigint NOT NULL DEFAULT 0;
+    ALTER TABLE segments ADD COLUMN chunk_offset bigint NOT NULL DEFAULT 0;
+    ALTER TABLE segments ADD COLUMN chunk_length bigint NOT NULL DEFAULT 0;
+    CREATE INDEX segments_loose ON segments (project_id, replay_id) WHERE chunk_start IS NULL;
+    CREATE TABLE blob_garbage (
+        project_id bigint NOT NULL,
+        replay_id text NOT NULL,
+        blob_key text NOT NULL,
+        created_at double precision NOT NULL,
+        PRIMARY KEY (project_id, replay_id, blob_key)
+    );
+    """,
 ]

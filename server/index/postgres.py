@@ -697,7 +697,8 @@ class PostgresIndex:
                 """WITH s AS (DELETE FROM segments WHERE project_id = $1 AND replay_id = $2),
                         st AS (DELETE FROM replay_state WHERE project_id = $1 AND replay_id = $2),
                         l AS (DELETE FROM replay_errors WHERE project_id = $1 AND replay_id = $2),
-                        c AS (DELETE FROM clicks WHERE project_id = $1 AND replay_id = $2)
+                        c AS (DELETE FROM clicks WHERE project_id = $1 AND replay_id = $2),
+                        g AS (DELETE FROM blob_garbage WHERE project_id = $1 AND replay_id = $2)
                    DELETE FROM replays WHERE project_id = $1 AND replay_id = $2""", *key)
             if texts:  # its click texts no other click has go too (they may name someone): retention, DELETE, erase
                 await conn.execute("DELETE FROM click_texts t WHERE t.project_id = $1 AND t.text = ANY($2::text[]) "
@@ -721,6 +722,66 @@ class PostgresIndex:
                 "AND r.replay_id = l.replay_id)")
             await conn.execute("DELETE FROM issues i WHERE NOT EXISTS (SELECT 1 FROM errors e WHERE e.issue_id = i.id)")
         return deleted
+
+    # --- compaction ------------------------------------------------------------------------
+
+    async def replays_to_compact(self, idle_before: float, long_seconds: float, long_idle_before: float, *,
+                                 offset: int = 0, limit: int = 100) -> list[tuple[int, str]]:
+        rows = await self.pool.fetch(
+            """SELECT project_id, replay_id FROM replays r
+               WHERE (project_id, replay_id) IN (SELECT project_id, replay_id FROM segments
+                                                 WHERE chunk_start IS NULL)
+               AND (updated_at < $1 OR (ended_at - started_at >= $2 AND updated_at < $3))
+               AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.project_id = r.project_id
+                               AND s.replay_id = r.replay_id AND s.location = 'spool')
+               ORDER BY updated_at, project_id, replay_id LIMIT $4 OFFSET $5""",
+            idle_before, long_seconds, long_idle_before, limit, offset)
+        return [(r[0], r[1]) for r in rows]
+
+    @staticmethod
+    async def _segments(conn: Any, project_id: int, replay_id: str) -> list[SegmentRecord]:
+        return [_record(SegmentRecord, r) for r in await conn.fetch(
+            f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE project_id = $1 AND replay_id = $2 ORDER BY segment_id",
+            project_id, replay_id)]
+
+    async def replay_segments(self, project_id: int, replay_id: str) -> list[SegmentRecord]:
+        return await self._segments(self.pool, project_id, replay_id)
+
+    async def switch_to_compacted(self, project_id: int, replay_id: str, state_version: int,
+                                  before: list[SegmentRecord], after: list[SegmentRecord],
+                                  replaced_keys: list[str]) -> bool:
+        key = (project_id, replay_id)
+        changed = SEGMENT_FIELDS[3:]
+        async with self._transaction(key) as conn:
+            version = await conn.fetchval(
+                "SELECT COALESCE((SELECT version FROM replay_state WHERE project_id = $1 AND replay_id = $2), 0)", *key)
+            if version != state_version or await self._segments(conn, *key) != before:
+                return False
+            await conn.executemany(
+                f"UPDATE segments SET {', '.join(f'{_select((c,))} = ${n}' for n, c in enumerate(changed, 4))} "
+                "WHERE project_id = $1 AND replay_id = $2 AND segment_id = $3",
+                [(*key, s.segment_id, *(param(getattr(s, c)) for c in changed)) for s in after])
+            moved = sum(s.stored_bytes for s in after) - sum(s.stored_bytes for s in before)
+            await conn.execute("UPDATE replays SET stored_bytes = stored_bytes + $3 "
+                               "WHERE project_id = $1 AND replay_id = $2", *key, moved)
+            await conn.execute(
+                "INSERT INTO blob_garbage (project_id, replay_id, blob_key, created_at) "
+                "SELECT $1, $2, unnest($3::text[]), $4 ON CONFLICT DO NOTHING", *key, replaced_keys, time.time())
+        return True
+
+    async def garbage(self, limit: int = 500) -> list[tuple[int, str, str]]:
+        rows = await self.pool.fetch(
+            "SELECT project_id, replay_id, blob_key FROM blob_garbage ORDER BY created_at LIMIT $1", limit)
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def blob_referenced(self, project_id: int, replay_id: str, key: str) -> bool:
+        return bool(await self.pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM segments WHERE project_id = $1 AND replay_id = $2 AND blob_key = $3)",
+            project_id, replay_id, key))
+
+    async def forget_garbage(self, project_id: int, replay_id: str, key: str) -> None:
+        await self.pool.execute("DELETE FROM blob_garbage WHERE project_id = $1 AND replay_id = $2 AND blob_key = $3",
+                                project_id, replay_id, key)
 
     # --- clicks, search, erasure -----------------------------------------------------------
 

@@ -144,6 +144,35 @@ class Index(Protocol):
     async def delete_errors_older_than(self, cutoff: float) -> int:
         """Delete errors received before ``cutoff``, then links and issues left without any; the count."""
 
+    # --- compaction (server/compaction.py) -------------------------------------------------
+
+    async def replays_to_compact(self, idle_before: float, long_seconds: float, long_idle_before: float, *,
+                                 offset: int = 0, limit: int = 100) -> list[tuple[int, str]]:
+        """(project id, replay id) of finished replays with a segment not compacted yet and none in the
+        spool, least recently written first. Finished: nothing written since ``idle_before``, or at least
+        ``long_seconds`` long and nothing written since ``long_idle_before``."""
+
+    async def replay_segments(self, project_id: int, replay_id: str) -> list[SegmentRecord]:
+        """Every segment row of a replay, in id order."""
+
+    async def switch_to_compacted(self, project_id: int, replay_id: str, state_version: int,
+                                  before: list[SegmentRecord], after: list[SegmentRecord],
+                                  replaced_keys: list[str]) -> bool:
+        """If the replay's segment rows are still exactly ``before`` and its scrubber state still
+        ``state_version`` (read before them: every segment stored bumps it, even one identical to the
+        row it replaces), in one transaction: write ``after``
+        (the same segments, now in a compacted object), move the replay's stored bytes by the difference
+        (its ``updated_at`` unchanged: retention counts from the last write received) and keep
+        ``replaced_keys`` as garbage to delete. False, and nothing written, when a row changed, came or went."""
+
+    async def garbage(self, limit: int = 500) -> list[tuple[int, str, str]]:
+        """Objects compaction replaced and has not deleted yet: (project id, replay id, key)."""
+
+    async def blob_referenced(self, project_id: int, replay_id: str, key: str) -> bool:
+        """Whether a segment row of the replay points at ``key``."""
+
+    async def forget_garbage(self, project_id: int, replay_id: str, key: str) -> None:
+        """The object is deleted (or still in use): no longer garbage."""
     # --- clicks, search, erasure -------------------------------------------------------------
 
     async def record_clicks(self, project_id: int, replay_id: str, segment_id: int, clicks: list[ClickRecord],

@@ -117,6 +117,16 @@ class SegmentRecord(_Record):
     scrub_report: dict[str, Any] = field(default_factory=dict)
     location: str = "store"  # or "spool" until the uploader has moved it to the blob store
     console_error_count: int = 0
+    # Set by compaction (server/compaction.py): the segment is bytes chunk_offset..+chunk_length of
+    # the decompressed chunk at bytes chunk_start..chunk_end of blob_key. None: the blob is its own.
+    chunk_start: int | None = None
+    chunk_end: int = 0
+    chunk_offset: int = 0
+    chunk_length: int = 0
+
+    @property
+    def compacted(self) -> bool:
+        return self.chunk_start is not None
 
 
 def _quoted(value: str) -> str:

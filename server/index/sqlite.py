@@ -491,7 +491,7 @@ class SQLiteIndex:
             texts = [r[0] for r in db.execute("SELECT DISTINCT text FROM clicks WHERE project_id = ? AND replay_id = ?",
                                               key)]
             deleted = db.execute("DELETE FROM replays WHERE project_id = ? AND replay_id = ?", key).rowcount
-            for table in ("segments", "replay_state", "replay_errors", "clicks"):
+            for table in ("segments", "replay_state", "replay_errors", "clicks", "blob_garbage"):
                 db.execute(f"DELETE FROM {table} WHERE project_id = ? AND replay_id = ?", key)
             # its click texts no other click has go too (they may name someone): retention, DELETE, erase
             db.executemany("DELETE FROM click_texts WHERE project_id = ? AND text = ? AND NOT EXISTS "
@@ -522,6 +522,82 @@ class SQLiteIndex:
             return deleted
 
         return await self._write(run)
+
+    # --- compaction ------------------------------------------------------------------------
+
+    async def replays_to_compact(self, idle_before: float, long_seconds: float, long_idle_before: float, *,
+                                 offset: int = 0, limit: int = 100) -> list[tuple[int, str]]:
+        def run(db: sqlite3.Connection) -> list[tuple[int, str]]:
+            rows = db.execute(
+                """SELECT project_id, replay_id FROM replays r
+                   WHERE (project_id, replay_id) IN (SELECT project_id, replay_id FROM segments
+                                                     WHERE chunk_start IS NULL)
+                   AND (updated_at < ? OR (ended_at - started_at >= ? AND updated_at < ?))
+                   AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.project_id = r.project_id
+                                   AND s.replay_id = r.replay_id AND s.location = 'spool')
+                   ORDER BY updated_at, project_id, replay_id LIMIT ? OFFSET ?""",
+                (idle_before, long_seconds, long_idle_before, limit, offset),
+            ).fetchall()
+            return [(r[0], r[1]) for r in rows]
+
+        return await self._read(run)
+
+    @staticmethod
+    def _segments(db: sqlite3.Connection, project_id: int, replay_id: str) -> list[SegmentRecord]:
+        return [_record(SegmentRecord, r) for r in db.execute(
+            f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE project_id = ? AND replay_id = ? ORDER BY segment_id",
+            (project_id, replay_id))]
+
+    async def replay_segments(self, project_id: int, replay_id: str) -> list[SegmentRecord]:
+        return await self._read(lambda db: self._segments(db, project_id, replay_id))
+
+    async def switch_to_compacted(self, project_id: int, replay_id: str, state_version: int,
+                                  before: list[SegmentRecord], after: list[SegmentRecord],
+                                  replaced_keys: list[str]) -> bool:
+        key = (project_id, replay_id)
+
+        def run(db: sqlite3.Connection) -> bool:
+            version = db.execute("SELECT version FROM replay_state WHERE project_id = ? AND replay_id = ?",
+                                 key).fetchone()
+            if (version[0] if version else 0) != state_version or self._segments(db, *key) != before:
+                return False
+            now = time.time()
+            for segment in after:
+                db.execute(
+                    f"UPDATE segments SET {', '.join(f'{c} = ?' for c in SEGMENT_FIELDS[3:])} "
+                    "WHERE project_id = ? AND replay_id = ? AND segment_id = ?",
+                    [*(_column(segment, c) for c in SEGMENT_FIELDS[3:]), *key, segment.segment_id],
+                )
+            moved = sum(s.stored_bytes for s in after) - sum(s.stored_bytes for s in before)
+            db.execute("UPDATE replays SET stored_bytes = stored_bytes + ? WHERE project_id = ? AND replay_id = ?",
+                       (moved, *key))
+            db.executemany(
+                "INSERT OR IGNORE INTO blob_garbage (project_id, replay_id, blob_key, created_at) VALUES (?, ?, ?, ?)",
+                [(*key, k, now) for k in replaced_keys],
+            )
+            return True
+
+        return await self._write(run)
+
+    async def garbage(self, limit: int = 500) -> list[tuple[int, str, str]]:
+        def run(db: sqlite3.Connection) -> list[tuple[int, str, str]]:
+            rows = db.execute("SELECT project_id, replay_id, blob_key FROM blob_garbage ORDER BY created_at LIMIT ?",
+                              (limit,)).fetchall()
+            return [(r[0], r[1], r[2]) for r in rows]
+
+        return await self._read(run)
+
+    async def blob_referenced(self, project_id: int, replay_id: str, key: str) -> bool:
+        def run(db: sqlite3.Connection) -> bool:
+            return db.execute("SELECT 1 FROM segments WHERE project_id = ? AND replay_id = ? AND blob_key = ? LIMIT 1",
+                              (project_id, replay_id, key)).fetchone() is not None
+
+        return await self._read(run)
+
+    async def forget_garbage(self, project_id: int, replay_id: str, key: str) -> None:
+        await self._write(lambda db: db.execute(
+            "DELETE FROM blob_garbage WHERE project_id = ? AND replay_id = ? AND blob_key = ?",
+            (project_id, replay_id, key)))
 
 
     # --- clicks, search, erasure -----------------------------------------------------------

@@ -199,7 +199,10 @@ class Ingestor:
         )
         written.append(record)
         record, replaced = await self._store_blob(writer, record, result.blob, result.state, result.clicks)
-        if replaced is not None and replaced.blob_key != record.blob_key:
+        if replaced is not None and replaced.blob_key != record.blob_key and (
+                # a compacted object holds the replay's other segments too: only once none is left in it
+                not replaced.compacted or not await self.index.blob_referenced(
+                    replaced.project_id, replaced.replay_id, replaced.blob_key)):
             await self._delete_blob(replaced)  # no row names it now (the new row is committed, under the lock)
         return record, result
 

@@ -3,16 +3,18 @@ opens the one ``storage.backend`` names.
 
 Key layout (relative to the store's root or ``storage.prefix``)::
 
-    {project_id}/{replay_id}/{segment_id:06d}-{digest}
+    {project_id}/{replay_id}/{segment_id:06d}-{digest}     one segment, as ingest stored it
+    {project_id}/{replay_id}/compacted-{generation:06d} a finished replay's segments, compacted
 
 One object per segment, holding the codec's bytes (see ``server.codec``); ``digest`` is 16 hex digits
 of the bytes' BLAKE2b hash, so two writers of one segment with different bytes (one of them scrubbed
 with a state that is no longer current, see docs/architecture.md) can never overwrite each other's
 object, and one with the same bytes writes the same object again. The index row names the object
 its segment is. Keys without a digest (``{segment_id:06d}``), written before, stay readable.
-A replay's segments share a prefix, so deleting a replay deletes its prefix.
+Compaction (``server.compaction``) rewrites a finished replay as one object of a few chunks, read by
+byte range (``get_range``). A replay's objects share a prefix, so deleting a replay deletes its prefix.
 
-Keys are built only by ``segment_key`` and ``replay_prefix``, which refuse anything but a canonical
+Keys are built only by ``segment_key``, ``compacted_key`` and ``replay_prefix``, which refuse anything but a canonical
 replay id (32 lowercase hex digits): a malformed id is a ``ValueError`` (a bug upstream), never a
 store outage, and can never widen a prefix delete to other replays.
 
@@ -29,6 +31,7 @@ from typing import Protocol
 _REPLAY_ID = re.compile(r"[0-9a-f]{32}")
 _REPLAY_PREFIX = re.compile(r"[0-9]+/[0-9a-f]{32}/")
 _SEGMENT_KEY = re.compile(r"[0-9]+/[0-9a-f]{32}/[0-9]{6,10}(-[0-9a-f]{16})?")
+_COMPACTED_KEY = re.compile(r"[0-9]+/[0-9a-f]{32}/compacted-([0-9]{6,10})")
 
 
 class BlobNotFound(KeyError):
@@ -43,12 +46,15 @@ class BlobStore(Protocol):
     name: str
 
     async def put(self, key: str, data: bytes) -> None:
-        """Write a segment; ``key`` must be a ``segment_key`` (else ValueError)."""
+        """Write an object; ``key`` must be a ``segment_key`` or a ``compacted_key`` (else ValueError)."""
 
     async def get(self, key: str) -> bytes: ...
 
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of an object; BlobNotFound if it does not exist."""
+
     async def delete(self, key: str) -> None:
-        """Delete one segment's blob (nothing if there is none); ``key`` must be a ``segment_key``."""
+        """Delete one object (nothing if there is none); ``key`` must be a ``segment_key`` or ``compacted_key``."""
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete a replay's blobs; ``prefix`` must be a whole ``replay_prefix`` (else ValueError)."""
@@ -75,6 +81,18 @@ def segment_key(project_id: int, replay_id: str, segment_id: int, blob: bytes | 
     return check_segment_key(key)
 
 
+def compacted_key(project_id: int, replay_id: str, generation: int) -> str:
+    """Where compaction writes a replay's segments the ``generation``-th time (each run a new key, so
+    an object the index still points to is never overwritten)."""
+    return check_blob_key(f"{project_id}/{replay_id}/compacted-{generation:06d}")
+
+
+def compacted_generation(key: str) -> int | None:
+    """The generation of a ``compacted_key``; None for any other key."""
+    match = _COMPACTED_KEY.fullmatch(key)
+    return int(match.group(1)) if match else None
+
+
 def replay_prefix(project_id: int, replay_id: str) -> str:
     return check_replay_prefix(f"{project_id}/{replay_id}/")
 
@@ -83,6 +101,13 @@ def check_segment_key(key: str) -> str:
     """``key`` if ``segment_key`` could have made it, else ValueError."""
     if _SEGMENT_KEY.fullmatch(key) is None:
         raise ValueError(f"not a segment key: {key!r:.80}")
+    return key
+
+
+def check_blob_key(key: str) -> str:
+    """``key`` if ``segment_key`` or ``compacted_key`` could have made it, else ValueError."""
+    if _SEGMENT_KEY.fullmatch(key) is None and _COMPACTED_KEY.fullmatch(key) is None:
+        raise ValueError(f"not a blob key: {key!r:.80}")
     return key
 
 

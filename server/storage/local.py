@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import BlobNotFound, check_replay_prefix, check_segment_key
+from . import BlobNotFound, check_blob_key, check_replay_prefix
 
 
 def write_atomically(path: Path, data: bytes, sync_dir: bool = False) -> None:
@@ -56,6 +56,17 @@ class LocalBlobStore:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise BlobNotFound(key) from None
 
+    def _get_range(self, key: str, start: int, end: int) -> bytes:
+        try:
+            with self._path(key).open("rb") as f:
+                f.seek(start)
+                return f.read(max(0, end - start))
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise BlobNotFound(key) from None
+
+    def _delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
     def _delete_prefix(self, prefix: str) -> int:
         path = self.root / prefix
         if not path.is_dir():
@@ -72,16 +83,19 @@ class LocalBlobStore:
         os.unlink(tmp)
 
     async def put(self, key: str, data: bytes) -> None:
-        await asyncio.to_thread(self._put, check_segment_key(key), data)
+        await asyncio.to_thread(self._put, check_blob_key(key), data)
 
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self._get, key)
 
-    async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self._path(key).is_file)
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        return await asyncio.to_thread(self._get_range, key, start, end)
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self._path(check_segment_key(key)).unlink, missing_ok=True)
+        await asyncio.to_thread(self._delete, check_blob_key(key))
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self._path(key).is_file)
 
     async def delete_prefix(self, prefix: str) -> int:
         return await asyncio.to_thread(self._delete_prefix, check_replay_prefix(prefix))

@@ -15,7 +15,7 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config import StorageConfig
-from . import BlobNotFound, StoreUnavailable, check_replay_prefix, check_segment_key
+from . import BlobNotFound, StoreUnavailable, check_blob_key, check_replay_prefix
 
 NOT_FOUND = ("NoSuchKey", "404", "NotFound")
 
@@ -61,7 +61,7 @@ class S3BlobStore:
         return cls(client, stack, config.bucket or "", config.prefix)
 
     async def put(self, key: str, data: bytes) -> None:
-        key = self.prefix + check_segment_key(key)
+        key = self.prefix + check_blob_key(key)
         with _outage("put"):
             await self._client.put_object(Bucket=self.bucket, Key=key, Body=data)
 
@@ -76,6 +76,24 @@ class S3BlobStore:
             async with response["Body"] as body:
                 return await body.read()
 
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        with _outage("get"):
+            try:
+                response = await self._client.get_object(Bucket=self.bucket, Key=self.prefix + key,
+                                                         Range=f"bytes={start}-{end - 1}")
+            except ClientError as exc:
+                if _not_found(exc):
+                    raise BlobNotFound(key) from None
+                raise
+            async with response["Body"] as body:
+                return await body.read()
+
+    async def delete(self, key: str) -> None:
+        with _outage("delete"):
+            await self._client.delete_object(Bucket=self.bucket, Key=self.prefix + check_blob_key(key))
+
     async def exists(self, key: str) -> bool:
         with _outage("head"):
             try:
@@ -85,11 +103,6 @@ class S3BlobStore:
                     return False
                 raise
         return True
-
-    async def delete(self, key: str) -> None:
-        key = self.prefix + check_segment_key(key)
-        with _outage("delete"):
-            await self._client.delete_object(Bucket=self.bucket, Key=key)
 
     async def delete_prefix(self, prefix: str) -> int:
         prefix = self.prefix + check_replay_prefix(prefix)

@@ -1,0 +1,101 @@
+"""Compaction benchmark: stored bytes of compacted replays against zlib-6 of their segments, per recording.
+
+    .venv/bin/python bench/bench_compaction.py [RECORDING ...] [--qualities 5,7,9,11] [--chunk-bytes N]
+
+Each recording (default: every file in tests/data/corpus/ and tests/data/recordings/) is cut into
+5-second segments as the SDK uploads them. For each it prints, against zlib-6 of the segments' JSON
+(what Sentry stores): the segments as ingest stores them (``codec.encode_segment`` at quality 5, one
+object each), and the replay compacted as the job writes it (``compaction.starts_chunk`` cuts the
+chunks, ``codec.encode_chunk`` compresses each with a 16 MiB window) at each ``--qualities``, with
+the CPU time compaction takes per MB of JSON. Target: compacted <= 0.5x zlib-6.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import zlib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests.*
+
+from replayd.server.codec import decode_chunk, encode_chunk, encode_segment, unpack_blob
+from replayd.server.compaction import starts_chunk
+from replayd.server.config import CompactionConfig
+from tests.envelopes import cut_segments
+from tests.harness import REPO, load_recording
+
+DEFAULT_DIRS = [REPO / "tests" / "data" / "corpus", REPO / "tests" / "data" / "recordings"]
+
+
+def chunks_of(packed: list[bytes], full: list[bool], config: CompactionConfig) -> list[list[bytes]]:
+    chunks: list[list[bytes]] = [[]]
+    size = 0
+    for data, has_full in zip(packed, full, strict=True):
+        if starts_chunk(size, len(data), has_full, config):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(data)
+        size += len(data)
+    return chunks
+
+
+def measure(path: Path, qualities: list[int], config: CompactionConfig) -> dict:
+    segments = cut_segments(load_recording(path), 5.0)
+    raw = [json.dumps(s, separators=(",", ":"), ensure_ascii=False).encode() for s in segments]
+    zlib6 = sum(len(zlib.compress(r, 6)) for r in raw)
+    blobs = [encode_segment(s, 5) for s in segments]
+    packed = [unpack_blob(b) for b in blobs]
+    full = [any(isinstance(e, dict) and e.get("type") == 2 for e in s) for s in segments]
+    chunks = chunks_of(packed, full, config)
+    result = {"recording": path.name, "segments": len(segments), "raw": sum(map(len, raw)), "zlib6": zlib6,
+              "ingest": sum(map(len, blobs)), "chunks": len(chunks), "full": sum(full), "compacted": {}}
+    for quality in qualities:
+        started = time.process_time()
+        encoded = [encode_chunk(chunk, quality) for chunk in chunks]
+        cpu = time.process_time() - started
+        started = time.process_time()
+        for data in encoded:
+            decode_chunk(data)
+        decode = time.process_time() - started
+        result["compacted"][quality] = (sum(map(len, encoded)), cpu, decode)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recordings", nargs="*", type=Path)
+    parser.add_argument("--qualities", default="5,7,9,11")
+    parser.add_argument("--chunk-bytes", type=int, default=CompactionConfig().chunk_bytes)
+    args = parser.parse_args()
+    qualities = [int(q) for q in args.qualities.split(",")]
+    paths = args.recordings or sorted(p for d in DEFAULT_DIRS if d.is_dir() for p in d.glob("*.json*"))
+    config = CompactionConfig(chunk_bytes=args.chunk_bytes, max_chunk_bytes=max(args.chunk_bytes,
+                                                                               CompactionConfig().max_chunk_bytes))
+    print(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs; "
+          f"chunk_bytes {config.chunk_bytes}; sizes against zlib-6 of the segments' JSON")
+    header = f"{'recording':28} {'segs':>5} {'full':>4} {'MB JSON':>8} {'chunks':>6} {'ingest q5':>9}"
+    print(header + "".join(f" {'q' + str(q):>7} {'ms/MB':>6}" for q in qualities))
+    totals = {"zlib6": 0, "ingest": 0, **dict.fromkeys(qualities, 0)}
+    for path in paths:
+        r = measure(path, qualities, config)
+        mb = r["raw"] / 1e6
+        line = (f"{r['recording']:28} {r['segments']:5} {r['full']:4} {mb:8.2f} {r['chunks']:6} "
+                f"{r['ingest'] / r['zlib6']:9.3f}")
+        for q in qualities:
+            size, cpu, _ = r["compacted"][q]
+            line += f" {size / r['zlib6']:7.3f} {cpu * 1000 / mb:6.0f}"
+            totals[q] += size
+        totals["zlib6"] += r["zlib6"]
+        totals["ingest"] += r["ingest"]
+        print(line)
+    line = f"{'all together':28} {'':5} {'':4} {'':8} {'':6} {totals['ingest'] / totals['zlib6']:9.3f}"
+    print(line + "".join(f" {totals[q] / totals['zlib6']:7.3f} {'':6}" for q in qualities))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
