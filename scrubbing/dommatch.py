@@ -32,13 +32,13 @@ class DomMatcher:
         self.complex: list[tuple[Complex, int, tuple[int, ...]]] = []
         self.subject_tags: set[str] = set()
         self.tagless_attrs: set[str] = set()
-        self.relevant_attrs: set[str] = set()
+        relevant_attrs: set[str] = set()
         bit = 0
         for idx, (rule_id, selector, action, attributes) in enumerate(rules):
             self.rules.append(DomRuleC(rule_id, action, frozenset(a.lower() for a in attributes)))
             for cx in parse_selector(selector).selectors:
                 for comp in cx.compounds:
-                    self.relevant_attrs |= comp.attr_names
+                    relevant_attrs |= comp.attr_names
                 subj = cx.subject
                 if subj.tag is not None:
                     self.subject_tags.add(subj.tag)
@@ -58,6 +58,9 @@ class DomMatcher:
                 else:
                     self.always.append((subj, idx))
         self.by_attr_items = list(self.by_attr.items())
+        # Sorted, not a set: the order reaches the stored state (an element's tracked attributes), which
+        # must be the same bytes in every process whatever its PYTHONHASHSEED (nodes share states).
+        self.relevant_attrs: tuple[str, ...] = tuple(sorted(relevant_attrs))
         self.empty = not self.rules
         self.track_all = bool(self.complex)
 
