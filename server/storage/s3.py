@@ -66,23 +66,17 @@ class S3BlobStore:
             await self._client.put_object(Bucket=self.bucket, Key=key, Body=data)
 
     async def get(self, key: str) -> bytes:
-        with _outage("get"):
-            try:
-                response = await self._client.get_object(Bucket=self.bucket, Key=self.prefix + key)
-            except ClientError as exc:
-                if _not_found(exc):
-                    raise BlobNotFound(key) from None
-                raise
-            async with response["Body"] as body:
-                return await body.read()
+        return await self._read(key)
 
     async def get_range(self, key: str, start: int, end: int) -> bytes:
         if end <= start:
             return b""
+        return await self._read(key, Range=f"bytes={start}-{end - 1}")
+
+    async def _read(self, key: str, **request: str) -> bytes:
         with _outage("get"):
             try:
-                response = await self._client.get_object(Bucket=self.bucket, Key=self.prefix + key,
-                                                         Range=f"bytes={start}-{end - 1}")
+                response = await self._client.get_object(Bucket=self.bucket, Key=self.prefix + key, **request)
             except ClientError as exc:
                 if _not_found(exc):
                     raise BlobNotFound(key) from None
