@@ -33,6 +33,7 @@ _ATTR_KIND.update(dict.fromkeys(("d", "points", "viewBox", "viewbox", "transform
 INHERIT = ~BLOCK  # children inherit MASK and the rule bits, not BLOCK (they are dropped)
 NO_CTX = (0, 0)  # no combinator-selector prefix matched
 NO_ATTRS = (None,) * len(CLICK_ATTRIBUTES)
+CLICK_NAMES = frozenset(CLICK_ATTRIBUTES)
 
 
 class DomWalker:
@@ -160,6 +161,7 @@ class DomWalker:
         clickables = st.clickables
         owners = st.owners
         clickable_tags = CLICKABLE_TAGS
+        click_names = CLICK_NAMES
         note = st.click_limit > 0  # 0: clicks are not described
         texts: list[tuple[Any, dict[str, Any]]] = []  # (clickable id, text node): read once scrubbed
         own: Any = None  # the clickable element the nodes are inside
@@ -261,9 +263,14 @@ class DomWalker:
                     if own is not None:
                         owners[nid] = own
                     elif note and (tag in clickable_tags or (attrs and ("role" in attrs or "data-testid" in attrs))):
-                        g = attrs.get  # the values of CLICK_ATTRIBUTES, in order, then the text
-                        clickables[nid] = [tag, g("id"), g("class"), g("role"), g("aria-label"), g("data-testid"),
-                                           g("alt"), g("title"), g("type"), ""] if attrs else [tag, *NO_ATTRS, ""]
+                        # A tuple of strings and None: the garbage collector stops tracking it once
+                        # it survives a collection (a list of ~20,000 would be traversed by each).
+                        if not attrs or click_names.isdisjoint(attrs):  # most links: an href only
+                            clickables[nid] = (tag, *NO_ATTRS, "")
+                        else:
+                            g = attrs.get  # the values of CLICK_ATTRIBUTES, in order, then the text
+                            clickables[nid] = (tag, g("id"), g("class"), g("role"), g("aria-label"),
+                                               g("data-testid"), g("alt"), g("title"), g("type"), "")
                         kid_own = nid
                     if block < 0:
                         ch = node["childNodes"]
@@ -278,7 +285,7 @@ class DomWalker:
                 entry = clickables.get(owner)
                 tc = node.get("textContent")
                 if entry is not None and tc.__class__ is str and len(entry[-1]) < CLICK_TEXT:
-                    entry[-1] = (entry[-1] + " " + tc if entry[-1] else tc)[:CLICK_TEXT * 2]
+                    clickables[owner] = (*entry[:-1], (entry[-1] + " " + tc if entry[-1] else tc)[:CLICK_TEXT * 2])
         limit = st.click_limit
         for kept in (clickables, owners):
             if len(kept) > limit:  # the oldest half goes
