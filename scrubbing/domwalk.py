@@ -34,6 +34,7 @@ INHERIT = ~BLOCK  # children inherit MASK and the rule bits, not BLOCK (they are
 NO_CTX = (0, 0)  # no combinator-selector prefix matched
 NO_ATTRS = (None,) * len(CLICK_ATTRIBUTES)
 CLICK_NAMES = frozenset(CLICK_ATTRIBUTES)
+NO_ATTRS_ENTRIES: dict[str, tuple[Any, ...]] = {}  # tag -> the clickables entry of one without attributes or text
 
 
 class DomWalker:
@@ -162,8 +163,10 @@ class DomWalker:
         owners = st.owners
         clickable_tags = CLICKABLE_TAGS
         click_names = CLICK_NAMES
+        no_attrs_entries = NO_ATTRS_ENTRIES  # one shared tuple a tag: nothing allocated for a bare link
+        no_attrs_entry = no_attrs_entries.get
         note = st.click_limit > 0  # 0: clicks are not described
-        texts: list[tuple[Any, dict[str, Any]]] = []  # (clickable id, text node): read once scrubbed
+        texts: list[Any] = []  # clickable id, text node, ...: read once scrubbed (no tuple a node: fewer GC runs)
         own: Any = None  # the clickable element the nodes are inside
         if parent_id.__class__ is int:
             own = owners.get(parent_id) or (parent_id if parent_id in clickables else None)
@@ -178,7 +181,8 @@ class DomWalker:
                 t = node["type"]
                 if t in (text_node, comment_node, cdata_node):
                     if own is not None and t == text_node:
-                        texts.append((own, node))
+                        texts.append(own)
+                        texts.append(node)
                     tc = node["textContent"]
                     if inh & MASK and not node.get("isStyle"):  # CSS is never masked: it must stay valid
                         flags_map[node["id"]] = inh
@@ -266,7 +270,7 @@ class DomWalker:
                         # A tuple of strings and None: the garbage collector stops tracking it once
                         # it survives a collection (a list of ~20,000 would be traversed by each).
                         if not attrs or click_names.isdisjoint(attrs):  # most links: an href only
-                            clickables[nid] = (tag, *NO_ATTRS, "")
+                            clickables[nid] = no_attrs_entry(tag) or no_attrs_entries.setdefault(tag, (tag, *NO_ATTRS, ""))
                         else:
                             g = attrs.get  # the values of CLICK_ATTRIBUTES, in order, then the text
                             clickables[nid] = (tag, g("id"), g("class"), g("role"), g("aria-label"),
@@ -281,7 +285,7 @@ class DomWalker:
                     if ch:
                         push((ch, node["id"], inh, ctx, None))
         if texts:
-            for owner, node in texts:
+            for owner, node in zip(texts[::2], texts[1::2], strict=True):
                 entry = clickables.get(owner)
                 tc = node.get("textContent")
                 if entry is not None and tc.__class__ is str and len(entry[-1]) < CLICK_TEXT:
