@@ -270,7 +270,9 @@ class DomWalker:
                         # A tuple of strings and None: the garbage collector stops tracking it once
                         # it survives a collection (a list of ~20,000 would be traversed by each).
                         if not attrs or click_names.isdisjoint(attrs):  # most links: an href only
-                            clickables[nid] = no_attrs_entry(tag) or no_attrs_entries.setdefault(tag, (tag, *NO_ATTRS, ""))
+                            # (then tag is one of CLICKABLE_TAGS: the shared entries are few)
+                            entry = no_attrs_entry(tag)
+                            clickables[nid] = entry or no_attrs_entries.setdefault(tag, (tag, *NO_ATTRS, ""))
                         else:
                             g = attrs.get  # the values of CLICK_ATTRIBUTES, in order, then the text
                             clickables[nid] = (tag, g("id"), g("class"), g("role"), g("aria-label"),
