@@ -33,6 +33,8 @@ _ATTR_KIND.update(dict.fromkeys(("d", "points", "viewBox", "viewbox", "transform
 INHERIT = ~BLOCK  # children inherit MASK and the rule bits, not BLOCK (they are dropped)
 NO_CTX = (0, 0)  # no combinator-selector prefix matched
 NO_ATTRS = (None,) * len(CLICK_ATTRIBUTES)
+CLICK_NAMES = frozenset(CLICK_ATTRIBUTES)
+NO_ATTRS_ENTRIES: dict[str, tuple[Any, ...]] = {}  # tag -> the clickables entry of one without attributes or text
 
 
 class DomWalker:
@@ -160,8 +162,11 @@ class DomWalker:
         clickables = st.clickables
         owners = st.owners
         clickable_tags = CLICKABLE_TAGS
+        click_names = CLICK_NAMES
+        no_attrs_entries = NO_ATTRS_ENTRIES  # one shared tuple a tag: nothing allocated for a bare link
+        no_attrs_entry = no_attrs_entries.get
         note = st.click_limit > 0  # 0: clicks are not described
-        texts: list[tuple[Any, dict[str, Any]]] = []  # (clickable id, text node): read once scrubbed
+        texts: list[Any] = []  # clickable id, text node, ...: read once scrubbed (no tuple a node: fewer GC runs)
         own: Any = None  # the clickable element the nodes are inside
         if parent_id.__class__ is int:
             own = owners.get(parent_id) or (parent_id if parent_id in clickables else None)
@@ -176,7 +181,8 @@ class DomWalker:
                 t = node["type"]
                 if t in (text_node, comment_node, cdata_node):
                     if own is not None and t == text_node:
-                        texts.append((own, node))
+                        texts.append(own)
+                        texts.append(node)
                     tc = node["textContent"]
                     if inh & MASK and not node.get("isStyle"):  # CSS is never masked: it must stay valid
                         flags_map[node["id"]] = inh
@@ -261,9 +267,16 @@ class DomWalker:
                     if own is not None:
                         owners[nid] = own
                     elif note and (tag in clickable_tags or (attrs and ("role" in attrs or "data-testid" in attrs))):
-                        g = attrs.get  # the values of CLICK_ATTRIBUTES, in order, then the text
-                        clickables[nid] = [tag, g("id"), g("class"), g("role"), g("aria-label"), g("data-testid"),
-                                           g("alt"), g("title"), g("type"), ""] if attrs else [tag, *NO_ATTRS, ""]
+                        # A tuple of strings and None: the garbage collector stops tracking it once
+                        # it survives a collection (a list of ~20,000 would be traversed by each).
+                        if not attrs or click_names.isdisjoint(attrs):  # most links: an href only
+                            # (then tag is one of CLICKABLE_TAGS: the shared entries are few)
+                            entry = no_attrs_entry(tag)
+                            clickables[nid] = entry or no_attrs_entries.setdefault(tag, (tag, *NO_ATTRS, ""))
+                        else:
+                            g = attrs.get  # the values of CLICK_ATTRIBUTES, in order, then the text
+                            clickables[nid] = (tag, g("id"), g("class"), g("role"), g("aria-label"),
+                                               g("data-testid"), g("alt"), g("title"), g("type"), "")
                         kid_own = nid
                     if block < 0:
                         ch = node["childNodes"]
@@ -274,11 +287,11 @@ class DomWalker:
                     if ch:
                         push((ch, node["id"], inh, ctx, None))
         if texts:
-            for owner, node in texts:
+            for owner, node in zip(texts[::2], texts[1::2], strict=True):
                 entry = clickables.get(owner)
                 tc = node.get("textContent")
                 if entry is not None and tc.__class__ is str and len(entry[-1]) < CLICK_TEXT:
-                    entry[-1] = (entry[-1] + " " + tc if entry[-1] else tc)[:CLICK_TEXT * 2]
+                    clickables[owner] = (*entry[:-1], (entry[-1] + " " + tc if entry[-1] else tc)[:CLICK_TEXT * 2])
         limit = st.click_limit
         for kept in (clickables, owners):
             if len(kept) > limit:  # the oldest half goes

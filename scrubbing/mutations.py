@@ -119,18 +119,20 @@ def _attributes(w: DomWalker, attributes: list[Any]) -> list[Any]:
         if clickables:
             entry = clickables.get(nid)
             if entry is not None:
-                _describe(entry, at)
+                clickables[nid] = _describe(entry, at)
         kept.append(a)
     return kept
 
 
-def _describe(entry: list[Any], at: dict[str, Any]) -> None:
+def _describe(entry: tuple[Any, ...], at: dict[str, Any]) -> tuple[Any, ...]:
     """A recorded clickable element's description follows its attribute changes, as scrubbed (a
-    button relabelled, a class added): ``[tag, *CLICK_ATTRIBUTES values, text]``; null removes one."""
+    button relabelled, a class added): ``(tag, *CLICK_ATTRIBUTES values, text)``; null removes one."""
+    new = list(entry)
     for i, name in enumerate(CLICK_ATTRIBUTES, 1):
         if name in at:
             v = at[name]
-            entry[i] = v if v is None or v.__class__ is str else None
+            new[i] = v if v is None or v.__class__ is str else None
+    return tuple(new)
 
 
 def _add_order(adds: list[Any]) -> range | list[int]:

@@ -14,7 +14,7 @@ next segment the same way.  It holds only:
 - ``ctx``: element id -> ``(D, P)`` bitmasks of combinator-selector prefixes matched by the
   element's ancestors (``D``) and the element itself (``P``), only where non-zero.
 
-- ``clickables``: element id -> ``[tag, *values of CLICK_ATTRIBUTES (None when absent), text]``
+- ``clickables``: element id -> ``(tag, *values of CLICK_ATTRIBUTES (None when absent), text)``
   for the elements a click is described by (links, buttons, form fields, labels, anything with a
   ``role`` or ``data-testid``): up to ``CLICK_TEXT`` characters of visible text, all as scrubbed.
   ``owners``: element id -> the clickable element it is inside (a button's icon).
@@ -61,7 +61,7 @@ class ReplayState:
         self.elems: dict[NodeId, list[Any]] = {}
         self.ctx: dict[NodeId, tuple[int, int]] = {}
         self.rules_fp: str = ""  # fingerprint of the rules the bit layouts refer to
-        self.clickables: dict[NodeId, list[Any]] = {}
+        self.clickables: dict[NodeId, tuple[Any, ...]] = {}
         self.owners: dict[NodeId, NodeId] = {}
         # not persisted: the caller's limit; 0 (the default) notes no clickable element at all
         self.click_limit = 0
@@ -120,7 +120,7 @@ class ReplayState:
             st.elems = {int(k): list(v) for k, v in elems.items()}
             st.ctx = {int(k): (int(v[0]), int(v[1])) for k, v in ctx.items()}
             if clicks:
-                st.clickables = {int(k): list(v) for k, v in clicks[0].items()
+                st.clickables = {int(k): tuple(v) for k, v in clicks[0].items()
                                  if isinstance(v, list) and len(v) == len(CLICK_ATTRIBUTES) + 2}
                 st.owners = {int(k): int(v) for k, v in clicks[1].items()}
         except Exception as e:

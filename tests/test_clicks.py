@@ -137,7 +137,7 @@ def test_the_node_map_survives_the_state_bytes_and_a_removal():
     tracker = Replay()
     tracker.segment(0, [snapshot(T)])
     state = ReplayState.from_bytes(tracker.state.to_bytes())
-    assert state.clickables[30] == ["a", *[None] * 8, "Checkout"] and state.owners[11] == 10
+    assert state.clickables[30] == ("a", *[None] * 8, "Checkout") and state.owners[11] == 10
     removal = {"type": 3, "timestamp": T + 10, "data": {"source": 0, "adds": [], "texts": [], "attributes": [],
                                                          "removes": [{"parentId": 3, "id": 10}]}}
     tracker.state = state

@@ -97,7 +97,7 @@ class ClickTracker:
     # --- the clicked element ----------------------------------------------------------------
 
     @staticmethod
-    def _target(state: ReplayState, node_id: Any) -> tuple[list[Any] | None, Any]:
+    def _target(state: ReplayState, node_id: Any) -> tuple[tuple[Any, ...] | None, Any]:
         """The clickable element the click landed in (a click lands on a button's icon or label
         as often as on the button), from the node map the scrubber's walk keeps."""
         if node_id.__class__ is not int:
