@@ -52,10 +52,10 @@ def run_job(fn: Callable[..., T], *args: Any) -> T:
     the job ends); the collector runs again between jobs, so what cycles a job does leave (an
     exception's traceback) are still collected.
     """
-    if _Worker.thread is None:
-        return fn(*args)
     gc.disable()
     try:
+        if _Worker.thread is None:  # a benchmark's or test's process: on this thread
+            return fn(*args)
         return _Worker.thread.submit(fn, *args).result()
     finally:
         gc.enable()
