@@ -11,13 +11,13 @@ from aiohttp import web
 
 from .auth import bearer_token, require_auth, token_digest
 from .codec import CONTENT_TYPE, packed_segment_json, segment_json
-from .erase import USER_FIELDS, erase_user, user_forms
+from .erase import USER_FIELDS, delete_replay_data, erase_user, user_forms
 from .index import Replay, SegmentRecord, count_cap
 from .keys import blobs_key, config_key, credentials_key, index_key, projects_key, spool_key
 from .query import bad_request, query_int, replay_query
 from .search import SearchNode, UserHasher, click_terms
 from .segment_reader import chunk_cache_key, read_one_packed
-from .storage import BlobNotFound, is_replay_id, replay_prefix
+from .storage import BlobNotFound
 
 MAX_PAGE = 200
 
@@ -207,11 +207,7 @@ async def delete_replay(request: web.Request) -> web.Response:
     index = request.app[index_key]
     if await index.get_replay(pid, replay_id) is None:
         raise web.HTTPNotFound(text="no such replay")
-    deleted_blobs = 0
-    if is_replay_id(replay_id):  # else a row from before ids were checked: no prefix names only its blobs
-        deleted_blobs = await request.app[blobs_key].delete_prefix(replay_prefix(pid, replay_id))
-    deleted_blobs += request.app[spool_key].remove_replay(pid, replay_id)
-    await index.delete_replay(pid, replay_id)
+    deleted_blobs = await delete_replay_data(index, request.app[blobs_key], request.app[spool_key], pid, replay_id)
     return web.json_response({"deleted": replay_id, "blobs": deleted_blobs})
 
 

@@ -31,12 +31,28 @@ async def erase_user(index: Index, blobs: BlobStore, spool: Spool | None, projec
     replay_ids = await index.user_replays(project_id, field, forms)
     deleted_blobs = 0
     for replay_id in replay_ids:
-        if is_replay_id(replay_id):  # blobs first: a crash leaves rows to find again, never orphan blobs
-            deleted_blobs += await blobs.delete_prefix(replay_prefix(project_id, replay_id))
-        if spool is not None:
-            deleted_blobs += spool.remove_replay(project_id, replay_id)
-        await index.delete_replay(project_id, replay_id)
+        deleted_blobs += await delete_replay_data(index, blobs, spool, project_id, replay_id)
     errors = await index.delete_user_errors(project_id, field, forms)
     counts = {"replays": len(replay_ids), "errors": errors, "blobs": deleted_blobs}
     await index.add_audit(actor, f"erase-user-{field}", project_id, counts)
     return counts
+
+
+async def delete_replay_data(index: Index, blobs: BlobStore, spool: Spool | None, project_id: int,
+                             replay_id: str) -> int:
+    """A replay's blobs (store and spool), then its rows, then its blobs again; the blobs deleted.
+
+    Blobs first: a crash leaves rows to find again, never orphan blobs. Again after the rows: a
+    segment being written by another node (it holds the replay's lock, which ``delete_replay`` waits
+    for) may have put its blob after the first pass and committed its row before ours; that blob no
+    row names any more, and retention would never find it.
+    """
+    prefix = replay_prefix(project_id, replay_id) if is_replay_id(replay_id) else None
+    # an id from before ids were checked: no prefix names only its blobs
+    deleted = await blobs.delete_prefix(prefix) if prefix else 0
+    if spool is not None:
+        deleted += spool.remove_replay(project_id, replay_id)
+    await index.delete_replay(project_id, replay_id)
+    if prefix:
+        deleted += await blobs.delete_prefix(prefix)
+    return deleted

@@ -9,8 +9,8 @@ import time
 
 from aiohttp import web
 
+from .erase import delete_replay_data
 from .keys import blobs_key, config_key, index_key, spool_key
-from .storage import is_replay_id, replay_prefix
 
 log = logging.getLogger("replayd")
 
@@ -24,10 +24,7 @@ async def sweep_expired(app: web.Application) -> int:
     deleted = 0
     while batch := await index.replays_older_than(cutoff):
         for project_id, replay_id in batch:
-            if is_replay_id(replay_id):  # else a row from before ids were checked: no prefix names only its blobs
-                await blobs.delete_prefix(replay_prefix(project_id, replay_id))
-            spool.remove_replay(project_id, replay_id)
-            await index.delete_replay(project_id, replay_id)
+            await delete_replay_data(index, blobs, spool, project_id, replay_id)
             deleted += 1
     errors = await index.delete_errors_older_than(cutoff)
     if deleted or errors:

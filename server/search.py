@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 MAX_QUERY = 2000  # characters of a search
 MAX_TERMS = 50
+MAX_DEPTH = 20  # parentheses inside parentheses: the parser and the SQL it becomes recurse per level
 MAX_VALUE = 500  # characters of one value
 MAX_COUNT = 1_000_000_000
 MAX_DURATION = 10 * 365 * 86400.0  # seconds: ten years is already absurd for a replay
@@ -187,6 +188,7 @@ class _Parser:
         self.i = 0
         self.end = end
         self.user_forms = user_forms
+        self.depth = 0
 
     def peek(self) -> Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -211,8 +213,12 @@ class _Parser:
         if t is None:
             raise SearchError("the search ends where a term was expected", self.end)
         if t.kind == "(":
+            if self.depth == MAX_DEPTH:
+                raise SearchError(f"parentheses nest more than {MAX_DEPTH} deep", t.position)
             self.i += 1
+            self.depth += 1
             node = self.expression()
+            self.depth -= 1
             close = self.peek()
             if close is None or close.kind != ")":
                 raise SearchError("missing closing parenthesis", close.position if close else self.end)

@@ -1055,6 +1055,7 @@ async def test_erasing_a_users_rows_leaves_the_others(index):
     ("click.selector:a:hover", 16, "pseudo"),
     ("url:\"abc", 0, "unterminated"),
     ("pay", 0, "field:value"),
+    ("(" * 21 + "url:a" + ")" * 21, 20, "nest more than 20"),
 ])
 def test_search_errors_name_the_problem_and_its_position(text, position, words):
     with pytest.raises(SearchError) as caught:

@@ -494,6 +494,17 @@ def test_breadcrumb_click_on_masked_node():
     assert seg2[0]["data"]["payload"]["data"]["node"]["textContent"] == "*** ****"
 
 
+def test_breadcrumb_click_on_blocked_node():
+    """The SDK describes the clicked element itself: a blocked element's text goes as a masked one's."""
+    seg1 = [full(page(E(20, "div", {"class": "ad"}, T(21, "Jane Doe, 12 Main St"))))]
+    r1 = scrub(seg1, BLOCK_RULES)
+    node = {"id": 20, "tagName": "div", "textContent": "Jane Doe, 12 Main St", "attributes": {"class": "ad"}}
+    seg2 = [{"type": 5, "data": {"tag": "breadcrumb", "payload": {
+        "category": "ui.click", "message": "body > div.ad", "data": {"nodeId": 20, "node": node}}}}]
+    next_segment(seg2, r1.state, BLOCK_RULES)
+    assert "Jane" not in json.dumps(seg2)
+
+
 def test_malformed_events_do_not_crash_and_are_still_scrubbed():
     events = [
         {"type": 2, "data": {"node": {"type": 2, "id": 1, "tagName": 5, "attributes": ["x", EMAIL]}}},

@@ -129,6 +129,7 @@ async def test_searches_find_exactly_the_replays_and_open_at_the_click(client):
     ({"query": "click.tag:button AND"}, "position 20"),
     ({"query": "clik.tag:a"}, "unknown field 'clik.tag'"),
     ({"query": "count_errors:>-1"}, "negative"),
+    ({"query": "(" * 300 + "url:a" + ")" * 300}, "parentheses nest"),  # was a RecursionError: a 500
     ({"sort": "-colour"}, "sort must be one of"),
 ])
 async def test_bad_searches_are_400_naming_the_problem(client, params, words):
