@@ -168,6 +168,10 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
         segment_id = int(request.match_info["segment_id"])
     except ValueError:
         raise web.HTTPNotFound(text="no such segment") from None
+    return await _segment_answer(request, pid, segment_id, retry=True)
+
+
+async def _segment_answer(request: web.Request, pid: int, segment_id: int, *, retry: bool) -> web.StreamResponse:
     row = await request.app[index_key].get_segment(pid, request.match_info["replay_id"], segment_id)
     if row is None:
         raise web.HTTPNotFound(text="no such segment")
@@ -180,7 +184,12 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
         except NotYetUploaded:
             raise not_yet_uploaded(row) from None
         if blob is None:
-            raise web.HTTPNotFound(text="segment blob is missing")
+            # Compaction may have switched the row to its chunk and deleted this blob since we read the
+            # row: read the row again, once, and answer from where it points now.
+            again = await request.app[index_key].get_segment(pid, request.match_info["replay_id"], segment_id)
+            if not retry or again is None or again == row:
+                raise web.HTTPNotFound(text="segment blob is missing")
+            return await _segment_answer(request, pid, segment_id, retry=False)
         if wants_br:
             # The stored bytes as they are: the browser undoes brotli itself, no server CPU spent.
             return web.Response(body=blob, content_type=CONTENT_TYPE, headers={**headers, "Content-Encoding": "br"})

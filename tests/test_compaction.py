@@ -168,6 +168,31 @@ async def test_a_compacted_replay_reads_the_same_on_both_stores_and_indexes(app_
     assert "replayd_compaction_objects_deleted_total 10.0" in metrics
 
 
+async def test_a_segment_read_as_compaction_switches_it_answers_from_the_chunk(app_client):
+    """A reader that read the loose row just before the switch finds its blob deleted: it reads the row
+    again and answers from the chunk, not a 404."""
+    client, _ = await app_client()
+    replay_id, _ = await record(client, with_error=False)
+    path = f"/api/0/projects/1/replays/{replay_id}/segments/1/"
+    before = await (await client.get(path, headers=AUTH)).read()
+    index = client.app[index_key]
+    stale = await index.get_segment(1, replay_id, 1)  # the loose row, as a reader read it
+    assert (await compactor(client).run_once(older_than=0)).replays == 1
+    fresh = index.get_segment
+    reads = []
+
+    async def first_stale(*args):  # the first read is the one from before the switch
+        reads.append(args)
+        return stale if len(reads) == 1 else await fresh(*args)
+
+    index.get_segment = first_stale
+    try:
+        response = await client.get(path, headers=AUTH)
+    finally:
+        del index.get_segment
+    assert response.status == 200 and await response.read() == before and len(reads) >= 2
+
+
 async def test_a_real_recording_with_events_too_deep_for_msgpack_reads_the_same(app_client):
     from tests.envelopes import cut_segments
     from tests.harness import load_recording
