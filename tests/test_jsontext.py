@@ -116,5 +116,8 @@ def test_loads_gives_json_loads_values_on_random_documents():
 
 
 def test_invalid_json_is_still_refused_with_jsons_message():
-    with pytest.raises(json.JSONDecodeError, match="Expecting"):
+    with pytest.raises(json.JSONDecodeError) as ours:
         loads(b'[1, 2,]')
+    with pytest.raises(json.JSONDecodeError) as jsons:  # its wording changes between Python versions
+        json.loads('[1, 2,]')
+    assert str(ours.value) == str(jsons.value)

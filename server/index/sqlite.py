@@ -103,7 +103,11 @@ class SQLiteIndex:
     @classmethod
     async def open(cls, path: str | Path) -> SQLiteIndex:
         index = cls(path)
-        await index._run(index._open)
+        try:
+            await index._run(index._open)
+        except BaseException:  # a refused schema, a failed migration: no connection left open behind it
+            await index.close()
+            raise
         return index
 
     def _open(self) -> None:
