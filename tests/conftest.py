@@ -24,8 +24,17 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return make_config(tmp_path)
+def index_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The index ``config`` names: SQLite in the test's directory (make_config's own), or this run's
+    PostgreSQL database for a test parametrised with "postgres" (``harness.ON_BOTH_INDEXES``)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return f"sqlite:///{tmp_path / 'replayd.sqlite3'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def config(tmp_path: Path, index_url: str) -> Config:
+    return make_config(tmp_path, index={"url": index_url})
 
 
 @pytest.fixture

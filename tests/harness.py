@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import brotli
+import pytest
 import yaml
 
 from replayd.player.timeline import event_ms
@@ -181,3 +182,8 @@ def launch_server(data_dir: Path, **sections: Any) -> RunningServer:
                            data_dir / "replayd.log")
     server.start()
     return server
+
+
+# The tests marked so run on both index backends: conftest's ``config`` (and the app on it) with its
+# index on SQLite, then on this run's PostgreSQL database.
+ON_BOTH_INDEXES = pytest.mark.parametrize("index_url", ["sqlite", "postgres"], indirect=True)

@@ -11,26 +11,10 @@ import msgpack
 import pytest
 
 from replayd.server.app import create_app
-from replayd.server.config import Config
 from replayd.server.keys import config_key, index_key
 from replayd.server.retention import sweep_expired
-from tests.harness import make_config, without_digest
+from tests.harness import ON_BOTH_INDEXES, make_config, without_digest
 from tests.test_ingest import AUTH, T0, error_envelope, error_event, get, post, rid, segment_envelope
-
-# The tests marked so run on both index backends: the app end to end, with its index on PostgreSQL.
-ON_BOTH_INDEXES = pytest.mark.parametrize("index_url", ["sqlite", "postgres"], indirect=True)
-
-
-@pytest.fixture
-def index_url(request, tmp_path) -> str:
-    if getattr(request, "param", "sqlite") == "sqlite":
-        return f"sqlite:///{tmp_path / 'replayd.sqlite3'}"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-def config(tmp_path, index_url) -> Config:  # conftest's, with the index at ``index_url``
-    return make_config(tmp_path, index={"url": index_url})
 
 PATHS = [
     "/api/0/projects/1/replays/",

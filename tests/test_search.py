@@ -12,10 +12,8 @@ import pytest
 
 from replayd.server.app import create_app
 from replayd.server.cli import main
-from replayd.server.config import Config
 from replayd.server.keys import index_key
-from tests.harness import make_config
-from tests.test_api import ON_BOTH_INDEXES
+from tests.harness import ON_BOTH_INDEXES, make_config
 from tests.test_ingest import AUTH, T0, envelope, error_envelope, error_event, item, post, recording, replay_event, rid
 
 PAGE = {"type": 0, "id": 1, "childNodes": [{"type": 2, "id": 2, "tagName": "html", "attributes": {}, "childNodes": [
@@ -60,16 +58,6 @@ def segment(replay_id: str, segment_id: int, events: list[dict], urls: list[str]
                     recording(segment_id, events), event_id=replay_id)
 
 
-@pytest.fixture
-def index_url(request, tmp_path) -> str:
-    if getattr(request, "param", "sqlite") == "sqlite":
-        return f"sqlite:///{tmp_path / 'replayd.sqlite3'}"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-def config(tmp_path, index_url) -> Config:  # conftest's, with the index at ``index_url``
-    return make_config(tmp_path, index={"url": index_url})
 
 
 JANE, BOB, DECOY = "jane@example.com", "bob@example.com", "decoy@example.com"
