@@ -123,11 +123,63 @@ def loads(data: bytes | str) -> Any:
         except orjson.JSONDecodeError:
             pass  # deeper than 1,024 levels, or text only json takes (see above); json decides, and words the error
     try:
-        return json.loads(data)
+        value = json.loads(data)
     except RecursionError:
-        pass
-    text = data if isinstance(data, str) else data.decode(json.detect_encoding(data), "surrogatepass")
-    return _loads_with_own_stack(text)
+        text = data if isinstance(data, str) else data.decode(json.detect_encoding(data), "surrogatepass")
+        value = _loads_with_own_stack(text)
+    return _without_lone_surrogates(value) if _may_hold_surrogates(data) else value
+
+
+# --- lone surrogates ---------------------------------------------------------------------------
+# JSON may escape half of a surrogate pair alone (``"\ud800"``: a browser's JSON.stringify writes one
+# for a string cut inside an emoji), and json then gives a str that UTF-8 cannot encode: msgpack,
+# SQLite and the browser's TextDecoder all refuse or replace it. It becomes U+FFFD here, as the
+# browser would show it, so that such a document is stored instead of failing the request.
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a pair is joined by json; a lone half is not
+_SURROGATE_IN_UTF8 = re.compile(rb"\xed[\xa0-\xbf]")  # raw, which json decodes with "surrogatepass"
+_SURROGATE_ESCAPE_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _may_hold_surrogates(data: bytes | str) -> bool:
+    """Whether json's value of ``data`` could hold a surrogate: only such text pays for the walk below."""
+    if isinstance(data, str):
+        return _SURROGATE_ESCAPE_TEXT.search(data) is not None
+    if json.detect_encoding(data) != "utf-8":
+        return True
+    return _SURROGATE_ESCAPE.search(data) is not None or _SURROGATE_IN_UTF8.search(data) is not None
+
+
+def _fixed(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text) if not text.isascii() else text
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """``value`` with U+FFFD for every surrogate in its strings and keys (json has joined the valid pairs
+    already); containers are changed in place, on a list of work instead of the call stack."""
+    if isinstance(value, str):
+        return _fixed(value)
+    work = [value]
+    while work:
+        container = work.pop()
+        if isinstance(container, list):
+            for n, item in enumerate(container):
+                if isinstance(item, str):
+                    container[n] = _fixed(item)
+                elif isinstance(item, (list, dict)):
+                    work.append(item)
+        elif isinstance(container, dict):
+            if any(isinstance(key, str) and _fixed(key) is not key for key in container):
+                items = [(_fixed(key), item) for key, item in container.items()]
+                container.clear()
+                container.update(items)
+            for key, item in container.items():
+                if isinstance(item, str):
+                    container[key] = _fixed(item)
+                elif isinstance(item, (list, dict)):
+                    work.append(item)
+    return value
 
 
 # json.decoder's own whitespace pattern and string scanner (the C one when built), which the C parser

@@ -308,3 +308,17 @@ async def test_lone_surrogates_in_an_error_are_stored_as_replacement_characters(
     stored = await (await client.get(f"/api/0/projects/1/errors/{event['event_id']}/", headers=AUTH)).json()
     assert stored["data"]["message"] == "bad \ufffd text"
     assert stored["data"]["value"] == "lone \ufffd low"
+
+
+async def test_lone_surrogates_in_a_recording_are_stored_as_replacement_characters(client):
+    """A browser's JSON.stringify escapes half a surrogate pair alone (a string cut inside an emoji);
+    UTF-8 cannot hold one, so such a segment once failed with a 500 and the SDK lost it."""
+    replay_id = rid()
+    events = page_events(T0, text="cut \ud83d here, whole \U0001f600")
+    events[1]["data"]["node"]["childNodes"][0]["attributes"] = {"title": "x\udfffy", "data-\ud801": "v"}
+    response = await post(client, segment_envelope(replay_id, 0, events=events))
+    assert response.status == 200, await response.text()
+    stored = await (await client.get(f"/api/0/projects/1/replays/{replay_id}/segments/0/", headers=AUTH)).json()
+    html = stored[1]["data"]["node"]["childNodes"][0]
+    assert html["attributes"] == {"title": "x\ufffdy", "data-\ufffd": "v"}
+    assert html["childNodes"][0]["childNodes"][0]["textContent"] == "cut \ufffd here, whole \U0001f600"

@@ -98,7 +98,6 @@ def test_documents_around_orjsons_depth_limit_parse_as_json_does(depth):
 
 
 @pytest.mark.parametrize("text", [
-    '["\\ud800 lone surrogate", 1]',  # orjson refuses lone surrogate escapes; json keeps them
     '[NaN, Infinity, -Infinity]',
     '[18446744073709551616, -9223372036854775809]',  # past 64 bits
 ])
@@ -106,6 +105,19 @@ def test_what_orjson_refuses_and_json_takes_still_parses(text):
     expected = json.loads(text)
     assert json.dumps(loads(text.encode())) == json.dumps(expected)
     assert json.dumps(loads(text.encode("utf-16"))) == json.dumps(expected)  # json detects UTF-16; orjson does not
+
+
+@pytest.mark.parametrize("text", [
+    '["\\ud800 lone", {"k\\udfff": ["\\udc00"]}, "\\ud83d\\ude00 pair", "\\\\ud800 no escape"]',
+    '["\\ud800 lone", {"k\\udfff": ["\\udc00"]}, "\\ud83d\\ude00 pair", "\\\\ud800 no escape"]' + " " * 2000 * 1024,
+])
+def test_lone_surrogates_become_replacement_characters(text):
+    """orjson refuses lone surrogate escapes, json keeps them as strings UTF-8 cannot encode; loads gives U+FFFD."""
+    expected = ["\ufffd lone", {"k\ufffd": ["\ufffd"]}, "\U0001f600 pair", "\\ud800 no escape"]
+    assert loads(text.encode()) == expected
+    assert loads(text.encode("utf-16")) == expected
+    assert loads(text) == expected
+    assert loads(text.replace("\\ud800", "\ud800", 1).encode("utf-8", "surrogatepass")) == expected  # raw, not escaped
 
 
 def test_loads_gives_json_loads_values_on_random_documents():
