@@ -5,6 +5,7 @@ segment, deleted and expired."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -191,6 +192,98 @@ async def test_a_segment_read_as_compaction_switches_it_answers_from_the_chunk(a
     finally:
         del index.get_segment
     assert response.status == 200 and await response.read() == before and len(reads) >= 2
+
+
+class StaleRows:
+    """``index.get_segment`` answering, the first time each segment is asked for, the row a reader
+    read before compaction switched it (``stale``); the index's own answer after that."""
+
+    def __init__(self, index, stale: dict[int, object]):
+        self.index, self.stale, self.reads = index, dict(stale), []
+        self.fresh = index.get_segment
+
+    async def __call__(self, project_id, replay_id, segment_id):
+        self.reads.append(segment_id)
+        if (row := self.stale.pop(segment_id, None)) is not None:
+            return row
+        return await self.fresh(project_id, replay_id, segment_id)
+
+    def __enter__(self):
+        self.index.get_segment = self
+        return self
+
+    def __exit__(self, *exc):
+        del self.index.get_segment
+
+
+async def batch(client, replay_id: str, first: int, to: int) -> dict:
+    response = await client.get(f"/projects/1/replays/{replay_id}/segments.pack?from={first}&to={to}",
+                                headers={**AUTH, "Accept-Encoding": "br"})
+    assert response.status == 200, await response.text()
+    return msgpack.unpackb(await response.read())
+
+
+async def test_a_batch_read_as_compaction_switches_it_has_every_segment(app_client, index_url):
+    """A batch that read its loose rows just before the switch finds their blobs deleted: it reads the
+    rows again and sends each segment from its chunk, none left out (was: sent without events)."""
+    client, _ = await app_client(index_url=index_url)
+    replay_id, _ = await record(client, with_error=False)
+    before = await answers(client, replay_id)
+    index = client.app[index_key]
+    stale = {row.segment_id: row for row in await index.replay_segments(1, replay_id)}
+    assert (await compactor(client).run_once(older_than=0)).replays == 1
+    with StaleRows(index, stale) as rows:
+        whole = await batch(client, replay_id, 0, SEGMENTS - 1)
+    assert whole == before["batches"][0] and len(rows.reads) == 2 * SEGMENTS
+    assert all(segment["events"] for segment in whole["segments"])
+    # the breadcrumbs (read a chunk at a time in the workers) too
+    client.app[crumbs_cache_key].clear()
+    with StaleRows(index, stale):
+        crumbs = await client.get(f"/projects/1/replays/{replay_id}/breadcrumbs.json", headers=AUTH)
+        assert crumbs.status == 200 and await crumbs.json() == before["breadcrumbs"]
+
+
+async def test_a_batch_read_as_a_replay_is_compacted_again_has_every_segment(app_client):
+    """Rows read while they pointed into the first compacted object, which the second compaction (after
+    a late segment) deleted: read again from the second object, in a batch and alone."""
+    client, _ = await app_client()
+    replay_id, _ = await record(client, with_error=False)
+    await compactor(client).run_once(older_than=0)
+    await send(client, replay_id, SEGMENTS)
+    before = await answers(client, replay_id)
+    index = client.app[index_key]
+    stale = {row.segment_id: row for row in await index.replay_segments(1, replay_id)}
+    assert (await compactor(client).run_once(older_than=0)).replays == 1
+    with StaleRows(index, stale):
+        assert await batch(client, replay_id, 0, SEGMENTS) == before["batches"][0]
+    with StaleRows(index, {2: stale[2]}):
+        response = await client.get(f"/api/0/projects/1/replays/{replay_id}/segments/2/", headers=AUTH)
+        assert response.status == 200 and await response.read() == before["segments"][2][0]
+
+
+async def test_a_segment_that_keeps_moving_is_a_503_never_left_out(app_client):
+    """A row that changes under every read (a stand-in for compaction and re-sends racing the reader
+    again and again): 503 with Retry-After, for the batch, the single segment and the breadcrumbs."""
+    client, _ = await app_client()
+    replay_id, _ = await record(client, with_error=False)
+    index = client.app[index_key]
+    row = await index.get_segment(1, replay_id, 0)
+    moves = iter(range(1, 1000))
+
+    async def moving(project_id, replay_id, segment_id):  # a new key each time, never there
+        return dataclasses.replace(row, segment_id=segment_id, blob_key=f"1/{replay_id}/{segment_id:06d}-"
+                                   f"{next(moves):016x}")
+
+    index.get_segment = moving
+    try:
+        for path in (f"/projects/1/replays/{replay_id}/segments.pack?from=0&to=3",
+                     f"/api/0/projects/1/replays/{replay_id}/segments/1/",
+                     f"/projects/1/replays/{replay_id}/breadcrumbs.json"):
+            response = await client.get(path, headers=AUTH)
+            assert response.status == 503, (path, await response.text())
+            assert response.headers["Retry-After"] == "1" and "retry" in (await response.json())["detail"]
+    finally:
+        del index.get_segment
 
 
 async def test_a_real_recording_with_events_too_deep_for_msgpack_reads_the_same(app_client):
