@@ -44,6 +44,7 @@ from aiohttp import web
 
 from .codec import decode_chunk, encode_chunk
 from .config import CompactionConfig, Config
+from .garbage import delete_unreferenced
 from .index import Index, ReplayBusy, SegmentRecord
 from .metrics import Metrics
 from .segment_reader import SegmentReader
@@ -269,18 +270,13 @@ class Compactor:
         under the replay's segment lock (``Index.replay_writer``: held by ingest on any node from before
         it writes a blob until its row is committed; a re-sent segment with the same bytes has the same
         key). ReplayBusy (nothing deleted) while the replay is being written: its garbage waits."""
-        deleted = 0
-        async with self.index.replay_writer(project_id, replay_id, 0, self.lock_timeout):
-            for key in keys:
-                if not await self.index.blob_referenced(project_id, replay_id, key):
-                    await self.blobs.delete(key)
-                    deleted += 1
-                await self.index.forget_garbage(project_id, replay_id, key)
+        deleted = await delete_unreferenced(self.index, self.blobs, project_id, replay_id, keys, self.lock_timeout)
         self._count("replayd_compaction_objects_deleted_total", deleted)
         return deleted
 
     async def collect_garbage(self) -> int:
-        """Step 5 of earlier rounds that did not get to finish it (a crash, an outage, a busy replay)."""
+        """Step 5 of earlier rounds that did not get to finish it (a crash, an outage, a busy replay),
+        and the objects ingest and the spool's uploader left on the garbage list (server/garbage.py)."""
         deleted = 0
         busy: set[tuple[int, str]] = set()
         while batch := await self.index.garbage():

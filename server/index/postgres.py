@@ -341,6 +341,23 @@ async def _store_segment(conn: PoolConnectionProxy, segment: SegmentRecord, stat
     return merged
 
 
+async def _keep_garbage(conn: PoolConnectionProxy, project_id: int, replay_id: str, keys: list[str]) -> None:
+    await conn.execute("INSERT INTO blob_garbage (project_id, replay_id, blob_key, created_at) "
+                       "SELECT $1, $2, unnest($3::text[]), $4 ON CONFLICT DO NOTHING",
+                       project_id, replay_id, keys, time.time())
+
+
+async def _blob_referenced(conn: PoolConnectionProxy, project_id: int, replay_id: str, key: str) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM segments WHERE project_id = $1 AND replay_id = $2 AND blob_key = $3)",
+        project_id, replay_id, key))
+
+
+async def _forget_garbage(conn: PoolConnectionProxy, project_id: int, replay_id: str, key: str) -> None:
+    await conn.execute("DELETE FROM blob_garbage WHERE project_id = $1 AND replay_id = $2 AND blob_key = $3",
+                       project_id, replay_id, key)
+
+
 # What a connection whose session has ended raises (closed, terminated by an administrator, broken).
 LOST_SESSION = (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError, asyncpg.InterfaceError, OSError)
 
@@ -357,8 +374,9 @@ class _ReplayWriter:
     writer of the replay's rows waits for the lock, and the statement is atomic on its own) — or,
     when the segment's clicks change anything, that statement and the clicks' in one transaction."""
 
-    def __init__(self, conn: PoolConnectionProxy, segment_id: int, read: asyncpg.Record):
+    def __init__(self, conn: PoolConnectionProxy, key: tuple[int, str], segment_id: int, read: asyncpg.Record):
         self._conn = conn
+        self._key = key
         self._segment_id = segment_id
         self._old = _from_row(SegmentRecord, read["segment"]) if read["segment"] is not None else None
         self._replay = _from_row(Replay, read["replay"]) if read["replay"] is not None else None
@@ -388,6 +406,15 @@ class _ReplayWriter:
         self.state = ScrubberState(state, self.state.version + 1)
         self._old = segment
         return old
+
+    async def blob_referenced(self, key: str) -> bool:
+        return await _blob_referenced(self._conn, *self._key, key)
+
+    async def keep_garbage(self, keys: list[str]) -> None:
+        await _keep_garbage(self._conn, *self._key, keys)
+
+    async def forget_garbage(self, key: str) -> None:
+        await _forget_garbage(self._conn, *self._key, key)
 
 
 class _AlreadyStored(Exception):
@@ -472,7 +499,7 @@ class PostgresIndex:
                 raise ReplayBusy(f"replay {replay_id} was locked by another writer for {timeout:g} s")
             read = await conn.fetchrow(READ_FOR_WRITER, *key, segment_id)
             assert read is not None  # subqueries and no FROM: one row
-            yield _ReplayWriter(conn, segment_id, read)
+            yield _ReplayWriter(conn, key, segment_id, read)
 
     @contextlib.asynccontextmanager
     async def leader(self, name: str) -> AsyncIterator[bool]:
@@ -764,9 +791,7 @@ class PostgresIndex:
             moved = sum(s.stored_bytes for s in after) - sum(s.stored_bytes for s in before)
             await conn.execute("UPDATE replays SET stored_bytes = stored_bytes + $3 "
                                "WHERE project_id = $1 AND replay_id = $2", *key, moved)
-            await conn.execute(
-                "INSERT INTO blob_garbage (project_id, replay_id, blob_key, created_at) "
-                "SELECT $1, $2, unnest($3::text[]), $4 ON CONFLICT DO NOTHING", *key, replaced_keys, time.time())
+            await _keep_garbage(conn, *key, replaced_keys)
         return True
 
     async def garbage(self, limit: int = 500) -> list[tuple[int, str, str]]:
@@ -774,14 +799,17 @@ class PostgresIndex:
             "SELECT project_id, replay_id, blob_key FROM blob_garbage ORDER BY created_at LIMIT $1", limit)
         return [(r[0], r[1], r[2]) for r in rows]
 
+    async def keep_garbage(self, project_id: int, replay_id: str, keys: list[str]) -> None:
+        async with self.pool.acquire() as conn:
+            await _keep_garbage(conn, project_id, replay_id, keys)
+
     async def blob_referenced(self, project_id: int, replay_id: str, key: str) -> bool:
-        return bool(await self.pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM segments WHERE project_id = $1 AND replay_id = $2 AND blob_key = $3)",
-            project_id, replay_id, key))
+        async with self.pool.acquire() as conn:
+            return await _blob_referenced(conn, project_id, replay_id, key)
 
     async def forget_garbage(self, project_id: int, replay_id: str, key: str) -> None:
-        await self.pool.execute("DELETE FROM blob_garbage WHERE project_id = $1 AND replay_id = $2 AND blob_key = $3",
-                                project_id, replay_id, key)
+        async with self.pool.acquire() as conn:
+            await _forget_garbage(conn, project_id, replay_id, key)
 
     # --- clicks, search, erasure -----------------------------------------------------------
 

@@ -53,6 +53,18 @@ class ReplayWriter(Protocol):
         (StateConflict if the lock was lost meanwhile); the row it replaced, if any. Afterwards
         ``state`` is the new one."""
 
+    # What a holder of the lock does with the objects of the replay that a row may no longer name,
+    # on the writer's own connection: a writer never needs a second one (a full pool cannot stop it).
+
+    async def blob_referenced(self, key: str) -> bool:
+        """``Index.blob_referenced`` for the writer's replay."""
+
+    async def keep_garbage(self, keys: list[str]) -> None:
+        """``Index.keep_garbage`` for the writer's replay."""
+
+    async def forget_garbage(self, key: str) -> None:
+        """``Index.forget_garbage`` for the writer's replay."""
+
 
 class Index(Protocol):
     async def check(self) -> None:
@@ -166,7 +178,11 @@ class Index(Protocol):
         ``replaced_keys`` as garbage to delete. False, and nothing written, when a row changed, came or went."""
 
     async def garbage(self, limit: int = 500) -> list[tuple[int, str, str]]:
-        """Objects compaction replaced and has not deleted yet: (project id, replay id, key)."""
+        """Objects replaced and not deleted yet (by compaction, a re-sent segment, a spool upload that
+        lost to a re-send): (project id, replay id, key)."""
+
+    async def keep_garbage(self, project_id: int, replay_id: str, keys: list[str]) -> None:
+        """Note objects of the replay that may no longer be named by a row, to delete once none names them."""
 
     async def blob_referenced(self, project_id: int, replay_id: str, key: str) -> bool:
         """Whether a segment row of the replay points at ``key``."""
