@@ -552,6 +552,51 @@ async def test_a_replaced_object_is_not_deleted_while_another_node_writes_the_re
     assert await stored_keys(client, config, replay_id) == ["compacted-000001"]
 
 
+async def test_re_sends_of_a_compacted_replay_and_a_compaction_round_on_a_pool_of_one(aiohttp_client, tmp_path,
+                                                                                       postgres_url):
+    """PostgreSQL with index.pool_max_size 1, writers at once: every segment of a compacted replay sent
+    again (each writer asks whether the compacted object is still named) while the leader runs a
+    compaction round and a reader reads. Each used to wait for a second connection held by itself
+    (the writer) or by the leader's lock: nothing finished."""
+    config = make_config(tmp_path, index={"url": postgres_url, "pool_min_size": 0, "pool_max_size": 1},
+                         compaction={"chunk_bytes": 2000, "quality": 5})
+    client = await aiohttp_client(create_app(config))
+    replay_id, _ = await record(client, with_error=False)
+    other, _ = await record(client, segments=3, with_error=False)
+    index = client.app[index_key]
+    assert (await compactor(client).run_once(older_than=0)).replays == 2
+    await send(client, other, 3)  # a late segment: the other replay is due again
+
+    async def leader_round():
+        async with index.leader("compaction") as leading:
+            assert leading
+            return await compactor(client).run_once(older_than=0)
+
+    async def read():
+        return await get(client, f"/api/0/projects/1/replays/{replay_id}/")
+
+    done = await asyncio.wait_for(asyncio.gather(
+        *(send(client, replay_id, n, variant=" again") for n in range(SEGMENTS)), leader_round(), read()), 60)
+    assert done[SEGMENTS].failed == 0
+    after = await answers(client, replay_id)
+    assert all(b"again" in after["segments"][n][0] for n in FULL_AT)
+
+
+async def test_a_request_that_finds_every_index_connection_in_use_is_a_503(aiohttp_client, tmp_path, postgres_url):
+    config = make_config(tmp_path, index={"url": postgres_url, "pool_min_size": 0, "pool_max_size": 1,
+                                          "pool_acquire_timeout": 0.3})
+    client = await aiohttp_client(create_app(config))
+    replay_id, _ = await record(client, segments=1, with_error=False)
+    async with client.app[index_key].replay_writer(1, new_id(), 0, timeout=5):  # the only connection
+        read = await client.get(f"/api/0/projects/1/replays/{replay_id}/", headers=AUTH)
+        sent = await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}",
+                                 data=replay_envelope(replay_id, 1, segment_events(1)))
+        for response in (read, sent):
+            assert response.status == 503 and response.headers["Retry-After"] == "1"
+            assert "index.pool_acquire_timeout" in (await response.json())["detail"]
+    await send(client, replay_id, 1)  # and then it goes on
+
+
 # --- deleting and retention -------------------------------------------------------------------
 
 async def test_deleting_and_expiring_compacted_replays(app_client, store_kind):

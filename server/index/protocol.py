@@ -40,6 +40,13 @@ class ReplayBusy(Exception):
     """Another writer (on this node or another) held the replay's lock for longer than the wait allowed."""
 
 
+class IndexBusy(Exception):
+    """Every connection to the index stayed in use for ``index.pool_acquire_timeout`` seconds: the
+    request is answered 503 with ``Retry-After: retry_after`` rather than left to wait."""
+
+    retry_after = 1
+
+
 class ReplayWriter(Protocol):
     """The replay's only writer of segments while its ``Index.replay_writer`` block runs."""
 
