@@ -10,8 +10,9 @@ write, or ``compaction.max_duration_seconds`` long), a round of this job, for ea
    decompressed segments, or before any segment that would take it past ``max_chunk_bytes``. Each
    chunk is one brotli stream (``compaction.quality``, window 2**24) of the segments' decompressed
    bytes, compressed in the worker pool;
-2. **writes** the chunks, one after the other, as one object under a new key
-   (``compacted_key``, one generation past the replay's current one);
+2. **writes** the chunks, one after the other, as one object under a new key (``compacted_key``, one
+   generation past the replay's current one and named by the object's digest, so that a key never
+   holds other bytes), kept on the garbage list until step 4;
 3. **verifies**: reads the object back and checks that every segment decodes to the same bytes;
 4. **switches** the index in one transaction (``Index.switch_to_compacted``): each segment row points
    at its bytes in the new object, if no row changed since step 1; the objects replaced are kept as
@@ -48,7 +49,14 @@ from .garbage import delete_unreferenced
 from .index import Index, ReplayBusy, SegmentRecord
 from .metrics import Metrics
 from .segment_reader import SegmentReader
-from .storage import BlobNotFound, BlobStore, StoreUnavailable, compacted_generation, compacted_key
+from .storage import (
+    BlobNotFound,
+    BlobStore,
+    StoreUnavailable,
+    compacted_generation,
+    compacted_key,
+    object_digest,
+)
 
 log = logging.getLogger("replayd.compaction")
 
@@ -178,8 +186,10 @@ class Compactor:
         if not rows or any(row.location != "store" for row in rows):
             return Totals(skipped=1)  # a spooled segment is compacted once it is uploaded
         generation = 1 + max((g for row in rows if (g := compacted_generation(row.blob_key)) is not None), default=0)
-        key = compacted_key(project_id, replay_id, generation)
         chunks = await self.read_chunks(rows)
+        key = compacted_key(project_id, replay_id, generation, object_digest([chunk.data for chunk in chunks]))
+        # garbage until the switch: an object a crash leaves unswitched is deleted by a later round
+        await self.index.keep_garbage(project_id, replay_id, [key])
         data = await self.write(key, chunks)
         after = self._placed(key, chunks)
         replaced = sorted({row.blob_key for row in rows} - {key})
@@ -193,6 +203,7 @@ class Compactor:
             # a segment came, went or changed meanwhile: leave the replay to a later round
             await self._discard(project_id, replay_id, key)
             return Totals(skipped=1)
+        await self.index.forget_garbage(project_id, replay_id, key)  # named by the rows now
         before = sum(row.stored_bytes for row in rows)
         totals = Totals(replays=1, segments=len(rows), bytes_before=before, bytes_after=len(data))
         self._count("replayd_compaction_replays_total")
@@ -315,9 +326,10 @@ class Compactor:
 
     async def _discard(self, project_id: int, replay_id: str, key: str) -> None:
         """A new object the index did not switch to: delete it, unless a row points at it after all."""
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # else left on the garbage list for a later round
             if not await self.index.blob_referenced(project_id, replay_id, key):
                 await self.blobs.delete(key)
+            await self.index.forget_garbage(project_id, replay_id, key)
 
     async def _read_loose(self, row: SegmentRecord) -> bytes | None:
         try:

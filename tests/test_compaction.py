@@ -20,6 +20,7 @@ from replayd.server.cli import main
 from replayd.server.compaction import Compactor, compactor_key
 from replayd.server.keys import blobs_key, index_key
 from replayd.server.retention import sweep_expired
+from replayd.server.segment_reader import chunk_cache_key
 from replayd.server.storage import StoreUnavailable
 from tests.envelopes import click, mouse_move, new_id, page_events, replay_envelope
 from tests.harness import PUBLIC_KEY, make_config
@@ -473,6 +474,46 @@ async def test_a_late_segment_after_compaction_is_stored_played_and_compacted_ag
     assert totals.replays == 1
     assert await answers(client, replay_id) == after_late
     assert await stored_keys(client, config, replay_id) == ["compacted-000002"]
+
+
+async def test_re_sending_every_segment_of_a_compacted_replay(app_client, store_kind, index_url):
+    """Each re-send replaces a segment that lives in the compacted object: every segment then reads
+    with its new bytes (alone and in batches, also for a reader whose rows were read before), the
+    object goes once no row names it, and a later round compacts the replay again — into an object of
+    its own, never over the key of one the index pointed at (a reader still holding the old rows, or a
+    process's chunk cache, would be served other bytes under it)."""
+    client, config = await app_client(store_kind, index_url)
+    replay_id, _ = await record(client, with_error=False)
+    assert (await compactor(client).run_once(older_than=0)).replays == 1
+    index = client.app[index_key]
+    compacted = {row.segment_id: row for row in await index.replay_segments(1, replay_id)}
+    first_object = compacted[0].blob_key
+    before = await answers(client, replay_id)  # the chunks now in this process's cache
+    for n in range(SEGMENTS):
+        await send(client, replay_id, n, variant=" again")
+    resent = await answers(client, replay_id)
+    for n in range(SEGMENTS):
+        as_json = json.loads(resent["segments"][n][0])
+        assert resent["batches"][0]["segments"][n] == {"id": n, "events": as_json}
+        assert (b"Page %d again" % n in resent["segments"][n][0]) == (n in FULL_AT)
+    assert resent["detail"]["segment_count"] == SEGMENTS
+    assert not any(row.compacted for row in await index.replay_segments(1, replay_id))
+    names = await stored_names(client, config, replay_id)
+    assert first_object.rsplit("/", 1)[1] not in names and len(names) == SEGMENTS  # the object is gone
+    with StaleRows(index, compacted):  # rows read while they pointed into the first object: every
+        stale = await batch(client, replay_id, 0, SEGMENTS - 1)  # segment, as it was then or is now
+    assert [segment in (before["batches"][0]["segments"][n], resent["batches"][0]["segments"][n])
+            for n, segment in enumerate(stale["segments"])] == [True] * SEGMENTS
+
+    assert (await compactor(client).run_once(older_than=0)).replays == 1  # compacted again
+    again = {row.segment_id: row for row in await index.replay_segments(1, replay_id)}
+    assert all(row.compacted for row in again.values()) and again[0].blob_key != first_object
+    assert await stored_names(client, config, replay_id) == [again[0].blob_key.rsplit("/", 1)[1]]
+    assert await answers(client, replay_id) == resent
+    client.app[chunk_cache_key].__init__(client.app[chunk_cache_key].max_bytes)  # as in another process
+    with StaleRows(index, compacted):  # rows from before the re-sends: their object is no more
+        assert await batch(client, replay_id, 0, SEGMENTS - 1) == resent["batches"][0]
+    assert await index.garbage() == []
 
 
 async def test_a_segment_arriving_while_the_replay_is_compacted_waits_for_the_next_round(app_client):
