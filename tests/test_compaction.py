@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+import aiohttp
 import brotli
 import msgpack
 import pytest
@@ -283,6 +284,31 @@ async def test_a_segment_that_keeps_moving_is_a_503_never_left_out(app_client):
             response = await client.get(path, headers=AUTH)
             assert response.status == 503, (path, await response.text())
             assert response.headers["Retry-After"] == "1" and "retry" in (await response.json())["detail"]
+    finally:
+        del index.get_segment
+
+
+async def test_a_segment_that_keeps_moving_after_a_batch_started_cuts_it(app_client):
+    """Past the first segment the 503 cannot be sent any more: the answer is cut (the player's request
+    fails and is asked for again), never completed without segment 5."""
+    client, _ = await app_client()
+    replay_id, _ = await record(client, with_error=False)
+    index = client.app[index_key]
+    fresh, moves = index.get_segment, iter(range(1, 1000))
+
+    async def segment_5_moving(project_id, replay_id, segment_id):
+        row = await fresh(project_id, replay_id, segment_id)
+        if segment_id != 5:
+            return row
+        return dataclasses.replace(row, blob_key=f"1/{replay_id}/000005-{next(moves):016x}")
+
+    index.get_segment = segment_5_moving
+    try:
+        response = await client.get(f"/projects/1/replays/{replay_id}/segments.pack?from=0&to={SEGMENTS - 1}",
+                                    headers={**AUTH, "Accept-Encoding": "br"})
+        assert response.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
     finally:
         del index.get_segment
 

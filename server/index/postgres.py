@@ -560,7 +560,8 @@ class PostgresIndex:
                             timeout: float) -> AsyncIterator[_ReplayWriter]:
         key = (project_id, replay_id)
         try:  # a writer waits for a slot as long as for a connection: IndexBusy past it
-            await asyncio.wait_for(self._writer_slots.acquire(), self.pool.acquire_timeout)
+            async with asyncio.timeout(self.pool.acquire_timeout):
+                await self._writer_slots.acquire()
         except TimeoutError:
             raise IndexBusy(f"every replay writer's connection stayed in use for {self.pool.acquire_timeout:g} s "
                             "(index.pool_max_size, index.pool_acquire_timeout); retry") from None
