@@ -141,12 +141,13 @@ async def test_a_spooled_segment_replaced_while_it_is_uploaded_leaves_no_blob_be
     assert events and events[0]["timestamp"] == pytest.approx((T0 + 7) * 1000)
 
 
+@ON_BOTH_INDEXES
 async def test_a_spooled_segment_another_node_replaces_during_its_upload_leaves_no_blob_behind(aiohttp_client,
-                                                                                                tmp_path):
+                                                                                                tmp_path, index_url):
     """The uploader read segment 1's row and is putting it when another node stores the segment again
     (its row names other bytes now); the put lands but its answer is lost. On its next round the
     uploader finds the row naming other bytes: what it stored must go too (it stayed)."""
-    config = make_config(tmp_path, spool={"max_backoff": 0.2})
+    config = make_config(tmp_path, index={"url": index_url}, spool={"max_backoff": 0.2})
     client = await aiohttp_client(create_app(config))
     replay_id = rid()
     blobs, index = client.app[blobs_key], client.app[index_key]
