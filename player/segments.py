@@ -32,7 +32,7 @@ from replayd.server.auth import require_auth
 from replayd.server.codec import VERSION, events_span
 from replayd.server.index import ReplayDetail, SegmentRecord, SegmentRow
 from replayd.server.keys import blobs_key, config_key, index_key, pool_key
-from replayd.server.segment_reader import SegmentReader, chunk_cache_key, chunk_of, read_chunk
+from replayd.server.segment_reader import REREADS, SegmentMoving, SegmentReader, chunk_cache_key, chunk_of, read_chunk
 
 from . import timeline
 from .page_helpers import find_replay, json_errors
@@ -52,7 +52,9 @@ Source = tuple[bytes, list[tuple[int, int]] | None, list[int | None]]
 async def read_sources(app: web.Application, pid: int, replay_id: str, segment_ids: list[int],
                        concurrency: int = READ_AHEAD) -> list[Source]:
     """The stored bytes of the segments that exist, in id order: a compacted chunk read once for all of
-    its segments asked for."""
+    its segments asked for. A group not found where its rows pointed (compaction switched them and
+    deleted what they named since) is read again from its rows as they are now (SegmentMoving if they
+    keep changing)."""
     index = app[index_key]
     limit = asyncio.Semaphore(concurrency)
 
@@ -60,26 +62,44 @@ async def read_sources(app: web.Application, pid: int, replay_id: str, segment_i
         async with limit:
             return await index.get_segment(pid, replay_id, segment_id)
 
-    rows = [row for row in await asyncio.gather(*(row_of(s) for s in segment_ids)) if row is not None]
-    groups: list[tuple[SegmentRecord, list[tuple[int, int]] | None, list[int | None]]] = []
-    for row in rows:
-        chunk = chunk_of(row)
-        last = groups[-1] if groups else None
-        if chunk is not None and last is not None and last[1] is not None and chunk_of(last[0]) == chunk:
-            last[1].append((row.chunk_offset, row.chunk_length))
-            last[2].append(row.segment_id)
-        else:
-            groups.append((row, [(row.chunk_offset, row.chunk_length)] if chunk is not None else None,
-                           [row.segment_id]))
-
     async def read(row: SegmentRecord, slices: list[tuple[int, int]] | None, ids: list[int | None]) -> Source | None:
         async with limit:
             chunk = chunk_of(row)
             data = await (read_or_none(app, row) if chunk is None else read_chunk(app[blobs_key], chunk))
             return None if data is None else (data, slices, ids)
 
-    found = await asyncio.gather(*(read(row, slices, ids) for row, slices, ids in groups))
-    return [source for source in found if source is not None]
+    found: dict[int, Source] = {}  # by first segment id
+    rows = [row for row in await asyncio.gather(*(row_of(s) for s in segment_ids)) if row is not None]
+    for _ in range(REREADS + 1):
+        groups = _groups(rows)
+        sources = await asyncio.gather(*(read(row, slices, ids) for row, slices, ids, _ in groups))
+        missed = [row for (*_, members), source in zip(groups, sources, strict=True) if source is None
+                  for row in members]
+        found.update((group[0].segment_id, source) for group, source in zip(groups, sources, strict=True)
+                     if source is not None)
+        again = await asyncio.gather(*(row_of(row.segment_id) for row in missed))
+        # a row unchanged (its blob lost) or gone (its replay deleted) is left out, as missing
+        rows = [new for old, new in zip(missed, again, strict=True) if new is not None and new != old]
+        if not rows:
+            return [found[first] for first in sorted(found)]
+    raise SegmentMoving(rows[0])
+
+
+def _groups(rows: list[SegmentRecord]) -> list[tuple[SegmentRecord, list[tuple[int, int]] | None, list[int | None],
+                                                     list[SegmentRecord]]]:
+    """Rows in runs to read at once: (first row, slices of a compacted chunk or None, segment ids, rows)."""
+    groups: list[tuple[SegmentRecord, list[tuple[int, int]] | None, list[int | None], list[SegmentRecord]]] = []
+    for row in rows:
+        chunk = chunk_of(row)
+        last = groups[-1] if groups else None
+        if chunk is not None and last is not None and last[1] is not None and chunk_of(last[0]) == chunk:
+            last[1].append((row.chunk_offset, row.chunk_length))
+            last[2].append(row.segment_id)
+            last[3].append(row)
+        else:
+            groups.append((row, [(row.chunk_offset, row.chunk_length)] if chunk is not None else None,
+                           [row.segment_id], [row]))
+    return groups
 
 
 async def read_or_none(app: web.Application, row: SegmentRecord) -> bytes | None:
@@ -91,7 +111,11 @@ async def read_or_none(app: web.Application, row: SegmentRecord) -> bytes | None
 
 
 def segment_reader(app: web.Application) -> SegmentReader:
-    return SegmentReader(app[blobs_key], lambda row: read_or_none(app, row), cache=app[chunk_cache_key])
+    """A reader that, when a segment is not where its row said (compaction switched it and deleted the
+    blob since the row was read), reads the row again and the segment where it is now."""
+    index = app[index_key]
+    return SegmentReader(app[blobs_key], lambda row: read_or_none(app, row), cache=app[chunk_cache_key],
+                         read_row=lambda row: index.get_segment(row.project_id, row.replay_id, row.segment_id))
 
 
 async def packed_in_order(app: web.Application, rows: list[SegmentRecord],
@@ -178,11 +202,22 @@ async def segments_pack(request: web.Request) -> web.StreamResponse:
     response.content_type = CONTENT_TYPE
     if encoding:
         response.headers["Content-Encoding"] = encoding
-    await response.prepare(request)
-    await response.write(compress(batch_header(len(rows))))
     async with contextlib.aclosing(packed_in_order(request.app, rows)) as segments:  # client gone: reads cancelled
-        async for segment_id, packed in segments:
-            await _write(response, await asyncio.to_thread(encoded, segment_id, packed))
+        # the first segment read before the answer starts: one being moved (SegmentMoving) is still a 503
+        first = await anext(segments, None)
+        await response.prepare(request)
+        await response.write(compress(batch_header(len(rows))))
+        try:
+            if first is not None:
+                await _write(response, await asyncio.to_thread(encoded, *first))
+            async for segment_id, packed in segments:
+                await _write(response, await asyncio.to_thread(encoded, segment_id, packed))
+        except SegmentMoving:
+            # Too late for a 503: the connection is cut, so the player sees a failed request (and asks
+            # again) rather than a whole-looking batch without that segment.
+            if request.transport is not None:
+                request.transport.close()
+            raise ConnectionResetError("a segment kept moving while its batch was sent") from None
     await response.write(finish())
     await response.write_eof()
     return response

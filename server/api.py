@@ -16,7 +16,7 @@ from .index import Replay, SegmentRecord, count_cap
 from .keys import blobs_key, config_key, credentials_key, index_key, projects_key, spool_key
 from .query import bad_request, query_int, replay_query
 from .search import SearchNode, UserHasher, click_terms
-from .segment_reader import chunk_cache_key, read_one_packed
+from .segment_reader import REREADS, SegmentMoving, chunk_cache_key, read_one_packed
 from .storage import BlobNotFound
 
 MAX_PAGE = 200
@@ -168,10 +168,22 @@ async def get_segment(request: web.Request) -> web.StreamResponse:
         segment_id = int(request.match_info["segment_id"])
     except ValueError:
         raise web.HTTPNotFound(text="no such segment") from None
-    return await _segment_answer(request, pid, segment_id, retry=True)
+    return await _segment_answer(request, pid, segment_id, rereads=REREADS)
 
 
-async def _segment_answer(request: web.Request, pid: int, segment_id: int, *, retry: bool) -> web.StreamResponse:
+async def _read_again(request: web.Request, row: SegmentRecord, rereads: int) -> web.StreamResponse:
+    """The segment was not where its row pointed: compaction may have switched the row to its chunk
+    and deleted the blob (or a later compaction the object) since we read it. Read the row again and
+    answer from where it points now; 404 if it is unchanged (the blob is lost) or gone, 503 if it kept moving."""
+    again = await request.app[index_key].get_segment(row.project_id, row.replay_id, row.segment_id)
+    if again is None or again == row:
+        raise web.HTTPNotFound(text="segment blob is missing")
+    if rereads == 0:
+        raise SegmentMoving(row)
+    return await _segment_answer(request, row.project_id, row.segment_id, rereads=rereads - 1)
+
+
+async def _segment_answer(request: web.Request, pid: int, segment_id: int, *, rereads: int) -> web.StreamResponse:
     row = await request.app[index_key].get_segment(pid, request.match_info["replay_id"], segment_id)
     if row is None:
         raise web.HTTPNotFound(text="no such segment")
@@ -184,12 +196,7 @@ async def _segment_answer(request: web.Request, pid: int, segment_id: int, *, re
         except NotYetUploaded:
             raise not_yet_uploaded(row) from None
         if blob is None:
-            # Compaction may have switched the row to its chunk and deleted this blob since we read the
-            # row: read the row again, once, and answer from where it points now.
-            again = await request.app[index_key].get_segment(pid, request.match_info["replay_id"], segment_id)
-            if not retry or again is None or again == row:
-                raise web.HTTPNotFound(text="segment blob is missing")
-            return await _segment_answer(request, pid, segment_id, retry=False)
+            return await _read_again(request, row, rereads)
         if wants_br:
             # The stored bytes as they are: the browser undoes brotli itself, no server CPU spent.
             return web.Response(body=blob, content_type=CONTENT_TYPE, headers={**headers, "Content-Encoding": "br"})
@@ -200,7 +207,7 @@ async def _segment_answer(request: web.Request, pid: int, segment_id: int, *, re
     packed = await read_one_packed(request.app[blobs_key], row, lambda r: read_segment_blob(request.app, r),
                                    request.app[chunk_cache_key])
     if packed is None:
-        raise web.HTTPNotFound(text="segment blob is missing")
+        return await _read_again(request, row, rereads)
     if wants_br:
         quality = request.app[config_key].storage.compression_quality
         body = await asyncio.to_thread(brotli.compress, packed, quality=quality)

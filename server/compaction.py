@@ -10,8 +10,9 @@ write, or ``compaction.max_duration_seconds`` long), a round of this job, for ea
    decompressed segments, or before any segment that would take it past ``max_chunk_bytes``. Each
    chunk is one brotli stream (``compaction.quality``, window 2**24) of the segments' decompressed
    bytes, compressed in the worker pool;
-2. **writes** the chunks, one after the other, as one object under a new key
-   (``compacted_key``, one generation past the replay's current one);
+2. **writes** the chunks, one after the other, as one object under a new key (``compacted_key``, one
+   generation past the replay's current one and named by the object's digest, so that a key never
+   holds other bytes), kept on the garbage list until step 4;
 3. **verifies**: reads the object back and checks that every segment decodes to the same bytes;
 4. **switches** the index in one transaction (``Index.switch_to_compacted``): each segment row points
    at its bytes in the new object, if no row changed since step 1; the objects replaced are kept as
@@ -44,10 +45,18 @@ from aiohttp import web
 
 from .codec import decode_chunk, encode_chunk
 from .config import CompactionConfig, Config
+from .garbage import delete_unreferenced
 from .index import Index, ReplayBusy, SegmentRecord
 from .metrics import Metrics
 from .segment_reader import SegmentReader
-from .storage import BlobNotFound, BlobStore, StoreUnavailable, compacted_generation, compacted_key
+from .storage import (
+    BlobNotFound,
+    BlobStore,
+    StoreUnavailable,
+    compacted_generation,
+    compacted_key,
+    object_digest,
+)
 
 log = logging.getLogger("replayd.compaction")
 
@@ -177,8 +186,10 @@ class Compactor:
         if not rows or any(row.location != "store" for row in rows):
             return Totals(skipped=1)  # a spooled segment is compacted once it is uploaded
         generation = 1 + max((g for row in rows if (g := compacted_generation(row.blob_key)) is not None), default=0)
-        key = compacted_key(project_id, replay_id, generation)
         chunks = await self.read_chunks(rows)
+        key = compacted_key(project_id, replay_id, generation, object_digest([chunk.data for chunk in chunks]))
+        # garbage until the switch: an object a crash leaves unswitched is deleted by a later round
+        await self.index.keep_garbage(project_id, replay_id, [key])
         data = await self.write(key, chunks)
         after = self._placed(key, chunks)
         replaced = sorted({row.blob_key for row in rows} - {key})
@@ -192,6 +203,7 @@ class Compactor:
             # a segment came, went or changed meanwhile: leave the replay to a later round
             await self._discard(project_id, replay_id, key)
             return Totals(skipped=1)
+        await self.index.forget_garbage(project_id, replay_id, key)  # named by the rows now
         before = sum(row.stored_bytes for row in rows)
         totals = Totals(replays=1, segments=len(rows), bytes_before=before, bytes_after=len(data))
         self._count("replayd_compaction_replays_total")
@@ -269,18 +281,13 @@ class Compactor:
         under the replay's segment lock (``Index.replay_writer``: held by ingest on any node from before
         it writes a blob until its row is committed; a re-sent segment with the same bytes has the same
         key). ReplayBusy (nothing deleted) while the replay is being written: its garbage waits."""
-        deleted = 0
-        async with self.index.replay_writer(project_id, replay_id, 0, self.lock_timeout):
-            for key in keys:
-                if not await self.index.blob_referenced(project_id, replay_id, key):
-                    await self.blobs.delete(key)
-                    deleted += 1
-                await self.index.forget_garbage(project_id, replay_id, key)
+        deleted = await delete_unreferenced(self.index, self.blobs, project_id, replay_id, keys, self.lock_timeout)
         self._count("replayd_compaction_objects_deleted_total", deleted)
         return deleted
 
     async def collect_garbage(self) -> int:
-        """Step 5 of earlier rounds that did not get to finish it (a crash, an outage, a busy replay)."""
+        """Step 5 of earlier rounds that did not get to finish it (a crash, an outage, a busy replay),
+        and the objects ingest and the spool's uploader left on the garbage list (server/garbage.py)."""
         deleted = 0
         busy: set[tuple[int, str]] = set()
         while batch := await self.index.garbage():
@@ -319,9 +326,10 @@ class Compactor:
 
     async def _discard(self, project_id: int, replay_id: str, key: str) -> None:
         """A new object the index did not switch to: delete it, unless a row points at it after all."""
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # else left on the garbage list for a later round
             if not await self.index.blob_referenced(project_id, replay_id, key):
                 await self.blobs.delete(key)
+            await self.index.forget_garbage(project_id, replay_id, key)
 
     async def _read_loose(self, row: SegmentRecord) -> bytes | None:
         try:

@@ -77,6 +77,9 @@ class IndexConfig(_Section):
     # PostgreSQL only: connections each process keeps open (pool_min_size) and may open at most.
     pool_min_size: int = Field(1, ge=0)
     pool_max_size: int = Field(10, ge=1)
+    # PostgreSQL only: seconds a request waits for a pooled connection (or a replay writer for its
+    # slot) before it is answered 503 with Retry-After instead.
+    pool_acquire_timeout: float = Field(10.0, gt=0)
     # Seconds a segment waits for its replay's lock (held by another segment of the replay being
     # scrubbed and stored, on this node or another) before the answer is 503 with Retry-After.
     replay_lock_timeout: float = Field(10.0, gt=0)

@@ -8,7 +8,9 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from .index import IndexBusy
 from .metrics import metrics_key
+from .segment_reader import SegmentMoving
 
 log = logging.getLogger("replayd.request")
 errors_log = logging.getLogger("replayd.error")
@@ -72,6 +74,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400 or exc.content_type == "application/json" or not _wants_json(request):
             raise
         return http_error_as_json(exc)
+    except (IndexBusy, SegmentMoving) as busy:  # passing: the client is told when to ask again
+        return json_error(503, str(busy), headers={"Retry-After": str(busy.retry_after)})
     except (ConnectionResetError, TimeoutError):
         raise
     except Exception:

@@ -71,7 +71,7 @@ async def spool_ctx(app: web.Application) -> AsyncIterator[None]:
     config, metrics = app[config_key], app[metrics_key]
     spool = Spool(config.spool.path, config.spool.max_bytes)
     uploader = Uploader(spool, app[blobs_key], app[index_key], metrics, config.storage.put_timeout,
-                        config.spool.max_backoff)
+                        config.spool.max_backoff, config.index.replay_lock_timeout)
     app[spool_key], app[uploader_key] = spool, uploader
     # The spool's cached counters: a scrape never lists the spool directory.
     metrics.gauge("replayd_spool_segments", lambda: spool.count)

@@ -21,6 +21,39 @@ from .keys import config_key
 from .storage import BlobNotFound, BlobStore
 
 ChunkKey = tuple[str, int, int]  # blob key, chunk_start, chunk_end
+ReadRow = Callable[[SegmentRecord], Awaitable[SegmentRecord | None]]
+# Times a read that found nothing reads its row again before giving up: each re-read that finds the
+# row changed means compaction switched it (or a re-send replaced it) since; one is the usual case.
+REREADS = 3
+MOVING_RETRY_AFTER = 1
+
+
+class SegmentMoving(Exception):
+    """A segment's row changed under each of its reads (compaction switched it, a re-send replaced
+    it, REREADS times in a row): 503, read again in ``MOVING_RETRY_AFTER`` seconds."""
+
+    retry_after = MOVING_RETRY_AFTER
+
+    def __init__(self, row: SegmentRecord):
+        super().__init__(f"segment {row.segment_id} of replay {row.replay_id} is being moved (compacted or "
+                         "stored again) while it is read; retry")
+
+
+async def read_current(row: SegmentRecord, read: Callable[[SegmentRecord], Awaitable[bytes | None]],
+                       read_row: ReadRow | None) -> bytes | None:
+    """``read(row)``; when it finds nothing there (compaction switched the row and deleted the blob it
+    named, or a re-send replaced it), the row read again with ``read_row`` and read where it points now.
+    None when the row is gone (its replay deleted) or unchanged (its blob is lost); SegmentMoving when
+    it changed under every read."""
+    for _ in range(REREADS + 1):
+        data = await read(row)
+        if data is not None or read_row is None:
+            return data
+        again = await read_row(row)
+        if again is None or again == row:
+            return None
+        row = again
+    raise SegmentMoving(row)
 
 
 def chunk_of(row: SegmentRecord) -> ChunkKey | None:
@@ -92,14 +125,16 @@ class SegmentReader:
     """Decompressed segments from their rows. ``read_blob`` reads a loose segment's stored bytes (the
     spool or the blob store; None when missing). A compacted chunk is read and decompressed once for
     all the segments it holds (the last ``keep`` chunks are kept), so a batch of sixty segments of one
-    chunk costs one ranged read."""
+    chunk costs one ranged read. With ``read_row``, a segment not found where its row pointed is read
+    again from its row as it is now (``read_current``): rows read before a compaction's switch stay good."""
 
     def __init__(self, blobs: BlobStore, read_blob: Callable[[SegmentRecord], Awaitable[bytes | None]],
-                 keep: int = 1, cache: ChunkCache | None = None):
+                 keep: int = 1, cache: ChunkCache | None = None, read_row: ReadRow | None = None):
         self.blobs = blobs
         self.read_blob = read_blob
         self.keep = keep
         self.cache = cache
+        self.read_row = read_row
         self._chunks: collections.OrderedDict[ChunkKey, asyncio.Task[bytes | None]] = collections.OrderedDict()
 
     async def _load(self, chunk: ChunkKey) -> bytes | None:
@@ -113,6 +148,9 @@ class SegmentReader:
 
     async def packed(self, row: SegmentRecord) -> bytes | None:
         """The segment's decompressed bytes, None when its blob (or object) is missing."""
+        return await read_current(row, self._packed, self.read_row)
+
+    async def _packed(self, row: SegmentRecord) -> bytes | None:
         chunk = chunk_of(row)
         if chunk is None:
             blob = await self.read_blob(row)

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 
-from .index import Index
+from .garbage import delete_unreferenced
+from .index import Index, ReplayBusy, SegmentRecord
 from .metrics import Metrics
 from .spool import Spool, SpoolEntry
 from .storage import BlobStore
@@ -18,13 +19,14 @@ IDLE_POLL = 5.0
 
 class Uploader:
     def __init__(self, spool: Spool, blobs: BlobStore, index: Index, metrics: Metrics,
-                 put_timeout: float, max_backoff: float):
+                 put_timeout: float, max_backoff: float, lock_timeout: float = 10.0):
         self.spool = spool
         self.blobs = blobs
         self.index = index
         self.metrics = metrics
         self.put_timeout = put_timeout
         self.max_backoff = max_backoff
+        self.lock_timeout = lock_timeout  # for the replay's segment lock, to delete a replaced blob
         # Entries being written by a request right now: their index row may not exist yet.
         self.writing: set[str] = set()
         # False after a failed write: requests then spool at once instead of waiting on a dead
@@ -62,8 +64,10 @@ class Uploader:
             row = await self.index.get_segment(record.project_id, record.replay_id, record.segment_id)
             if row is None or row.blob_key != record.blob_key:
                 # Never acknowledged (a crash before its row), its replay deleted since, or the
-                # segment stored again since (the row names other bytes, maybe on another node).
-                self.spool.remove(entry.path)
+                # segment stored again since (the row names other bytes, maybe on another node). An
+                # earlier attempt may have stored it all the same (a put that timed out but landed,
+                # a crash before its row was marked): not to be left behind in the store.
+                await self._drop(entry, record)
                 continue
             try:
                 await asyncio.wait_for(self.blobs.put(record.blob_key, blob), self.put_timeout)
@@ -78,14 +82,26 @@ class Uploader:
             if not await self.index.segment_moved_to_store(record.project_id, record.replay_id, record.segment_id,
                                                            record.blob_key):
                 # replaced or deleted while it was uploading: no row names what was just written
-                with contextlib.suppress(OSError, ValueError):
-                    await self.blobs.delete(record.blob_key)
+                await self._drop(entry, record)
+                continue
             self.spool.remove(entry.path)
             log.info("spooled segment uploaded", extra={"fields": {
                 "replay": record.replay_id, "segment": record.segment_id}})
         if not self.store_healthy and not self.spool.entries():
             self.store_healthy = await self._probe()
         return self.store_healthy
+
+    async def _drop(self, entry: SpoolEntry, record: SegmentRecord) -> None:
+        """An entry no row names: its blob noted as garbage before the entry goes, then deleted from
+        the store if no row names it by now (under the replay's lock: a re-send with the same bytes
+        writes this very key). What is not deleted now a compaction round deletes later."""
+        await self.index.keep_garbage(record.project_id, record.replay_id, [record.blob_key])
+        self.spool.remove(entry.path)
+        try:
+            await delete_unreferenced(self.index, self.blobs, record.project_id, record.replay_id, [record.blob_key],
+                                      self.lock_timeout)
+        except (OSError, ReplayBusy) as exc:
+            log.info("a replaced spooled segment's blob is left to the garbage collection: %s", type(exc).__name__)
 
     @staticmethod
     def _set_aside(entry: SpoolEntry, why: str) -> None:

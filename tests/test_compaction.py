@@ -5,10 +5,12 @@ segment, deleted and expired."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from pathlib import Path
 
+import aiohttp
 import brotli
 import msgpack
 import pytest
@@ -19,6 +21,7 @@ from replayd.server.cli import main
 from replayd.server.compaction import Compactor, compactor_key
 from replayd.server.keys import blobs_key, index_key
 from replayd.server.retention import sweep_expired
+from replayd.server.segment_reader import chunk_cache_key
 from replayd.server.storage import StoreUnavailable
 from tests.envelopes import click, mouse_move, new_id, page_events, replay_envelope
 from tests.harness import PUBLIC_KEY, make_config
@@ -191,6 +194,123 @@ async def test_a_segment_read_as_compaction_switches_it_answers_from_the_chunk(a
     finally:
         del index.get_segment
     assert response.status == 200 and await response.read() == before and len(reads) >= 2
+
+
+class StaleRows:
+    """``index.get_segment`` answering, the first time each segment is asked for, the row a reader
+    read before compaction switched it (``stale``); the index's own answer after that."""
+
+    def __init__(self, index, stale: dict[int, object]):
+        self.index, self.stale, self.reads = index, dict(stale), []
+        self.fresh = index.get_segment
+
+    async def __call__(self, project_id, replay_id, segment_id):
+        self.reads.append(segment_id)
+        if (row := self.stale.pop(segment_id, None)) is not None:
+            return row
+        return await self.fresh(project_id, replay_id, segment_id)
+
+    def __enter__(self):
+        self.index.get_segment = self
+        return self
+
+    def __exit__(self, *exc):
+        del self.index.get_segment
+
+
+async def batch(client, replay_id: str, first: int, to: int) -> dict:
+    response = await client.get(f"/projects/1/replays/{replay_id}/segments.pack?from={first}&to={to}",
+                                headers={**AUTH, "Accept-Encoding": "br"})
+    assert response.status == 200, await response.text()
+    return msgpack.unpackb(await response.read())
+
+
+async def test_a_batch_read_as_compaction_switches_it_has_every_segment(app_client, index_url):
+    """A batch that read its loose rows just before the switch finds their blobs deleted: it reads the
+    rows again and sends each segment from its chunk, none left out (was: sent without events)."""
+    client, _ = await app_client(index_url=index_url)
+    replay_id, _ = await record(client, with_error=False)
+    before = await answers(client, replay_id)
+    index = client.app[index_key]
+    stale = {row.segment_id: row for row in await index.replay_segments(1, replay_id)}
+    assert (await compactor(client).run_once(older_than=0)).replays == 1
+    with StaleRows(index, stale) as rows:
+        whole = await batch(client, replay_id, 0, SEGMENTS - 1)
+    assert whole == before["batches"][0] and len(rows.reads) == 2 * SEGMENTS
+    assert all(segment["events"] for segment in whole["segments"])
+    # the breadcrumbs (read a chunk at a time in the workers) too
+    client.app[crumbs_cache_key].clear()
+    with StaleRows(index, stale):
+        crumbs = await client.get(f"/projects/1/replays/{replay_id}/breadcrumbs.json", headers=AUTH)
+        assert crumbs.status == 200 and await crumbs.json() == before["breadcrumbs"]
+
+
+async def test_a_batch_read_as_a_replay_is_compacted_again_has_every_segment(app_client):
+    """Rows read while they pointed into the first compacted object, which the second compaction (after
+    a late segment) deleted: read again from the second object, in a batch and alone."""
+    client, _ = await app_client()
+    replay_id, _ = await record(client, with_error=False)
+    await compactor(client).run_once(older_than=0)
+    await send(client, replay_id, SEGMENTS)
+    before = await answers(client, replay_id)
+    index = client.app[index_key]
+    stale = {row.segment_id: row for row in await index.replay_segments(1, replay_id)}
+    assert (await compactor(client).run_once(older_than=0)).replays == 1
+    with StaleRows(index, stale):
+        assert await batch(client, replay_id, 0, SEGMENTS) == before["batches"][0]
+    with StaleRows(index, {2: stale[2]}):
+        response = await client.get(f"/api/0/projects/1/replays/{replay_id}/segments/2/", headers=AUTH)
+        assert response.status == 200 and await response.read() == before["segments"][2][0]
+
+
+async def test_a_segment_that_keeps_moving_is_a_503_never_left_out(app_client):
+    """A row that changes under every read (a stand-in for compaction and re-sends racing the reader
+    again and again): 503 with Retry-After, for the batch, the single segment and the breadcrumbs."""
+    client, _ = await app_client()
+    replay_id, _ = await record(client, with_error=False)
+    index = client.app[index_key]
+    row = await index.get_segment(1, replay_id, 0)
+    moves = iter(range(1, 1000))
+
+    async def moving(project_id, replay_id, segment_id):  # a new key each time, never there
+        return dataclasses.replace(row, segment_id=segment_id, blob_key=f"1/{replay_id}/{segment_id:06d}-"
+                                   f"{next(moves):016x}")
+
+    index.get_segment = moving
+    try:
+        for path in (f"/projects/1/replays/{replay_id}/segments.pack?from=0&to=3",
+                     f"/api/0/projects/1/replays/{replay_id}/segments/1/",
+                     f"/projects/1/replays/{replay_id}/breadcrumbs.json"):
+            response = await client.get(path, headers=AUTH)
+            assert response.status == 503, (path, await response.text())
+            assert response.headers["Retry-After"] == "1" and "retry" in (await response.json())["detail"]
+    finally:
+        del index.get_segment
+
+
+async def test_a_segment_that_keeps_moving_after_a_batch_started_cuts_it(app_client):
+    """Past the first segment the 503 cannot be sent any more: the answer is cut (the player's request
+    fails and is asked for again), never completed without segment 5."""
+    client, _ = await app_client()
+    replay_id, _ = await record(client, with_error=False)
+    index = client.app[index_key]
+    fresh, moves = index.get_segment, iter(range(1, 1000))
+
+    async def segment_5_moving(project_id, replay_id, segment_id):
+        row = await fresh(project_id, replay_id, segment_id)
+        if segment_id != 5:
+            return row
+        return dataclasses.replace(row, blob_key=f"1/{replay_id}/000005-{next(moves):016x}")
+
+    index.get_segment = segment_5_moving
+    try:
+        response = await client.get(f"/projects/1/replays/{replay_id}/segments.pack?from=0&to={SEGMENTS - 1}",
+                                    headers={**AUTH, "Accept-Encoding": "br"})
+        assert response.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
+    finally:
+        del index.get_segment
 
 
 async def test_a_real_recording_with_events_too_deep_for_msgpack_reads_the_same(app_client):
@@ -382,6 +502,46 @@ async def test_a_late_segment_after_compaction_is_stored_played_and_compacted_ag
     assert await stored_keys(client, config, replay_id) == ["compacted-000002"]
 
 
+async def test_re_sending_every_segment_of_a_compacted_replay(app_client, store_kind, index_url):
+    """Each re-send replaces a segment that lives in the compacted object: every segment then reads
+    with its new bytes (alone and in batches, also for a reader whose rows were read before), the
+    object goes once no row names it, and a later round compacts the replay again — into an object of
+    its own, never over the key of one the index pointed at (a reader still holding the old rows, or a
+    process's chunk cache, would be served other bytes under it)."""
+    client, config = await app_client(store_kind, index_url)
+    replay_id, _ = await record(client, with_error=False)
+    assert (await compactor(client).run_once(older_than=0)).replays == 1
+    index = client.app[index_key]
+    compacted = {row.segment_id: row for row in await index.replay_segments(1, replay_id)}
+    first_object = compacted[0].blob_key
+    before = await answers(client, replay_id)  # the chunks now in this process's cache
+    for n in range(SEGMENTS):
+        await send(client, replay_id, n, variant=" again")
+    resent = await answers(client, replay_id)
+    for n in range(SEGMENTS):
+        as_json = json.loads(resent["segments"][n][0])
+        assert resent["batches"][0]["segments"][n] == {"id": n, "events": as_json}
+        assert (b"Page %d again" % n in resent["segments"][n][0]) == (n in FULL_AT)
+    assert resent["detail"]["segment_count"] == SEGMENTS
+    assert not any(row.compacted for row in await index.replay_segments(1, replay_id))
+    names = await stored_names(client, config, replay_id)
+    assert first_object.rsplit("/", 1)[1] not in names and len(names) == SEGMENTS  # the object is gone
+    with StaleRows(index, compacted):  # rows read while they pointed into the first object: every
+        stale = await batch(client, replay_id, 0, SEGMENTS - 1)  # segment, as it was then or is now
+    assert [segment in (before["batches"][0]["segments"][n], resent["batches"][0]["segments"][n])
+            for n, segment in enumerate(stale["segments"])] == [True] * SEGMENTS
+
+    assert (await compactor(client).run_once(older_than=0)).replays == 1  # compacted again
+    again = {row.segment_id: row for row in await index.replay_segments(1, replay_id)}
+    assert all(row.compacted for row in again.values()) and again[0].blob_key != first_object
+    assert await stored_names(client, config, replay_id) == [again[0].blob_key.rsplit("/", 1)[1]]
+    assert await answers(client, replay_id) == resent
+    client.app[chunk_cache_key].__init__(client.app[chunk_cache_key].max_bytes)  # as in another process
+    with StaleRows(index, compacted):  # rows from before the re-sends: their object is no more
+        assert await batch(client, replay_id, 0, SEGMENTS - 1) == resent["batches"][0]
+    assert await index.garbage() == []
+
+
 async def test_a_segment_arriving_while_the_replay_is_compacted_waits_for_the_next_round(app_client):
     client, config = await app_client()
     replay_id, _ = await record(client)
@@ -457,6 +617,51 @@ async def test_a_replaced_object_is_not_deleted_while_another_node_writes_the_re
     finally:
         await other_node.close()
     assert await stored_keys(client, config, replay_id) == ["compacted-000001"]
+
+
+async def test_re_sends_of_a_compacted_replay_and_a_compaction_round_on_a_pool_of_one(aiohttp_client, tmp_path,
+                                                                                       postgres_url):
+    """PostgreSQL with index.pool_max_size 1, writers at once: every segment of a compacted replay sent
+    again (each writer asks whether the compacted object is still named) while the leader runs a
+    compaction round and a reader reads. Each used to wait for a second connection held by itself
+    (the writer) or by the leader's lock: nothing finished."""
+    config = make_config(tmp_path, index={"url": postgres_url, "pool_min_size": 0, "pool_max_size": 1},
+                         compaction={"chunk_bytes": 2000, "quality": 5})
+    client = await aiohttp_client(create_app(config))
+    replay_id, _ = await record(client, with_error=False)
+    other, _ = await record(client, segments=3, with_error=False)
+    index = client.app[index_key]
+    assert (await compactor(client).run_once(older_than=0)).replays == 2
+    await send(client, other, 3)  # a late segment: the other replay is due again
+
+    async def leader_round():
+        async with index.leader("compaction") as leading:
+            assert leading
+            return await compactor(client).run_once(older_than=0)
+
+    async def read():
+        return await get(client, f"/api/0/projects/1/replays/{replay_id}/")
+
+    done = await asyncio.wait_for(asyncio.gather(
+        *(send(client, replay_id, n, variant=" again") for n in range(SEGMENTS)), leader_round(), read()), 60)
+    assert done[SEGMENTS].failed == 0
+    after = await answers(client, replay_id)
+    assert all(b"again" in after["segments"][n][0] for n in FULL_AT)
+
+
+async def test_a_request_that_finds_every_index_connection_in_use_is_a_503(aiohttp_client, tmp_path, postgres_url):
+    config = make_config(tmp_path, index={"url": postgres_url, "pool_min_size": 0, "pool_max_size": 1,
+                                          "pool_acquire_timeout": 0.3})
+    client = await aiohttp_client(create_app(config))
+    replay_id, _ = await record(client, segments=1, with_error=False)
+    async with client.app[index_key].replay_writer(1, new_id(), 0, timeout=5):  # the only connection
+        read = await client.get(f"/api/0/projects/1/replays/{replay_id}/", headers=AUTH)
+        sent = await client.post(f"/api/1/envelope/?sentry_key={PUBLIC_KEY}",
+                                 data=replay_envelope(replay_id, 1, segment_events(1)))
+        for response in (read, sent):
+            assert response.status == 503 and response.headers["Retry-After"] == "1"
+            assert "index.pool_acquire_timeout" in (await response.json())["detail"]
+    await send(client, replay_id, 1)  # and then it goes on
 
 
 # --- deleting and retention -------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import subprocess
 import threading
@@ -10,14 +11,18 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from replayd.server.app import create_app
+from replayd.server.compaction import compactor_key
+from replayd.server.keys import blobs_key, index_key, spool_key, uploader_key
+from replayd.server.storage import StoreUnavailable, segment_key
 from tests.conftest import S3Server
-from tests.harness import PUBLIC_KEY, RunningServer, free_port, make_config, without_digest
+from tests.harness import ON_BOTH_INDEXES, PUBLIC_KEY, RunningServer, free_port, make_config, without_digest
 from tests.test_exposure import samples
-from tests.test_ingest import AUTH, get, post, rid, segment_envelope
+from tests.test_ingest import AUTH, T0, get, post, rid, segment_envelope
 from tests.waiting import wait_until, wait_until_async
 
 
@@ -96,6 +101,87 @@ async def test_spool_full_is_503_with_retry_after_then_recovers(aiohttp_client, 
     accepted = [i for i, s in enumerate(statuses) if s == 200] + [3]
     await wait_until_async(lambda: not list((tmp_path / "spool").glob("*.seg")), 30, "the spool to drain")
     assert sorted(map(without_digest, own_s3.keys(bucket))) == sorted({f"1/{replay_id}/{i:06d}" for i in accepted})
+
+
+@ON_BOTH_INDEXES
+async def test_a_spooled_segment_replaced_while_it_is_uploaded_leaves_no_blob_behind(aiohttp_client, tmp_path,
+                                                                                     index_url):
+    """Segment 1 is spooled; each put of it stores the object but its answer is lost (a timeout: the
+    store took it after all). While the uploader retries, a re-send with other bytes replaces its row
+    and its entry. The first bytes' object must not stay in the store, named by no row (it did)."""
+    config = make_config(tmp_path, index={"url": index_url}, spool={"max_backoff": 0.2})
+    client = await aiohttp_client(create_app(config))
+    replay_id = rid()
+    assert (await post(client, segment_envelope(replay_id, 0))).status == 200
+    blobs, index = client.app[blobs_key], client.app[index_key]
+    landed: list[str] = []
+
+    async def answer_lost(key, data):
+        await type(blobs).put(blobs, key, data)
+        landed.append(key)
+        raise StoreUnavailable("the answer timed out")
+
+    blobs.put = answer_lost
+    try:
+        assert (await post(client, segment_envelope(replay_id, 1))).status == 200  # spooled (and stored)
+        first = (await index.get_segment(1, replay_id, 1)).blob_key
+        await wait_until_async(lambda: landed.count(first) >= 2, 30, "the uploader to try segment 1")
+        resent = segment_envelope(replay_id, 1, t=T0 + 7)  # other bytes
+        assert (await post(client, resent)).status == 200
+    finally:
+        del blobs.put  # the store answers again
+    second = (await index.get_segment(1, replay_id, 1)).blob_key
+    assert second != first
+    await wait_until_async(lambda: not client.app[spool_key].entries(), 30, "the spool to drain")
+    await client.app[compactor_key].collect_garbage()  # what every compaction round does first
+    stored = sorted(p.name for p in (Path(config.storage.path) / "1" / replay_id).iterdir())
+    assert [name for name in stored if name.startswith("000001")] == [second.rsplit("/", 1)[1]]
+    assert await index.garbage() == []
+    events = await (await client.get(f"/api/0/projects/1/replays/{replay_id}/segments/1/", headers=AUTH)).json()
+    assert events and events[0]["timestamp"] == pytest.approx((T0 + 7) * 1000)
+
+
+@ON_BOTH_INDEXES
+async def test_a_spooled_segment_another_node_replaces_during_its_upload_leaves_no_blob_behind(aiohttp_client,
+                                                                                                tmp_path, index_url):
+    """The uploader read segment 1's row and is putting it when another node stores the segment again
+    (its row names other bytes now); the put lands but its answer is lost. On its next round the
+    uploader finds the row naming other bytes: what it stored must go too (it stayed)."""
+    config = make_config(tmp_path, index={"url": index_url}, spool={"max_backoff": 0.2})
+    client = await aiohttp_client(create_app(config))
+    replay_id = rid()
+    blobs, index = client.app[blobs_key], client.app[index_key]
+    store_put = type(blobs).put
+
+    async def down(key, data):
+        raise StoreUnavailable("the store is down")
+
+    blobs.put = down
+    assert (await post(client, segment_envelope(replay_id, 1))).status == 200  # spooled
+    row = await index.get_segment(1, replay_id, 1)
+    other = b"segment 1 as another node stored it"
+    raced: list[str] = []
+
+    async def other_node_stores_it_meanwhile(key, data):
+        if not raced:
+            raced.append(key)
+            replaced = dataclasses.replace(row, blob_key=segment_key(1, replay_id, 1, other), location="store")
+            await store_put(blobs, replaced.blob_key, other)
+            async with index.replay_writer(1, replay_id, 1, 5) as writer:
+                await writer.record_segment(replaced, writer.state.data)
+        await store_put(blobs, key, data)
+        raise StoreUnavailable("the answer timed out")
+
+    blobs.put = other_node_stores_it_meanwhile
+    try:
+        client.app[uploader_key].wake()
+        await wait_until_async(lambda: raced, 30, "the uploader to put segment 1")
+    finally:
+        del blobs.put
+    await wait_until_async(lambda: not client.app[spool_key].entries(), 30, "the spool to drain")
+    await client.app[compactor_key].collect_garbage()
+    stored = sorted(p.name for p in (Path(config.storage.path) / "1" / replay_id).iterdir())
+    assert raced == [row.blob_key] and stored == [segment_key(1, replay_id, 1, other).rsplit("/", 1)[1]]
 
 
 async def is_accepted(client, body: bytes) -> bool:

@@ -18,6 +18,7 @@ from replayd.server.index import (
     ErrorDetail,
     ErrorRecord,
     ErrorRow,
+    IndexBusy,
     IssueRow,
     Replay,
     ReplayBusy,
@@ -598,6 +599,61 @@ async def test_postgres_replay_writers_leave_two_connections_of_the_pool_free(po
         await asyncio.wait_for(asyncio.gather(index.check(), index.get_replay(P, rid(1))), 5)  # reads go on
         release.set()
         await asyncio.wait_for(asyncio.gather(*writers), 10)
+    finally:
+        await index.close()
+
+
+async def test_a_replay_writer_keeps_garbage_and_asks_about_blobs_on_its_own_connection(index):
+    key, other = f"{P}/{rid(1)}/000000-{'a' * 16}", f"{P}/{rid(1)}/compacted-000001"
+    async with index.replay_writer(P, rid(1), 0, timeout=5) as writer:
+        await writer.record_segment(segment(rid(1), 0, blob_key=key), b"s")
+        assert await writer.blob_referenced(key) and not await writer.blob_referenced(other)
+        await writer.keep_garbage([other, key])
+        await writer.forget_garbage(key)
+    assert await index.garbage() == [(P, rid(1), other)]
+    await index.keep_garbage(P, rid(2), [f"{P}/{rid(2)}/000001"])
+    assert sorted(await index.garbage()) == [(P, rid(1), other), (P, rid(2), f"{P}/{rid(2)}/000001")]
+
+
+async def test_a_pool_of_one_connection_never_waits_for_itself(postgres_url):
+    """Each holder does its work on the one connection it holds: a replay writer asking about blobs
+    and garbage (ingest replacing a compacted row, compaction deleting), a leader's job on the pool
+    (its lock is on a connection of its own). With index.pool_max_size 1 each of these waited for a
+    second connection that only it could give back."""
+    index = await open_index(IndexConfig(url=postgres_url, pool_min_size=0, pool_max_size=1))
+    try:
+        async def soon(awaitable):
+            return await asyncio.wait_for(awaitable, 15)
+
+        async with index.leader("compaction") as leading:
+            assert leading
+            assert await soon(index.replays_to_compact(time.time(), 1, time.time())) == []
+            key = f"{P}/{rid(1)}/000000-{'a' * 16}"
+
+            async def write(n: int) -> None:
+                async with index.replay_writer(P, rid(1), n, timeout=10) as writer:
+                    await writer.record_segment(segment(rid(1), n, blob_key=key.replace("000000", f"{n:06d}")),
+                                                b"s%d" % n)
+                    assert await writer.blob_referenced(key.replace("000000", f"{n:06d}"))
+                    await writer.keep_garbage([key])
+                    await writer.forget_garbage(key)
+
+            await soon(asyncio.gather(*(write(n) for n in range(4)), index.get_replay(P, rid(1))))
+        assert (await index.get_replay(P, rid(1))).segment_count == 4
+    finally:
+        await index.close()
+
+
+async def test_a_request_finding_every_connection_in_use_is_index_busy(postgres_url):
+    index = await open_index(IndexConfig(url=postgres_url, pool_min_size=0, pool_max_size=1,
+                                         pool_acquire_timeout=0.3))
+    try:
+        async with index.replay_writer(P, rid(1), 0, timeout=5):  # holds the pool's only connection
+            with pytest.raises(IndexBusy, match=r"index\.pool_acquire_timeout"):
+                await asyncio.wait_for(index.get_replay(P, rid(1)), 10)
+            with pytest.raises(IndexBusy):  # another writer: its slot
+                await asyncio.wait_for(index.replay_writer(P, rid(2), 0, timeout=5).__aenter__(), 10)
+        assert await index.get_replay(P, rid(1)) is None  # free again
     finally:
         await index.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -12,6 +13,7 @@ from replayd.server.storage import (
     StoreUnavailable,
     compacted_generation,
     compacted_key,
+    object_digest,
     replay_prefix,
     segment_key,
 )
@@ -55,6 +57,8 @@ async def test_ranged_reads_and_single_deletes_of_a_compacted_object(store):
     assert key == f"1/{'a' * 32}/compacted-000002" and compacted_generation(key) == 2
     assert compacted_generation(segment_key(1, "a" * 32, 2)) is None
     data = bytes(range(256)) * 40
+    named = compacted_key(1, "a" * 32, 2, object_digest([data[:100], data[100:]]))  # named by its bytes
+    assert named == f"{key}-{hashlib.blake2b(data, digest_size=8).hexdigest()}" and compacted_generation(named) == 2
     await store.put(key, data)
     assert await store.get_range(key, 0, 10) == data[:10]
     assert await store.get_range(key, 1000, 5000) == data[1000:5000]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..config import IndexConfig, index_backend, sqlite_path
 from .postgres import PostgresIndex
-from .protocol import Index, ReplayBusy, ReplayWriter, StateConflict
+from .protocol import Index, IndexBusy, ReplayBusy, ReplayWriter, StateConflict
 from .records import (
     ClickRecord,
     ErrorDetail,
@@ -36,6 +36,7 @@ __all__ = [
     "ErrorRecord",
     "ErrorRow",
     "Index",
+    "IndexBusy",
     "IssueRow",
     "Replay",
     "ReplayBusy",
@@ -62,4 +63,5 @@ async def open_index(config: IndexConfig) -> Index:
         raise ValueError(f"index.url: {exc}") from None
     if backend == "sqlite":
         return await SQLiteIndex.open(sqlite_path(config.url))
-    return await PostgresIndex.open(config.url, min_size=config.pool_min_size, max_size=config.pool_max_size)
+    return await PostgresIndex.open(config.url, min_size=config.pool_min_size, max_size=config.pool_max_size,
+                                    acquire_timeout=config.pool_acquire_timeout)

@@ -23,7 +23,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
@@ -31,7 +31,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from ..search import Cond
 from .migrations_postgres import MIGRATIONS
-from .protocol import ReplayBusy, StateConflict
+from .protocol import IndexBusy, ReplayBusy, StateConflict
 from .records import (
     ClickRecord,
     ErrorDetail,
@@ -341,11 +341,61 @@ async def _store_segment(conn: PoolConnectionProxy, segment: SegmentRecord, stat
     return merged
 
 
+async def _keep_garbage(conn: PoolConnectionProxy, project_id: int, replay_id: str, keys: list[str]) -> None:
+    await conn.execute("INSERT INTO blob_garbage (project_id, replay_id, blob_key, created_at) "
+                       "SELECT $1, $2, unnest($3::text[]), $4 ON CONFLICT DO NOTHING",
+                       project_id, replay_id, keys, time.time())
+
+
+async def _blob_referenced(conn: PoolConnectionProxy, project_id: int, replay_id: str, key: str) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM segments WHERE project_id = $1 AND replay_id = $2 AND blob_key = $3)",
+        project_id, replay_id, key))
+
+
+async def _forget_garbage(conn: PoolConnectionProxy, project_id: int, replay_id: str, key: str) -> None:
+    await conn.execute("DELETE FROM blob_garbage WHERE project_id = $1 AND replay_id = $2 AND blob_key = $3",
+                       project_id, replay_id, key)
+
+
+@contextlib.asynccontextmanager
+async def _holding(conn: Any, key: int, wait: float | None) -> AsyncIterator[bool]:
+    """Whether ``conn``'s session holds the advisory lock ``key`` for the block (tried at once when
+    ``wait`` is None, else waited for up to ``wait`` seconds); let go at its end. A connection whose
+    lock or unlock did not surely run to its end is closed (its session's end lets go)."""
+    try:
+        if wait is None:
+            held = await conn.fetchval("SELECT pg_try_advisory_lock($1)", key)
+        else:
+            try:
+                await conn.execute(f"SELECT pg_advisory_lock({key})", timeout=wait)
+                held = True
+            except TimeoutError:  # asyncpg cancelled the wait; it may have been granted meanwhile
+                _close(conn)
+                held = False
+    except BaseException:  # cancelled or broken mid-way: the lock may have been granted
+        _close(conn)
+        raise
+    if not held:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        try:
+            await conn.execute(f"SELECT pg_advisory_unlock({key})")
+        except asyncio.CancelledError:
+            _close(conn)
+            raise
+        except Exception:  # the connection broke: its session, and with it the lock, is gone
+            _close(conn)
+
+
 # What a connection whose session has ended raises (closed, terminated by an administrator, broken).
 LOST_SESSION = (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError, asyncpg.InterfaceError, OSError)
 
 
-def _close(conn: PoolConnectionProxy) -> None:
+def _close(conn: PoolConnectionProxy | asyncpg.Connection) -> None:
     """Close the connection at once (ending its session and its locks); the pool opens another."""
     with contextlib.suppress(asyncpg.InterfaceError):  # already closed and detached from the pool
         conn.terminate()
@@ -357,8 +407,9 @@ class _ReplayWriter:
     writer of the replay's rows waits for the lock, and the statement is atomic on its own) — or,
     when the segment's clicks change anything, that statement and the clicks' in one transaction."""
 
-    def __init__(self, conn: PoolConnectionProxy, segment_id: int, read: asyncpg.Record):
+    def __init__(self, conn: PoolConnectionProxy, key: tuple[int, str], segment_id: int, read: asyncpg.Record):
         self._conn = conn
+        self._key = key
         self._segment_id = segment_id
         self._old = _from_row(SegmentRecord, read["segment"]) if read["segment"] is not None else None
         self._replay = _from_row(Replay, read["replay"]) if read["replay"] is not None else None
@@ -389,14 +440,82 @@ class _ReplayWriter:
         self._old = segment
         return old
 
+    async def blob_referenced(self, key: str) -> bool:
+        return await _blob_referenced(self._conn, *self._key, key)
+
+    async def keep_garbage(self, keys: list[str]) -> None:
+        await _keep_garbage(self._conn, *self._key, keys)
+
+    async def forget_garbage(self, key: str) -> None:
+        await _forget_garbage(self._conn, *self._key, key)
+
 
 class _AlreadyStored(Exception):
     """Raised to roll a ``record_error`` back when another writer stored the same event meanwhile."""
 
 
+class TimedPool:
+    """asyncpg's pool, each connection waited for at most ``acquire_timeout`` seconds: past it,
+    IndexBusy (a 503 with Retry-After), never a wait without end. Nothing in this backend takes a
+    second connection while holding one (a replay writer and a leader do their work on their own),
+    so a full pool only ever waits for work that ends."""
+
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float):
+        self._pool = pool
+        self.acquire_timeout = acquire_timeout
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[PoolConnectionProxy]:
+        try:
+            conn = await self._pool.acquire(timeout=self.acquire_timeout)
+        except TimeoutError:
+            raise IndexBusy(f"every connection to the index stayed in use for {self.acquire_timeout:g} s "
+                            "(index.pool_max_size, index.pool_acquire_timeout); retry") from None
+        try:
+            yield conn
+        finally:
+            await self._pool.release(conn)
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.acquire() as conn:
+            return list(await conn.fetch(query, *args))
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        async with self.acquire() as conn:
+            return await conn.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with self.acquire() as conn:
+            return await conn.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        async with self.acquire() as conn:
+            return str(await conn.execute(query, *args))
+
+    def get_size(self) -> int:
+        return int(self._pool.get_size())
+
+    def get_idle_size(self) -> int:
+        return int(self._pool.get_idle_size())
+
+    def get_max_size(self) -> int:
+        return int(self._pool.get_max_size())
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+SERVER_SETTINGS = {
+    "application_name": "replayd",
+    # a search's best plan depends on its patterns and numbers: never a generic plan for a prepared statement
+    "plan_cache_mode": "force_custom_plan",
+}
+
+
 class PostgresIndex:
-    def __init__(self, pool: asyncpg.Pool):
+    def __init__(self, pool: TimedPool, connect: Callable[[], Awaitable[asyncpg.Connection]]):
         self.pool = pool
+        self._connect = connect  # a connection outside the pool, for a leader
         # Replay writers hold a connection each while their segment is scrubbed: at most all but two
         # of the pool, so reads, health checks and the other writes always find one.
         self._writer_slots = asyncio.Semaphore(max(1, pool.get_max_size() - 2))
@@ -404,20 +523,18 @@ class PostgresIndex:
     # --- lifecycle -------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresIndex:
+    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10,
+                   acquire_timeout: float = 10.0) -> PostgresIndex:
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection,
-                                         reset=_keep_session, server_settings={
-                                             "application_name": "replayd",
-                                             # a search's best plan depends on its patterns and numbers:
-                                             # never a generic plan for a prepared statement
-                                             "plan_cache_mode": "force_custom_plan"})
+                                         reset=_keep_session, server_settings=SERVER_SETTINGS)
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
         except BaseException:
             await pool.close()
             raise
-        return cls(pool)
+        return cls(TimedPool(pool, acquire_timeout), lambda: asyncpg.connect(
+            url, timeout=acquire_timeout, server_settings={"application_name": "replayd leader"}))
 
     async def close(self) -> None:
         await self.pool.close()
@@ -435,49 +552,44 @@ class PostgresIndex:
         connection held) when another session holds it: at once when ``wait`` is None, else after
         ``wait`` seconds. A connection whose lock or unlock did not surely run to its end is closed,
         never pooled with the lock held (its session's end lets go)."""
-        async with self.pool.acquire() as conn:
-            try:
-                if wait is None:
-                    held = await conn.fetchval("SELECT pg_try_advisory_lock($1)", key)
-                else:
-                    try:
-                        await conn.execute(f"SELECT pg_advisory_lock({key})", timeout=wait)
-                        held = True
-                    except TimeoutError:  # asyncpg cancelled the wait; it may have been granted meanwhile
-                        _close(conn)
-                        held = False
-            except BaseException:  # cancelled or broken mid-way: the lock may have been granted
-                _close(conn)
-                raise
-            if not held:
-                yield None
-                return
-            try:
-                yield conn
-            finally:
-                try:
-                    await conn.execute(f"SELECT pg_advisory_unlock({key})")
-                except asyncio.CancelledError:
-                    _close(conn)
-                    raise
-                except Exception:  # the connection broke: its session, and with it the lock, is gone
-                    _close(conn)
+        async with self.pool.acquire() as conn, _holding(conn, key, wait) as held:
+            yield conn if held else None
 
     @contextlib.asynccontextmanager
     async def replay_writer(self, project_id: int, replay_id: str, segment_id: int,
                             timeout: float) -> AsyncIterator[_ReplayWriter]:
         key = (project_id, replay_id)
-        async with self._writer_slots, self._session_lock(replay_lock(*key), timeout) as conn:
-            if conn is None:
-                raise ReplayBusy(f"replay {replay_id} was locked by another writer for {timeout:g} s")
-            read = await conn.fetchrow(READ_FOR_WRITER, *key, segment_id)
-            assert read is not None  # subqueries and no FROM: one row
-            yield _ReplayWriter(conn, segment_id, read)
+        try:  # a writer waits for a slot as long as for a connection: IndexBusy past it
+            async with asyncio.timeout(self.pool.acquire_timeout):
+                await self._writer_slots.acquire()
+        except TimeoutError:
+            raise IndexBusy(f"every replay writer's connection stayed in use for {self.pool.acquire_timeout:g} s "
+                            "(index.pool_max_size, index.pool_acquire_timeout); retry") from None
+        try:
+            async with self._session_lock(replay_lock(*key), timeout) as conn:
+                if conn is None:
+                    raise ReplayBusy(f"replay {replay_id} was locked by another writer for {timeout:g} s")
+                read = await conn.fetchrow(READ_FOR_WRITER, *key, segment_id)
+                assert read is not None  # subqueries and no FROM: one row
+                yield _ReplayWriter(conn, key, segment_id, read)
+        finally:
+            self._writer_slots.release()
 
     @contextlib.asynccontextmanager
     async def leader(self, name: str) -> AsyncIterator[bool]:
-        async with self._session_lock(leader_lock(name), None) as conn:
-            yield conn is not None
+        """On a connection of its own, outside the pool: a job holds its lock for its whole run and
+        does its work on pooled connections, which a small pool (every connection held by a leader
+        waiting for one more) could never give it."""
+        conn = await self._connect()
+        try:
+            async with _holding(conn, leader_lock(name), None) as held:
+                yield held
+        finally:
+            try:
+                await conn.close(timeout=5)  # the session ends, and any lock with it
+            except BaseException:
+                _close(conn)
+                raise
 
     async def check(self) -> None:
         await self.pool.fetchval("SELECT COUNT(*) FROM meta")
@@ -764,9 +876,7 @@ class PostgresIndex:
             moved = sum(s.stored_bytes for s in after) - sum(s.stored_bytes for s in before)
             await conn.execute("UPDATE replays SET stored_bytes = stored_bytes + $3 "
                                "WHERE project_id = $1 AND replay_id = $2", *key, moved)
-            await conn.execute(
-                "INSERT INTO blob_garbage (project_id, replay_id, blob_key, created_at) "
-                "SELECT $1, $2, unnest($3::text[]), $4 ON CONFLICT DO NOTHING", *key, replaced_keys, time.time())
+            await _keep_garbage(conn, *key, replaced_keys)
         return True
 
     async def garbage(self, limit: int = 500) -> list[tuple[int, str, str]]:
@@ -774,14 +884,17 @@ class PostgresIndex:
             "SELECT project_id, replay_id, blob_key FROM blob_garbage ORDER BY created_at LIMIT $1", limit)
         return [(r[0], r[1], r[2]) for r in rows]
 
+    async def keep_garbage(self, project_id: int, replay_id: str, keys: list[str]) -> None:
+        async with self.pool.acquire() as conn:
+            await _keep_garbage(conn, project_id, replay_id, keys)
+
     async def blob_referenced(self, project_id: int, replay_id: str, key: str) -> bool:
-        return bool(await self.pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM segments WHERE project_id = $1 AND replay_id = $2 AND blob_key = $3)",
-            project_id, replay_id, key))
+        async with self.pool.acquire() as conn:
+            return await _blob_referenced(conn, project_id, replay_id, key)
 
     async def forget_garbage(self, project_id: int, replay_id: str, key: str) -> None:
-        await self.pool.execute("DELETE FROM blob_garbage WHERE project_id = $1 AND replay_id = $2 AND blob_key = $3",
-                                project_id, replay_id, key)
+        async with self.pool.acquire() as conn:
+            await _forget_garbage(conn, project_id, replay_id, key)
 
     # --- clicks, search, erasure -----------------------------------------------------------
 

@@ -40,6 +40,13 @@ class ReplayBusy(Exception):
     """Another writer (on this node or another) held the replay's lock for longer than the wait allowed."""
 
 
+class IndexBusy(Exception):
+    """Every connection to the index stayed in use for ``index.pool_acquire_timeout`` seconds: the
+    request is answered 503 with ``Retry-After: retry_after`` rather than left to wait."""
+
+    retry_after = 1
+
+
 class ReplayWriter(Protocol):
     """The replay's only writer of segments while its ``Index.replay_writer`` block runs."""
 
@@ -52,6 +59,18 @@ class ReplayWriter(Protocol):
         """``Index.record_segment`` of the writer's segment (and its clicks) with its state version
         (StateConflict if the lock was lost meanwhile); the row it replaced, if any. Afterwards
         ``state`` is the new one."""
+
+    # What a holder of the lock does with the objects of the replay that a row may no longer name,
+    # on the writer's own connection: a writer never needs a second one (a full pool cannot stop it).
+
+    async def blob_referenced(self, key: str) -> bool:
+        """``Index.blob_referenced`` for the writer's replay."""
+
+    async def keep_garbage(self, keys: list[str]) -> None:
+        """``Index.keep_garbage`` for the writer's replay."""
+
+    async def forget_garbage(self, key: str) -> None:
+        """``Index.forget_garbage`` for the writer's replay."""
 
 
 class Index(Protocol):
@@ -166,7 +185,11 @@ class Index(Protocol):
         ``replaced_keys`` as garbage to delete. False, and nothing written, when a row changed, came or went."""
 
     async def garbage(self, limit: int = 500) -> list[tuple[int, str, str]]:
-        """Objects compaction replaced and has not deleted yet: (project id, replay id, key)."""
+        """Objects replaced and not deleted yet (by compaction, a re-sent segment, a spool upload that
+        lost to a re-send): (project id, replay id, key)."""
+
+    async def keep_garbage(self, project_id: int, replay_id: str, keys: list[str]) -> None:
+        """Note objects of the replay that may no longer be named by a row, to delete once none names them."""
 
     async def blob_referenced(self, project_id: int, replay_id: str, key: str) -> bool:
         """Whether a segment row of the replay points at ``key``."""

@@ -280,7 +280,7 @@ class SQLiteIndex:
         """The lock is this process's (a SQLite index serves one process); the state version is
         still compared when the segment is recorded."""
         async with self._replay_locks.hold((project_id, replay_id), timeout):
-            yield _ReplayWriter(self, await self.get_state(project_id, replay_id))
+            yield _ReplayWriter(self, (project_id, replay_id), await self.get_state(project_id, replay_id))
 
     @contextlib.asynccontextmanager
     async def leader(self, name: str) -> AsyncIterator[bool]:
@@ -591,6 +591,12 @@ class SQLiteIndex:
 
         return await self._read(run)
 
+    async def keep_garbage(self, project_id: int, replay_id: str, keys: list[str]) -> None:
+        now = time.time()
+        await self._write(lambda db: db.executemany(
+            "INSERT OR IGNORE INTO blob_garbage (project_id, replay_id, blob_key, created_at) VALUES (?, ?, ?, ?)",
+            [(project_id, replay_id, k, now) for k in keys]))
+
     async def blob_referenced(self, project_id: int, replay_id: str, key: str) -> bool:
         def run(db: sqlite3.Connection) -> bool:
             return db.execute("SELECT 1 FROM segments WHERE project_id = ? AND replay_id = ? AND blob_key = ? LIMIT 1",
@@ -726,8 +732,9 @@ def _statements(script: str) -> list[str]:
 class _ReplayWriter:
     """What ``SQLiteIndex.replay_writer`` yields."""
 
-    def __init__(self, index: SQLiteIndex, state: ScrubberState):
+    def __init__(self, index: SQLiteIndex, replay: tuple[int, str], state: ScrubberState):
         self._index = index
+        self._replay = replay
         self.state = state
 
     async def record_segment(self, segment: SegmentRecord, state: bytes, clicks: list[ClickRecord] | None = None,
@@ -735,3 +742,12 @@ class _ReplayWriter:
         old = await self._index.record_segment(segment, state, self.state.version, clicks, dead_earlier)
         self.state = ScrubberState(state, self.state.version + 1)
         return old
+
+    async def blob_referenced(self, key: str) -> bool:
+        return await self._index.blob_referenced(*self._replay, key)
+
+    async def keep_garbage(self, keys: list[str]) -> None:
+        await self._index.keep_garbage(*self._replay, keys)
+
+    async def forget_garbage(self, key: str) -> None:
+        await self._index.forget_garbage(*self._replay, key)

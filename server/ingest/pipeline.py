@@ -199,33 +199,37 @@ class Ingestor:
         )
         written.append(record)
         record, replaced = await self._store_blob(writer, record, result.blob, result.state, result.clicks)
-        if replaced is not None and replaced.blob_key != record.blob_key and (
+        if (replaced is not None and replaced.blob_key != record.blob_key
                 # a compacted object holds the replay's other segments too: only once none is left in it
-                not replaced.compacted or not await self.index.blob_referenced(
-                    replaced.project_id, replaced.replay_id, replaced.blob_key)):
-            await self._delete_blob(replaced)  # no row names it now (the new row is committed, under the lock)
+                # (asked on the writer's connection: a full pool cannot stop a writer)
+                and (not replaced.compacted or not await writer.blob_referenced(replaced.blob_key))
+                # no row names it now (the new row is committed, under the lock): deleted, else garbage
+                and not await self._delete_blob(replaced)):
+            await writer.keep_garbage([replaced.blob_key])
         return record, result
 
     async def _discard(self, record: SegmentRecord) -> None:
         """Delete a blob whose commit failed, unless the segment's row names it after all (the commit
         went through unanswered, or the same bytes were stored again)."""
         current = await self.index.get_segment(record.project_id, record.replay_id, record.segment_id)
-        if current is None or current.blob_key != record.blob_key:
-            await self._delete_blob(record)
+        if (current is None or current.blob_key != record.blob_key) and not await self._delete_blob(record):
+            await self.index.keep_garbage(record.project_id, record.replay_id, [record.blob_key])
 
-    async def _delete_blob(self, record: SegmentRecord) -> None:
+    async def _delete_blob(self, record: SegmentRecord) -> bool:
         """From this node's spool and the blob store, wherever it got to (an entry in another
-        node's spool is dropped by that node's uploader: no row names it). A failure only leaves an
-        unreferenced blob, deleted with its replay."""
+        node's spool is dropped by that node's uploader: no row names it); False when the store
+        could not be asked (failing): the caller then keeps the key on the garbage list, which a
+        compaction round works off (the spool's uploader may have stored it meanwhile)."""
         self.spool.remove(self.spool.path / self.spool.entry_name(record))
         if not self.uploader.store_healthy:  # no waiting on a store that is down, under the replay's lock
-            log.warning("blob store failing: the unreferenced blob %s stays until its replay is deleted",
-                        record.blob_key)
-            return
+            return False
         try:
             await asyncio.wait_for(self.blobs.delete(record.blob_key), self.config.storage.put_timeout)
         except (OSError, ValueError) as exc:
-            log.warning("could not delete the unreferenced blob %s: %s", record.blob_key, exc)
+            log.warning("could not delete the unreferenced blob %s, left to the garbage collection: %s",
+                        record.blob_key, exc)
+            return False
+        return True
 
     async def _store_blob(self, writer: ReplayWriter, record: SegmentRecord, blob: bytes, state: bytes,
                           clicks: SegmentClicks) -> tuple[SegmentRecord, SegmentRecord | None]:

@@ -12,6 +12,7 @@ from aiohttp import StreamReader, web
 from aiohttp.web_protocol import RequestPayloadError
 
 from ..config import ProjectConfig
+from ..index import IndexBusy
 from ..keys import blobs_key, config_key, index_key, pool_key, projects_key, spool_key, uploader_key
 from ..metrics import metrics_key
 from ..middlewares import json_error
@@ -177,6 +178,8 @@ async def envelope(request: web.Request) -> web.StreamResponse:
         return fail(exc.status, exc.detail)
     except Unavailable as exc:
         return fail(503, exc.detail, {"Retry-After": str(exc.retry_after)})
+    except IndexBusy as exc:
+        return fail(503, str(exc), {"Retry-After": str(exc.retry_after)})
     event_id = parsed.headers.get("event_id")
     return _with_cors(web.json_response({"id": event_id if isinstance(event_id, str) else None}), origin)
 

@@ -4,7 +4,7 @@ opens the one ``storage.backend`` names.
 Key layout (relative to the store's root or ``storage.prefix``)::
 
     {project_id}/{replay_id}/{segment_id:06d}-{digest}     one segment, as ingest stored it
-    {project_id}/{replay_id}/compacted-{generation:06d} a finished replay's segments, compacted
+    {project_id}/{replay_id}/compacted-{generation:06d}-{digest} a finished replay's segments, compacted
 
 One object per segment, holding the codec's bytes (see ``server.codec``); ``digest`` is 16 hex digits
 of the bytes' BLAKE2b hash, so two writers of one segment with different bytes (one of them scrubbed
@@ -31,7 +31,7 @@ from typing import Protocol
 _REPLAY_ID = re.compile(r"[0-9a-f]{32}")
 _REPLAY_PREFIX = re.compile(r"[0-9]+/[0-9a-f]{32}/")
 _SEGMENT_KEY = re.compile(r"[0-9]+/[0-9a-f]{32}/[0-9]{6,10}(-[0-9a-f]{16})?")
-_COMPACTED_KEY = re.compile(r"[0-9]+/[0-9a-f]{32}/compacted-([0-9]{6,10})")
+_COMPACTED_KEY = re.compile(r"[0-9]+/[0-9a-f]{32}/compacted-([0-9]{6,10})(-[0-9a-f]{16})?")
 
 
 class BlobNotFound(KeyError):
@@ -81,10 +81,22 @@ def segment_key(project_id: int, replay_id: str, segment_id: int, blob: bytes | 
     return check_segment_key(key)
 
 
-def compacted_key(project_id: int, replay_id: str, generation: int) -> str:
-    """Where compaction writes a replay's segments the ``generation``-th time (each run a new key, so
-    an object the index still points to is never overwritten)."""
-    return check_blob_key(f"{project_id}/{replay_id}/compacted-{generation:06d}")
+def compacted_key(project_id: int, replay_id: str, generation: int, digest: str | None = None) -> str:
+    """Where compaction writes a replay's segments the ``generation``-th time, named by the object's
+    ``digest`` (16 hex digits of BLAKE2b, ``object_digest``), as a segment is: a key always holds the
+    same bytes, so an object the index pointed at is never overwritten with others — not even when a
+    replay whose every segment was sent again is compacted again at the same generation. Keys without
+    a digest, written before, stay readable."""
+    return check_blob_key(f"{project_id}/{replay_id}/compacted-{generation:06d}"
+                          + ("" if digest is None else f"-{digest}"))
+
+
+def object_digest(parts: list[bytes]) -> str:
+    """The digest ``compacted_key`` names an object by: of its parts' bytes, one after the other."""
+    hashed = hashlib.blake2b(digest_size=8)
+    for part in parts:
+        hashed.update(part)
+    return hashed.hexdigest()
 
 
 def compacted_generation(key: str) -> int | None:
