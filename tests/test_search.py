@@ -153,6 +153,21 @@ async def test_erasing_a_user_through_the_api_leaves_the_others(client, config):
     assert JANE not in json.dumps(audit) and audit["actor"].startswith("api-token:")
 
 
+async def test_erasing_takes_a_token_with_the_delete_scope(aiohttp_client, tmp_path):
+    from tests.test_api import DELETER, READER, SCOPED_TOKENS, bearer
+
+    client = await aiohttp_client(create_app(make_config(tmp_path, auth={"api_tokens": SCOPED_TOKENS})))
+    jane, bob, decoy = await ingest_three(client)
+    refused = await client.post("/api/0/projects/1/users/erase/", json={"email": JANE}, headers=bearer(READER))
+    assert refused.status == 403 and (await refused.json())["missing_scope"] == "delete"
+    assert "'delete' scope" in (await refused.json())["detail"]
+    assert {r["replay_id"] for r in await search(client, "")} == {jane, bob, decoy}
+    assert await client.app[index_key].audit_log() == []
+    response = await client.post("/api/0/projects/1/users/erase/", json={"email": JANE}, headers=bearer(DELETER))
+    assert response.status == 200 and (await response.json())["erased"]["replays"] == 1
+    assert {r["replay_id"] for r in await search(client, "")} == {bob, decoy}
+
+
 @ON_BOTH_INDEXES
 async def test_replayd_erase_removes_one_user_from_an_s3_store(aiohttp_client, tmp_path, s3_server, s3_bucket,
                                                                 index_url, capsys):
