@@ -84,7 +84,7 @@ async def list_replays(request: web.Request) -> web.Response:
     offset = query_int(request.query, "cursor", 0) or 0
     limit = query_int(request.query, "per_page", 50, low=1, high=MAX_PAGE) or 50
     total_cap = request.app[config_key].limits.list_total_cap
-    query = replay_query(request.query, user_hasher(request))
+    query = replay_query(request.query, user_hasher(request), request.app[config_key].limits.search)
     rows, total = await request.app[index_key].list_replays(pid, query, offset=offset, limit=limit,
                                                             total_cap=total_cap)
     at = await click_offsets(request, pid, rows, query.search)

@@ -17,12 +17,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
+from .search import SearchLimits
+
 ENV_PREFIX = "REPLAYD_"
 # Environment variables with this prefix that are not config fields (the second names the
 # PostgreSQL server the tests use, and `replayd serve` started by a test inherits it).
 ENV_RESERVED = {"REPLAYD_CONFIG", "REPLAYD_TEST_POSTGRES_URL"}
 
 MiB = 1024 * 1024
+SEARCH = SearchLimits()  # the defaults
 
 
 class ConfigError(Exception):
@@ -179,6 +182,19 @@ class LimitsConfig(_Section):
     # The replay list counts its matches up to here; past it the total reads "10000+". An exact count
     # of a million rows costs PostgreSQL up to a second, one that stops at 10,000 tens of ms.
     list_total_cap: int = Field(10_000, ge=1)
+    # One search (the API's query=, the list page's box): its characters, terms, parentheses nested in
+    # parentheses, and one value's characters (a LIKE pattern tried on every candidate row). The upper
+    # bounds keep the SQL within what both databases take (SQLite's parser stack ends at 34 levels of
+    # alternating AND and OR) and the request line (server/app.py) short.
+    max_search_characters: int = Field(SEARCH.characters, ge=1, le=10_000)
+    max_search_terms: int = Field(SEARCH.terms, ge=1, le=500)
+    max_search_nesting: int = Field(SEARCH.nesting, ge=0, le=30)
+    max_search_value_characters: int = Field(SEARCH.value_characters, ge=1, le=10_000)
+
+    @property
+    def search(self) -> SearchLimits:
+        return SearchLimits(characters=self.max_search_characters, terms=self.max_search_terms,
+                            nesting=self.max_search_nesting, value_characters=self.max_search_value_characters)
 
 
 class CompactionConfig(_Section):

@@ -60,7 +60,11 @@ def compile_search(node: SearchNode, dialect: Dialect, arg: Arg, project: str) -
     """``node`` as a condition; ``project`` is the placeholder of the project id already given."""
     if isinstance(node, BoolNode):
         joiner = f" {node.op} "
-        return "(" + joiner.join(compile_search(c, dialect, arg, project) for c in node.children) + ")"
+        # groups before terms: SQLite's parser keeps a state per open parenthesis and per operator
+        # still waiting for its right side (100 at most: "parser stack overflow"); a group written
+        # first is closed before its siblings open, so nesting costs one state a level, not three
+        children = sorted(node.children, key=lambda c: not isinstance(c, BoolNode))
+        return "(" + joiner.join(compile_search(c, dialect, arg, project) for c in children) + ")"
     sql = _condition(node, dialect, arg, project)
     return f"NOT ({sql})" if node.negated else sql
 
