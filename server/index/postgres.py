@@ -165,7 +165,7 @@ SEGMENT_ROW_COLUMNS = _select(_names(SegmentRow))
 ERROR_ROW_COLUMNS = _select(_names(ErrorRow), "e.")
 ERROR_COLUMNS = _select(_names(ErrorDetail, "replay_id", "replay_offset", "replay_available"), "e.")
 ISSUE_COLUMNS = _select(_names(IssueRow, "replay_count", "latest_event_id"), "i.")
-DIALECT = Dialect(like="ILIKE", errors="error_count", negate_with_exists=True,
+DIALECT = Dialect(like="ILIKE", errors="error_count", negate_with_exists=True, text_fence=" OFFSET 0",
                   user_fields={name: f"({{t}}\"user\"->>'{name}')" for name in ("id", "email", "username")})
 CLICK_FIELDS = ("project_id", "replay_id", "segment_id", "seq", "timestamp", "node_id", "tag", "elem_id", "classes",
                 "role", "label", "testid", "alt", "title", "text", "selector", "is_dead", "is_rage")
