@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 
-from replayd.server.auth import bearer_token, is_authenticated, session_checker_key, valid_token
+from replayd.server.auth import READ, bearer_token, missing_scope, request_scopes, session_checker_key, token_scopes
 from replayd.server.keys import credentials_key
 
 SESSION_COOKIE = "replayd_session"
@@ -115,10 +115,13 @@ async def page_auth(request: web.Request) -> None:
     """For UI pages: signed in (or a valid Bearer token), else a redirect to the sign-in page."""
     token = bearer_token(request)
     if token is not None:
-        if valid_token(request, token):
-            return
-        raise web.HTTPUnauthorized(text="invalid API token", headers={"WWW-Authenticate": 'Bearer realm="replayd"'})
-    if not await is_authenticated(request):
+        scopes = token_scopes(request, token)
+        if scopes is None:
+            raise web.HTTPUnauthorized(text="invalid API token", headers={"WWW-Authenticate": 'Bearer realm="replayd"'})
+        if READ not in scopes:
+            raise missing_scope(READ)
+        return
+    if await request_scopes(request) is None:
         raise web.HTTPFound(request.app.router["login"].url_for().with_query(next=safe_next(request.path_qs)))
 
 

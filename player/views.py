@@ -47,7 +47,8 @@ async def replays_page(request: web.Request) -> web.Response:
     click_at: dict[str, float] = {}
     search_error = None
     try:
-        query = replay_query(request.query, lambda field, value: user_forms(secret, value))
+        query = replay_query(request.query, lambda field, value: user_forms(secret, value),
+                             request.app[config_key].limits.search)
     except SearchRefused as exc:  # shown above an empty list, the box keeps what was typed
         search_error = f"Search: {exc.problem}"
     else:

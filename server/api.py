@@ -9,7 +9,7 @@ from typing import Any
 import brotli
 from aiohttp import web
 
-from .auth import bearer_token, require_auth, token_digest
+from .auth import DELETE, bearer_token, require_auth, token_digest
 from .codec import CONTENT_TYPE, packed_segment_json, segment_json
 from .erase import USER_FIELDS, delete_replay_data, erase_user, user_forms
 from .index import Replay, SegmentRecord, count_cap
@@ -84,7 +84,7 @@ async def list_replays(request: web.Request) -> web.Response:
     offset = query_int(request.query, "cursor", 0) or 0
     limit = query_int(request.query, "per_page", 50, low=1, high=MAX_PAGE) or 50
     total_cap = request.app[config_key].limits.list_total_cap
-    query = replay_query(request.query, user_hasher(request))
+    query = replay_query(request.query, user_hasher(request), request.app[config_key].limits.search)
     rows, total = await request.app[index_key].list_replays(pid, query, offset=offset, limit=limit,
                                                             total_cap=total_cap)
     at = await click_offsets(request, pid, rows, query.search)
@@ -104,7 +104,7 @@ async def top_selectors(request: web.Request) -> web.Response:
 async def erase_user_route(request: web.Request) -> web.Response:
     """POST {"email"|"id"|"username": value}: every replay and error of that user is deleted."""
     token = bearer_token(request)
-    await require_auth(request)
+    await require_auth(request, DELETE)
     if token is None:
         raise web.HTTPForbidden(text="erasing a user takes an API token (Authorization: Bearer)")
     pid = project_id(request)
@@ -217,7 +217,7 @@ async def _segment_answer(request: web.Request, pid: int, segment_id: int, *, re
 
 
 async def delete_replay(request: web.Request) -> web.Response:
-    await require_auth(request)
+    await require_auth(request, DELETE)
     pid = project_id(request)
     replay_id = request.match_info["replay_id"]
     index = request.app[index_key]

@@ -22,9 +22,17 @@ from .useragent import compile_user_agent_rules
 BODY_SLACK = 1024
 
 
+def request_line_bytes(config: Config) -> int:
+    """The longest request line read: a search of limits.max_search_characters, percent-encoded (up to
+    12 bytes a character), with the other list parameters. aiohttp's own 8190 would refuse a search
+    the config allows, with a plain-text 400."""
+    return max(8190, 12 * config.limits.max_search_characters + 4096)
+
+
 def create_app(config: Config) -> web.Application:
     app = web.Application(
         client_max_size=config.limits.max_envelope_bytes + BODY_SLACK,
+        handler_args={"max_line_size": request_line_bytes(config)},
         middlewares=[middlewares.request_log, middlewares.errors, middlewares.security_headers],
     )
     app[config_key] = config

@@ -1,4 +1,5 @@
-"""Who may read: an API token (``Authorization: Bearer``) or a signed-in session (player/).
+"""Who may read or delete: an API token (``Authorization: Bearer``) with that scope, or a signed-in
+session (player/), which may do both.
 
 Neither secret is kept in clear: the admin password as a salted scrypt hash, API tokens as SHA-256
 digests (a token is random and long, so a fast digest cannot be guessed back; a password may not be).
@@ -9,12 +10,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from .config import ALL_SCOPES
 from .keys import credentials_key
+
+READ, DELETE = "read", "delete"  # the scopes (server/config.py: Scope)
 
 # Other ways of signing in (the player's session cookie) register a checker here.
 SessionChecker = Callable[[web.Request], Awaitable[bool]]
@@ -67,24 +72,39 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def valid_token(request: web.Request, token: str) -> bool:
-    """Compares digests, each in constant time, and all of them: the answer's timing tells nothing."""
+def token_scopes(request: web.Request, token: str) -> frozenset[str] | None:
+    """The scopes of a known token, None for an unknown one. Compares digests, each in constant time,
+    and all of them: the answer's timing tells nothing."""
     digest = token_digest(token).encode()
-    matches = [hmac.compare_digest(digest, known.encode()) for known in request.app[credentials_key].api_token_digests]
-    return any(matches)
+    found = None
+    for known, scopes in request.app[credentials_key].token_scopes.items():
+        if hmac.compare_digest(digest, known.encode()):
+            found = scopes
+    return found
 
 
-async def is_authenticated(request: web.Request) -> bool:
+async def request_scopes(request: web.Request) -> frozenset[str] | None:
+    """What the request may do: its token's scopes, every scope for a signed-in session, None for neither."""
     token = bearer_token(request)
     if token is not None:
-        return valid_token(request, token)
+        return token_scopes(request, token)
     checker = request.app.get(session_checker_key)
-    return bool(checker and await checker(request))
+    return ALL_SCOPES if checker and await checker(request) else None
 
 
-async def require_auth(request: web.Request) -> None:
-    if not await is_authenticated(request):
+def missing_scope(scope: str) -> web.HTTPForbidden:
+    return web.HTTPForbidden(content_type="application/json", text=json.dumps({
+        "detail": f"this API token lacks the {scope!r} scope (auth.api_tokens: scopes); see docs/security.md",
+        "missing_scope": scope}))
+
+
+async def require_auth(request: web.Request, scope: str = READ) -> None:
+    """401 without a valid token or session; 403 naming ``scope`` for a token without it."""
+    scopes = await request_scopes(request)
+    if scopes is None:
         raise web.HTTPUnauthorized(
             text="authentication required: send Authorization: Bearer <API token>",
             headers={"WWW-Authenticate": 'Bearer realm="replayd"'},
         )
+    if scope not in scopes:
+        raise missing_scope(scope)

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable
 
 from .auth import generate_password, generate_token, hash_password, token_digest
-from .config import Config, ConfigError, ProjectConfig
+from .config import ALL_SCOPES, Config, ConfigError, ProjectConfig
 from .index import Index
 from .keys import Credentials, Projects
 
@@ -59,7 +59,9 @@ async def load_credentials(config: Config, index: Index) -> Credentials:
     admin_token_digest = await _generated_secret(index, TOKEN_KEY, generate_token, token_digest, shown_once)
     return Credentials(
         admin_password_hash=password_hash,
-        api_token_digests=frozenset([*map(token_digest, config.auth.api_tokens), admin_token_digest]),
+        # the generated admin token may do everything, as the admin signed in may
+        token_scopes={**{token_digest(t.token): t.granted for t in config.auth.api_tokens},
+                      admin_token_digest: ALL_SCOPES},
         secret_key=config.auth.secret_key or await index.meta_get_or_create(SECRET_KEY_KEY, _new_key),
         scrub_secret=await scrubbing_secret(config, index),
         shown_once=shown_once,

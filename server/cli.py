@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, load_config, unscoped_token_notes
 from .scrub_cli import add_scrub_parser
 
 # Each subcommand imports what it needs inside its function: a command starts without loading the
@@ -54,6 +54,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if problems:
         return _refuse(problems)
     setup_logging(config.server.log_format)
+    for note in unscoped_token_notes(config):
+        logging.getLogger("replayd").warning(note)
     app = create_app(config)
     print_banner_on_startup(app, _config_path(args))
     try:
@@ -89,6 +91,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"{args.path}: ok — {config.storage.backend} storage, index {config.index.display_url}, {projects}, "
         f"{rules}, retention {config.retention_days} days"
     )
+    for note in unscoped_token_notes(config):
+        print(f"note: {note}")
     return 0
 
 

@@ -14,8 +14,10 @@ from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, model_validator
 from pydantic_core import ErrorDetails
+
+from .search import SearchLimits
 
 ENV_PREFIX = "REPLAYD_"
 # Environment variables with this prefix that are not config fields (the second names the
@@ -23,6 +25,7 @@ ENV_PREFIX = "REPLAYD_"
 ENV_RESERVED = {"REPLAYD_CONFIG", "REPLAYD_TEST_POSTGRES_URL"}
 
 MiB = 1024 * 1024
+SEARCH = SearchLimits()  # the defaults
 
 
 class ConfigError(Exception):
@@ -106,8 +109,34 @@ class ProjectConfig(_Section):
     allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
 
 
+# What an API token may do: read (every GET of the API and the player's pages) and delete (a replay,
+# or every replay and error of a user). A signed-in session and the generated admin token may do both.
+Scope = Literal["read", "delete"]
+ALL_SCOPES: frozenset[str] = frozenset(get_args(Scope))
+
+
+class ApiToken(_Section):
+    """One of ``auth.api_tokens``: ``{token: ..., scopes: [read]}``, or the token alone (a string).
+
+    A token that lists no scopes has all of them: the rights every token had before tokens had scopes,
+    so an upgrade neither takes access away nor gives any; ``replayd serve`` and ``check-config`` say
+    so about each such token (``unscoped_token_notes``)."""
+
+    token: str = Field(min_length=1)
+    scopes: list[Scope] | None = Field(None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_token(cls, data: Any) -> Any:
+        return {"token": data} if isinstance(data, str) else data
+
+    @property
+    def granted(self) -> frozenset[str]:
+        return ALL_SCOPES if self.scopes is None else frozenset(self.scopes)
+
+
 class AuthConfig(_Section):
-    api_tokens: list[str] = Field(default_factory=list)
+    api_tokens: list[ApiToken] = Field(default_factory=list)
     # Generated on first start (shown once, kept as a hash) when unset; empty is refused, not "unset".
     admin_password: str | None = Field(None, min_length=1)
     # Signs session and remembered-browser cookies; generated and kept in the index when unset.
@@ -156,6 +185,19 @@ class LimitsConfig(_Section):
     # The replay list counts its matches up to here; past it the total reads "10000+". An exact count
     # of a million rows costs PostgreSQL up to a second, one that stops at 10,000 tens of ms.
     list_total_cap: int = Field(10_000, ge=1)
+    # One search (the API's query=, the list page's box): its characters, terms, parentheses nested in
+    # parentheses, and one value's characters (a LIKE pattern tried on every candidate row). The upper
+    # bounds keep the SQL within what both databases take (SQLite's parser stack ends at 34 levels of
+    # alternating AND and OR) and the request line (server/app.py) short.
+    max_search_characters: int = Field(SEARCH.characters, ge=1, le=10_000)
+    max_search_terms: int = Field(SEARCH.terms, ge=1, le=500)
+    max_search_nesting: int = Field(SEARCH.nesting, ge=0, le=30)
+    max_search_value_characters: int = Field(SEARCH.value_characters, ge=1, le=10_000)
+
+    @property
+    def search(self) -> SearchLimits:
+        return SearchLimits(characters=self.max_search_characters, terms=self.max_search_terms,
+                            nesting=self.max_search_nesting, value_characters=self.max_search_value_characters)
 
 
 class CompactionConfig(_Section):
@@ -312,6 +354,11 @@ def _semantic_problems(config: Config) -> list[str]:
         problems.append("index.pool_min_size: larger than index.pool_max_size")
     if config.compaction.chunk_bytes > config.compaction.max_chunk_bytes:
         problems.append("compaction.chunk_bytes: larger than compaction.max_chunk_bytes")
+    seen_tokens: dict[str, int] = {}
+    for i, api_token in enumerate(config.auth.api_tokens):
+        if api_token.token in seen_tokens:  # which scopes would hold? (the token itself is never printed)
+            problems.append(f"auth.api_tokens.{i}: the same token as auth.api_tokens.{seen_tokens[api_token.token]}")
+        seen_tokens.setdefault(api_token.token, i)
     if config.projects is not None:
         seen = set()
         for i, project in enumerate(config.projects):
@@ -321,6 +368,15 @@ def _semantic_problems(config: Config) -> list[str]:
             if not project.public_keys:
                 problems.append(f"projects.{i}.public_keys: at least one key is needed")
     return problems
+
+
+def unscoped_token_notes(config: Config) -> list[str]:
+    """One line per API token that lists no scopes: it may read and delete, as every token could
+    before tokens had scopes. Said at each start and by check-config, so that no one keeps delete
+    rights on a token without knowing."""
+    return [f"auth.api_tokens.{i}: lists no scopes, so it may read and delete (as before scopes existed); "
+            "write {token: ..., scopes: [read]} to make it read-only" for i, t in enumerate(config.auth.api_tokens)
+            if t.scopes is None]
 
 
 def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Config:

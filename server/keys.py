@@ -23,13 +23,14 @@ from .workers import WorkerPool
 class Credentials:
     """What sign-ins and API calls are checked against, and the keys (server/bootstrap.py).
 
-    The password and tokens are only hashes (server/auth.py); the two keys must stay usable, so the
-    index keeps them as they are (its file is 0600). ``shown_once`` maps the index key of a password
-    or token generated on this start to the secret itself, for the banner, which prints and forgets it.
+    The password and tokens are only hashes (server/auth.py), each token's digest mapped to its
+    scopes; the two keys must stay usable, so the index keeps them as they are (its file is 0600).
+    ``shown_once`` maps the index key of a password or token generated on this start to the secret
+    itself, for the banner, which prints and forgets it.
     """
 
     admin_password_hash: str
-    api_token_digests: frozenset[str]
+    token_scopes: dict[str, frozenset[str]]
     secret_key: str
     scrub_secret: str
     shown_once: dict[str, str] = field(default_factory=dict)

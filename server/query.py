@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .index import ReplayQuery
 from .index.records import SORT_KEYS
-from .search import SearchError, SearchNode, UserHasher, parse
+from .search import SearchError, SearchLimits, SearchNode, UserHasher, parse
 
 DEFAULT_SORT = "-started_at"
 
@@ -31,10 +31,10 @@ class SearchRefused(web.HTTPBadRequest):
         self.problem = str(error)
 
 
-def search(text: str, user_forms: UserHasher | None) -> SearchNode | None:
+def search(text: str, user_forms: UserHasher | None, limits: SearchLimits) -> SearchNode | None:
     """``query=``: the search language (server/search.py); a 400 naming the problem and its position."""
     try:
-        return parse(text, user_forms)
+        return parse(text, user_forms, limits)
     except SearchError as exc:
         raise SearchRefused(exc) from None
 
@@ -90,11 +90,11 @@ def query_date(query: Mapping[str, str], name: str, *, end_of_day: bool = False)
     return day.timestamp() + (86400 if end_of_day else 0)
 
 
-def replay_query(query: Mapping[str, str], user_forms: UserHasher | None = None) -> ReplayQuery:
+def replay_query(query: Mapping[str, str], user_forms: UserHasher | None, limits: SearchLimits) -> ReplayQuery:
     """The replay list's filters, search and order. Start times are Unix seconds (``started_after``,
     ``started_before``) or UTC days (``from``, ``to``, both inclusive: the list page's date inputs);
     when both name a bound, the narrower one holds. ``user_forms``: how the search's user values
-    may be stored (as given, hashed)."""
+    may be stored (as given, hashed); ``limits``: the config's ``limits.max_search_*``."""
     sort = query.get("sort") or DEFAULT_SORT
     if sort.lstrip("-") not in SORT_KEYS:
         raise _bad("sort", "one of " + ", ".join(SORT_KEYS) + " (prefix - for descending)")
@@ -111,5 +111,5 @@ def replay_query(query: Mapping[str, str], user_forms: UserHasher | None = None)
         started_before=min(before) if before else None,
         sort=sort.lstrip("-"),
         descending=sort.startswith("-"),
-        search=search(query.get("query", ""), user_forms),
+        search=search(query.get("query", ""), user_forms, limits),
     )

@@ -17,12 +17,24 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-MAX_QUERY = 2000  # characters of a search
-MAX_TERMS = 50
-MAX_DEPTH = 20  # parentheses inside parentheses: the parser and the SQL it becomes recurse per level
-MAX_VALUE = 500  # characters of one value
 MAX_COUNT = 1_000_000_000
 MAX_DURATION = 10 * 365 * 86400.0  # seconds: ten years is already absurd for a replay
+
+
+@dataclass(frozen=True, slots=True)
+class SearchLimits:
+    """How large a search may be; each is the config's ``limits.max_search_<name>`` (server/config.py),
+    which a refusal names."""
+
+    characters: int = 2000
+    terms: int = 50
+    # parentheses inside parentheses: the parser and the SQL it becomes recurse per level
+    nesting: int = 20
+    value_characters: int = 500  # one value: a LIKE pattern, matched against every candidate row
+
+
+def limit_key(name: str) -> str:
+    return f"limits.max_search_{name}"
 
 
 class SearchError(ValueError):
@@ -164,16 +176,18 @@ def tokenize(query: str) -> list[Token]:
 UserHasher = Callable[[str, str], list[str]]  # (field, value) -> stored forms to look for
 
 
-def parse(query: str, user_forms: UserHasher | None = None) -> SearchNode | None:
+def parse(query: str, user_forms: UserHasher | None = None, limits: SearchLimits = SearchLimits()) -> SearchNode | None:
     """The tree of ``query``; None when it is empty. SearchError names what is wrong and where."""
-    if len(query) > MAX_QUERY:
-        raise SearchError(f"the search is {len(query)} characters, over {MAX_QUERY}", MAX_QUERY)
+    if len(query) > limits.characters:
+        raise SearchError(f"the search is {len(query)} characters, over {limits.characters} "
+                          f"({limit_key('characters')})", limits.characters)
     tokens = tokenize(query)
     if not tokens:
         return None
-    if sum(t.kind == "TERM" for t in tokens) > MAX_TERMS:
-        raise SearchError(f"the search has more than {MAX_TERMS} terms", tokens[-1].position)
-    parser = _Parser(tokens, len(query), user_forms)
+    if sum(t.kind == "TERM" for t in tokens) > limits.terms:
+        raise SearchError(f"the search has more than {limits.terms} terms ({limit_key('terms')})",
+                          tokens[-1].position)
+    parser = _Parser(tokens, len(query), user_forms, limits)
     node = parser.expression()
     if parser.i < len(tokens):
         t = tokens[parser.i]
@@ -183,11 +197,12 @@ def parse(query: str, user_forms: UserHasher | None = None) -> SearchNode | None
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token], end: int, user_forms: UserHasher | None) -> None:
+    def __init__(self, tokens: list[Token], end: int, user_forms: UserHasher | None, limits: SearchLimits) -> None:
         self.tokens = tokens
         self.i = 0
         self.end = end
         self.user_forms = user_forms
+        self.limits = limits
         self.depth = 0
 
     def peek(self) -> Token | None:
@@ -198,7 +213,7 @@ class _Parser:
         while (t := self.peek()) is not None and t.kind == "OR":
             self.i += 1
             children.append(self.conjunction())
-        return children[0] if len(children) == 1 else BoolNode("OR", tuple(children))
+        return _group("OR", children)
 
     def conjunction(self) -> SearchNode:
         children = [self.primary()]
@@ -206,15 +221,16 @@ class _Parser:
             if t.kind == "AND":
                 self.i += 1
             children.append(self.primary())
-        return children[0] if len(children) == 1 else BoolNode("AND", tuple(children))
+        return _group("AND", children)
 
     def primary(self) -> SearchNode:
         t = self.peek()
         if t is None:
             raise SearchError("the search ends where a term was expected", self.end)
         if t.kind == "(":
-            if self.depth == MAX_DEPTH:
-                raise SearchError(f"parentheses nest more than {MAX_DEPTH} deep", t.position)
+            if self.depth == self.limits.nesting:
+                raise SearchError(f"parentheses nest more than {self.limits.nesting} deep ({limit_key('nesting')})",
+                                  t.position)
             self.i += 1
             self.depth += 1
             node = self.expression()
@@ -248,8 +264,9 @@ class _Parser:
         value_at += raw.startswith('"')  # positions inside the value count from after the quote
         if value == "":
             raise SearchError(f"{spec.name} needs a value", value_at)
-        if len(value) > MAX_VALUE:
-            raise SearchError(f"{spec.name}'s value is over {MAX_VALUE} characters", value_at)
+        if len(value) > self.limits.value_characters:
+            raise SearchError(f"{spec.name}'s value is over {self.limits.value_characters} characters "
+                              f"({limit_key('value_characters')})", value_at)
         if spec.kind == "number":
             return Cond(spec, op, negated, position, number=_number(spec, value, value_at))
         if op != ":":
@@ -260,6 +277,15 @@ class _Parser:
             forms = [value] if "*" in value or self.user_forms is None else self.user_forms(spec.column, value)
             return Cond(spec, op, negated, position, text=value, alternatives=tuple(dict.fromkeys(forms)))
         return Cond(spec, op, negated, position, text=value)
+
+
+def _group(op: str, children: list[SearchNode]) -> SearchNode:
+    """``children`` joined by ``op``; a parenthesised group of the same operator joins them too
+    (``a (b c)`` is ``a b c``), so the tree, and the SQL it becomes, nest only where AND and OR alternate."""
+    flat: list[SearchNode] = []
+    for child in children:
+        flat.extend(child.children if isinstance(child, BoolNode) and child.op == op else (child,))
+    return flat[0] if len(flat) == 1 else BoolNode(op, tuple(flat))
 
 
 def _unquote(raw: str, position: int) -> str:

@@ -13,7 +13,7 @@ import pytest
 from replayd.server.app import create_app
 from replayd.server.keys import config_key, index_key
 from replayd.server.retention import sweep_expired
-from tests.harness import ON_BOTH_INDEXES, make_config, without_digest
+from tests.harness import API_TOKEN, ON_BOTH_INDEXES, make_config, without_digest
 from tests.test_ingest import AUTH, T0, error_envelope, error_event, get, post, rid, segment_envelope
 
 PATHS = [
@@ -39,6 +39,35 @@ async def test_delete_needs_a_token(client):
     await post(client, segment_envelope(replay_id, 0))
     assert (await client.delete(f"/api/0/projects/1/replays/{replay_id}/")).status == 401
     assert (await get(client, f"/api/0/projects/1/replays/{replay_id}/"))["segment_count"] == 1
+
+
+READER, DELETER = "reader-token-0123456789", "deleter-token-0123456789"
+# the test config's bare token (no scopes listed: read and delete, as before scopes), a read-only
+# token and a delete-only one (an erasure job's)
+SCOPED_TOKENS = [API_TOKEN, {"token": READER, "scopes": ["read"]}, {"token": DELETER, "scopes": ["delete"]}]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_token_reads_and_deletes_only_with_those_scopes(aiohttp_client, tmp_path):
+    client = await aiohttp_client(create_app(make_config(tmp_path, auth={"api_tokens": SCOPED_TOKENS})))
+    replay_id = rid()
+    await post(client, segment_envelope(replay_id, 0))
+    path = f"/api/0/projects/1/replays/{replay_id}/"
+    assert (await client.get(path, headers=bearer(READER))).status == 200
+    refused = await client.delete(path, headers=bearer(READER))
+    assert refused.status == 403
+    assert await refused.json() == {"missing_scope": "delete", "detail": "this API token lacks the 'delete' scope "
+                                    "(auth.api_tokens: scopes); see docs/security.md"}
+    for read in [*PATHS, path, "/projects/1/replays"]:  # the API and the player's pages
+        response = await client.get(read, headers=bearer(DELETER))
+        assert response.status == 403, read
+        assert (await response.json())["missing_scope"] == "read"
+    assert (await get(client, path))["segment_count"] == 1  # nothing deleted so far
+    assert (await client.delete(path, headers=bearer(DELETER))).status == 200
+    assert (await client.get(path, headers=bearer(API_TOKEN))).status == 404
 
 
 @ON_BOTH_INDEXES

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from replayd.server.config import ConfigError, load_config
+from replayd.server.config import ConfigError, load_config, unscoped_token_notes
 
 
 def write(tmp_path: Path, data) -> Path:
@@ -62,7 +62,7 @@ def test_environment_overrides_file_values(tmp_path):
     assert config.server.port == 9000
     assert config.retention_days == 7
     assert config.limits.max_envelope_bytes == 1024
-    assert config.auth.api_tokens == ["one", "two"]
+    assert [t.token for t in config.auth.api_tokens] == ["one", "two"]
     assert config.storage.prefix == "replays/"
 
 
@@ -85,7 +85,7 @@ def test_other_fields_parse_the_variable_by_their_type():
     assert config.server.port == 8080 and config.server.shutdown_timeout == 2.5
     assert config.server.log_format == "json"
     assert [str(n) for n in config.server.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
-    assert config.auth.api_tokens == ["12345678", "on", "null"]
+    assert [t.token for t in config.auth.api_tokens] == ["12345678", "on", "null"]
     assert config.auth.secret_key == "k3y"
 
 
@@ -128,6 +128,31 @@ def test_projects_need_keys_and_unique_ids(tmp_path):
     assert problems_of(write(tmp_path, {"projects": [{"name": "x"}]})) == ["projects.0.id: field required"]
 
 
+def test_api_tokens_are_bare_or_list_their_scopes(tmp_path):
+    config = load_config(write(tmp_path, {"auth": {"api_tokens": [
+        "old-token", {"token": "reader", "scopes": ["read"]}, {"token": "both", "scopes": ["read", "delete"]}]}}),
+        environ={})
+    assert [(t.token, t.granted) for t in config.auth.api_tokens] == [
+        ("old-token", {"read", "delete"}), ("reader", {"read"}), ("both", {"read", "delete"})]
+    # the one without scopes is named at start and by check-config: it may delete
+    assert [note.split(":")[0] for note in unscoped_token_notes(config)] == ["auth.api_tokens.0"]
+    environ = {"REPLAYD_AUTH__API_TOKENS": "[{token: abc, scopes: [read]}]"}
+    assert load_config(None, environ=environ).auth.api_tokens[0].granted == {"read"}
+
+
+def test_bad_api_tokens_name_the_entry_never_the_token(tmp_path):
+    def problems(tokens: list) -> list[str]:
+        return problems_of(write(tmp_path, {"auth": {"api_tokens": tokens}}))
+
+    assert problems([{"token": "t", "scopes": ["write"]}]) == [
+        "auth.api_tokens.0.scopes.0: Input should be 'read' or 'delete'"]
+    assert problems([{"token": "t", "scopes": []}]) == [
+        "auth.api_tokens.0.scopes: List should have at least 1 item after validation, not 0"]
+    assert problems([{"scopes": ["read"]}]) == ["auth.api_tokens.0.token: field required"]
+    assert problems(["secret-one", {"token": "secret-one", "scopes": ["read"]}]) == [
+        "auth.api_tokens.1: the same token as auth.api_tokens.0"]
+
+
 def test_not_yaml_or_not_a_mapping(tmp_path):
     assert "not valid YAML" in problems_of(write(tmp_path, "server: [unclosed"))[0]
     assert "must be a mapping" in problems_of(write(tmp_path, "- a\n- b\n"))[0]
@@ -143,6 +168,15 @@ def test_check_config_accepts_a_good_file(tmp_path):
     result = run_cli("check-config", str(write(tmp_path, {"server": {"port": 9000}})))
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.strip().splitlines()) == 1 and "ok" in result.stdout
+
+
+def test_check_config_notes_each_token_without_scopes(tmp_path):
+    result = run_cli("check-config", str(write(tmp_path, {"auth": {"api_tokens": [
+        {"token": "reader", "scopes": ["read"]}, "old-token"]}})))
+    assert result.returncode == 0, result.stderr
+    _, note = result.stdout.strip().splitlines()
+    assert note.startswith("note: auth.api_tokens.1: lists no scopes, so it may read and delete")
+    assert "old-token" not in result.stdout
 
 
 def test_check_config_refuses_with_exit_2_and_one_line_per_problem(tmp_path):

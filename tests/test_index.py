@@ -1028,6 +1028,12 @@ async def test_clicks_are_searched_by_element_text_selector_and_frustration(inde
     assert await searched(index, "click.tag:button") == [rid(1)]
     assert await searched(index, "click.class:primary") == [rid(1)]
     assert await searched(index, "click.class:prim") == []
+    # any case for ASCII letters, exact or from a literal start (an index range on SQLite)
+    assert await searched(index, "click.tag:BUTTON") == [rid(1)]
+    assert await searched(index, "click.class:PRIM*") == await searched(index, "click.class:*MAR*") == [rid(1)]
+    assert await searched(index, "click.label:p*") == [rid(1)]
+    assert await searched(index, "click.selector:BUTTON#PAY") == [rid(1)]
+    assert await searched(index, "click.selector:.Link") == [rid(2)]
     assert await searched(index, "click.testid:go OR click.id:pay") == [rid(1), rid(2)]
     assert await searched(index, 'click.selector:button#pay.btn[aria-label="Pay"]') == [rid(1)]
     assert await searched(index, "click.selector:a.link[data-testid=go]") == [rid(2)]
@@ -1046,6 +1052,32 @@ async def test_clicks_are_searched_by_element_text_selector_and_frustration(inde
     assert await searched(index, "activity:>1") == [rid(1), rid(3)]
     replay = await index.get_replay(P, rid(1))
     assert (replay.dead_click_count, replay.url_count, replay.activity) == (1, 2, 3)
+
+
+async def stored_click_values(index) -> list[tuple]:
+    """What the click_values table holds, in order (the backend's own connection)."""
+    sql = "SELECT project_id, replay_id, field, value FROM click_values ORDER BY 1, 2, 3, 4"
+    if isinstance(index, PostgresIndex):
+        return [tuple(r) for r in await index.pool.fetch(sql)]
+    return index.db.execute(sql).fetchall()
+
+
+async def test_click_values_are_written_with_the_clicks_rebuilt_by_the_migration_and_deleted_with_the_replay(index):
+    from replayd.server.index.click_values import POSTGRES_FROM_CLICKS, SQLITE_FROM_CLICKS
+
+    await click_fixture(index)
+    written = await stored_click_values(index)
+    assert [(r[1], r[2], r[3]) for r in written if r[1] == rid(2)] == [
+        (rid(2), "classes", "link"), (rid(2), "tag", "a"), (rid(2), "testid", "go")]
+    assert {r[3] for r in written if r[2] == "classes"} == {"btn", "primary", "link"}  # a class a row
+    # the migration that adds the table fills it from the clicks already stored: the same rows
+    if isinstance(index, PostgresIndex):
+        await index.pool.execute("DELETE FROM click_values; " + POSTGRES_FROM_CLICKS)
+    else:
+        index.db.executescript("DELETE FROM click_values; " + SQLITE_FROM_CLICKS)
+    assert await stored_click_values(index) == written
+    await index.delete_replay(P, rid(1))  # a label or title may name someone: none is left behind
+    assert {r[1] for r in await stored_click_values(index)} == {rid(2)}
 
 
 async def test_search_sorts_by_counts_and_finds_where_to_open(index):

@@ -117,13 +117,63 @@ async def test_searches_find_exactly_the_replays_and_open_at_the_click(client):
     ({"query": "click.tag:button AND"}, "position 20"),
     ({"query": "clik.tag:a"}, "unknown field 'clik.tag'"),
     ({"query": "count_errors:>-1"}, "negative"),
-    ({"query": "(" * 300 + "url:a" + ")" * 300}, "parentheses nest"),  # was a RecursionError: a 500
+    ({"query": "(" * 300 + "url:a" + ")" * 300}, "parentheses nest more than 20 deep (limits.max_search_nesting)"),
     ({"sort": "-colour"}, "sort must be one of"),
 ])
 async def test_bad_searches_are_400_naming_the_problem(client, params, words):
     response = await client.get("/api/0/projects/1/replays/", params=params, headers=AUTH)
     assert response.status == 400
     assert words in (await response.json())["detail"]
+
+
+SMALL_LIMITS = {"max_search_characters": 40, "max_search_terms": 2, "max_search_nesting": 1,
+                "max_search_value_characters": 5}
+
+
+@pytest.mark.parametrize(("query", "words"), [
+    ("url:" + "a" * 40, "the search is 44 characters, over 40 (limits.max_search_characters)"),
+    ("url:a url:b url:c", "more than 2 terms (limits.max_search_terms)"),
+    ("((url:a))", "nest more than 1 deep (limits.max_search_nesting)"),
+    ("url:abcdef", "url's value is over 5 characters (limits.max_search_value_characters)"),
+])
+async def test_search_limits_are_the_configs_and_a_refusal_names_its_key(aiohttp_client, tmp_path, query, words):
+    client = await aiohttp_client(create_app(make_config(tmp_path, limits=SMALL_LIMITS)))
+    response = await client.get("/api/0/projects/1/replays/", params={"query": query}, headers=AUTH)
+    assert response.status == 400
+    assert words in (await response.json())["detail"]
+    assert await search(client, "(url:abcde url:b)") == []  # within every limit
+
+
+@ON_BOTH_INDEXES
+async def test_the_largest_search_the_config_allows_runs(aiohttp_client, tmp_path, index_url):
+    """Each limit at the highest value the config takes: the parser's and the SQL's recursion, and the
+    parameters the terms bind, stay within what both databases take."""
+    limits = {"max_search_characters": 10_000, "max_search_terms": 500, "max_search_nesting": 30,
+              "max_search_value_characters": 10_000}
+    client = await aiohttp_client(create_app(make_config(tmp_path, limits=limits, index={"url": index_url})))
+    jane, _, decoy = await ingest_three(client)
+    kinds = ["!click.id:b{i}", "!user.email:j{i}", "count_errors:<{i}9", "!click.selector:b.c{i}[role=r]",
+             "!click.textContent:*{i}*"]
+    query = " ".join([nested_search(30), *(kinds[i % len(kinds)].format(i=i) for i in range(438)),
+                      "!url:" + "*b" * 20])
+    assert 9_000 < len(query) <= 10_000, len(query)
+    assert {r["replay_id"] for r in await search(client, query)} == {jane, decoy}
+
+
+def nested_search(depth: int) -> str:
+    """``depth`` parentheses, AND and OR alternating (the deepest SQL a nesting makes), a click term
+    innermost; it finds every replay with a /pay URL."""
+    nested = "!click.selector:b.c[role=r][title=t]"
+    for i in range(depth):
+        nested = f"(url:*pay* OR url:{i} {nested})"
+    return nested
+
+
+@ON_BOTH_INDEXES
+async def test_a_search_nested_as_deep_as_the_default_limit_runs(client):
+    """Was a 500 on SQLite from 11 levels ("parser stack overflow")."""
+    jane, _, decoy = await ingest_three(client)
+    assert {r["replay_id"] for r in await search(client, nested_search(20))} == {jane, decoy}
 
 
 async def test_the_list_page_shows_a_search_error(client):
@@ -151,6 +201,21 @@ async def test_erasing_a_user_through_the_api_leaves_the_others(client, config):
     (audit,) = await client.app[index_key].audit_log()
     assert audit["action"] == "erase-user-email" and audit["detail"] == {"replays": 1, "errors": 1, "blobs": 3}
     assert JANE not in json.dumps(audit) and audit["actor"].startswith("api-token:")
+
+
+async def test_erasing_takes_a_token_with_the_delete_scope(aiohttp_client, tmp_path):
+    from tests.test_api import DELETER, READER, SCOPED_TOKENS, bearer
+
+    client = await aiohttp_client(create_app(make_config(tmp_path, auth={"api_tokens": SCOPED_TOKENS})))
+    jane, bob, decoy = await ingest_three(client)
+    refused = await client.post("/api/0/projects/1/users/erase/", json={"email": JANE}, headers=bearer(READER))
+    assert refused.status == 403 and (await refused.json())["missing_scope"] == "delete"
+    assert "'delete' scope" in (await refused.json())["detail"]
+    assert {r["replay_id"] for r in await search(client, "")} == {jane, bob, decoy}
+    assert await client.app[index_key].audit_log() == []
+    response = await client.post("/api/0/projects/1/users/erase/", json={"email": JANE}, headers=bearer(DELETER))
+    assert response.status == 200 and (await response.json())["erased"]["replays"] == 1
+    assert {r["replay_id"] for r in await search(client, "")} == {bob, decoy}
 
 
 @ON_BOTH_INDEXES

@@ -34,11 +34,12 @@ def banner_value(text: str, label: str) -> str:
 
 
 @contextlib.contextmanager
-def serving(cwd: Path) -> Iterator[tuple[str, Path]]:
-    """``replayd serve`` on the embedded defaults in ``cwd``; yields its URL and output file."""
+def serving(cwd: Path, **overrides: str) -> Iterator[tuple[str, Path]]:
+    """``replayd serve`` on the embedded defaults (and ``REPLAYD_*`` ``overrides``) in ``cwd``; yields
+    its URL and output file."""
     port, log_path = free_port(), cwd / "out.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPLAYD_")}
-    env.update(PYTHONUNBUFFERED="1", REPLAYD_SERVER__PORT=str(port))
+    env.update(PYTHONUNBUFFERED="1", REPLAYD_SERVER__PORT=str(port), **overrides)
     log_path.write_text("")
     with log_path.open("ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "replayd.server.cli", "serve"], cwd=cwd, env=env,
@@ -84,11 +85,14 @@ def test_generated_password_and_token_are_printed_on_the_first_start_only(tmp_pa
     token = banner_value(first, r"API token \(Authorization: Bearer\):")
     assert len(password) >= 12 and token.startswith("rpd_")
 
-    with serving(tmp_path) as (url, log):
+    with serving(tmp_path, REPLAYD_AUTH__API_TOKENS="[old-token-0123]") as (url, log):
         second = log.read_text()
         assert api_status(url, token) == 200  # still the token, though not shown again
     assert password not in second and token not in second
     assert "replayd rotate admin-password" in second and "replayd rotate api-token" in second
+    # a token listing no scopes may delete: said at each start, by its place, never the token
+    assert "auth.api_tokens.0: lists no scopes, so it may read and delete" in second
+    assert "old-token-0123" not in second
 
     db_path = tmp_path / "var" / "replayd.sqlite3"
     kept = meta(db_path)
@@ -175,6 +179,10 @@ async def test_rotate_replaces_the_generated_password_token_and_cookie_key(aioht
     for token, status in ((old_token, 401), (new_token, 200)):
         response = await client.get("/api/0/projects/1/replays/", headers={"Authorization": f"Bearer {token}"})
         assert response.status == status, token
+    # the generated admin token has every scope: it may delete (404: no such replay, not 403)
+    response = await client.delete("/api/0/projects/1/replays/0123456789abcdef0123456789abcdef/",
+                                   headers={"Authorization": f"Bearer {new_token}"})
+    assert response.status == 404
 
 
 def test_rotate_refuses_a_secret_the_config_sets(tmp_path):

@@ -155,6 +155,21 @@ def make_site() -> Any:
         site.close()
 
 
+@pytest.fixture
+def open_page(start_server, make_site, browser) -> Callable[..., tuple[RunningServer | None, Site, Any]]:
+    """What most tests start with: replayd (none with ``server=False``), the test pages with the
+    snippet's ``options``, and a page in a browser context of its own. The test closes
+    ``page.context`` itself, before reading what the page sent (closing it fires pagehide)."""
+
+    def open_(server: bool = True, snippet_url: str | None = None,
+              **options: Any) -> tuple[RunningServer | None, Site, Any]:
+        running = start_server() if server else None
+        site = make_site(running, snippet_url, **options)
+        return running, site, browser.new_context().new_page()
+
+    return open_
+
+
 # --- what the page sent ---------------------------------------------------------------------
 
 class Uploads:
@@ -276,11 +291,8 @@ def test_stack_parser_with_real_stacks_of_three_browsers() -> None:
 
 # --- the whole story: two pages, typing, clicks, a request, an error ----------------------------
 
-def test_session_across_pages_with_an_error(start_server, make_site, browser) -> None:
-    server = start_server()
-    site = make_site(server, **FAST)
-    context = browser.new_context()
-    page = context.new_page()
+def test_session_across_pages_with_an_error(open_page) -> None:
+    server, site, page = open_page(**FAST)
     errors = page_errors(page)
     uploads = Uploads(page)
     try:
@@ -300,7 +312,7 @@ def test_session_across_pages_with_an_error(start_server, make_site, browser) ->
         assert flush(page)
         assert page.text_content("#clicks") == "2"
     finally:
-        context.close()
+        page.context.close()
     assert len(errors) == 1 and "Cannot read properties of undefined" in errors[0]  # the page's own error only
 
     # What the browser sent: masked on the client, plain fetches without a preflight-triggering type.
@@ -365,11 +377,8 @@ def test_session_across_pages_with_an_error(start_server, make_site, browser) ->
     assert inputs and all(set(t) <= {"*"} for t in inputs)
 
 
-def test_unhandled_rejection_becomes_an_error_event(start_server, make_site, browser) -> None:
-    server = start_server()
-    site = make_site(server, **FAST)
-    context = browser.new_context()
-    page = context.new_page()
+def test_unhandled_rejection_becomes_an_error_event(open_page) -> None:
+    server, site, page = open_page(**FAST)
     uploads = Uploads(page)
     try:
         rid = start_snippet(page, site.url + "/checkout.html")
@@ -377,7 +386,7 @@ def test_unhandled_rejection_becomes_an_error_event(start_server, make_site, bro
         page.evaluate("replayd.captureException('a plain string')")
         assert flush(page)
     finally:
-        context.close()
+        page.context.close()
     values = [json.loads(p)["exception"]["values"][0] for _, p in uploads.items("event")]
     by_type = {v["type"]: v for v in values}
     assert by_type["RangeError"]["value"] == "payment postponed"
@@ -390,11 +399,8 @@ def test_unhandled_rejection_becomes_an_error_event(start_server, make_site, bro
 
 # --- reliability ------------------------------------------------------------------------------
 
-def test_no_segment_lost_while_replayd_is_down_for_20_s(start_server, make_site, browser) -> None:
-    server = start_server()
-    site = make_site(server, snippet_url="/replayd.js", **FAST)  # the snippet stays reachable
-    context = browser.new_context()
-    page = context.new_page()
+def test_no_segment_lost_while_replayd_is_down_for_20_s(open_page) -> None:
+    server, site, page = open_page(snippet_url="/replayd.js", **FAST)  # the snippet stays reachable
     errors = page_errors(page)
     uploads = Uploads(page)
     try:
@@ -417,7 +423,7 @@ def test_no_segment_lost_while_replayd_is_down_for_20_s(start_server, make_site,
         server.start()
         assert flush(page, 20_000)
     finally:
-        context.close()
+        page.context.close()
     assert errors == []
     sent = sorted({n for n, _ in uploads.recordings()})
     assert len(sent) >= 10, sent
@@ -427,13 +433,10 @@ def test_no_segment_lost_while_replayd_is_down_for_20_s(start_server, make_site,
         assert isinstance(segment(server, rid, n), list)
 
 
-def test_pagehide_sends_pending_data_and_big_segments_move_to_the_next_page(start_server, make_site, browser) -> None:
+def test_pagehide_sends_pending_data_and_big_segments_move_to_the_next_page(open_page) -> None:
     """With a long flush interval only pagehide flushes: small bodies go with keepalive, a first
     segment far over the 64 KB keepalive limit waits in sessionStorage for the next page of the tab."""
-    server = start_server()
-    site = make_site(server, **{**FAST, "flush-interval-ms": 60_000})
-    context = browser.new_context()
-    page = context.new_page()
+    server, site, page = open_page(**{**FAST, "flush-interval-ms": 60_000})
     uploads = Uploads(page)
     try:
         rid = start_snippet(page, site.url + "/big.html")
@@ -443,7 +446,7 @@ def test_pagehide_sends_pending_data_and_big_segments_move_to_the_next_page(star
         page.click("#ping")
         assert flush(page)
     finally:
-        context.close()
+        page.context.close()
     ids = segment_ids(server, rid)
     assert ids == list(range(len(ids))) and len(ids) >= 2
     first = json.dumps(segment(server, rid, 0))
@@ -451,28 +454,22 @@ def test_pagehide_sends_pending_data_and_big_segments_move_to_the_next_page(star
     assert max(len(body) for body in uploads.bodies) > 64 * 1024
 
 
-def test_closing_the_tab_sends_the_last_segment(start_server, make_site, browser) -> None:
-    server = start_server()
-    site = make_site(server, **{**FAST, "flush-interval-ms": 60_000})
-    context = browser.new_context()
-    page = context.new_page()
+def test_closing_the_tab_sends_the_last_segment(open_page) -> None:
+    server, site, page = open_page(**{**FAST, "flush-interval-ms": 60_000})
     try:
         rid = start_snippet(page, site.url + "/shop.html")
         page.click("#add")
         page.close(run_before_unload=True)  # only pagehide / visibilitychange can send this segment now
         wait_until(lambda: replays(server), 20, "the last upload")
     finally:
-        context.close()
+        page.context.close()
     assert segment_ids(server, rid) == [0]
     assert any(e["type"] == 2 for e in segment(server, rid, 0))
 
 
 @pytest.mark.parametrize("size", ["small", "big"])
-def test_pagehide_keepalive_stays_within_the_64_kb_budget(start_server, make_site, browser, size: str) -> None:
-    server = start_server()
-    site = make_site(server, **{**FAST, "flush-interval-ms": 60_000})
-    context = browser.new_context()
-    page = context.new_page()
+def test_pagehide_keepalive_stays_within_the_64_kb_budget(open_page, size: str) -> None:
+    _, site, page = open_page(**{**FAST, "flush-interval-ms": 60_000})
     try:
         start_snippet(page, site.url + f"/spy.html?{size}")
         page.click("#add")
@@ -480,7 +477,7 @@ def test_pagehide_keepalive_stays_within_the_64_kb_budget(start_server, make_sit
         calls = [c for c in page.evaluate("window.fetchCalls") if "/envelope/" in c["url"]]
         saved = page.evaluate("JSON.parse(sessionStorage.getItem('replayd:queue'))")
     finally:
-        context.close()
+        page.context.close()
     assert [entry["seg"] for entry in saved] == [0]  # kept for the tab's next page either way
     if size == "small":
         kept = [c for c in calls if c["keepalive"]]  # (the page lives on, so the queue sends it normally too)
@@ -489,13 +486,10 @@ def test_pagehide_keepalive_stays_within_the_64_kb_budget(start_server, make_sit
         assert not [c for c in calls if c["keepalive"]]
 
 
-def test_hidden_page_uploads_with_keepalive_once(start_server, make_site, browser) -> None:
+def test_hidden_page_uploads_with_keepalive_once(open_page) -> None:
     """When the page is hidden (the last event a mobile browser may fire) the segment is cut and sent
     with keepalive, so the request outlives a frozen or closed page; it is sent once, not twice."""
-    server = start_server()
-    site = make_site(server, **{**FAST, "flush-interval-ms": 60_000})
-    context = browser.new_context()
-    page = context.new_page()
+    server, site, page = open_page(**{**FAST, "flush-interval-ms": 60_000})
     try:
         rid = start_snippet(page, site.url + "/spy.html?small")
         page.click("#add")
@@ -511,18 +505,15 @@ def test_hidden_page_uploads_with_keepalive_once(start_server, make_site, browse
         # Read while the page lives: closing it may cut one more segment (pagehide), which is not a re-send.
         stored = segment_ids(server, rid)
     finally:
-        context.close()
+        page.context.close()
     assert [c["keepalive"] for c in calls] == [False, True]
     assert stored == [0, 1]
 
 
-def test_host_page_unaffected_when_replayd_is_down(start_server, make_site, browser) -> None:
-    server = start_server()
-    site = make_site(server, snippet_url=None, **FAST)
+def test_host_page_unaffected_when_replayd_is_down(open_page, make_site) -> None:
+    server, site, page = open_page(snippet_url=None, **FAST)
     site_with_local_snippet = make_site(server, snippet_url="/replayd.js", **FAST)
     server.stop()
-    context = browser.new_context()
-    page = context.new_page()
     errors = page_errors(page)
     try:
         # The snippet itself unreachable (served by replayd): the page works.
@@ -540,7 +531,7 @@ def test_host_page_unaffected_when_replayd_is_down(start_server, make_site, brow
         page.wait_for_function("document.getElementById('pong').textContent === '7'")
         assert page.evaluate("replayd.flush(1500)") is False
     finally:
-        context.close()
+        page.context.close()
     assert errors == []
 
 
@@ -688,15 +679,12 @@ def test_segments_are_deflated_or_plain_json_without_compression_stream(start_se
                for c in crumbs)
 
 
-def test_page_restored_from_the_back_forward_cache_continues_the_tabs_replay(start_server, make_site, browser) -> None:
+def test_page_restored_from_the_back_forward_cache_continues_the_tabs_replay(open_page) -> None:
     """A page restored from the back/forward cache must not reuse segment ids that the tab's later
     pages sent, and must start with a full snapshot (the replay last showed those pages' DOM).
     Headless Chromium under Playwright does not restore pages from the cache, so the test sets
     the tab's session as a later page leaves it and fires the ``pageshow`` event the browser fires."""
-    server = start_server()
-    site = make_site(server, **FAST)
-    context = browser.new_context()
-    page = context.new_page()
+    _, site, page = open_page(**FAST)
     errors = page_errors(page)
     uploads = Uploads(page)
     try:
@@ -716,18 +704,15 @@ def test_page_restored_from_the_back_forward_cache_continues_the_tabs_replay(sta
         assert flush(page)
         assert page.evaluate("replayd.getReplayId()") == rid
     finally:
-        context.close()
+        page.context.close()
     assert errors == []
     resumed = uploads.recordings()[before:]
     assert resumed and [n for n, _ in resumed] == list(range(later, later + len(resumed)))
     assert playable(json.loads(resumed[0][1]))
 
 
-def test_stop_ends_recording_and_error_capture(start_server, make_site, browser) -> None:
-    server = start_server()
-    site = make_site(server, **FAST)
-    context = browser.new_context()
-    page = context.new_page()
+def test_stop_ends_recording_and_error_capture(open_page) -> None:
+    server, site, page = open_page(**FAST)
     uploads = Uploads(page)
     try:
         rid = start_snippet(page, site.url + "/checkout.html")
@@ -741,18 +726,15 @@ def test_stop_ends_recording_and_error_capture(start_server, make_site, browser)
         page.wait_for_timeout(1500)  # more than a flush interval
         assert flush(page)
     finally:
-        context.close()
+        page.context.close()
     assert sent >= 1 and len(uploads.bodies) == sent  # what was queued went; nothing after stop()
     assert uploads.items("event") == []
     assert segment_ids(server, rid) == [0]
 
 
-def test_block_and_mask_selectors_and_ignore_class(start_server, make_site, browser) -> None:
-    server = start_server()
-    site = make_site(server, **FAST, **{"block-selector": "#promo", "mask-text-selector": ".fineprint",
+def test_block_and_mask_selectors_and_ignore_class(open_page) -> None:
+    server, site, page = open_page(**FAST, **{"block-selector": "#promo", "mask-text-selector": ".fineprint",
                                         "mask-all-inputs": "false"})
-    context = browser.new_context()
-    page = context.new_page()
     uploads = Uploads(page)
     try:
         rid = start_snippet(page, site.url + "/options.html")
@@ -761,7 +743,7 @@ def test_block_and_mask_selectors_and_ignore_class(start_server, make_site, brow
         page.click("#save")
         assert flush(page)
     finally:
-        context.close()
+        page.context.close()
     sent = b"".join(data for _, data in uploads.recordings())
     assert b"SELECTOR-BLOCKED" not in sent and b"GARDEN50" not in sent  # blockSelector: not serialised
     assert b"SELECTOR-MASKED" not in sent and b"terms and conditions" not in sent  # maskTextSelector
@@ -770,13 +752,10 @@ def test_block_and_mask_selectors_and_ignore_class(start_server, make_site, brow
     assert "leave at the door" in inputs  # maskAllInputs: false lets other inputs through
 
 
-def test_snippet_loaded_twice_records_once_and_runs_queued_calls(start_server, make_site, browser) -> None:
+def test_snippet_loaded_twice_records_once_and_runs_queued_calls(open_page) -> None:
     """Two script tags (a tag manager and a hard-coded one): one recorder, one set of breadcrumbs;
     calls queued in window.replayd.q before the script arrived are run."""
-    server = start_server()
-    site = make_site(server, **FAST)
-    context = browser.new_context()
-    page = context.new_page()
+    server, site, page = open_page(**FAST)
     errors = page_errors(page)
     uploads = Uploads(page)
     try:
@@ -786,7 +765,7 @@ def test_snippet_loaded_twice_records_once_and_runs_queued_calls(start_server, m
         page.wait_for_timeout(1500)  # a flush interval: a second recorder would have sent its segment by now
         assert flush(page)
     finally:
-        context.close()
+        page.context.close()
     assert errors == []
     sent = [n for n, _ in uploads.recordings()]
     assert sent == list(range(len(sent))) and sent  # no segment id sent twice
@@ -799,12 +778,10 @@ def test_snippet_loaded_twice_records_once_and_runs_queued_calls(start_server, m
     assert segment_ids(server, rid) == sent
 
 
-def test_logging_a_big_object_reads_little_of_it(make_site, browser) -> None:
+def test_logging_a_big_object_reads_little_of_it(open_page) -> None:
     """console.warn(store) with a huge store: the breadcrumb describes it from its first values and
     the page's getters run at most a hundred times."""
-    site = make_site(None, snippet_url="/replayd.js", **FAST)
-    context = browser.new_context()
-    page = context.new_page()
+    _, site, page = open_page(server=False, snippet_url="/replayd.js", **FAST)
     uploads = Uploads(page)
     try:
         start_snippet(page, site.url + "/shop.html")
@@ -820,7 +797,7 @@ def test_logging_a_big_object_reads_little_of_it(make_site, browser) -> None:
         }""")
         assert flush(page)
     finally:
-        context.close()
+        page.context.close()
     assert 0 < reads <= 100
     crumbs = custom([e for _, data in uploads.recordings() for e in json.loads(data)], "breadcrumb")
     (logged,) = [c for c in crumbs if c["category"] == "console"]
@@ -863,11 +840,8 @@ def test_buffer_mode_uploads_nothing_until_an_error(start_server, make_site, bro
     assert custom(first, "error") == [{"eventId": detail["error_ids"][0]}]
 
 
-def test_not_sampled_records_nothing_but_still_reports_errors(start_server, make_site, browser) -> None:
-    server = start_server()
-    site = make_site(server, **FAST, **{"session-sample-rate": 0, "on-error-sample-rate": 0})
-    context = browser.new_context()
-    page = context.new_page()
+def test_not_sampled_records_nothing_but_still_reports_errors(open_page) -> None:
+    server, site, page = open_page(**FAST, **{"session-sample-rate": 0, "on-error-sample-rate": 0})
     uploads = Uploads(page)
     try:
         page.goto(site.url + "/checkout.html")
@@ -876,7 +850,7 @@ def test_not_sampled_records_nothing_but_still_reports_errors(start_server, make
         page.click("#boom")
         assert flush(page)
     finally:
-        context.close()
+        page.context.close()
     assert uploads.items("replay_recording") == []
     (event,) = [json.loads(p) for _, p in uploads.items("event")]
     assert "replay" not in event.get("contexts", {})
@@ -886,11 +860,8 @@ def test_not_sampled_records_nothing_but_still_reports_errors(start_server, make
 # --- sessions ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("limit", [{"max-replay-ms": 2500}, {"session-idle-ms": 2000}], ids=["max-duration", "idle"])
-def test_new_replay_after_max_duration_or_idle(start_server, make_site, browser, limit: dict[str, int]) -> None:
-    server = start_server()
-    site = make_site(server, **FAST, **limit)
-    context = browser.new_context()
-    page = context.new_page()
+def test_new_replay_after_max_duration_or_idle(open_page, limit: dict[str, int]) -> None:
+    server, site, page = open_page(**FAST, **limit)
     try:
         first = start_snippet(page, site.url + "/shop.html")
         page.click("#add")
@@ -904,18 +875,15 @@ def test_new_replay_after_max_duration_or_idle(start_server, make_site, browser,
         page.click("#add")
         assert flush(page)
     finally:
-        context.close()
+        page.context.close()
     assert {r["replay_id"] for r in replays(server)} == {first, second}
     assert segment_ids(server, second)[0] == 0
     assert playable(segment(server, second, 0))  # the new replay starts with a full snapshot
 
 
-def test_segment_is_cut_at_max_segment_bytes(start_server, make_site, browser) -> None:
+def test_segment_is_cut_at_max_segment_bytes(open_page) -> None:
     """A segment is cut as soon as its JSON reaches maxSegmentBytes, long before the flush interval."""
-    server = start_server()
-    site = make_site(server, **{**FAST, "flush-interval-ms": 60_000, "max-segment-bytes": 3000})
-    context = browser.new_context()
-    page = context.new_page()
+    server, site, page = open_page(**{**FAST, "flush-interval-ms": 60_000, "max-segment-bytes": 3000})
     uploads = Uploads(page)
     try:
         rid = start_snippet(page, site.url + "/shop.html")
@@ -926,7 +894,7 @@ def test_segment_is_cut_at_max_segment_bytes(start_server, make_site, browser) -
                    sleep=in_page(page))
         assert flush(page)
     finally:
-        context.close()
+        page.context.close()
     sizes = [len(data) for _, data in uploads.recordings()]
     events = [json.loads(data) for _, data in uploads.recordings()]
     # each segment but the last reached the limit with its last event (and its comma), and not before
@@ -936,11 +904,8 @@ def test_segment_is_cut_at_max_segment_bytes(start_server, make_site, browser) -
     assert ids == list(range(len(ids))) and len(ids) >= 3
 
 
-def test_full_snapshot_every_checkout_starts_a_segment(start_server, make_site, browser) -> None:
-    server = start_server()
-    site = make_site(server, **{**FAST, "flush-interval-ms": 20_000, "checkout-every-nms": 800})
-    context = browser.new_context()
-    page = context.new_page()
+def test_full_snapshot_every_checkout_starts_a_segment(open_page) -> None:
+    server, site, page = open_page(**{**FAST, "flush-interval-ms": 20_000, "checkout-every-nms": 800})
     try:
         rid = start_snippet(page, site.url + "/shop.html")
         for _ in range(12):
@@ -952,7 +917,7 @@ def test_full_snapshot_every_checkout_starts_a_segment(start_server, make_site, 
         # after flush() is cut into a last segment by pagehide that starts with it, as it should.
         ids = segment_ids(server, rid)
     finally:
-        context.close()
+        page.context.close()
     assert len(ids) >= 3 and ids == list(range(len(ids)))
     for n in ids:  # every segment cut by a checkout can be played on its own
         assert playable(segment(server, rid, n))
@@ -960,12 +925,9 @@ def test_full_snapshot_every_checkout_starts_a_segment(start_server, make_site, 
 
 # --- strict CSP -------------------------------------------------------------------------------
 
-def test_strict_csp_page_with_init(start_server, make_site, browser) -> None:
+def test_strict_csp_page_with_init(open_page) -> None:
     """A strict CSP (no blob: worker): the page hosts the worker file itself (workerUrl)."""
-    server = start_server()
-    site = make_site(server, **FAST, **{"worker-url": "/replayd-worker.js"})
-    context = browser.new_context()
-    page = context.new_page()
+    server, site, page = open_page(**FAST, **{"worker-url": "/replayd-worker.js"})
     workers: list[str] = []
     page.on("worker", lambda worker: workers.append(worker.url))
     uploads = Uploads(page)
@@ -980,7 +942,7 @@ def test_strict_csp_page_with_init(start_server, make_site, browser) -> None:
         assert flush(page)
         violations = page.evaluate("window.violations")
     finally:
-        context.close()
+        page.context.close()
     assert violations == []
     assert not [m for m in console if "Content Security Policy" in m]
     assert len(errors) == 1  # the page's own TypeError
@@ -990,14 +952,10 @@ def test_strict_csp_page_with_init(start_server, make_site, browser) -> None:
     assert len(detail["error_ids"]) == 1 and detail["segments"]
 
 
-def test_a_page_that_refuses_workers_gets_its_segments_compressed_on_the_main_thread(start_server, make_site,
-                                                                                     browser) -> None:
+def test_a_page_that_refuses_workers_gets_its_segments_compressed_on_the_main_thread(open_page) -> None:
     """worker-src 'none': the blob: worker is refused (the browser reports that violation), and the
     snippet compresses on the page's thread instead; nothing is lost or out of order."""
-    server = start_server()
-    site = make_site(server, **FAST)
-    context = browser.new_context()
-    page = context.new_page()
+    server, site, page = open_page(**FAST)
     workers: list[str] = []
     page.on("worker", lambda worker: workers.append(worker.url))
     uploads = Uploads(page)
@@ -1012,7 +970,7 @@ def test_a_page_that_refuses_workers_gets_its_segments_compressed_on_the_main_th
         assert flush(page)
         violations = page.evaluate("window.violations")
     finally:
-        context.close()
+        page.context.close()
     assert workers == []
     assert violations and all(v.startswith("worker-src blob") for v in violations)
     assert len(errors) == 1  # the page's own TypeError
@@ -1022,13 +980,10 @@ def test_a_page_that_refuses_workers_gets_its_segments_compressed_on_the_main_th
     assert len(replay(server, rid)["error_ids"]) == 1
 
 
-def test_a_worker_that_never_answers_is_replaced_by_the_main_thread(start_server, make_site, browser) -> None:
+def test_a_worker_that_never_answers_is_replaced_by_the_main_thread(open_page) -> None:
     """workerUrl names a script that loads but never answers: after requestTimeoutMs the snippet
     compresses on the main thread, and every segment arrives in order."""
-    server = start_server()
-    site = make_site(server, **FAST, **{"worker-url": "/silent-worker.js", "request-timeout-ms": 1500})
-    context = browser.new_context()
-    page = context.new_page()
+    server, site, page = open_page(**FAST, **{"worker-url": "/silent-worker.js", "request-timeout-ms": 1500})
     workers: list[str] = []
     page.on("worker", lambda worker: workers.append(worker.url))
     uploads = Uploads(page)
@@ -1040,7 +995,7 @@ def test_a_worker_that_never_answers_is_replaced_by_the_main_thread(start_server
         page.click("#add")
         assert flush(page)
     finally:
-        context.close()
+        page.context.close()
     assert errors == [] and workers == [site.url + "/silent-worker.js"]
     assert {p.partition(b"\n")[2][:1] for _, p in uploads.items("replay_recording")} == {b"x"}
     ids = segment_ids(server, rid)
@@ -1052,12 +1007,8 @@ def test_a_worker_that_never_answers_is_replaced_by_the_main_thread(start_server
 STORM = {"storm-mutations": 5000, "storm-window-ms": 100, "storm-calm-ms": 600}
 
 
-def test_mutation_storm_pauses_recording_marks_the_gap_and_resumes_with_a_full_snapshot(start_server, make_site,
-                                                                                       browser) -> None:
-    server = start_server()
-    site = make_site(server, **FAST, **STORM)
-    context = browser.new_context()
-    page = context.new_page()
+def test_mutation_storm_pauses_recording_marks_the_gap_and_resumes_with_a_full_snapshot(open_page) -> None:
+    server, site, page = open_page(**FAST, **STORM)
     errors = page_errors(page)
     try:
         rid = start_snippet(page, site.url + "/storm.html")
@@ -1071,7 +1022,7 @@ def test_mutation_storm_pauses_recording_marks_the_gap_and_resumes_with_a_full_s
         ids = segment_ids(server, rid)
         events_by_segment = [segment(server, rid, n) for n in ids]
     finally:
-        context.close()
+        page.context.close()
     assert errors == []
     assert made == 48000 and ids == list(range(len(ids)))
     events = [e for seg in events_by_segment for e in seg]
@@ -1094,18 +1045,15 @@ def test_mutation_storm_pauses_recording_marks_the_gap_and_resumes_with_a_full_s
 
 # --- network details ----------------------------------------------------------------------------
 
-def test_network_details_of_allowed_urls_are_recorded_and_scrubbed_at_rest(start_server, make_site, browser) -> None:
+def test_network_details_of_allowed_urls_are_recorded_and_scrubbed_at_rest(open_page) -> None:
     """networkDetailAllowUrls (as the Sentry SDK's): fetch and XHR to /shop-api/ are recorded with headers
     and bodies in the SDK's performanceSpan shape; personal data planted in them is found nowhere in
     what replayd stored, and /ping.json (not allowed) has no details."""
     from tests.test_privacy_e2e import _texts_in_data_dir, variants
 
-    server = start_server()
-    site = make_site(server, **FAST, **{"network-detail-allow-urls": "/shop-api/",
+    server, site, page = open_page(**FAST, **{"network-detail-allow-urls": "/shop-api/",
                                         "network-request-headers": "Authorization X-Api-Key",
                                         "network-response-headers": "X-Api-Key", "network-max-body-size": 500})
-    context = browser.new_context()
-    page = context.new_page()
     errors = page_errors(page)
     uploads = Uploads(page)
     try:
@@ -1114,7 +1062,7 @@ def test_network_details_of_allowed_urls_are_recorded_and_scrubbed_at_rest(start
         assert page.text_content("#result") == "saved 3 items, report 1200"  # the page's own reads untouched
         assert flush(page)
     finally:
-        context.close()
+        page.context.close()
     assert errors == []
     assert [json.loads(body) for _, _, body in site.api_posts] == [
         {"email": PLANTED_EMAIL, "password": "planted-pw-3321", "note": "call me"}] * 2

@@ -22,7 +22,7 @@ from .sqlite import SQLiteIndex
 
 # In an order where what a row refers to is there before it (no foreign keys today; kept for them).
 TABLES = ("meta", "issues", "errors", "replays", "segments", "replay_state", "replay_errors", "clicks", "click_texts",
-          "audit", "blob_garbage")
+          "click_values", "audit", "blob_garbage")
 JSON_COLUMNS = frozenset({"urls", "user", "scrub_report", "data", "detail"})
 BOOL_COLUMNS = frozenset({"has_full_snapshot", "is_dead", "is_rage"})
 BATCH = 5000

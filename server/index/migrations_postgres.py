@@ -5,6 +5,8 @@ Columns are named as in the SQLite schema (``migrations.py``), so a row copies a
 for times, ``boolean`` and ``bytea`` where SQLite keeps integers and blobs.
 """
 
+from .click_values import POSTGRES_FROM_CLICKS
+
 MIGRATIONS: list[str] = [
     # 1: replays, segments, errors, issues and their links, and the indexes the replay list needs
     """
@@ -202,5 +204,20 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX replays_by_url_with_errors ON replays USING gin ((urls::text) gin_trgm_ops)
         WHERE error_count > 0 AND segment_count > 0;
+    """,
+    # 6: each replay's distinct clicked values per field (server/index/click_values.py), so click.tag, .id,
+    # .class, .role, .label, .testid, .alt, .title and click.selector read a few rows a replay, not every
+    # click; user.username gets the expression index email and id have
+    """
+    CREATE TABLE click_values (
+        project_id bigint NOT NULL,
+        replay_id text NOT NULL,
+        field text NOT NULL,
+        value text COLLATE "C" NOT NULL,  -- byte order: a literal start is an index range (search_sql.py)
+        PRIMARY KEY (project_id, replay_id, field, value)
+    );
+    """ + POSTGRES_FROM_CLICKS + """
+    CREATE INDEX click_values_by_value ON click_values (project_id, field, value, replay_id);
+    CREATE INDEX replays_by_user_username ON replays (project_id, ("user"->>'username'));
     """,
 ]

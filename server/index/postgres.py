@@ -30,6 +30,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from ..search import Cond
+from .click_values import click_values
 from .migrations_postgres import MIGRATIONS
 from .protocol import IndexBusy, ReplayBusy, StateConflict
 from .records import (
@@ -164,7 +165,7 @@ SEGMENT_ROW_COLUMNS = _select(_names(SegmentRow))
 ERROR_ROW_COLUMNS = _select(_names(ErrorRow), "e.")
 ERROR_COLUMNS = _select(_names(ErrorDetail, "replay_id", "replay_offset", "replay_available"), "e.")
 ISSUE_COLUMNS = _select(_names(IssueRow, "replay_count", "latest_event_id"), "i.")
-DIALECT = Dialect(like="ILIKE", errors="error_count",
+DIALECT = Dialect(like="ILIKE", errors="error_count", negate_with_exists=True, text_fence=" OFFSET 0",
                   user_fields={name: f"({{t}}\"user\"->>'{name}')" for name in ("id", "email", "username")})
 CLICK_FIELDS = ("project_id", "replay_id", "segment_id", "seq", "timestamp", "node_id", "tag", "elem_id", "classes",
                 "role", "label", "testid", "alt", "title", "text", "selector", "is_dead", "is_rage")
@@ -311,6 +312,10 @@ async def _put_clicks(conn: PoolConnectionProxy, key: tuple[int, str], segment_i
                                c.selector)), c.is_dead, c.is_rage) for c in clicks])
         await conn.execute("INSERT INTO click_texts (project_id, text) SELECT $1, unnest($2::text[]) "
                            "ON CONFLICT DO NOTHING", key[0], sorted({clean_text(c.text) for c in clicks}))
+        values = sorted({(field, clean_text(value)) for field, value in click_values(clicks)})
+        await conn.execute("INSERT INTO click_values (project_id, replay_id, field, value) "
+                           "SELECT $1, $2, unnest($3::text[]), unnest($4::text[]) ON CONFLICT DO NOTHING",
+                           *key, [f for f, _ in values], [v for _, v in values])
     if dead_earlier:
         await conn.execute(
             "UPDATE clicks c SET is_dead = true, is_rage = d.rage FROM unnest($3::int[], $4::int[], $5::boolean[]) "
@@ -810,6 +815,7 @@ class PostgresIndex:
                         st AS (DELETE FROM replay_state WHERE project_id = $1 AND replay_id = $2),
                         l AS (DELETE FROM replay_errors WHERE project_id = $1 AND replay_id = $2),
                         c AS (DELETE FROM clicks WHERE project_id = $1 AND replay_id = $2),
+                        v AS (DELETE FROM click_values WHERE project_id = $1 AND replay_id = $2),
                         g AS (DELETE FROM blob_garbage WHERE project_id = $1 AND replay_id = $2)
                    DELETE FROM replays WHERE project_id = $1 AND replay_id = $2""", *key)
             if texts:  # its click texts no other click has go too (they may name someone): retention, DELETE, erase

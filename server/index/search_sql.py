@@ -2,7 +2,8 @@
 
 Text terms are LIKE (SQLite, ASCII case-insensitive) or ILIKE (PostgreSQL) patterns: ``*`` becomes
 ``%``, the value's own ``%``, ``_`` and ``\\`` are literal. Click terms are
-``replays.replay_id IN (SELECT replay_id FROM clicks WHERE project_id = ... AND ...)``: each term a
+``replays.replay_id IN (SELECT replay_id FROM click_values WHERE ...)`` (SQLite) or ``EXISTS (...)``
+(PostgreSQL), on the replays' clicked values (``click_values.py``) or their clicks: each term a
 click of its own (``click.tag:button click.textContent:Pay`` finds replays with a button click and
 a click on "Pay"; ``click.selector:button[aria-label="Pay"]`` tests one click). A negated term is
 ``NOT (...)``: ``!click.tag:button`` finds replays with no click on a button.
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..search import BoolNode, Cond, SearchNode
+from .click_values import FIELDS as VALUE_FIELDS
+from .click_values import ascii_lower
 
 Arg = Callable[[Any], str]  # adds a parameter, gives its placeholder
 
@@ -24,6 +27,15 @@ class Dialect:
     like: str  # LIKE or ILIKE
     errors: str  # the replay's error count
     user_fields: dict[str, str]  # user.id/email/username, {t} the table's qualifier
+    # a negated subquery term as NOT EXISTS, correlated: PostgreSQL plans that as an anti-join, but
+    # NOT IN over a list larger than work_mem it scans again for each replay (over nine minutes for
+    # !click.tag:a on 2,000,000 clicks). SQLite builds an IN list once. (A positive term stays IN:
+    # PostgreSQL's plan for the click text search as EXISTS took 1.4 s, as IN 80 ms.)
+    negate_with_exists: bool = False
+    # ends the click text subquery: PostgreSQL's " OFFSET 0" plans it apart (texts, then their clicks by
+    # index, hashed once). Merged into the outer query, with statistics on click_texts it guessed 1 in
+    # 8 clicks match and probed each replay's clicks in turn: 1.3-3.1 s, now 0.16 s (benchmarks.md)
+    text_fence: str = ""
 
 
 def escape_like(text: str) -> str:
@@ -60,13 +72,44 @@ def compile_search(node: SearchNode, dialect: Dialect, arg: Arg, project: str) -
     """``node`` as a condition; ``project`` is the placeholder of the project id already given."""
     if isinstance(node, BoolNode):
         joiner = f" {node.op} "
-        return "(" + joiner.join(compile_search(c, dialect, arg, project) for c in node.children) + ")"
+        # groups before terms: SQLite's parser keeps a state per open parenthesis and per operator
+        # still waiting for its right side (100 at most: "parser stack overflow"); a group written
+        # first is closed before its siblings open, so nesting costs one state a level, not three
+        children = sorted(node.children, key=lambda c: not isinstance(c, BoolNode))
+        return "(" + joiner.join(compile_search(c, dialect, arg, project) for c in children) + ")"
     sql = _condition(node, dialect, arg, project)
     return f"NOT ({sql})" if node.negated else sql
 
 
 def _like(dialect: Dialect, column: str, value_pattern: str, arg: Arg) -> str:
     return f"{column} {dialect.like} {arg(value_pattern)} ESCAPE '\\'"
+
+
+def _replays_with(dialect: Dialect, cond: Cond, alias: str, rows: str) -> str:
+    """The replays that have a row of ``rows`` (``FROM ... WHERE ...``, whose replay is ``alias.replay_id``)."""
+    if cond.negated and dialect.negate_with_exists:
+        rows = rows.removesuffix(dialect.text_fence) if dialect.text_fence else rows
+        return f"EXISTS (SELECT 1 {rows} AND {alias}.replay_id = replays.replay_id)"
+    return f"replays.replay_id IN (SELECT {alias}.replay_id {rows})"
+
+
+def _value_matches(dialect: Dialect, arg: Arg, project: str, field: str, value: str | None, wildcards: bool) -> str:
+    """A row ``v`` of click_values: a replay with a click whose ``field`` is ``value`` (``*`` any run
+    of characters when ``wildcards``; None: has one). The values are kept with ASCII letters in
+    lower case (click_values.py), so an exact value or a literal start is read from the index."""
+    rows = f"v.project_id = {project} AND v.field = '{field}'"
+    if value is None:
+        return rows
+    if not wildcards or "*" not in value:
+        return f"{rows} AND v.value = {arg(ascii_lower(value))}"
+    start = ascii_lower(value.split("*", 1)[0])
+    if start:
+        rows += f" AND v.value >= {arg(start)} AND v.value < {arg(start + chr(0x10FFFF))}"
+    return f"{rows} AND {_like(dialect, 'v.value', pattern(value), arg)}"
+
+
+# click.selector reads the replays with its most telling part's value first: a tag is on most clicks
+SELECTOR_ORDER = ("elem_id", "testid", "label", "role", "alt", "title", "classes", "tag")
 
 
 def _condition(cond: Cond, dialect: Dialect, arg: Arg, project: str) -> str:
@@ -95,16 +138,30 @@ def _condition(cond: Cond, dialect: Dialect, arg: Arg, project: str) -> str:
         forms: list[Any] = list(cond.alternatives)
         forms += [int(f) for f in cond.alternatives if f.isdigit() and len(f) < 19 and dialect.like == "LIKE"]
         # a subquery of its own, so the user's expression index answers it whatever else is asked
-        return (f"replays.replay_id IN (SELECT u.replay_id FROM replays u WHERE u.project_id = {project} AND "
-                f"{column.format(t='u.')} IN ({', '.join(arg(f) for f in forms)}))")
+        return _replays_with(dialect, cond, "u", f"FROM replays u WHERE u.project_id = {project} AND "
+                             f"{column.format(t='u.')} IN ({', '.join(arg(f) for f in forms)})")
     if spec.kind == "click" and spec.column == "text":
         # from the project's distinct texts (few) to the clicks with them, by a covering index
         # (CROSS JOIN: SQLite keeps this order whatever its statistics say)
-        return (f"replays.replay_id IN (SELECT c.replay_id FROM click_texts t CROSS JOIN clicks c WHERE "
-                f"t.project_id = {project} AND {_like(dialect, 't.text', pattern(cond.text), arg)} AND "
-                "c.project_id = t.project_id AND c.text = t.text)")
-    return (f"replays.replay_id IN (SELECT c.replay_id FROM clicks c WHERE c.project_id = {project} AND "
-            + _click_conditions(cond, dialect, arg, project) + ")")
+        return _replays_with(dialect, cond, "c", f"FROM click_texts t CROSS JOIN clicks c WHERE t.project_id = "
+                             f"{project} AND {_like(dialect, 't.text', pattern(cond.text), arg)} AND "
+                             "c.project_id = t.project_id AND c.text = t.text" + dialect.text_fence)
+    if spec.kind == "click" and spec.column in VALUE_FIELDS:
+        return _replays_with(dialect, cond, "v", "FROM click_values v WHERE "
+                             + _value_matches(dialect, arg, project, spec.column, cond.text, wildcards=True))
+    if spec.kind == "selector" and not spec.scope:
+        # the replays with the selector's most telling part, then their clicks for all parts at once (a
+        # join, not a subquery in the subquery: each costs SQLite's parser states, see compile_search)
+        field, wanted = min(cond.selector, key=lambda part: (part[1] is None, SELECTOR_ORDER.index(part[0])))
+        candidates = _value_matches(dialect, arg, project, field, wanted, wildcards=False)
+        if len(cond.selector) == 1:  # one part (#pay, .btn, [data-testid=go]): the values answer alone
+            return _replays_with(dialect, cond, "v", f"FROM click_values v WHERE {candidates}")
+        return _replays_with(dialect, cond, "c", f"FROM click_values v CROSS JOIN clicks c WHERE {candidates} AND "
+                             "c.project_id = v.project_id AND c.replay_id = v.replay_id AND "
+                             + _click_conditions(cond, dialect, arg, project))
+    # dead and rage selectors: their clicks are few, and partial indexes hold them
+    return _replays_with(dialect, cond, "c", f"FROM clicks c WHERE c.project_id = {project} AND "
+                         + _click_conditions(cond, dialect, arg, project))
 
 
 def _click_conditions(cond: Cond, dialect: Dialect, arg: Arg, project: str = "c.project_id") -> str:

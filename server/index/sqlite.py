@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..search import Cond
+from .click_values import click_values
 from .local_locks import ReplayLocks, file_leader
 from .migrations import MIGRATIONS
 from .protocol import StateConflict
@@ -495,7 +496,7 @@ class SQLiteIndex:
             texts = [r[0] for r in db.execute("SELECT DISTINCT text FROM clicks WHERE project_id = ? AND replay_id = ?",
                                               key)]
             deleted = db.execute("DELETE FROM replays WHERE project_id = ? AND replay_id = ?", key).rowcount
-            for table in ("segments", "replay_state", "replay_errors", "clicks", "blob_garbage"):
+            for table in ("segments", "replay_state", "replay_errors", "clicks", "click_values", "blob_garbage"):
                 db.execute(f"DELETE FROM {table} WHERE project_id = ? AND replay_id = ?", key)
             # its click texts no other click has go too (they may name someone): retention, DELETE, erase
             db.executemany("DELETE FROM click_texts WHERE project_id = ? AND text = ? AND NOT EXISTS "
@@ -626,6 +627,8 @@ class SQLiteIndex:
               c.testid, c.alt, c.title, c.text, c.selector, int(c.is_dead), int(c.is_rage)) for c in clicks])
         db.executemany("INSERT OR IGNORE INTO click_texts (project_id, text) VALUES (?, ?)",
                        [(key[0], t) for t in {c.text for c in clicks}])
+        db.executemany("INSERT OR IGNORE INTO click_values (project_id, replay_id, field, value) VALUES (?, ?, ?, ?)",
+                       [(*key, field, value) for field, value in click_values(clicks)])
         db.executemany("UPDATE clicks SET is_dead = 1, is_rage = ? WHERE project_id = ? AND replay_id = ? "
                        "AND segment_id = ? AND seq = ?",
                        [(int(rage), *key, seg, seq) for seg, seq, rage in dead_earlier])
