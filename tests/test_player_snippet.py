@@ -41,7 +41,8 @@ def stage_text(page: Any) -> str:
     return str(page.evaluate(STAGE_TEXT))
 
 
-def test_a_mutation_storm_is_a_paused_band_and_the_replay_goes_on_after_it(start_server, browser, tmp_path: Path) -> None:
+def test_a_mutation_storm_is_a_paused_band_and_the_replay_goes_on_after_it(start_server, browser,
+                                                                          tmp_path: Path) -> None:
     """Also takes docs/screenshots/paused.png with REPLAYD_UPDATE_SCREENSHOTS=1 (`REPLAYD_UPDATE_SCREENSHOTS=1
     .venv/bin/pytest tests/test_player_snippet.py -k storm`): the band, the playhead inside it."""
     server = start_server()
@@ -89,7 +90,8 @@ def test_a_mutation_storm_is_a_paused_band_and_the_replay_goes_on_after_it(start
         assert "burst2-15999" in text and "burst0-" not in text
         # the screenshot: the playhead in the band, its breadcrumb the current row
         seek(ui, round((gap["from"] + gap["to"]) / 2 - origin))
-        ui.wait_for_function("() => document.querySelector('[data-crumbs] li.crumb.paused').classList.contains('current')")
+        ui.wait_for_function("() => document.querySelector('[data-crumbs] li.crumb.paused')"
+                             ".classList.contains('current')")
         shots = SCREENSHOTS if os.environ.get("REPLAYD_UPDATE_SCREENSHOTS") == "1" else tmp_path
         ui.screenshot(path=str(shots / "paused.png"))
         assert (shots / "paused.png").stat().st_size > 10_000
