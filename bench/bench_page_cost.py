@@ -20,8 +20,9 @@ upload), and half a second more, so work a recorder defers is counted too. Each 
 ``--runs`` times, in turn (a fresh browser context a run); medians are printed with their ratio to
 bare rrweb and to no recorder, all from the same run. ``--recorders`` picks others, among them
 ``rrweb-json`` and ``rrweb-clone`` (bare rrweb plus a ``JSON.stringify`` or a ``postMessage``
-structured clone per event: what handing events on costs) and ``--snippet-option`` sets the
-snippet's ``data-*`` options.
+structured clone per event: what handing events on costs), ``--snippet-option`` sets the
+snippet's ``data-*`` options and ``--compare FILE`` adds another build of the snippet (recorder
+``compare``, the same options), e.g. main's, to A/B a change in one interleaved run.
 
 ``TaskDuration`` is every task of the page's main thread (script, style, layout, paint, GC);
 ``ScriptDuration`` the JavaScript part. A worker's own thread is not the page's main thread and is
@@ -112,6 +113,7 @@ RECORDER_TAGS = {
     "rrweb-json": bare_rrweb("window.events.push(JSON.stringify(e))"),
     "rrweb-clone": bare_rrweb("channel.port1.postMessage(e)"),
     "replayd": '<script src="/replayd.js" data-dsn="__DSN__"__ATTRS__></script>',
+    "compare": '<script src="/compare.js" data-dsn="__DSN__"__ATTRS__></script>',
     "sentry": """<script src="/sentry.js"></script><script>
 Sentry.init({dsn: '__DSN__', integrations: [Sentry.replayIntegration({maskAllText: false, blockAllMedia: false,
   minReplayDuration: 0})], replaysSessionSampleRate: 1.0, replaysOnErrorSampleRate: 1.0});
@@ -123,11 +125,13 @@ class Site:
     """The benchmark page (one per recorder and workload), the recorders' files, and a sink that
     answers every POST (the uploads) 200."""
 
-    def __init__(self, sentry_bundle: Path | None, snippet_options: dict[str, str]):
+    def __init__(self, sentry_bundle: Path | None, snippet_options: dict[str, str], compare: Path | None = None):
         self.files: dict[str, tuple[bytes, str]] = {
             "/record.js": (RRWEB_UMD.read_bytes(), "text/javascript"),
             "/replayd.js": (SNIPPET.read_bytes(), "text/javascript"),
         }
+        if compare:
+            self.files["/compare.js"] = (compare.read_bytes(), "text/javascript")
         if sentry_bundle:
             self.files["/sentry.js"] = (sentry_bundle.read_bytes(), "text/javascript")
         files = self.files
@@ -188,7 +192,7 @@ def measure(browser: Any, site: Site, workload: str, recorder: str) -> dict[str,
     page = context.new_page()
     try:
         page.goto(f"{site.url}/{workload}-{recorder}.html")
-        if recorder == "replayd":
+        if recorder in ("replayd", "compare"):
             page.wait_for_function("() => window.replayd && replayd.getReplayId && replayd.getReplayId()")
         if recorder == "sentry":
             page.wait_for_function("() => window.Sentry && Sentry.getReplay && Sentry.getReplay()")
@@ -213,11 +217,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the raw figures here too")
     parser.add_argument("--snippet-option", action="append", default=[], metavar="NAME=VALUE",
                         help="a data-* option of the snippet's script tag, e.g. compress=false (repeatable)")
+    parser.add_argument("--compare", type=Path, metavar="FILE",
+                        help="another build of the snippet, measured as recorder 'compare' in the same run")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     recorders = args.recorders.split(",") if args.recorders else [
         r for r in RECORDERS if r != "sentry" or args.sentry]
+    if args.compare and "compare" not in recorders:
+        recorders.append("compare")
     workloads = args.only or sorted(WORKLOADS)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = None
@@ -225,7 +233,7 @@ def main() -> None:
             from tests.sites import build_sentry_bundle
 
             bundle = build_sentry_bundle(Path(tmp))
-        site = Site(bundle, dict(o.split("=", 1) for o in args.snippet_option))
+        site = Site(bundle, dict(o.split("=", 1) for o in args.snippet_option), args.compare)
         results: dict[str, dict[str, list[dict[str, float]]]] = {w: {r: [] for r in recorders} for w in workloads}
         try:
             with sync_playwright() as pw:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -181,15 +182,61 @@ def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> Non
     elif category == "console":
         level = _text(payload.get("level") or data.get("logger") or "log", 20)
         out.add(t, "console", _text(message), level=level)
-    elif category in ("fetch", "xhr"):  # the Sentry SDK's and our snippet's network breadcrumbs
-        status = data.get("status_code")
-        method = _text(data.get('method') or 'GET', 10)
-        out.add(t, "network", f"{method} {_text(data.get('url'))} → {status or 'failed'}",
-                failed=not isinstance(status, int) or status >= 400 or status == 0)
+    elif category in ("fetch", "xhr"):  # a request recorded as a breadcrumb only, without a span
+        _network_breadcrumb(out, t, category, payload, data)
     elif category in ("replay.mutations", "sentry.transaction", "sentry.event"):
         return
     else:
         out.add(t, "custom", f"{category}: {_text(message)}" if category else _text(message))
+
+
+# A network breadcrumb's data keys shown in their own fields (the rest is listed as it was stored).
+_CRUMB_FIELDS = ("method", "url", "status_code", "request_body_size", "response_body_size", "duration",
+                 "start_timestamp", "end_timestamp")
+MAX_CRUMB_EXTRA = 20
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _network_breadcrumb(out: Extracted, t: float, category: str, payload: dict[str, Any],
+                        data: dict[str, Any]) -> None:
+    """A fetch/xhr breadcrumb (Sentry's shape: ``data.method``, ``url``, ``status_code``, the body sizes;
+    our snippet's error events add ``duration`` in ms): the network panel's columns and, for its detail
+    pane, whatever else the breadcrumb holds (as stored: scrubbed at ingest), since there is no span."""
+    status = data.get("status_code")
+    status = status if isinstance(status, int) and not isinstance(status, bool) else None
+    method = _text(data.get("method") or "GET", 10)
+    url = _text(data.get("url"))
+    detail: dict[str, Any] = {"method": method, "url": url, "status": status, "op": category,
+                              "via": "breadcrumb"}
+    start, end = timestamp_ms(data.get("start_timestamp")), timestamp_ms(data.get("end_timestamp"))
+    duration = data.get("duration")
+    if start is not None and end is not None and end >= start:
+        detail["dur"] = round(end - start)
+    elif isinstance(duration, (int, float)) and not isinstance(duration, bool) and 0 <= duration < 1e9:
+        detail["dur"] = round(duration)
+    for key, name in (("req_size", "request_body_size"), ("res_size", "response_body_size")):
+        if (size := _count(data.get(name))) is not None:
+            detail[key] = size
+    extra = {_text(k, 60): _text(v if isinstance(v, str) else _json_text(v), 200)
+             for k, v in itertools.islice(((k, v) for k, v in data.items() if k not in _CRUMB_FIELDS),
+                                          MAX_CRUMB_EXTRA)}
+    for key in ("level", "type"):
+        if isinstance(payload.get(key), str):
+            extra.setdefault(key, _text(payload[key], 60))
+    if extra:
+        detail["data"] = extra
+    out.add(t, "network", f"{method} {url} → {status or 'failed'}",
+            failed=status is None or status >= 400 or status == 0, **detail)
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)[:400]
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _size(part: Any) -> int | None:
@@ -224,8 +271,9 @@ def _performance_span(out: Extracted, t: float, payload: dict[str, Any], origin:
                 detail[key] = size
         if out.segment is not None:
             detail.update(seg=out.segment, span=span)
-        out.add(t, "network", f"{method} {description} → {status}".strip(), op=op,
-                failed=isinstance(status, int) and status >= 400, **detail)
+        # statusCode 0: no answer at all (the SDK's and our snippet's network errors)
+        out.add(t, "network", f"{method} {description} → {status if status != 0 else 'failed'}".strip(), op=op,
+                failed=isinstance(status, int) and (status >= 400 or status == 0), **detail)
 
 
 def _custom(out: Extracted, t: float, data: dict[str, Any], origin: float) -> None:

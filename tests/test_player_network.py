@@ -2,9 +2,10 @@
 
 A page (tests/pages/network/) records with ``replayIntegration({networkDetailAllowUrls: [origin +
 '/api/'], networkRequestHeaders, networkResponseHeaders})``, nothing masked on the client, and makes
-three requests: a POST whose headers and JSON body hold planted personal data (answered with
+four kinds of request: a POST whose headers and JSON body hold planted personal data (answered with
 planted data in its response headers and body), a large JSON catalogue (a planted address deep
-inside it), and a request outside the allowed URLs; and writes console output at every level.
+inside it), a request outside the allowed URLs, and a fetch and an XHR that get no answer; and
+writes console output at every level.
 
 Then: (1) no planted value is stored anywhere (blobs decoded, index rows, state, spool, log, raw
 files: tests/test_privacy_e2e.py's scan); (2) in the player, the network panel's detail pane shows
@@ -86,7 +87,7 @@ def recorded(browser, replayd: RunningServer, sentry_bundle: Path) -> Iterator[R
         page.goto(site.url + "/orders.html")
         replay_id = wait_for_js(page, "() => window.Sentry && Sentry.getReplay() && Sentry.getReplay().getReplayId()",
                                 "the SDK to start a replay")
-        for button in ("save", "catalog", "ping"):
+        for button in ("save", "catalog", "ping", "offline"):
             page.wait_for_timeout(400)  # apart on the timeline
             page.click(f"#{button}")
             wait_for_js(page, f"() => window.done.{button}", f"the page's {button} request")
@@ -269,6 +270,21 @@ def test_network_pane_cuts_a_large_body_and_says_what_was_not_captured(player_pa
     assert "not in the recorder’s networkDetailAllowUrls" in pane.locator("[data-part=request]").inner_text()
     page.click("[data-detail-close]")
     assert pane.is_hidden()
+
+
+def test_network_pane_shows_a_request_that_got_no_answer_as_failed(player_page: Any) -> None:
+    """A fetch and an XHR to a port nothing listens on: the SDK records them with statusCode 0; the row and
+    the pane say "failed" (not a status of 0) with the method, URL, type and timing."""
+    page = player_page
+    for url, method, op in (("/stock/fetch", "GET", "resource.fetch"), ("/stock/xhr", "POST", "resource.xhr")):
+        row, pane = open_request(page, url)
+        assert "failed" in (row.get_attribute("class") or "").split()
+        assert row.locator(".status").inner_text() == "failed"
+        assert field(pane, "status") == "failed"
+        assert field(pane, "method") == method and field(pane, "op") == op
+        assert field(pane, "url") == "http://127.0.0.1:9" + url
+        assert re.fullmatch(r"\d+ ms|\d+\.\d\d s", field(pane, "duration")), field(pane, "duration")
+    page.click("[data-detail-close]")
 
 
 def test_network_rows_follow_the_playhead(player_page: Any) -> None:

@@ -12,9 +12,11 @@ detail pane's readers are tests/test_player_network.py's.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
-from tests.test_player_network import field, headers, open_replay, open_request, seek
+from tests.test_player_network import SCREENSHOTS, field, headers, open_replay, open_request, seek
 from tests.test_privacy_e2e import _texts_in_data_dir, variants
 from tests.test_snippet import (
     FAST,
@@ -39,7 +41,10 @@ def stage_text(page: Any) -> str:
     return str(page.evaluate(STAGE_TEXT))
 
 
-def test_a_mutation_storm_is_a_paused_band_and_the_replay_goes_on_after_it(start_server, browser) -> None:
+def test_a_mutation_storm_is_a_paused_band_and_the_replay_goes_on_after_it(start_server, browser,
+                                                                          tmp_path: Path) -> None:
+    """Also takes docs/screenshots/paused.png with REPLAYD_UPDATE_SCREENSHOTS=1 (`REPLAYD_UPDATE_SCREENSHOTS=1
+    .venv/bin/pytest tests/test_player_snippet.py -k storm`): the band, the playhead inside it."""
     server = start_server()
     site = Site(server, **FAST, **STORM)
     context = browser.new_context(viewport={"width": 1440, "height": 900})
@@ -83,6 +88,13 @@ def test_a_mutation_storm_is_a_paused_band_and_the_replay_goes_on_after_it(start
         ui.wait_for_function(f"() => ({STAGE_TEXT})().includes('calm again')")
         text = stage_text(ui)
         assert "burst2-15999" in text and "burst0-" not in text
+        # the screenshot: the playhead in the band, its breadcrumb the current row
+        seek(ui, round((gap["from"] + gap["to"]) / 2 - origin))
+        ui.wait_for_function("() => document.querySelector('[data-crumbs] li.crumb.paused')"
+                             ".classList.contains('current')")
+        shots = SCREENSHOTS if os.environ.get("REPLAYD_UPDATE_SCREENSHOTS") == "1" else tmp_path
+        ui.screenshot(path=str(shots / "paused.png"))
+        assert (shots / "paused.png").stat().st_size > 10_000
         assert ui.errors == []
     finally:
         context.close()

@@ -225,3 +225,31 @@ def test_a_storms_paused_mark_is_a_breadcrumb_and_a_band():
         {"t": 13000, "kind": "paused", "label": "recording paused", "end": 13000}]
     assert result["markers"] == [{"t": c["t"], "end": c["end"], "kind": "paused", "label": c["label"]}
                                  for c in result["breadcrumbs"]]
+
+
+def test_a_request_recorded_only_as_a_breadcrumb_gives_the_pane_what_it_holds():
+    """No span (another recorder, or a breadcrumb of an error's): method, URL, status, sizes and timing come
+    from the breadcrumb itself, and whatever else its data holds, as stored; a failed request (no status, or
+    a span's statusCode 0) is marked failed."""
+    events = [
+        {"type": 5, "timestamp": ms(1), "data": {"tag": "breadcrumb", "payload": {
+            "timestamp": T0 + 1, "type": "http", "category": "fetch", "level": "warning",
+            "data": {"method": "PUT", "url": "https://api.shop.test/cart?id=[Filtered]", "status_code": 409,
+                     "request_body_size": 120, "response_body_size": 37, "start_timestamp": ms(0.9),
+                     "end_timestamp": ms(1), "graphql": {"op": "AddItem"}, "x" * 80: "y" * 300}}}},
+        {"type": 5, "timestamp": ms(2), "data": {"tag": "breadcrumb", "payload": {
+            "category": "xhr", "level": "error", "data": {"method": "GET", "url": "/api/stock", "duration": 12.4}}}},
+        {"type": 5, "timestamp": ms(3), "data": {"tag": "performanceSpan", "payload": {
+            "op": "resource.fetch", "description": "http://127.0.0.1:1/x", "startTimestamp": T0 + 3,
+            "endTimestamp": T0 + 3.01, "data": {"method": "GET", "statusCode": 0}}}},
+    ]
+    result = timeline.finish(timeline.extract(events, ms(0)), 5000, [], ms(0))
+    put, stock, offline = [c for c in result["breadcrumbs"] if c["kind"] == "network"]
+    assert put == {"t": 1000, "kind": "network", "label": "PUT https://api.shop.test/cart?id=[Filtered] → 409",
+                   "failed": True, "method": "PUT", "url": "https://api.shop.test/cart?id=[Filtered]", "status": 409,
+                   "op": "fetch", "via": "breadcrumb", "dur": 100, "req_size": 120, "res_size": 37,
+                   "data": {"graphql": '{"op": "AddItem"}', "x" * 59 + "…": "y" * 199 + "…", "level": "warning",
+                            "type": "http"}}
+    assert stock["status"] is None and stock["failed"] and stock["dur"] == 12
+    assert stock["label"] == "GET /api/stock → failed"
+    assert offline["status"] == 0 and offline["failed"] and offline["label"] == "GET http://127.0.0.1:1/x → failed"

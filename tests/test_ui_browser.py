@@ -628,6 +628,16 @@ def test_hostile_recording_runs_nothing_in_the_app_origin(ui, ui_server, context
     assert all(href.startswith("/errors/") for href in hrefs)
     ui.evaluate("() => document.querySelectorAll('[data-crumbs] .label').forEach((el) => el.click())")
     assert ui.locator("[data-markers] img").count() == 0
+    # the fetch breadcrumb (no span): its detail pane shows what the breadcrumb holds, as text
+    ui.click("[data-tab=network]")
+    ui.locator("[data-network] li.net-row .url").first.click()
+    ui.wait_for_selector("[data-network-detail][data-state=ready]", state="attached")
+    pane = ui.locator("[data-network-detail]")
+    assert pane.locator("[data-field=status]").inner_text() == "500"
+    assert pane.locator("[data-field=method]").inner_text().startswith("<img src=")
+    assert pane.locator("[data-field=op]").inner_text() == "fetch"
+    assert "Recorded as a breadcrumb only" in pane.inner_text()
+    assert pane.locator("img, a, iframe").count() == 0
     assert ui.evaluate("() => window.__pwned") is None
     assert ui.evaluate("() => window.top.__pwned") is None
     assert ui.get_attribute(".replayer-wrapper iframe", "sandbox") == "allow-same-origin"

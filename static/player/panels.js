@@ -38,6 +38,12 @@ export function formatBytes(n) {
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
 
+/** A request's status as the panel shows it: 0 (or none, failed) is a request that got no answer. */
+function statusText(status, failed) {
+  if (status === 0 || ((status === undefined || status === null || status === '') && failed)) return 'failed';
+  return status === undefined || status === null || status === '' ? '—' : status;
+}
+
 function formatDuration(ms) {
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) return '—';
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
@@ -263,7 +269,7 @@ export class NetworkPanel extends TimedList {
     const items = crumbs.filter((c) => c.kind === 'network').map((c) => ({ ...c }));
     this.setItems(items, (c) => {
       const li = el('li', `net-row${c.failed ? ' failed' : ''}`);
-      const status = c.status === undefined || c.status === null || c.status === '' ? (c.failed ? 'failed' : '—') : c.status;
+      const status = statusText(c.status, c.failed);
       li.append(seekButton(c.t, (t) => this.seek(t)), el('span', 'method', c.method || ''),
         el('span', 'status', status), el('span', 'url', c.url || c.label), el('span', 'dur', formatDuration(c.dur)));
       li.title = c.url || c.label;
@@ -332,17 +338,38 @@ export class NetworkPanel extends TimedList {
     };
     row('Method', data.method || item.method || '—', 'method');
     row('URL', (payload && payload.description) || item.url || item.label, 'url');
-    row('Status', status === undefined || status === null || status === '' ? '—' : status, 'status');
+    row('Status', statusText(status, item.failed && !payload), 'status');
     row('Type', (payload && payload.op) || item.op || '—', 'op');
     row('Started', formatTime(item.t), 'start');
     row('Duration', formatDuration(duration), 'duration');
-    row('Request size', formatBytes(request && request.size), 'request-size');
-    row('Response size', formatBytes(response && response.size), 'response-size');
+    row('Request size', formatBytes(request ? request.size : item.req_size), 'request-size');
+    row('Response size', formatBytes(response ? response.size : item.res_size), 'response-size');
     const out = [general];
     if (problem) out.push(el('p', 'detail-note error', problem));
+    else if (!payload && item.via === 'breadcrumb') out.push(...this.crumbDetail(item));
     else if (!payload) out.push(el('p', 'detail-note', 'Only the summary was recorded for this request.'));
     else {
       out.push(...this.part('Request', request, 'request'), ...this.part('Response', response, 'response'));
+    }
+    return out;
+  }
+
+  /** A request recorded only as a breadcrumb (no span): what else it holds, as stored (scrubbed). */
+  crumbDetail(item) {
+    const out = [el('p', 'detail-note', 'Recorded as a breadcrumb only: no headers or bodies were kept for this request.')];
+    const data = item.data && typeof item.data === 'object' ? Object.entries(item.data) : [];
+    if (data.length) {
+      const section = el('section', 'detail-part');
+      section.dataset.part = 'breadcrumb';
+      const table = el('table', 'detail-headers');
+      table.dataset.headers = 'breadcrumb';
+      for (const [name, value] of data) {
+        const tr = el('tr');
+        tr.append(el('th', '', name), el('td', '', value));
+        table.append(tr);
+      }
+      section.append(el('h3', '', 'Breadcrumb data'), table);
+      out.push(section);
     }
     return out;
   }

@@ -128,6 +128,8 @@ export class Queue {
     const all = [];
     let n = 0;
     for (const e of this.q) {
+      // A segment still being compressed is stored as its JSON text: joined only if it fits.
+      if (!e.z && n + (e.n || e.raw.length) > this.o.maxStoredBytes) break;
       const p = e.z ? (e.b64 = e.b64 || b64(e.z)) : rawOf(e);
       if ((n += p.length) > this.o.maxStoredBytes) break;
       all.push({ k: e.k, id: e.id, seg: e.seg, ev: e.ev, p, z: !!e.z });

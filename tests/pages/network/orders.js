@@ -42,3 +42,16 @@ document.getElementById('ping').addEventListener('click', async () => {
   log('Pinged.');
   window.done.ping = true;
 });
+
+// Requests that get no answer at all (nothing listens on port 9): the SDK records them with statusCode 0.
+document.getElementById('offline').addEventListener('click', async () => {
+  try { await fetch('http://127.0.0.1:9/stock/fetch'); } catch (e) { /* the point */ }
+  await new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', 'http://127.0.0.1:9/stock/xhr');
+    xhr.onloadend = resolve;
+    xhr.send('sku=SKU-0001');
+  });
+  log('Stock service unreachable.');
+  window.done.offline = true;
+});
