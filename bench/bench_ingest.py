@@ -263,7 +263,11 @@ STAGES = (
     ("scrub_recording", "scrub (scrubbing/)"),
     ("_pack_events", "msgpack pack"),
     ("encode_segment", "brotli compress"),
-    ("to_bytes", "scrubber state (pickle)"),
+    ("unpack_state", "replay state in (unpack)"),
+    ("from_bytes", "replay state in (unpack)"),
+    ("pack_state", "replay state out (pack)"),
+    ("to_bytes", "replay state out (pack)"),
+    ("segment", "click index"),
 )
 
 
@@ -277,7 +281,7 @@ def stage_of(stack: str) -> str:
             if name == "encode_segment" and "_pack_events" in functions:
                 return STAGES[6][1]
             return stage
-    return "other (pool, pickling, IPC)"
+    return "other (pool, pickling, freeing)"
 
 
 class Sampler:
@@ -374,9 +378,10 @@ def run_load(server: RunningServer, sessions: list[Session], concurrency: int,
 
 
 def serve_loads(python: str, args: argparse.Namespace, recordings: list[Recording],
-                loads: dict[str, list[Session]], profile_dir: Path | None) -> dict[str, Any]:
+                loads: dict[str, list[Session]], profile: bool) -> dict[str, Any]:
     """One ``replayd serve`` (run by ``python``, so another checkout's venv serves its own code):
-    warmed up, then every load in turn; the figures of each, and the stored replays as listed."""
+    warmed up, then every load in turn (the cold one sampled by py-spy with ``profile``); the figures
+    of each, and the stored replays as listed."""
     tmp = Path(tempfile.mkdtemp(prefix="replayd-bench-"))
     server_options: dict[str, Any] = {"server": {"workers": args.workers}}
     if args.quality != QUALITY:
@@ -391,7 +396,7 @@ def serve_loads(python: str, args: argparse.Namespace, recordings: list[Recordin
             raise SystemExit(f"warm-up failed: {warm.failures[:3]}\n{server.log_path.read_text()[-3000:]}")
         for phase, sessions in loads.items():
             results[phase] = run_load(server, sessions, args.concurrency,
-                                      profile_dir if phase == "cold" else None)
+                                      tmp if profile and phase == "cold" else None)
         results["_listed"] = stored_by_replay(server)
     finally:
         server.close()
@@ -498,8 +503,8 @@ def main(argv: list[str] | None = None) -> int:
         load_average = os.getloadavg()
         if args.baseline:
             print(f"\n--- {name} ({python}), load average {load_average[0]:.2f} {load_average[1]:.2f}")
-        runs.append((name, serve_loads(python, args, recordings, loads, Path(tempfile.mkdtemp()) if args.profile
-                                       and i < 2 else None)))
+        # with --baseline, the first round of each is profiled
+        runs.append((name, serve_loads(python, args, recordings, loads, args.profile and i < 2)))
         runs[-1][1]["_loadavg"] = load_average
         floors.append(floor_seconds(floor_segments, parse, args.quality))
 
