@@ -43,6 +43,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import aiohttp
@@ -90,6 +91,7 @@ class Session:
     recording: Recording
     replay_id: str
     envelopes: list[bytes]
+    segment_bytes: list[int]  # raw JSON of each envelope's segment
     raw_bytes: int
     zlib_bytes: int
 
@@ -98,6 +100,7 @@ def make_session(recording: Recording, seed: int | None) -> Session:
     """A replay of ``recording``: its text rewritten by ``seed`` (cold), or as recorded (``None``, warm)."""
     replay_id = uuid.uuid4().hex
     envelopes = []
+    segment_bytes = []
     raw_total = zlib_total = 0
     for i, rewriter in enumerate(recording.rewriters):
         raw = recording.segments[i] if seed is None else rewriter.rewrite(seed)
@@ -106,9 +109,10 @@ def make_session(recording: Recording, seed: int | None) -> Session:
         event = replay_event(replay_id, i, recording.start_ms / 1000, recording.end_ms[i] / 1000, urls)
         event["environment"] = "bench"
         envelopes.append(recording_envelope(event, body))
+        segment_bytes.append(len(raw))
         raw_total += len(raw)
         zlib_total += len(body)
-    return Session(recording, replay_id, envelopes, raw_total, zlib_total)
+    return Session(recording, replay_id, envelopes, segment_bytes, raw_total, zlib_total)
 
 
 def sessions_for(recordings: list[Recording], count: int, cold: bool, first_seed: int) -> list[Session]:
@@ -165,6 +169,16 @@ def machine_busy() -> float:
     return (sum(fields[:8]) - idle) / CLK_TCK
 
 
+def thread_cpu(pid: int) -> float:
+    """CPU seconds of the main thread of ``pid`` (its task whose id is the pid): the event loop."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def tree_cpu(root: int) -> dict[int, float]:
     """CPU seconds of ``root`` and every descendant, by pid."""
     parents: dict[int, int] = {}
@@ -188,24 +202,28 @@ def tree_cpu(root: int) -> dict[int, float]:
 class LoadResult:
     wall: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)  # raw JSON bytes of each envelope's segment, as latencies
     failures: list[str] = field(default_factory=list)
 
 
-async def post_replays(url: str, replays: list[list[bytes]], concurrency: int) -> LoadResult:
+async def post_replays(url: str, replays: list[list[bytes]], concurrency: int,
+                       sizes: list[list[int]] | None = None) -> LoadResult:
     """``concurrency`` replays in flight; each replay's envelopes one after the other."""
     result = LoadResult()
     endpoint = f"{url}/api/1/envelope/?sentry_version=7&sentry_key={PUBLIC_KEY}&sentry_client=bench%2F1.0"
-    queue: asyncio.Queue[list[bytes]] = asyncio.Queue()
-    for replay in replays:
-        queue.put_nowait(replay)
+    queue: asyncio.Queue[tuple[list[bytes], list[int]]] = asyncio.Queue()
+    for i, replay in enumerate(replays):
+        queue.put_nowait((replay, sizes[i] if sizes else [0] * len(replay)))
 
     async def client(session: aiohttp.ClientSession) -> None:
         while not queue.empty():
-            for body in queue.get_nowait():
+            bodies, raw_sizes = queue.get_nowait()
+            for body, size in zip(bodies, raw_sizes, strict=True):
                 t0 = time.perf_counter()
                 async with session.post(endpoint, data=body, headers={"Content-Type": "text/plain;charset=UTF-8"}) as r:
                     answer = await r.read()
                 result.latencies.append(time.perf_counter() - t0)
+                result.sizes.append(size)
                 if not 200 <= r.status < 300:
                     result.failures.append(f"{r.status}: {answer[:200]!r}")
 
@@ -245,7 +263,11 @@ STAGES = (
     ("scrub_recording", "scrub (scrubbing/)"),
     ("_pack_events", "msgpack pack"),
     ("encode_segment", "brotli compress"),
-    ("to_bytes", "scrubber state (pickle)"),
+    ("unpack_state", "replay state in (unpack)"),
+    ("from_bytes", "replay state in (unpack)"),
+    ("pack_state", "replay state out (pack)"),
+    ("to_bytes", "replay state out (pack)"),
+    ("segment", "click index"),
 )
 
 
@@ -259,7 +281,7 @@ def stage_of(stack: str) -> str:
             if name == "encode_segment" and "_pack_events" in functions:
                 return STAGES[6][1]
             return stage
-    return "other (pool, pickling, IPC)"
+    return "other (pool, pickling, freeing)"
 
 
 class Sampler:
@@ -270,8 +292,10 @@ class Sampler:
         if not Path(exe).exists():
             raise SystemExit("--profile needs py-spy (.venv/bin/pip install py-spy)")
         self.outputs = {pid: out_dir / f"py-spy-{pid}.txt" for pid in pids}
+        # The event loop's process (the first pid) waits in threads (fsync, the pool's pipes) that
+        # py-spy counts as running: only its samples holding the GIL are CPU.
         self.procs = [subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
-                                        "--output", str(out), "--nonblocking"],
+                                        "--output", str(out), "--nonblocking", *(["--gil"] if pid == pids[0] else [])],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                       for pid, out in self.outputs.items()]
 
@@ -311,34 +335,118 @@ def print_profile(samples: dict[int, Counter[str]], main_pid: int) -> dict[str, 
 
 # --- main -----------------------------------------------------------------------------------
 
+LARGE_SEGMENT = 2_000_000  # raw JSON bytes: the envelopes whose own scrub sets the p99
+
+
 def run_load(server: RunningServer, sessions: list[Session], concurrency: int,
              sampler_dir: Path | None) -> dict[str, Any]:
-    cpu_before = tree_cpu(server.process.pid)
-    sampler = Sampler([server.process.pid, *cpu_before.keys() - {server.process.pid}], sampler_dir) \
-        if sampler_dir else None
+    main_pid = server.process.pid
+    cpu_before = tree_cpu(main_pid)
+    loop_before = thread_cpu(main_pid)
+    sampler = Sampler([main_pid, *cpu_before.keys() - {main_pid}], sampler_dir) if sampler_dir else None
     client_before = time.process_time()
     machine_before = machine_busy()
-    load = asyncio.run(post_replays(server.url, [s.envelopes for s in sessions], concurrency))
+    load = asyncio.run(post_replays(server.url, [s.envelopes for s in sessions], concurrency,
+                                    [s.segment_bytes for s in sessions]))
     machine_cpu = machine_busy() - machine_before
     client_cpu = time.process_time() - client_before
-    cpu_after = tree_cpu(server.process.pid)
-    main_pid = server.process.pid
+    loop_cpu = thread_cpu(main_pid) - loop_before
+    cpu_after = tree_cpu(main_pid)
     main_cpu = cpu_after.get(main_pid, 0.0) - cpu_before.get(main_pid, 0.0)
     worker_cpu = sum(v - cpu_before.get(pid, 0.0) for pid, v in cpu_after.items() if pid != main_pid)
     raw = sum(s.raw_bytes for s in sessions)
+    large = [t for t, size in zip(load.latencies, load.sizes, strict=True) if size >= LARGE_SEGMENT]
+    small = [t for t, size in zip(load.latencies, load.sizes, strict=True) if size < LARGE_SEGMENT]
     figures: dict[str, Any] = {
         "sessions": len(sessions), "envelopes": len(load.latencies), "failures": load.failures[:5],
         "failure_count": len(load.failures), "wall_s": load.wall, "raw_mb": raw / MB,
         "raw_mb_per_s": raw / load.wall / MB, "segments_per_s": len(load.latencies) / load.wall,
         "latency_p50_ms": percentile(load.latencies, 50) * 1000,
         "latency_p99_ms": percentile(load.latencies, 99) * 1000,
-        "cpu_s": {"server_main": main_cpu, "server_workers": worker_cpu, "client": client_cpu,
-                  "other": max(0.0, machine_cpu - main_cpu - worker_cpu - client_cpu)},
+        "large_envelopes": len(large),
+        "latency_large_p50_ms": percentile(large, 50) * 1000 if large else None,
+        "latency_small_p99_ms": percentile(small, 99) * 1000 if small else None,
+        "cpu_s": {"server_main": main_cpu, "server_event_loop_thread": loop_cpu, "server_workers": worker_cpu,
+                  "client": client_cpu, "other": max(0.0, machine_cpu - main_cpu - worker_cpu - client_cpu)},
         "server_cpu_ms_per_mb": (main_cpu + worker_cpu) * 1000 / (raw / MB),
+        "worker_cpu_ms_per_mb": worker_cpu * 1000 / (raw / MB),
+        "main_cpu_ms_per_mb": main_cpu * 1000 / (raw / MB),
     }
     if sampler:
         figures["profile"] = print_profile(sampler.stop(), main_pid)
     return figures
+
+
+def serve_loads(python: str, args: argparse.Namespace, recordings: list[Recording],
+                loads: dict[str, list[Session]], profile: bool) -> dict[str, Any]:
+    """One ``replayd serve`` (run by ``python``, so another checkout's venv serves its own code):
+    warmed up, then every load in turn (the cold one sampled by py-spy with ``profile``); the figures
+    of each, and the stored replays as listed."""
+    tmp = Path(tempfile.mkdtemp(prefix="replayd-bench-"))
+    server_options: dict[str, Any] = {"server": {"workers": args.workers}}
+    if args.quality != QUALITY:
+        server_options["storage"] = {"compression_quality": args.quality}
+    server = launch_server(tmp, python=python, **server_options)
+    results: dict[str, Any] = {}
+    try:
+        # Spawn the workers and warm them on the recordings as recorded (what the warm load sends).
+        warmup = [make_session(r, None).envelopes[:2] for r in recordings for _ in range(2)]
+        warm = asyncio.run(post_replays(server.url, warmup, args.concurrency))
+        if warm.failures:
+            raise SystemExit(f"warm-up failed: {warm.failures[:3]}\n{server.log_path.read_text()[-3000:]}")
+        for phase, sessions in loads.items():
+            results[phase] = run_load(server, sessions, args.concurrency,
+                                      tmp if profile and phase == "cold" else None)
+        results["_listed"] = stored_by_replay(server)
+    finally:
+        server.close()
+        log_tail = server.log_path.read_text(errors="replace")
+        if "Traceback" in log_tail:
+            print("\nserver log tail:\n" + log_tail[-3000:])
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"server data kept in {tmp}")
+    return results
+
+
+def print_load(label: str, phase: str, f: dict[str, Any], floor: float, floor_cpu: float, cores: int) -> None:
+    f["vs_floor"] = f["raw_mb_per_s"] / floor
+    f["cpu_vs_floor"] = (1000 / floor_cpu) / f["server_cpu_ms_per_mb"] * cores
+    cpu = f["cpu_s"]
+    large = (f"; the {f['large_envelopes']} of >= {LARGE_SEGMENT / MB:g} MB: p50 {f['latency_large_p50_ms']:.0f} ms, "
+             f"the others' p99 {f['latency_small_p99_ms']:.0f} ms") if f["large_envelopes"] else ""
+    print(f"{label}{phase.upper():5s} ingest {f['raw_mb_per_s']:6.1f} MB/s raw JSON  "
+          f"{f['segments_per_s']:6.1f} segments/s  "
+          f"p50 {f['latency_p50_ms']:.0f} ms  p99 {f['latency_p99_ms']:.0f} ms  = {f['vs_floor']:.2f}x the floor  "
+          f"({f['envelopes']} envelopes, {f['raw_mb']:.0f} MB in {f['wall_s']:.1f} s{large})")
+    print(f"      cpu: server {f['server_cpu_ms_per_mb']:.1f} ms/MB (workers {f['worker_cpu_ms_per_mb']:.1f}, "
+          f"event loop's process {f['main_cpu_ms_per_mb']:.1f}: {cpu['server_main']:.1f} s, of which its loop "
+          f"thread {cpu['server_event_loop_thread']:.1f} s), client {cpu['client']:.1f} s, "
+          f"other processes {cpu['other']:.1f} s; on {cores} idle cores: {f['cpu_vs_floor']:.2f}x the floor")
+    if cpu["other"] > 0.1 * f["wall_s"] * cores:
+        print(f"      WARNING: other processes used {cpu['other'] / f['wall_s'] / cores:.0%} of the machine: "
+              "the wall-clock figures are not the server's alone")
+    if f["failure_count"]:
+        print(f"      FAILED: {f['failure_count']} envelopes refused, e.g. {f['failures'][:3]}")
+
+
+COMPARED = (("server_cpu_ms_per_mb", "server CPU ms/MB"), ("worker_cpu_ms_per_mb", "workers' CPU ms/MB"),
+            ("main_cpu_ms_per_mb", "event loop's process CPU ms/MB"), ("raw_mb_per_s", "MB/s"),
+            ("latency_p50_ms", "p50 ms"), ("latency_p99_ms", "p99 ms"))
+
+
+def print_comparison(runs: list[tuple[str, dict[str, Any]]], phases: list[str]) -> None:
+    """This checkout against --baseline, run by run: the median of each figure and of the ratios of
+    the runs taken next to each other (this / baseline)."""
+    print("\nthis checkout against the baseline (median over rounds; ratio = this / baseline of the same round):")
+    for phase in phases:
+        for key, label in COMPARED:
+            this = [r[phase][key] for name, r in runs if name == "this"]
+            base = [r[phase][key] for name, r in runs if name == "baseline"]
+            ratios = [a / b for a, b in zip(this, base, strict=False) if b]
+            print(f"  {phase.upper():5s} {label:32s} baseline {median(base):8.1f}  this {median(this):8.1f}  "
+                  f"ratio {median(ratios):.3f} (each round: {', '.join(f'{r:.3f}' for r in ratios)})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,6 +462,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0, help="server.workers (default 0: one per core)")
     parser.add_argument("--quality", type=int, default=QUALITY,
                         help=f"storage.compression_quality of the server and the floor (default {QUALITY})")
+    parser.add_argument("--baseline", metavar="PYTHON",
+                        help="also serve the same loads with this interpreter (another checkout's .venv/bin/python, "
+                             "e.g. main's), alternating with this checkout, and compare")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --baseline: rounds of (baseline, this), the order swapped every round (default 1)")
     parser.add_argument("--profile", action="store_true", help="sample the server with py-spy during the cold load")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the server's data directory")
@@ -379,68 +492,50 @@ def main(argv: list[str] | None = None) -> int:
           f"prepared in {time.perf_counter() - t0:.1f} s; "
           f"load average {os.getloadavg()[0]:.2f}")
 
-    floor_before = floor_seconds(floor_segments, parse, args.quality)
-    tmp = Path(tempfile.mkdtemp(prefix="replayd-bench-"))
-    server_options: dict[str, Any] = {"server": {"workers": args.workers}}
-    if args.quality != QUALITY:
-        server_options["storage"] = {"compression_quality": args.quality}
-    server = launch_server(tmp, **server_options)
-    results: dict[str, Any] = {}
-    try:
-        # Spawn the workers and warm them on the recordings as recorded (what the warm load sends).
-        warmup = [make_session(r, None).envelopes[:2] for r in recordings for _ in range(2)]
-        warm = asyncio.run(post_replays(server.url, warmup, args.concurrency))
-        if warm.failures:
-            raise SystemExit(f"warm-up failed: {warm.failures[:3]}\n{server.log_path.read_text()[-3000:]}")
-        for phase in phases:
-            results[phase] = run_load(server, loads[phase], args.concurrency,
-                                      tmp if args.profile and phase == "cold" else None)
-        listed = stored_by_replay(server)
-    finally:
-        server.close()
-        floor_after = floor_seconds(floor_segments, parse, args.quality)
-        log_tail = server.log_path.read_text(errors="replace")[-3000:]
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print(f"server data kept in {tmp}")
+    # (name, python) in the order served: this checkout alone, or rounds of both, order swapped each round
+    order = [("this", sys.executable)]
+    if args.baseline:
+        pair = [("baseline", args.baseline), ("this", sys.executable)]
+        order = [server for i in range(args.rounds) for server in (pair if i % 2 == 0 else pair[::-1])]
+    floors = [floor_seconds(floor_segments, parse, args.quality)]
+    runs: list[tuple[str, dict[str, Any]]] = []
+    for i, (name, python) in enumerate(order):
+        load_average = os.getloadavg()
+        if args.baseline:
+            print(f"\n--- {name} ({python}), load average {load_average[0]:.2f} {load_average[1]:.2f}")
+        # with --baseline, the first round of each is profiled
+        runs.append((name, serve_loads(python, args, recordings, loads, args.profile and i < 2)))
+        runs[-1][1]["_loadavg"] = load_average
+        floors.append(floor_seconds(floor_segments, parse, args.quality))
 
-    floor = floor_mb / min(floor_before[0], floor_after[0])
-    floor_cpu = floor_mb / min(floor_before[1], floor_after[1])
+    floor = floor_mb / min(f[0] for f in floors)
+    floor_cpu = floor_mb / min(f[1] for f in floors)
     print(f"\nfloor       {floor:6.1f} MB/s  {parser_name} + brotli q{args.quality} of {floor_mb:.1f} MB of segments, "
-          "one "
-          f"process (before {floor_mb / floor_before[0]:.1f}, after {floor_mb / floor_after[0]:.1f}; "
-          f"{floor_cpu:.1f} MB per CPU second)")
+          f"one process (each time measured: {', '.join(f'{floor_mb / f[0]:.1f}' for f in floors)}; "
+          f"{floor_cpu:.1f} MB per CPU second = {1000 / floor_cpu:.1f} CPU ms/MB)")
     failed = False
-    for phase, f in results.items():
-        f["vs_floor"] = f["raw_mb_per_s"] / floor
-        f["cpu_vs_floor"] = (1000 / floor_cpu) / f["server_cpu_ms_per_mb"] * cores
-        cpu = f["cpu_s"]
-        print(f"{phase.upper():5s} ingest {f['raw_mb_per_s']:6.1f} MB/s raw JSON  "
-              f"{f['segments_per_s']:6.1f} segments/s  "
-              f"p50 {f['latency_p50_ms']:.0f} ms  p99 {f['latency_p99_ms']:.0f} ms  = {f['vs_floor']:.2f}x the floor  "
-              f"({f['envelopes']} envelopes, {f['raw_mb']:.0f} MB in {f['wall_s']:.1f} s)")
-        print(f"      cpu: server {f['server_cpu_ms_per_mb']:.1f} ms/MB "
-              f"(event loop {cpu['server_main']:.1f} s, workers "
-              f"{cpu['server_workers']:.1f} s), client {cpu['client']:.1f} s, other processes {cpu['other']:.1f} s; "
-              f"on {cores} idle cores: {f['cpu_vs_floor']:.2f}x the floor")
-        if cpu["other"] > 0.1 * f["wall_s"] * cores:
-            print(f"      WARNING: other processes used {cpu['other'] / f['wall_s'] / cores:.0%} of the machine: "
-                  "the wall-clock figures are not the server's alone")
-        if f["failure_count"]:
-            failed = True
-            print(f"      FAILED: {f['failure_count']} envelopes refused, e.g. {f['failures'][:3]}")
+    for name, results in runs:
+        label = f"{name:8s} " if args.baseline else ""
+        for phase in phases:
+            print_load(label, phase, results[phase], floor, floor_cpu, cores)
+            failed = failed or bool(results[phase]["failure_count"])
+    if args.baseline:
+        print_comparison(runs, phases)
 
-    # Stored bytes per recording, of the cold sessions (text the codec was not tuned on).
+    # Stored bytes per recording, of the cold sessions (text the codec was not tuned on), as this checkout stores them.
     sizes: dict[str, dict[str, float]] = {}
-    for phase in phases:
-        for s in loads[phase]:
-            entry = listed.get(s.replay_id)
-            if entry is None or entry["segment_count"] != len(s.envelopes) or entry["raw_bytes"] != s.raw_bytes:
-                failed = True
-                print(f"MISMATCH: replay {s.replay_id} ({s.recording.name}) is listed as {entry}")
-                continue
-            if phase != phases[0]:
+    for name, results in runs:
+        listed = results.pop("_listed")
+        for phase in phases:
+            for s in loads[phase]:
+                entry = listed.get(s.replay_id)
+                if entry is None or entry["segment_count"] != len(s.envelopes) or entry["raw_bytes"] != s.raw_bytes:
+                    failed = True
+                    print(f"MISMATCH ({name}): replay {s.replay_id} ({s.recording.name}) is listed as {entry}")
+        if name != "this" or sizes:
+            continue
+        for s in loads[phases[0]]:
+            if (entry := listed.get(s.replay_id)) is None:
                 continue
             size = sizes.setdefault(s.recording.name, {"stored": 0, "zlib6": 0, "raw": 0})
             size["stored"] += entry["stored_bytes"]
@@ -453,10 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({
             "floor_mb_per_s": floor, "floor_cpu_mb_per_s": floor_cpu, "floor_parser": parser_name,
-            "cores": cores, "loadavg_1m_end": os.getloadavg()[0], "loads": results, "stored": sizes,
+            "cores": cores, "loadavg_1m_end": os.getloadavg()[0], "runs": runs, "stored": sizes,
         }, indent=2) + "\n")
-    if "Traceback" in log_tail:
-        print("\nserver log tail:\n" + log_tail)
     return 1 if failed else 0
 
 

@@ -95,6 +95,7 @@ class RunningServer:
     # Each start runs in a process group of its own; kill() ends them all, worker processes
     # included: a SIGKILLed replayd leaves its forkserver and workers behind.
     groups: list[int] = field(default_factory=list)
+    python: str = sys.executable
 
     @property
     def dsn(self) -> str:
@@ -141,7 +142,7 @@ class RunningServer:
         """(Re)start the process on the same port and data directory."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "replayd.server.cli", "serve", "--config", str(self.config_path)],
+                [self.python, "-m", "replayd.server.cli", "serve", "--config", str(self.config_path)],
                 cwd=self.data_dir, stdout=log, stderr=subprocess.STDOUT,
                 env={**server_environment(), "PYTHONUNBUFFERED": "1"}, start_new_session=True,
             )
@@ -171,15 +172,16 @@ def wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout: f
     raise RuntimeError(f"replayd did not answer /healthz within {timeout} s:\n{log_path.read_text()}")
 
 
-def launch_server(data_dir: Path, **sections: Any) -> RunningServer:
-    """``replayd serve`` on a free port with its config, blobs and index in ``data_dir``."""
+def launch_server(data_dir: Path, python: str = sys.executable, **sections: Any) -> RunningServer:
+    """``replayd serve`` on a free port with its config, blobs and index in ``data_dir``; ``python``
+    runs it (another checkout's venv serves that checkout's code: the benchmark's baseline)."""
     port = free_port()
     config = base_config(data_dir, **sections)
     config["server"] = {**config["server"], "host": "127.0.0.1", "port": port}
     config_path = data_dir / "replayd.yaml"
     config_path.write_text(yaml.safe_dump(config))
     server = RunningServer(f"http://127.0.0.1:{port}", port, data_dir, config_path, None,  # type: ignore[arg-type]
-                           data_dir / "replayd.log")
+                           data_dir / "replayd.log", python=python)
     server.start()
     return server
 
