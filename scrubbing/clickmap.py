@@ -134,7 +134,7 @@ _TEXT = itemgetter("textContent")
 class ClickMap:
     __slots__ = ("chunks", "entries", "owner_count", "clickable_ids", "owned_ids", "refs", "fresh", "owners",
                  "text_nodes", "text_owners", "text_parents", "patches", "clicked", "_text_index", "_text_indexed",
-                 "_old", "_old_owners", "_old_texts")
+                 "_old")
 
     def __init__(self) -> None:
         # earlier segments' changes, packed (``to_plain``), oldest first
@@ -157,9 +157,7 @@ class ClickMap:
         self.clicked: list[tuple[dict[str, Any], Any, Entry | None]] = []
         self._text_index: dict[NodeId, NodeId] = {}  # text_nodes' ids -> owners, built when first needed
         self._text_indexed = 0  # text_nodes in it
-        self._old: dict[NodeId, Any] | None = None  # the chunks, unpacked when first needed
-        self._old_owners: dict[NodeId, NodeId] = {}
-        self._old_texts: list[tuple[Any, Any, Any, Any]] = []  # per chunk: its text nodes' ids, owners, parents, texts
+        self._old: _Chunks | None = None  # the chunks, unpacked when first needed
 
     def reset(self) -> None:
         """A new document: every element forgotten (clicks already described stay)."""
@@ -177,60 +175,16 @@ class ClickMap:
         self._text_index = {}
         self._text_indexed = 0
         self._old = None
-        self._old_owners = {}
-        self._old_texts = []
 
     def __len__(self) -> int:
         return self.entries + len(self.refs) + len(self.fresh)
 
     # --- reading -------------------------------------------------------------------------------
 
-    def _load(self) -> tuple[dict[NodeId, Any], dict[NodeId, NodeId]]:
-        old = self._old
-        if old is None:
-            old = {}
-            owners: dict[NodeId, NodeId] = {}
-            texts: list[tuple[Any, Any, Any, Any]] = []
-            self._old_texts = texts
-            for k, chunk in enumerate(self.chunks):
-                try:
-                    (entries, chunk_owners, patches, raw_ids, raw_tags, raw_attrs, text_ids, text_owners, text_parents,
-                     text_values) = msgpack.unpackb(chunk, raw=False, use_list=False, strict_map_key=False)
-                    for nid, tag, attrs in zip(raw_ids, raw_tags, raw_attrs, strict=True):
-                        old[nid] = (k, tag, attrs)  # described when read
-                    old.update(entries)
-                    owners.update(chunk_owners)
-                    owners.update(zip(text_ids, text_owners, strict=True))
-                    texts.append((text_ids, text_owners, text_parents, text_values))
-                    for nid, changes in patches.items():
-                        if nid in old:
-                            old[nid] = _patched(self._described(old, nid), changes)
-                except Exception:  # damaged: its elements go undescribed, never a failed segment
-                    texts.append(((), (), (), ()))
-            self._old = old
-            self._old_owners = owners
-        return old, self._old_owners
-
-    def _described(self, old: dict[NodeId, Any], nid: NodeId) -> Entry:
-        """An entry of the chunks, described from its packed node and text nodes if not yet."""
-        v = old[nid]
-        if len(v) == 3:  # (chunk, tag, attributes) as the walk left them
-            k, tag, attrs = v
-            ids, owners, parents, values = self._old_texts[k] if k < len(self._old_texts) else ((), (), (), ())
-            mine = list(map(nid.__eq__, owners))
-            pieces: list[Any] = []
-            total = 0
-            try:
-                found = sorted(zip(compress(ids, mine), compress(parents, mine), compress(values, mine), strict=True),
-                               key=_by_id)  # rrweb numbers a snapshot's nodes in document order
-            except Exception:  # a damaged chunk: the element without its text
-                found = []
-            for tid, parent, text in found:
-                if total < CLICK_TEXT and _shown(text):
-                    pieces += (tid, parent, text)
-                    total += len(text)
-            v = old[nid] = _entry(tag, attrs, pieces)
-        return v  # type: ignore[no-any-return]
+    def _load(self) -> _Chunks:
+        if self._old is None:
+            self._old = _Chunks(self.chunks)
+        return self._old
 
     def clickable(self, nid: NodeId, text: bool = False) -> NodeId | None:
         """The id of the clickable element node ``nid`` is (or is inside), or None; ``text``: ``nid``
@@ -252,7 +206,7 @@ class ClickMap:
             if own is not None:
                 return own
         if _has(self.owned_ids, nid):
-            own = self._load()[1].get(nid)
+            own = self._load().owners.get(nid)
             if own is not None:
                 return own
         if _has(self.clickable_ids, nid):
@@ -273,11 +227,8 @@ class ClickMap:
         else:
             if not _has(self.clickable_ids, cid):
                 return None
-            old = self._load()[0]
-            if cid not in old:
-                return None
-            v = self._described(old, cid)
-            if not _valid(v):
+            v = self._load().get(cid)
+            if v is None:
                 return None
             changes = self.patches.pop(cid, None)
             if changes is None:
@@ -384,11 +335,9 @@ class ClickMap:
 
     def _merged(self, chunks: list[bytes], limit: int) -> tuple[dict[NodeId, Entry], dict[NodeId, NodeId]]:
         """Every chunk's entries described, the newest of each id, at most ``limit`` (the oldest half dropped)."""
-        every = ClickMap()
-        every.chunks = chunks
-        old, owners = every._load()
-        merged = {nid: every._described(old, nid) for nid in old}
-        merged_owners = dict(owners)
+        every = _Chunks(chunks)
+        merged = {nid: v for nid in every.ids() if (v := every.get(nid)) is not None}
+        merged_owners = dict(every.owners)
         for kept in (merged, merged_owners):
             if len(kept) > limit:  # the oldest half goes
                 items = list(kept.items())[len(kept) - limit // 2:]
@@ -421,6 +370,82 @@ def _ids_of(nodes: list[dict[str, Any]]) -> list[Any]:
         return list(map(_NODE_ID, nodes))
     except KeyError:  # a malformed recording's node
         return [n.get("id") for n in nodes]
+
+
+class _Chunks:
+    """The chunks unpacked (C-level only): an element is looked up newest chunk first and described
+    when first read, with the attribute changes of later chunks applied."""
+
+    __slots__ = ("parts", "owners", "_seen")
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        # per chunk: described entries, raw id -> index, raw tags, raw attributes, patches, text nodes
+        self.parts: list[tuple[Any, ...]] = []
+        self.owners: dict[NodeId, NodeId] = {}
+        self._seen: dict[NodeId, Entry | None] = {}
+        for chunk in chunks:
+            try:
+                (entries, owners, patches, raw_ids, raw_tags, raw_attrs, text_ids, text_owners, text_parents,
+                 text_values) = msgpack.unpackb(chunk, raw=False, use_list=False, strict_map_key=False)
+                index = dict(zip(raw_ids, range(len(raw_ids)), strict=True))
+                self.owners.update(owners)
+                self.owners.update(zip(text_ids, text_owners, strict=True))
+                self.parts.append((entries, index, raw_tags, raw_attrs, patches,
+                                   (text_ids, text_owners, text_parents, text_values)))
+            except Exception:  # damaged: its elements go undescribed, never a failed segment
+                continue
+
+    def ids(self) -> dict[NodeId, None]:
+        """Every element's id, oldest chunk first."""
+        ids: dict[NodeId, None] = {}
+        for entries, index, *_ in self.parts:
+            ids.update(dict.fromkeys(index))
+            ids.update(dict.fromkeys(entries))
+        return ids
+
+    def get(self, nid: NodeId) -> Entry | None:
+        if nid in self._seen:
+            return self._seen[nid]
+        v: Any = None
+        parts = self.parts
+        k = len(parts) - 1
+        while k >= 0:
+            entries, index, tags, attrs, _, texts = parts[k]
+            if nid in entries:
+                v = entries[nid]
+                break
+            i = index.get(nid)
+            if i is not None:
+                try:
+                    v = _raw_entry(nid, tags[i], attrs[i], texts)
+                except Exception:  # a damaged chunk
+                    v = None
+                break
+            k -= 1
+        if not _valid(v):
+            v = None
+        else:
+            for later in parts[k + 1:]:
+                changes = later[4].get(nid)
+                if changes.__class__ is dict:
+                    v = _patched(v, changes)
+        self._seen[nid] = v
+        return v  # type: ignore[no-any-return]
+
+
+def _raw_entry(nid: NodeId, tag: Any, attrs: Any, texts: tuple[Any, Any, Any, Any]) -> Entry:
+    """An element as the walk left it, described with its text nodes (rrweb numbers a snapshot's
+    nodes in document order: sorted by id, they read in order)."""
+    ids, owners, parents, values = texts
+    mine = list(map(nid.__eq__, owners))
+    found = sorted(zip(compress(ids, mine), compress(parents, mine), compress(values, mine), strict=True), key=_by_id)
+    pieces: list[Any] = []
+    total = 0
+    for tid, parent, text in found:
+        if total < CLICK_TEXT and _shown(text):
+            pieces += (tid, parent, text)
+            total += len(text)
+    return _entry(tag, attrs, pieces)
 
 
 def _by_id(piece: tuple[Any, ...]) -> Any:
