@@ -318,7 +318,7 @@ class ClickMap:
             text_ids = _ids_of(text_nodes)
             nodes = refs.values()
             chunk = msgpack.packb([fresh, owners, self.patches, list(refs), list(map(_TAG, nodes)),
-                                   list(map(_ATTRS, nodes)), text_ids, self.text_owners, self.text_parents, values],
+                                   _click_values(nodes), text_ids, self.text_owners, self.text_parents, values],
                                   use_bin_type=True)
             chunks = [*chunks, chunk]
             entries += len(refs) + len(fresh)
@@ -379,18 +379,18 @@ class _Chunks:
     __slots__ = ("parts", "owners", "_seen")
 
     def __init__(self, chunks: list[bytes]) -> None:
-        # per chunk: described entries, raw id -> index, raw tags, raw attributes, patches, text nodes
+        # per chunk: described entries, raw id -> index, raw tags, raw attribute values, patches, text nodes
         self.parts: list[tuple[Any, ...]] = []
         self.owners: dict[NodeId, NodeId] = {}
         self._seen: dict[NodeId, Entry | None] = {}
         for chunk in chunks:
             try:
-                (entries, owners, patches, raw_ids, raw_tags, raw_attrs, text_ids, text_owners, text_parents,
+                (entries, owners, patches, raw_ids, raw_tags, raw_values, text_ids, text_owners, text_parents,
                  text_values) = msgpack.unpackb(chunk, raw=False, use_list=False, strict_map_key=False)
                 index = dict(zip(raw_ids, range(len(raw_ids)), strict=True))
                 self.owners.update(owners)
                 self.owners.update(zip(text_ids, text_owners, strict=True))
-                self.parts.append((entries, index, raw_tags, raw_attrs, patches,
+                self.parts.append((entries, index, raw_tags, raw_values, patches,
                                    (text_ids, text_owners, text_parents, text_values)))
             except Exception:  # damaged: its elements go undescribed, never a failed segment
                 continue
@@ -410,14 +410,14 @@ class _Chunks:
         parts = self.parts
         k = len(parts) - 1
         while k >= 0:
-            entries, index, tags, attrs, _, texts = parts[k]
+            entries, index, tags, values, _, texts = parts[k]
             if nid in entries:
                 v = entries[nid]
                 break
             i = index.get(nid)
             if i is not None:
                 try:
-                    v = _raw_entry(nid, tags[i], attrs[i], texts)
+                    v = _raw_entry(nid, tags[i], values[i], texts)
                 except Exception:  # a damaged chunk
                     v = None
                 break
@@ -433,19 +433,19 @@ class _Chunks:
         return v  # type: ignore[no-any-return]
 
 
-def _raw_entry(nid: NodeId, tag: Any, attrs: Any, texts: tuple[Any, Any, Any, Any]) -> Entry:
+def _raw_entry(nid: NodeId, tag: Any, values: Any, texts: tuple[Any, Any, Any, Any]) -> Entry:
     """An element as the walk left it, described with its text nodes (rrweb numbers a snapshot's
     nodes in document order: sorted by id, they read in order)."""
-    ids, owners, parents, values = texts
+    ids, owners, parents, texts_of = texts
     mine = list(map(nid.__eq__, owners))
-    found = sorted(zip(compress(ids, mine), compress(parents, mine), compress(values, mine), strict=True), key=_by_id)
+    found = sorted(zip(compress(ids, mine), compress(parents, mine), compress(texts_of, mine), strict=True), key=_by_id)
     pieces: list[Any] = []
     total = 0
     for tid, parent, text in found:
         if total < CLICK_TEXT and _shown(text):
             pieces += (tid, parent, text)
             total += len(text)
-    return _entry(tag, attrs, pieces)
+    return _entry(tag, values, pieces)
 
 
 def _by_id(piece: tuple[Any, ...]) -> Any:
@@ -456,11 +456,21 @@ def _shown(text: Any) -> bool:
     return text.__class__ is str and bool(text) and not text.isspace()
 
 
-def _entry(tag: Any, attrs: Any, pieces: list[Any]) -> Entry:
+def _entry(tag: Any, values: Any, pieces: list[Any]) -> Entry:
     tag = tag.lower() if tag.__class__ is str else ""
-    if attrs.__class__ is not dict or CLICK_NAMES.isdisjoint(attrs):
-        return (tag, *_NO_VALUES, tuple(pieces))
-    return (tag, *map(attrs.get, CLICK_ATTRIBUTES), tuple(pieces))
+    if values.__class__ is not tuple or len(values) != len(CLICK_ATTRIBUTES):
+        values = _NO_VALUES
+    return (tag, *values, tuple(pieces))
+
+
+def _click_values(nodes: Any) -> list[tuple[Any, ...] | None]:
+    """Each node's CLICK_ATTRIBUTES values, None for one with none of them (most links: an href only)."""
+    disjoint = CLICK_NAMES.isdisjoint
+    try:
+        return [None if disjoint(a) else tuple(map(a.get, CLICK_ATTRIBUTES)) for a in map(_ATTRS, nodes)]
+    except (AttributeError, TypeError):  # a malformed recording's attributes
+        return [tuple(map(a.get, CLICK_ATTRIBUTES)) if (a := n.get("attributes")).__class__ is dict else None
+                for n in nodes]
 
 
 def _pieces(entry: Entry) -> tuple[Any, ...]:
