@@ -125,6 +125,7 @@ def _valid(entry: Any) -> bool:
     return entry.__class__ in (tuple, list) and len(entry) == len(CLICK_ATTRIBUTES) + 2
 
 
+_ID = "i"  # node ids in the sorted id arrays: 32-bit (4 bytes each, whatever the platform's long)
 _TAG = itemgetter("tagName")
 _ATTRS = itemgetter("attributes")
 _NODE_ID = itemgetter("id")
@@ -142,8 +143,8 @@ class ClickMap:
         self.entries = 0  # entries in the chunks (one replaced later counts twice)
         self.owner_count = 0  # nodes inside one in the chunks, the same way
         # the ids in the chunks, sorted: of clickable elements, of nodes inside one
-        self.clickable_ids = array("q")
-        self.owned_ids = array("q")
+        self.clickable_ids = array(_ID)
+        self.owned_ids = array(_ID)
         # this segment's: clickable elements noted by the walk (id -> node), and those described (id -> entry)
         self.refs: dict[NodeId, dict[str, Any]] = {}
         self.fresh: dict[NodeId, Entry] = {}
@@ -163,8 +164,8 @@ class ClickMap:
         """A new document: every element forgotten (clicks already described stay)."""
         self.chunks = []
         self.entries = self.owner_count = 0
-        self.clickable_ids = array("q")
-        self.owned_ids = array("q")
+        self.clickable_ids = array(_ID)
+        self.owned_ids = array(_ID)
         self.refs.clear()
         self.fresh.clear()
         self.owners.clear()
@@ -327,7 +328,7 @@ class ClickMap:
                 merged, merged_owners = self._merged(chunks, limit)
                 chunks = [msgpack.packb([merged, merged_owners, {}, [], [], [], [], [], [], []], use_bin_type=True)]
                 entries, owner_count = len(merged), len(merged_owners)
-                clickable_ids, owned_ids = _ids(array("q"), merged), _ids(array("q"), merged_owners)
+                clickable_ids, owned_ids = _ids(array(_ID), merged), _ids(array(_ID), merged_owners)
             else:
                 clickable_ids = _ids(clickable_ids, [*refs, *fresh])
                 owned_ids = _ids(owned_ids, [*owners, *text_ids])
@@ -495,13 +496,14 @@ def _has(ids: array[int], nid: int) -> bool:
 
 
 def _ids(ids: array[int], new: Any) -> array[int]:
-    """The sorted ids of ``ids`` and ``new`` (a map's keys or a list) that are 64-bit ints."""
+    """The sorted ids of ``ids`` and ``new`` (a map's keys or a list) that are 32-bit ints (rrweb's
+    are; a malformed recording's others go undescribed)."""
     try:
-        more = array("q", sorted(new))
+        more = array(_ID, sorted(new))
     except (TypeError, OverflowError):  # a malformed recording's ids: those never looked up
-        more = array("q", sorted(i for i in new if i.__class__ is int and -(1 << 63) <= i < 1 << 63))
+        more = array(_ID, sorted(i for i in new if i.__class__ is int and -(1 << 31) <= i < 1 << 31))
     if not more:
         return ids
     if not ids or ids[-1] < more[0]:  # rrweb numbers new nodes upwards: most often appended
         return ids + more
-    return array("q", sorted(ids + more))
+    return array(_ID, sorted(ids + more))
