@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from .builtin import BLOCK_KEEP_ATTRIBUTES, SRCSET_ATTRIBUTES, TEXT_ATTRIBUTES, URL_ATTRIBUTES
+from .clickmap import CLICK_ROLES, CLICKABLE_TAGS
 from .compiled import Compiled
 from .events import CDATA_NODE, COMMENT_NODE, DOCUMENT_NODE, ELEMENT_NODE, TEXT_NODE
 from .payloads import scrub_json
 from .redaction import mask_text
 from .report import ScrubReport
-from .state import BLOCK, CLICK_ATTRIBUTES, CLICK_TEXT, CLICKABLE_TAGS, DROPPED, MASK, RULE_SHIFT, ReplayState
+from .state import BLOCK, DROPPED, MASK, RULE_SHIFT, ReplayState
 from .text import NOT_CACHED
 from .urls import scrub_srcset, scrub_url
 
@@ -32,9 +33,6 @@ _ATTR_KIND.update(dict.fromkeys(("d", "points", "viewBox", "viewbox", "transform
 
 INHERIT = ~BLOCK  # children inherit MASK and the rule bits, not BLOCK (they are dropped)
 NO_CTX = (0, 0)  # no combinator-selector prefix matched
-NO_ATTRS = (None,) * len(CLICK_ATTRIBUTES)
-CLICK_NAMES = frozenset(CLICK_ATTRIBUTES)
-NO_ATTRS_ENTRIES: dict[str, tuple[Any, ...]] = {}  # tag -> the clickables entry of one without attributes or text
 
 
 class DomWalker:
@@ -133,8 +131,9 @@ class DomWalker:
     def walk(self, root: Any, parent_id: Any, inh: int, ctx: tuple[int, int]) -> None:
         """Scrub a node tree in place.  The stack holds child LISTS (one entry per element
         with children, not per node) and the common cases are inlined: this loop is the
-        scrubber's hot path.  On the way it notes the clickable elements (``state.clickables``,
-        ``state.owners``): a set lookup per element, one comparison per text node."""
+        scrubber's hot path.  On the way it notes the clickable elements (``state.clicks``): a set
+        lookup per element, a reference to a clickable one, and for the nodes inside one its id;
+        nothing is read or described until a click needs it (scrubbing/clickmap.py)."""
         c = self.c
         dom = c.dom
         text = c.text
@@ -159,17 +158,19 @@ class DomWalker:
         attr_value = self.attr_value
         text_node, comment_node, cdata_node = TEXT_NODE, COMMENT_NODE, CDATA_NODE
         element_node, document_node = ELEMENT_NODE, DOCUMENT_NODE
-        clickables = st.clickables
-        owners = st.owners
+        clicks = st.clicks
+        refs = clicks.refs
+        owners = clicks.owners
+        text_nodes = clicks.text_nodes
+        text_owners = clicks.text_owners
+        text_parents = clicks.text_parents
         clickable_tags = CLICKABLE_TAGS
-        click_names = CLICK_NAMES
-        no_attrs_entries = NO_ATTRS_ENTRIES  # one shared tuple a tag: nothing allocated for a bare link
-        no_attrs_entry = no_attrs_entries.get
+        click_roles = CLICK_ROLES
         note = st.click_limit > 0  # 0: clicks are not described
-        texts: list[Any] = []  # clickable id, text node, ...: read once scrubbed (no tuple a node: fewer GC runs)
         own: Any = None  # the clickable element the nodes are inside
-        if parent_id.__class__ is int:
-            own = owners.get(parent_id) or (parent_id if parent_id in clickables else None)
+        if note and parent_id is not None:  # nodes a mutation adds
+            own = clicks.clickable(parent_id)
+        root_own = own
         stack: list[tuple[list[Any], Any, int, tuple[int, int], Any]] = [([root], parent_id, inh, ctx, own)]
         pop = stack.pop
         push = stack.append
@@ -180,10 +181,11 @@ class DomWalker:
                 # malformed node raises and the recording walk scrubs that event generically instead.
                 t = node["type"]
                 if t in (text_node, comment_node, cdata_node):
-                    if own is not None and t == text_node:
-                        texts.append(own)
-                        texts.append(node)
                     tc = node["textContent"]
+                    if own is not None and t == text_node:
+                        text_nodes.append(node)  # read when a click needs it, or packed as it is
+                        text_owners.append(own)
+                        text_parents.append(pid)
                     if inh & MASK and not node.get("isStyle"):  # CSS is never masked: it must stay valid
                         flags_map[node["id"]] = inh
                         if tc and tc.__class__ is str:
@@ -264,20 +266,12 @@ class DomWalker:
                     if flags:
                         flags_map[nid] = flags
                     kid_own = own
-                    if own is not None:
+                    if note and (tag in clickable_tags or (attrs and ("data-testid" in attrs or (
+                            "role" in attrs and attrs["role"].__class__ is str and attrs["role"] in click_roles)))):
+                        refs[nid] = node  # described (attributes, text) only when a click needs it
+                        kid_own = nid  # the innermost clickable element names a click
+                    elif own is not None:
                         owners[nid] = own
-                    elif note and (tag in clickable_tags or (attrs and ("role" in attrs or "data-testid" in attrs))):
-                        # A tuple of strings and None: the garbage collector stops tracking it once
-                        # it survives a collection (a list of ~20,000 would be traversed by each).
-                        if not attrs or click_names.isdisjoint(attrs):  # most links: an href only
-                            # (then tag is one of CLICKABLE_TAGS: the shared entries are few)
-                            entry = no_attrs_entry(tag)
-                            clickables[nid] = entry or no_attrs_entries.setdefault(tag, (tag, *NO_ATTRS, ""))
-                        else:
-                            g = attrs.get  # the values of CLICK_ATTRIBUTES, in order, then the text
-                            clickables[nid] = (tag, g("id"), g("class"), g("role"), g("aria-label"),
-                                               g("data-testid"), g("alt"), g("title"), g("type"), "")
-                        kid_own = nid
                     if block < 0:
                         ch = node["childNodes"]
                         if ch:
@@ -286,15 +280,5 @@ class DomWalker:
                     ch = node["childNodes"]
                     if ch:
                         push((ch, node["id"], inh, ctx, None))
-        if texts:
-            for owner, node in zip(texts[::2], texts[1::2], strict=True):
-                entry = clickables.get(owner)
-                tc = node.get("textContent")
-                if entry is not None and tc.__class__ is str and len(entry[-1]) < CLICK_TEXT:
-                    clickables[owner] = (*entry[:-1], (entry[-1] + " " + tc if entry[-1] else tc)[:CLICK_TEXT * 2])
-        limit = st.click_limit
-        for kept in (clickables, owners):
-            if len(kept) > limit:  # the oldest half goes
-                items = list(kept.items())[len(kept) - limit // 2:]
-                kept.clear()
-                kept.update(items)
+        if root_own is not None:  # added inside a clickable element: its text
+            clicks.attach(root_own, root, parent_id)

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from .builtin import BLOCK_KEEP_ATTRIBUTES
+from .clickmap import CLICK_NAMES
 from .domwalk import INHERIT, NO_CTX, DomWalker
 from .payloads import scrub_json
 from .redaction import mask_text
-from .state import BLOCK, CLICK_ATTRIBUTES, DROPPED, MASK
+from .state import BLOCK, DROPPED, MASK
 
 
 def scrub_mutation(w: DomWalker, d: dict[str, Any]) -> None:
@@ -27,12 +28,15 @@ def _removes(w: DomWalker, removes: list[Any]) -> list[Any]:
     """Removed nodes are forgotten; the removal of a dropped node (never replayed) is dropped."""
     st = w.state
     flags_map = st.flags
+    clicks = st.clicks if st.click_limit else None
     kept = []
     for r in removes:
         rid = r.get("id") if isinstance(r, dict) else None
         if flags_map.get(rid, 0) & DROPPED:
             continue
         st.forget(rid)
+        if clicks is not None:  # its text leaves the clickable element it was in
+            clicks.removed(rid)
         kept.append(r)
     return kept
 
@@ -62,6 +66,7 @@ def _texts(w: DomWalker, texts: list[Any]) -> list[Any]:
     """Text changes: masked under a mask rule, else scrubbed; those of dropped nodes dropped."""
     flags_map = w.state.flags
     report = w.report
+    clicks = w.state.clicks if w.state.click_limit else None
     kept = []
     for t in texts:
         if not isinstance(t, dict):
@@ -80,6 +85,8 @@ def _texts(w: DomWalker, texts: list[Any]) -> list[Any]:
                 t["value"] = w.c.text.scrub(v, "dom.text", report)
         elif isinstance(v, (dict, list)):  # not an rrweb shape: scrubbed generically
             t["value"] = scrub_json(w.c, v, "dom.text", report)
+        if clicks is not None:  # a clickable element's text follows, as scrubbed
+            clicks.text_changed(t.get("id"), t.get("value"))
         kept.append(t)
     return kept
 
@@ -90,7 +97,7 @@ def _attributes(w: DomWalker, attributes: list[Any]) -> list[Any]:
     st = w.state
     report = w.report
     rematch = not w.c.dom.empty
-    clickables = st.clickables  # empty unless the caller describes clicks
+    clicks = st.clicks if st.click_limit else None
     kept = []
     for a in attributes:
         if not isinstance(a, dict) or not isinstance(a.get("attributes"), dict):
@@ -116,23 +123,10 @@ def _attributes(w: DomWalker, attributes: list[Any]) -> list[Any]:
                 _style_object(w, v)
             elif isinstance(v, (dict, list)):  # not an rrweb shape: scrubbed generically
                 at[name] = scrub_json(w.c, v, "dom.attr", report)
-        if clickables:
-            entry = clickables.get(nid)
-            if entry is not None:
-                clickables[nid] = _describe(entry, at)
+        if clicks is not None and not CLICK_NAMES.isdisjoint(at):  # a clickable's description follows
+            clicks.attributes_changed(nid, at)
         kept.append(a)
     return kept
-
-
-def _describe(entry: tuple[Any, ...], at: dict[str, Any]) -> tuple[Any, ...]:
-    """A recorded clickable element's description follows its attribute changes, as scrubbed (a
-    button relabelled, a class added): ``(tag, *CLICK_ATTRIBUTES values, text)``; null removes one."""
-    new = list(entry)
-    for i, name in enumerate(CLICK_ATTRIBUTES, 1):
-        if name in at:
-            v = at[name]
-            new[i] = v if v is None or v.__class__ is str else None
-    return tuple(new)
 
 
 def _add_order(adds: list[Any]) -> range | list[int]:

@@ -3,16 +3,23 @@
 
 from __future__ import annotations
 
+import msgpack
+import pytest
+
 from replayd.scrubbing import ReplayState, Scrubber
+from replayd.scrubbing.clickmap import entry_text
 from replayd.server.ingest.clicks import ClickTracker, SegmentClicks, pack_state, unpack_state
 
 SCRUBBER = Scrubber(secret=b"test")
 
 
 class Replay:
-    """A replay's segments through the scrubber and the click tracker, as the worker runs them."""
+    """A replay's segments through the scrubber and the click tracker, as the worker runs them;
+    ``saved``: the state through its bytes between segments, as the worker stores it."""
 
-    def __init__(self, limit: int = 1000) -> None:
+    def __init__(self, limit: int = 1000, saved: bool = False) -> None:
+        self.limit = limit
+        self.saved = saved
         self.state = ReplayState()
         self.state.click_limit = limit
         self.tracker = ClickTracker()
@@ -20,7 +27,12 @@ class Replay:
     def segment(self, segment_id: int, events: list[dict], max_clicks: int = 100) -> SegmentClicks:
         result = SCRUBBER.scrub_recording(events, self.state)
         self.state = result.state
-        return self.tracker.segment(segment_id, result.events, max_clicks, self.state)
+        out = self.tracker.segment(segment_id, result.events, max_clicks, self.state)
+        if self.saved:
+            scrubber_state, self.tracker = unpack_state(pack_state(self.state.to_bytes(), self.tracker))
+            self.state = ReplayState.from_bytes(scrubber_state)
+            self.state.click_limit = self.limit
+        return out
 
 T = 1_790_000_000_000  # ms
 
@@ -127,7 +139,8 @@ def test_sentry_slow_click_breadcrumbs_mark_dead_and_console_errors_count():
 def test_the_node_map_and_the_clicks_kept_are_bounded():
     tracker = Replay(limit=2)
     out = tracker.segment(0, [snapshot(T), click(30, T + 1), click(10, T + 5000)], 1)
-    assert len(tracker.state.clickables) <= 2 and out.click_count == 2 and len(out.clicks) == 1
+    kept = ReplayState.from_bytes(tracker.state.to_bytes()).clicks  # bounded when saved
+    assert len(kept) <= 2 and kept.owner_count <= 2 and out.click_count == 2 and len(out.clicks) == 1
     tracker = Replay()
     out = tracker.segment(0, [snapshot(T), click(40, T + 1)], 10)
     assert out.clicks[0].tag == ""  # a paragraph: neither clickable nor inside one
@@ -137,7 +150,9 @@ def test_the_node_map_survives_the_state_bytes_and_a_removal():
     tracker = Replay()
     tracker.segment(0, [snapshot(T)])
     state = ReplayState.from_bytes(tracker.state.to_bytes())
-    assert state.clickables[30] == ("a", *[None] * 8, "Checkout") and state.owners[11] == 10
+    cid, entry = state.clicks.target(30)
+    assert (cid, entry[:-1], entry_text(entry)) == (30, ("a", *[None] * 8), "Checkout")
+    assert state.clicks.clickable(11) == 10 and state.clicks.clickable(12) == 10
     removal = {"type": 3, "timestamp": T + 10, "data": {"source": 0, "adds": [], "texts": [], "attributes": [],
                                                          "removes": [{"parentId": 3, "id": 10}]}}
     tracker.state = state
@@ -177,3 +192,137 @@ def test_attribute_changes_on_a_recorded_element_update_its_description():
     out = tracker.segment(0, [snapshot(T), relabel, click(20, T + 100), mutation(T + 200)], 100)
     (c,) = out.clicks
     assert (c.tag, c.label, c.testid, c.classes, c.text) == ("button", "Buy it now", "", "btn busy", "Buy")
+
+
+# --- the element as it was at the click's time (the map is read lazily, between segments as bytes) --
+
+SAVED = pytest.mark.parametrize("saved", [False, True], ids=["in-memory", "saved"])
+
+
+def page(at: int, *body: dict) -> dict:
+    return {"type": 2, "timestamp": at,
+            "data": {"node": {"type": 0, "id": 1, "childNodes": [el(2, "html", [el(3, "body", list(body))])]}}}
+
+
+def texts(at: int, *changes: tuple[int, str]) -> dict:
+    return {"type": 3, "timestamp": at, "data": {"source": 0, "adds": [], "removes": [], "attributes": [],
+                                                   "texts": [{"id": i, "value": v} for i, v in changes]}}
+
+
+def click_record(out: SegmentClicks) -> list[tuple[str, str, str]]:
+    return [(c.tag, c.elem_id, c.text) for c in out.clicks]
+
+
+@SAVED
+def test_a_click_before_a_new_page_in_its_segment_names_the_old_pages_element(saved):
+    """A click, then a full snapshot of the next page in the same segment (rrweb reuses low ids on
+    a new page): the click was on the old page's button, not on what carries its id now."""
+    replay = Replay(saved=saved)
+    out = replay.segment(0, [snapshot(T), click(11, T + 10),
+                             page(T + 500, el(10, "a", [text(11, "Home")], id="home"))])
+    assert click_record(out) == [("button", "pay", "Pay now")]
+    later = replay.segment(1, [click(10, T + 6000)])  # a click on the new page names the new page's
+    assert click_record(later) == [("a", "home", "Home")]
+
+
+@SAVED
+def test_a_buttons_text_changed_by_a_mutation_names_its_clicks_from_then_on(saved):
+    replay = Replay(saved=saved)
+    first = replay.segment(0, [snapshot(T), click(20, T + 10), texts(T + 20, (21, "Bought"))])
+    assert click_record(first) == [("button", "", "Buy")]  # clicked before the change
+    second = replay.segment(1, [click(20, T + 6000), texts(T + 6100, (21, "Buy again")), click(20, T + 6200)])
+    assert click_record(second) == [("button", "", "Bought"), ("button", "", "Buy again")]
+
+
+@SAVED
+def test_text_replaced_inside_a_button_by_removal_and_addition(saved):
+    """React swaps a label's text node (or the span holding it) rather than editing it."""
+    replay = Replay(saved=saved)
+    replay.segment(0, [snapshot(T)])
+    swap = {"type": 3, "timestamp": T + 6000, "data": {
+        "source": 0, "texts": [], "attributes": [],
+        "removes": [{"parentId": 11, "id": 12}],
+        "adds": [{"parentId": 11, "nextId": None, "node": text(13, "Paying")}]}}
+    out = replay.segment(1, [swap, click(10, T + 6100)])
+    assert click_record(out) == [("button", "pay", "Paying")]
+    span = {"type": 3, "timestamp": T + 7000, "data": {
+        "source": 0, "texts": [], "attributes": [],
+        "removes": [{"parentId": 10, "id": 11}],
+        "adds": [{"parentId": 10, "nextId": None, "node": el(14, "b", [text(15, "Paid")])}]}}
+    assert click_record(replay.segment(2, [span, click(14, T + 7100)])) == [("button", "pay", "Paid")]
+
+
+@SAVED
+def test_attribute_changes_between_segments_reach_a_later_click(saved):
+    replay = Replay(saved=saved)
+    replay.segment(0, [snapshot(T)])
+    relabel = {"type": 3, "timestamp": T + 6000, "data": {"source": 0, "adds": [], "removes": [], "texts": [],
+                                                           "attributes": [{"id": 30, "attributes": {"class": "busy"}}]}}
+    replay.segment(1, [relabel])
+    (c,) = replay.segment(2, [click(30, T + 12_000)]).clicks
+    assert (c.tag, c.classes, c.text, c.node_id) == ("a", "busy", "Checkout", 30)
+
+
+def test_the_innermost_clickable_names_a_click_and_landmarks_name_none():
+    """A button inside a [data-testid] panel is the button; a paragraph of role=main is no element."""
+    replay = Replay()
+    out = replay.segment(0, [
+        page(T, el(4, "div", [
+            el(5, "section", [el(6, "button", [text(7, "Pay")], id="pay"), el(8, "span", [text(9, "Total")])],
+               **{"data-testid": "checkout"}),
+            el(10, "p", [text(11, "Terms")]),
+        ], role="main")),
+        click(6, T + 1), click(8, T + 2), click(10, T + 3)])
+    assert click_record(out) == [("button", "pay", "Pay"), ("section", "", "Pay Total"), ("", "", "")]
+    assert out.clicks[1].testid == "checkout"
+
+
+@SAVED
+def test_dead_and_rage_clicks_hold_with_the_map_read_lazily(saved):
+    """Sentry's rules through saved states: a burst of 5 on a button whose first click sees no DOM
+    change within 7 s is one dead rage click; a link whose page changes is not dead; a slow-click
+    breadcrumb marks its click dead in a later segment."""
+    replay = Replay(saved=saved)
+    first = replay.segment(0, [snapshot(T), click(30, T + 100), mutation(T + 300),
+                               *(click(11, T + 1000 + i * 300) for i in range(5))])
+    assert [(c.tag, c.is_dead) for c in first.clicks] == [("a", False)] + [("button", False)] * 5
+    second = replay.segment(1, [move(T + 9000)])
+    assert second.dead_earlier == [(0, 1, True)] and second.rage_click_count == 1
+    crumb = {"type": 5, "timestamp": T + 20_000, "data": {"tag": "breadcrumb", "payload": {
+        "category": "ui.slowClickDetected", "data": {"nodeId": 20, "timeAfterClickMs": 7000, "clickCount": 1}}}}
+    third = replay.segment(2, [click(20, T + 12_000), mutation(T + 12_500), crumb])
+    assert [(c.tag, c.is_dead, c.is_rage) for c in third.clicks] == [("button", True, False)]
+
+
+def test_a_state_stored_before_the_click_map_was_packed_apart_still_reads():
+    """Bytes as the previous release wrote them (``rs1``: the clickables as one map, entries with
+    their text as one string) load, describe clicks, and are written anew in the current layout."""
+    entry = ["button", "pay", "btn primary", None, None, None, None, None, None, "Pay now"]
+    old = msgpack.packb(["rs1", SCRUBBER.fingerprint, {}, {}, {}, {}, {10: entry}, {11: 10, 12: 10}],
+                       use_bin_type=True)
+    state = ReplayState.from_bytes(old)
+    state.click_limit = 1000
+    tracker = ClickTracker()
+    result = SCRUBBER.scrub_recording([click(12, T + 10)], state)
+    (c,) = tracker.segment(3, result.events, 100, result.state).clicks
+    assert (c.tag, c.elem_id, c.classes, c.text, c.node_id) == ("button", "pay", "btn primary", "Pay now", 10)
+    again = ReplayState.from_bytes(result.state.to_bytes())
+    cid, described = again.clicks.target(11)
+    assert cid == 10 and described is not None and entry_text(described) == "Pay now"
+    assert msgpack.unpackb(result.state.to_bytes(), strict_map_key=False)[0] == "rs2"
+
+
+def test_a_segment_without_clicks_leaves_the_earlier_map_packed():
+    replay = Replay(saved=True)
+    replay.segment(0, [snapshot(T)])
+    replay.segment(1, [move(T + 6000), mutation(T + 6100)])  # a mutation outside every clickable
+    assert replay.state.clicks._old is None  # not unpacked
+    assert click_record(replay.segment(2, [click(30, T + 7000)])) == [("a", "", "Checkout")]
+
+
+def test_a_damaged_chunk_of_the_map_leaves_its_clicks_undescribed_and_the_segment_indexed():
+    replay = Replay(saved=True)
+    replay.segment(0, [snapshot(T)])
+    replay.state.clicks.chunks = [b"\xc1 not msgpack"]  # bytes of the right state version, damaged inside
+    out = replay.segment(1, [click(10, T + 6000), mutation(T + 6100)])
+    assert out.click_count == 1 and click_record(out) == [("", "", "")]

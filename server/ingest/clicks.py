@@ -32,6 +32,7 @@ from typing import Any
 import msgpack
 
 from replayd.scrubbing import ReplayState
+from replayd.scrubbing.clickmap import CLICK_ATTRIBUTES, Entry, entry_text
 from replayd.scrubbing.events import (
     CUSTOM,
     DEAD_CLICK_MS,
@@ -46,7 +47,6 @@ from replayd.scrubbing.events import (
     joins_burst,
     timestamp_ms,
 )
-from replayd.scrubbing.state import CLICK_ATTRIBUTES
 
 from ..index.records import ClickRecord
 
@@ -94,17 +94,6 @@ class ClickTracker:
             tracker.recent = [r for r in plain if isinstance(r, list) and len(r) in (5, 7)]
         return tracker
 
-    # --- the clicked element ----------------------------------------------------------------
-
-    @staticmethod
-    def _target(state: ReplayState, node_id: Any) -> tuple[tuple[Any, ...] | None, Any]:
-        """The clickable element the click landed in (a click lands on a button's icon or label
-        as often as on the button), from the node map the scrubber's walk keeps."""
-        if node_id.__class__ is not int:
-            return None, None
-        owner = state.owners.get(node_id, node_id)
-        return state.clickables.get(owner), owner
-
     # --- a segment -----------------------------------------------------------------------
 
     def segment(self, segment_id: int, events: list[Any], max_clicks: int, state: ReplayState) -> SegmentClicks:
@@ -118,6 +107,9 @@ class ClickTracker:
         seq = 0
         clicks: list[ClickRecord] = out.clicks
         dead_seqs: dict[int, bool] = {}  # this segment's clicks found dead: seq -> rage too
+        # the clickable element each click landed in (a click lands on a button's icon or label as
+        # often as on the button), as the scrubber's walk found it at the click's time
+        targets = iter(state.clicks.clicked)
         for event in events:
             if event.__class__ is not dict:
                 continue
@@ -144,12 +136,11 @@ class ClickTracker:
                         open_clicks = []
                 elif is_click(event):
                     out.click_count += 1
-                    node_id = data.get("id")
+                    target_id, target = _target(targets, data, state)
                     if seq >= max_clicks:
                         continue
-                    target, target_id = self._target(state, node_id)
                     tag, attrs, text = (str(target[0]), dict(zip(CLICK_ATTRIBUTES, target[1:-1], strict=True)),
-                                        " ".join(str(target[-1]).split())[:MAX_TEXT]) if target else ("", {}, "")
+                                        " ".join(entry_text(target).split())[:MAX_TEXT]) if target else ("", {}, "")
                     entry: list[Any] = [segment_id, seq, ms, target_id, 1]
                     if ms is not None and (tag in ("a", "button") or attrs.get("role") in ("button", "link")
                                            or (tag == "input" and _attr(attrs, "type").lower() in BUTTON_INPUTS)):
@@ -235,7 +226,7 @@ class ClickTracker:
             if after.__class__ not in (int, float) or after < DEAD_CLICK_MS:
                 return
             node_id = info.get("nodeId")
-            target_id = self._target(state, node_id)[1]
+            target_id = state.clicks.clickable(node_id)
             count = info.get("clickCount")
             rage = count.__class__ is int and count >= RAGE_CLICKS
             # the latest burst on that node (or its target), else its latest click
@@ -243,6 +234,14 @@ class ClickTracker:
             heads = [e for e in latest if len(e) == 7]
             if heads or latest:
                 self._dead((heads or latest)[-1], segment_id, dead_seqs, out, rage)
+
+
+def _target(targets: Any, data: dict[str, Any], state: ReplayState) -> tuple[Any, Entry | None]:
+    """A click's element as the walk described it at the click (the same events, in the same order)."""
+    noted = next(targets, None)
+    cid, entry = (noted[1], noted[2]) if noted is not None and noted[0] is data else state.clicks.target(data.get("id"))
+    node_id = data.get("id")
+    return (cid if cid is not None else node_id if node_id.__class__ is int else None), entry
 
 
 def _described(click: ClickRecord, node: dict[str, Any] | None) -> ClickRecord:
