@@ -11,7 +11,7 @@ bytes and its largest event, not every event at once.
 from __future__ import annotations
 
 import io
-import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,6 +99,9 @@ def segment_json(blob: bytes) -> bytes:
     return packed_segment_json(brotli.decompress(blob))
 
 
+_NOT_FINITE = re.compile(rb"NaN|Infinity")
+
+
 def packed_segment_json(packed: bytes) -> bytes:
     """A decompressed segment (``unpack_blob``, or a slice of a compacted chunk) as a JSON array."""
     parts = []
@@ -106,9 +109,10 @@ def packed_segment_json(packed: bytes) -> bytes:
         if isinstance(event, msgpack.ExtType):
             if event.code != EXT_JSON:
                 raise CodecError(f"unknown extension type {event.code} in a stored segment")
-            parts.append(event.data)
+            # written by ``dumps``, which wrote NaN and Infinity before it wrote null for them
+            parts.append(dumps(loads(event.data)).encode() if _NOT_FINITE.search(event.data) else event.data)
         else:
-            parts.append(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode())
+            parts.append(dumps(event).encode())
     return b"[" + b",".join(parts) + b"]"
 
 

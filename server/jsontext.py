@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import json.decoder
 import json.scanner
+import math
 import re
 from itertools import accumulate
 from typing import Any
@@ -256,10 +257,13 @@ def _loads_with_own_stack(s: str) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """Compact ``json.dumps`` (``ensure_ascii=False``), also for values deeper than the C encoder goes."""
+    """Compact ``json.dumps`` (``ensure_ascii=False``), also for values deeper than the C encoder goes.
+
+    An infinite or NaN number (``loads`` reads ``NaN``, ``Infinity`` and ``1e400``) is written as
+    ``null``: JSON has no such numbers and a browser's ``JSON.parse`` refuses them."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    except RecursionError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (RecursionError, ValueError):
         return _dumps_with_own_stack(value)
 
 
@@ -291,6 +295,8 @@ def _dumps_with_own_stack(value: Any) -> str:
                     work.append((True, ","))
         elif isinstance(item, str):
             parts.append(encode_string(item))
+        elif isinstance(item, float) and not math.isfinite(item):
+            parts.append("null")
         else:
             parts.append(json.dumps(item))  # numbers, constants, empty containers
     return "".join(parts)

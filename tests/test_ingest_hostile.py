@@ -322,3 +322,29 @@ async def test_lone_surrogates_in_a_recording_are_stored_as_replacement_characte
     html = stored[1]["data"]["node"]["childNodes"][0]
     assert html["attributes"] == {"title": "x\ufffdy", "data-\ufffd": "v"}
     assert html["childNodes"][0]["childNodes"][0]["textContent"] == "cut \ufffd here, whole \U0001f600"
+
+
+async def test_infinite_and_nan_numbers_in_a_recording_are_read_back_as_null(client):
+    """``NaN``, ``Infinity`` and ``1e400`` are accepted (nothing well-formed to a browser's recorder is
+    dropped), but the segment API once wrote them back as ``NaN``/``Infinity``: not JSON, which a
+    client's ``JSON.parse`` refuses. An event too deep for msgpack is kept as JSON text: the same."""
+    replay_id = rid()
+    events = page_events(T0)
+    deep: object = "@@nan@@"
+    for _ in range(600):
+        deep = [deep]
+    events.append({"type": 5, "timestamp": T0 * 1000 + 1,
+                   "data": {"tag": "numbers", "payload": {"nan": "@@nan@@", "inf": "@@inf@@", "big": "@@big@@"}}})
+    events.append({"type": 5, "timestamp": T0 * 1000 + 2, "data": {"tag": "deep", "payload": deep}})
+    raw = json.dumps(events).replace('"@@nan@@"', "NaN").replace('"@@inf@@"', "-Infinity").replace('"@@big@@"', "1e400")
+    event_item = item({"type": "replay_event"}, json.dumps(replay_event(replay_id, 0, T0)).encode())
+    response = await post(client, envelope(event_item, recording(0, raw.encode()), event_id=replay_id))
+    assert response.status == 200, await response.text()
+    answer = await client.get(f"/api/0/projects/1/replays/{replay_id}/segments/0/", headers=AUTH)
+    assert answer.status == 200
+    stored = strict_json(await answer.text())
+    assert stored[-2]["data"]["payload"] == {"nan": None, "inf": None, "big": None}
+    innermost = stored[-1]["data"]["payload"]
+    for _ in range(600):
+        innermost = innermost[0]
+    assert innermost is None
