@@ -124,7 +124,8 @@ def click_select(hex_id: str, series: str, k: int, true: str, false: str) -> str
           CASE WHEN {n} % 1000 = 0 THEN 'menuitem' WHEN {n} % 2 = 1 THEN 'link' ELSE '' END,
           CASE WHEN {n} % 97 = 0 THEN 'Proceed to checkout' WHEN {n} % 13 = 0 THEN 'Close dialog' ELSE '' END,
           CASE WHEN {n} % 97 = 0 THEN 'checkout' WHEN {n} % 5 = 0 THEN 'item-' || ({n} % 200) ELSE '' END
-        FROM {series}"""
+        FROM {series}
+        ORDER BY j / 5, i, j"""  # as ingest writes them: a segment's clicks together, replays' segments interleaved
 
 
 async def fill_sqlite(index: SQLiteIndex, replays: int, k: int) -> None:
