@@ -264,7 +264,7 @@ def list_statements(project_id: int, query: ReplayQuery, offset: int, limit: int
     page = f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
     counted = f"LIMIT {count_cap(offset, limit, total_cap) + 1}"  # an integer: the plan is the same for every page
     # The page's ids first, then its rows: the search and its sort carry narrow rows (an index-only scan
-    # of replays_live where the terms allow), not every matching replay's JSON columns through a hash
+    # of replays_listed or replays_live where the terms allow), not every matching replay's JSON columns through a hash
     # join or a sort (click.textContent:*checkout* in 0.45 of main's time, docs/benchmarks.md#search).
     return ((f"SELECT COUNT(*) FROM (SELECT 1 FROM replays WHERE {sql_where} {counted}) matched", args),
             (f"SELECT {REPLAY_COLUMNS} FROM replays WHERE project_id = $1 AND replay_id IN "
