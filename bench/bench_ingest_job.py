@@ -95,7 +95,9 @@ def run_replay(rewriters: list[Rewriter], seed: int, scrubber: Scrubber, limits:
                                result.report.to_dict(), state, summary.error_ids, [], clicks)
         pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
         job.done("report + pickle the result")
-        del events, result, packed
+        # the replay state too: its click map holds the walk's nodes (else the next segment's
+        # "replay state in" would count freeing this one's events, as a worker's job does not)
+        del events, result, packed, replay_state
         job.done("free the parsed events")
         gc.enable()
         floor.start()

@@ -254,6 +254,24 @@ async def test_errors_and_replays_link_whichever_arrives_first(index):
     assert [x.replay_id for x in listed] == [r]
 
 
+async def test_a_segments_replay_events_are_folded_in_its_own_commit(index):
+    """Ingest hands the envelope's replay_event to the segment's commit: the replay's metadata and error
+    links arrive with the segment (with or without a writer), as record_replay_event would leave them."""
+    r = rid(1)
+    first = replay_event(r, 0, started_at=T0, urls=["https://shop.test/a"], error_ids=[rid(10)], browser="Firefox")
+    await index.record_segment(segment(r, 0), b"after 0", 0, events=[first])
+    async with index.replay_writer(P, r, 1, 5) as writer:
+        await writer.record_segment(segment(r, 1, start=5), b"after 1", [], [],
+                                    [replay_event(r, 1, urls=["https://shop.test/b"], error_ids=[rid(11), rid(10)])])
+        with pytest.raises(ValueError, match="another replay"):  # never folded into the wrong replay
+            await writer.record_segment(segment(r, 1, start=5), b"x", events=[replay_event(rid(2), 1)])
+    replay = await index.get_replay(P, r)
+    assert replay is not None and (replay.segment_count, replay.browser) == (2, "Firefox")
+    assert replay.urls == ["https://shop.test/a", "https://shop.test/b"] and replay.started_at == T0
+    assert (replay.error_ids, replay.error_count) == ([rid(10), rid(11)], 2)
+    assert (await index.get_state(P, r)).data == b"after 1"
+
+
 async def test_an_error_sent_to_several_nodes_at_once_is_stored_and_counted_once(index, open_node):
     nodes = [index, await open_node(), await open_node()]
     stored = await asyncio.gather(*(node.record_error(error(rid(10), replay_id=rid(1))) for node in nodes * 2))

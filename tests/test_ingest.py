@@ -18,8 +18,9 @@ from replayd.server.app import create_app
 from replayd.server.codec import iter_events
 from replayd.server.ingest.bounds import decompress_recording
 from replayd.server.ingest.refused import IngestRefused
+from replayd.server.keys import index_key
 from replayd.server.useragent import parse_user_agent
-from tests.harness import API_TOKEN, PUBLIC_KEY, SDK_TRAFFIC, make_config
+from tests.harness import API_TOKEN, ON_BOTH_INDEXES, PUBLIC_KEY, SDK_TRAFFIC, make_config
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 T0 = 1_790_000_000.0
@@ -380,6 +381,36 @@ async def test_stored_blob_is_brotli_msgpack_and_smaller(client, config):
     assert list(iter_events(blob)) == events
     replay = await get(client, f"/api/0/projects/1/replays/{replay_id}/")
     assert replay["stored_bytes"] == len(blob) < replay["raw_bytes"] / 5
+
+
+@ON_BOTH_INDEXES
+async def test_a_segments_replay_event_is_kept_in_the_segments_commit(client, monkeypatch):
+    """The SDK sends a replay_event with every segment: it is written in the segment's own commit (one
+    index transaction an envelope, not two), so no second write can fail and leave a stored segment
+    without its replay's metadata or error links."""
+    index = client.app[index_key]
+
+    async def refused(event):
+        raise AssertionError("a second index write for the segment's own replay_event")
+
+    monkeypatch.setattr(index, "record_replay_event", refused)
+    replay_id, event_id = rid(), rid()
+    assert (await post(client, segment_envelope(replay_id, 0))).status == 200
+    response = await post(client, segment_envelope(replay_id, 1, error_ids=[event_id]))
+    assert response.status == 200, await response.text()
+    replay = await get(client, f"/api/0/projects/1/replays/{replay_id}/")
+    assert replay["segment_count"] == 2 and replay["browser"] == "Chrome 126"
+    assert replay["urls"] == ["https://shop.example/page0", "https://shop.example/page1"]
+    assert replay["error_ids"] == [event_id] and replay["error_count"] == 1
+    # a replay_event of another replay in the envelope is still kept, apart
+    other = rid()
+    body = envelope(item({"type": "replay_event"}, json.dumps(replay_event(other, 0, T0)).encode()),
+                    recording(2, page_events(T0 + 10, full=False)), event_id=replay_id)
+    monkeypatch.undo()
+    assert (await post(client, body)).status == 200
+    assert (await get(client, f"/api/0/projects/1/replays/{replay_id}/"))["segment_count"] == 3
+    kept = await index.get_replay(1, other)
+    assert kept is not None and kept.urls == ["https://shop.example/page0"] and kept.segment_count == 0
 
 
 # --- errors and their links ------------------------------------------------------------------

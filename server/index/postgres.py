@@ -49,6 +49,7 @@ from .records import (
     SelectorCount,
     count_cap,
     error_in_replay,
+    of_replay,
 )
 from .schema import pending_migrations
 from .search_sql import Dialect, click_condition, compile_search, sort_expression
@@ -289,15 +290,18 @@ async def _in_transaction(conn: PoolConnectionProxy, *replays: tuple[int, str]) 
 
 
 async def _record_segment(conn: PoolConnectionProxy, segment: SegmentRecord, state: bytes, state_version: int,
-                          clicks: list[ClickRecord] | None,
-                          dead_earlier: list[tuple[int, int, bool]] | None) -> SegmentRecord | None:
+                          clicks: list[ClickRecord] | None, dead_earlier: list[tuple[int, int, bool]] | None,
+                          events: list[ReplayEventRecord] | None) -> SegmentRecord | None:
     key = (segment.project_id, segment.replay_id)
+    events = of_replay(events, key)
     async with _in_transaction(conn, key):
         stored = await conn.fetchrow(READ_FOR_SEGMENT, *key, segment.segment_id)
         assert stored is not None  # a SELECT of two subqueries and no FROM: one row, always
         old = _from_row(SegmentRecord, stored["segment"]) if stored["segment"] is not None else None
         replay = _from_row(Replay, stored["replay"]) if stored["replay"] is not None else None
-        await _store_segment(conn, segment, state, state_version, old, replay)
+        await _store_segment(conn, segment, state, state_version, old, replay, events)
+        for event in events:
+            await PostgresIndex._link(conn, *key, event.error_ids)
         if clicks is not None:
             await _put_clicks(conn, key, segment.segment_id, clicks, dead_earlier or [])
     return old
@@ -335,13 +339,16 @@ async def _put_clicks(conn: PoolConnectionProxy, key: tuple[int, str], segment_i
 
 
 async def _store_segment(conn: PoolConnectionProxy, segment: SegmentRecord, state: bytes, state_version: int,
-                         old: SegmentRecord | None, replay: Replay | None) -> Replay:
+                         old: SegmentRecord | None, replay: Replay | None, events: list[ReplayEventRecord]) -> Replay:
     """One statement: the state compared and bumped, the segment, the replay with the segment
-    folded in (``old`` and ``replay`` as read under the replay's lock); StateConflict (nothing
-    written) if the state is no longer ``state_version``. The replay as written."""
+    and then ``events`` folded in (``old`` and ``replay`` as read under the replay's lock);
+    StateConflict (nothing written) if the state is no longer ``state_version``. The replay as
+    written (the events' error links are the caller's)."""
     key = (segment.project_id, segment.replay_id)
     now = time.time()
     merged = (replay or Replay(project_id=key[0], replay_id=key[1], created_at=now)).with_segment(segment, old)
+    for event in events:
+        merged = merged.with_event(event)
     matched = await conn.fetchval(
         STORE_SEGMENT["next" if state_version else "first"], *key, state, state_version,
         *(param(getattr(segment, c)) for c in SEGMENT_FIELDS), now, *PostgresIndex.replay_values(merged, now))
@@ -426,21 +433,28 @@ class _ReplayWriter:
         self.state = ScrubberState(bytes(stored["state"]), stored["version"]) if stored is not None else ScrubberState()
 
     async def record_segment(self, segment: SegmentRecord, state: bytes, clicks: list[ClickRecord] | None = None,
-                             dead_earlier: list[tuple[int, int, bool]] | None = None) -> SegmentRecord | None:
+                             dead_earlier: list[tuple[int, int, bool]] | None = None,
+                             events: list[ReplayEventRecord] | None = None) -> SegmentRecord | None:
         if segment.segment_id != self._segment_id:
             raise ValueError(f"this writer was opened for segment {self._segment_id}, not {segment.segment_id}")
         old = self._old
         key = (segment.project_id, segment.replay_id)
+        events = of_replay(events, key)
+        links = [e.error_ids for e in events if e.error_ids]
         try:
-            # A segment stored for the first time that brings no clicks and decides none changes no
-            # click row nor the dead count: the one statement does.
-            if clicks is None or (not clicks and not dead_earlier and old is None):
+            # A segment stored for the first time that brings no clicks and decides none, nor links an
+            # error, changes no click row nor the dead count: the one statement does.
+            if not links and (clicks is None or (not clicks and not dead_earlier and old is None)):
                 self._replay = await _store_segment(self._conn, segment, state, self.state.version, old,
-                                                    self._replay)
+                                                    self._replay, events)
             else:
                 async with _in_transaction(self._conn, key):  # this session holds the lock: taken at once
-                    replay = await _store_segment(self._conn, segment, state, self.state.version, old, self._replay)
-                    counts = await _put_clicks(self._conn, key, segment.segment_id, clicks, dead_earlier or [])
+                    replay = await _store_segment(self._conn, segment, state, self.state.version, old, self._replay,
+                                                  events)
+                    for error_ids in links:
+                        await PostgresIndex._link(self._conn, *key, error_ids)
+                    counts = (await _put_clicks(self._conn, key, segment.segment_id, clicks, dead_earlier or [])
+                              if clicks is not None else (replay.dead_click_count, replay.rage_click_count))
                 dead, rage = counts or (0, 0)
                 self._replay = dataclasses.replace(replay, dead_click_count=dead, rage_click_count=rage)
         except LOST_SESSION as exc:  # and with it the lock: whether the write went through is unknown
@@ -689,9 +703,10 @@ class PostgresIndex:
 
     async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int,
                              clicks: list[ClickRecord] | None = None,
-                             dead_earlier: list[tuple[int, int, bool]] | None = None) -> SegmentRecord | None:
+                             dead_earlier: list[tuple[int, int, bool]] | None = None,
+                             events: list[ReplayEventRecord] | None = None) -> SegmentRecord | None:
         async with self.pool.acquire() as conn:
-            return await _record_segment(conn, segment, state, state_version, clicks, dead_earlier)
+            return await _record_segment(conn, segment, state, state_version, clicks, dead_earlier, events)
 
     async def get_state(self, project_id: int, replay_id: str) -> ScrubberState:
         row = await self.pool.fetchrow(

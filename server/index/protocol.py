@@ -55,10 +55,11 @@ class ReplayWriter(Protocol):
         """The replay's scrubber state, read under the lock: current until this writer records."""
 
     async def record_segment(self, segment: SegmentRecord, state: bytes, clicks: list[ClickRecord] | None = None,
-                             dead_earlier: list[tuple[int, int, bool]] | None = None) -> SegmentRecord | None:
-        """``Index.record_segment`` of the writer's segment (and its clicks) with its state version
-        (StateConflict if the lock was lost meanwhile); the row it replaced, if any. Afterwards
-        ``state`` is the new one."""
+                             dead_earlier: list[tuple[int, int, bool]] | None = None,
+                             events: list[ReplayEventRecord] | None = None) -> SegmentRecord | None:
+        """``Index.record_segment`` of the writer's segment (and its clicks, and the replay's
+        ``events``) with its state version (StateConflict if the lock was lost meanwhile); the row
+        it replaced, if any. Afterwards ``state`` is the new one."""
 
     # What a holder of the lock does with the objects of the replay that a row may no longer name,
     # on the writer's own connection: a writer never needs a second one (a full pool cannot stop it).
@@ -105,12 +106,15 @@ class Index(Protocol):
 
     async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int,
                              clicks: list[ClickRecord] | None = None,
-                             dead_earlier: list[tuple[int, int, bool]] | None = None) -> SegmentRecord | None:
+                             dead_earlier: list[tuple[int, int, bool]] | None = None,
+                             events: list[ReplayEventRecord] | None = None) -> SegmentRecord | None:
         """Insert or replace the segment's row, fold it into its replay's totals (``Replay.with_segment``;
         a replaced row's share comes out) and keep ``state`` as the scrubber's state for the
         replay's next segment — if the stored state is still ``state_version`` (from ``get_state``),
         else raise StateConflict and write nothing. ``clicks`` given, ``record_clicks`` of them and
-        ``dead_earlier`` in the same transaction (None leaves the segment's clicks as they are).
+        ``dead_earlier`` in the same transaction (None leaves the segment's clicks as they are);
+        ``events`` (the replay's, from the segment's envelope) are folded in after the segment as
+        ``record_replay_event`` would, in the same transaction: one commit per envelope.
         Returns the row it replaced, if any."""
 
     async def get_state(self, project_id: int, replay_id: str) -> ScrubberState: ...

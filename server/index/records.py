@@ -402,3 +402,11 @@ class ReplayQuery:
     @property
     def order(self) -> str:
         return self.sort if self.sort in SORT_KEYS else "started_at"
+
+
+def of_replay(events: list[ReplayEventRecord] | None, key: tuple[int, str]) -> list[ReplayEventRecord]:
+    """The replay events a segment's commit folds in; all of the segment's replay ``key``."""
+    events = events or []
+    if any((e.project_id, e.replay_id) != key for e in events):
+        raise ValueError("replay events of another replay than the segment's")
+    return events

@@ -35,6 +35,7 @@ from .records import (
     SelectorCount,
     count_cap,
     error_in_replay,
+    of_replay,
 )
 from .schema import pending_migrations
 from .search_sql import Dialect, click_condition, compile_search, sort_expression
@@ -290,8 +291,10 @@ class SQLiteIndex:
 
     async def record_segment(self, segment: SegmentRecord, state: bytes, state_version: int,
                              clicks: list[ClickRecord] | None = None,
-                             dead_earlier: list[tuple[int, int, bool]] | None = None) -> SegmentRecord | None:
+                             dead_earlier: list[tuple[int, int, bool]] | None = None,
+                             events: list[ReplayEventRecord] | None = None) -> SegmentRecord | None:
         key = (segment.project_id, segment.replay_id)
+        events = of_replay(events, key)
 
         def run(db: sqlite3.Connection) -> SegmentRecord | None:
             now = time.time()
@@ -307,7 +310,12 @@ class SQLiteIndex:
             )
             replay = self._replay(db, *key, now)
             old = _record(SegmentRecord, replaced) if replaced is not None else None
-            self._put_replay(db, replay.with_segment(segment, old), now)
+            replay = replay.with_segment(segment, old)
+            for event in events:
+                replay = replay.with_event(event)
+            self._put_replay(db, replay, now)
+            for event in events:
+                self._link(db, *key, event.error_ids)
             if clicks is not None:  # after the replay row: the dead clicks are counted into it
                 self._put_clicks(db, key, segment.segment_id, clicks, dead_earlier or [])
             return old
@@ -741,8 +749,9 @@ class _ReplayWriter:
         self.state = state
 
     async def record_segment(self, segment: SegmentRecord, state: bytes, clicks: list[ClickRecord] | None = None,
-                             dead_earlier: list[tuple[int, int, bool]] | None = None) -> SegmentRecord | None:
-        old = await self._index.record_segment(segment, state, self.state.version, clicks, dead_earlier)
+                             dead_earlier: list[tuple[int, int, bool]] | None = None,
+                             events: list[ReplayEventRecord] | None = None) -> SegmentRecord | None:
+        old = await self._index.record_segment(segment, state, self.state.version, clicks, dead_earlier, events)
         self.state = ScrubberState(state, self.state.version + 1)
         return old
 

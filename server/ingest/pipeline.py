@@ -20,7 +20,7 @@ from typing import Any
 
 from ..codec import CODEC
 from ..config import Config
-from ..index import Index, ReplayBusy, ReplayWriter, SegmentRecord, StateConflict
+from ..index import Index, ReplayBusy, ReplayEventRecord, ReplayWriter, SegmentRecord, StateConflict
 from ..metrics import Metrics
 from ..spool import Spool, SpoolFull
 from ..storage import BlobStore, segment_key
@@ -98,6 +98,7 @@ class Ingestor:
             raise IngestRefused(400, "replay_recording without a replay id (no replay_event item and no event_id "
                                       "or trace.replay_id in the envelope header)")
         # Recordings first: one that cannot be ingested refuses the envelope before its metadata is kept.
+        # The replay_events of the segment's own replay that ride in its job are kept in its commit.
         for segment_id, body in recordings:
             replay_events += await self._ingest_segment(project_id, replay_id, segment_id, body, replay_payloads)
             replay_payloads = []
@@ -121,7 +122,8 @@ class Ingestor:
 
     async def _ingest_segment(self, project_id: int, replay_id: str | None, segment_id: int, body: bytes,
                               replay_events: list[bytes]) -> list[dict[str, Any]]:
-        """Store one segment; returns the scrubbed replay_event items that rode along in its job."""
+        """Store one segment, with the scrubbed replay_event items of its replay that rode along in
+        its job; returns those of another replay (kept apart by the caller)."""
         assert replay_id is not None  # ingest() refuses recordings without one
         for attempt in range(1, MAX_STATE_ATTEMPTS + 1):
             written: list[SegmentRecord] = []  # the blob about to be written, if it got that far
@@ -159,7 +161,7 @@ class Ingestor:
             "project": project_id, "replay": replay_id, "segment": segment_id, "location": record.location,
             "raw_bytes": result.raw_bytes, "stored_bytes": len(result.blob), "events": result.event_count,
         }})
-        return result.replay_events
+        return [data for data in result.replay_events if (_replay_event_id(data) or replay_id) != replay_id]
 
     async def _scrub_and_store(self, writer: ReplayWriter, project_id: int, replay_id: str, segment_id: int,
                                body: bytes, replay_events: list[bytes],
@@ -178,8 +180,10 @@ class Ingestor:
             replay_events=replay_events,
         )
         result = await self._in_pool(process_segment, job)
+        events = []
         for data in result.replay_events:  # before the segment is kept: its metadata must be usable too
-            _replay_event_id(data)
+            if (_replay_event_id(data) or replay_id) == replay_id:
+                events.append(replay_event_record(project_id, data, replay_id))
         record = SegmentRecord(
             project_id=project_id,
             replay_id=replay_id,
@@ -198,7 +202,7 @@ class Ingestor:
             console_error_count=result.clicks.console_error_count,
         )
         written.append(record)
-        record, replaced = await self._store_blob(writer, record, result.blob, result.state, result.clicks)
+        record, replaced = await self._store_blob(writer, record, result.blob, result.state, result.clicks, events)
         if (replaced is not None and replaced.blob_key != record.blob_key
                 # a compacted object holds the replay's other segments too: only once none is left in it
                 # (asked on the writer's connection: a full pool cannot stop a writer)
@@ -232,10 +236,11 @@ class Ingestor:
         return True
 
     async def _store_blob(self, writer: ReplayWriter, record: SegmentRecord, blob: bytes, state: bytes,
-                          clicks: SegmentClicks) -> tuple[SegmentRecord, SegmentRecord | None]:
-        """Blob store first, else the durable spool; the index row — with the segment's clicks, in
-        the same commit — only after the bytes are safe. Returns the record as stored (its location)
-        and the row it replaced.
+                          clicks: SegmentClicks,
+                          events: list[ReplayEventRecord]) -> tuple[SegmentRecord, SegmentRecord | None]:
+        """Blob store first, else the durable spool; the index row — with the segment's clicks and
+        its replay's ``events``, in the same commit — only after the bytes are safe. Returns the
+        record as stored (its location) and the row it replaced.
 
         Only an outage (an OSError: StoreUnavailable, a timeout, a disk error) sends the segment to the
         spool; anything else is a bug that must not make every later segment look like an outage.
@@ -254,14 +259,14 @@ class Ingestor:
             try:
                 await self.spool.put(record, blob, state)
                 self.metrics.inc("replayd_spooled_total")
-                replaced = await writer.record_segment(record, state, clicks.clicks, clicks.dead_earlier)
+                replaced = await writer.record_segment(record, state, clicks.clicks, clicks.dead_earlier, events)
             except SpoolFull as full:
                 raise Unavailable(f"blob store unavailable and {full}; retry later", SPOOL_RETRY_AFTER) from None
             finally:
                 self.uploader.writing.discard(name)
             self.uploader.wake()
             return record, replaced
-        return record, await writer.record_segment(record, state, clicks.clicks, clicks.dead_earlier)
+        return record, await writer.record_segment(record, state, clicks.clicks, clicks.dead_earlier, events)
 
 
 def _replay_event_id(data: dict[str, Any]) -> str | None:
