@@ -159,24 +159,22 @@ def unpack_blob(blob: bytes) -> bytes:
     if not strings_apart.is_v2(blob):
         return brotli.decompress(blob)
     packed = _v2_packed(blob)
-    if len(packed) != 1:
-        raise CodecError(f"stored segment holds {len(packed)} segments")
-    return packed[0]
-
-
-def _v2_packed(blob: bytes, needed: int | None = None) -> list[bytes]:
-    """A v2 blob's segments in v1's form; with ``needed``, only until they hold that many bytes."""
-    out: list[bytes] = []
-    size = 0
+    unpacker = msgpack.Unpacker(None, max_buffer_size=max(len(packed), 1))
+    unpacker.feed(packed)
     try:
-        for packed in strings_apart.iter_packed(blob):
-            out.append(packed)
-            size += len(packed)
-            if needed is not None and size >= needed:
-                break
+        unpacker.skip()
+    except (ValueError, msgpack.exceptions.UnpackException) as exc:  # malformed, or cut short (OutOfData)
+        raise CodecError(f"stored segment does not decode: {exc!r}") from None
+    if unpacker.tell() != len(packed):
+        raise CodecError("stored segment holds more than one document")
+    return packed
+
+
+def _v2_packed(blob: bytes, needed: int | None = None) -> bytes:
+    try:
+        return strings_apart.decode(blob, needed)
     except strings_apart.Malformed as exc:
         raise CodecError(f"stored segment does not decode: {exc}") from None
-    return out
 
 
 def _split_packed(packed_segments: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
@@ -210,7 +208,7 @@ def decode_chunk(chunk: bytes, needed: int | None = None) -> bytes:
     """A chunk's decompressed bytes; with ``needed``, only (at least) its first ``needed`` bytes, so a
     segment near a chunk's start costs less than the whole chunk."""
     if strings_apart.is_v2(chunk):
-        data = b"".join(_v2_packed(chunk, needed))
+        data = _v2_packed(chunk, needed)
         if needed is not None and len(data) < needed:
             raise CodecError("compacted chunk ends before the segment it should hold")
         return data

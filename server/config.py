@@ -62,7 +62,7 @@ class StorageConfig(_Section):
     prefix: str = ""
     endpoint_url: str | None = None
     region: str = "us-east-1"
-    compression_quality: int = Field(4, ge=0, le=11)
+    compression_quality: int = Field(5, ge=0, le=11)
     # Seconds a blob write may take before the segment goes to the spool instead.
     put_timeout: float = Field(5.0, gt=0)
 

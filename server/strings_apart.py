@@ -11,11 +11,13 @@ Map keys stay in the structure (few, repeated). A blob of one segment (ingest) a
 of many are the same format; both decode to their segments' v1 msgpack, byte for byte what v1
 stores, so every reader downstream of ``codec.unpack_blob`` / ``decode_chunk`` reads one form.
 What v2 cannot hold — a NUL in a string, nesting deeper than msgpack's 511 levels, integers past 64
-bits, text that is not UTF-8 — is stored as v1 (``split`` answers None).
+bits, text that is not UTF-8, a placeholder's 3 bytes inside another value (a number's bytes, a key)
+— is stored as v1 (``split`` raises CannotHold).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +27,7 @@ import msgpack
 MARK = b"rpd\x02"  # a v1 blob is a bare brotli stream, whose first byte is never "r" (0x72): lgwin >= 18
 EXT_STRING = 2
 STRING = msgpack.ExtType(EXT_STRING, b"")
+PLACEHOLDER = msgpack.packb(STRING)  # b"\xc7\x00\x02": ext 8, length 0, type 2
 MAX_DEPTH = 500  # msgpack's packer refuses 512 levels; the events list sits 2 deep
 _LENGTH = 4
 
@@ -80,6 +83,8 @@ def split(documents: list[Any]) -> tuple[bytes, bytes]:
             _take(document, strings.append, 0)
         packer = msgpack.Packer(use_bin_type=True)
         structure = b"".join(map(packer.pack, documents))
+        if structure.count(PLACEHOLDER) != len(strings):  # a placeholder's bytes inside another value
+            raise CannotHold
         text = "\0".join([*strings, ""])  # each string ended by a NUL
         if text.count("\0") != len(strings):  # a string holds a NUL
             raise CannotHold
@@ -105,42 +110,44 @@ def is_v2(blob: bytes) -> bool:
     return blob[:len(MARK)] == MARK
 
 
-def iter_packed(blob: bytes) -> Iterator[bytes]:
-    """A v2 blob's documents, each as its v1 msgpack bytes. Malformed if it does not decode."""
+def _long_header(size: int) -> bytes:
+    return b"\xda" + size.to_bytes(2, "big") if size < 1 << 16 else b"\xdb" + size.to_bytes(4, "big")
+
+
+# msgpack's header of a str of n bytes, n < 256 (fixstr, then str 8: what msgpack-python writes).
+_HEADERS = [bytes([0xA0 | n]) if n < 32 else b"\xd9" + bytes([n]) for n in range(256)]
+
+
+def decode(blob: bytes, needed: int | None = None) -> bytes:
+    """A v2 blob's documents as their v1 msgpack, one after the other; with ``needed``, at least that
+    many bytes of them (less work for a segment near a chunk's start). Malformed if it does not decode.
+
+    No msgpack parse: each placeholder's bytes in the structure become the next string's msgpack
+    (``split`` made sure no other bytes there look like one), which gives v1's bytes exactly."""
     try:
         size = int.from_bytes(blob[len(MARK):len(MARK) + _LENGTH], "big")
         start = len(MARK) + _LENGTH
         if len(blob) < start + size:
             raise Malformed("v2 blob shorter than its structure")
-        structure = brotli.decompress(blob[start:start + size])
-        strings = brotli.decompress(blob[start + size:]).decode().split("\0")
-    except (brotli.error, UnicodeDecodeError) as exc:
+        pieces = brotli.decompress(blob[start:start + size]).split(PLACEHOLDER)
+        strings = brotli.decompress(blob[start + size:]).split(b"\0")
+    except brotli.error as exc:
         raise Malformed(f"v2 blob does not decompress: {exc}") from None
-    if strings.pop() != "":
+    if strings.pop() != b"":
         raise Malformed("v2 strings not ended by a NUL")
-    pending = iter(strings)
-
-    def string(code: int, data: bytes) -> Any:
-        if code != EXT_STRING:
-            return msgpack.ExtType(code, data)  # v1's own extension types stay as they are
-        try:
-            return next(pending)
-        except StopIteration:
-            raise Malformed("v2 blob has fewer strings than places for them") from None
-
-    # The structure is no bigger than its decompressed bytes; msgpack's length limits follow from it.
-    unpacker = msgpack.Unpacker(None, raw=False, strict_map_key=False, ext_hook=string,
-                                max_buffer_size=max(len(structure), 1))
-    unpacker.feed(structure)
-    packer = msgpack.Packer(use_bin_type=True)
-    try:
-        for document in unpacker:
-            yield packer.pack(document)
-    except Malformed:
-        raise
-    except ValueError as exc:  # msgpack's errors on malformed data are ValueErrors
-        raise Malformed(f"v2 structure does not decode: {exc}") from None
-    if unpacker.tell() != len(structure):
-        raise Malformed("v2 structure ends inside a document")
-    if next(pending, None) is not None:
-        raise Malformed("v2 blob has more strings than places for them")
+    if len(strings) != len(pieces) - 1:
+        raise Malformed(f"v2 blob has {len(strings)} strings for {len(pieces) - 1} places")
+    headers = _HEADERS
+    if needed is None:
+        heads = [headers[n] if n < 256 else _long_header(n) for n in map(len, strings)]
+        return b"".join(itertools.chain(itertools.chain.from_iterable(zip(pieces, heads, strings)), pieces[-1:]))
+    out: list[bytes] = []
+    got = 0
+    for piece, string in zip(pieces, strings):
+        head = headers[len(string)] if len(string) < 256 else _long_header(len(string))
+        out += (piece, head, string)
+        got += len(piece) + len(head) + len(string)
+        if got >= needed:
+            return b"".join(out)
+    out.append(pieces[-1])
+    return b"".join(out)
