@@ -19,8 +19,9 @@ after the other (as one browser sends them), each segment zlib-6 compressed as t
 For each load: MB/s of raw JSON, segments/s, p50/p99 latency of one envelope's POST, the server's
 CPU per MB, and against the **one-core floor** measured in this process on the same segments in the
 same run: the fastest JSON parser on the machine (``orjson.loads`` or ``json.loads``, whichever is
-faster here) + brotli-5 of the JSON (``FLOOR_QUALITY``, whatever the server stores at), best of 3, before and after the loads (the faster
-counts). Stored bytes against zlib-6 of the same segments, per recording (cold sessions).
+faster here) + brotli-5 of the JSON (``FLOOR_QUALITY``, whatever the server stores at), best of 3,
+before and after the loads (the faster counts). Stored bytes against zlib-6 of the same segments,
+per recording (cold sessions).
 ``--profile`` samples the server's processes with py-spy during the cold load (that load's figures
 are then disturbed by the sampling) and prints where the workers' CPU went, by pipeline stage.
 See docs/benchmarks.md.
@@ -463,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="cut the recordings every N seconds of event time (default 5, as the SDK)")
     parser.add_argument("--workers", type=int, default=0, help="server.workers (default 0: one per core)")
     parser.add_argument("--quality", type=int, default=QUALITY,
-                        help=f"storage.compression_quality of the server (default {QUALITY}; the floor is brotli-{FLOOR_QUALITY})")
+                        help=f"storage.compression_quality of the server (default {QUALITY}; "
+                             f"the floor: brotli-{FLOOR_QUALITY})")
     parser.add_argument("--baseline", metavar="PYTHON",
                         help="also serve the same loads with this interpreter (another checkout's .venv/bin/python, "
                              "e.g. main's), alternating with this checkout, and compare")

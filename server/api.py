@@ -203,14 +203,14 @@ async def _segment_answer(request: web.Request, pid: int, segment_id: int, *, re
         if not wants_br:
             body = await asyncio.to_thread(segment_json, blob)
             return web.Response(body=body, content_type="application/json", headers=headers)
-        packed = await asyncio.to_thread(unpack_blob, blob)  # v2: the browser reads v1's form only
+        packed: bytes | None = await asyncio.to_thread(unpack_blob, blob)  # v2: the browser reads v1's form only
     else:
         # A compacted segment: its bytes cut from its chunk; the same answer as before compaction (the
         # msgpack form compressed again, so its bytes may differ; what they decode to does not).
         packed = await read_one_packed(request.app[blobs_key], row, lambda r: read_segment_blob(request.app, r),
                                        request.app[chunk_cache_key])
-        if packed is None:
-            return await _read_again(request, row, rereads)
+    if packed is None:
+        return await _read_again(request, row, rereads)
     if wants_br:
         quality = request.app[config_key].storage.compression_quality
         body = await asyncio.to_thread(brotli.compress, packed, quality=quality)

@@ -1,6 +1,6 @@
 """Stored format v2, "strings apart": the segments' msgpack with every string value taken out, and the
 strings after it, as two brotli streams. Brotli models the two far better apart than interleaved
-(docs/benchmarks.md: 0.72× zlib-6 at quality 4 where v1 stores 0.79× at 5).
+(docs/benchmarks.md: on six recordings 0.65× zlib-6 where v1 stored 0.76×, both at quality 5).
 
     b"rpd\\x02" | len(structure) as 4 bytes big-endian | structure | strings
     structure = brotli(the segments' v1 msgpack, ``{"v": 1, "events": [...]}`` one after the other,
@@ -41,7 +41,7 @@ class Malformed(ValueError):
 
 
 def _take(node: Any, add: Any, depth: int) -> None:
-    # Recursion keeps msgpack's order (the order its ext_hook asks for strings back).
+    # Recursion keeps msgpack's order: the strings in the order their placeholders come in the packed bytes.
     if depth > MAX_DEPTH:
         raise CannotHold
     if type(node) is dict:
@@ -140,10 +140,11 @@ def decode(blob: bytes, needed: int | None = None) -> bytes:
     headers = _HEADERS
     if needed is None:
         heads = [headers[n] if n < 256 else _long_header(n) for n in map(len, strings)]
-        return b"".join(itertools.chain(itertools.chain.from_iterable(zip(pieces, heads, strings)), pieces[-1:]))
+        spliced = itertools.chain.from_iterable(zip(pieces, heads, strings, strict=False))
+        return b"".join(itertools.chain(spliced, pieces[-1:]))
     out: list[bytes] = []
     got = 0
-    for piece, string in zip(pieces, strings):
+    for piece, string in zip(pieces, strings, strict=False):  # the last piece has no string after it
         head = headers[len(string)] if len(string) < 256 else _long_header(len(string))
         out += (piece, head, string)
         got += len(piece) + len(head) + len(string)

@@ -71,7 +71,8 @@ def test_recordings_round_trip_in_fewer_bytes(path):
     [mouse_move(T, 1, 2), {"type": 5, "timestamp": T, "data": {"payload": "nul \x00 inside"}}],
     [mouse_move(T, 1, 2), deep(600)],  # deeper than msgpack's 511 levels
     [{"type": 5, "timestamp": T, "data": {"big": 2**70, "text": "around"}}],  # an integer past 64 bits
-    [{"type": 3, "timestamp": T, "data": {"id": 0xC70002, "text": "x"}}],  # packs as ce 00 c7 00 02: a placeholder's bytes
+    # packs as ce 00 c7 00 02: a placeholder's bytes
+    [{"type": 3, "timestamp": T, "data": {"id": 0xC70002, "text": "x"}}],
 ], ids=["nul", "deep", "bigint", "placeholder-bytes"])
 def test_what_v2_cannot_hold_is_stored_as_v1_with_events_untouched(events):
     before = dumps(events)  # deep documents compare as text: == would recurse past Python's limit
