@@ -179,12 +179,19 @@ def _v2_packed(blob: bytes, needed: int | None = None) -> bytes:
         raise CodecError(f"stored segment does not decode: {exc}") from None
 
 
-def _split_packed(packed_segments: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
-    """Each decompressed segment as v2's structure and strings: CannotHold for a segment whose bytes
-    would not come back the same (v1 blobs written by another msgpack) or that v2 cannot hold."""
-    for packed in packed_segments:
-        document = msgpack.unpackb(packed, raw=False, strict_map_key=False)  # extension types stay ExtType
-        if msgpack.packb(document, use_bin_type=True) != packed:
+def _chunk_parts(segments: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """Each segment's v2 structure and strings: a v2 blob's as stored (no walk), a decompressed
+    segment's split. CannotHold for a segment whose bytes would not come back the same (v1 blobs
+    written by another msgpack) or that v2 cannot hold."""
+    for segment in segments:
+        if strings_apart.is_v2(segment):
+            try:
+                yield strings_apart.streams(segment)
+            except strings_apart.Malformed as exc:
+                raise CodecError(f"stored segment does not decode: {exc}") from None
+            continue
+        document = msgpack.unpackb(segment, raw=False, strict_map_key=False)  # extension types stay ExtType
+        if msgpack.packb(document, use_bin_type=True) != segment:
             raise strings_apart.CannotHold
         yield strings_apart.split([document])
 
@@ -204,22 +211,29 @@ def _without_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def encode_chunk(packed_segments: list[bytes], quality: int, lgwin: int = COMPACTED_LGWIN) -> bytes:
-    """Decompressed segments compressed together with a large window: v2, else one brotli stream (v1).
-    One segment's values in memory at a time."""
+def encode_chunk(segments: list[bytes], quality: int, lgwin: int = COMPACTED_LGWIN) -> bytes:
+    """Segments compressed together with a large window, each given as its decompressed bytes or as
+    its stored v2 blob (whose two streams are taken as they are: no unpacking, no walk): v2, else
+    one brotli stream of the decompressed segments (v1). One segment's values in memory at a time."""
     structure = brotli.Compressor(quality=quality, lgwin=lgwin, mode=brotli.MODE_GENERIC)
     strings = brotli.Compressor(quality=quality, lgwin=lgwin, mode=brotli.MODE_GENERIC)
     body: list[bytes] = []
     text: list[bytes] = []
     try:
         with _without_cyclic_gc():
-            for part, string_part in _split_packed(packed_segments):
+            for part, string_part in _chunk_parts(segments):
                 body.append(structure.process(part))
                 text.append(strings.process(string_part))
     except strings_apart.CannotHold:
         compressor = brotli.Compressor(quality=quality, lgwin=lgwin, mode=brotli.MODE_GENERIC)
-        return b"".join([*(compressor.process(p) for p in packed_segments), compressor.finish()])
+        packed = (unpack_blob(s) if strings_apart.is_v2(s) else s for s in segments)
+        return b"".join([*(compressor.process(p) for p in packed), compressor.finish()])
     return strings_apart.frame(b"".join([*body, structure.finish()]), b"".join([*text, strings.finish()]))
+
+
+def is_v2(blob: bytes) -> bool:
+    """A stored blob in v2 (``encode_chunk`` takes it as it is)."""
+    return strings_apart.is_v2(blob)
 
 
 def decode_chunk(chunk: bytes, needed: int | None = None) -> bytes:

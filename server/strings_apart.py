@@ -110,6 +110,18 @@ def is_v2(blob: bytes) -> bool:
     return blob[:len(MARK)] == MARK
 
 
+def streams(blob: bytes) -> tuple[bytes, bytes]:
+    """A v2 blob's structure and strings, decompressed: what ``split`` gave for its documents."""
+    try:
+        size = int.from_bytes(blob[len(MARK):len(MARK) + _LENGTH], "big")
+        start = len(MARK) + _LENGTH
+        if len(blob) < start + size:
+            raise Malformed("v2 blob shorter than its structure")
+        return brotli.decompress(blob[start:start + size]), brotli.decompress(blob[start + size:])
+    except brotli.error as exc:
+        raise Malformed(f"v2 blob does not decompress: {exc}") from None
+
+
 def _long_header(size: int) -> bytes:
     return b"\xda" + size.to_bytes(2, "big") if size < 1 << 16 else b"\xdb" + size.to_bytes(4, "big")
 
@@ -124,15 +136,10 @@ def decode(blob: bytes, needed: int | None = None) -> bytes:
 
     No msgpack parse: each placeholder's bytes in the structure become the next string's msgpack
     (``split`` made sure no other bytes there look like one), which gives v1's bytes exactly."""
-    try:
-        size = int.from_bytes(blob[len(MARK):len(MARK) + _LENGTH], "big")
-        start = len(MARK) + _LENGTH
-        if len(blob) < start + size:
-            raise Malformed("v2 blob shorter than its structure")
-        pieces = brotli.decompress(blob[start:start + size]).split(PLACEHOLDER)
-        strings = brotli.decompress(blob[start + size:]).split(b"\0")
-    except brotli.error as exc:
-        raise Malformed(f"v2 blob does not decompress: {exc}") from None
+    structure, text = streams(blob)
+    pieces = structure.split(PLACEHOLDER)
+    strings = text.split(b"\0")
+    del structure, text
     if strings.pop() != b"":
         raise Malformed("v2 strings not ended by a NUL")
     if len(strings) != len(pieces) - 1:

@@ -116,6 +116,21 @@ def test_v1_blobs_and_chunks_stay_readable():
     assert decode_chunk(old_chunk) == b"".join(packed)
 
 
+def test_a_chunk_takes_v2_blobs_as_they_are_and_mixes_them_with_decompressed_segments():
+    """Compaction hands a segment stored as v2 over as its blob: the chunk is the same bytes as from
+    the decompressed segments, without unpacking them; a chunk that falls back to v1 decodes them."""
+    events = [page_events(T, "https://a.test/", "A"), [mouse_move(T + 1, 1, 2)], page_events(T, "https://b.test/", "B")]
+    blobs = [encode_segment(copy.deepcopy(e), 5) for e in events]
+    packed = [_pack_events(e) for e in events]
+    chunk = encode_chunk(blobs, 5)
+    assert chunk == encode_chunk(packed, 5) == encode_chunk([blobs[0], packed[1], blobs[2]], 5)
+    assert decode_chunk(chunk) == b"".join(packed)
+    odd = msgpack.packb({"v": 1, "events": []})[:-1] + b"\x91\xd1\x00\x01"  # [1] as int16: not msgpack-python's
+    fallback = encode_chunk([blobs[0], odd, blobs[2]], 5)  # v1: the blobs decoded into it
+    assert not strings_apart.is_v2(fallback)
+    assert decode_chunk(fallback) == packed[0] + odd + packed[2]
+
+
 def test_a_chunk_of_v1_segments_with_json_events_is_compacted_as_v2():
     """A replay stored by v1 (a deep event as extension type 1) compacts into v2 and reads the same."""
     packed = [_pack_events([mouse_move(T, 1, 2), deep(600)]), _pack_events(page_events(T, "https://b.test/", "B"))]
