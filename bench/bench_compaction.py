@@ -1,6 +1,7 @@
 """Compaction benchmark: stored bytes of compacted replays against zlib-6 of their segments, per recording.
 
     .venv/bin/python bench/bench_compaction.py [RECORDING ...] [--qualities 5,7,9,11] [--chunk-bytes N]
+    .venv/bin/python bench/bench_compaction.py --formats [RECORDING ...] [--rounds 3]
 
 Each recording (default: every file in tests/data/corpus/ and tests/data/recordings/) is cut into
 5-second segments as the SDK uploads them. For each it prints, against zlib-6 of the segments' JSON
@@ -8,6 +9,13 @@ Each recording (default: every file in tests/data/corpus/ and tests/data/recordi
 object each), and the replay compacted as the job writes it (``compaction.starts_chunk`` cuts the
 chunks, ``codec.encode_chunk`` compresses each with a 16 MiB window) at each ``--qualities``, with
 the CPU time compaction takes per MB of JSON. Target: compacted <= 0.5x zlib-6.
+
+``--formats`` compares the stored formats instead (``server/strings_apart.py``, v2, against v1:
+brotli of the msgpack), per recording: stored at ingest at quality 4 and 5, and compacted at
+``compaction.quality``, each against zlib-6, with the CPU ms per MB of JSON of encoding (ingest: from
+parsed events, as the worker does; compacted: from the segments' v1 bytes or v2 blobs, as the job
+hands them over) and of decoding a compacted chunk back to what readers get. v1 and v2 run
+interleaved, best of ``--rounds``. Target: ingest <= 0.75x.
 """
 
 from __future__ import annotations
@@ -22,7 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests.*
 
-from replayd.server.codec import decode_chunk, encode_chunk, encode_segment, unpack_blob
+import brotli
+import orjson
+
+from replayd.server.codec import _pack_events, decode_chunk, encode_chunk, encode_segment, unpack_blob
 from replayd.server.compaction import starts_chunk
 from replayd.server.config import CompactionConfig
 from tests.envelopes import cut_segments
@@ -65,11 +76,77 @@ def measure(path: Path, qualities: list[int], config: CompactionConfig) -> dict:
     return result
 
 
+def v1_segment(events: list, quality: int) -> bytes:
+    return brotli.compress(_pack_events(events), quality=quality)
+
+
+def v1_chunk(packed: list[bytes], quality: int) -> bytes:
+    return brotli.compress(b"".join(packed), quality=quality, lgwin=24)
+
+
+def measure_formats(path: Path, config: CompactionConfig, rounds: int) -> dict:
+    segments = cut_segments(load_recording(path), 5.0)
+    texts = [orjson.dumps(s) for s in segments]
+    zlib6 = sum(len(zlib.compress(json.dumps(s, separators=(",", ":"), ensure_ascii=False).encode(), 6))
+                for s in segments)
+    full = [any(isinstance(e, dict) and e.get("type") == 2 for e in s) for s in segments]
+    packed = [_pack_events(s) for s in segments]
+    chunks = chunks_of(packed, full, config)
+    # the job hands a segment stored as v2 over as its blob (its two streams taken as they are)
+    stored = iter([encode_segment(orjson.loads(t), 5) for t in texts])
+    stored_chunks = [[next(stored) for _ in chunk] for chunk in chunks]
+    ingest = {"v1 q5": (v1_segment, 5), "v2 q5": (encode_segment, 5), "v1 q4": (v1_segment, 4),
+              "v2 q4": (encode_segment, 4)}
+    compact = {"v1": (v1_chunk, chunks), "v2": (encode_chunk, stored_chunks)}
+    sizes: dict[str, int] = {}
+    cpu: dict[str, float] = {}
+    for _ in range(rounds):
+        for name, (encode, quality) in ingest.items():
+            events = [orjson.loads(t) for t in texts]  # encode_segment takes the strings out of them
+            started = time.process_time()
+            sizes[name] = sum(len(encode(e, quality)) for e in events)
+            cpu[name] = min(cpu.get(name, 1e9), time.process_time() - started)
+        for name, (encode, inputs) in compact.items():
+            started = time.process_time()
+            encoded = [encode(chunk, config.quality) for chunk in inputs]
+            cpu[name] = min(cpu.get(name, 1e9), time.process_time() - started)
+            sizes[name] = sum(map(len, encoded))
+            started = time.process_time()
+            for data, chunk in zip(encoded, chunks, strict=True):
+                assert decode_chunk(data) == b"".join(chunk)
+            cpu[name + " read"] = min(cpu.get(name + " read", 1e9), time.process_time() - started)
+    return {"recording": path.name, "raw": sum(map(len, texts)), "zlib6": zlib6, "sizes": sizes, "cpu": cpu}
+
+
+def main_formats(paths: list[Path], config: CompactionConfig, rounds: int) -> int:
+    names = ["v1 q5", "v2 q5", "v1 q4", "v2 q4", "v1", "v2"]
+    print(f"stored / zlib-6 of the segments' JSON (CPU ms per MB of JSON); compacted at q{config.quality}; "
+          f"'read': a compacted chunk decoded to v1's msgpack")
+    print(f"{'recording':20} {'MB':>6}" + "".join(f" {'ingest ' + n if ' ' in n else 'compacted ' + n:>20}"
+                                                  for n in names) + f" {'read v1':>8} {'read v2':>8}")
+    totals: dict[str, int] = {"zlib6": 0}
+    for path in paths:
+        r = measure_formats(path, config, rounds)
+        mb = r["raw"] / 1e6
+        line = f"{r['recording'].split('.')[0]:20} {mb:6.2f}"
+        for n in names:
+            line += f" {r['sizes'][n] / r['zlib6']:12.3f} ({r['cpu'][n] * 1000 / mb:4.1f})"
+            totals[n] = totals.get(n, 0) + r["sizes"][n]
+        line += f" {r['cpu']['v1 read'] * 1000 / mb:8.1f} {r['cpu']['v2 read'] * 1000 / mb:8.1f}"
+        totals["zlib6"] += r["zlib6"]
+        print(line, flush=True)
+    print(f"{'all together':27}" + "".join(f" {totals[n] / totals['zlib6']:12.3f}       " for n in names))
+    print(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recordings", nargs="*", type=Path)
     parser.add_argument("--qualities", default="5,7,9,11")
     parser.add_argument("--chunk-bytes", type=int, default=CompactionConfig().chunk_bytes)
+    parser.add_argument("--formats", action="store_true", help="v2 against v1, at ingest and compacted")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     qualities = [int(q) for q in args.qualities.split(",")]
     paths = args.recordings or sorted(p for d in DEFAULT_DIRS if d.is_dir() for p in d.glob("*.json*"))
@@ -77,6 +154,8 @@ def main() -> int:
                                                                                CompactionConfig().max_chunk_bytes))
     print(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs; "
           f"chunk_bytes {config.chunk_bytes}; sizes against zlib-6 of the segments' JSON")
+    if args.formats:
+        return main_formats(paths, config, args.rounds)
     header = f"{'recording':28} {'segs':>5} {'full':>4} {'MB JSON':>8} {'chunks':>6} {'ingest q5':>9}"
     print(header + "".join(f" {'q' + str(q):>7} {'ms/MB':>6}" for q in qualities))
     totals = {"zlib6": 0, "ingest": 0, **dict.fromkeys(qualities, 0)}

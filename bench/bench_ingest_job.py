@@ -5,7 +5,7 @@
 Runs what ``server/ingest/jobs.process_segment`` runs, in its order and with the garbage collector
 off as in a worker, over rewrites of the recordings (tests/recordings.Rewriter: text no cache has
 seen), each replay's segments in order with the state carried, timing each stage with the process's
-CPU clock; then the one-core floor's two steps on the same segments (orjson.loads, brotli of the
+CPU clock; then the one-core floor's two steps on the same segments (orjson.loads, brotli-5 of the
 JSON). CPU time, so steadier than bench_ingest.py on a busy machine; no event loop, no pool hand-off.
 See docs/benchmarks.md, § Where the CPU goes.
 """
@@ -27,7 +27,8 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests.*
 
 from replayd.scrubbing import ReplayState, Scrubber
-from replayd.server.codec import _pack_events
+from replayd.server import strings_apart
+from replayd.server.codec import VERSION, _pack_events
 from replayd.server.config import LimitsConfig, StorageConfig
 from replayd.server.ingest.bounds import decompress_recording
 from replayd.server.ingest.clicks import pack_state, unpack_state
@@ -40,6 +41,7 @@ from tests.harness import load_recording
 from tests.recordings import RECORDINGS, Rewriter
 
 MB = 1e6
+FLOOR_QUALITY = 5  # issue #13's floor: orjson.loads + brotli-5, whatever the server stores at
 
 
 class Stages:
@@ -84,9 +86,12 @@ def run_replay(rewriters: list[Rewriter], seed: int, scrubber: Scrubber, limits:
         job.done("scrub")
         clicks = tracker.segment(segment_id, result.events, limits.max_clicks_per_segment, result.state)
         job.done("click index")
-        packed = _pack_events(result.events)
-        job.done("msgpack pack")
-        blob = brotli.compress(packed, quality=quality, mode=brotli.MODE_GENERIC)
+        try:  # what codec.encode_segment does, stage by stage
+            structure, strings = strings_apart.split([{"v": VERSION, "events": result.events}])
+            job.done("strings apart: walk + msgpack pack")
+            blob = strings_apart.compress(structure, strings, quality)
+        except strings_apart.CannotHold:
+            blob = brotli.compress(_pack_events(result.events), quality=quality, mode=brotli.MODE_GENERIC)
         job.done("brotli compress")
         state = pack_state(result.state.to_bytes(), tracker)
         job.done("replay state out (pack)")
@@ -97,14 +102,14 @@ def run_replay(rewriters: list[Rewriter], seed: int, scrubber: Scrubber, limits:
         job.done("report + pickle the result")
         # the replay state too: its click map holds the walk's nodes (else the next segment's
         # "replay state in" would count freeing this one's events, as a worker's job does not)
-        del events, result, packed, replay_state
+        del events, result, replay_state
         job.done("free the parsed events")
         gc.enable()
         floor.start()
         orjson.loads(text)
         floor.done("orjson.loads")
-        brotli.compress(text, quality=quality)
-        floor.done(f"brotli q{quality} of the JSON")
+        brotli.compress(text, quality=FLOOR_QUALITY)
+        floor.done(f"brotli q{FLOOR_QUALITY} of the JSON")
     return total
 
 

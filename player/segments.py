@@ -32,7 +32,15 @@ from replayd.server.auth import require_auth
 from replayd.server.codec import VERSION, events_span
 from replayd.server.index import ReplayDetail, SegmentRecord, SegmentRow
 from replayd.server.keys import blobs_key, config_key, index_key, pool_key
-from replayd.server.segment_reader import REREADS, SegmentMoving, SegmentReader, chunk_cache_key, chunk_of, read_chunk
+from replayd.server.segment_reader import (
+    REREADS,
+    Fetched,
+    SegmentMoving,
+    SegmentReader,
+    chunk_cache_key,
+    chunk_of,
+    read_chunk,
+)
 
 from . import timeline
 from .page_helpers import find_replay, json_errors
@@ -118,20 +126,26 @@ def segment_reader(app: web.Application) -> SegmentReader:
                          read_row=lambda row: index.get_segment(row.project_id, row.replay_id, row.segment_id))
 
 
+async def _decoded(read: asyncio.Task[Fetched | None]) -> bytes | None:
+    found = await read
+    return None if found is None else await found.packed()
+
+
 async def packed_in_order(app: web.Application, rows: list[SegmentRecord],
                           ahead: int = READ_AHEAD) -> AsyncGenerator[tuple[int, bytes | None], None]:
-    """(segment id, decompressed bytes or None if missing) for each index row, in order, reading ``ahead``."""
+    """(segment id, decompressed bytes or None if missing) for each index row, in order, reading ``ahead``
+    (their stored bytes; each is decoded when its turn comes, so one decoded segment at a time)."""
     reader = segment_reader(app)
-    reads: collections.deque[tuple[int, asyncio.Task]] = collections.deque()
+    reads: collections.deque[tuple[int, asyncio.Task[Fetched | None]]] = collections.deque()
     try:
         for row in rows:
-            reads.append((row.segment_id, asyncio.create_task(reader.packed(row))))
+            reads.append((row.segment_id, asyncio.create_task(reader.fetch(row))))
             if len(reads) >= ahead:
                 segment_id, read = reads.popleft()
-                yield segment_id, await read
+                yield segment_id, await _decoded(read)
         while reads:
             segment_id, read = reads.popleft()
-            yield segment_id, await read
+            yield segment_id, await _decoded(read)
     finally:
         for _, read in reads:
             read.cancel()

@@ -10,7 +10,7 @@ import brotli
 from aiohttp import web
 
 from .auth import DELETE, bearer_token, require_auth, token_digest
-from .codec import CONTENT_TYPE, packed_segment_json, segment_json
+from .codec import CODEC, CONTENT_TYPE, browser_readable, packed_segment_json, segment_json, unpack_blob
 from .erase import USER_FIELDS, delete_replay_data, erase_user, user_forms
 from .index import Replay, SegmentRecord, count_cap
 from .keys import blobs_key, config_key, credentials_key, index_key, projects_key, spool_key
@@ -187,7 +187,7 @@ async def _segment_answer(request: web.Request, pid: int, segment_id: int, *, re
     row = await request.app[index_key].get_segment(pid, request.match_info["replay_id"], segment_id)
     if row is None:
         raise web.HTTPNotFound(text="no such segment")
-    headers = {"Cache-Control": "private, max-age=86400", "X-Replayd-Codec": row.codec}
+    headers = {"Cache-Control": "private, max-age=86400", "X-Replayd-Codec": CODEC}  # the form answered
     wants_packed = request.query.get("format") == "msgpack" or CONTENT_TYPE in request.headers.get("Accept", "")
     wants_br = wants_packed and "br" in request.headers.get("Accept-Encoding", "")
     if not row.compacted:
@@ -197,15 +197,18 @@ async def _segment_answer(request: web.Request, pid: int, segment_id: int, *, re
             raise not_yet_uploaded(row) from None
         if blob is None:
             return await _read_again(request, row, rereads)
-        if wants_br:
+        if wants_br and browser_readable(blob):
             # The stored bytes as they are: the browser undoes brotli itself, no server CPU spent.
             return web.Response(body=blob, content_type=CONTENT_TYPE, headers={**headers, "Content-Encoding": "br"})
-        body = await asyncio.to_thread(segment_json, blob)
-        return web.Response(body=body, content_type="application/json", headers=headers)
-    # A compacted segment: its bytes cut from its chunk; the same answer as before compaction (the
-    # msgpack form compressed again, so its bytes may differ; what they decode to does not).
-    packed = await read_one_packed(request.app[blobs_key], row, lambda r: read_segment_blob(request.app, r),
-                                   request.app[chunk_cache_key])
+        if not wants_br:
+            body = await asyncio.to_thread(segment_json, blob)
+            return web.Response(body=body, content_type="application/json", headers=headers)
+        packed: bytes | None = await asyncio.to_thread(unpack_blob, blob)  # v2: the browser reads v1's form only
+    else:
+        # A compacted segment: its bytes cut from its chunk; the same answer as before compaction (the
+        # msgpack form compressed again, so its bytes may differ; what they decode to does not).
+        packed = await read_one_packed(request.app[blobs_key], row, lambda r: read_segment_blob(request.app, r),
+                                       request.app[chunk_cache_key])
     if packed is None:
         return await _read_again(request, row, rereads)
     if wants_br:

@@ -1,4 +1,14 @@
-"""How a segment is stored: brotli(msgpack({"v": 1, "events": [...]})). Encode and decode live here.
+"""How a segment is stored. Encode and decode live here.
+
+Two stored forms, both read forever:
+
+- v2 (written since 2026-12, ``server/strings_apart.py``): ``rpd\x02`` then two brotli streams, the
+  segment's msgpack with its string values taken out, and the strings;
+- v1: brotli(msgpack({"v": 1, "events": [...]})) — what v2 cannot hold is still written so.
+
+Every reader works on a segment's decompressed bytes in v1's form (``unpack_blob``, ``decode_chunk``):
+msgpack({"v": 1, "events": [...]}), which a v2 blob decodes to byte for byte. The player's batches
+splice them, the API answers them, the browser decodes only them.
 
 msgpack cannot nest deeper than 511 levels (rrweb documents can be thousands of levels deep) nor
 hold integers past 64 bits (JSON can); such an event is stored as msgpack extension type 1 holding
@@ -10,6 +20,8 @@ bytes and its largest event, not every event at once.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import re
 from collections.abc import Iterator
@@ -18,9 +30,11 @@ from typing import Any
 import brotli
 import msgpack
 
+from . import strings_apart
 from .jsontext import dumps, loads
 
-CODEC = "msgpack-br-v1"
+CODEC = "msgpack-br-v1"  # the form readers get (the API's X-Replayd-Codec), whatever is stored
+STORED_CODECS = {True: "msgpack-br-v2", False: CODEC}  # a segment row's codec: what its blob holds
 VERSION = 1
 EXT_JSON = 1
 CONTENT_TYPE = "application/vnd.replayd.segment+msgpack"
@@ -47,7 +61,22 @@ def _pack_events(events: list[Any]) -> bytes:
 
 
 def encode_segment(events: list[Any], quality: int) -> bytes:
-    return brotli.compress(_pack_events(events), quality=quality, mode=brotli.MODE_GENERIC)
+    """The stored blob: v2, or v1 for events v2 cannot hold. Takes the events' strings out in place
+    (the caller's events are left with placeholders; ingest is done with them by then)."""
+    try:
+        structure, strings = strings_apart.split([{"v": VERSION, "events": events}])
+    except strings_apart.CannotHold:  # the events are as they were
+        return brotli.compress(_pack_events(events), quality=quality, mode=brotli.MODE_GENERIC)
+    return strings_apart.compress(structure, strings, quality)
+
+
+def browser_readable(blob: bytes) -> bool:
+    """The blob is brotli of v1's form (v1): a browser given it with ``Content-Encoding: br`` reads it."""
+    return not strings_apart.is_v2(blob)
+
+
+def stored_codec(blob: bytes) -> str:
+    return STORED_CODECS[strings_apart.is_v2(blob)]
 
 
 def _ext_hook(code: int, data: bytes) -> Any:
@@ -91,12 +120,12 @@ def _packed_events(packed: bytes, **options: Any) -> Iterator[Any]:
 
 def iter_events(blob: bytes) -> Iterator[Any]:
     """A stored segment's events, decoded one at a time."""
-    return _packed_events(brotli.decompress(blob), ext_hook=_ext_hook)
+    return _packed_events(unpack_blob(blob), ext_hook=_ext_hook)
 
 
 def segment_json(blob: bytes) -> bytes:
     """The stored segment as a JSON array, without re-parsing events kept as JSON text."""
-    return packed_segment_json(brotli.decompress(blob))
+    return packed_segment_json(unpack_blob(blob))
 
 
 _NOT_FINITE = re.compile(rb"NaN|Infinity")
@@ -118,28 +147,103 @@ def packed_segment_json(packed: bytes) -> bytes:
 
 # --- compacted replays (server/compaction.py) ---------------------------------------------------
 #
-# A compacted replay is one object of a few chunks; a chunk is one brotli stream (window
-# COMPACTED_LGWIN) of the segments' decompressed bytes (``unpack_blob``) one after the other, so a
-# segment is bytes offset..offset+length of its decompressed chunk: the same bytes its own blob held.
+# A compacted replay is one object of a few chunks; a chunk is the segments' decompressed bytes
+# (``unpack_blob``) one after the other, stored as v2 (window COMPACTED_LGWIN) or, when v2 cannot
+# hold them, as one brotli stream of those bytes (v1). Decoded, a segment is bytes
+# offset..offset+length of its chunk: the same bytes its own blob decodes to.
 
 COMPACTED_LGWIN = 24  # brotli's largest standard window, 16 MiB: a page's CSS and markup repeat from far back
 CHUNK_READ_PIECE = 64 * 1024
 
 
 def unpack_blob(blob: bytes) -> bytes:
-    """A stored segment's decompressed bytes: msgpack({"v": 1, "events": [...]})."""
-    return brotli.decompress(blob)
+    """A stored segment's decompressed bytes: msgpack({"v": 1, "events": [...]}), of v1 and v2 alike."""
+    if not strings_apart.is_v2(blob):
+        return brotli.decompress(blob)
+    packed = _v2_packed(blob)
+    unpacker = msgpack.Unpacker(None, max_buffer_size=max(len(packed), 1))
+    unpacker.feed(packed)
+    try:
+        unpacker.skip()
+    except (ValueError, msgpack.exceptions.UnpackException) as exc:  # malformed, or cut short (OutOfData)
+        raise CodecError(f"stored segment does not decode: {exc!r}") from None
+    if unpacker.tell() != len(packed):
+        raise CodecError("stored segment holds more than one document")
+    return packed
 
 
-def encode_chunk(packed_segments: list[bytes], quality: int, lgwin: int = COMPACTED_LGWIN) -> bytes:
-    """Decompressed segments as one brotli stream with a large window."""
-    compressor = brotli.Compressor(quality=quality, lgwin=lgwin, mode=brotli.MODE_GENERIC)
-    return b"".join([*(compressor.process(p) for p in packed_segments), compressor.finish()])
+def _v2_packed(blob: bytes, needed: int | None = None) -> bytes:
+    try:
+        return strings_apart.decode(blob, needed)
+    except strings_apart.Malformed as exc:
+        raise CodecError(f"stored segment does not decode: {exc}") from None
+
+
+def _chunk_parts(segments: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """Each segment's v2 structure and strings: a v2 blob's as stored (no walk), a decompressed
+    segment's split. CannotHold for a segment whose bytes would not come back the same (v1 blobs
+    written by another msgpack) or that v2 cannot hold."""
+    for segment in segments:
+        if strings_apart.is_v2(segment):
+            try:
+                yield strings_apart.streams(segment)
+            except strings_apart.Malformed as exc:
+                raise CodecError(f"stored segment does not decode: {exc}") from None
+            continue
+        document = msgpack.unpackb(segment, raw=False, strict_map_key=False)  # extension types stay ExtType
+        if msgpack.packb(document, use_bin_type=True) != segment:
+            raise strings_apart.CannotHold
+        yield strings_apart.split([document])
+
+
+@contextlib.contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Unpacking a chunk's segments allocates millions of containers; the collections they start cost
+    4 times the unpacking (msgpack's values hold no cycles). Worker jobs run without the collector
+    already (server/ingest/worker.py); ``replayd compact`` runs in a thread, where this turns it off
+    for the process meanwhile (another thread that turns it back on only costs time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def encode_chunk(segments: list[bytes], quality: int, lgwin: int = COMPACTED_LGWIN) -> bytes:
+    """Segments compressed together with a large window, each given as its decompressed bytes or as
+    its stored v2 blob (whose two streams are taken as they are: no unpacking, no walk): v2, else
+    one brotli stream of the decompressed segments (v1). One segment's values in memory at a time."""
+    structure = brotli.Compressor(quality=quality, lgwin=lgwin, mode=brotli.MODE_GENERIC)
+    strings = brotli.Compressor(quality=quality, lgwin=lgwin, mode=brotli.MODE_GENERIC)
+    body: list[bytes] = []
+    text: list[bytes] = []
+    try:
+        with _without_cyclic_gc():
+            for part, string_part in _chunk_parts(segments):
+                body.append(structure.process(part))
+                text.append(strings.process(string_part))
+    except strings_apart.CannotHold:
+        compressor = brotli.Compressor(quality=quality, lgwin=lgwin, mode=brotli.MODE_GENERIC)
+        packed = (unpack_blob(s) if strings_apart.is_v2(s) else s for s in segments)
+        return b"".join([*(compressor.process(p) for p in packed), compressor.finish()])
+    return strings_apart.frame(b"".join([*body, structure.finish()]), b"".join([*text, strings.finish()]))
+
+
+def is_v2(blob: bytes) -> bool:
+    """A stored blob in v2 (``encode_chunk`` takes it as it is)."""
+    return strings_apart.is_v2(blob)
 
 
 def decode_chunk(chunk: bytes, needed: int | None = None) -> bytes:
     """A chunk's decompressed bytes; with ``needed``, only (at least) its first ``needed`` bytes, so a
     segment near a chunk's start costs less than the whole chunk."""
+    if strings_apart.is_v2(chunk):
+        data = _v2_packed(chunk, needed)
+        if needed is not None and len(data) < needed:
+            raise CodecError("compacted chunk ends before the segment it should hold")
+        return data
     if needed is None:
         return brotli.decompress(chunk)
     decompressor = brotli.Decompressor()

@@ -43,7 +43,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .codec import decode_chunk, encode_chunk
+from .codec import decode_chunk, encode_chunk, is_v2
 from .config import CompactionConfig, Config
 from .garbage import delete_unreferenced
 from .index import Index, ReplayBusy, SegmentRecord
@@ -222,30 +222,35 @@ class Compactor:
     # --- the steps (each a method: the tests interrupt them one by one) ---------------------
 
     async def read_chunks(self, rows: list[SegmentRecord]) -> list[Chunk]:
-        """Step 1: the segments' decompressed bytes, cut into chunks, each compressed in the pool."""
+        """Step 1: the segments' decompressed bytes, cut into chunks, each compressed in the pool (a
+        segment stored as v2 is handed over as its blob: its two streams go into the chunk's as they are)."""
         reader = SegmentReader(self.blobs, self._read_loose)
         try:
             chunks: list[Chunk] = []
             start = 0
             pending: list[bytes] = []
-            size = 0
+            sizes: list[int] = []
+            digests: list[bytes] = []
             for i, row in enumerate(rows):
-                packed = await reader.packed(row)
-                if packed is None:
+                found = await reader.fetch(row)
+                if found is None:
                     raise CompactionError(f"segment {row.segment_id}'s blob is missing")
-                if starts_chunk(size, len(packed), row.has_full_snapshot, self.config):
-                    chunks.append(await self._encode(rows[start:i], pending))
-                    start, pending, size = i, [], 0
-                pending.append(packed)
-                size += len(packed)
-            chunks.append(await self._encode(rows[start:], pending))
+                packed = await found.packed()
+                if starts_chunk(sum(sizes), len(packed), row.has_full_snapshot, self.config):
+                    chunks.append(await self._encode(rows[start:i], pending, sizes, digests))
+                    start, pending, sizes, digests = i, [], [], []
+                pending.append(found.data if found.loose and is_v2(found.data) else packed)
+                sizes.append(len(packed))
+                digests.append(_digest(packed))
+            chunks.append(await self._encode(rows[start:], pending, sizes, digests))
         finally:
             reader.close()
         return chunks
 
-    async def _encode(self, rows: list[SegmentRecord], packed: list[bytes]) -> Chunk:
-        data = await self.run_cpu(encode_chunk, packed, self.config.quality)
-        return Chunk(rows=rows, sizes=[len(p) for p in packed], digests=[_digest(p) for p in packed], data=data)
+    async def _encode(self, rows: list[SegmentRecord], segments: list[bytes], sizes: list[int],
+                      digests: list[bytes]) -> Chunk:
+        data = await self.run_cpu(encode_chunk, segments, self.config.quality)
+        return Chunk(rows=rows, sizes=sizes, digests=digests, data=data)
 
     async def write(self, key: str, chunks: list[Chunk]) -> bytes:
         """Step 2: the chunks as one object."""

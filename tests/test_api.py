@@ -145,12 +145,27 @@ async def test_segment_as_json_or_stored_brotli_msgpack(client):
     as_json = await client.get(path, headers=AUTH)
     assert as_json.content_type == "application/json"
     events = await as_json.json()
-    # The stored bytes, unchanged, for a client that decodes brotli itself (the player's browser).
+    # v1's msgpack, brotli-compressed, for a client that decodes brotli itself (the player's browser):
+    # the stored v2 blob is not that form, so it is decoded and compressed again, never sent as is.
     packed = await client.get(path + "?format=msgpack", headers={**AUTH, "Accept-Encoding": "br"},
                               auto_decompress=False)
-    assert packed.headers["Content-Encoding"] == "br"
+    assert packed.headers["Content-Encoding"] == "br" and packed.headers["X-Replayd-Codec"] == "msgpack-br-v1"
     document = msgpack.unpackb(brotli.decompress(await packed.read()))
     assert document == {"v": 1, "events": events}
+
+
+async def test_a_v1_blob_stored_before_v2_is_still_served_and_as_is(client, config):
+    replay_id = rid()
+    await post(client, segment_envelope(replay_id, 0))
+    path = f"/api/0/projects/1/replays/{replay_id}/segments/0/"
+    events = await (await client.get(path, headers=AUTH)).json()
+    (stored,) = (Path(config.storage.path) / "1" / replay_id).glob("000000-*")
+    assert stored.read_bytes().startswith(b"rpd\x02")  # stored as v2
+    old = brotli.compress(msgpack.packb({"v": 1, "events": events}), quality=5)
+    stored.write_bytes(old)  # as an earlier replayd stored it
+    assert await (await client.get(path, headers=AUTH)).json() == events
+    raw = await client.get(path + "?format=msgpack", headers={**AUTH, "Accept-Encoding": "br"}, auto_decompress=False)
+    assert await raw.read() == old  # a v1 blob is what the browser reads: sent as stored, no CPU spent
 
 
 @ON_BOTH_INDEXES

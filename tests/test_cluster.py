@@ -34,13 +34,14 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import brotli
 import msgpack
 import pytest
 from aiohttp import web
 
 from replayd.player.timeline import event_ms
 from replayd.server.app import create_app
-from replayd.server.codec import iter_events
+from replayd.server.codec import iter_events, unpack_blob
 from replayd.server.index.postgres import replay_lock
 from replayd.server.ingest.jobs import process_segment
 from replayd.server.ingest.routes import ingestor_key
@@ -173,10 +174,10 @@ PACKED = {"Accept": "application/vnd.replayd.segment+msgpack", "Accept-Encoding"
 
 
 def stored_segment(url: str, replay_id: str, segment_id: int) -> bytes:
-    """The segment's stored bytes as a node answers them (brotli'd msgpack, untouched)."""
+    """The segment's msgpack as a node answers it (brotli'd; a v2 blob decoded and compressed again)."""
     status, body, _ = api(url, f"/api/0/projects/1/replays/{replay_id}/segments/{segment_id}/?format=msgpack", **PACKED)
     assert status == 200, (url, replay_id, segment_id, status, body[:200])
-    return body
+    return brotli.decompress(body)
 
 
 # --- spread over three nodes = one node ------------------------------------------------------
@@ -204,7 +205,8 @@ def test_segments_spread_over_three_nodes_are_stored_as_one_node_stores_them(clu
             replay = node.api(f"/api/0/projects/1/replays/{replay_id}/")["data"]
             assert [s["segment_id"] for s in replay["segments"]] == list(range(len(envelopes[replay_id])))
             for segment_id in range(len(envelopes[replay_id])):
-                assert stored_segment(node.url, replay_id, segment_id) == stored[f"1/{replay_id}/{segment_id:06d}"]
+                assert stored_segment(node.url, replay_id, segment_id) == unpack_blob(
+                    stored[f"1/{replay_id}/{segment_id:06d}"])
     assert len(stored) == sum(map(len, envelopes.values()))  # and nothing else: no orphan, no stale copy
 
     # the same input through one node, one replay after another: the same bytes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import zlib
 
 import brotli
@@ -33,8 +34,8 @@ def unpack(body: bytes) -> dict:
 
 def test_a_batch_keeps_events_and_deep_events_as_stored():
     plain = [*page_events(T, "https://a.test/", "A"), mouse_move(T + 1, 1, 2)]
-    deep = [mouse_move(T + 2, 3, 4), deep_event(1000)]  # too deep for msgpack: stored as extension type 1
-    parts = [batch_header(3), *segment_parts(3, unpack_blob(encode_segment(plain, 5))),
+    deep = [mouse_move(T + 2, 3, 4), deep_event(1000)]  # too deep for msgpack: stored as v1, extension type 1
+    parts = [batch_header(3), *segment_parts(3, unpack_blob(encode_segment(copy.deepcopy(plain), 5))),
              *segment_parts(4, unpack_blob(encode_segment(deep, 5))), *segment_parts(5, None)]  # a blob gone missing
     doc = unpack(b"".join(parts))
     assert doc["v"] == 1

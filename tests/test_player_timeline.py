@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from replayd.player import timeline
@@ -186,7 +188,8 @@ def test_network_breadcrumbs_name_their_segment_and_span():
              span(2, "resource.fetch", "/api/x", method="POST", statusCode=201,
                   request={"size": 10, "headers": {}}, response={"size": 2048, "body": {"a": 1}})]
     second = [span(6, "resource.xhr", "/api/y", method="GET", statusCode=500, response={"size": True})]
-    extracted = timeline.extract_from_blobs([encode_segment(first, 3), encode_segment(second, 1)], ms(0),
+    extracted = timeline.extract_from_blobs([encode_segment(copy.deepcopy(first), 3),
+                                             encode_segment(copy.deepcopy(second), 1)], ms(0),
                                             timeline.Extracted(), [7, 8])
     network = [c for c in timeline.finish(extracted, 10_000, [], ms(0))["breadcrumbs"] if c["kind"] == "network"]
     assert network == [

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..codec import CODEC
+from ..codec import stored_codec
 from ..config import Config
 from ..index import Index, ReplayBusy, ReplayEventRecord, ReplayWriter, SegmentRecord, StateConflict
 from ..metrics import Metrics
@@ -189,7 +189,7 @@ class Ingestor:
             replay_id=replay_id,
             segment_id=segment_id,
             blob_key=segment_key(project_id, replay_id, segment_id, result.blob),
-            codec=CODEC,
+            codec=stored_codec(result.blob),
             started_at=result.started_at,
             ended_at=result.ended_at,
             event_count=result.event_count,

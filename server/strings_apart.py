@@ -1,0 +1,161 @@
+"""Stored format v2, "strings apart": the segments' msgpack with every string value taken out, and the
+strings after it, as two brotli streams. Brotli models the two far better apart than interleaved
+(docs/benchmarks.md: on six recordings 0.65× zlib-6 where v1 stored 0.76×, both at quality 5).
+
+    b"rpd\\x02" | len(structure) as 4 bytes big-endian | structure | strings
+    structure = brotli(the segments' v1 msgpack, ``{"v": 1, "events": [...]}`` one after the other,
+                       each string value replaced by msgpack extension type 2, empty)
+    strings   = brotli(every string value in msgpack's order, as UTF-8, each ended by a NUL)
+
+Map keys stay in the structure (few, repeated). A blob of one segment (ingest) and a compacted chunk
+of many are the same format; both decode to their segments' v1 msgpack, byte for byte what v1
+stores, so every reader downstream of ``codec.unpack_blob`` / ``decode_chunk`` reads one form.
+What v2 cannot hold — a NUL in a string, nesting deeper than msgpack's 511 levels, integers past 64
+bits, text that is not UTF-8, a placeholder's 3 bytes inside another value (a number's bytes, a key)
+— is stored as v1 (``split`` raises CannotHold).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import brotli
+import msgpack
+
+MARK = b"rpd\x02"  # a v1 blob is a bare brotli stream, whose first byte is never "r" (0x72): lgwin >= 18
+EXT_STRING = 2
+STRING = msgpack.ExtType(EXT_STRING, b"")
+PLACEHOLDER = msgpack.packb(STRING)  # b"\xc7\x00\x02": ext 8, length 0, type 2
+MAX_DEPTH = 500  # msgpack's packer refuses 512 levels; the events list sits 2 deep
+_LENGTH = 4
+
+
+class CannotHold(Exception):
+    """An event set v2 cannot store: the caller stores v1."""
+
+
+class Malformed(ValueError):
+    """A v2 blob that does not decode (corrupt or truncated)."""
+
+
+def _take(node: Any, add: Any, depth: int) -> None:
+    # Recursion keeps msgpack's order: the strings in the order their placeholders come in the packed bytes.
+    if depth > MAX_DEPTH:
+        raise CannotHold
+    if type(node) is dict:
+        for key, value in node.items():
+            kind = type(value)
+            if kind is str:
+                add(value)
+                node[key] = STRING
+            elif kind is dict or kind is list:
+                _take(value, add, depth + 1)
+    else:
+        for i, value in enumerate(node):
+            kind = type(value)
+            if kind is str:
+                add(value)
+                node[i] = STRING
+            elif kind is dict or kind is list:
+                _take(value, add, depth + 1)
+
+
+def _put_back(node: Any, strings: Iterator[str], depth: int) -> None:
+    """``_take`` undone, in the same order, as deep as it went (only when v2 cannot hold the documents)."""
+    if depth > MAX_DEPTH:
+        return
+    items = node.items() if type(node) is dict else enumerate(node)
+    for key, value in items:
+        if value is STRING:
+            node[key] = next(strings)
+        elif type(value) is dict or type(value) is list:
+            _put_back(value, strings, depth + 1)
+
+
+def split(documents: list[Any]) -> tuple[bytes, bytes]:
+    """Each document's msgpack with its strings taken out, and the strings: CannotHold when v2 cannot
+    store them (the documents are then as they were). Replaces the documents' strings in place."""
+    strings: list[str] = []
+    try:
+        for document in documents:
+            _take(document, strings.append, 0)
+        packer = msgpack.Packer(use_bin_type=True)
+        structure = b"".join(map(packer.pack, documents))
+        if structure.count(PLACEHOLDER) != len(strings):  # a placeholder's bytes inside another value
+            raise CannotHold
+        text = "\0".join([*strings, ""])  # each string ended by a NUL
+        if text.count("\0") != len(strings):  # a string holds a NUL
+            raise CannotHold
+        data = text.encode()
+    except (CannotHold, ValueError, OverflowError):  # deep, big integers, lone surrogates (UnicodeError)
+        restore = iter(strings)
+        for document in documents:
+            _put_back(document, restore, 0)
+        raise CannotHold from None
+    return structure, data
+
+
+def compress(structure: bytes, strings: bytes, quality: int) -> bytes:
+    return frame(brotli.compress(structure, quality=quality), brotli.compress(strings, quality=quality))
+
+
+def frame(structure: bytes, strings: bytes) -> bytes:
+    """Two compressed streams as one v2 blob."""
+    return b"".join([MARK, len(structure).to_bytes(_LENGTH, "big"), structure, strings])
+
+
+def is_v2(blob: bytes) -> bool:
+    return blob[:len(MARK)] == MARK
+
+
+def streams(blob: bytes) -> tuple[bytes, bytes]:
+    """A v2 blob's structure and strings, decompressed: what ``split`` gave for its documents."""
+    try:
+        size = int.from_bytes(blob[len(MARK):len(MARK) + _LENGTH], "big")
+        start = len(MARK) + _LENGTH
+        if len(blob) < start + size:
+            raise Malformed("v2 blob shorter than its structure")
+        return brotli.decompress(blob[start:start + size]), brotli.decompress(blob[start + size:])
+    except brotli.error as exc:
+        raise Malformed(f"v2 blob does not decompress: {exc}") from None
+
+
+def _long_header(size: int) -> bytes:
+    return b"\xda" + size.to_bytes(2, "big") if size < 1 << 16 else b"\xdb" + size.to_bytes(4, "big")
+
+
+# msgpack's header of a str of n bytes, n < 256 (fixstr, then str 8: what msgpack-python writes).
+_HEADERS = [bytes([0xA0 | n]) if n < 32 else b"\xd9" + bytes([n]) for n in range(256)]
+
+
+def decode(blob: bytes, needed: int | None = None) -> bytes:
+    """A v2 blob's documents as their v1 msgpack, one after the other; with ``needed``, at least that
+    many bytes of them (less work for a segment near a chunk's start). Malformed if it does not decode.
+
+    No msgpack parse: each placeholder's bytes in the structure become the next string's msgpack
+    (``split`` made sure no other bytes there look like one), which gives v1's bytes exactly."""
+    structure, text = streams(blob)
+    pieces = structure.split(PLACEHOLDER)
+    strings = text.split(b"\0")
+    del structure, text
+    if strings.pop() != b"":
+        raise Malformed("v2 strings not ended by a NUL")
+    if len(strings) != len(pieces) - 1:
+        raise Malformed(f"v2 blob has {len(strings)} strings for {len(pieces) - 1} places")
+    headers = _HEADERS
+    if needed is None:
+        heads = [headers[n] if n < 256 else _long_header(n) for n in map(len, strings)]
+        spliced = itertools.chain.from_iterable(zip(pieces, heads, strings, strict=False))
+        return b"".join(itertools.chain(spliced, pieces[-1:]))
+    out: list[bytes] = []
+    got = 0
+    for piece, string in zip(pieces, strings, strict=False):  # the last piece has no string after it
+        head = headers[len(string)] if len(string) < 256 else _long_header(len(string))
+        out += (piece, head, string)
+        got += len(piece) + len(head) + len(string)
+        if got >= needed:
+            return b"".join(out)
+    out.append(pieces[-1])
+    return b"".join(out)
