@@ -281,7 +281,8 @@ def main() -> None:
                                 figures = measure(browser, site, workload, recorder)
                                 if run >= 0:
                                     results[workload][recorder].append(figures)
-                                print(f"run {run + 1 if run >= 0 else 'warm-up'} {workload} {recorder:8} task {figures['TaskDuration']:.3f} s"
+                                label = run + 1 if run >= 0 else "warm-up"
+                                print(f"run {label} {workload} {recorder:8} task {figures['TaskDuration']:.3f} s"
                                       f" script {figures['ScriptDuration']:.3f} s", file=sys.stderr)
                 finally:
                     browser.close()
@@ -305,7 +306,7 @@ def main() -> None:
             if base in med:
                 print(f"each run x {base}: " + "; ".join(
                     f"{r} " + " ".join(f"{f['TaskDuration'] / g['TaskDuration']:.2f}"
-                                       for f, g in zip(results[workload][r], results[workload][base]))
+                                       for f, g in zip(results[workload][r], results[workload][base], strict=True))
                     for r in recorders if r != base))
     if args.json:
         args.json.write_text(json.dumps({"loadavg": os.getloadavg(), "results": results}, indent=1))

@@ -79,7 +79,8 @@ class Site:
         self.files["/replayd-worker.js"] = (WORKER.read_bytes(), js_type, {})  # a same-origin copy (workerUrl)
         self.files["/silent-worker.js"] = (b"onmessage = () => {};", js_type, {})  # a worker that never answers
         # A copy served under its own policy, which refuses the worker every request (uploads).
-        self.files["/no-connect-worker.js"] = (WORKER.read_bytes(), js_type, {"Content-Security-Policy": "connect-src 'none'"})
+        no_connect = {"Content-Security-Policy": "connect-src 'none'"}
+        self.files["/no-connect-worker.js"] = (WORKER.read_bytes(), js_type, no_connect)
         self.files["/spy.html"] = ((PAGES / "spy.html").read_bytes(), html_type, {})
         for name in ("app.js", "csp-init.js", "spy.js", "early.js", "storm.js", "network.js"):
             self.files["/" + name] = ((PAGES / name).read_bytes(), js_type, {})
