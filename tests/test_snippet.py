@@ -78,6 +78,9 @@ class Site:
         self.files["/csp-no-worker.html"] = (csp_page, html_type, no_worker)
         self.files["/replayd-worker.js"] = (WORKER.read_bytes(), js_type, {})  # a same-origin copy (workerUrl)
         self.files["/silent-worker.js"] = (b"onmessage = () => {};", js_type, {})  # a worker that never answers
+        # A copy served under its own policy, which refuses the worker every request (uploads).
+        no_connect = {"Content-Security-Policy": "connect-src 'none'"}
+        self.files["/no-connect-worker.js"] = (WORKER.read_bytes(), js_type, no_connect)
         self.files["/spy.html"] = ((PAGES / "spy.html").read_bytes(), html_type, {})
         for name in ("app.js", "csp-init.js", "spy.js", "early.js", "storm.js", "network.js"):
             self.files["/" + name] = ((PAGES / name).read_bytes(), js_type, {})
@@ -488,7 +491,9 @@ def test_pagehide_keepalive_stays_within_the_64_kb_budget(open_page, size: str) 
 
 def test_hidden_page_uploads_with_keepalive_once(open_page) -> None:
     """When the page is hidden (the last event a mobile browser may fire) the segment is cut and sent
-    with keepalive, so the request outlives a frozen or closed page; it is sent once, not twice."""
+    with keepalive from the page (a worker's request ends with the page), so the request outlives a
+    frozen or closed page; it is sent once, not twice. A visible page's uploads go from the worker:
+    the page's own fetch never sees them."""
     server, site, page = open_page(**{**FAST, "flush-interval-ms": 60_000})
     try:
         rid = start_snippet(page, site.url + "/spy.html?small")
@@ -506,7 +511,7 @@ def test_hidden_page_uploads_with_keepalive_once(open_page) -> None:
         stored = segment_ids(server, rid)
     finally:
         page.context.close()
-    assert [c["keepalive"] for c in calls] == [False, True]
+    assert [c["keepalive"] for c in calls] == [True]
     assert stored == [0, 1]
 
 
@@ -997,6 +1002,27 @@ def test_a_worker_that_never_answers_is_replaced_by_the_main_thread(open_page) -
     finally:
         page.context.close()
     assert errors == [] and workers == [site.url + "/silent-worker.js"]
+    assert {p.partition(b"\n")[2][:1] for _, p in uploads.items("replay_recording")} == {b"x"}
+    ids = segment_ids(server, rid)
+    assert len(ids) >= 2 and ids == list(range(len(ids)))
+
+
+def test_a_worker_that_cannot_reach_replayd_hands_the_uploads_back_to_the_page(open_page) -> None:
+    """A visible page's uploads go from the worker. workerUrl names a copy whose own policy refuses
+    it every request: its upload fails, the page sends that segment and every later one itself, in
+    order, and the worker still compresses them."""
+    server, site, page = open_page(**FAST, **{"worker-url": "/no-connect-worker.js"})
+    uploads = Uploads(page)
+    errors = page_errors(page)
+    try:
+        rid = start_snippet(page, site.url + "/shop.html")
+        page.click("#add")
+        wait_until(lambda: segment_ids(server, rid), 20, "the first segment, sent by the page after the worker failed")
+        page.click("#add")
+        assert flush(page)
+    finally:
+        page.context.close()
+    assert errors == []
     assert {p.partition(b"\n")[2][:1] for _, p in uploads.items("replay_recording")} == {b"x"}
     ids = segment_ids(server, rid)
     assert len(ids) >= 2 and ids == list(range(len(ids)))

@@ -23,36 +23,37 @@ function bytes(parts) {
 
 const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
-// Segments are compressed in a worker (a blob: URL, or o.workerUrl where the page's CSP refuses blob:
-// workers), so the page's main thread does not do it; where no worker can run (refused, failed to
-// load, broken, silent for requestTimeoutMs), on the main thread. Returns parts (event JSON texts) → Promise {z, b (base64)}.
-function packer(o) {
+// Segments are compressed and uploaded by a worker (a blob: URL, or o.workerUrl where the page's CSP
+// refuses blob: workers), so the page's main thread does neither; where no worker can run (refused,
+// failed to load, broken, silent for ms), on the main thread. job(message for worker.js, the same
+// work on the main thread, ms) → Promise of the worker's answer or of main().
+function helper(o) {
   let w = o.worker ? null : false, n = 0, jobs = {};
   const fail = () => {
     if (w) w.terminate();
     w = false;
-    for (const i in jobs) jobs[i][1](pack(jobs[i][0]));
+    for (const i in jobs) jobs[i][1](jobs[i][0]());
     jobs = {};
   };
-  return (parts) => {
+  return (msg, main, ms) => {
     if (w === null) try {
       w = new Worker(o.workerUrl || URL.createObjectURL(new Blob([code], { type: 'text/javascript' })));
       w.onmessage = (m) => {
         const j = jobs[m.data.i];
         delete jobs[m.data.i];
-        if (j) j[1](m.data.z ? m.data : pack(j[0]));
+        if (j) j[1](m.data.z || m.data.s != null ? m.data : j[0]());
       };
       w.onerror = fail;
     } catch (e) {
       log('no worker', e);
       w = false;
     }
-    if (!w) return pack(parts);
+    if (!w) return main();
     return new Promise((resolve) => {
-      const i = ++n;
-      jobs[i] = [parts, resolve];
-      w.postMessage({ i, p: parts });
-      setTimeout(() => jobs[i] && fail(), o.requestTimeoutMs); // a worker that never answers
+      const i = msg.i = ++n;
+      jobs[i] = [main, resolve];
+      w.postMessage(msg);
+      setTimeout(() => jobs[i] && fail(), ms); // a worker that never answers
     });
   };
 }
@@ -91,7 +92,7 @@ export class Queue {
     this.until = 0; // no request before this time (Retry-After)
     this.waiters = [];
     this.flying = 0; // size of a keepalive upload in flight
-    this.pack = packer(o);
+    this.job = helper(o);
   }
 
   bytes() {
@@ -105,7 +106,8 @@ export class Queue {
   push(e) {
     this.q.push(e);
     if (e.parts && this.o.compress && typeof CompressionStream === 'function') {
-      e.ready = this.pack(e.parts).then((r) => {
+      const parts = e.parts;
+      e.ready = this.job({ p: parts }, () => pack(parts), this.o.requestTimeoutMs).then((r) => {
         e.z = r.z;
         e.b64 = r.b;
         e.parts = e.raw = null;
@@ -173,19 +175,22 @@ export class Queue {
         } catch (err) {
           status = 400; // cannot be built (a damaged entry from storage): drop it below
         }
-        const ctl = typeof AbortController === 'function' ? new AbortController() : null;
-        const t = setTimeout(() => ctl && ctl.abort(), this.o.requestTimeoutMs);
-        // A hidden page may be frozen or closed at any moment: keepalive lets the request outlive it.
+        // A hidden page may be frozen or closed at any moment: keepalive (from the page: a worker's
+        // request ends with the page) lets the request outlive it.
         const keepalive = !!body && document.visibilityState === 'hidden' && body.length <= KEEPALIVE_BUDGET;
+        const ms = this.o.requestTimeoutMs;
+        const main = () => {
+          const ctl = typeof AbortController === 'function' ? new AbortController() : null;
+          const t = setTimeout(() => ctl && ctl.abort(), ms);
+          return nativeFetch(this.url, { method: 'POST', body, credentials: 'omit', keepalive, signal: ctl && ctl.signal })
+            .then((r) => ({ s: r.status, r: r.headers.get('Retry-After') }), (err) => (log('upload failed', err), { s: 0 }))
+            .finally(() => clearTimeout(t));
+        };
         this.flying = keepalive ? body.length : 0;
-        if (body) try {
-          const r = await nativeFetch(this.url, { method: 'POST', body, credentials: 'omit', keepalive, signal: ctl && ctl.signal });
-          status = r.status;
-          retryAfter = r.headers.get('Retry-After');
-        } catch (err) {
-          log('upload failed', err);
-        }
-        clearTimeout(t);
+        if (body) ({ s: status, r: retryAfter } = await (keepalive || this.direct ? main() : this.job({ u: this.url, b: body, t: ms }, main, ms + 5000)));
+        // A worker's request that failed (offline, or a workerUrl whose own CSP refuses replayd):
+        // the page's own requests from now on, which the page's policy allows.
+        this.direct = this.direct || !status;
         this.flying = 0;
         if (!status || status === 429 || status >= 500) {
           const base = this.o.retryBaseMs;
