@@ -85,6 +85,9 @@ def process_segment(job: SegmentJob) -> SegmentResult:
         result = worker_scrubber().scrub_recording(events, state)
         # from the scrubbed events and the elements the scrub noted: the index never sees what it removed
         indexed = tracker.segment(job.segment_id, result.events, limits.max_clicks_per_segment, result.state)
+    # The replay state first: its click map refers to the scrubbed nodes themselves, whose strings
+    # encode_segment takes out in place.
+    state_bytes = pack_state(result.state.to_bytes(), tracker)
     blob = encode_segment(result.events, job.quality)
     return SegmentResult(
         blob=blob,
@@ -96,7 +99,7 @@ def process_segment(job: SegmentJob) -> SegmentResult:
         click_count=summary.click_count,
         rage_click_count=indexed.rage_click_count,
         report=result.report.to_dict(),
-        state=pack_state(result.state.to_bytes(), tracker),
+        state=state_bytes,
         error_ids=summary.error_ids,
         replay_events=replay_events,
         clicks=indexed,
