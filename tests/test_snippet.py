@@ -1084,6 +1084,22 @@ def test_a_hidden_pages_failed_keepalive_upload_keeps_the_visible_pages_in_the_w
     assert len(ids) >= 3 and ids == list(range(len(ids)))
 
 
+def test_a_worker_that_cannot_reach_replayd_while_the_browser_says_offline_still_hands_over(open_page) -> None:
+    """navigator.onLine can be wrong (false while the network works): a worker whose own policy
+    refuses every request must not then hold the uploads for good. At the longest backoff the page
+    sends them itself."""
+    server, site, page = open_page(**FAST, **{"worker-url": "/no-connect-worker.js"})
+    page.add_init_script("Object.defineProperty(Navigator.prototype, 'onLine', {get: () => false})")
+    try:
+        rid = start_snippet(page, site.url + "/shop.html")
+        page.click("#add")
+        assert flush(page, 20_000)
+    finally:
+        page.context.close()
+    ids = segment_ids(server, rid)
+    assert ids and ids == list(range(len(ids)))
+
+
 # --- mutation storms ----------------------------------------------------------------------------
 
 STORM = {"storm-mutations": 5000, "storm-window-ms": 100, "storm-calm-ms": 600}
