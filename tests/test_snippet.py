@@ -1028,6 +1028,78 @@ def test_a_worker_that_cannot_reach_replayd_hands_the_uploads_back_to_the_page(o
     assert len(ids) >= 2 and ids == list(range(len(ids)))
 
 
+def test_a_worker_upload_failed_while_offline_keeps_the_uploads_in_the_worker(open_page) -> None:
+    """Offline, the worker's uploads fail like the page's would: that is no reason to move every
+    later upload to the page's main thread. Back online, the worker sends the waiting segment and
+    the next ones, in order; the page's own fetch sends none of them."""
+    server, site, page = open_page(**{**FAST, "flush-interval-ms": 60_000})
+    try:
+        rid = start_snippet(page, site.url + "/spy.html?small")
+        page.click("#add")
+        assert flush(page)
+        page.context.set_offline(True)
+        page.click("#add")
+        assert flush(page, 1000) is False  # the worker's upload failed (and was retried)
+        page.context.set_offline(False)
+        assert flush(page, 10_000)
+        page.click("#add")
+        assert flush(page)
+        calls = [c for c in page.evaluate("window.fetchCalls") if "/envelope/" in c["url"]]
+    finally:
+        page.context.close()
+    assert calls == []
+    ids = segment_ids(server, rid)
+    assert len(ids) >= 3 and ids == list(range(len(ids)))
+
+
+def test_a_hidden_pages_failed_keepalive_upload_keeps_the_visible_pages_in_the_worker(open_page) -> None:
+    """A hidden page's keepalive upload (from the page) fails while replayd is down: the worker has not
+    failed, so once the page is visible again the segment and the next ones go from the worker."""
+    server, site, page = open_page(**{**FAST, "flush-interval-ms": 60_000})
+    try:
+        rid = start_snippet(page, site.url + "/spy.html?small")
+        page.click("#add")
+        assert flush(page)
+        server.stop()
+        page.click("#add")
+        page.evaluate("""() => {
+            Object.defineProperty(document, 'visibilityState', {get: () => 'hidden', configurable: true});
+            document.dispatchEvent(new Event('visibilitychange'));
+        }""")
+        page.wait_for_function("window.fetchCalls.some((c) => c.keepalive)")
+        page.wait_for_timeout(500)  # its failure seen
+        server.start()
+        page.evaluate("""() => {
+            delete document.visibilityState;
+            document.dispatchEvent(new Event('visibilitychange'));
+        }""")
+        assert flush(page, 10_000)
+        page.click("#add")
+        assert flush(page)
+        calls = [c for c in page.evaluate("window.fetchCalls") if "/envelope/" in c["url"]]
+    finally:
+        page.context.close()
+    assert calls and all(c["keepalive"] for c in calls)
+    ids = segment_ids(server, rid)
+    assert len(ids) >= 3 and ids == list(range(len(ids)))
+
+
+def test_a_worker_that_cannot_reach_replayd_while_the_browser_says_offline_still_hands_over(open_page) -> None:
+    """navigator.onLine can be wrong (false while the network works): a worker whose own policy
+    refuses every request must not then hold the uploads for good. At the longest backoff the page
+    sends them itself."""
+    server, site, page = open_page(**FAST, **{"worker-url": "/no-connect-worker.js"})
+    page.add_init_script("Object.defineProperty(Navigator.prototype, 'onLine', {get: () => false})")
+    try:
+        rid = start_snippet(page, site.url + "/shop.html")
+        page.click("#add")
+        assert flush(page, 20_000)
+    finally:
+        page.context.close()
+    ids = segment_ids(server, rid)
+    assert ids and ids == list(range(len(ids)))
+
+
 # --- mutation storms ----------------------------------------------------------------------------
 
 STORM = {"storm-mutations": 5000, "storm-window-ms": 100, "storm-calm-ms": 600}

@@ -188,9 +188,10 @@ export class Queue {
         };
         this.flying = keepalive ? body.length : 0;
         if (body) ({ s: status, r: retryAfter } = await (keepalive || this.direct ? main() : this.job({ u: this.url, b: body, t: ms }, main, ms + 5000)));
-        // A worker's request that failed (offline, or a workerUrl whose own CSP refuses replayd):
-        // the page's own requests from now on, which the page's policy allows.
-        this.direct = this.direct || !status;
+        // A worker's request that failed online (a workerUrl whose own CSP refuses replayd): the page's
+        // own requests from now on, which the page's policy allows. Offline the page's would fail too,
+        // unless navigator.onLine is wrong: at the longest backoff, the page tries anyway.
+        this.direct = this.direct || !status && !keepalive && (navigator.onLine || this.delay >= this.o.retryMaxMs);
         this.flying = 0;
         if (!status || status === 429 || status >= 500) {
           const base = this.o.retryBaseMs;
