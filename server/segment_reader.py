@@ -132,7 +132,7 @@ class Fetched:
     loose: bool
 
     async def packed(self) -> bytes:
-        """The decompressed bytes (decoding a v2 blob holds its text about 2.5 times and costs 6-10 ms
+        """The decompressed bytes (decoding a v2 blob peaks at about 3 times them and costs 6-10 ms
         of CPU per MB of JSON: done when the segment is used, not when it is read ahead)."""
         return await asyncio.to_thread(unpack_blob, self.data) if self.loose else self.data
 
