@@ -43,7 +43,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .codec import decode_chunk, encode_chunk, is_v2
+from .codec import decode_chunk, encode_chunk, is_v2, stored_codec
 from .config import CompactionConfig, Config
 from .garbage import delete_unreferenced
 from .index import Index, ReplayBusy, SegmentRecord
@@ -322,8 +322,9 @@ class Compactor:
         for chunk in chunks:
             end = start + len(chunk.data)
             offset = 0
+            codec = stored_codec(chunk.data)  # what the chunk holds, whatever each segment's blob held
             for row, size, share in zip(chunk.rows, chunk.sizes, _shares(len(chunk.data), chunk.sizes), strict=True):
-                rows.append(dataclasses.replace(row, blob_key=key, stored_bytes=share, chunk_start=start,
+                rows.append(dataclasses.replace(row, blob_key=key, codec=codec, stored_bytes=share, chunk_start=start,
                                                 chunk_end=end, chunk_offset=offset, chunk_length=size))
                 offset += size
             start = end

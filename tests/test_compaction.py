@@ -181,14 +181,19 @@ async def test_a_replay_of_v1_and_v2_segments_compacts_to_v2_and_reads_the_same(
     stored = sorted((Path(config.storage.path) / "1" / replay_id).glob("*-*"))
     for path in stored[1::2]:  # every other segment as an earlier replayd stored it
         path.write_bytes(brotli.compress(unpack_blob(path.read_bytes()), quality=5))
-    assert sum(path.read_bytes().startswith(b"rpd\x02") for path in stored) == SEGMENTS // 2
+    # and the first as another msgpack packed it (str 32-255 as raw 16): its chunk, segments 0-2, stays v1
+    packed = msgpack.packb(msgpack.unpackb(unpack_blob(stored[0].read_bytes())), use_bin_type=False)
+    stored[0].write_bytes(brotli.compress(packed, quality=5))
+    assert sum(path.read_bytes().startswith(b"rpd\x02") for path in stored) == SEGMENTS // 2 - 1
     before = await answers(client, replay_id)
     assert (await compactor(client).run_once(older_than=0)).replays == 1
     assert await answers(client, replay_id) == before
     (compacted,) = (Path(config.storage.path) / "1" / replay_id).glob("compacted-*")
     rows = await client.app[index_key].replay_segments(1, replay_id)
     data = compacted.read_bytes()
-    assert all(data[r.chunk_start:r.chunk_end].startswith(b"rpd\x02") for r in rows)
+    # each row's codec names what its chunk holds
+    assert [data[r.chunk_start:r.chunk_end].startswith(b"rpd\x02") for r in rows] == [False] * 3 + [True] * 5
+    assert [r.codec for r in rows] == ["msgpack-br-v1"] * 3 + ["msgpack-br-v2"] * 5
     await send(client, replay_id, SEGMENTS)  # a late segment: loose v2 beside the compacted ones
     before = await answers(client, replay_id)
     assert (await compactor(client).run_once(older_than=0)).replays == 1
