@@ -40,6 +40,24 @@ class Malformed(ValueError):
     """A v2 blob that does not decode (corrupt or truncated)."""
 
 
+class TooLarge(Malformed):
+    """A brotli stream that decompresses past the limit it was read with."""
+
+
+def decompress(data: bytes, limit: int | None = None) -> bytes:
+    """``brotli.decompress``, which with ``limit`` produces at most about twice that before raising
+    TooLarge (brotli.error when the data does not decompress)."""
+    if limit is None:
+        return brotli.decompress(data)
+    decompressor = brotli.Decompressor()
+    out = decompressor.process(data, output_buffer_limit=limit + 1)
+    if len(out) > limit:
+        raise TooLarge(f"decompresses past {limit} bytes")
+    if not decompressor.is_finished():
+        raise brotli.error("truncated")
+    return out
+
+
 def _take(node: Any, add: Any, depth: int) -> None:
     # Recursion keeps msgpack's order: the strings in the order their placeholders come in the packed bytes.
     if depth > MAX_DEPTH:
@@ -110,14 +128,15 @@ def is_v2(blob: bytes) -> bool:
     return blob[:len(MARK)] == MARK
 
 
-def streams(blob: bytes) -> tuple[bytes, bytes]:
-    """A v2 blob's structure and strings, decompressed: what ``split`` gave for its documents."""
+def streams(blob: bytes, limit: int | None = None) -> tuple[bytes, bytes]:
+    """A v2 blob's structure and strings, decompressed (each at most ``limit`` bytes, else TooLarge):
+    what ``split`` gave for its documents."""
     try:
         size = int.from_bytes(blob[len(MARK):len(MARK) + _LENGTH], "big")
         start = len(MARK) + _LENGTH
         if len(blob) < start + size:
             raise Malformed("v2 blob shorter than its structure")
-        return brotli.decompress(blob[start:start + size]), brotli.decompress(blob[start + size:])
+        return decompress(blob[start:start + size], limit), decompress(blob[start + size:], limit)
     except brotli.error as exc:
         raise Malformed(f"v2 blob does not decompress: {exc}") from None
 
@@ -134,15 +153,16 @@ BATCH = 1 << 16  # bytes of the structure spliced at a time (a third as many str
 # holds besides its input and output
 
 
-def decode(blob: bytes, needed: int | None = None) -> bytes:
+def decode(blob: bytes, needed: int | None = None, limit: int | None = None) -> bytes:
     """A v2 blob's documents as their v1 msgpack, one after the other; with ``needed``, at least that
-    many bytes of them (less work for a segment near a chunk's start). Malformed if it does not decode.
+    many bytes of them (less work for a segment near a chunk's start). Malformed if it does not decode
+    (TooLarge if a stream decompresses past ``limit``).
 
     No msgpack parse: each placeholder's bytes in the structure become the next string's msgpack
     (``split`` made sure no other bytes there look like one), which gives v1's bytes exactly. Spliced
     a BATCH of the structure at a time: splitting it all at once held two objects a string (a blob of
     tiny streams that expand to millions of empty strings held 70 times its decoded size)."""
-    structure, text = streams(blob)
+    structure, text = streams(blob, limit)
     places, ends = structure.count(PLACEHOLDER), text.count(b"\0")
     if places != ends:
         raise Malformed(f"v2 blob has {ends} strings for {places} places")

@@ -138,6 +138,7 @@ def compactor(client, **changes) -> Compactor:
     """A compactor like the server's background one (its own retry memory)."""
     running = client.app[compactor_key]
     return Compactor(running.config, running.index, changes.pop("blobs", running.blobs), run_cpu=running.run_cpu,
+                     decoded_limit=running.decoded_limit,
                      metrics=running.metrics, lock_timeout=running.lock_timeout)
 
 
