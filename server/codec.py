@@ -60,14 +60,19 @@ def _pack_events(events: list[Any]) -> bytes:
     return b"".join(parts)
 
 
-def encode_segment(events: list[Any], quality: int) -> bytes:
+def encode_segment(events: list[Any], quality: int, limit: int | None = None) -> bytes:
     """The stored blob: v2, or v1 for events v2 cannot hold. Takes the events' strings out in place
-    (the caller's events are left with placeholders; ingest is done with them by then)."""
+    (the caller's events are left with placeholders; ingest is done with them by then). A CodecError
+    if it would decompress past ``limit`` (``limits.max_decoded_bytes``: a reader would refuse it)."""
     try:
-        structure, strings = strings_apart.split([{"v": VERSION, "events": events}])
+        parts: tuple[bytes, ...] = strings_apart.split([{"v": VERSION, "events": events}])
     except strings_apart.CannotHold:  # the events are as they were
-        return brotli.compress(_pack_events(events), quality=quality, mode=brotli.MODE_GENERIC)
-    return strings_apart.compress(structure, strings, quality)
+        parts = (_pack_events(events),)
+    if limit is not None and max(map(len, parts)) > limit:
+        raise CodecError(f"decodes to {max(map(len, parts))} bytes, over limits.max_decoded_bytes ({limit})")
+    if len(parts) == 1:
+        return brotli.compress(parts[0], quality=quality, mode=brotli.MODE_GENERIC)
+    return strings_apart.compress(parts[0], parts[1], quality)
 
 
 def browser_readable(blob: bytes) -> bool:

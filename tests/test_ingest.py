@@ -557,6 +557,14 @@ def test_the_state_kept_for_the_next_segment_is_packed_before_the_blob_takes_the
     assert kept == jobs.process_segment(job).state
 
 
+async def test_a_segment_a_reader_could_not_decode_is_refused_at_ingest(aiohttp_client, tmp_path):
+    """Reads refuse a blob that decompresses past limits.max_decoded_bytes: ingest never stores one."""
+    client = await aiohttp_client(create_app(make_config(tmp_path, limits={"max_decoded_bytes": 4000})))
+    response = await post(client, segment_envelope(rid(), 0, events=page_events(T0, text="x" * 5000)))
+    assert response.status == 413 and "limits.max_decoded_bytes (4000)" in (await response.json())["detail"]
+    assert (await post(client, segment_envelope(rid(), 0))).status == 200
+
+
 async def test_items_per_envelope_limit(aiohttp_client, tmp_path):
     client = await aiohttp_client(create_app(make_config(tmp_path, limits={"max_items_per_envelope": 3})))
     many = envelope(*[item({"type": "client_report"}, b"{}") for _ in range(4)], event_id=rid())
