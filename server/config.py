@@ -359,6 +359,8 @@ def _semantic_problems(config: Config) -> list[str]:
         problems.append("index.pool_min_size: larger than index.pool_max_size")
     if config.compaction.chunk_bytes > config.compaction.max_chunk_bytes:
         problems.append("compaction.chunk_bytes: larger than compaction.max_chunk_bytes")
+    if config.compaction.max_chunk_bytes > config.limits.max_decoded_bytes:  # its chunks would not read back
+        problems.append("compaction.max_chunk_bytes: larger than limits.max_decoded_bytes")
     seen_tokens: dict[str, int] = {}
     for i, api_token in enumerate(config.auth.api_tokens):
         if api_token.token in seen_tokens:  # which scopes would hold? (the token itself is never printed)

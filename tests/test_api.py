@@ -176,7 +176,8 @@ async def test_a_stored_blob_that_expands_past_the_limit_is_refused_not_decompre
     a v2 blob's strings, split, ~70 times that)."""
     from replayd.server import strings_apart
 
-    config = make_config(tmp_path, limits={"max_decoded_bytes": 1 << 20})
+    config = make_config(tmp_path, limits={"max_decoded_bytes": 1 << 20},
+                         compaction={"chunk_bytes": 1 << 19, "max_chunk_bytes": 1 << 20})
     client = await aiohttp_client(create_app(config))
     replay_id = rid()
     await post(client, segment_envelope(replay_id, 0))

@@ -372,6 +372,10 @@ def test_the_config_refuses_chunks_larger_than_their_maximum(tmp_path):
 
     with pytest.raises(ConfigError, match=r"compaction\.chunk_bytes: larger than compaction\.max_chunk_bytes"):
         make_config(tmp_path, compaction={"chunk_bytes": 2048, "max_chunk_bytes": 1024})
+    # a chunk is read back up to limits.max_decoded_bytes: one that may be larger would never read
+    with pytest.raises(ConfigError, match=r"compaction\.max_chunk_bytes: larger than limits\.max_decoded_bytes"):
+        make_config(tmp_path, compaction={"chunk_bytes": 1024, "max_chunk_bytes": 2048},
+                    limits={"max_decoded_bytes": 1024})
 
 
 async def test_only_finished_replays_are_compacted(app_client):
