@@ -123,7 +123,8 @@ def segment_reader(app: web.Application) -> SegmentReader:
     blob since the row was read), reads the row again and the segment where it is now."""
     index = app[index_key]
     return SegmentReader(app[blobs_key], lambda row: read_or_none(app, row), cache=app[chunk_cache_key],
-                         read_row=lambda row: index.get_segment(row.project_id, row.replay_id, row.segment_id))
+                         read_row=lambda row: index.get_segment(row.project_id, row.replay_id, row.segment_id),
+                         limit=app[config_key].limits.max_decoded_bytes)
 
 
 async def _decoded(read: asyncio.Task[Fetched | None]) -> bytes | None:
@@ -266,7 +267,8 @@ async def replay_breadcrumbs(app: web.Application, pid: int, replay: ReplayDetai
     extracted = timeline.Extracted(limit=limits.max_breadcrumbs)
     for segment_ids in _batches(replay.segments, limits.max_read_batch_bytes):
         sources = await read_sources(app, pid, replay.replay_id, segment_ids)
-        extracted = await pool.run(timeline.extract_from_sources, sources, origin, extracted)
+        extracted = await pool.run(timeline.extract_from_sources, sources, origin, extracted,
+                                   limits.max_decoded_bytes)
     rage = [(c.timestamp, c.selector) for c in await app[index_key].replay_clicks(pid, replay.replay_id) if c.is_rage]
     return await pool.run(timeline.finish, extracted, duration, errors, origin, rage)
 

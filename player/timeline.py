@@ -449,26 +449,26 @@ def summary(replay: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, A
 
 
 def extract_from_blobs(blobs: list[bytes], origin: float, extracted: Extracted,
-                       segment_ids: list[int] | None = None) -> Extracted:
+                       segment_ids: list[int] | None = None, limit: int | None = None) -> Extracted:
     """``extract`` over stored segments, one event at a time; runs in a worker process. With their
     ids, network breadcrumbs name the segment that holds their whole span."""
     ids: list[int | None] = list(segment_ids) if segment_ids is not None else [None] * len(blobs)
     return extract_from_sources([(blob, None, [sid]) for blob, sid in zip(blobs, ids, strict=True)], origin,
-                                extracted)
+                                extracted, limit)
 
 
 def extract_from_sources(sources: list[tuple[bytes, list[tuple[int, int]] | None, list[int | None]]],
-                         origin: float, extracted: Extracted) -> Extracted:
+                         origin: float, extracted: Extracted, limit: int | None = None) -> Extracted:
     """``extract`` over stored segments: a loose segment's blob (no slices), or a compacted chunk and the
     (offset, length) of each segment wanted in it (player/segments.read_sources), with the segments'
-    ids (one per slice, or one for a loose blob); runs in a worker."""
+    ids (one per slice, or one for a loose blob); runs in a worker. ``limit``: limits.max_decoded_bytes."""
     for data, slices, ids in sources:
         if slices is None:
             extracted.segment = ids[0]
             extracted.spans = 0
-            extract(iter_events(data), origin, extracted)
+            extract(iter_events(data, limit), origin, extracted)
             continue
-        chunk = decode_chunk(data, max(offset + length for offset, length in slices))
+        chunk = decode_chunk(data, max(offset + length for offset, length in slices), limit)
         for (offset, length), segment_id in zip(slices, ids, strict=True):
             extracted.segment = segment_id
             extracted.spans = 0

@@ -190,6 +190,7 @@ async def _segment_answer(request: web.Request, pid: int, segment_id: int, *, re
     headers = {"Cache-Control": "private, max-age=86400", "X-Replayd-Codec": CODEC}  # the form answered
     wants_packed = request.query.get("format") == "msgpack" or CONTENT_TYPE in request.headers.get("Accept", "")
     wants_br = wants_packed and "br" in request.headers.get("Accept-Encoding", "")
+    limit = request.app[config_key].limits.max_decoded_bytes
     if not row.compacted:
         try:
             blob = await read_segment_blob(request.app, row)
@@ -201,14 +202,14 @@ async def _segment_answer(request: web.Request, pid: int, segment_id: int, *, re
             # The stored bytes as they are: the browser undoes brotli itself, no server CPU spent.
             return web.Response(body=blob, content_type=CONTENT_TYPE, headers={**headers, "Content-Encoding": "br"})
         if not wants_br:
-            body = await asyncio.to_thread(segment_json, blob)
+            body = await asyncio.to_thread(segment_json, blob, limit)
             return web.Response(body=body, content_type="application/json", headers=headers)
-        packed: bytes | None = await asyncio.to_thread(unpack_blob, blob)  # v2: the browser reads v1's form only
+        packed: bytes | None = await asyncio.to_thread(unpack_blob, blob, limit)  # v2: the browser reads v1's form only
     else:
         # A compacted segment: its bytes cut from its chunk; the same answer as before compaction (the
         # msgpack form compressed again, so its bytes may differ; what they decode to does not).
         packed = await read_one_packed(request.app[blobs_key], row, lambda r: read_segment_blob(request.app, r),
-                                       request.app[chunk_cache_key])
+                                       request.app[chunk_cache_key], limit)
     if packed is None:
         return await _read_again(request, row, rereads)
     if wants_br:

@@ -60,14 +60,19 @@ def _pack_events(events: list[Any]) -> bytes:
     return b"".join(parts)
 
 
-def encode_segment(events: list[Any], quality: int) -> bytes:
+def encode_segment(events: list[Any], quality: int, limit: int | None = None) -> bytes:
     """The stored blob: v2, or v1 for events v2 cannot hold. Takes the events' strings out in place
-    (the caller's events are left with placeholders; ingest is done with them by then)."""
+    (the caller's events are left with placeholders; ingest is done with them by then). A CodecError
+    if it would decompress past ``limit`` (``limits.max_decoded_bytes``: a reader would refuse it)."""
     try:
-        structure, strings = strings_apart.split([{"v": VERSION, "events": events}])
+        parts: tuple[bytes, ...] = strings_apart.split([{"v": VERSION, "events": events}])
     except strings_apart.CannotHold:  # the events are as they were
-        return brotli.compress(_pack_events(events), quality=quality, mode=brotli.MODE_GENERIC)
-    return strings_apart.compress(structure, strings, quality)
+        parts = (_pack_events(events),)
+    if limit is not None and max(map(len, parts)) > limit:
+        raise CodecError(f"decodes to {max(map(len, parts))} bytes, over limits.max_decoded_bytes ({limit})")
+    if len(parts) == 1:
+        return brotli.compress(parts[0], quality=quality, mode=brotli.MODE_GENERIC)
+    return strings_apart.compress(parts[0], parts[1], quality)
 
 
 def browser_readable(blob: bytes) -> bool:
@@ -118,14 +123,14 @@ def _packed_events(packed: bytes, **options: Any) -> Iterator[Any]:
         yield unpacker.unpack()
 
 
-def iter_events(blob: bytes) -> Iterator[Any]:
+def iter_events(blob: bytes, limit: int | None = None) -> Iterator[Any]:
     """A stored segment's events, decoded one at a time."""
-    return _packed_events(unpack_blob(blob), ext_hook=_ext_hook)
+    return _packed_events(unpack_blob(blob, limit), ext_hook=_ext_hook)
 
 
-def segment_json(blob: bytes) -> bytes:
+def segment_json(blob: bytes, limit: int | None = None) -> bytes:
     """The stored segment as a JSON array, without re-parsing events kept as JSON text."""
-    return packed_segment_json(unpack_blob(blob))
+    return packed_segment_json(unpack_blob(blob, limit))
 
 
 _NOT_FINITE = re.compile(rb"NaN|Infinity")
@@ -156,11 +161,12 @@ COMPACTED_LGWIN = 24  # brotli's largest standard window, 16 MiB: a page's CSS a
 CHUNK_READ_PIECE = 64 * 1024
 
 
-def unpack_blob(blob: bytes) -> bytes:
-    """A stored segment's decompressed bytes: msgpack({"v": 1, "events": [...]}), of v1 and v2 alike."""
+def unpack_blob(blob: bytes, limit: int | None = None) -> bytes:
+    """A stored segment's decompressed bytes: msgpack({"v": 1, "events": [...]}), of v1 and v2 alike;
+    a CodecError past ``limit`` bytes (``limits.max_decoded_bytes``: a zip bomb)."""
     if not strings_apart.is_v2(blob):
-        return brotli.decompress(blob)
-    packed = _v2_packed(blob)
+        return _decompress(blob, limit)
+    packed = _v2_packed(blob, None, limit)
     unpacker = msgpack.Unpacker(None, max_buffer_size=max(len(packed), 1))
     unpacker.feed(packed)
     try:
@@ -172,9 +178,18 @@ def unpack_blob(blob: bytes) -> bytes:
     return packed
 
 
-def _v2_packed(blob: bytes, needed: int | None = None) -> bytes:
+def _decompress(data: bytes, limit: int | None) -> bytes:
     try:
-        return strings_apart.decode(blob, needed)
+        return strings_apart.decompress(data, limit)
+    except strings_apart.TooLarge as exc:
+        raise CodecError(f"stored segment {exc} (limits.max_decoded_bytes)") from None
+
+
+def _v2_packed(blob: bytes, needed: int | None = None, limit: int | None = None) -> bytes:
+    try:
+        return strings_apart.decode(blob, needed, limit)
+    except strings_apart.TooLarge as exc:
+        raise CodecError(f"stored segment {exc} (limits.max_decoded_bytes)") from None
     except strings_apart.Malformed as exc:
         raise CodecError(f"stored segment does not decode: {exc}") from None
 
@@ -236,21 +251,24 @@ def is_v2(blob: bytes) -> bool:
     return strings_apart.is_v2(blob)
 
 
-def decode_chunk(chunk: bytes, needed: int | None = None) -> bytes:
+def decode_chunk(chunk: bytes, needed: int | None = None, limit: int | None = None) -> bytes:
     """A chunk's decompressed bytes; with ``needed``, only (at least) its first ``needed`` bytes, so a
-    segment near a chunk's start costs less than the whole chunk."""
+    segment near a chunk's start costs less than the whole chunk. A CodecError past ``limit``."""
+    if needed is not None and limit is not None and needed > limit:
+        raise CodecError(f"compacted segment ends past {limit} bytes of its chunk (limits.max_decoded_bytes)")
     if strings_apart.is_v2(chunk):
-        data = _v2_packed(chunk, needed)
+        data = _v2_packed(chunk, needed, limit)
         if needed is not None and len(data) < needed:
             raise CodecError("compacted chunk ends before the segment it should hold")
         return data
     if needed is None:
-        return brotli.decompress(chunk)
+        return _decompress(chunk, limit)
     decompressor = brotli.Decompressor()
     out: list[bytes] = []
     size = 0
     for start in range(0, len(chunk), CHUNK_READ_PIECE):
-        piece = decompressor.process(chunk[start:start + CHUNK_READ_PIECE])
+        # no more than is still needed (and what brotli's buffer adds), however far a piece expands
+        piece = decompressor.process(chunk[start:start + CHUNK_READ_PIECE], output_buffer_limit=needed - size + 1)
         out.append(piece)
         size += len(piece)
         if size >= needed:

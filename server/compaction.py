@@ -43,7 +43,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .codec import decode_chunk, encode_chunk, is_v2
+from .codec import decode_chunk, encode_chunk, is_v2, stored_codec
 from .config import CompactionConfig, Config
 from .garbage import delete_unreferenced
 from .index import Index, ReplayBusy, SegmentRecord
@@ -120,11 +120,13 @@ async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
 class Compactor:
     """``run_once`` compacts the replays finished by now; ``run_cpu`` runs the compression (the worker
     pool's ``run`` in the server, a thread in ``replayd compact``); ``lock_timeout`` is how long it waits
-    for a replay's segment lock (``Index.replay_writer``, the one ingest holds across nodes) to delete."""
+    for a replay's segment lock (``Index.replay_writer``, the one ingest holds across nodes) to delete;
+    ``decoded_limit`` what a blob or chunk read may decompress to (``limits.max_decoded_bytes``)."""
 
     def __init__(self, config: CompactionConfig, index: Index, blobs: BlobStore, *, run_cpu: RunCpu = _in_thread,
-                 metrics: Metrics | None = None, lock_timeout: float = 10.0):
+                 metrics: Metrics | None = None, lock_timeout: float = 10.0, decoded_limit: int | None = None):
         self.config = config
+        self.decoded_limit = decoded_limit
         self.index = index
         self.blobs = blobs
         self.run_cpu = run_cpu
@@ -224,7 +226,7 @@ class Compactor:
     async def read_chunks(self, rows: list[SegmentRecord]) -> list[Chunk]:
         """Step 1: the segments' decompressed bytes, cut into chunks, each compressed in the pool (a
         segment stored as v2 is handed over as its blob: its two streams go into the chunk's as they are)."""
-        reader = SegmentReader(self.blobs, self._read_loose)
+        reader = SegmentReader(self.blobs, self._read_loose, limit=self.decoded_limit)
         try:
             chunks: list[Chunk] = []
             start = 0
@@ -264,7 +266,7 @@ class Compactor:
         start = 0
         for chunk in chunks:
             end = start + len(chunk.data)
-            decoded = await self.run_cpu(decode_chunk, stored[start:end])
+            decoded = await self.run_cpu(decode_chunk, stored[start:end], None, self.decoded_limit)
             offset = 0
             for row, size, digest in zip(chunk.rows, chunk.sizes, chunk.digests, strict=True):
                 if _digest(decoded[offset:offset + size]) != digest:
@@ -322,8 +324,9 @@ class Compactor:
         for chunk in chunks:
             end = start + len(chunk.data)
             offset = 0
+            codec = stored_codec(chunk.data)  # what the chunk holds, whatever each segment's blob held
             for row, size, share in zip(chunk.rows, chunk.sizes, _shares(len(chunk.data), chunk.sizes), strict=True):
-                rows.append(dataclasses.replace(row, blob_key=key, stored_bytes=share, chunk_start=start,
+                rows.append(dataclasses.replace(row, blob_key=key, codec=codec, stored_bytes=share, chunk_start=start,
                                                 chunk_end=end, chunk_offset=offset, chunk_length=size))
                 offset += size
             start = end
@@ -381,7 +384,8 @@ async def compaction_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     metrics = app[metrics_key]
     compactor = Compactor(config, app[index_key], app[blobs_key], run_cpu=app[pool_key].run, metrics=metrics,
-                          lock_timeout=app[config_key].index.replay_lock_timeout)
+                          lock_timeout=app[config_key].index.replay_lock_timeout,
+                          decoded_limit=app[config_key].limits.max_decoded_bytes)
     last_round = [0.0]
     metrics.gauge("replayd_compaction_backlog_replays", lambda: compactor.backlog)
     metrics.gauge("replayd_compaction_last_round_timestamp_seconds", lambda: last_round[0])
@@ -402,8 +406,8 @@ async def compact_now(config: Config, older_than: float | None) -> Totals:
             async with index.leader("compaction") as leading:
                 if not leading:
                     raise CompactionError("another node is compacting now; try again later")
-                return await Compactor(config.compaction, index, blobs,
-                                       lock_timeout=config.index.replay_lock_timeout).run_once(older_than=older_than)
+                return await Compactor(config.compaction, index, blobs, lock_timeout=config.index.replay_lock_timeout,
+                                       decoded_limit=config.limits.max_decoded_bytes).run_once(older_than=older_than)
         finally:
             await blobs.close()
     finally:

@@ -181,6 +181,10 @@ class LimitsConfig(_Section):
     # Breadcrumbs of one replay in the player, and stored segment bytes decoded at once to build them.
     max_breadcrumbs: int = Field(5000, ge=1)
     max_read_batch_bytes: int = Field(16 * MiB, ge=1)
+    # What a stored blob (a segment, a compacted chunk; each of a v2 blob's two streams) may decompress
+    # to when it is read: a few hundred bytes of brotli expand to gigabytes, and a blob a buggy node
+    # wrote or someone put in the store is read like any other. Past it the read fails (a CodecError).
+    max_decoded_bytes: int = Field(256 * MiB, ge=1)
     # Envelopes accepted per project per second, averaged over a minute; 0 disables.
     rate_limit_per_second: float = Field(0, ge=0)
     # The replay list counts its matches up to here; past it the total reads "10000+". An exact count
@@ -355,6 +359,8 @@ def _semantic_problems(config: Config) -> list[str]:
         problems.append("index.pool_min_size: larger than index.pool_max_size")
     if config.compaction.chunk_bytes > config.compaction.max_chunk_bytes:
         problems.append("compaction.chunk_bytes: larger than compaction.max_chunk_bytes")
+    if config.compaction.max_chunk_bytes > config.limits.max_decoded_bytes:  # its chunks would not read back
+        problems.append("compaction.max_chunk_bytes: larger than limits.max_decoded_bytes")
     seen_tokens: dict[str, int] = {}
     for i, api_token in enumerate(config.auth.api_tokens):
         if api_token.token in seen_tokens:  # which scopes would hold? (the token itself is never printed)

@@ -130,11 +130,12 @@ class Fetched:
 
     data: bytes
     loose: bool
+    limit: int | None = None  # limits.max_decoded_bytes
 
     async def packed(self) -> bytes:
-        """The decompressed bytes (decoding a v2 blob holds its text about 2.5 times and costs 6-10 ms
+        """The decompressed bytes (decoding a v2 blob peaks at about 3 times them and costs 6-10 ms
         of CPU per MB of JSON: done when the segment is used, not when it is read ahead)."""
-        return await asyncio.to_thread(unpack_blob, self.data) if self.loose else self.data
+        return await asyncio.to_thread(unpack_blob, self.data, self.limit) if self.loose else self.data
 
 
 class SegmentReader:
@@ -142,10 +143,13 @@ class SegmentReader:
     spool or the blob store; None when missing). A compacted chunk is read and decompressed once for
     all the segments it holds (the last ``keep`` chunks are kept), so a batch of sixty segments of one
     chunk costs one ranged read. With ``read_row``, a segment not found where its row pointed is read
-    again from its row as it is now (``read_current``): rows read before a compaction's switch stay good."""
+    again from its row as it is now (``read_current``): rows read before a compaction's switch stay good.
+    ``limit``: what one blob or chunk may decompress to (``limits.max_decoded_bytes``)."""
 
     def __init__(self, blobs: BlobStore, read_blob: Callable[[SegmentRecord], Awaitable[bytes | None]],
-                 keep: int = 1, cache: ChunkCache | None = None, read_row: ReadRow | None = None):
+                 keep: int = 1, cache: ChunkCache | None = None, read_row: ReadRow | None = None,
+                 limit: int | None = None):
+        self.limit = limit
         self.blobs = blobs
         self.read_blob = read_blob
         self.keep = keep
@@ -155,7 +159,7 @@ class SegmentReader:
 
     async def _load(self, chunk: ChunkKey) -> bytes | None:
         data = await read_chunk(self.blobs, chunk)
-        return None if data is None else await asyncio.to_thread(decode_chunk, data)
+        return None if data is None else await asyncio.to_thread(decode_chunk, data, None, self.limit)
 
     async def _chunk(self, chunk: ChunkKey) -> bytes | None:
         if self.cache is None:
@@ -176,7 +180,7 @@ class SegmentReader:
         chunk = chunk_of(row)
         if chunk is None:
             blob = await self.read_blob(row)
-            return None if blob is None else Fetched(blob, loose=True)
+            return None if blob is None else Fetched(blob, loose=True, limit=self.limit)
         task = self._chunks.get(chunk)
         if task is None:
             task = self._chunks[chunk] = asyncio.ensure_future(self._chunk(chunk))
@@ -199,18 +203,18 @@ class SegmentReader:
 
 async def read_one_packed(blobs: BlobStore, row: SegmentRecord,
                           read_blob: Callable[[SegmentRecord], Awaitable[bytes | None]],
-                          cache: ChunkCache | None = None) -> bytes | None:
+                          cache: ChunkCache | None = None, limit: int | None = None) -> bytes | None:
     """One segment's decompressed bytes; of a compacted chunk not in ``cache`` only as much is
-    decompressed as it needs."""
+    decompressed as it needs (a CodecError past ``limit``)."""
     chunk = chunk_of(row)
     if chunk is None:
         blob = await read_blob(row)
-        return None if blob is None else await asyncio.to_thread(unpack_blob, blob)
+        return None if blob is None else await asyncio.to_thread(unpack_blob, blob, limit)
     if cache is not None and (kept := cache.peek(chunk)) is not None:
         return kept[row.chunk_offset:row.chunk_offset + row.chunk_length]
     data = await read_chunk(blobs, chunk)
     if data is None:
         return None
     end = row.chunk_offset + row.chunk_length
-    decoded = await asyncio.to_thread(decode_chunk, data, end)
+    decoded = await asyncio.to_thread(decode_chunk, data, end, limit)
     return decoded[row.chunk_offset:end]

@@ -40,6 +40,24 @@ class Malformed(ValueError):
     """A v2 blob that does not decode (corrupt or truncated)."""
 
 
+class TooLarge(Malformed):
+    """A brotli stream that decompresses past the limit it was read with."""
+
+
+def decompress(data: bytes, limit: int | None = None) -> bytes:
+    """``brotli.decompress``, which with ``limit`` produces at most about twice that before raising
+    TooLarge (brotli.error when the data does not decompress)."""
+    if limit is None:
+        return brotli.decompress(data)
+    decompressor = brotli.Decompressor()
+    out = decompressor.process(data, output_buffer_limit=limit + 1)
+    if len(out) > limit:
+        raise TooLarge(f"decompresses past {limit} bytes")
+    if not decompressor.is_finished():
+        raise brotli.error("truncated")
+    return out
+
+
 def _take(node: Any, add: Any, depth: int) -> None:
     # Recursion keeps msgpack's order: the strings in the order their placeholders come in the packed bytes.
     if depth > MAX_DEPTH:
@@ -110,14 +128,15 @@ def is_v2(blob: bytes) -> bool:
     return blob[:len(MARK)] == MARK
 
 
-def streams(blob: bytes) -> tuple[bytes, bytes]:
-    """A v2 blob's structure and strings, decompressed: what ``split`` gave for its documents."""
+def streams(blob: bytes, limit: int | None = None) -> tuple[bytes, bytes]:
+    """A v2 blob's structure and strings, decompressed (each at most ``limit`` bytes, else TooLarge):
+    what ``split`` gave for its documents."""
     try:
         size = int.from_bytes(blob[len(MARK):len(MARK) + _LENGTH], "big")
         start = len(MARK) + _LENGTH
         if len(blob) < start + size:
             raise Malformed("v2 blob shorter than its structure")
-        return brotli.decompress(blob[start:start + size]), brotli.decompress(blob[start + size:])
+        return decompress(blob[start:start + size], limit), decompress(blob[start + size:], limit)
     except brotli.error as exc:
         raise Malformed(f"v2 blob does not decompress: {exc}") from None
 
@@ -130,32 +149,51 @@ def _long_header(size: int) -> bytes:
 _HEADERS = [bytes([0xA0 | n]) if n < 32 else b"\xd9" + bytes([n]) for n in range(256)]
 
 
-def decode(blob: bytes, needed: int | None = None) -> bytes:
+BATCH = 1 << 16  # bytes of the structure spliced at a time (a third as many strings at most): what decoding
+# holds besides its input and output
+
+
+def decode(blob: bytes, needed: int | None = None, limit: int | None = None) -> bytes:
     """A v2 blob's documents as their v1 msgpack, one after the other; with ``needed``, at least that
-    many bytes of them (less work for a segment near a chunk's start). Malformed if it does not decode.
+    many bytes of them (less work for a segment near a chunk's start). Malformed if it does not decode
+    (TooLarge if a stream decompresses past ``limit``).
 
     No msgpack parse: each placeholder's bytes in the structure become the next string's msgpack
-    (``split`` made sure no other bytes there look like one), which gives v1's bytes exactly."""
-    structure, text = streams(blob)
-    pieces = structure.split(PLACEHOLDER)
-    strings = text.split(b"\0")
-    del structure, text
-    if strings.pop() != b"":
+    (``split`` made sure no other bytes there look like one), which gives v1's bytes exactly. Spliced
+    a BATCH of the structure at a time: splitting it all at once held two objects a string (a blob of
+    tiny streams that expand to millions of empty strings held 70 times its decoded size)."""
+    structure, text = streams(blob, limit)
+    places, ends = structure.count(PLACEHOLDER), text.count(b"\0")
+    if places != ends:
+        raise Malformed(f"v2 blob has {ends} strings for {places} places")
+    if text[-1:] not in (b"", b"\0"):
         raise Malformed("v2 strings not ended by a NUL")
-    if len(strings) != len(pieces) - 1:
-        raise Malformed(f"v2 blob has {len(strings)} strings for {len(pieces) - 1} places")
     headers = _HEADERS
-    if needed is None:
-        heads = [headers[n] if n < 256 else _long_header(n) for n in map(len, strings)]
-        spliced = itertools.chain.from_iterable(zip(pieces, heads, strings, strict=False))
-        return b"".join(itertools.chain(spliced, pieces[-1:]))
     out: list[bytes] = []
-    got = 0
-    for piece, string in zip(pieces, strings, strict=False):  # the last piece has no string after it
-        head = headers[len(string)] if len(string) < 256 else _long_header(len(string))
-        out += (piece, head, string)
-        got += len(piece) + len(head) + len(string)
-        if got >= needed:
-            return b"".join(out)
-    out.append(pieces[-1])
+    got = at = taken = 0
+    while at < len(structure) and (needed is None or got < needed):
+        end = structure.find(PLACEHOLDER, at + BATCH)
+        end = len(structure) if end < 0 else end + len(PLACEHOLDER)
+        pieces = structure[at:end].split(PLACEHOLDER)
+        strings = _next_strings(text, taken, len(pieces) - 1)
+        taken += sum(map(len, strings)) + len(strings)
+        heads = [headers[n] if n < 256 else _long_header(n) for n in map(len, strings)]
+        spliced = b"".join(itertools.chain(itertools.chain.from_iterable(zip(pieces, heads, strings, strict=False)),
+                                           pieces[-1:]))
+        out.append(spliced)
+        got += len(spliced)
+        at = end
     return b"".join(out)
+
+
+def _next_strings(text: bytes, start: int, count: int) -> list[bytes]:
+    """The ``count`` NUL-ended strings from ``start`` (there are: ``decode`` counted them), copying
+    about as much of ``text`` as they take."""
+    if count == 0:
+        return []
+    size = max(64, 16 * count)
+    while True:
+        strings = text[start:start + size].split(b"\0", count)
+        if len(strings) > count:
+            return strings[:count]
+        size *= 4

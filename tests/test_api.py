@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -166,6 +167,41 @@ async def test_a_v1_blob_stored_before_v2_is_still_served_and_as_is(client, conf
     assert await (await client.get(path, headers=AUTH)).json() == events
     raw = await client.get(path + "?format=msgpack", headers={**AUTH, "Accept-Encoding": "br"}, auto_decompress=False)
     assert await raw.read() == old  # a v1 blob is what the browser reads: sent as stored, no CPU spent
+
+
+@pytest.mark.parametrize("form", ["v1", "v2"])
+async def test_a_stored_blob_that_expands_past_the_limit_is_refused_not_decompressed(aiohttp_client, tmp_path, form):
+    """A blob of a few hundred bytes whose brotli expands to 64 MB (a buggy node's, or one put in the
+    store): a read stops at limits.max_decoded_bytes and fails, where it used to decompress it all (and
+    a v2 blob's strings, split, ~70 times that)."""
+    from replayd.server import strings_apart
+
+    config = make_config(tmp_path, limits={"max_decoded_bytes": 1 << 20},
+                         compaction={"chunk_bytes": 1 << 19, "max_chunk_bytes": 1 << 20})
+    client = await aiohttp_client(create_app(config))
+    replay_id = rid()
+    await post(client, segment_envelope(replay_id, 0))
+    path = f"/api/0/projects/1/replays/{replay_id}/segments/0/"
+    assert (await client.get(path, headers=AUTH)).status == 200  # a real segment is well under the limit
+    size = 64 << 20
+    bomb = (brotli.compress(b"\0" * size) if form == "v1" else
+            strings_apart.frame(brotli.compress(strings_apart.PLACEHOLDER * (size // 3)), brotli.compress(b"")))
+    (stored,) = (Path(config.storage.path) / "1" / replay_id).glob("000000-*")
+    stored.write_bytes(bomb)
+    tracemalloc.start()
+    try:
+        as_json = await client.get(path, headers=AUTH)
+        packed = await client.get(path + "?format=msgpack", headers={**AUTH, "Accept-Encoding": "br"},
+                                  auto_decompress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert as_json.status == 500
+    if form == "v1":  # sent as stored, for the browser to decompress: the server decompresses nothing
+        assert packed.status == 200 and await packed.read() == bomb
+    else:
+        assert packed.status == 500
+    assert peak < 8 << 20
 
 
 @ON_BOTH_INDEXES

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import tracemalloc
 
 import brotli
 import msgpack
@@ -174,3 +175,38 @@ def test_corrupted_v2_blobs_are_codec_errors():
             list(iter_events(data))
     with pytest.raises(CodecError):
         decode_chunk(bad[4])
+
+
+def test_decoding_holds_a_few_times_the_streams_whatever_their_number_of_strings():
+    """A blob of 64 bytes whose streams expand to a million empty strings (a buggy node's, or one put
+    in the store) decodes holding a few times its streams: splitting them all at once held 290 times
+    its output (a blob of 328 bytes whose streams expand to 200 MB took 13.6 GB)."""
+    strings = 1_000_000
+    structure = msgpack.packb({"v": 1, "events": [strings_apart.STRING] * strings})
+    blob = strings_apart.frame(brotli.compress(structure), brotli.compress(b"\0" * strings))
+    assert len(blob) < 100
+    tracemalloc.start()
+    try:
+        packed = unpack_blob(blob)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert packed == msgpack.packb({"v": 1, "events": [""] * strings})
+    assert peak < 4 * (len(structure) + strings)
+
+
+def test_a_chunk_decodes_the_same_batch_by_batch_and_to_any_segments_end(monkeypatch):
+    """Decoding splices a batch of the structure at a time; a batch boundary anywhere (every few
+    bytes here), and a segment wanted anywhere in the chunk, the last one included, give v1's bytes."""
+    events = [page_events(T, "https://a.test/", "A"), [mouse_move(T + 1, 1, 2)], page_events(T, "https://b.test/", "B"),
+              [{"type": 5, "timestamp": T, "data": {"payload": "é" * 70_000, "k": ["", "a" * 300]}}]]
+    packed = [_pack_events(e) for e in events]
+    chunk = encode_chunk([encode_segment(copy.deepcopy(e), 5) for e in events], 5)
+    whole = b"".join(packed)
+    for batch in (1, 7, 64, strings_apart.BATCH):
+        monkeypatch.setattr(strings_apart, "BATCH", batch)
+        assert decode_chunk(chunk) == whole
+        end = 0
+        for segment in packed:
+            end += len(segment)
+            assert decode_chunk(chunk, end)[end - len(segment):end] == segment

@@ -18,6 +18,7 @@ import pytest
 from replayd.player.json_views import crumbs_cache_key
 from replayd.server.app import create_app
 from replayd.server.cli import main
+from replayd.server.codec import unpack_blob
 from replayd.server.compaction import Compactor, compactor_key
 from replayd.server.keys import blobs_key, index_key
 from replayd.server.retention import sweep_expired
@@ -137,6 +138,7 @@ def compactor(client, **changes) -> Compactor:
     """A compactor like the server's background one (its own retry memory)."""
     running = client.app[compactor_key]
     return Compactor(running.config, running.index, changes.pop("blobs", running.blobs), run_cpu=running.run_cpu,
+                     decoded_limit=running.decoded_limit,
                      metrics=running.metrics, lock_timeout=running.lock_timeout)
 
 
@@ -169,6 +171,34 @@ async def test_a_compacted_replay_reads_the_same_on_both_stores_and_indexes(app_
     metrics = await (await client.get("/metrics")).text()
     assert "replayd_compaction_replays_total 2.0" in metrics
     assert "replayd_compaction_objects_deleted_total 10.0" in metrics
+
+
+async def test_a_replay_of_v1_and_v2_segments_compacts_to_v2_and_reads_the_same(app_client):
+    """Segments stored before v2 (v1 blobs) and after it, in one replay: compacted into v2 chunks (a v2
+    blob's streams as stored, a v1 blob's decoded and split), read the same before and after, and
+    compacted again after a late segment."""
+    client, config = await app_client()
+    replay_id, _ = await record(client)
+    stored = sorted((Path(config.storage.path) / "1" / replay_id).glob("*-*"))
+    for path in stored[1::2]:  # every other segment as an earlier replayd stored it
+        path.write_bytes(brotli.compress(unpack_blob(path.read_bytes()), quality=5))
+    # and the first as another msgpack packed it (str 32-255 as raw 16): its chunk, segments 0-2, stays v1
+    packed = msgpack.packb(msgpack.unpackb(unpack_blob(stored[0].read_bytes())), use_bin_type=False)
+    stored[0].write_bytes(brotli.compress(packed, quality=5))
+    assert sum(path.read_bytes().startswith(b"rpd\x02") for path in stored) == SEGMENTS // 2 - 1
+    before = await answers(client, replay_id)
+    assert (await compactor(client).run_once(older_than=0)).replays == 1
+    assert await answers(client, replay_id) == before
+    (compacted,) = (Path(config.storage.path) / "1" / replay_id).glob("compacted-*")
+    rows = await client.app[index_key].replay_segments(1, replay_id)
+    data = compacted.read_bytes()
+    # each row's codec names what its chunk holds
+    assert [data[r.chunk_start:r.chunk_end].startswith(b"rpd\x02") for r in rows] == [False] * 3 + [True] * 5
+    assert [r.codec for r in rows] == ["msgpack-br-v1"] * 3 + ["msgpack-br-v2"] * 5
+    await send(client, replay_id, SEGMENTS)  # a late segment: loose v2 beside the compacted ones
+    before = await answers(client, replay_id)
+    assert (await compactor(client).run_once(older_than=0)).replays == 1
+    assert await answers(client, replay_id) == before
 
 
 async def test_a_segment_read_as_compaction_switches_it_answers_from_the_chunk(app_client):
@@ -342,6 +372,10 @@ def test_the_config_refuses_chunks_larger_than_their_maximum(tmp_path):
 
     with pytest.raises(ConfigError, match=r"compaction\.chunk_bytes: larger than compaction\.max_chunk_bytes"):
         make_config(tmp_path, compaction={"chunk_bytes": 2048, "max_chunk_bytes": 1024})
+    # a chunk is read back up to limits.max_decoded_bytes: one that may be larger would never read
+    with pytest.raises(ConfigError, match=r"compaction\.max_chunk_bytes: larger than limits\.max_decoded_bytes"):
+        make_config(tmp_path, compaction={"chunk_bytes": 1024, "max_chunk_bytes": 2048},
+                    limits={"max_decoded_bytes": 1024})
 
 
 async def test_only_finished_replays_are_compacted(app_client):

@@ -34,6 +34,8 @@ from replayd.server.index import (
 )
 from replayd.server.index.migrations_postgres import MIGRATIONS as POSTGRES_MIGRATIONS
 from replayd.server.index.postgres import PostgresIndex, leader_lock
+from replayd.server.index.records import SORT_KEYS
+from replayd.server.search import parse as parse_search
 
 BACKENDS = ["sqlite", "postgres"]
 P = 1
@@ -357,6 +359,25 @@ async def test_list_sorts_and_pages(index):
     await store(index, segment(rid(2), 1, start=110))
     await store(index, segment(rid(2), 2, start=120))
     assert await order("segment_count") == [2, 3, 1]
+
+
+async def test_pages_of_replays_tied_on_the_sort_list_each_once(index):
+    """Replays with the same sort value (a batch of sessions of one start, of no errors) are ordered by
+    their id: paging through them gives each exactly once, whatever the sort, direction and filter."""
+    ids = [rid(n) for n in (7, 3, 11, 1, 9, 5, 2, 10, 4)]
+    for replay_id in ids:
+        await index.record_replay_event(replay_event(replay_id, 0, urls=["https://shop.test/"]))
+        await store(index, segment(replay_id, 0, start=0, length=10))
+    search = parse_search("url:*shop*")
+    for sort, descending, query in itertools.product(SORT_KEYS, (True, False), ({}, {"url": "shop"},
+                                                                               {"search": search})):
+        seen: list[str] = []
+        for offset in range(0, len(ids) + 2, 2):
+            rows, total = await index.list_replays(P, ReplayQuery(sort=sort, descending=descending, **query),
+                                                   offset=offset, limit=2)
+            seen += [r.replay_id for r in rows]
+            assert total == len(ids)
+        assert seen == sorted(ids, reverse=descending), (sort, descending, query)
 
 
 async def test_list_counts_up_to_the_cap_or_the_page_asked_for(index, monkeypatch):

@@ -15,7 +15,7 @@ from typing import Any
 
 from replayd.scrubbing import ReplayState
 
-from ..codec import encode_segment
+from ..codec import CodecError, encode_segment
 from .bounds import ITEM_MAX_DEPTH, decompress_recording, parse_json, trim_depth
 from .clicks import SegmentClicks, pack_state, unpack_state
 from .refused import IngestRefused
@@ -88,7 +88,10 @@ def process_segment(job: SegmentJob) -> SegmentResult:
     # The replay state first: its click map refers to the scrubbed nodes themselves, whose strings
     # encode_segment takes out in place.
     state_bytes = pack_state(result.state.to_bytes(), tracker)
-    blob = encode_segment(result.events, job.quality)
+    try:
+        blob = encode_segment(result.events, job.quality, limits.max_decoded_bytes)
+    except CodecError as exc:
+        raise IngestRefused(413, f"recording {exc}") from None
     return SegmentResult(
         blob=blob,
         raw_bytes=len(raw),
