@@ -18,6 +18,7 @@ from replayd.server.app import create_app
 from replayd.server.codec import iter_events
 from replayd.server.ingest.bounds import decompress_recording
 from replayd.server.ingest.refused import IngestRefused
+from replayd.server.ingest.routes import ingestor_key
 from replayd.server.keys import index_key
 from replayd.server.useragent import parse_user_agent
 from tests.harness import API_TOKEN, ON_BOTH_INDEXES, PUBLIC_KEY, SDK_TRAFFIC, make_config
@@ -183,6 +184,22 @@ async def test_cors(aiohttp_client, tmp_path):
     assert denied.status == 403 and "not allowed" in (await denied.json())["detail"]
     assert "Access-Control-Allow-Origin" not in denied.headers
     assert (await client.options("/api/1/envelope/", headers={"Origin": "https://evil.example"})).status == 403
+
+
+async def test_an_unexpected_ingest_failure_is_a_500_a_browser_can_read(aiohttp_client, tmp_path, monkeypatch):
+    """Without CORS headers a browser sees a 500 as a network error: no status, no Retry-After."""
+    config = make_config(tmp_path, projects=[{"id": 1, "public_keys": [PUBLIC_KEY],
+                                              "allowed_origins": ["https://shop.example"]}])
+    client = await aiohttp_client(create_app(config))
+
+    async def bug(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(client.server.app[ingestor_key], "ingest", bug)
+    response = await post(client, segment_envelope(rid(), 0), headers={"Origin": "https://shop.example"})
+    assert response.status == 500
+    assert response.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert "internal error" in (await response.json())["detail"]
 
 
 # --- envelope and item formats -----------------------------------------------------------------

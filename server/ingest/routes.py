@@ -15,7 +15,7 @@ from ..config import ProjectConfig
 from ..index import IndexBusy
 from ..keys import blobs_key, config_key, index_key, pool_key, projects_key, spool_key, uploader_key
 from ..metrics import metrics_key
-from ..middlewares import json_error
+from ..middlewares import errors_log, json_error
 from .envelope import EnvelopeError, EnvelopeTooLarge, envelope_header, parse_envelope
 from .pipeline import Ingestor, Unavailable
 from .refused import IngestRefused
@@ -180,6 +180,9 @@ async def envelope(request: web.Request) -> web.StreamResponse:
         return fail(503, exc.detail, {"Retry-After": str(exc.retry_after)})
     except IndexBusy as exc:
         return fail(503, str(exc), {"Retry-After": str(exc.retry_after)})
+    except Exception:  # a bug: still an answer a browser can read (CORS), so the snippet retries it
+        errors_log.exception("unhandled error ingesting an envelope for project %s", project_id)
+        return fail(500, "internal error; see the server log")
     event_id = parsed.headers.get("event_id")
     return _with_cors(web.json_response({"id": event_id if isinstance(event_id, str) else None}), origin)
 
