@@ -187,7 +187,8 @@ async def _segment_answer(request: web.Request, pid: int, segment_id: int, *, re
     row = await request.app[index_key].get_segment(pid, request.match_info["replay_id"], segment_id)
     if row is None:
         raise web.HTTPNotFound(text="no such segment")
-    headers = {"Cache-Control": "private, max-age=86400", "X-Replayd-Codec": CODEC}  # the form answered
+    # the form answered; a cache keeps one per Accept (JSON or msgpack) and Accept-Encoding (br or not)
+    headers = {"Cache-Control": "private, max-age=86400", "Vary": "Accept, Accept-Encoding", "X-Replayd-Codec": CODEC}
     wants_packed = request.query.get("format") == "msgpack" or CONTENT_TYPE in request.headers.get("Accept", "")
     wants_br = wants_packed and "br" in request.headers.get("Accept-Encoding", "")
     limit = request.app[config_key].limits.max_decoded_bytes

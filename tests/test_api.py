@@ -153,6 +153,8 @@ async def test_segment_as_json_or_stored_brotli_msgpack(client):
     assert packed.headers["Content-Encoding"] == "br" and packed.headers["X-Replayd-Codec"] == "msgpack-br-v1"
     document = msgpack.unpackb(brotli.decompress(await packed.read()))
     assert document == {"v": 1, "events": events}
+    # one URL, two forms by Accept-Encoding: a shared cache must not hand one client the other's
+    assert "Accept-Encoding" in as_json.headers["Vary"] and "Accept-Encoding" in packed.headers["Vary"]
 
 
 async def test_a_v1_blob_stored_before_v2_is_still_served_and_as_is(client, config):
