@@ -93,6 +93,19 @@ def _column(record: Any, name: str) -> Any:
     return value
 
 
+def _set_wal(db: sqlite3.Connection, attempts: int = 50) -> None:
+    """WAL mode. Nodes opening a new database together can find it locked while another switches it
+    (SQLite answers that BUSY without waiting in its busy handler): try again for a few seconds."""
+    for attempt in range(attempts):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+
+
 class SQLiteIndex:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -116,7 +129,7 @@ class SQLiteIndex:
         self._make_private()
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
+        _set_wal(db)
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=5000")
