@@ -273,8 +273,10 @@ def test_a_node_killed_mid_load_loses_nothing_acknowledged_and_its_replays_go_on
     assert not load.errors, load.errors
     survivors = [node for node in cluster if node is not victim]
 
-    after = [a for a in load.acked if a[3] > killed_at]
-    assert after and {node for _, _, node, _ in after} == {0, 2}  # the others kept answering
+    # the others kept answering; an answer node 1 gave just before the kill can be noted just after it
+    # by a thread that lost the core in between (seen once under load), hence the second of grace
+    after = [a for a in load.acked if a[3] > killed_at + 1.0]
+    assert after and {node for _, _, node, _ in after} == {0, 2}
     # every replay the killed node had a part of went on to its end on the others
     had_victim = {rid for rid, _, node, when in load.acked if node == 1 and when <= killed_at}
     assert had_victim
