@@ -60,6 +60,7 @@ def decompress(data: bytes, limit: int | None = None) -> bytes:
 
 def _take(node: Any, add: Any, depth: int) -> None:
     # Recursion keeps msgpack's order: the strings in the order their placeholders come in the packed bytes.
+    # A loop for maps and one for arrays: this runs for every value of every segment.
     if depth > MAX_DEPTH:
         raise CannotHold
     if type(node) is dict:

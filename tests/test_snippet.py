@@ -985,39 +985,14 @@ def test_a_page_that_refuses_workers_gets_its_segments_compressed_on_the_main_th
     assert len(replay(server, rid)["error_ids"]) == 1
 
 
-def test_a_worker_that_never_answers_is_replaced_by_the_main_thread(open_page) -> None:
-    """workerUrl names a script that loads but never answers: after requestTimeoutMs the snippet
-    compresses on the main thread, and every segment arrives in order."""
-    server, site, page = open_page(**FAST, **{"worker-url": "/silent-worker.js", "request-timeout-ms": 1500})
-    workers: list[str] = []
-    page.on("worker", lambda worker: workers.append(worker.url))
+def two_segments_arrive_in_order(server, site, page, waiting_for: str) -> None:
+    """Record two segments on the shop page; both arrive compressed (``x``: zlib), in order, with no page error."""
     uploads = Uploads(page)
     errors = page_errors(page)
     try:
         rid = start_snippet(page, site.url + "/shop.html")
         page.click("#add")
-        wait_until(lambda: segment_ids(server, rid), 20, "the first segment, compressed after the worker's silence")
-        page.click("#add")
-        assert flush(page)
-    finally:
-        page.context.close()
-    assert errors == [] and workers == [site.url + "/silent-worker.js"]
-    assert {p.partition(b"\n")[2][:1] for _, p in uploads.items("replay_recording")} == {b"x"}
-    ids = segment_ids(server, rid)
-    assert len(ids) >= 2 and ids == list(range(len(ids)))
-
-
-def test_a_worker_that_cannot_reach_replayd_hands_the_uploads_back_to_the_page(open_page) -> None:
-    """A visible page's uploads go from the worker. workerUrl names a copy whose own policy refuses
-    it every request: its upload fails, the page sends that segment and every later one itself, in
-    order, and the worker still compresses them."""
-    server, site, page = open_page(**FAST, **{"worker-url": "/no-connect-worker.js"})
-    uploads = Uploads(page)
-    errors = page_errors(page)
-    try:
-        rid = start_snippet(page, site.url + "/shop.html")
-        page.click("#add")
-        wait_until(lambda: segment_ids(server, rid), 20, "the first segment, sent by the page after the worker failed")
+        wait_until(lambda: segment_ids(server, rid), 20, waiting_for)
         page.click("#add")
         assert flush(page)
     finally:
@@ -1026,6 +1001,24 @@ def test_a_worker_that_cannot_reach_replayd_hands_the_uploads_back_to_the_page(o
     assert {p.partition(b"\n")[2][:1] for _, p in uploads.items("replay_recording")} == {b"x"}
     ids = segment_ids(server, rid)
     assert len(ids) >= 2 and ids == list(range(len(ids)))
+
+
+def test_a_worker_that_never_answers_is_replaced_by_the_main_thread(open_page) -> None:
+    """workerUrl names a script that loads but never answers: after requestTimeoutMs the snippet
+    compresses on the main thread, and every segment arrives in order."""
+    server, site, page = open_page(**FAST, **{"worker-url": "/silent-worker.js", "request-timeout-ms": 1500})
+    workers: list[str] = []
+    page.on("worker", lambda worker: workers.append(worker.url))
+    two_segments_arrive_in_order(server, site, page, "the first segment, compressed after the worker's silence")
+    assert workers == [site.url + "/silent-worker.js"]
+
+
+def test_a_worker_that_cannot_reach_replayd_hands_the_uploads_back_to_the_page(open_page) -> None:
+    """A visible page's uploads go from the worker. workerUrl names a copy whose own policy refuses
+    it every request: its upload fails, the page sends that segment and every later one itself, in
+    order, and the worker still compresses them."""
+    server, site, page = open_page(**FAST, **{"worker-url": "/no-connect-worker.js"})
+    two_segments_arrive_in_order(server, site, page, "the first segment, sent by the page after the worker failed")
 
 
 def test_a_worker_upload_failed_while_offline_keeps_the_uploads_in_the_worker(open_page) -> None:
