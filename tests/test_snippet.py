@@ -226,6 +226,17 @@ def segment_ids(server: RunningServer, rid: str) -> list[int]:
     return [s["segment_id"] for s in replay(server, rid)["segments"]]
 
 
+def assert_segments_in_order(server: RunningServer, rid: str, at_least: int) -> None:
+    """The replay holds at least ``at_least`` segments, numbered from 0 without a gap."""
+    ids = segment_ids(server, rid)
+    assert len(ids) >= at_least and ids == list(range(len(ids)))
+
+
+def envelope_fetches(page) -> list[dict[str, Any]]:
+    """The uploads the page sent with its own fetch (spy.html notes every call)."""
+    return page.evaluate("window.fetchCalls.filter((c) => c.url.includes('/envelope/'))")
+
+
 def custom(events: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
     return [e["data"]["payload"] for e in events if e.get("type") == 5 and e["data"].get("tag") == tag]
 
@@ -348,8 +359,7 @@ def test_session_across_pages_with_an_error(open_page) -> None:
     listed = replays(server)
     assert [r["replay_id"] for r in listed] == [rid]
     detail = replay(server, rid)
-    ids = segment_ids(server, rid)
-    assert len(ids) >= 2 and ids == list(range(len(ids)))
+    assert_segments_in_order(server, rid, 2)
     assert eid in detail["error_ids"]
     assert eid in [e.get("event_id") for e in detail["errors"]]
     assert any("shop.html" in u for u in detail["urls"]) and any("checkout.html" in u for u in detail["urls"])
@@ -477,7 +487,7 @@ def test_pagehide_keepalive_stays_within_the_64_kb_budget(open_page, size: str) 
         start_snippet(page, site.url + f"/spy.html?{size}")
         page.click("#add")
         page.evaluate("window.fetchCalls.length = 0; dispatchEvent(new PageTransitionEvent('pagehide'))")
-        calls = [c for c in page.evaluate("window.fetchCalls") if "/envelope/" in c["url"]]
+        calls = envelope_fetches(page)
         saved = page.evaluate("JSON.parse(sessionStorage.getItem('replayd:queue'))")
     finally:
         page.context.close()
@@ -506,7 +516,7 @@ def test_hidden_page_uploads_with_keepalive_once(open_page) -> None:
         }""")
         wait_until(lambda: len(segment_ids(server, rid)) == 2, 20, "the hidden page's segment")
         page.wait_for_function("JSON.parse(sessionStorage.getItem('replayd:queue')).length === 0")
-        calls = [c for c in page.evaluate("window.fetchCalls") if "/envelope/" in c["url"]]
+        calls = envelope_fetches(page)
         # Read while the page lives: closing it may cut one more segment (pagehide), which is not a re-send.
         stored = segment_ids(server, rid)
     finally:
@@ -980,8 +990,7 @@ def test_a_page_that_refuses_workers_gets_its_segments_compressed_on_the_main_th
     assert violations and all(v.startswith("worker-src blob") for v in violations)
     assert len(errors) == 1  # the page's own TypeError
     assert {p.partition(b"\n")[2][:1] for _, p in uploads.items("replay_recording")} == {b"x"}
-    ids = segment_ids(server, rid)
-    assert len(ids) >= 2 and ids == list(range(len(ids)))
+    assert_segments_in_order(server, rid, 2)
     assert len(replay(server, rid)["error_ids"]) == 1
 
 
@@ -999,8 +1008,7 @@ def two_segments_arrive_in_order(server, site, page, waiting_for: str) -> None:
         page.context.close()
     assert errors == []
     assert {p.partition(b"\n")[2][:1] for _, p in uploads.items("replay_recording")} == {b"x"}
-    ids = segment_ids(server, rid)
-    assert len(ids) >= 2 and ids == list(range(len(ids)))
+    assert_segments_in_order(server, rid, 2)
 
 
 def test_a_worker_that_never_answers_is_replaced_by_the_main_thread(open_page) -> None:
@@ -1037,12 +1045,11 @@ def test_a_worker_upload_failed_while_offline_keeps_the_uploads_in_the_worker(op
         assert flush(page, 10_000)
         page.click("#add")
         assert flush(page)
-        calls = [c for c in page.evaluate("window.fetchCalls") if "/envelope/" in c["url"]]
+        calls = envelope_fetches(page)
     finally:
         page.context.close()
     assert calls == []
-    ids = segment_ids(server, rid)
-    assert len(ids) >= 3 and ids == list(range(len(ids)))
+    assert_segments_in_order(server, rid, 3)
 
 
 def test_a_hidden_pages_failed_keepalive_upload_keeps_the_visible_pages_in_the_worker(open_page) -> None:
@@ -1069,12 +1076,11 @@ def test_a_hidden_pages_failed_keepalive_upload_keeps_the_visible_pages_in_the_w
         assert flush(page, 10_000)
         page.click("#add")
         assert flush(page)
-        calls = [c for c in page.evaluate("window.fetchCalls") if "/envelope/" in c["url"]]
+        calls = envelope_fetches(page)
     finally:
         page.context.close()
     assert calls and all(c["keepalive"] for c in calls)
-    ids = segment_ids(server, rid)
-    assert len(ids) >= 3 and ids == list(range(len(ids)))
+    assert_segments_in_order(server, rid, 3)
 
 
 def test_a_worker_that_cannot_reach_replayd_while_the_browser_says_offline_still_hands_over(open_page) -> None:
