@@ -80,11 +80,10 @@ def run_replay(rewriters: list[Rewriter], seed: int, scrubber: Scrubber, limits:
         job.done("summarise")
         scrubber_state, tracker = unpack_state(state)
         replay_state = ReplayState.from_bytes(scrubber_state) if scrubber_state else ReplayState()
-        replay_state.click_limit = limits.max_click_nodes
         job.done("replay state in (unpack)")
         result = scrubber.scrub_recording(events, replay_state)
         job.done("scrub")
-        clicks = tracker.segment(segment_id, result.events, limits.max_clicks_per_segment, result.state)
+        clicks = tracker.segment(segment_id, result.events, limits.max_clicks_per_segment)
         job.done("click index")
         try:  # what codec.encode_segment does, stage by stage
             structure, strings = strings_apart.split([{"v": VERSION, "events": result.events}])
@@ -100,8 +99,6 @@ def run_replay(rewriters: list[Rewriter], seed: int, scrubber: Scrubber, limits:
                                result.report.to_dict(), state, summary.error_ids, [], clicks)
         pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
         job.done("report + pickle the result")
-        # the replay state too: its click map holds the walk's nodes (else the next segment's
-        # "replay state in" would count freeing this one's events, as a worker's job does not)
         del events, result, replay_state
         job.done("free the parsed events")
         gc.enable()

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from .builtin import BLOCK_KEEP_ATTRIBUTES, SRCSET_ATTRIBUTES, TEXT_ATTRIBUTES, URL_ATTRIBUTES
-from .clickmap import CLICK_ROLES, CLICKABLE_TAGS
 from .compiled import Compiled
 from .events import CDATA_NODE, COMMENT_NODE, DOCUMENT_NODE, ELEMENT_NODE, TEXT_NODE
 from .payloads import scrub_json
@@ -131,9 +130,7 @@ class DomWalker:
     def walk(self, root: Any, parent_id: Any, inh: int, ctx: tuple[int, int]) -> None:
         """Scrub a node tree in place.  The stack holds child LISTS (one entry per element
         with children, not per node) and the common cases are inlined: this loop is the
-        scrubber's hot path.  On the way it notes the clickable elements (``state.clicks``): a set
-        lookup per element, a reference to a clickable one, and for the nodes inside one its id;
-        nothing is read or described until a click needs it (scrubbing/clickmap.py)."""
+        scrubber's hot path."""
         c = self.c
         dom = c.dom
         text = c.text
@@ -158,34 +155,17 @@ class DomWalker:
         attr_value = self.attr_value
         text_node, comment_node, cdata_node = TEXT_NODE, COMMENT_NODE, CDATA_NODE
         element_node, document_node = ELEMENT_NODE, DOCUMENT_NODE
-        clicks = st.clicks
-        refs = clicks.refs
-        owners = clicks.owners
-        text_nodes = clicks.text_nodes
-        text_owners = clicks.text_owners
-        text_parents = clicks.text_parents
-        clickable_tags = CLICKABLE_TAGS
-        click_roles = CLICK_ROLES
-        note = st.click_limit > 0  # 0: clicks are not described
-        own: Any = None  # the clickable element the nodes are inside
-        if note and parent_id is not None:  # nodes a mutation adds
-            own = clicks.clickable(parent_id)
-        root_own = own
-        stack: list[tuple[list[Any], Any, int, tuple[int, int], Any]] = [([root], parent_id, inh, ctx, own)]
+        stack: list[tuple[list[Any], Any, int, tuple[int, int]]] = [([root], parent_id, inh, ctx)]
         pop = stack.pop
         push = stack.append
         while stack:
-            kids, pid, inh, ctx, own = pop()
+            kids, pid, inh, ctx = pop()
             for node in kids:
                 # Required keys of serialized nodes are read with [] (faster than .get); a
                 # malformed node raises and the recording walk scrubs that event generically instead.
                 t = node["type"]
                 if t in (text_node, comment_node, cdata_node):
                     tc = node["textContent"]
-                    if own is not None and t == text_node:
-                        text_nodes.append(node)  # read when a click needs it, or packed as it is
-                        text_owners.append(own)
-                        text_parents.append(pid)
                     if inh & MASK and not node.get("isStyle"):  # CSS is never masked: it must stay valid
                         flags_map[node["id"]] = inh
                         if tc and tc.__class__ is str:
@@ -265,20 +245,11 @@ class DomWalker:
                                     attrs[name] = new
                     if flags:
                         flags_map[nid] = flags
-                    kid_own = own
-                    if note and (tag in clickable_tags or (attrs and ("data-testid" in attrs or (
-                            "role" in attrs and attrs["role"].__class__ is str and attrs["role"] in click_roles)))):
-                        refs[nid] = node  # described (attributes, text) only when a click needs it
-                        kid_own = nid  # the innermost clickable element names a click
-                    elif own is not None:
-                        owners[nid] = own
                     if block < 0:
                         ch = node["childNodes"]
                         if ch:
-                            push((ch, nid, flags & INHERIT, cctx, kid_own))
+                            push((ch, nid, flags & INHERIT, cctx))
                 elif t == document_node:
                     ch = node["childNodes"]
                     if ch:
-                        push((ch, node["id"], inh, ctx, None))
-        if root_own is not None:  # added inside a clickable element: its text
-            clicks.attach(root_own, root, parent_id)
+                        push((ch, node["id"], inh, ctx))

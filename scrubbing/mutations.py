@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from .builtin import BLOCK_KEEP_ATTRIBUTES
-from .clickmap import CLICK_NAMES
 from .domwalk import INHERIT, NO_CTX, DomWalker
 from .payloads import scrub_json
 from .redaction import mask_text
@@ -28,15 +27,12 @@ def _removes(w: DomWalker, removes: list[Any]) -> list[Any]:
     """Removed nodes are forgotten; the removal of a dropped node (never replayed) is dropped."""
     st = w.state
     flags_map = st.flags
-    clicks = st.clicks if st.click_limit else None
     kept = []
     for r in removes:
         rid = r.get("id") if isinstance(r, dict) else None
         if flags_map.get(rid, 0) & DROPPED:
             continue
         st.forget(rid)
-        if clicks is not None:  # its text leaves the clickable element it was in
-            clicks.removed(rid)
         kept.append(r)
     return kept
 
@@ -66,7 +62,6 @@ def _texts(w: DomWalker, texts: list[Any]) -> list[Any]:
     """Text changes: masked under a mask rule, else scrubbed; those of dropped nodes dropped."""
     flags_map = w.state.flags
     report = w.report
-    clicks = w.state.clicks if w.state.click_limit else None
     kept = []
     for t in texts:
         if not isinstance(t, dict):
@@ -85,8 +80,6 @@ def _texts(w: DomWalker, texts: list[Any]) -> list[Any]:
                 t["value"] = w.c.text.scrub(v, "dom.text", report)
         elif isinstance(v, (dict, list)):  # not an rrweb shape: scrubbed generically
             t["value"] = scrub_json(w.c, v, "dom.text", report)
-        if clicks is not None:  # a clickable element's text follows, as scrubbed
-            clicks.text_changed(t.get("id"), t.get("value"))
         kept.append(t)
     return kept
 
@@ -97,7 +90,6 @@ def _attributes(w: DomWalker, attributes: list[Any]) -> list[Any]:
     st = w.state
     report = w.report
     rematch = not w.c.dom.empty
-    clicks = st.clicks if st.click_limit else None
     kept = []
     for a in attributes:
         if not isinstance(a, dict) or not isinstance(a.get("attributes"), dict):
@@ -123,8 +115,6 @@ def _attributes(w: DomWalker, attributes: list[Any]) -> list[Any]:
                 _style_object(w, v)
             elif isinstance(v, (dict, list)):  # not an rrweb shape: scrubbed generically
                 at[name] = scrub_json(w.c, v, "dom.attr", report)
-        if clicks is not None and not CLICK_NAMES.isdisjoint(at):  # a clickable's description follows
-            clicks.attributes_changed(nid, at)
         kept.append(a)
     return kept
 

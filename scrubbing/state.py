@@ -14,14 +14,7 @@ next segment the same way.  It holds only:
 - ``ctx``: element id -> ``(D, P)`` bitmasks of combinator-selector prefixes matched by the
   element's ancestors (``D``) and the element itself (``P``), only where non-zero.
 
-- ``clicks``: the clickable elements a click is described by (:class:`~scrubbing.clickmap.ClickMap`:
-  links, buttons, form fields, labels, anything with a ``role`` or ``data-testid``, and the nodes
-  inside them), as scrubbed, for the ingest's click index; noted only when the caller sets
-  ``click_limit`` (the most kept; past it the oldest half goes). Packed apart: a segment without a
-  click unpacks none of it.
-
-A full snapshot resets it (a new document).  Removed nodes are forgotten, except in ``clicks``:
-the button that closed a dialog is removed by its own click (rrweb never reuses an id in a document).
+A full snapshot resets it (a new document).  Removed nodes are forgotten.
 """
 
 from __future__ import annotations
@@ -30,15 +23,15 @@ from typing import Any
 
 import msgpack
 
-from .clickmap import ClickMap
-
 MASK = 1
 BLOCK = 2
 DROPPED = 4
 RULE_SHIFT = 3
 
-_MARK = "rs2"  # the click map packed apart
-_MARK_V1 = "rs1"  # the click map as plain maps (or none): still read
+_MARK = "rs3"
+# States written while the scrubber also kept a map of clickable elements (before clicks were
+# described by the recorder): still read, the map ignored.
+_OLD_MARKS = ("rs1", "rs2")
 
 
 class StateError(ValueError):
@@ -50,7 +43,7 @@ NodeId = Any
 
 
 class ReplayState:
-    __slots__ = ("flags", "masked_attrs", "elems", "ctx", "rules_fp", "clicks", "click_limit")
+    __slots__ = ("flags", "masked_attrs", "elems", "ctx", "rules_fp")
 
     def __init__(self) -> None:
         self.flags: dict[NodeId, int] = {}
@@ -58,16 +51,12 @@ class ReplayState:
         self.elems: dict[NodeId, list[Any]] = {}
         self.ctx: dict[NodeId, tuple[int, int]] = {}
         self.rules_fp: str = ""  # fingerprint of the rules the bit layouts refer to
-        self.clicks = ClickMap()
-        # not persisted: the caller's limit; 0 (the default) notes no clickable element at all
-        self.click_limit = 0
 
     def reset(self) -> None:
         self.flags.clear()
         self.masked_attrs.clear()
         self.elems.clear()
         self.ctx.clear()
-        self.clicks.reset()
 
     def forget(self, node_id: NodeId) -> None:
         self.flags.pop(node_id, None)
@@ -89,7 +78,6 @@ class ReplayState:
             {k: list(v) for k, v in self.masked_attrs.items()},
             self.elems,
             {k: list(v) for k, v in self.ctx.items()},
-            self.clicks.to_plain(self.click_limit),
         ]
 
     def to_bytes(self) -> bytes:
@@ -105,18 +93,14 @@ class ReplayState:
             obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
         except Exception as e:  # msgpack raises several types
             raise StateError(f"not a replay state: {e}") from None
-        if not isinstance(obj, list) or not obj or obj[0] not in (_MARK, _MARK_V1):
+        if not isinstance(obj, list) or not obj or (obj[0] != _MARK and obj[0] not in _OLD_MARKS):
             raise StateError(f"unknown replay state version {obj[0] if isinstance(obj, list) and obj else obj!r}")
         try:  # damaged bytes of the right version: a StateError too, never another exception
-            _, st.rules_fp, flags, mattrs, elems, ctx, *clicks = obj  # a state from before clicks: none
+            _, st.rules_fp, flags, mattrs, elems, ctx, *_clicks = obj
             st.flags = {int(k): int(v) for k, v in flags.items()}
             st.masked_attrs = {int(k): tuple(v) for k, v in mattrs.items()}
             st.elems = {int(k): list(v) for k, v in elems.items()}
             st.ctx = {int(k): (int(v[0]), int(v[1])) for k, v in ctx.items()}
-            if obj[0] == _MARK:
-                st.clicks = ClickMap.from_plain(clicks[0])
-            elif clicks:
-                st.clicks = ClickMap.from_entries(clicks[0], clicks[1])
         except Exception as e:
             raise StateError(f"damaged replay state: {type(e).__name__}: {e}") from None
         return st
@@ -124,5 +108,5 @@ class ReplayState:
     def __repr__(self) -> str:
         return (
             f"ReplayState(flags={len(self.flags)}, masked_attrs={len(self.masked_attrs)}, "
-            f"elems={len(self.elems)}, ctx={len(self.ctx)}, clicks={len(self.clicks)})"
+            f"elems={len(self.elems)}, ctx={len(self.ctx)})"
         )

@@ -17,7 +17,6 @@ from .custom_events import scrub_custom, scrub_plugin
 from .domwalk import NO_CTX, DomWalker
 from .events import (
     CANVAS_MUTATION,
-    CLICK,
     CUSTOM,
     DOM_CONTENT_LOADED,
     FULL_SNAPSHOT,
@@ -26,7 +25,6 @@ from .events import (
     LOAD,
     LOG,
     META,
-    MOUSE_INTERACTION,
     MUTATION,
     PLUGIN,
     IncrementalSource,
@@ -65,7 +63,6 @@ class RecordingWalker:
                 scrub_json(self.c, events, "malformed", self.report)
                 self.report.add("@fallback", "malformed")
             return events
-        self.state.clicks.clicked.clear()  # this segment's
         for i, e in enumerate(events):
             if not isinstance(e, dict):
                 if isinstance(e, (str, list)) and e:
@@ -111,9 +108,6 @@ class RecordingWalker:
             scrub_css_event(self.c.text, src, d, self.report)
         elif src == CANVAS_MUTATION:
             scrub_canvas(self.dom, d)
-        elif src == MOUSE_INTERACTION:  # numbers only; a click's element described as it is now
-            if d.get("type") == CLICK and self.state.click_limit:
-                self.state.clicks.note_click(d)
         elif src == LOG:  # rrweb 1.x console
             scrub_json(self.c, d, "console", self.report)
         elif src not in _NUMERIC_SOURCES:  # a source of no known shape: every string in it

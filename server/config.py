@@ -163,10 +163,6 @@ class LimitsConfig(_Section):
     # each up to 4 bytes a character): this bounds a worker's memory on text-heavy recordings.
     max_recording_bytes: int = Field(32 * MiB, ge=1)
     max_events_per_segment: int = Field(100_000, ge=1)
-    # Clickable elements of a replay's DOM remembered to describe what a click hit, and as many nodes
-    # inside them (kept with the scrubber's state, ~70 bytes each); clicks on elements past it are
-    # indexed without a description.
-    max_click_nodes: int = Field(20_000, ge=0)
     # Clicks of one segment indexed with their element (all of them are counted).
     max_clicks_per_segment: int = Field(1_000, ge=0)
     max_items_per_envelope: int = Field(1000, ge=1)

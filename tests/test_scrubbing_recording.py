@@ -505,6 +505,34 @@ def test_breadcrumb_click_on_blocked_node():
     assert "Jane" not in json.dumps(seg2)
 
 
+def snippet_click(node_id, node):
+    return {"type": 5, "timestamp": 4, "data": {"tag": "breadcrumb", "payload": {
+        "category": "ui.click", "data": {"nodeId": node_id, "node": node}}}}
+
+
+def test_snippet_click_breadcrumb_text_nodes_each_scrubbed_by_their_own_flags():
+    """replayd's snippet describes the clickable element with its text nodes apart: a masked span
+    inside a button is masked, a blocked one's text dropped, the rest scrubbed like DOM text."""
+    rules = {"dom": {"rules": [{"selector": ".private", "action": "mask"}, {"selector": ".ad", "action": "block"},
+                               {"selector": "button", "action": "mask_attributes", "attributes": ["title"]}]}}
+    seg1 = [full(page(E(20, "button", {"title": "For Jane", "id": "pay"},
+                        T(21, "Pay "), E(22, "span", {"class": "private"}, T(23, "Jane Roe")),
+                        E(24, "span", {"class": "ad"}, T(25, "Ad for Jane")), T(26, f"or mail {EMAIL}")),
+                      E(30, "div", {"class": "ad"}, E(31, "a", {"id": "in-ad"}, T(32, "Jane's ad")))))]
+    r1 = scrub(seg1, rules)
+    button = {"id": 20, "tagName": "BUTTON", "attributes": {"id": "pay", "title": "For Jane"},
+              "texts": [[21, "Pay "], [23, "Jane Roe"], [25, "Ad for Jane"], [26, f"or mail {EMAIL}"], ["x", "Jane"],
+                        [21]]}
+    inside_ad = {"id": 31, "tagName": "A", "attributes": {"id": "in-ad"}, "texts": [[32, "Jane's ad"]]}
+    seg2 = [snippet_click(20, button), snippet_click(31, inside_ad)]
+    next_segment(seg2, r1.state, rules)
+    node = seg2[0]["data"]["payload"]["data"]["node"]
+    assert node["attributes"] == {"id": "pay", "title": "*** ****"}
+    assert node["texts"] == [[21, "Pay "], [23, "**** ***"], [26, "or mail [email]"]]
+    assert "node" not in seg2[1]["data"]["payload"]["data"]  # inside a blocked subtree: never stored
+    assert "Jane" not in json.dumps(seg2)
+
+
 def test_malformed_events_do_not_crash_and_are_still_scrubbed():
     events = [
         {"type": 2, "data": {"node": {"type": 2, "id": 1, "tagName": 5, "attributes": ["x", EMAIL]}}},

@@ -34,8 +34,22 @@ def at(ms: int, data: dict, kind: int = 3) -> dict:
     return {"type": kind, "timestamp": int(T0 * 1000) + ms, "data": data}
 
 
-def click(node: int, ms: int) -> dict:
-    return at(ms, {"source": 2, "type": 2, "id": node, "x": 1, "y": 1})
+# What replayd's snippet says of a click on each node of PAGE (its ui.click breadcrumb): the
+# innermost clickable element (a paragraph is none: itself), its attributes and text nodes.
+ELEMENTS = {
+    10: {"id": 10, "tagName": "BUTTON", "attributes": {"id": "pay", "class": "btn"}, "texts": [[11, "Pay now"]]},
+    20: {"id": 20, "tagName": "BUTTON", "attributes": {"id": "buy"}, "texts": [[21, "Buy"]]},
+    31: {"id": 30, "tagName": "A", "attributes": {"data-testid": "checkout"}, "texts": [[32, "Checkout"]]},
+    40: {"id": 40, "tagName": "P", "attributes": {}, "texts": [[41, "x"]]},
+}
+
+
+def click(node: int, ms: int) -> list[dict]:
+    """rrweb's click event and the snippet's breadcrumb describing its element."""
+    return [at(ms, {"source": 2, "type": 2, "id": node, "x": 1, "y": 1}),
+            at(ms, {"tag": "breadcrumb", "payload": {"timestamp": T0 + ms / 1000, "type": "default",
+                                                     "category": "ui.click",
+                                                     "data": {"nodeId": node, "node": ELEMENTS[node]}}}, 5)]
 
 
 def start() -> list[dict]:
@@ -68,14 +82,14 @@ async def ingest_three(client) -> tuple[str, str, str]:
     first dead: decided by her third segment), on /pay;
     Bob: a working checkout link; the decoy: a click on a paragraph."""
     jane, bob, decoy = rid(), rid(), rid()
-    await post(client, segment(jane, 0, [*start(), click(10, 1000), moved(3000)],
+    await post(client, segment(jane, 0, [*start(), *click(10, 1000), moved(3000)],
                                ["https://shop.example/cart", "https://shop.example/pay"], {"email": JANE, "id": "j-1"}))
-    await post(client, segment(jane, 1, [*(click(20, 10_000 + i * 100) for i in range(5)), moved(12_000)],
+    await post(client, segment(jane, 1, [*(e for i in range(5) for e in click(20, 10_000 + i * 100)), moved(12_000)],
                                [], {"email": JANE, "id": "j-1"}))
     await post(client, segment(jane, 2, [moved(18_000)], [], {"email": JANE, "id": "j-1"}))
-    await post(client, segment(bob, 0, [*start(), click(31, 1000), changed(1500), moved(9000)],
+    await post(client, segment(bob, 0, [*start(), *click(31, 1000), changed(1500), moved(9000)],
                                ["https://shop.example/checkout"], {"email": BOB, "id": "b-2"}))
-    await post(client, segment(decoy, 0, [*start(), click(40, 1000), moved(9000)],
+    await post(client, segment(decoy, 0, [*start(), *click(40, 1000), moved(9000)],
                                ["https://shop.example/pay"], {"email": DECOY, "id": "d-3"}))
     await post(client, error_envelope(error_event(rid()[:31] + "a", jane, user={"email": JANE})))
     await post(client, error_envelope(error_event(rid()[:31] + "b", bob, user={"email": BOB})))

@@ -1,14 +1,19 @@
 """Clicks for the index, read from a segment's SCRUBBED events: what was clicked, when, and whether
 it was a dead click or a rage click; also the segment's console errors.
 
-A click names only a node id, so the element (tag, id, classes, role, aria-label, data-testid,
-alt, title, visible text) is looked up in the clickable elements the scrubber's walk notes in the
-replay's state (``ReplayState.clickables`` and ``owners``, bounded by ``limits.max_click_nodes``):
-the walk visits every node anyway, so describing clicks costs no second walk. The map outlives the
-segment (a click in segment 7 targets a node of segment 0's snapshot). A click on an element that
-is neither clickable nor inside one (a paragraph) is described by the Sentry SDK's ``ui.click``
-breadcrumb when there is one, else indexed with its time only. The clicks a
-later segment must decide are kept next to the scrubber's state (``pack_state`` / ``unpack_state``).
+A click names only a node id; the element it hit (tag, id, classes, role, aria-label,
+data-testid, alt, title, visible text) is what the recorder said in the ``ui.click`` breadcrumb it
+adds to the recording with the click, as the Sentry SDK does and replayd's snippet does in the same
+shape (``data.nodeId``: the click's node; ``data.node``: the element, already scrubbed by the
+scrubber like the DOM it came from, ``scrubbing/custom_events.py``). The snippet names the
+innermost clickable element (link, button, form field, label, widget role, ``data-testid``) and
+sends its text nodes apart; the Sentry SDK names the clicked node itself. The server keeps no map
+of the DOM for this: describing a page's thousands of links on the chance that one is clicked cost
+a sixth of the worker's job. The Sentry SDK gives one breadcrumb for quick clicks on one element
+(it debounces them), so the last ``KNOWN_ELEMENTS`` descriptions stay known across segments until
+the next full snapshot. A click no breadcrumb describes (a recorder that sends none) is indexed
+with its time only. The clicks a later segment must decide are kept next to the scrubber's state
+(``pack_state`` / ``unpack_state``).
 
 Dead click (Sentry's rule): a click on a link, a button or a button-like input after which the DOM
 does not change (no mutation, no new snapshot or page) within ``DEAD_CLICK_MS``. A click less than
@@ -27,12 +32,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
-from replayd.scrubbing import ReplayState
-from replayd.scrubbing.clickmap import CLICK_ATTRIBUTES, Entry, entry_text
 from replayd.scrubbing.events import (
     CUSTOM,
     DEAD_CLICK_MS,
@@ -54,6 +57,7 @@ MAX_TEXT = 100  # characters of an element's visible text kept
 MAX_ATTR = 200  # characters of an attribute value kept
 BUTTON_INPUTS = frozenset({"button", "submit", "reset", "image"})
 RECENT_CLICKS = 64  # clicks a later segment may still decide (pending) or a breadcrumb may name
+KNOWN_ELEMENTS = 64  # elements described by a breadcrumb, kept for the clicks of later segments
 SLOW_CLICK = "ui.slowClickDetected"
 STATE_MARK = "ws1"
 
@@ -69,47 +73,59 @@ class SegmentClicks:
     dead_earlier: list[tuple[int, int, bool]] = field(default_factory=list)
 
 
-class ClickTracker:
-    """The clicks still open to a decision (dead or not), across a replay's segments."""
+# An element as a breadcrumb describes it, trimmed: (element id, tag, id, class, role, aria-label,
+# data-testid, alt, title, type, visible text).
+Element = tuple[int, str, str, str, str, str, str, str, str, str, str]
+_DESCRIBED = ("id", "class", "role", "aria-label", "data-testid", "alt", "title", "type")
 
-    __slots__ = ("recent", "described", "_bursts")
+
+class ClickTracker:
+    """The clicks still open to a decision (dead or not), across a replay's segments, and the
+    elements breadcrumbs described lately."""
+
+    __slots__ = ("recent", "known", "_bursts")
 
     def __init__(self) -> None:
         # [segment id, seq, ms, node id, state]: state 0 pending, 1 decided not dead (or part of a
         # burst its first click decides), 2 dead; a burst's first click also [.., clicks, last click's ms]
         self.recent: list[list[Any]] = []
-        # node id -> the Sentry SDK's description of a clicked element (its ui.click breadcrumb), this segment
-        self.described: dict[int, dict[str, Any]] = {}
+        self.known: dict[int, Element] = {}  # clicked node id -> its element, oldest first
         self._bursts: dict[Any, list[Any]] = {}  # node id -> its latest burst's first click, this segment
 
     # --- persisted next to the scrubber's state ----------------------------------------------
 
-    def to_plain(self) -> list[Any]:
-        return self.recent
+    def to_plain(self) -> dict[str, Any]:
+        return {"recent": self.recent, "known": [[k, *v] for k, v in self.known.items()]}
 
     @classmethod
     def from_plain(cls, plain: Any) -> ClickTracker:
         tracker = cls()
+        if isinstance(plain, dict):  # a list: written before elements were kept (recent clicks only)
+            known = plain.get("known")
+            if isinstance(known, list):
+                tracker.known = {k[0]: cast(Element, tuple(k[1:])) for k in known
+                                 if isinstance(k, list) and len(k) == 12 and isinstance(k[0], int)}
+            plain = plain.get("recent")
         if isinstance(plain, list):
             tracker.recent = [r for r in plain if isinstance(r, list) and len(r) in (5, 7)]
         return tracker
 
     # --- a segment -----------------------------------------------------------------------
 
-    def segment(self, segment_id: int, events: list[Any], max_clicks: int, state: ReplayState) -> SegmentClicks:
+    def segment(self, segment_id: int, events: list[Any], max_clicks: int) -> SegmentClicks:
         out = SegmentClicks()
+        described = _breadcrumb_elements(events)
         # clicks that may still be found dead: [segment id, seq, ms, node id, state], the earlier
         # segments' pending ones first
         open_clicks = [r for r in self.recent if r[4] == 0]
         self._bursts = {r[3]: r for r in open_clicks if len(r) == 7}
         recent = self.recent
+        known = self.known
+        page = 0  # full snapshots so far in this segment: node ids are a document's
         last_ms: float | None = None
         seq = 0
         clicks: list[ClickRecord] = out.clicks
         dead_seqs: dict[int, bool] = {}  # this segment's clicks found dead: seq -> rage too
-        # the clickable element each click landed in (a click lands on a button's icon or label as
-        # often as on the button), as the scrubber's walk found it at the click's time
-        targets = iter(state.clicks.clicked)
         for event in events:
             if event.__class__ is not dict:
                 continue
@@ -136,14 +152,24 @@ class ClickTracker:
                         open_clicks = []
                 elif is_click(event):
                     out.click_count += 1
-                    target_id, target = _target(targets, data, state)
                     if seq >= max_clicks:
                         continue
-                    tag, attrs, text = (str(target[0]), dict(zip(CLICK_ATTRIBUTES, target[1:-1], strict=True)),
-                                        " ".join(entry_text(target).split())[:MAX_TEXT]) if target else ("", {}, "")
+                    node_id = data.get("id")
+                    element = None
+                    if node_id.__class__ is int:
+                        element = described.get((page, node_id))
+                        if element is not None:
+                            known.pop(node_id, None)  # the newest last
+                            known[node_id] = element
+                        else:
+                            element = known.get(node_id)
+                    else:
+                        node_id = None
+                    target_id = element[0] if element is not None else node_id
+                    tag, eid, cls, role, label, testid, alt, title, typ, text = element[1:] if element else _UNKNOWN
                     entry: list[Any] = [segment_id, seq, ms, target_id, 1]
-                    if ms is not None and (tag in ("a", "button") or attrs.get("role") in ("button", "link")
-                                           or (tag == "input" and _attr(attrs, "type").lower() in BUTTON_INPUTS)):
+                    if ms is not None and (tag in ("a", "button") or role in ("button", "link")
+                                           or (tag == "input" and typ.lower() in BUTTON_INPUTS)):
                         burst = self._burst(target_id, ms)
                         if burst is not None:  # one more click of a burst its first click decides
                             burst[5] += 1
@@ -154,18 +180,19 @@ class ClickTracker:
                             self._bursts[target_id] = entry
                     recent.append(entry)
                     clicks.append(ClickRecord(
-                        seq=seq, timestamp=(ms or 0.0) / 1000, node_id=target_id, tag=tag[:40],
-                        elem_id=_attr(attrs, "id"), classes=" ".join(_attr(attrs, "class").split()),
-                        role=_attr(attrs, "role"), label=_attr(attrs, "aria-label"),
-                        testid=_attr(attrs, "data-testid"), alt=_attr(attrs, "alt"),
-                        title=_attr(attrs, "title"), text=text, is_dead=False, is_rage=False))
+                        seq=seq, timestamp=(ms or 0.0) / 1000, node_id=target_id, tag=tag, elem_id=eid,
+                        classes=cls, role=role, label=label, testid=testid, alt=alt, title=title, text=text,
+                        is_dead=False, is_rage=False))
                     seq += 1
             elif kind == FULL_SNAPSHOT or (kind == META and open_clicks):
                 for c in open_clicks:
                     c[4] = 1
                 open_clicks = []
+                if kind == FULL_SNAPSHOT:
+                    page += 1
+                    known.clear()
             elif kind == CUSTOM and data.__class__ is dict:
-                self._custom(data, segment_id, dead_seqs, out, state)
+                self._custom(data, segment_id, dead_seqs, out)
             elif kind == PLUGIN and data.__class__ is dict:
                 payload = data.get("payload")
                 if (isinstance(data.get("plugin"), str) and "console" in data["plugin"]
@@ -177,12 +204,9 @@ class ClickTracker:
                     self._dead(c, segment_id, dead_seqs, out)
         if dead_seqs:
             out.clicks[:] = [c if c.seq not in dead_seqs else _dead_click(c, dead_seqs[c.seq]) for c in out.clicks]
-        if self.described:  # the Sentry SDK describes every clicked element: use it where the map has none
-            described = self.described
-            out.clicks[:] = [_described(c, described.get(c.node_id)) if not c.tag and c.node_id is not None else c
-                             for c in out.clicks]
-            self.described = {}
         del recent[:-RECENT_CLICKS]
+        while len(known) > KNOWN_ELEMENTS:
+            del known[next(iter(known))]
         return out
 
     def _burst(self, node_id: Any, ms: float) -> list[Any] | None:
@@ -203,8 +227,7 @@ class ClickTracker:
         else:
             out.dead_earlier.append((entry[0], entry[1], rage))
 
-    def _custom(self, data: dict[str, Any], segment_id: int, dead_seqs: dict[int, bool], out: SegmentClicks,
-                state: ReplayState) -> None:
+    def _custom(self, data: dict[str, Any], segment_id: int, dead_seqs: dict[int, bool], out: SegmentClicks) -> None:
         """The Sentry SDK's breadcrumbs: slow clicks it timed out on are dead, console errors count."""
         if data.get("tag") != "breadcrumb":
             return
@@ -212,11 +235,7 @@ class ClickTracker:
         if not isinstance(payload, dict):
             return
         category = payload.get("category")
-        if category == "ui.click":
-            info = payload.get("data")
-            if isinstance(info, dict) and info.get("nodeId").__class__ is int and isinstance(info.get("node"), dict):
-                self.described[info["nodeId"]] = info["node"]
-        elif category == "console" and payload.get("level") == "error":
+        if category == "console" and payload.get("level") == "error":
             out.console_error_count += 1
         elif category == SLOW_CLICK:
             info = payload.get("data")
@@ -226,38 +245,59 @@ class ClickTracker:
             if after.__class__ not in (int, float) or after < DEAD_CLICK_MS:
                 return
             node_id = info.get("nodeId")
-            target_id = state.clicks.clickable(node_id)
+            element = self.known.get(node_id) if node_id.__class__ is int else None
+            target_id = element[0] if element is not None else None
             count = info.get("clickCount")
             rage = count.__class__ is int and count >= RAGE_CLICKS
-            # the latest burst on that node (or its target), else its latest click
+            # the latest burst on that node (or its element), else its latest click
             latest = [e for e in self.recent if e[3] in (node_id, target_id)]
             heads = [e for e in latest if len(e) == 7]
             if heads or latest:
                 self._dead((heads or latest)[-1], segment_id, dead_seqs, out, rage)
 
 
-def _target(targets: Any, data: dict[str, Any], state: ReplayState) -> tuple[Any, Entry | None]:
-    """A click's element as the walk described it at the click (the same events, in the same order)."""
-    noted = next(targets, None)
-    cid, entry = (noted[1], noted[2]) if noted is not None and noted[0] is data else state.clicks.target(data.get("id"))
-    node_id = data.get("id")
-    return (cid if cid is not None else node_id if node_id.__class__ is int else None), entry
+_UNKNOWN = ("",) * 10
 
 
-def _described(click: ClickRecord, node: dict[str, Any] | None) -> ClickRecord:
-    """A click on an element the map does not know, described by the Sentry SDK's ui.click breadcrumb
-    (``{"tagName", "attributes", "textContent"}``, scrubbed like every breadcrumb)."""
-    if node is None:
-        return click
+def _breadcrumb_elements(events: list[Any]) -> dict[tuple[int, int], Element]:
+    """The elements the segment's ``ui.click`` breadcrumbs describe: (full snapshots before it,
+    clicked node id) -> element. A breadcrumb may come just before or just after its click."""
+    found: dict[tuple[int, int], Element] = {}
+    page = 0
+    for event in events:
+        if event.__class__ is not dict:
+            continue
+        kind = event.get("type")
+        if kind == FULL_SNAPSHOT:
+            page += 1
+        elif kind == CUSTOM:
+            data = event.get("data")
+            payload = data.get("payload") if data.__class__ is dict and data.get("tag") == "breadcrumb" else None
+            info = payload.get("data") if payload.__class__ is dict and payload.get("category") == "ui.click" else None
+            if info.__class__ is dict and info.get("nodeId").__class__ is int:
+                element = _element(info.get("node"))
+                if element is not None:
+                    found[(page, info["nodeId"])] = element
+    return found
+
+
+def _element(node: Any) -> Element | None:
+    """A breadcrumb's ``data.node`` (``{"id", "tagName", "attributes", "texts" or "textContent"}``),
+    trimmed for the index."""
+    if node.__class__ is not dict or node.get("id").__class__ is not int:
+        return None
     attrs = node.get("attributes")
-    attrs = attrs if isinstance(attrs, dict) else {}
+    attrs = attrs if attrs.__class__ is dict else {}
     tag = node.get("tagName")
-    text = node.get("textContent")
-    return dataclasses.replace(
-        click, tag=tag.lower()[:40] if isinstance(tag, str) else "", elem_id=_attr(attrs, "id"),
-        classes=" ".join(_attr(attrs, "class").split()), role=_attr(attrs, "role"),
-        label=_attr(attrs, "aria-label"), testid=_attr(attrs, "data-testid"), alt=_attr(attrs, "alt"),
-        title=_attr(attrs, "title"), text=" ".join(text.split())[:MAX_TEXT] if isinstance(text, str) else "")
+    texts = node.get("texts")
+    content = node.get("textContent")
+    if texts.__class__ is list:
+        text = " ".join(t[1] for t in texts if t.__class__ is list and len(t) == 2 and t[1].__class__ is str)
+    else:
+        text = content if content.__class__ is str else ""
+    eid, cls, role, label, testid, alt, title, typ = (_attr(attrs, name) for name in _DESCRIBED)
+    return (node["id"], tag.lower()[:40] if tag.__class__ is str else "", eid, " ".join(cls.split()), role,
+            label, testid, alt, title, typ, " ".join(text.split())[:MAX_TEXT])
 
 
 def _attr(attrs: dict[str, Any], name: str) -> str:

@@ -80,13 +80,10 @@ def process_segment(job: SegmentJob) -> SegmentResult:
     limits = worker_limits()
     scrubber_state, tracker = unpack_state(job.state)
     state = ReplayState.from_bytes(scrubber_state) if scrubber_state else ReplayState()
-    state.click_limit = limits.max_click_nodes
     with scrub_failures_refused("recording"):
         result = worker_scrubber().scrub_recording(events, state)
-        # from the scrubbed events and the elements the scrub noted: the index never sees what it removed
-        indexed = tracker.segment(job.segment_id, result.events, limits.max_clicks_per_segment, result.state)
-    # The replay state first: its click map refers to the scrubbed nodes themselves, whose strings
-    # encode_segment takes out in place.
+        # from the scrubbed events: the index never sees what the scrubber removed
+        indexed = tracker.segment(job.segment_id, result.events, limits.max_clicks_per_segment)
     state_bytes = pack_state(result.state.to_bytes(), tracker)
     try:
         blob = encode_segment(result.events, job.quality, limits.max_decoded_bytes)
