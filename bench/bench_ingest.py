@@ -9,7 +9,8 @@ loads of ``--sessions`` replays each, ``--concurrency`` replays in flight, a rep
 after the other (as one browser sends them), each segment zlib-6 compressed as the Sentry SDK does:
 
 - COLD: every session's text is new to the server. The recordings (tests/recordings.RECORDINGS: the
-  shared corpus and the ones recorded for this project) are taken in turn, and each session is a
+  shared corpus and the ones recorded for this project, each click followed by the ``ui.click``
+  breadcrumb the snippet adds: ``with_click_breadcrumbs``) are taken in turn, and each session is a
   rewrite of one (tests/recordings.Rewriter: the same shape, sizes, keys and numbers, every letter
   and digit of its text permuted by the session's own seed), so no per-string cache turns a copy
   into hits.
@@ -57,7 +58,7 @@ from replayd.player.timeline import event_ms
 from replayd.server.config import StorageConfig
 from tests.envelopes import cut_segments, recording_envelope, replay_event, segment_texts
 from tests.harness import PUBLIC_KEY, RunningServer, launch_server, load_recording
-from tests.recordings import RECORDINGS, Rewriter, rewrite_text
+from tests.recordings import RECORDINGS, Rewriter, rewrite_text, with_click_breadcrumbs
 
 SEGMENT_SECONDS = 5.0
 MB = 1e6
@@ -78,7 +79,7 @@ class Recording:
 
 
 def load(path: Path, seconds: float) -> Recording:
-    events = load_recording(path)
+    events = with_click_breadcrumbs(load_recording(path))  # as the snippet records a click now
     groups = cut_segments(events, seconds)
     texts = segment_texts(events, seconds)
     times = [[ms for e in g if (ms := event_ms(e)) is not None] for g in groups]
