@@ -161,9 +161,10 @@ def test_a_rage_click_a_later_segment_decides():
 @SAVED
 def test_the_sentry_sdks_one_breadcrumb_for_a_burst_describes_every_click_of_it(saved):
     """The Sentry SDK debounces its click breadcrumbs (one per element a second): the burst's
-    other clicks, in this segment or the next, are the same element's."""
+    other clicks, in this segment or the next, are the same element's. (It names data-testid
+    ``testId``.)"""
     replay = Replay(saved=saved)
-    sentry_node = {"id": 20, "tagName": "BUTTON", "textContent": "Buy", "attributes": {"data-testid": "buy"}}
+    sentry_node = {"id": 20, "tagName": "BUTTON", "textContent": "Buy", "attributes": {"testId": "buy"}}
     first = replay.segment(0, [snapshot(T), breadcrumb(20, sentry_node, T + 100), raw_click(20, T + 100),
                                raw_click(20, T + 300)])
     second = replay.segment(1, [raw_click(20, T + 500), raw_click(20, T + 700), raw_click(20, T + 900),

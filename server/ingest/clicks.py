@@ -296,6 +296,7 @@ def _element(node: Any) -> Element | None:
     else:
         text = content if content.__class__ is str else ""
     eid, cls, role, label, testid, alt, title, typ = (_attr(attrs, name) for name in _DESCRIBED)
+    testid = testid or _attr(attrs, "testId") or _attr(attrs, "data-test-id")  # the Sentry SDK's names
     return (node["id"], tag.lower()[:40] if tag.__class__ is str else "", eid, " ".join(cls.split()), role,
             label, testid, alt, title, typ, " ".join(text.split())[:MAX_TEXT])
 
