@@ -69,7 +69,7 @@ export function installBreadcrumbs(own, o, add, nav) {
     console[level] = function () {
       if (!inConsole) {
         inConsole = true;
-        crumb('console', Array.prototype.map.call(arguments, (a) => str(a)).join(' ').slice(0, 500),
+        crumb('console', Array.from(arguments, (a) => str(a)).join(' ').slice(0, 500),
           { logger: 'console' }, level === 'warn' ? 'warning' : 'error');
         inConsole = false;
       }
@@ -84,7 +84,7 @@ export function installBreadcrumbs(own, o, add, nav) {
   const reqNames = names(o.networkRequestHeaders), resNames = names(o.networkResponseHeaders);
   const pick = (pairs, allow) => {
     const out = {};
-    for (const [k, v] of pairs) if (allow.indexOf(k.toLowerCase()) >= 0) out[k.toLowerCase()] = v;
+    for (let [k, v] of pairs) if (allow.includes(k = k.toLowerCase())) out[k] = v;
     return out;
   };
   // {headers, size (bytes), body (JSON parsed when it is JSON; cut at networkMaxBodySize characters)}
@@ -92,7 +92,7 @@ export function installBreadcrumbs(own, o, add, nav) {
     const r = { headers, size };
     if (body instanceof URLSearchParams) body = String(body);
     if (typeof body === 'string' && body) {
-      r.size = size || new TextEncoder().encode(body).length;
+      r.size = size || new Blob([body]).size;
       if (!o.networkCaptureBodies) return r;
       if (body.length > o.networkMaxBodySize) {
         r.body = body.slice(0, o.networkMaxBodySize) + '…';
@@ -117,10 +117,10 @@ export function installBreadcrumbs(own, o, add, nav) {
     }
     return s;
   };
-  const allowed = (url) => o.networkDetailAllowUrls.some((p) => (typeof p === 'string' ? url.indexOf(p) >= 0 : p.test(url)));
+  const allowed = (url) => o.networkDetailAllowUrls.some((p) => (typeof p === 'string' ? url.includes(p) : p.test(url)));
   const request = guard((category, method, url, status, started, detail) => {
     url = new URL(String(url), location.href).href;
-    if (url.indexOf(own) === 0) return;
+    if (url.startsWith(own)) return;
     method = String(method || 'GET').toUpperCase();
     const end = Date.now(), data = { method, statusCode: status };
     crumb(category, undefined, { method, url, status_code: status, duration: end - started },
@@ -164,8 +164,7 @@ export function installBreadcrumbs(own, o, add, nav) {
       if (info) try {
         xhr.addEventListener('loadend', () => request('xhr', info[0], info[1], xhr.status, started, (data) => {
           data.request = part(pick(info[2], reqNames), body);
-          const type = xhr.responseType, pairs = xhr.getAllResponseHeaders().trim().split(/[\r\n]+/)
-            .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]);
+          const type = xhr.responseType, pairs = xhr.getAllResponseHeaders().trim().split(/[\r\n]+/).map((l) => l.split(/: *(.*)/));
           data.response = part(pick(pairs, resNames),
             !type || type === 'text' ? xhr.responseText : type === 'json' ? JSON.stringify(xhr.response) : undefined,
             +xhr.getResponseHeader('content-length'));
