@@ -64,7 +64,7 @@ const api = {
     queue.restore();
     rec = createRecorder(o, queue, stamp);
     if (o.breadcrumbs) {
-      crumbs = installBreadcrumbs(url.split('?')[0], o, rec.custom, rec.url);
+      crumbs = installBreadcrumbs(url.split('?')[0], o, rec.custom, rec.url, rec.nodeId);
     }
     installErrorHandlers(capture);
     // Cut and persist synchronously: the page may be gone before compression or a request ends.

@@ -213,6 +213,8 @@ export function createRecorder(o, queue, stamp) {
     custom: guard((tag, payload, t) => {
       if (recording()) custom(tag, payload, t);
     }),
+    // rrweb's id of a node; -1 while rrweb is stopped (a restart numbers the nodes anew)
+    nodeId: (n) => (stopRrweb && !paused ? record.mirror.getId(n) : -1),
     url: guard((href) => {
       if (recording()) pend.urls.push(href);
     }),
