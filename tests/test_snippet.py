@@ -1185,6 +1185,7 @@ def test_mutation_storm_pauses_recording_marks_the_gap_and_resumes_with_a_full_s
         page.wait_for_function("document.getElementById('status').textContent === 'ready'")
         page.click("#status")  # recorded before the storm
         made = page.evaluate("storm(3)")  # 3 bursts of 16,000 mutations
+        page.click("#status")  # while rrweb is stopped
         page.wait_for_timeout(1500)  # more than storm-calm-ms: recording resumes
         page.evaluate("document.getElementById('status').textContent = 'calm again'")
         page.click("#status")
@@ -1210,7 +1211,12 @@ def test_mutation_storm_pauses_recording_marks_the_gap_and_resumes_with_a_full_s
     later = json.dumps([e for seg in events_by_segment[resumed:] for e in seg if e["timestamp"] > gap["to"]])
     assert "calm again" in later
     clicks = [c for c in custom(events, "breadcrumb") if c["category"] == "ui.click"]
-    assert len(clicks) == 2  # before and after the storm
+    assert len(clicks) == 3  # before, in and after the storm
+    # rrweb's ids before and after its restart; none in between (rrweb stopped: no node described)
+    rrweb_clicks = [e["data"]["id"] for e in events if e["type"] == 3 and e["data"].get("source") == 2
+                    and e["data"].get("type") == 2]
+    assert [c.get("data", {}).get("nodeId") for c in clicks] == [rrweb_clicks[0], None, rrweb_clicks[1]]
+    assert rrweb_clicks[0] != rrweb_clicks[1]  # the restart numbered the nodes anew
 
 
 # --- network details ----------------------------------------------------------------------------
