@@ -1,11 +1,10 @@
 // Builds the browser snippet: static/replayd/*.js + @rrweb/record → static/replayd.js (one minified
-// IIFE that sets window.replayd). The compression worker (static/replayd/worker.js) is built first:
-// its minified source is inlined in the snippet (started from a blob: URL) and written as
-// replayd-worker.js too (for pages whose CSP refuses blob: workers: the `workerUrl` option).
+// IIFE that sets window.replayd), and static/replayd/worker.js → replayd-worker.js, the snippet's
+// worker as a file (for pages whose CSP refuses blob: workers: the `workerUrl` option).
 // Also writes replayd.core.js (rrweb stubbed out) when --core is given, to measure our own code.
 // Usage: node scripts/build-snippet.mjs [--outdir DIR] [--core]
 import { build } from 'esbuild';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,21 +35,11 @@ const stubRrweb = {
   },
 };
 
-const worker = await build({ ...common, entryPoints: [join(root, 'static/replayd/worker.js')], write: false,
+// The worker as a file of its own (the snippet starts its own copy from the same functions).
+await build({ ...common, format: 'esm', entryPoints: [join(root, 'static/replayd/worker.js')],
   outfile: join(outdir, 'replayd-worker.js') });
-const workerCode = worker.outputFiles[0].text;
-writeFileSync(join(outdir, 'replayd-worker.js'), workerCode);
 
-// `import code from 'replayd-worker-code'`: the worker's source as a string.
-const inlineWorker = {
-  name: 'inline-worker',
-  setup(b) {
-    b.onResolve({ filter: /^replayd-worker-code$/ }, () => ({ path: 'worker-code', namespace: 'worker' }));
-    b.onLoad({ filter: /.*/, namespace: 'worker' }, () => ({ contents: `export default ${JSON.stringify(workerCode.trim())}` }));
-  },
-};
-
-await build({ ...common, outfile: join(outdir, 'replayd.js'), plugins: [inlineWorker] });
+await build({ ...common, outfile: join(outdir, 'replayd.js') });
 if (args.includes('--core')) {
-  await build({ ...common, outfile: join(outdir, 'replayd.core.js'), plugins: [inlineWorker, stubRrweb] });
+  await build({ ...common, outfile: join(outdir, 'replayd.core.js'), plugins: [stubRrweb] });
 }

@@ -64,7 +64,8 @@ class Site:
         html_type = "text/html; charset=utf-8"
         js_type = "text/javascript"
         self.files: dict[str, tuple[bytes, str, dict[str, str]]] = {}
-        pages = ("shop.html", "checkout.html", "big.html", "options.html", "twice.html", "storm.html", "network.html")
+        pages = ("shop.html", "checkout.html", "big.html", "options.html", "twice.html", "storm.html", "network.html",
+                 "clicks.html")
         for name in pages:
             body = (PAGES / name).read_text().replace("__TAG__", tag).encode()
             self.files["/" + name] = (body, html_type, {})
@@ -371,8 +372,9 @@ def test_session_across_pages_with_an_error(open_page) -> None:
     assert {"eventId": eid} in custom(events, "error")
     assert sum(1 for e in events if e["type"] == 2) >= 2  # a full snapshot per page load
     crumbs = custom(events, "breadcrumb")
-    clicks = [c["message"] for c in crumbs if c["category"] == "ui.click"]
-    assert any("button#add" in m for m in clicks) and any("a#next" in m for m in clicks)
+    clicked = [c["data"]["node"] for c in crumbs if c["category"] == "ui.click"]
+    assert ("BUTTON", "add") in [(n["tagName"], n["attributes"].get("id")) for n in clicked]
+    assert ("A", "next") in [(n["tagName"], n["attributes"].get("id")) for n in clicked]
     assert any(c["category"] == "console" and c.get("level") == "warning" for c in crumbs)
     assert any(c["category"] == "navigation" and c["data"]["to"].endswith("#pay") for c in crumbs)
     # requests: performance spans in the recording (the Sentry SDK's shape), breadcrumbs for errors
@@ -1099,6 +1101,77 @@ def test_a_worker_that_cannot_reach_replayd_while_the_browser_says_offline_still
     assert ids and ids == list(range(len(ids)))
 
 
+# --- clicks: described in the browser ---------------------------------------------------------------
+
+def snapshot_nodes(events: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Every node of the recording's first full snapshot, by rrweb id."""
+    nodes: dict[int, dict[str, Any]] = {}
+    todo = [next(e for e in events if e["type"] == 2)["data"]["node"]]
+    while todo:
+        node = todo.pop()
+        nodes[node["id"]] = node
+        todo.extend(node.get("childNodes", []))
+    return nodes
+
+
+def test_clicks_describe_the_clickable_element_with_rrweb_ids(open_page) -> None:
+    """Each click: a ui.click breadcrumb with the target's rrweb id (the id rrweb's own click event
+    carries) and the innermost clickable element around it: its id, tag, attributes and recorded text
+    nodes (ids of the snapshot's text nodes; masked text as rrweb masks it; blocked text absent)."""
+    server, site, page = open_page(**FAST)
+    errors = page_errors(page)
+    uploads = Uploads(page)
+    try:
+        rid = start_snippet(page, site.url + "/clicks.html")
+        page.click("#icon")  # an icon inside a button
+        page.click("#help b")  # a link's text
+        page.click("#plain")  # nothing clickable
+        page.click("#region", position={"x": 3, "y": 3})  # a landmark role is not clickable
+        page.click("#inner-icon")  # a button inside it is
+        page.click("#masked .rr-mask")
+        page.click("#blocked-link", position={"x": 3, "y": 3})  # its text before the blocked element
+        assert flush(page)
+    finally:
+        page.context.close()
+    assert errors == []
+    sent = b"".join(data for _, data in uploads.recordings())
+    assert b"SECRET-NAME" not in sent and b"BLOCKED-WORDS" not in sent
+
+    events = stored_events(server, rid)
+    nodes = snapshot_nodes(events)
+    crumbs = [c for c in custom(events, "breadcrumb") if c["category"] == "ui.click"]
+    rrweb_clicks = [e["data"] for e in events if e["type"] == 3 and e["data"].get("source") == 2
+                    and e["data"].get("type") == 2]
+    assert len(crumbs) == len(rrweb_clicks) == 7
+    assert [c["data"]["nodeId"] for c in crumbs] == [c["id"] for c in rrweb_clicks]
+    described = [c["data"]["node"] for c in crumbs]
+    for node in described:  # the element the snapshot has under that id, its texts the snapshot's
+        element = nodes[node["id"]]
+        assert element["tagName"] == node["tagName"].lower()
+        assert {k: element["attributes"][k] for k in node["attributes"]} == node["attributes"]
+        for text_id, text in node["texts"]:
+            assert nodes[text_id]["type"] == 3 and nodes[text_id]["textContent"] == text
+    attributes = [(n["tagName"], n["attributes"]) for n in described]
+    assert attributes == [
+        ("BUTTON", {"id": "save", "class": "primary big", "aria-label": "Save the basket",
+                    "data-testid": "save-basket", "type": "button"}),
+        ("A", {"id": "help", "title": "Help pages"}),
+        ("P", {"id": "plain"}),
+        ("DIV", {"id": "region", "role": "main"}),
+        ("BUTTON", {"id": "inner", "type": "submit"}),
+        ("BUTTON", {"id": "masked", "type": "button"}),
+        ("A", {"id": "blocked-link"})]
+    assert [[text for _, text in n["texts"]] for n in described] == [
+        ["★", " Save basket"],
+        ["Read the ", "help", " pages"],
+        ["Just a paragraph of text."],
+        ["Region text ", "Inner ", "button"],
+        ["Inner ", "button"],
+        ["Card ", "*" * len("SECRET-NAME"), " end"],
+        ["Open "]]
+    assert nodes[crumbs[0]["data"]["nodeId"]]["attributes"]["id"] == "icon"  # the target is the icon
+
+
 # --- mutation storms ----------------------------------------------------------------------------
 
 STORM = {"storm-mutations": 5000, "storm-window-ms": 100, "storm-calm-ms": 600}
@@ -1112,6 +1185,7 @@ def test_mutation_storm_pauses_recording_marks_the_gap_and_resumes_with_a_full_s
         page.wait_for_function("document.getElementById('status').textContent === 'ready'")
         page.click("#status")  # recorded before the storm
         made = page.evaluate("storm(3)")  # 3 bursts of 16,000 mutations
+        page.click("#status")  # while rrweb is stopped
         page.wait_for_timeout(1500)  # more than storm-calm-ms: recording resumes
         page.evaluate("document.getElementById('status').textContent = 'calm again'")
         page.click("#status")
@@ -1137,7 +1211,12 @@ def test_mutation_storm_pauses_recording_marks_the_gap_and_resumes_with_a_full_s
     later = json.dumps([e for seg in events_by_segment[resumed:] for e in seg if e["timestamp"] > gap["to"]])
     assert "calm again" in later
     clicks = [c for c in custom(events, "breadcrumb") if c["category"] == "ui.click"]
-    assert len(clicks) == 2  # before and after the storm
+    assert len(clicks) == 3  # before, in and after the storm
+    # rrweb's ids before and after its restart; none in between (rrweb stopped: no node described)
+    rrweb_clicks = [e["data"]["id"] for e in events if e["type"] == 3 and e["data"].get("source") == 2
+                    and e["data"].get("type") == 2]
+    assert [c.get("data", {}).get("nodeId") for c in clicks] == [rrweb_clicks[0], None, rrweb_clicks[1]]
+    assert rrweb_clicks[0] != rrweb_clicks[1]  # the restart numbered the nodes anew
 
 
 # --- network details ----------------------------------------------------------------------------

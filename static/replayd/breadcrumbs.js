@@ -4,27 +4,18 @@
 import { guard, noop, str } from './util.js';
 
 const MAX_KEPT = 30;
-
-// A CSS-like description of a clicked element: "body > form#signup > button.primary[type="submit"]".
-export function describe(el) {
-  const parts = [];
-  for (let i = 0; el && el.nodeType === 1 && i < 5; i++, el = el.parentElement) {
-    let d = el.tagName.toLowerCase();
-    if (el.id) d += '#' + el.id;
-    for (const c of Array.prototype.slice.call(el.classList, 0, 3)) d += '.' + c;
-    for (const a of ['type', 'name', 'role']) {
-      const v = el.getAttribute(a);
-      if (v) d += `[${a}="${v}"]`;
-    }
-    parts.unshift(d);
-    if (el.id || d === 'body') break;
-  }
-  return parts.join(' > ');
-}
+const MAX_TEXT = 200; // characters of a clicked element's text sent
+// What is clicked: the innermost of these around the target (Sentry's list, widened; roles of
+// widgets, not of landmarks).
+const CLICKABLE = 'a,button,input,select,textarea,summary,label,option,[data-testid],[role=button],' +
+  '[role=checkbox],[role=combobox],[role=gridcell],[role=link],[role=menuitem],[role=menuitemcheckbox],' +
+  '[role=menuitemradio],[role=option],[role=radio],[role=row],[role=searchbox],[role=slider],' +
+  '[role=spinbutton],[role=switch],[role=tab],[role=textbox],[role=treeitem]';
+const ATTRIBUTES = ['id', 'class', 'role', 'aria-label', 'data-testid', 'alt', 'title', 'type'];
 
 // own: URL prefix of our uploads (never recorded); o: options; add(tag, payload): a custom event in
-// the recording; nav(href).
-export function installBreadcrumbs(own, o, add, nav) {
+// the recording; nav(href); id(node): rrweb's id of a node (< 1: not recorded).
+export function installBreadcrumbs(own, o, add, nav, id) {
   const kept = [];
   // keepOnly: for error events, not the recording (a request is recorded as a span)
   const crumb = guard((category, message, data, level, type, keepOnly) => {
@@ -35,10 +26,31 @@ export function installBreadcrumbs(own, o, add, nav) {
     if (!keepOnly) add('breadcrumb', c);
   });
 
-  // Clicks.
+  // Clicks, described here so the server only reads them (click search): the target's rrweb id (the
+  // one rrweb's click event carries), and the clickable element: its id, tag, a few attributes, and
+  // its recorded text nodes (id, text masked as rrweb masks it), ~200 characters in all.
+  const blocked = ['.' + o.blockClass, o.blockSelector], masked = ['.' + o.maskTextClass, o.maskAllText ? '*' : o.maskTextSelector];
   document.addEventListener('click', guard((e) => {
-    const el = e.target && e.target.nodeType === 1 ? e.target : e.target && e.target.parentElement;
-    if (el) crumb('ui.click', describe(el));
+    let t = e.composedPath()[0], data; // as rrweb finds it (inside a shadow root too)
+    if (t.nodeType === 3) t = t.parentElement; // a text node
+    if (!t || !t.closest) return; // no element (the document, or window)
+    const el = t.closest(CLICKABLE) || t, node = { id: id(el), tagName: el.tagName, attributes: {}, texts: [] };
+    if (node.id > 0) {
+      // a blocked element: only its class, as rrweb records it (its contents are not recorded)
+      for (const k of el.matches(blocked.filter(String)) ? ['class'] : ATTRIBUTES) {
+        const v = el.getAttribute(k);
+        if (v != null) node.attributes[k] = v;
+      }
+      const walk = document.createTreeWalker(el, 4); // text nodes
+      for (let n = 0, x, s; n < MAX_TEXT && (x = walk.nextNode());) {
+        if (!(s = x.data).trim() || id(x) < 1) continue;
+        if (x.parentElement.closest(masked.filter(String))) s = s.replace(/\S/g, '*');
+        node.texts.push([id(x), s = s.slice(0, MAX_TEXT - n)]);
+        n += s.length;
+      }
+      data = { nodeId: id(t), node };
+    }
+    crumb('ui.click', undefined, data);
   }), true);
 
   // Navigations within the page (history API, back/forward, hash).
@@ -69,7 +81,7 @@ export function installBreadcrumbs(own, o, add, nav) {
     console[level] = function () {
       if (!inConsole) {
         inConsole = true;
-        crumb('console', Array.prototype.map.call(arguments, (a) => str(a)).join(' ').slice(0, 500),
+        crumb('console', Array.from(arguments, (a) => str(a)).join(' ').slice(0, 500),
           { logger: 'console' }, level === 'warn' ? 'warning' : 'error');
         inConsole = false;
       }
@@ -84,7 +96,7 @@ export function installBreadcrumbs(own, o, add, nav) {
   const reqNames = names(o.networkRequestHeaders), resNames = names(o.networkResponseHeaders);
   const pick = (pairs, allow) => {
     const out = {};
-    for (const [k, v] of pairs) if (allow.indexOf(k.toLowerCase()) >= 0) out[k.toLowerCase()] = v;
+    for (let [k, v] of pairs) if (allow.includes(k = k.toLowerCase())) out[k] = v;
     return out;
   };
   // {headers, size (bytes), body (JSON parsed when it is JSON; cut at networkMaxBodySize characters)}
@@ -92,7 +104,7 @@ export function installBreadcrumbs(own, o, add, nav) {
     const r = { headers, size };
     if (body instanceof URLSearchParams) body = String(body);
     if (typeof body === 'string' && body) {
-      r.size = size || new TextEncoder().encode(body).length;
+      r.size = size || new Blob([body]).size;
       if (!o.networkCaptureBodies) return r;
       if (body.length > o.networkMaxBodySize) {
         r.body = body.slice(0, o.networkMaxBodySize) + '…';
@@ -117,10 +129,10 @@ export function installBreadcrumbs(own, o, add, nav) {
     }
     return s;
   };
-  const allowed = (url) => o.networkDetailAllowUrls.some((p) => (typeof p === 'string' ? url.indexOf(p) >= 0 : p.test(url)));
+  const allowed = (url) => o.networkDetailAllowUrls.some((p) => (typeof p === 'string' ? url.includes(p) : p.test(url)));
   const request = guard((category, method, url, status, started, detail) => {
     url = new URL(String(url), location.href).href;
-    if (url.indexOf(own) === 0) return;
+    if (url.startsWith(own)) return;
     method = String(method || 'GET').toUpperCase();
     const end = Date.now(), data = { method, statusCode: status };
     crumb(category, undefined, { method, url, status_code: status, duration: end - started },
@@ -164,8 +176,7 @@ export function installBreadcrumbs(own, o, add, nav) {
       if (info) try {
         xhr.addEventListener('loadend', () => request('xhr', info[0], info[1], xhr.status, started, (data) => {
           data.request = part(pick(info[2], reqNames), body);
-          const type = xhr.responseType, pairs = xhr.getAllResponseHeaders().trim().split(/[\r\n]+/)
-            .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]);
+          const type = xhr.responseType, pairs = xhr.getAllResponseHeaders().trim().split(/[\r\n]+/).map((l) => l.split(/: *(.*)/));
           data.response = part(pick(pairs, resNames),
             !type || type === 'text' ? xhr.responseText : type === 'json' ? JSON.stringify(xhr.response) : undefined,
             +xhr.getResponseHeader('content-length'));

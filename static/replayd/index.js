@@ -5,7 +5,7 @@ import { installBreadcrumbs } from './breadcrumbs.js';
 import { DEFAULTS, SDK, VERSION, envelopeUrl, fromDataset } from './config.js';
 import { exception, installErrorHandlers } from './errors.js';
 import { createRecorder } from './recorder.js';
-import { Queue } from './transport.js';
+import { createQueue } from './transport.js';
 import { guard, log, setDebug, store, uuid } from './util.js';
 
 const MAX_ERRORS = 50; // per page load, against error loops
@@ -13,25 +13,31 @@ const USER_KEY = 'replayd:user';
 
 let o = null, queue = null, rec = null, user = store.get(USER_KEY), crumbs = () => [];
 let stopped = false, errorCount = 0;
-const seen = typeof WeakSet === 'function' ? new WeakSet() : null;
+const seen = new WeakSet();
+
+// What every event sent carries (errors and replay_events): the page, the SDK, user, environment, release.
+function stamp(ev) {
+  ev.request = { url: location.href, headers: { 'User-Agent': navigator.userAgent } };
+  ev.platform = 'javascript';
+  ev.sdk = SDK;
+  if (user) ev.user = user;
+  if (o.environment) ev.environment = o.environment;
+  if (o.release) ev.release = o.release;
+  return ev;
+}
 
 const capture = guard((err, mechanism, fallback) => {
   if (!o || stopped || !o.captureErrors || errorCount >= MAX_ERRORS) return;
-  if (err && typeof err === 'object' && seen) {
+  if (err && typeof err === 'object') {
     if (seen.has(err)) return;
     seen.add(err);
   }
   errorCount++;
   const id = uuid();
-  const ev = {
-    event_id: id, timestamp: Date.now() / 1000, platform: 'javascript', level: 'error',
-    exception: { values: [exception(err, fallback, mechanism)] },
-    request: { url: location.href, headers: { 'User-Agent': navigator.userAgent } },
-    breadcrumbs: crumbs(), sdk: SDK,
-  };
-  if (user) ev.user = user;
-  if (o.environment) ev.environment = o.environment;
-  if (o.release) ev.release = o.release;
+  const ev = stamp({
+    event_id: id, timestamp: Date.now() / 1000, level: 'error',
+    exception: { values: [exception(err, fallback, mechanism)] }, breadcrumbs: crumbs(),
+  });
   if (rec.error(id)) {
     ev.contexts = { replay: { replay_id: rec.id() } };
     ev.tags = { replayId: rec.id() };
@@ -54,11 +60,11 @@ const api = {
       return console.warn('[replayd] not started: invalid dsn', opts.dsn);
     }
     o = opts;
-    queue = new Queue(url, o, () => rec.room());
+    queue = createQueue(url, o, () => rec.room());
     queue.restore();
-    rec = createRecorder(o, queue, () => user);
+    rec = createRecorder(o, queue, stamp);
     if (o.breadcrumbs) {
-      crumbs = installBreadcrumbs(url.split('?')[0], o, rec.custom, rec.url);
+      crumbs = installBreadcrumbs(url.split('?')[0], o, rec.custom, rec.url, rec.nodeId);
     }
     installErrorHandlers(capture);
     // Cut and persist synchronously: the page may be gone before compression or a request ends.
@@ -84,15 +90,7 @@ const api = {
   }),
 
   // Cut the current segment and send everything queued; resolves true once sent.
-  flush(timeoutMs = 30000) {
-    try {
-      if (!rec) return Promise.resolve(false);
-      rec.cut();
-      return queue.flush(timeoutMs);
-    } catch (e) {
-      return Promise.resolve(false);
-    }
-  },
+  flush: (timeoutMs = 30000) => (rec ? (rec.cut(), queue.flush(timeoutMs)) : Promise.resolve(false)),
 
   // Stop recording and capturing (what is queued is still sent).
   stop: guard(() => {

@@ -3,7 +3,6 @@
 // that becomes segment 0 when an error happens.
 
 import { record } from '@rrweb/record';
-import { SDK } from './config.js';
 import { expired, loadSession, newSession, saveSession } from './session.js';
 import { guard, log } from './util.js';
 
@@ -13,7 +12,8 @@ const INCREMENTAL = 3;
 // Incremental sources that are a person's doing: mouse move, click, scroll, input, touch, drag.
 const ACTIVITY = { 1: 1, 2: 1, 3: 1, 5: 1, 6: 1, 12: 1 };
 
-export function createRecorder(o, queue, getUser) {
+// stamp(event): adds what every event carries (page, SDK, user, ...).
+export function createRecorder(o, queue, stamp) {
   let s = loadSession(o, Date.now());
   let stopRrweb = null;
   let paused = false; // between a stop of rrweb and its restart
@@ -32,18 +32,11 @@ export function createRecorder(o, queue, getUser) {
   }
 
   function replayEvent(seg, p) {
-    const ev = {
+    return stamp({
       type: 'replay_event', replay_id: s.id, event_id: s.id, segment_id: seg, replay_type: s.type,
       replay_start_timestamp: s.start / 1000, timestamp: (p.t1 || Date.now()) / 1000,
       urls: p.urls, error_ids: p.errs, trace_ids: [],
-      request: { url: location.href, headers: { 'User-Agent': navigator.userAgent } },
-      platform: 'javascript', sdk: SDK,
-    };
-    const user = getUser();
-    if (user) ev.user = user;
-    if (o.environment) ev.environment = o.environment;
-    if (o.release) ev.release = o.release;
-    return ev;
+    });
   }
 
   // Close the pending segment and queue it (numbered now, compressed in the background, off the
@@ -55,7 +48,7 @@ export function createRecorder(o, queue, getUser) {
     pend = fresh();
     if (s.mode !== 'session') return;
     if (!queue.room(p.n)) {
-      log('queue full: recording paused until it drains');
+      log('queue full');
       blocked = true;
       return;
     }
@@ -138,7 +131,7 @@ export function createRecorder(o, queue, getUser) {
     }
     if (t - win > o.stormWindowMs) { win = t; count = 0; }
     if ((count += n) < o.stormMutations || !stopRrweb) return;
-    log('mutation storm: recording paused');
+    log('mutation storm');
     storm = { n: count, from: t };
     halt();
     watch.disconnect();
@@ -160,7 +153,7 @@ export function createRecorder(o, queue, getUser) {
 
   function start() {
     if (stopped || s.mode === 'off' || storm) return;
-    if (!watch && typeof MutationObserver === 'function') {
+    if (!watch) {
       watch = new MutationObserver(guard(observe));
       look();
     }
@@ -202,7 +195,7 @@ export function createRecorder(o, queue, getUser) {
     restart();
   }
 
-  const recording = () => !!(stopRrweb || storm) && !paused && !stopped;
+  const recording = () => (stopRrweb || storm) && !paused && !stopped;
 
   return {
     start: guard(start),
@@ -220,6 +213,8 @@ export function createRecorder(o, queue, getUser) {
     custom: guard((tag, payload, t) => {
       if (recording()) custom(tag, payload, t);
     }),
+    // rrweb's id of a node; -1 while rrweb is stopped (a restart numbers the nodes anew)
+    nodeId: (n) => (stopRrweb && !paused ? record.mirror.getId(n) : -1),
     url: guard((href) => {
       if (recording()) pend.urls.push(href);
     }),

@@ -2,9 +2,8 @@
 // errors, 5xx and 429 (Retry-After honoured), bounded, mirrored to sessionStorage so unsent data
 // survives page loads of the tab, and drained with keepalive requests when the page goes away.
 
-import code from 'replayd-worker-code';
 import { SDK } from './config.js';
-import { b64, pack } from './pack.js';
+import { pack, serve, upload } from './pack.js';
 import { log, noop, store } from './util.js';
 
 const KEY = 'replayd:queue';
@@ -37,7 +36,7 @@ function helper(o) {
   };
   return (msg, main, ms) => {
     if (w === null) try {
-      w = new Worker(o.workerUrl || URL.createObjectURL(new Blob([code], { type: 'text/javascript' })));
+      w = new Worker(o.workerUrl || URL.createObjectURL(new Blob([`(${serve})(${pack},${upload})`], { type: 'text/javascript' })));
       w.onmessage = (m) => {
         const j = jobs[m.data.i];
         delete jobs[m.data.i];
@@ -80,94 +79,52 @@ function retryAfterMs(header) {
   return isNaN(ms) ? null : Math.min(Math.max(ms, 0), 600000);
 }
 
-export class Queue {
-  constructor(url, o, onRoom) {
-    this.url = url;
-    this.o = o;
-    this.onRoom = onRoom;
-    this.q = [];
-    this.busy = false;
-    this.timer = 0;
-    this.delay = 0;
-    this.until = 0; // no request before this time (Retry-After)
-    this.waiters = [];
-    this.flying = 0; // size of a keepalive upload in flight
-    this.job = helper(o);
-  }
+// The queue: push(entry), room(n), save(), restore(), kick(), wake(), flush(ms), drain().
+export function createQueue(url, o, onRoom) {
+  let q = [];
+  let busy = false, timer = 0, delay = 0, saving = 0;
+  let until = 0; // no request before this time (Retry-After)
+  let flying = 0; // size of a keepalive upload in flight
+  let direct = false; // uploads from the page, not the worker (below)
+  const waiters = [], job = helper(o);
 
-  bytes() {
-    return this.q.reduce((n, e) => n + size(e), 0);
-  }
-
-  room(n) {
-    return this.q.length < this.o.maxQueueEntries && this.bytes() + n <= this.o.maxQueueBytes;
-  }
-
-  push(e) {
-    this.q.push(e);
-    if (e.parts && this.o.compress && typeof CompressionStream === 'function') {
-      const parts = e.parts;
-      e.ready = this.job({ p: parts }, () => pack(parts), this.o.requestTimeoutMs).then((r) => {
-        e.z = r.z;
-        e.b64 = r.b;
-        e.parts = e.raw = null;
-      }, noop).then(() => this.saveSoon());
-    } else {
-      this.saveSoon();
-    }
-    this.kick();
-  }
-
-  // Changes often come in bursts (segments compressed, sent): mirror them once. The page going
-  // hidden or away saves at once (index.js).
-  saveSoon() {
-    this.saving = this.saving || setTimeout(() => { this.saving = 0; this.save(); }, 100);
-  }
+  const kick = () => {
+    if (!busy && !timer && nativeFetch) send().catch(noop);
+  };
 
   // Mirror the queue to sessionStorage: the oldest entries, up to maxStoredBytes (the host page shares
   // the origin's few MB of quota and must keep room for its own data), fewer if even that fails.
-  save() {
+  function save() {
     const all = [];
     let n = 0;
-    for (const e of this.q) {
+    for (const e of q) {
       // A segment still being compressed is stored as its JSON text: joined only if it fits.
-      if (!e.z && n + (e.n || e.raw.length) > this.o.maxStoredBytes) break;
-      const p = e.z ? (e.b64 = e.b64 || b64(e.z)) : rawOf(e);
-      if ((n += p.length) > this.o.maxStoredBytes) break;
+      if (!e.z && n + (e.n || e.raw.length) > o.maxStoredBytes) break;
+      const p = e.z ? e.b64 : rawOf(e);
+      if ((n += p.length) > o.maxStoredBytes) break;
       all.push({ k: e.k, id: e.id, seg: e.seg, ev: e.ev, p, z: !!e.z });
     }
     for (let k = all.length; !store.set(KEY, all.slice(0, k)) && k; k >>= 1);
   }
 
-  // Entries a previous page of this tab could not send go first.
-  restore() {
-    const saved = store.get(KEY);
-    if (!Array.isArray(saved)) return;
-    const old = [];
-    for (const s of saved) {
-      try {
-        if (s && typeof s.p === 'string') old.push({ k: s.k, id: s.id, seg: s.seg, ev: s.ev, raw: s.z ? null : s.p, z: s.z ? unb64(s.p) : null });
-      } catch (err) { /* damaged entry */ }
-    }
-    this.q = old.concat(this.q);
-  }
-
-  kick() {
-    if (!this.busy && !this.timer && nativeFetch) this.send().catch(noop);
-  }
+  // Changes often come in bursts (segments compressed, sent): mirror them once. The page going
+  // hidden or away saves at once (index.js).
+  const saveSoon = () => {
+    saving = saving || setTimeout(() => { saving = 0; save(); }, 100);
+  };
 
   // Retry now (the browser came back online, the page became visible), unless the server asked
   // for a pause with Retry-After.
-  wake() {
-    if (this.timer && Date.now() >= this.until) { clearTimeout(this.timer); this.timer = 0; }
-    this.kick();
-  }
+  const wake = () => {
+    if (timer && Date.now() >= until) { clearTimeout(timer); timer = 0; }
+    kick();
+  };
 
-  async send() {
-    this.busy = true;
+  async function send() {
+    busy = true;
     try {
-      while (this.q.length) {
-        const e = this.q[0];
+      while (q.length) {
+        const e = q[0];
         await e.ready;
         let status = 0, retryAfter = null, body;
         try {
@@ -178,68 +135,96 @@ export class Queue {
         // A hidden page may be frozen or closed at any moment: keepalive (from the page: a worker's
         // request ends with the page) lets the request outlive it.
         const keepalive = !!body && document.visibilityState === 'hidden' && body.length <= KEEPALIVE_BUDGET;
-        const ms = this.o.requestTimeoutMs;
-        const main = () => {
-          const ctl = typeof AbortController === 'function' ? new AbortController() : null;
-          const t = setTimeout(() => ctl && ctl.abort(), ms);
-          return nativeFetch(this.url, { method: 'POST', body, credentials: 'omit', keepalive, signal: ctl && ctl.signal })
-            .then((r) => ({ s: r.status, r: r.headers.get('Retry-After') }), (err) => (log('upload failed', err), { s: 0 }))
-            .finally(() => clearTimeout(t));
-        };
-        this.flying = keepalive ? body.length : 0;
-        if (body) ({ s: status, r: retryAfter } = await (keepalive || this.direct ? main() : this.job({ u: this.url, b: body, t: ms }, main, ms + 5000)));
+        const ms = o.requestTimeoutMs;
+        const main = () => upload(nativeFetch, url, body, ms, keepalive);
+        flying = keepalive ? body.length : 0;
+        if (body) ({ s: status, r: retryAfter } = await (keepalive || direct ? main() : job({ u: url, b: body, t: ms }, main, ms + 5000)));
         // A worker's request that failed online (a workerUrl whose own CSP refuses replayd): the page's
         // own requests from now on, which the page's policy allows. Offline the page's would fail too,
         // unless navigator.onLine is wrong: at the longest backoff, the page tries anyway.
-        this.direct = this.direct || !status && !keepalive && (navigator.onLine || this.delay >= this.o.retryMaxMs);
-        this.flying = 0;
+        direct = direct || !status && !keepalive && (navigator.onLine || delay >= o.retryMaxMs);
+        flying = 0;
         if (!status || status === 429 || status >= 500) {
-          const base = this.o.retryBaseMs;
-          this.delay = Math.min(this.o.retryMaxMs, this.delay ? this.delay * 2 : base);
+          delay = Math.min(o.retryMaxMs, delay ? delay * 2 : o.retryBaseMs);
           const wait = retryAfterMs(retryAfter);
-          const ms = wait != null ? wait : this.delay * (0.8 + Math.random() * 0.4);
-          this.until = wait != null ? Date.now() + wait : 0;
-          log('retry in', ms, 'ms; status', status);
-          this.timer = setTimeout(() => { this.timer = 0; this.kick(); }, ms);
+          const ms = wait != null ? wait : delay * (0.8 + Math.random() * 0.4);
+          until = wait != null ? Date.now() + wait : 0;
+          log('retry', ms, 'ms', status);
+          timer = setTimeout(() => { timer = 0; kick(); }, ms);
           return;
         }
         // 2xx: stored. Any other 4xx will never be accepted: drop it rather than block the queue.
-        if (status >= 300) log('dropped by the server', status, e.k, e.seg);
-        if (this.q[0] === e) this.q.shift();
-        this.delay = 0;
-        this.saveSoon();
-        this.onRoom();
+        if (status >= 300) log('dropped', status, e.k, e.seg);
+        if (q[0] === e) q.shift();
+        delay = 0;
+        saveSoon();
+        onRoom();
       }
-      this.waiters.splice(0).forEach((w) => w(true));
+      waiters.splice(0).forEach((w) => w(true));
     } finally {
-      this.busy = false;
+      busy = false;
     }
   }
 
-  // Resolves true once everything queued has been sent, false after timeoutMs.
-  flush(timeoutMs) {
-    return new Promise((resolve) => {
-      if (!this.q.length) return resolve(true);
-      this.waiters.push(resolve);
-      setTimeout(() => resolve(false), timeoutMs);
-      this.wake();
-    });
-  }
+  return {
+    room: (n) => q.length < o.maxQueueEntries && q.reduce((n, e) => n + size(e), 0) + n <= o.maxQueueBytes,
 
-  // The page is going away: send what fits in the keepalive budget, in order. Larger bodies stay in
-  // sessionStorage and go with the next page of the tab (the server stores a segment sent twice once).
-  drain() {
-    // a keepalive upload in flight (the page was hidden first) survives the page and uses the budget
-    let budget = KEEPALIVE_BUDGET - (this.flying || 0);
-    for (const e of this.flying ? this.q.slice(1) : this.q) {
-      const body = envelope(e);
-      if (body.length > budget || !nativeFetch) break;
-      budget -= body.length;
-      try {
-        nativeFetch(this.url, { method: 'POST', body, keepalive: true, credentials: 'omit' }).catch(noop);
-      } catch (err) {
-        break;
+    push(e) {
+      q.push(e);
+      if (e.parts && o.compress && typeof CompressionStream === 'function') {
+        const parts = e.parts;
+        e.ready = job({ p: parts }, () => pack(parts), o.requestTimeoutMs).then((r) => {
+          e.z = r.z;
+          e.b64 = r.b;
+          e.parts = e.raw = null;
+        }, noop).then(saveSoon);
+      } else {
+        saveSoon();
       }
-    }
-  }
+      kick();
+    },
+
+    save,
+
+    // Entries a previous page of this tab could not send go first.
+    restore() {
+      const saved = store.get(KEY);
+      if (!Array.isArray(saved)) return;
+      const old = [];
+      for (const s of saved) {
+        try {
+          if (s && typeof s.p === 'string') old.push({ k: s.k, id: s.id, seg: s.seg, ev: s.ev, raw: s.z ? null : s.p, z: s.z ? unb64(s.p) : null, b64: s.p });
+        } catch (err) { /* damaged entry */ }
+      }
+      q = old.concat(q);
+    },
+
+    kick,
+    wake,
+
+    // Resolves true once everything queued has been sent, false after timeoutMs.
+    flush: (timeoutMs) => new Promise((resolve) => {
+      if (!q.length) return resolve(true);
+      waiters.push(resolve);
+      setTimeout(() => resolve(false), timeoutMs);
+      wake();
+    }),
+
+    // The page is going away: send what fits in the keepalive budget, in order. Larger bodies stay in
+    // sessionStorage and go with the next page of the tab (the server stores a segment sent twice once).
+    drain() {
+      // a keepalive upload in flight (the page was hidden first) survives the page and uses the budget
+      let budget = KEEPALIVE_BUDGET - flying;
+      for (const e of flying ? q.slice(1) : q) {
+        const body = envelope(e);
+        if (body.length > budget || !nativeFetch) break;
+        budget -= body.length;
+        try {
+          upload(nativeFetch, url, body, o.requestTimeoutMs, true);
+        } catch (err) {
+          break;
+        }
+      }
+    },
+  };
 }

@@ -26,7 +26,7 @@ export function uuid() {
   b[6] = (b[6] & 15) | 64;
   b[8] = (b[8] & 63) | 128;
   let s = '';
-  for (const x of b) s += (x < 16 ? '0' : '') + x.toString(16);
+  for (const x of b) s += (x | 256).toString(16).slice(1);
   return s;
 }
 
@@ -52,11 +52,11 @@ function brief(x) {
     const arr = Array.isArray(v);
     if (depth > 2) return arr ? '[…]' : '{…}';
     const keys = arr ? null : Object.keys(v), len = arr ? v.length : keys.length, out = [];
-    for (let i = 0; i < len; i++) {
+    for (let i = 0, k; i < len; i++) {
       if (++n > MAX_VALUES) { out.push('…'); break; }
-      out.push(arr ? walk(v[i], depth + 1) : JSON.stringify(keys[i]) + ':' + walk(v[keys[i]], depth + 1));
+      out.push(arr ? walk(v[i], depth + 1) : JSON.stringify(k = keys[i]) + ':' + walk(v[k], depth + 1));
     }
-    return arr ? `[${out.join(',')}]` : `{${out.join(',')}}`;
+    return arr ? `[${out}]` : `{${out}}`; // joined with ','
   };
   return walk(x, 0);
 }
