@@ -169,8 +169,10 @@ def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> Non
         node = data.get("node")
         if not isinstance(node, dict):
             node = {}
-        text = _text(node.get("textContent"), 80)
-        out.add(t, "click", f"{message or 'click'}" + (f" “{text}”" if text else ""), source="sdk")
+        texts = node.get("texts")  # replayd's snippet: the element's text nodes, [[id, text], ...]
+        text = _text(" ".join(x[1] for x in texts if isinstance(x, list) and len(x) == 2 and isinstance(x[1], str))
+                     if isinstance(texts, list) else node.get("textContent"), 80)
+        out.add(t, "click", f"{message or _element_label(node)}" + (f" “{text}”" if text else ""), source="sdk")
     elif category in ("ui.multiClick", "ui.slowClickDetected"):
         count = data.get("clickCount")
         if not isinstance(count, int):
@@ -188,6 +190,21 @@ def _sentry_breadcrumb(out: Extracted, t: float, payload: dict[str, Any]) -> Non
         return
     else:
         out.add(t, "custom", f"{category}: {_text(message)}" if category else _text(message))
+
+
+def _element_label(node: dict[str, Any]) -> str:
+    """``tag#id.class`` of a click breadcrumb's element, for one without a ``message`` (the snippet's)."""
+    tag = node.get("tagName")
+    if not isinstance(tag, str) or not tag:
+        return "click"
+    attrs = node.get("attributes")
+    attrs = attrs if isinstance(attrs, dict) else {}
+    label = tag.lower()
+    if isinstance(attrs.get("id"), str) and attrs["id"]:
+        label += "#" + attrs["id"]
+    if isinstance(attrs.get("class"), str):
+        label += "".join("." + c for c in attrs["class"].split()[:3])
+    return _text(label, 100)
 
 
 # A network breadcrumb's data keys shown in their own fields (the rest is listed as it was stored).

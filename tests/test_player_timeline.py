@@ -107,6 +107,11 @@ SDK_EVENTS = [
         "op": "memory", "description": "memory", "startTimestamp": T0 + 4.6, "data": {}}}},
     {"type": 5, "timestamp": ms(5), "data": {"tag": "snippet.custom", "payload": {"message": "checkout started"}}},
     # our snippet's breadcrumbs (static/replayd/breadcrumbs.js) and error mark
+    {"type": 3, "timestamp": ms(5.5), "data": {"source": 2, "type": 2, "id": 41, "x": 1, "y": 1}},
+    {"type": 5, "timestamp": ms(5.5), "data": {"tag": "breadcrumb", "payload": {
+        "timestamp": T0 + 5.5, "type": "default", "category": "ui.click", "data": {"nodeId": 41, "node": {
+            "id": 40, "tagName": "A", "attributes": {"id": "next", "class": "btn  big"},
+            "texts": [[41, "Next"], [42, "page"]]}}}}},
     {"type": 5, "timestamp": ms(6), "data": {"tag": "breadcrumb", "payload": {
         "timestamp": T0 + 6, "type": "http", "category": "xhr", "level": "error",
         "data": {"method": "GET", "url": "https://api.shop.test/stock", "status_code": 503, "duration": 40}}}},
@@ -132,7 +137,8 @@ def test_extract_and_finish_build_breadcrumbs_and_markers():
     clicks = [c for c in result["breadcrumbs"] if c["kind"] == "click"]
     # the SDK's labelled click replaces rrweb's own at 2 s; the other two stay
     assert clicks[0]["label"] == "body > button#pay “Pay”"
-    assert [c["t"] for c in clicks] == [2001, 2300, 2600]
+    assert [c["t"] for c in clicks] == [2001, 2300, 2600, 5500]
+    assert clicks[3]["label"] == "a#next.btn.big “Next page”"  # the snippet's: no message, texts apart
     assert {"t": 2000, "kind": "rage", "label": "rage click on button#pay"} in result["breadcrumbs"]
     consoles = [c for c in result["breadcrumbs"] if c["kind"] == "console"]
     assert consoles[0] == {"t": 3000, "kind": "console", "label": "cart total is <b>NaN</b>", "level": "warn"}
@@ -146,7 +152,7 @@ def test_extract_and_finish_build_breadcrumbs_and_markers():
     assert (4800, "error") in kinds
     assert [c["label"] for c in result["breadcrumbs"] if c["kind"] == "custom"] == ["snippet.custom: checkout started"]
     assert {m["kind"] for m in result["markers"]} == {"navigation", "click", "rage", "error"}
-    assert result["inactive"] == [[2600, 20000]]  # snippet breadcrumbs are not user input
+    assert result["inactive"] == [[5500, 20000]]  # snippet breadcrumbs are not user input
     assert result["breadcrumbs"] == sorted(result["breadcrumbs"], key=lambda c: c["t"])
 
 
