@@ -252,3 +252,31 @@ def test_a_scrubber_state_that_held_a_click_map_still_reads():
         assert state.flags == {5: 1}
         rewritten = msgpack.unpackb(state.to_bytes(), strict_map_key=False)
         assert rewritten == ["rs3", SCRUBBER.fingerprint, {5: 1}, {}, {}, {}]
+
+
+@SAVED
+def test_a_breadcrumb_at_a_segments_end_describes_the_click_the_next_starts_with(saved):
+    """The snippet's breadcrumb comes just before rrweb's click: a segment may end between them."""
+    replay = Replay(saved)
+    replay.segment(0, [snapshot(T), breadcrumb(10, ELEMENTS[10], T + 10)])
+    out = replay.segment(1, [raw_click(10, T + 11), move(T + 9000)])
+    assert described(out) == [("button", "pay", "Pay now")] and out.clicks[0].is_dead
+
+
+def test_a_slow_click_on_an_unknown_node_marks_no_click_without_an_id_dead():
+    no_id = {"type": 3, "timestamp": T + 10, "data": {"source": 2, "type": 2, "id": "x", "x": 1, "y": 1}}
+    slow = {"type": 5, "timestamp": T + 20, "data": {"tag": "breadcrumb", "payload": {
+        "category": "ui.slowClickDetected", "data": {"nodeId": 999, "timeAfterClickMs": 7000, "clickCount": 1}}}}
+    out = Replay().segment(0, [snapshot(T), no_id, slow])
+    assert out.click_count == 1 and not out.clicks[0].is_dead
+
+
+def test_a_damaged_tracker_state_drops_what_it_cannot_read():
+    bad = ({"recent": [[0, 0, "x", 5, 0]]}, {"recent": [[0, 0, T, [1], 0, 1, T]]},
+           {"recent": [[0, 0, T, 5, 0, "a", T]]}, {"recent": [[0, 0, None, 10, 0]]}, {"recent": [[0, 0, T, 10, True]]},
+           {"known": [[10, 10, "button", "", "", "", "", "", "", "", 5, ""]]}, {"known": [[10, *[None] * 11]]})
+    for plain in bad:
+        _, tracker = unpack_state(msgpack.packb(["ws1", b"", plain], use_bin_type=True))
+        assert tracker.recent == [] and tracker.known == {}
+        tracker.segment(1, [raw_click(10, T + 1), raw_click(10, T + 2), move(T + 9000)], 100)
+

@@ -533,6 +533,62 @@ def test_snippet_click_breadcrumb_text_nodes_each_scrubbed_by_their_own_flags():
     assert "Jane" not in json.dumps(seg2)
 
 
+def sentry_click(node, message=None, category="ui.click"):
+    payload = {"category": category, "data": {"nodeId": node.get("id"), "node": node}}
+    if message is not None:
+        payload["message"] = message
+    return {"type": 5, "timestamp": 4, "data": {"tag": "breadcrumb", "payload": payload}}
+
+
+def test_click_breadcrumb_attributes_as_the_dom_rules_name_them():
+    """The Sentry SDK renames data-testid testId: a mask_attributes rule on data-testid masks it; an
+    attribute named in another case is the same attribute; a value that is not a string (no
+    recorder sends one) cannot be checked against the rules and goes."""
+    rules = {"dom": {"rules": [{"selector": ".private", "action": "mask"},
+                               {"selector": "button", "action": "mask_attributes", "attributes": ["data-testid"]}]}}
+    seg1 = [full(page(E(20, "button", {"data-testid": "pay-jane"}, T(21, "Pay")),
+                      E(30, "a", {"class": "private", "aria-label": "Jane's page"}, T(31, "Jane"))))]
+    r1 = scrub(seg1, rules)
+    seg2 = [sentry_click({"id": 20, "tagName": "button", "textContent": "Pay", "attributes": {"testId": "pay-jane"}}),
+            sentry_click({"id": 30, "tagName": "a", "textContent": "Jane",
+                          "attributes": {"ARIA-LABEL": "Jane's page", "title": ["Jane"], "alt": {"x": "Jane"}}})]
+    next_segment(seg2, r1.state, rules)
+    assert seg2[0]["data"]["payload"]["data"]["node"]["attributes"] == {"testId": "********"}
+    assert seg2[1]["data"]["payload"]["data"]["node"]["attributes"] == {"ARIA-LABEL": "****** ****"}
+    assert "jane" not in json.dumps(seg2).lower()
+
+
+def test_click_breadcrumb_ids_that_are_bools_and_texts_of_a_masked_element():
+    """True is an int to Python (node 1's flags): a description whose id is a bool goes; a masked
+    element's texts are masked whatever node ids they name (the text is the element's)."""
+    seg1 = [full(page(E(20, "button", {"class": "private", "aria-label": "Pay Jane"}, T(21, "Pay Jane"))))]
+    r1 = scrub(seg1, MASK_RULES)
+    seg2 = [sentry_click({"id": True, "tagName": "button", "textContent": "Pay Jane"}),
+            snippet_click(20, {"id": 20, "tagName": "BUTTON", "attributes": {},
+                               "texts": [[99, "Pay Jane"], [True, "Jane"], [21, "Pay Jane"]]})]
+    next_segment(seg2, r1.state, MASK_RULES)
+    assert "node" not in seg2[0]["data"]["payload"]["data"]
+    assert seg2[1]["data"]["payload"]["data"]["node"]["texts"] == [[99, "*** ****"], [21, "*** ****"]]
+    assert "Jane" not in json.dumps(seg2)
+
+
+def test_click_breadcrumb_message_of_a_masked_blocked_or_dropped_element():
+    """The Sentry SDK's message is a path with attribute values (aria-label, title, alt, name): those
+    of a masked, blocked or dropped element are masked (all from the first '['); others are kept."""
+    rules = {"dom": {"rules": [{"selector": ".private", "action": "mask"}, {"selector": ".ad", "action": "block"}]}}
+    seg1 = [full(page(E(20, "button", {"class": "private", "aria-label": "Pay Jane"}, T(21, "Pay")),
+                      E(30, "div", {"class": "ad"}, E(31, "a", {"title": "Jane's ad"})),
+                      E(40, "button", {"title": "Help"}, T(41, "Help"))))]
+    r1 = scrub(seg1, rules)
+    seg2 = [sentry_click({"id": 20, "tagName": "button"}, 'body > button.private[aria-label="Pay Jane"]'),
+            sentry_click({"id": 31, "tagName": "a"}, 'div.ad > a[title="Jane\'s ad"]'),
+            sentry_click({"id": 40, "tagName": "button"}, 'body > button[title="Help"]')]
+    next_segment(seg2, r1.state, rules)
+    assert seg2[0]["data"]["payload"]["message"] == "body > button.private" + "*" * 16 + " " + "*" * 6
+    assert seg2[2]["data"]["payload"]["message"] == 'body > button[title="Help"]'
+    assert "Jane" not in json.dumps(seg2)
+
+
 def test_malformed_events_do_not_crash_and_are_still_scrubbed():
     events = [
         {"type": 2, "data": {"node": {"type": 2, "id": 1, "tagName": 5, "attributes": ["x", EMAIL]}}},

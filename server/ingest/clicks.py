@@ -103,11 +103,10 @@ class ClickTracker:
         if isinstance(plain, dict):  # a list: written before elements were kept (recent clicks only)
             known = plain.get("known")
             if isinstance(known, list):
-                tracker.known = {k[0]: cast(Element, tuple(k[1:])) for k in known
-                                 if isinstance(k, list) and len(k) == 12 and isinstance(k[0], int)}
+                tracker.known = {k[0]: cast(Element, tuple(k[1:])) for k in known if _is_known(k)}
             plain = plain.get("recent")
         if isinstance(plain, list):
-            tracker.recent = [r for r in plain if isinstance(r, list) and len(r) in (5, 7)]
+            tracker.recent = [r for r in plain if _is_recent(r)]
         return tracker
 
     # --- a segment -----------------------------------------------------------------------
@@ -198,6 +197,9 @@ class ClickTracker:
                 if (isinstance(data.get("plugin"), str) and "console" in data["plugin"]
                         and isinstance(payload, dict) and payload.get("level") == "error"):
                     out.console_error_count += 1
+        for (p, node_id), element in described.items():  # a click the next segment starts with too
+            if p == page and node_id not in known:
+                known[node_id] = element
         if last_ms is not None:
             for c in open_clicks:
                 if last_ms - c[2] >= DEAD_CLICK_MS:
@@ -250,13 +252,28 @@ class ClickTracker:
             count = info.get("clickCount")
             rage = count.__class__ is int and count >= RAGE_CLICKS
             # the latest burst on that node (or its element), else its latest click
-            latest = [e for e in self.recent if e[3] in (node_id, target_id)]
+            ids = {node_id, target_id} - {None}  # an undescribed click without an id is no one's
+            latest = [e for e in self.recent if e[3] in ids]
             heads = [e for e in latest if len(e) == 7]
             if heads or latest:
                 self._dead((heads or latest)[-1], segment_id, dead_seqs, out, rage)
 
 
 _UNKNOWN = ("",) * 10
+
+
+def _is_known(k: Any) -> bool:
+    """A stored element: [clicked node id, element id, ten strings] (a damaged state: dropped)."""
+    return (k.__class__ is list and len(k) == 12 and k[0].__class__ is int and k[1].__class__ is int
+            and all(v.__class__ is str for v in k[2:]))
+
+
+def _is_recent(r: Any) -> bool:
+    """A stored click: [segment id, seq, ms or None, node id or None, state 0-2] (+ [clicks, last ms])."""
+    return (r.__class__ is list and len(r) in (5, 7) and r[0].__class__ is int and r[1].__class__ is int
+            and (r[2] is None or r[2].__class__ in (int, float)) and (r[3] is None or r[3].__class__ is int)
+            and r[4] in (0, 1, 2) and r[4].__class__ is int and (r[4] == 0) <= (r[2] is not None)
+            and (len(r) == 5 or (r[5].__class__ is int and r[6].__class__ in (int, float))))
 
 
 def _breadcrumb_elements(events: list[Any]) -> dict[tuple[int, int], Element]:
