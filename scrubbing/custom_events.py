@@ -106,7 +106,7 @@ def _texts(w: DomWalker, texts: list[Any], element_flags: int) -> list[Any]:
     all masked in a masked element (whatever their ids say: a text is the element's)."""
     if element_flags & BLOCK:
         return []
-    kept = []
+    kept: list[list[Any]] = []
     flags_map = w.state.flags
     for t in texts:
         if not (isinstance(t, list) and len(t) == 2 and t[0].__class__ is int and isinstance(t[1], str)):
@@ -121,6 +121,13 @@ def _texts(w: DomWalker, texts: list[Any], element_flags: int) -> list[Any]:
             kept.append([t[0], masked])
         else:
             kept.append([t[0], w.c.text.scrub(t[1], "breadcrumb", w.report)])
+    if len(kept) > 1:
+        # Readers join the texts (the click index does): a card number split over two text nodes
+        # must not come together there. When the joined text scrubs differently, it is kept whole.
+        joined = " ".join(t[1] for t in kept)
+        scrubbed = w.c.text.scrub(joined, "breadcrumb", w.report)
+        if scrubbed != joined:
+            kept = [[kept[0][0], scrubbed]]
     return kept
 
 

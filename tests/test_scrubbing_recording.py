@@ -589,6 +589,19 @@ def test_click_breadcrumb_message_of_a_masked_blocked_or_dropped_element():
     assert "Jane" not in json.dumps(seg2)
 
 
+def test_snippet_click_texts_that_form_a_personal_value_only_together_are_scrubbed_together():
+    """The click index joins an element's texts: a card number split over two text nodes (as a
+    formatted price or number field renders one) is caught in the joined text."""
+    seg1 = [full(page(E(20, "button", {}, E(21, "span", {}, T(22, "4111 1111")),
+                        E(23, "span", {}, T(24, "1111 1111")))))]
+    r1 = scrub(seg1)
+    seg2 = [snippet_click(20, {"id": 20, "tagName": "BUTTON", "attributes": {},
+                               "texts": [[22, "4111 1111"], [24, "1111 1111"]]})]
+    next_segment(seg2, r1.state)
+    texts = seg2[0]["data"]["payload"]["data"]["node"]["texts"]
+    assert "4111" not in json.dumps(texts) and len(texts) == 1, texts
+
+
 def test_malformed_events_do_not_crash_and_are_still_scrubbed():
     events = [
         {"type": 2, "data": {"node": {"type": 2, "id": 1, "tagName": 5, "attributes": ["x", EMAIL]}}},
