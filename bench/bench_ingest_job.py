@@ -86,9 +86,9 @@ def run_replay(rewriters: list[Rewriter], seed: int, scrubber: Scrubber, limits:
         clicks = tracker.segment(segment_id, result.events, limits.max_clicks_per_segment)
         job.done("click index")
         try:  # what codec.encode_segment does, stage by stage
-            structure, strings = strings_apart.split([{"v": VERSION, "events": result.events}])
+            parts = strings_apart.split([{"v": VERSION, "events": result.events}])
             job.done("strings apart: walk + msgpack pack")
-            blob = strings_apart.compress(structure, strings, quality)
+            blob = strings_apart.compress(*parts, quality)
         except strings_apart.CannotHold:
             blob = brotli.compress(_pack_events(result.events), quality=quality, mode=brotli.MODE_GENERIC)
         job.done("brotli compress")

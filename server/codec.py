@@ -1,13 +1,14 @@
 """How a segment is stored. Encode and decode live here.
 
-Two stored forms, both read forever:
+Three stored forms, all read forever (``server/strings_apart.py``):
 
-- v2 (written since 2026-12, ``server/strings_apart.py``): ``rpd\x02`` then two brotli streams, the
-  segment's msgpack with its string values taken out, and the strings;
-- v1: brotli(msgpack({"v": 1, "events": [...]})) — what v2 cannot hold is still written so.
+- v3 (written since 2026-12-01): ``rpd\x03`` then three brotli streams, the segment's msgpack with its
+  string values and node ids taken out, the ids (as differences), and the strings;
+- v2 (written on 2026-12-01 before v3): ``rpd\x02`` then two, the msgpack without its strings, and the strings;
+- v1: brotli(msgpack({"v": 1, "events": [...]})) — what v3 cannot hold is still written so.
 
 Every reader works on a segment's decompressed bytes in v1's form (``unpack_blob``, ``decode_chunk``):
-msgpack({"v": 1, "events": [...]}), which a v2 blob decodes to byte for byte. The player's batches
+msgpack({"v": 1, "events": [...]}), which a v3 or v2 blob decodes to byte for byte. The player's batches
 splice them, the API answers them, the browser decodes only them.
 
 msgpack cannot nest deeper than 511 levels (rrweb documents can be thousands of levels deep) nor
@@ -34,7 +35,7 @@ from . import strings_apart
 from .jsontext import dumps, loads
 
 CODEC = "msgpack-br-v1"  # the form readers get (the API's X-Replayd-Codec), whatever is stored
-STORED_CODECS = {True: "msgpack-br-v2", False: CODEC}  # a segment row's codec: what its blob holds
+STORED_CODECS = {strings_apart.MARK: "msgpack-br-v3", strings_apart.MARK_V2: "msgpack-br-v2"}  # else CODEC
 VERSION = 1
 EXT_JSON = 1
 CONTENT_TYPE = "application/vnd.replayd.segment+msgpack"
@@ -61,27 +62,32 @@ def _pack_events(events: list[Any]) -> bytes:
 
 
 def encode_segment(events: list[Any], quality: int, limit: int | None = None) -> bytes:
-    """The stored blob: v2, or v1 for events v2 cannot hold. Takes the events' strings out in place
+    """The stored blob: v3, or v1 for events v3 cannot hold. Takes the events' strings and ids out in place
     (the caller's events are left with placeholders; ingest is done with them by then). A CodecError
     if it would decompress past ``limit`` (``limits.max_decoded_bytes``: a reader would refuse it)."""
     try:
-        parts: tuple[bytes, ...] = strings_apart.split([{"v": VERSION, "events": events}])
+        structure, ids, strings = strings_apart.split([{"v": VERSION, "events": events}])
     except strings_apart.CannotHold:  # the events are as they were
-        parts = (_pack_events(events),)
-    if limit is not None and max(map(len, parts)) > limit:
-        raise CodecError(f"decodes to {max(map(len, parts))} bytes, over limits.max_decoded_bytes ({limit})")
-    if len(parts) == 1:
-        return brotli.compress(parts[0], quality=quality, mode=brotli.MODE_GENERIC)
-    return strings_apart.compress(parts[0], parts[1], quality)
+        packed = _pack_events(events)
+        _check_limit(len(packed), limit)
+        return brotli.compress(packed, quality=quality, mode=brotli.MODE_GENERIC)
+    _check_limit(max(len(structure), len(ids), len(strings)), limit)
+    return strings_apart.compress(structure, ids, strings, quality)
+
+
+def _check_limit(size: int, limit: int | None) -> None:
+    if limit is not None and size > limit:
+        raise CodecError(f"decodes to {size} bytes, over limits.max_decoded_bytes ({limit})")
 
 
 def browser_readable(blob: bytes) -> bool:
     """The blob is brotli of v1's form (v1): a browser given it with ``Content-Encoding: br`` reads it."""
-    return not strings_apart.is_v2(blob)
+    return not strings_apart.is_apart(blob)
 
 
 def stored_codec(blob: bytes) -> str:
-    return STORED_CODECS[strings_apart.is_v2(blob)]
+    """A segment row's codec: what its blob (or chunk) holds."""
+    return STORED_CODECS.get(blob[:len(strings_apart.MARK)], CODEC)
 
 
 def _ext_hook(code: int, data: bytes) -> Any:
@@ -153,7 +159,7 @@ def packed_segment_json(packed: bytes) -> bytes:
 # --- compacted replays (server/compaction.py) ---------------------------------------------------
 #
 # A compacted replay is one object of a few chunks; a chunk is the segments' decompressed bytes
-# (``unpack_blob``) one after the other, stored as v2 (window COMPACTED_LGWIN) or, when v2 cannot
+# (``unpack_blob``) one after the other, stored as v3 (window COMPACTED_LGWIN) or, when v3 cannot
 # hold them, as one brotli stream of those bytes (v1). Decoded, a segment is bytes
 # offset..offset+length of its chunk: the same bytes its own blob decodes to.
 
@@ -162,11 +168,11 @@ CHUNK_READ_PIECE = 64 * 1024
 
 
 def unpack_blob(blob: bytes, limit: int | None = None) -> bytes:
-    """A stored segment's decompressed bytes: msgpack({"v": 1, "events": [...]}), of v1 and v2 alike;
+    """A stored segment's decompressed bytes: msgpack({"v": 1, "events": [...]}), of every version alike;
     a CodecError past ``limit`` bytes (``limits.max_decoded_bytes``: a zip bomb)."""
-    if not strings_apart.is_v2(blob):
+    if not strings_apart.is_apart(blob):
         return _decompress(blob, limit)
-    packed = _v2_packed(blob, None, limit)
+    packed = _apart_packed(blob, None, limit)
     unpacker = msgpack.Unpacker(None, max_buffer_size=max(len(packed), 1))
     unpacker.feed(packed)
     try:
@@ -185,7 +191,7 @@ def _decompress(data: bytes, limit: int | None) -> bytes:
         raise CodecError(f"stored segment {exc} (limits.max_decoded_bytes)") from None
 
 
-def _v2_packed(blob: bytes, needed: int | None = None, limit: int | None = None) -> bytes:
+def _apart_packed(blob: bytes, needed: int | None = None, limit: int | None = None) -> bytes:
     try:
         return strings_apart.decode(blob, needed, limit)
     except strings_apart.TooLarge as exc:
@@ -194,17 +200,20 @@ def _v2_packed(blob: bytes, needed: int | None = None, limit: int | None = None)
         raise CodecError(f"stored segment does not decode: {exc}") from None
 
 
-def _chunk_parts(segments: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
-    """Each segment's v2 structure and strings: a v2 blob's as stored (no walk), a decompressed
-    segment's split. CannotHold for a segment whose bytes would not come back the same (v1 blobs
-    written by another msgpack) or that v2 cannot hold."""
+def _chunk_parts(segments: list[bytes]) -> Iterator[tuple[bytes, bytes, bytes]]:
+    """Each segment's v3 structure, ids and strings: a v3 or v2 blob's as stored (no walk), a
+    decompressed segment's split. CannotHold for a segment whose bytes would not come back the same
+    (v1 blobs written by another msgpack) or that v3 cannot hold."""
     for segment in segments:
-        if strings_apart.is_v2(segment):
+        if strings_apart.is_apart(segment):
             try:
-                yield strings_apart.streams(segment)
+                parts = strings_apart.streams(segment)
             except strings_apart.Malformed as exc:
                 raise CodecError(f"stored segment does not decode: {exc}") from None
-            continue
+            if segment[:len(strings_apart.MARK)] == strings_apart.MARK or strings_apart.ID_PLACEHOLDER not in parts[0]:
+                yield parts
+                continue
+            segment = unpack_blob(segment)  # a v2 structure with an id placeholder's bytes in a number: split
         document = msgpack.unpackb(segment, raw=False, strict_map_key=False)  # extension types stay ExtType
         if msgpack.packb(document, use_bin_type=True) != segment:
             raise strings_apart.CannotHold
@@ -228,27 +237,57 @@ def _without_cyclic_gc() -> Iterator[None]:
 
 def encode_chunk(segments: list[bytes], quality: int, lgwin: int = COMPACTED_LGWIN) -> bytes:
     """Segments compressed together with a large window, each given as its decompressed bytes or as
-    its stored v2 blob (whose two streams are taken as they are: no unpacking, no walk): v2, else
-    one brotli stream of the decompressed segments (v1). One segment's values in memory at a time."""
+    its stored v3 or v2 blob (whose streams are taken as they are: no unpacking, no walk): v3, else
+    one brotli stream of the decompressed segments (v1). One segment's values in memory at a time,
+    and the chunk's ids as packed differences."""
     structure = brotli.Compressor(quality=quality, lgwin=lgwin, mode=brotli.MODE_GENERIC)
     strings = brotli.Compressor(quality=quality, lgwin=lgwin, mode=brotli.MODE_GENERIC)
     body: list[bytes] = []
     text: list[bytes] = []
+    ids = _ChunkIds()
     try:
         with _without_cyclic_gc():
-            for part, string_part in _chunk_parts(segments):
+            for part, id_part, string_part in _chunk_parts(segments):
                 body.append(structure.process(part))
+                ids.add(id_part)
                 text.append(strings.process(string_part))
     except strings_apart.CannotHold:
         compressor = brotli.Compressor(quality=quality, lgwin=lgwin, mode=brotli.MODE_GENERIC)
-        packed = (unpack_blob(s) if strings_apart.is_v2(s) else s for s in segments)
+        packed = (unpack_blob(s) if strings_apart.is_apart(s) else s for s in segments)
         return b"".join([*(compressor.process(p) for p in packed), compressor.finish()])
-    return strings_apart.frame(b"".join([*body, structure.finish()]), b"".join([*text, strings.finish()]))
+    return strings_apart.frame(b"".join([*body, structure.finish()]),
+                               brotli.compress(ids.packed(), quality=quality, lgwin=lgwin),
+                               b"".join([*text, strings.finish()]))
 
 
-def is_v2(blob: bytes) -> bool:
-    """A stored blob in v2 (``encode_chunk`` takes it as it is)."""
-    return strings_apart.is_v2(blob)
+class _ChunkIds:
+    """A chunk's ids stream from its segments': their differences one after the other, each segment's
+    first taken from the last id of the segment before (a segment's is from 0)."""
+
+    def __init__(self) -> None:
+        self._items: list[bytes] = []
+        self._count = 0
+        self._last = 0
+
+    def add(self, id_stream: bytes) -> None:
+        try:
+            found = msgpack.unpackb(id_stream)
+            if found:
+                last = sum(found)  # the segment's last id
+                found[0] -= self._last
+                self._last = last
+                self._items.append(b"".join(map(msgpack.Packer().pack, found)))
+                self._count += len(found)
+        except (TypeError, ValueError, OverflowError, msgpack.exceptions.UnpackException) as exc:
+            raise CodecError(f"stored segment's ids do not decode: {exc!r}") from None
+
+    def packed(self) -> bytes:
+        return msgpack.Packer().pack_array_header(self._count) + b"".join(self._items)
+
+
+def is_apart(blob: bytes) -> bool:
+    """A stored blob in v3 or v2 (``encode_chunk`` takes it as it is)."""
+    return strings_apart.is_apart(blob)
 
 
 def decode_chunk(chunk: bytes, needed: int | None = None, limit: int | None = None) -> bytes:
@@ -256,8 +295,8 @@ def decode_chunk(chunk: bytes, needed: int | None = None, limit: int | None = No
     segment near a chunk's start costs less than the whole chunk. A CodecError past ``limit``."""
     if needed is not None and limit is not None and needed > limit:
         raise CodecError(f"compacted segment ends past {limit} bytes of its chunk (limits.max_decoded_bytes)")
-    if strings_apart.is_v2(chunk):
-        data = _v2_packed(chunk, needed, limit)
+    if strings_apart.is_apart(chunk):
+        data = _apart_packed(chunk, needed, limit)
         if needed is not None and len(data) < needed:
             raise CodecError("compacted chunk ends before the segment it should hold")
         return data

@@ -43,7 +43,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .codec import decode_chunk, encode_chunk, is_v2, stored_codec
+from .codec import decode_chunk, encode_chunk, is_apart, stored_codec
 from .config import CompactionConfig, Config
 from .garbage import delete_unreferenced
 from .index import Index, ReplayBusy, SegmentRecord
@@ -225,7 +225,7 @@ class Compactor:
 
     async def read_chunks(self, rows: list[SegmentRecord]) -> list[Chunk]:
         """Step 1: the segments' decompressed bytes, cut into chunks, each compressed in the pool (a
-        segment stored as v2 is handed over as its blob: its two streams go into the chunk's as they are)."""
+        segment stored as v3 or v2 is handed over as its blob: its streams go into the chunk's as they are)."""
         reader = SegmentReader(self.blobs, self._read_loose, limit=self.decoded_limit)
         try:
             chunks: list[Chunk] = []
@@ -241,7 +241,7 @@ class Compactor:
                 if starts_chunk(sum(sizes), len(packed), row.has_full_snapshot, self.config):
                     chunks.append(await self._encode(rows[start:i], pending, sizes, digests))
                     start, pending, sizes, digests = i, [], [], []
-                pending.append(found.data if found.loose and is_v2(found.data) else packed)
+                pending.append(found.data if found.loose and is_apart(found.data) else packed)
                 sizes.append(len(packed))
                 digests.append(_digest(packed))
             chunks.append(await self._encode(rows[start:], pending, sizes, digests))

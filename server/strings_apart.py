@@ -1,43 +1,58 @@
-"""Stored format v2, "strings apart": the segments' msgpack with every string value taken out, and the
-strings after it, as two brotli streams. Brotli models the two far better apart than interleaved
-(docs/benchmarks.md: on six recordings 0.65× zlib-6 where v1 stored 0.76×, both at quality 5).
+"""Stored formats v3 and v2, "strings apart": the segments' msgpack with every string value taken out,
+and the strings after it, as separate brotli streams; v3 also takes rrweb's node ids out, as
+differences. Brotli models each far better apart than interleaved (docs/benchmarks.md: on six
+recordings v3 stores 0.45× zlib-6, v2 0.65×, v1 0.76×, all at quality 5).
 
-    b"rpd\\x02" | len(structure) as 4 bytes big-endian | structure | strings
+    v3 (written): b"rpd\x03" | len(structure) 4 bytes | len(ids) 4 bytes | structure | ids | strings
+    v2 (read):    b"rpd\x02" | len(structure) 4 bytes | structure | strings
     structure = brotli(the segments' v1 msgpack, ``{"v": 1, "events": [...]}`` one after the other,
-                       each string value replaced by msgpack extension type 2, empty)
+                       each string value replaced by msgpack extension type 2, empty; in v3 each
+                       integer in [0, 2**31) under a key of ID_KEYS by extension type 3, empty)
+    ids       = brotli(msgpack array of those integers in msgpack's order, each as its difference
+                       from the one before, the first from 0)
     strings   = brotli(every string value in msgpack's order, as UTF-8, each ended by a NUL)
 
+Why ids: rrweb numbers the nodes mostly in order; as msgpack integers (2-3 bytes, each one new) they
+were half of v2's compressed structure, as differences they are mostly 1 and cost almost nothing.
 Map keys stay in the structure (few, repeated). A blob of one segment (ingest) and a compacted chunk
 of many are the same format; both decode to their segments' v1 msgpack, byte for byte what v1
-stores, so every reader downstream of ``codec.unpack_blob`` / ``decode_chunk`` reads one form.
-What v2 cannot hold — a NUL in a string, nesting deeper than msgpack's 511 levels, integers past 64
-bits, text that is not UTF-8, a placeholder's 3 bytes inside another value (a number's bytes, a key)
-— is stored as v1 (``split`` raises CannotHold).
+stores, so every reader downstream of ``codec.unpack_blob`` / ``decode_chunk`` reads one form. What
+v3 cannot hold — a NUL in a string, nesting deeper than msgpack's 511 levels, integers past 64 bits,
+text that is not UTF-8, a placeholder's 3 bytes inside another value (a number's bytes, a key) or
+made by an id's bytes and what follows it (``_ids_make_no_placeholder``) — is stored as v1 (``split``
+raises CannotHold).
 """
 
 from __future__ import annotations
 
 import itertools
+import operator
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import brotli
 import msgpack
 
-MARK = b"rpd\x02"  # a v1 blob is a bare brotli stream, whose first byte is never "r" (0x72): lgwin >= 18
-EXT_STRING = 2
-STRING = msgpack.ExtType(EXT_STRING, b"")
+MARK = b"rpd\x03"  # a v1 blob is a bare brotli stream, whose first byte is never "r" (0x72): lgwin >= 18
+MARK_V2 = b"rpd\x02"
+STRING = msgpack.ExtType(2, b"")
 PLACEHOLDER = msgpack.packb(STRING)  # b"\xc7\x00\x02": ext 8, length 0, type 2
+ID = msgpack.ExtType(3, b"")
+ID_PLACEHOLDER = msgpack.packb(ID)  # b"\xc7\x00\x03"
+ID_KEYS = frozenset({"id", "parentId", "nextId"})  # rrweb's node ids: a node's, and where a mutation puts it
+MAX_ID = (1 << 31) - 1  # differences of two fit in 32 bits
+NO_IDS = msgpack.packb([])  # a v2 blob's: it took none out
 MAX_DEPTH = 500  # msgpack's packer refuses 512 levels; the events list sits 2 deep
 _LENGTH = 4
 
 
 class CannotHold(Exception):
-    """An event set v2 cannot store: the caller stores v1."""
+    """An event set v3 cannot store: the caller stores v1."""
 
 
 class Malformed(ValueError):
-    """A v2 blob that does not decode (corrupt or truncated)."""
+    """A v3 or v2 blob that does not decode (corrupt or truncated)."""
 
 
 class TooLarge(Malformed):
@@ -58,8 +73,8 @@ def decompress(data: bytes, limit: int | None = None) -> bytes:
     return out
 
 
-def _take(node: Any, add: Any, depth: int) -> None:
-    # Recursion keeps msgpack's order: the strings in the order their placeholders come in the packed bytes.
+def _take(node: Any, add: Any, add_id: Any, depth: int) -> None:
+    # Recursion keeps msgpack's order: the values in the order their placeholders come in the packed bytes.
     # A loop for maps and one for arrays: this runs for every value of every segment.
     if depth > MAX_DEPTH:
         raise CannotHold
@@ -69,8 +84,11 @@ def _take(node: Any, add: Any, depth: int) -> None:
             if kind is str:
                 add(value)
                 node[key] = STRING
+            elif kind is int and key in ID_KEYS and 0 <= value <= MAX_ID:
+                add_id(value)
+                node[key] = ID
             elif kind is dict or kind is list:
-                _take(value, add, depth + 1)
+                _take(value, add, add_id, depth + 1)
     else:
         for i, value in enumerate(node):
             kind = type(value)
@@ -78,68 +96,96 @@ def _take(node: Any, add: Any, depth: int) -> None:
                 add(value)
                 node[i] = STRING
             elif kind is dict or kind is list:
-                _take(value, add, depth + 1)
+                _take(value, add, add_id, depth + 1)
 
 
-def _put_back(node: Any, strings: Iterator[str], depth: int) -> None:
-    """``_take`` undone, in the same order, as deep as it went (only when v2 cannot hold the documents)."""
+def _put_back(node: Any, strings: Iterator[str], ids: Iterator[int], depth: int) -> None:
+    """``_take`` undone, in the same order, as deep as it went (only when v3 cannot hold the documents)."""
     if depth > MAX_DEPTH:
         return
     items = node.items() if type(node) is dict else enumerate(node)
     for key, value in items:
         if value is STRING:
             node[key] = next(strings)
+        elif value is ID:
+            node[key] = next(ids)
         elif type(value) is dict or type(value) is list:
-            _put_back(value, strings, depth + 1)
+            _put_back(value, strings, ids, depth + 1)
 
 
-def split(documents: list[Any]) -> tuple[bytes, bytes]:
-    """Each document's msgpack with its strings taken out, and the strings: CannotHold when v2 cannot
-    store them (the documents are then as they were). Replaces the documents' strings in place."""
+def split(documents: list[Any]) -> tuple[bytes, bytes, bytes]:
+    """Each document's msgpack with its strings and ids taken out, the ids, and the strings: CannotHold
+    when v3 cannot store them (the documents are then as they were). Replaces the documents' strings
+    and ids in place."""
     strings: list[str] = []
+    ids: list[int] = []
     try:
         for document in documents:
-            _take(document, strings.append, 0)
+            _take(document, strings.append, ids.append, 0)
         packer = msgpack.Packer(use_bin_type=True)
         structure = b"".join(map(packer.pack, documents))
-        if structure.count(PLACEHOLDER) != len(strings):  # a placeholder's bytes inside another value
-            raise CannotHold
+        if structure.count(PLACEHOLDER) != len(strings) or structure.count(ID_PLACEHOLDER) != len(ids):
+            raise CannotHold  # a placeholder's bytes inside another value
         text = "\0".join([*strings, ""])  # each string ended by a NUL
         if text.count("\0") != len(strings):  # a string holds a NUL
             raise CannotHold
         data = text.encode()
+        if not _ids_make_no_placeholder(structure, ids):
+            raise CannotHold
     except (CannotHold, ValueError, OverflowError):  # deep, big integers, lone surrogates (UnicodeError)
-        restore = iter(strings)
+        restore, restore_ids = iter(strings), iter(ids)
         for document in documents:
-            _put_back(document, restore, 0)
+            _put_back(document, restore, restore_ids, 0)
         raise CannotHold from None
-    return structure, data
+    return structure, packer.pack(differences(ids)), data
 
 
-def compress(structure: bytes, strings: bytes, quality: int) -> bytes:
-    return frame(brotli.compress(structure, quality=quality), brotli.compress(strings, quality=quality))
+def _ids_make_no_placeholder(structure: bytes, ids: list[int]) -> bool:
+    """Decoding puts the ids back into the structure before the strings: an id's bytes must not make a
+    string's placeholder with the bytes after it, c7 00 02 (an id ending in c7 before 00 02, in c7 00
+    before 02, in c7 00 02). Checked in full only when the structure or the ids could (rarely)."""
+    if ID_PLACEHOLDER + b"\x02" not in structure and ID_PLACEHOLDER + b"\x00\x02" not in structure and (
+            not ids or max(ids) < 0xC70002):
+        return True
+    packer = msgpack.Packer()
+    return _put_ids(structure, iter(map(packer.pack, ids))).count(PLACEHOLDER) == structure.count(PLACEHOLDER)
 
 
-def frame(structure: bytes, strings: bytes) -> bytes:
-    """Two compressed streams as one v2 blob."""
-    return b"".join([MARK, len(structure).to_bytes(_LENGTH, "big"), structure, strings])
+def differences(values: list[int], before: int = 0) -> list[int]:
+    """Each value less the one before it (the first less ``before``)."""
+    return list(map(operator.sub, values, [before, *values[:-1]]))
 
 
-def is_v2(blob: bytes) -> bool:
-    return blob[:len(MARK)] == MARK
+def compress(structure: bytes, ids: bytes, strings: bytes, quality: int) -> bytes:
+    return frame(*(brotli.compress(part, quality=quality) for part in (structure, ids, strings)))
 
 
-def streams(blob: bytes, limit: int | None = None) -> tuple[bytes, bytes]:
-    """A v2 blob's structure and strings, decompressed (each at most ``limit`` bytes, else TooLarge):
-    what ``split`` gave for its documents."""
+def frame(structure: bytes, ids: bytes, strings: bytes) -> bytes:
+    """Three compressed streams as one v3 blob."""
+    return b"".join([MARK, len(structure).to_bytes(_LENGTH, "big"), len(ids).to_bytes(_LENGTH, "big"),
+                     structure, ids, strings])
+
+
+def is_apart(blob: bytes) -> bool:
+    """A v3 or v2 blob (strings apart)."""
+    return blob[:len(MARK)] in (MARK, MARK_V2)
+
+
+def streams(blob: bytes, limit: int | None = None) -> tuple[bytes, bytes, bytes]:
+    """A v3 or v2 blob's structure, ids and strings, decompressed (each at most ``limit`` bytes, else
+    TooLarge): what ``split`` gave for its documents (a v2 blob's ids: NO_IDS)."""
+    v3 = blob[:len(MARK)] == MARK
+    start = len(MARK) + (2 if v3 else 1) * _LENGTH
+    lengths = [int.from_bytes(blob[at:at + _LENGTH], "big") for at in range(len(MARK), start, _LENGTH)]
+    ends = list(itertools.accumulate(lengths, initial=start))
+    if len(blob) < ends[-1]:
+        raise Malformed("blob shorter than its streams' lengths")
     try:
-        size = int.from_bytes(blob[len(MARK):len(MARK) + _LENGTH], "big")
-        start = len(MARK) + _LENGTH
-        if len(blob) < start + size:
-            raise Malformed("v2 blob shorter than its structure")
-        return decompress(blob[start:start + size], limit), decompress(blob[start + size:], limit)
+        parts = [decompress(blob[a:b], limit) for a, b in itertools.pairwise(ends)]
+        parts.append(decompress(blob[ends[-1]:], limit))
     except brotli.error as exc:
-        raise Malformed(f"v2 blob does not decompress: {exc}") from None
+        raise Malformed(f"blob does not decompress: {exc}") from None
+    return (parts[0], parts[1], parts[2]) if v3 else (parts[0], NO_IDS, parts[1])
 
 
 def _long_header(size: int) -> bytes:
@@ -155,27 +201,33 @@ BATCH = 1 << 16  # bytes of the structure spliced at a time (a third as many str
 
 
 def decode(blob: bytes, needed: int | None = None, limit: int | None = None) -> bytes:
-    """A v2 blob's documents as their v1 msgpack, one after the other; with ``needed``, at least that
-    many bytes of them (less work for a segment near a chunk's start). Malformed if it does not decode
-    (TooLarge if a stream decompresses past ``limit``).
+    """A v3 or v2 blob's documents as their v1 msgpack, one after the other; with ``needed``, at least
+    that many bytes of them (less work for a segment near a chunk's start). Malformed if it does not
+    decode (TooLarge if a stream decompresses past ``limit``).
 
-    No msgpack parse: each placeholder's bytes in the structure become the next string's msgpack
-    (``split`` made sure no other bytes there look like one), which gives v1's bytes exactly. Spliced
-    a BATCH of the structure at a time: splitting it all at once held two objects a string (a blob of
-    tiny streams that expand to millions of empty strings held 70 times its decoded size)."""
-    structure, text = streams(blob, limit)
+    No msgpack parse: each id placeholder's bytes in the structure become the next id's msgpack, then
+    each string placeholder's the next string's (``split`` made sure no other bytes there look like
+    one, before and after the ids), which gives v1's bytes exactly. Spliced a BATCH of the structure
+    at a time: splitting it all at once held two objects a string (a blob of tiny streams that expand
+    to millions of empty strings held 70 times its decoded size)."""
+    structure, id_stream, text = streams(blob, limit)
+    v3 = blob[:len(MARK)] == MARK  # a v2 structure may hold c7 00 03 in a number: only v3 took ids out
     places, ends = structure.count(PLACEHOLDER), text.count(b"\0")
     if places != ends:
-        raise Malformed(f"v2 blob has {ends} strings for {places} places")
+        raise Malformed(f"blob has {ends} strings for {places} places")
     if text[-1:] not in (b"", b"\0"):
-        raise Malformed("v2 strings not ended by a NUL")
+        raise Malformed("strings not ended by a NUL")
+    ids = _ids(id_stream, structure.count(ID_PLACEHOLDER) if v3 else 0)
     headers = _HEADERS
     out: list[bytes] = []
     got = at = taken = 0
     while at < len(structure) and (needed is None or got < needed):
-        end = structure.find(PLACEHOLDER, at + BATCH)
-        end = len(structure) if end < 0 else end + len(PLACEHOLDER)
-        pieces = structure[at:end].split(PLACEHOLDER)
+        end = _batch_end(structure, at + BATCH, v3)
+        try:
+            batch = _put_ids(structure[at:end], ids) if v3 else structure[at:end]
+        except (TypeError, ValueError, OverflowError, msgpack.exceptions.UnpackException) as exc:  # not ids
+            raise Malformed(f"blob's ids do not decode: {exc!r}") from None
+        pieces = batch.split(PLACEHOLDER)
         strings = _next_strings(text, taken, len(pieces) - 1)
         taken += sum(map(len, strings)) + len(strings)
         heads = [headers[n] if n < 256 else _long_header(n) for n in map(len, strings)]
@@ -185,6 +237,45 @@ def decode(blob: bytes, needed: int | None = None, limit: int | None = None) -> 
         got += len(spliced)
         at = end
     return b"".join(out)
+
+
+def _batch_end(structure: bytes, start: int, v3: bool) -> int:
+    """Where the batch that reaches ``start`` ends: after the next placeholder (of either kind in v3)."""
+    found = (_ANY_PLACEHOLDER if v3 else _STRING_PLACEHOLDER).search(structure, start)
+    return found.end() if found else len(structure)
+
+
+_ANY_PLACEHOLDER = re.compile(re.escape(PLACEHOLDER[:-1]) + b"[" + re.escape(PLACEHOLDER[-1:] + ID_PLACEHOLDER[-1:])
+                              + b"]")
+_STRING_PLACEHOLDER = re.compile(re.escape(PLACEHOLDER))
+
+
+def _ids(id_stream: bytes, places: int) -> Iterator[bytes]:
+    """The ids' msgpack, decoded as they are taken (a million ids are not a million objects at once)."""
+    whole = msgpack.Unpacker(None, max_buffer_size=max(len(id_stream), 1))
+    whole.feed(id_stream)
+    items = msgpack.Unpacker(None, max_buffer_size=max(len(id_stream), 1), max_str_len=0, max_bin_len=0,
+                             max_array_len=0, max_map_len=0, max_ext_len=0)  # numbers, else a ValueError
+    items.feed(id_stream)
+    try:
+        whole.skip()
+        count = items.read_array_header()
+    except (ValueError, msgpack.exceptions.UnpackException) as exc:  # not msgpack, cut short (OutOfData)
+        raise Malformed(f"blob's ids do not decode: {exc!r}") from None
+    if whole.tell() != len(id_stream):
+        raise Malformed("blob's ids hold more than their array")
+    if count != places:
+        raise Malformed(f"blob has {count} ids for {places} places")
+    return map(msgpack.Packer().pack, itertools.accumulate(items))
+
+
+def _put_ids(structure: bytes, ids: Iterator[bytes]) -> bytes:
+    """The structure with each id placeholder replaced by the next of ``ids``."""
+    pieces = structure.split(ID_PLACEHOLDER)
+    values = list(itertools.islice(ids, len(pieces) - 1))
+    if len(values) != len(pieces) - 1:
+        raise Malformed("blob has fewer ids than places")
+    return b"".join(itertools.chain(itertools.chain.from_iterable(zip(pieces, values, strict=False)), pieces[-1:]))
 
 
 def _next_strings(text: bytes, start: int, count: int) -> list[bytes]:

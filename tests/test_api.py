@@ -163,7 +163,7 @@ async def test_a_v1_blob_stored_before_v2_is_still_served_and_as_is(client, conf
     path = f"/api/0/projects/1/replays/{replay_id}/segments/0/"
     events = await (await client.get(path, headers=AUTH)).json()
     (stored,) = (Path(config.storage.path) / "1" / replay_id).glob("000000-*")
-    assert stored.read_bytes().startswith(b"rpd\x02")  # stored as v2
+    assert stored.read_bytes().startswith(b"rpd\x03")  # stored as v3
     old = brotli.compress(msgpack.packb({"v": 1, "events": events}), quality=5)
     stored.write_bytes(old)  # as an earlier replayd stored it
     assert await (await client.get(path, headers=AUTH)).json() == events
@@ -187,7 +187,8 @@ async def test_a_stored_blob_that_expands_past_the_limit_is_refused_not_decompre
     assert (await client.get(path, headers=AUTH)).status == 200  # a real segment is well under the limit
     size = 64 << 20
     bomb = (brotli.compress(b"\0" * size) if form == "v1" else
-            strings_apart.frame(brotli.compress(strings_apart.PLACEHOLDER * (size // 3)), brotli.compress(b"")))
+            strings_apart.frame(brotli.compress(strings_apart.PLACEHOLDER * (size // 3)),
+                                brotli.compress(strings_apart.NO_IDS), brotli.compress(b"")))
     (stored,) = (Path(config.storage.path) / "1" / replay_id).glob("000000-*")
     stored.write_bytes(bomb)
     tracemalloc.start()

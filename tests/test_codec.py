@@ -1,5 +1,5 @@
-"""server/codec.py and server/strings_apart.py: stored segments (v2, strings apart; v1 still read) and
-compacted chunks, on real recordings and on what v2 cannot hold."""
+"""server/codec.py and server/strings_apart.py: stored segments (v3, strings and ids apart; v2 and v1
+still read) and compacted chunks, on real recordings and on what v3 cannot hold."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from replayd.server.jsontext import dumps
 from tests.envelopes import cut_segments, mouse_move, page_events
 from tests.harness import load_recording
 from tests.recordings import RECORDINGS
+from tests.stored_formats import v2_blob, v2_frame, v2_streams
 
 T = 1_795_650_000_000
 
@@ -36,6 +37,11 @@ T = 1_795_650_000_000
 def v1_blob(events: list, quality: int = 5) -> bytes:
     """A segment as replayd stored it before v2."""
     return brotli.compress(_pack_events(events), quality=quality)
+
+
+def id_values(blob: bytes) -> list[int]:
+    """A v3 blob's ids as stored: differences."""
+    return msgpack.unpackb(strings_apart.streams(blob)[1])
 
 
 def deep(levels: int) -> dict:
@@ -48,10 +54,10 @@ def deep(levels: int) -> dict:
 @pytest.mark.parametrize("path", RECORDINGS, ids=lambda p: p.name.split(".")[0])
 def test_recordings_round_trip_in_fewer_bytes(path):
     """Every segment of every recording decodes to its events, and to the very bytes v1 readers get;
-    stored and compacted, v2 takes fewer bytes than v1 at the same quality."""
+    stored and compacted, v3 takes fewer bytes than v2, and v2 than v1, at the same quality."""
     segments = [orjson.dumps(s) for s in cut_segments(load_recording(path), 5.0)]
     blobs = [encode_segment(orjson.loads(s), 5) for s in segments]
-    assert {stored_codec(b) for b in blobs} == {"msgpack-br-v2"}
+    assert {stored_codec(b) for b in blobs} == {"msgpack-br-v3"}
     packed = []
     for text, blob in zip(segments, blobs, strict=True):
         events = orjson.loads(text)
@@ -60,12 +66,17 @@ def test_recordings_round_trip_in_fewer_bytes(path):
         assert packed[-1] == _pack_events(events)  # what every reader downstream expects
         assert json.loads(segment_json(blob)) == events
     v1 = sum(len(v1_blob(orjson.loads(s))) for s in segments)
-    assert sum(map(len, blobs)) < 0.95 * v1
+    v2 = [v2_blob(p) for p in packed]
+    assert [unpack_blob(b) for b in v2] == packed
+    assert sum(map(len, blobs)) < 0.95 * sum(map(len, v2)) < 0.95 ** 2 * v1
     chunk = encode_chunk(packed, 5)
-    assert strings_apart.is_v2(chunk)
+    assert stored_codec(chunk) == "msgpack-br-v3"
     assert decode_chunk(chunk) == b"".join(packed)
     assert decode_chunk(chunk, len(packed[0]))[:len(packed[0])] == packed[0]
-    assert len(chunk) < 0.95 * len(brotli.compress(b"".join(packed), quality=5, lgwin=24))
+    v2_chunk = v2_frame(*(brotli.compress(b"".join(s), quality=5, lgwin=24)
+                          for s in zip(*map(v2_streams, packed), strict=True)))
+    assert decode_chunk(v2_chunk) == b"".join(packed)  # as compaction wrote chunks before v3
+    assert len(chunk) < 0.95 * len(v2_chunk) < 0.95 ** 2 * len(brotli.compress(b"".join(packed), quality=5, lgwin=24))
 
 
 @pytest.mark.parametrize("events", [
@@ -73,17 +84,24 @@ def test_recordings_round_trip_in_fewer_bytes(path):
     [mouse_move(T, 1, 2), deep(600)],  # deeper than msgpack's 511 levels
     [{"type": 5, "timestamp": T, "data": {"big": 2**70, "text": "around"}}],  # an integer past 64 bits
     # packs as ce 00 c7 00 02: a placeholder's bytes
-    [{"type": 3, "timestamp": T, "data": {"id": 0xC70002, "text": "x"}}],
-], ids=["nul", "deep", "bigint", "placeholder-bytes"])
-def test_what_v2_cannot_hold_is_stored_as_v1_with_events_untouched(events):
+    [{"type": 3, "timestamp": T, "data": {"x": 0xC70002, "text": "x", "id": 1}}],
+    [{"type": 3, "timestamp": T, "data": {"x": 0xC70003, "text": "x", "id": 1}}],  # an id placeholder's
+    [{"type": 3, "timestamp": T, "data": {"id": 0xC7000300, "text": "x"}}],  # an id past 2**31 stays in place
+    # ids whose bytes make a string's placeholder, c7 00 02, with what follows them once put back
+    [{"type": 5, "timestamp": T, "data": {"k": [{"id": 0xC7}, 0, 2], "text": "x"}}],  # cc c7, then 00 02
+    [{"type": 5, "timestamp": T, "data": {"k": [{"id": 0xC700}, 2], "text": "x"}}],  # cd c7 00, then 02
+    [{"type": 5, "timestamp": T, "data": {"id": 0xC70002, "text": "x"}}],  # ce 00 c7 00 02
+], ids=["nul", "deep", "bigint", "placeholder-bytes", "id-placeholder-bytes", "big-id", "id-then-0-2", "id-then-2",
+        "id-c70002"])
+def test_what_v3_cannot_hold_is_stored_as_v1_with_events_untouched(events):
     before = dumps(events)  # deep documents compare as text: == would recurse past Python's limit
     blob = encode_segment(events, 5)
-    assert stored_codec(blob) == "msgpack-br-v1" and not strings_apart.is_v2(blob)
+    assert stored_codec(blob) == "msgpack-br-v1" and not strings_apart.is_apart(blob)
     assert dumps(list(iter_events(blob))) == before
     assert dumps(events) == before  # the strings taken out before v2 gave up are back in place
 
 
-def test_lone_surrogates_are_refused_as_v1_refused_them_and_replacement_characters_are_v2():
+def test_lone_surrogates_are_refused_as_v1_refused_them_and_replacement_characters_are_v3():
     """Ingest turns a lone surrogate into U+FFFD before encoding (UTF-8 cannot hold one): the codec
     refuses one as v1 did, never writing a blob that would not decode."""
     surrogate = [{"type": 5, "timestamp": T, "data": {"text": "half \ud83d of an emoji", "more": "x"}}]
@@ -91,7 +109,7 @@ def test_lone_surrogates_are_refused_as_v1_refused_them_and_replacement_characte
         encode_segment(surrogate, 5)
     replaced = [{"type": 5, "timestamp": T, "data": {"text": "half \ufffd of an emoji"}}]
     blob = encode_segment(copy.deepcopy(replaced), 5)
-    assert stored_codec(blob) == "msgpack-br-v2" and list(iter_events(blob)) == replaced
+    assert stored_codec(blob) == "msgpack-br-v3" and list(iter_events(blob)) == replaced
 
 
 @pytest.mark.parametrize("events", [
@@ -99,12 +117,27 @@ def test_lone_surrogates_are_refused_as_v1_refused_them_and_replacement_characte
     [{"type": 4, "timestamp": T, "data": {"href": "", "width": 1, "height": 2}}],  # an empty string
     [{"type": 5, "timestamp": T, "data": {"payload": "é" * 3_000_000, "k": ["", "a", None, 1.5, True]}}],
     [*page_events(T, "https://a.test/", "A"), {"type": 5, "timestamp": T, "data": {"tag": "x", "payload": {}}}],
-], ids=["empty", "empty-string", "huge-string", "page"])
-def test_edge_cases_round_trip_as_v2(events):
+    # under an id's key: what is not an integer in [0, 2**31) stays in the structure
+    [{"type": 3, "timestamp": T, "data": {"id": v, "parentId": 2**31 - 1, "nextId": 0, "k": [{"id": 5}, {"id": 3}]}}
+     for v in (-1, True, 1.5, None, 2**31, 2**40, "7", 0)],
+    # ids followed by bytes that could make a placeholder with some other id's bytes (checked in full)
+    [{"type": 5, "timestamp": T, "data": {"k": [{"id": 0xC8}, 0, 2, {"id": 0xC701}, 2], "id": 0xC70003, "t": "x"}}],
+], ids=["empty", "empty-string", "huge-string", "page", "ids", "ids-near-placeholders"])
+def test_edge_cases_round_trip_as_v3(events):
     blob = encode_segment(copy.deepcopy(events), 5)
-    assert stored_codec(blob) == "msgpack-br-v2"
+    assert stored_codec(blob) == "msgpack-br-v3"
     assert list(iter_events(blob)) == events
     assert unpack_blob(blob) == _pack_events(events)
+    assert unpack_blob(v2_blob(_pack_events(events))) == _pack_events(events)
+
+
+def test_ids_are_stored_as_differences():
+    events = [{"type": 3, "timestamp": T, "data": {"adds": [
+        {"parentId": 10, "nextId": None, "node": {"type": 2, "id": 11, "childNodes": [{"type": 3, "id": 12}]}},
+        {"parentId": 11, "nextId": 12, "node": {"type": 3, "id": 13}}]}}, mouse_move(T, 1, 2)]
+    blob = encode_segment(copy.deepcopy(events), 5)
+    assert id_values(blob) == [10, 1, 1, -1, 1, 1, -4]  # 10 11 12 11 12 13 in msgpack's order, the mouse's 9
+    assert list(iter_events(blob)) == events
 
 
 def test_v1_blobs_and_chunks_stay_readable():
@@ -117,26 +150,48 @@ def test_v1_blobs_and_chunks_stay_readable():
     assert decode_chunk(old_chunk) == b"".join(packed)
 
 
-def test_a_chunk_takes_v2_blobs_as_they_are_and_mixes_them_with_decompressed_segments():
-    """Compaction hands a segment stored as v2 over as its blob: the chunk is the same bytes as from
-    the decompressed segments, without unpacking them; a chunk that falls back to v1 decodes them."""
+def test_v2_blobs_and_chunks_stay_readable_whatever_their_numbers_hold():
+    """v2 took only strings out: bytes of an id placeholder in a v2 structure (here an integer's) are
+    the integer's, in a blob and in a chunk that takes the blob's streams (its ids are not taken out)."""
+    events = [[*page_events(T, "https://a.test/", "A"), {"type": 5, "timestamp": T, "data": {"x": 0xC70003}}],
+              [mouse_move(T + 1, 1, 2)]]
+    packed = [_pack_events(e) for e in events]
+    blobs = [v2_blob(p) for p in packed]
+    assert stored_codec(blobs[0]) == "msgpack-br-v2" and strings_apart.ID_PLACEHOLDER in v2_streams(packed[0])[0]
+    assert [unpack_blob(b) for b in blobs] == packed
+    assert list(iter_events(blobs[0])) == events[0]
+    v2_chunk = v2_frame(*(brotli.compress(b"".join(s)) for s in zip(*map(v2_streams, packed), strict=True)))
+    assert decode_chunk(v2_chunk) == b"".join(packed)
+    chunk = encode_chunk(blobs, 5)  # the first blob cannot go in as it is, nor split as v3: a v1 chunk
+    assert stored_codec(chunk) == "msgpack-br-v1" and decode_chunk(chunk) == b"".join(packed)
+    chunk = encode_chunk([blobs[1], encode_segment(page_events(T, "https://b.test/", "B"), 5)], 5)
+    assert stored_codec(chunk) == "msgpack-br-v3"
+    assert decode_chunk(chunk) == packed[1] + _pack_events(page_events(T, "https://b.test/", "B"))
+
+
+def test_a_chunk_takes_v3_blobs_as_they_are_and_mixes_them_with_decompressed_segments():
+    """Compaction hands a segment stored as v3 over as its blob: the chunk is the same bytes as from
+    the decompressed segments, without unpacking them (each segment's ids continue the one before's);
+    a v2 blob's streams go in as they are too; a chunk that falls back to v1 decodes them."""
     events = [page_events(T, "https://a.test/", "A"), [mouse_move(T + 1, 1, 2)], page_events(T, "https://b.test/", "B")]
     blobs = [encode_segment(copy.deepcopy(e), 5) for e in events]
     packed = [_pack_events(e) for e in events]
     chunk = encode_chunk(blobs, 5)
     assert chunk == encode_chunk(packed, 5) == encode_chunk([blobs[0], packed[1], blobs[2]], 5)
     assert decode_chunk(chunk) == b"".join(packed)
+    mixed = encode_chunk([blobs[0], v2_blob(packed[1]), blobs[2]], 5)
+    assert stored_codec(mixed) == "msgpack-br-v3" and decode_chunk(mixed) == b"".join(packed)
     odd = msgpack.packb({"v": 1, "events": []})[:-1] + b"\x91\xd1\x00\x01"  # [1] as int16: not msgpack-python's
     fallback = encode_chunk([blobs[0], odd, blobs[2]], 5)  # v1: the blobs decoded into it
-    assert not strings_apart.is_v2(fallback)
+    assert not strings_apart.is_apart(fallback)
     assert decode_chunk(fallback) == packed[0] + odd + packed[2]
 
 
-def test_a_chunk_of_v1_segments_with_json_events_is_compacted_as_v2():
-    """A replay stored by v1 (a deep event as extension type 1) compacts into v2 and reads the same."""
+def test_a_chunk_of_v1_segments_with_json_events_is_compacted_as_v3():
+    """A replay stored by v1 (a deep event as extension type 1) compacts into v3 and reads the same."""
     packed = [_pack_events([mouse_move(T, 1, 2), deep(600)]), _pack_events(page_events(T, "https://b.test/", "B"))]
     chunk = encode_chunk(packed, 5)
-    assert strings_apart.is_v2(chunk)
+    assert stored_codec(chunk) == "msgpack-br-v3"
     assert decode_chunk(chunk) == b"".join(packed)
     assert list(iter_packed_events(decode_chunk(chunk)[:len(packed[0])]))[1]["type"] == 3
 
@@ -146,44 +201,99 @@ def test_a_segment_whose_bytes_would_not_come_back_keeps_the_chunk_v1():
     assert list(iter_packed_events(odd)) == [1]
     packed = [_pack_events([mouse_move(T, 1, 2)]), odd]
     chunk = encode_chunk(packed, 5)
-    assert not strings_apart.is_v2(chunk)
+    assert not strings_apart.is_apart(chunk)
     assert decode_chunk(chunk) == b"".join(packed)
 
 
-def test_corrupted_v2_blobs_are_codec_errors():
-    blob = encode_segment([*page_events(T, "https://a.test/", "A"), mouse_move(T + 1, 1, 2)], 5)
-    size = int.from_bytes(blob[4:8], "big")
-    structure, strings = blob[8:8 + size], blob[8 + size:]
-    text = brotli.decompress(strings)
-    bad = [
-        blob[:6],  # cut inside the length
-        blob[:8 + size // 2],  # cut inside the structure
-        blob[:-3],  # cut inside the strings
-        blob[:4] + (size + 1000).to_bytes(4, "big") + blob[8:],  # a length past the end
-        strings_apart.frame(structure, brotli.compress(text + b"extra\x00")),  # a string too many
-        strings_apart.frame(structure, brotli.compress(text[:text.index(b"\x00") + 1])),  # strings missing
-        strings_apart.frame(structure, brotli.compress(text[:-1])),  # the last string not ended
-        strings_apart.frame(structure, brotli.compress(b"\xff\xfe\x00")),  # not UTF-8
-        strings_apart.frame(brotli.compress(brotli.decompress(structure)[:-2]), strings),  # the structure cut
-        strings_apart.frame(brotli.compress(b"\xc1"), strings),  # not msgpack
-        strings_apart.frame(brotli.compress(brotli.decompress(structure) * 2), strings),  # two segments in one blob
-    ]
+def assert_codec_errors(bad: list[bytes], as_chunks: bool = True) -> None:
+    """Every read of each is a CodecError (``as_chunks``: read as a chunk too; a chunk's reader does
+    not parse its msgpack)."""
     for data in bad:
         with pytest.raises(CodecError):
             unpack_blob(data)
         with pytest.raises(CodecError):
             list(iter_events(data))
-    with pytest.raises(CodecError):
-        decode_chunk(bad[4])
+        if as_chunks:
+            with pytest.raises(CodecError):
+                decode_chunk(data)
 
 
-def test_decoding_holds_a_few_times_the_streams_whatever_their_number_of_strings():
+def test_corrupted_v3_blobs_are_codec_errors():
+    blob = encode_segment([*page_events(T, "https://a.test/", "A"), mouse_move(T + 1, 1, 2)], 5)
+    size, numbers_size = int.from_bytes(blob[4:8], "big"), int.from_bytes(blob[8:12], "big")
+    structure, numbers = blob[12:12 + size], blob[12 + size:12 + size + numbers_size]
+    strings = blob[12 + size + numbers_size:]
+    text, ids = brotli.decompress(strings), brotli.decompress(numbers)
+    first = id_values(blob)
+
+    def with_ids(ids: list) -> bytes:
+        return strings_apart.frame(structure, brotli.compress(msgpack.packb(ids)), strings)
+
+    frame = strings_apart.frame
+    assert len(first) > 2
+    assert_codec_errors([
+        blob[:10],  # cut inside the lengths
+        blob[:12 + size // 2],  # cut inside the structure
+        blob[:12 + size + numbers_size // 2],  # cut inside the numbers
+        blob[:-3],  # cut inside the strings
+        blob[:4] + (size + 1000).to_bytes(4, "big") + blob[8:],  # a length past the end
+        frame(structure, numbers, brotli.compress(text + b"extra\x00")),  # a string too many
+        frame(structure, numbers, brotli.compress(text[:text.index(b"\x00") + 1])),  # strings missing
+        frame(structure, numbers, brotli.compress(text[:-1])),  # the last string not ended
+        frame(structure, numbers, brotli.compress(b"\xff\xfe\x00")),  # not UTF-8
+        frame(structure, brotli.compress(ids + b"\x01"), strings),  # more than the arrays
+        frame(structure, brotli.compress(ids[:-1]), strings),  # an array cut
+        frame(structure, brotli.compress(b"\x90"), strings),  # no ids for the places
+        frame(structure, brotli.compress(b"\xc1" * 3), strings),  # not msgpack
+        with_ids([*first, 1]),  # an id too many
+        with_ids(first[:-1]),  # an id missing
+        with_ids([[1]] * len(first)),  # arrays for ids
+        with_ids(["a", "b", *first[2:]]),  # strings for ids
+        with_ids([None, *first[1:]]),  # nothing for an id
+        with_ids([2**64 - 1, 2**64 - 1, *first[2:]]),  # ids past 64 bits
+    ])
+    assert_codec_errors([
+        frame(brotli.compress(brotli.decompress(structure)[:-2]), numbers, strings),  # the structure cut
+        frame(brotli.compress(b"\xc1"), numbers, strings),  # not msgpack
+        frame(brotli.compress(brotli.decompress(structure) * 2),
+              brotli.compress(msgpack.packb(first * 2)),
+              brotli.compress(text * 2)),  # two segments in one blob
+    ], as_chunks=False)
+    assert unpack_blob(with_ids(first)) == unpack_blob(blob)
+
+
+def test_corrupted_v2_blobs_are_codec_errors():
+    blob = v2_blob(_pack_events([*page_events(T, "https://a.test/", "A"), mouse_move(T + 1, 1, 2)]))
+    size = int.from_bytes(blob[4:8], "big")
+    structure, strings = blob[8:8 + size], blob[8 + size:]
+    text = brotli.decompress(strings)
+    assert_codec_errors([
+        blob[:6],  # cut inside the length
+        blob[:8 + size // 2],  # cut inside the structure
+        blob[:-3],  # cut inside the strings
+        blob[:4] + (size + 1000).to_bytes(4, "big") + blob[8:],  # a length past the end
+        v2_frame(structure, brotli.compress(text + b"extra\x00")),  # a string too many
+        v2_frame(structure, brotli.compress(text[:text.index(b"\x00") + 1])),  # strings missing
+        v2_frame(structure, brotli.compress(text[:-1])),  # the last string not ended
+        v2_frame(structure, brotli.compress(b"\xff\xfe\x00")),  # not UTF-8
+    ])
+    assert_codec_errors([
+        v2_frame(brotli.compress(brotli.decompress(structure)[:-2]), strings),  # the structure cut
+        v2_frame(brotli.compress(b"\xc1"), strings),  # not msgpack
+        v2_frame(brotli.compress(brotli.decompress(structure) * 2), brotli.compress(text * 2)),  # two segments
+    ], as_chunks=False)
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_decoding_holds_a_few_times_the_streams_whatever_their_number_of_strings(version):
     """A blob of 64 bytes whose streams expand to a million empty strings (a buggy node's, or one put
     in the store) decodes holding a few times its streams: splitting them all at once held 290 times
     its output (a blob of 328 bytes whose streams expand to 200 MB took 13.6 GB)."""
     strings = 1_000_000
     structure = msgpack.packb({"v": 1, "events": [strings_apart.STRING] * strings})
-    blob = strings_apart.frame(brotli.compress(structure), brotli.compress(b"\0" * strings))
+    blob = (v2_frame(brotli.compress(structure), brotli.compress(b"\0" * strings)) if version == 2 else
+            strings_apart.frame(brotli.compress(structure), brotli.compress(strings_apart.NO_IDS),
+                                brotli.compress(b"\0" * strings)))
     assert len(blob) < 100
     tracemalloc.start()
     try:
@@ -193,6 +303,23 @@ def test_decoding_holds_a_few_times_the_streams_whatever_their_number_of_strings
         tracemalloc.stop()
     assert packed == msgpack.packb({"v": 1, "events": [""] * strings})
     assert peak < 4 * (len(structure) + strings)
+
+
+def test_decoding_holds_a_few_times_the_streams_whatever_their_number_of_ids():
+    """The same for a million ids: they are decoded as they are spliced, a batch at a time."""
+    ids = 1_000_000
+    structure = msgpack.packb({"v": 1, "events": [{"id": strings_apart.ID}] * ids})
+    numbers = msgpack.packb([1] * ids)
+    blob = strings_apart.frame(*map(brotli.compress, (structure, numbers, b"")))
+    assert len(blob) < 200
+    tracemalloc.start()
+    try:
+        packed = unpack_blob(blob)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert packed == msgpack.packb({"v": 1, "events": [{"id": i} for i in range(1, ids + 1)]})
+    assert peak < 4 * (len(structure) + len(numbers) + len(packed))
 
 
 def test_a_chunk_decodes_the_same_batch_by_batch_and_to_any_segments_end(monkeypatch):

@@ -26,6 +26,7 @@ from replayd.server.segment_reader import chunk_cache_key
 from replayd.server.storage import StoreUnavailable
 from tests.envelopes import click, mouse_move, new_id, page_events, replay_envelope
 from tests.harness import PUBLIC_KEY, make_config
+from tests.stored_formats import v1_blob, v2_blob
 from tests.test_ingest import AUTH, error_envelope, error_event, get
 
 T = 1_790_000_000_000.0  # ms
@@ -173,19 +174,22 @@ async def test_a_compacted_replay_reads_the_same_on_both_stores_and_indexes(app_
     assert "replayd_compaction_objects_deleted_total 10.0" in metrics
 
 
-async def test_a_replay_of_v1_and_v2_segments_compacts_to_v2_and_reads_the_same(app_client):
-    """Segments stored before v2 (v1 blobs) and after it, in one replay: compacted into v2 chunks (a v2
+async def test_a_replay_of_v1_v2_and_v3_segments_compacts_to_v3_and_reads_the_same(app_client):
+    """Segments stored as v1, v2 and v3 blobs in one replay: compacted into v3 chunks (a v3 or v2
     blob's streams as stored, a v1 blob's decoded and split), read the same before and after, and
     compacted again after a late segment."""
     client, config = await app_client()
     replay_id, _ = await record(client)
     stored = sorted((Path(config.storage.path) / "1" / replay_id).glob("*-*"))
     for path in stored[1::2]:  # every other segment as an earlier replayd stored it
-        path.write_bytes(brotli.compress(unpack_blob(path.read_bytes()), quality=5))
+        path.write_bytes(v1_blob(unpack_blob(path.read_bytes())))
+    for path in stored[2::4]:  # and two as v2 stored them
+        path.write_bytes(v2_blob(unpack_blob(path.read_bytes())))
     # and the first as another msgpack packed it (str 32-255 as raw 16): its chunk, segments 0-2, stays v1
     packed = msgpack.packb(msgpack.unpackb(unpack_blob(stored[0].read_bytes())), use_bin_type=False)
     stored[0].write_bytes(brotli.compress(packed, quality=5))
-    assert sum(path.read_bytes().startswith(b"rpd\x02") for path in stored) == SEGMENTS // 2 - 1
+    assert sum(path.read_bytes().startswith(b"rpd\x02") for path in stored) == 2
+    assert sum(path.read_bytes().startswith(b"rpd\x03") for path in stored) == SEGMENTS // 2 - 3
     before = await answers(client, replay_id)
     assert (await compactor(client).run_once(older_than=0)).replays == 1
     assert await answers(client, replay_id) == before
@@ -193,9 +197,9 @@ async def test_a_replay_of_v1_and_v2_segments_compacts_to_v2_and_reads_the_same(
     rows = await client.app[index_key].replay_segments(1, replay_id)
     data = compacted.read_bytes()
     # each row's codec names what its chunk holds
-    assert [data[r.chunk_start:r.chunk_end].startswith(b"rpd\x02") for r in rows] == [False] * 3 + [True] * 5
-    assert [r.codec for r in rows] == ["msgpack-br-v1"] * 3 + ["msgpack-br-v2"] * 5
-    await send(client, replay_id, SEGMENTS)  # a late segment: loose v2 beside the compacted ones
+    assert [data[r.chunk_start:r.chunk_end].startswith(b"rpd\x03") for r in rows] == [False] * 3 + [True] * 5
+    assert [r.codec for r in rows] == ["msgpack-br-v1"] * 3 + ["msgpack-br-v3"] * 5
+    await send(client, replay_id, SEGMENTS)  # a late segment: loose v3 beside the compacted ones
     before = await answers(client, replay_id)
     assert (await compactor(client).run_once(older_than=0)).replays == 1
     assert await answers(client, replay_id) == before

@@ -76,13 +76,13 @@ async def test_outage_spools_then_uploads(aiohttp_client, tmp_path, own_s3):
     assert sorted(map(without_digest, own_s3.keys(bucket))) == [f"1/{replay_id}/{i:06d}" for i in range(3)]
     replay = await get(client, f"/api/0/projects/1/replays/{replay_id}/")
     assert [s["segment_id"] for s in replay["segments"]] == [0, 1, 2]
-    # the spooled segments' replay_events were kept in their commits, once; their blobs went up as v2
+    # the spooled segments' replay_events were kept in their commits, once; their blobs went up as v3
     assert replay["error_ids"] == [error_id] and replay["error_count"] == 1 and len(replay["urls"]) == 3
     store = client.app[blobs_key]
     for segment_id in (1, 2):
         row = await client.app[index_key].get_segment(1, replay_id, segment_id)
-        assert row is not None and row.location != "spool" and row.codec == "msgpack-br-v2"
-        assert (await store.get(row.blob_key)).startswith(b"rpd\x02")
+        assert row is not None and row.location != "spool" and row.codec == "msgpack-br-v3"
+        assert (await store.get(row.blob_key)).startswith(b"rpd\x03")
     assert await (await client.get(f"/api/0/projects/1/replays/{replay_id}/segments/2/", headers=AUTH)).json() == events
     assert (await client.get("/readyz")).status == 200
     assert samples(await (await client.get("/metrics")).text())[("replayd_spool_segments", frozenset())] == 0

@@ -389,16 +389,16 @@ async def test_concurrent_segments_of_one_replay(client):
     assert [s["segment_id"] for s in replay["segments"]] == list(range(8))
 
 
-async def test_stored_blob_is_v2_and_smaller(client, config):
+async def test_stored_blob_is_v3_and_smaller(client, config):
     replay_id = rid()
     events = page_events(T0, text="Some ordinary page text. " * 200)
     assert (await post(client, segment_envelope(replay_id, 0, events=events))).status == 200
     (path,) = (Path(config.storage.path) / "1" / replay_id).glob("000000-*")  # named by its digest
     blob = path.read_bytes()
-    assert blob.startswith(b"rpd\x02")  # v2: the strings apart from the structure
+    assert blob.startswith(b"rpd\x03")  # v3: the strings and ids apart from the structure
     assert list(iter_events(blob)) == events
     replay = await get(client, f"/api/0/projects/1/replays/{replay_id}/")
-    assert replay["segments"][0].get("codec", "msgpack-br-v2") == "msgpack-br-v2"
+    assert replay["segments"][0].get("codec", "msgpack-br-v3") == "msgpack-br-v3"
     assert replay["stored_bytes"] == len(blob) < replay["raw_bytes"] / 5
 
 
