@@ -3,8 +3,8 @@ and the strings after it, as separate brotli streams; v3 also takes rrweb's node
 differences. Brotli models each far better apart than interleaved (docs/benchmarks.md: on six
 recordings v3 stores 0.45× zlib-6, v2 0.65×, v1 0.76×, all at quality 5).
 
-    v3 (written): b"rpd\x03" | len(structure) 4 bytes | len(ids) 4 bytes | structure | ids | strings
-    v2 (read):    b"rpd\x02" | len(structure) 4 bytes | structure | strings
+    v3 (written): b"rpd\\x03" | len(structure) 4 bytes | len(ids) 4 bytes | structure | ids | strings
+    v2 (read):    b"rpd\\x02" | len(structure) 4 bytes | structure | strings
     structure = brotli(the segments' v1 msgpack, ``{"v": 1, "events": [...]}`` one after the other,
                        each string value replaced by msgpack extension type 2, empty; in v3 each
                        integer in [0, 2**31) under a key of ID_KEYS by extension type 3, empty)
