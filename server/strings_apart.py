@@ -223,11 +223,10 @@ def decode(blob: bytes, needed: int | None = None, limit: int | None = None) -> 
     got = at = taken = 0
     while at < len(structure) and (needed is None or got < needed):
         end = _batch_end(structure, at + BATCH, v3)
-        try:
-            batch = _put_ids(structure[at:end], ids) if v3 else structure[at:end]
-        except (TypeError, ValueError, OverflowError, msgpack.exceptions.UnpackException) as exc:  # not ids
-            raise Malformed(f"blob's ids do not decode: {exc!r}") from None
-        pieces = batch.split(PLACEHOLDER)
+        batch = structure[at:end]
+        pieces = (_put_ids(batch, ids) if v3 else batch).split(PLACEHOLDER)
+        if v3 and len(pieces) != batch.count(PLACEHOLDER) + 1:  # ids split would have refused
+            raise Malformed("blob's ids make string placeholders")
         strings = _next_strings(text, taken, len(pieces) - 1)
         taken += sum(map(len, strings)) + len(strings)
         heads = [headers[n] if n < 256 else _long_header(n) for n in map(len, strings)]
@@ -272,7 +271,10 @@ def _ids(id_stream: bytes, places: int) -> Iterator[bytes]:
 def _put_ids(structure: bytes, ids: Iterator[bytes]) -> bytes:
     """The structure with each id placeholder replaced by the next of ``ids``."""
     pieces = structure.split(ID_PLACEHOLDER)
-    values = list(itertools.islice(ids, len(pieces) - 1))
+    try:
+        values = list(itertools.islice(ids, len(pieces) - 1))
+    except (TypeError, ValueError, OverflowError, msgpack.exceptions.UnpackException) as exc:  # not integers
+        raise Malformed(f"blob's ids do not decode: {exc!r}") from None
     if len(values) != len(pieces) - 1:
         raise Malformed("blob has fewer ids than places")
     return b"".join(itertools.chain(itertools.chain.from_iterable(zip(pieces, values, strict=False)), pieces[-1:]))
@@ -288,4 +290,6 @@ def _next_strings(text: bytes, start: int, count: int) -> list[bytes]:
         strings = text[start:start + size].split(b"\0", count)
         if len(strings) > count:
             return strings[:count]
+        if start + size >= len(text):
+            raise Malformed("blob has fewer strings than places")
         size *= 4
