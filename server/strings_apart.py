@@ -42,6 +42,7 @@ ID = msgpack.ExtType(3, b"")
 ID_PLACEHOLDER = msgpack.packb(ID)  # b"\xc7\x00\x03"
 ID_KEYS = frozenset({"id", "parentId", "nextId"})  # rrweb's node ids: a node's, and where a mutation puts it
 MAX_ID = (1 << 31) - 1  # differences of two fit in 32 bits
+IDS_APART_FROM = 128  # fewer ids (a few mouse moves and mutations, out of order) store less in place
 NO_IDS = msgpack.packb([])  # a v2 blob's: it took none out
 MAX_DEPTH = 500  # msgpack's packer refuses 512 levels; the events list sits 2 deep
 _LENGTH = 4
@@ -84,11 +85,11 @@ def _take(node: Any, add: Any, add_id: Any, depth: int) -> None:
             if kind is str:
                 add(value)
                 node[key] = STRING
+            elif kind is dict or kind is list:
+                _take(value, add, add_id, depth + 1)
             elif kind is int and key in ID_KEYS and 0 <= value <= MAX_ID:
                 add_id(value)
                 node[key] = ID
-            elif kind is dict or kind is list:
-                _take(value, add, add_id, depth + 1)
     else:
         for i, value in enumerate(node):
             kind = type(value)
@@ -116,7 +117,7 @@ def _put_back(node: Any, strings: Iterator[str], ids: Iterator[int], depth: int)
 def split(documents: list[Any]) -> tuple[bytes, bytes, bytes]:
     """Each document's msgpack with its strings and ids taken out, the ids, and the strings: CannotHold
     when v3 cannot store them (the documents are then as they were). Replaces the documents' strings
-    and ids in place."""
+    and ids in place. Fewer than IDS_APART_FROM ids go back into the structure."""
     strings: list[str] = []
     ids: list[int] = []
     try:
@@ -130,6 +131,10 @@ def split(documents: list[Any]) -> tuple[bytes, bytes, bytes]:
         if text.count("\0") != len(strings):  # a string holds a NUL
             raise CannotHold
         data = text.encode()
+        if len(ids) < IDS_APART_FROM:  # a few mouse moves and mutations: out of order, they store less in place
+            inline = _put_ids(structure, map(packer.pack, ids))
+            if ID_PLACEHOLDER not in inline and inline.count(PLACEHOLDER) == len(strings):  # (made by an id's bytes)
+                return inline, NO_IDS, data
         if not _ids_make_no_placeholder(structure, ids):
             raise CannotHold
     except (CannotHold, ValueError, OverflowError):  # deep, big integers, lone surrogates (UnicodeError)
@@ -144,11 +149,13 @@ def _ids_make_no_placeholder(structure: bytes, ids: list[int]) -> bool:
     """Decoding puts the ids back into the structure before the strings: an id's bytes must not make a
     string's placeholder with the bytes after it, c7 00 02 (an id ending in c7 before 00 02, in c7 00
     before 02, in c7 00 02). Checked in full only when the structure or the ids could (rarely)."""
-    if ID_PLACEHOLDER + b"\x02" not in structure and ID_PLACEHOLDER + b"\x00\x02" not in structure and (
-            not ids or max(ids) < 0xC70002):
+    if _ID_THEN_PLACEHOLDER_END.search(structure) is None and (not ids or max(ids) < 0xC70002):
         return True
     packer = msgpack.Packer()
     return _put_ids(structure, iter(map(packer.pack, ids))).count(PLACEHOLDER) == structure.count(PLACEHOLDER)
+
+
+_ID_THEN_PLACEHOLDER_END = re.compile(re.escape(ID_PLACEHOLDER) + b"\x00?" + re.escape(PLACEHOLDER[-1:]))
 
 
 def differences(values: list[int], before: int = 0) -> list[int]:
@@ -157,7 +164,9 @@ def differences(values: list[int], before: int = 0) -> list[int]:
 
 
 def compress(structure: bytes, ids: bytes, strings: bytes, quality: int) -> bytes:
-    return frame(*(brotli.compress(part, quality=quality) for part in (structure, ids, strings)))
+    return frame(brotli.compress(structure, quality=quality),
+                 b"" if ids == NO_IDS else brotli.compress(ids, quality=quality),  # none: no stream
+                 brotli.compress(strings, quality=quality))
 
 
 def frame(structure: bytes, ids: bytes, strings: bytes) -> bytes:
@@ -181,11 +190,11 @@ def streams(blob: bytes, limit: int | None = None) -> tuple[bytes, bytes, bytes]
     if len(blob) < ends[-1]:
         raise Malformed("blob shorter than its streams' lengths")
     try:
-        parts = [decompress(blob[a:b], limit) for a, b in itertools.pairwise(ends)]
-        parts.append(decompress(blob[ends[-1]:], limit))
+        structure = decompress(blob[start:ends[1]], limit)
+        ids = decompress(blob[ends[1]:ends[2]], limit) if v3 and ends[2] > ends[1] else NO_IDS  # empty: none
+        return structure, ids, decompress(blob[ends[-1]:], limit)
     except brotli.error as exc:
         raise Malformed(f"blob does not decompress: {exc}") from None
-    return (parts[0], parts[1], parts[2]) if v3 else (parts[0], NO_IDS, parts[1])
 
 
 def _long_header(size: int) -> bytes:

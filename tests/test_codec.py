@@ -124,7 +124,8 @@ def test_lone_surrogates_are_refused_as_v1_refused_them_and_replacement_characte
     # ids followed by bytes that could make a placeholder with some other id's bytes (checked in full)
     [{"type": 5, "timestamp": T, "data": {"k": [{"id": 0xC8}, 0, 2, {"id": 0xC701}, 2], "id": 0xC70003, "t": "x"}}],
 ], ids=["empty", "empty-string", "huge-string", "page", "ids", "ids-near-placeholders"])
-def test_edge_cases_round_trip_as_v3(events):
+def test_edge_cases_round_trip_as_v3(events, monkeypatch):
+    monkeypatch.setattr(strings_apart, "IDS_APART_FROM", 0)  # ids taken out, however few
     blob = encode_segment(copy.deepcopy(events), 5)
     assert stored_codec(blob) == "msgpack-br-v3"
     assert list(iter_events(blob)) == events
@@ -132,13 +133,30 @@ def test_edge_cases_round_trip_as_v3(events):
     assert unpack_blob(v2_blob(_pack_events(events))) == _pack_events(events)
 
 
-def test_ids_are_stored_as_differences():
+def test_ids_are_stored_as_differences(monkeypatch):
+    monkeypatch.setattr(strings_apart, "IDS_APART_FROM", 0)  # however few the ids
     events = [{"type": 3, "timestamp": T, "data": {"adds": [
         {"parentId": 10, "nextId": None, "node": {"type": 2, "id": 11, "childNodes": [{"type": 3, "id": 12}]}},
         {"parentId": 11, "nextId": 12, "node": {"type": 3, "id": 13}}]}}, mouse_move(T, 1, 2)]
     blob = encode_segment(copy.deepcopy(events), 5)
     assert id_values(blob) == [10, 1, 1, -1, 1, 1, -4]  # 10 11 12 11 12 13 in msgpack's order, the mouse's 9
     assert list(iter_events(blob)) == events
+
+
+def test_a_segment_of_few_ids_keeps_them_in_place():
+    """A few mouse moves over the same nodes: their ids cost less among the positions they repeat
+    with (and the blob has no ids stream); a snapshot's ids, numbered in order, less apart. Both read
+    the same."""
+    rng = random.Random(5)
+    moves = [mouse_move(T + i, rng.randrange(900), rng.randrange(700), rng.choice([7, 301, 4425])) for i in range(40)]
+    snapshot = [{"type": 2, "timestamp": T, "data": {"node": {"type": 0, "id": 1, "childNodes": [
+        {"type": 2, "tagName": "p", "attributes": {}, "id": i,
+         "childNodes": [{"type": 3, "textContent": "x", "id": i + 1}]} for i in range(2, 2000, 2)]}}}]
+    for events, ids in ((moves, []), (snapshot, [1, *[1] * 1998])):
+        blob = encode_segment(copy.deepcopy(events), 5)
+        assert stored_codec(blob) == "msgpack-br-v3" and id_values(blob) == ids
+        assert (int.from_bytes(blob[8:12], "big") == 0) == (not ids)
+        assert list(iter_events(blob)) == events
 
 
 def test_v1_blobs_and_chunks_stay_readable():
@@ -170,13 +188,18 @@ def test_v2_blobs_and_chunks_stay_readable_whatever_their_numbers_hold():
     assert decode_chunk(chunk) == packed[1] + _pack_events(page_events(T, "https://b.test/", "B"))
 
 
-def test_a_chunk_takes_v3_blobs_as_they_are_and_mixes_them_with_decompressed_segments():
+def test_a_chunk_takes_v3_blobs_as_they_are_and_mixes_them_with_decompressed_segments(monkeypatch):
     """Compaction hands a segment stored as v3 over as its blob: the chunk is the same bytes as from
     the decompressed segments, without unpacking them (each segment's ids continue the one before's);
     a v2 blob's streams go in as they are too; a chunk that falls back to v1 decodes them."""
     events = [page_events(T, "https://a.test/", "A"), [mouse_move(T + 1, 1, 2)], page_events(T, "https://b.test/", "B")]
-    blobs = [encode_segment(copy.deepcopy(e), 5) for e in events]
     packed = [_pack_events(e) for e in events]
+    inline = [encode_segment(copy.deepcopy(e), 5) for e in events]  # small: the mouse move keeps its id in place
+    assert decode_chunk(encode_chunk(inline, 5)) == b"".join(packed)
+    assert not all(map(id_values, inline))
+    monkeypatch.setattr(strings_apart, "IDS_APART_FROM", 0)
+    blobs = [encode_segment(copy.deepcopy(e), 5) for e in events]
+    assert all(map(id_values, blobs))
     chunk = encode_chunk(blobs, 5)
     assert chunk == encode_chunk(packed, 5) == encode_chunk([blobs[0], packed[1], blobs[2]], 5)
     assert decode_chunk(chunk) == b"".join(packed)
@@ -219,7 +242,8 @@ def assert_codec_errors(bad: list[bytes], as_chunks: bool = True) -> None:
                 decode_chunk(data)
 
 
-def test_corrupted_v3_blobs_are_codec_errors():
+def test_corrupted_v3_blobs_are_codec_errors(monkeypatch):
+    monkeypatch.setattr(strings_apart, "IDS_APART_FROM", 0)  # an ids stream, however few the ids
     blob = encode_segment([*page_events(T, "https://a.test/", "A"), mouse_move(T + 1, 1, 2)], 5)
     size, numbers_size = int.from_bytes(blob[4:8], "big"), int.from_bytes(blob[8:12], "big")
     structure, numbers = blob[12:12 + size], blob[12 + size:12 + size + numbers_size]
@@ -245,6 +269,7 @@ def test_corrupted_v3_blobs_are_codec_errors():
         frame(structure, brotli.compress(ids + b"\x01"), strings),  # more than the arrays
         frame(structure, brotli.compress(ids[:-1]), strings),  # an array cut
         frame(structure, brotli.compress(b"\x90"), strings),  # no ids for the places
+        frame(structure, b"", strings),  # no ids stream
         frame(structure, brotli.compress(b"\xc1" * 3), strings),  # not msgpack
         with_ids([*first, 1]),  # an id too many
         with_ids(first[:-1]),  # an id missing
@@ -343,9 +368,12 @@ def test_a_chunk_decodes_the_same_batch_by_batch_and_to_any_segments_end(monkeyp
             assert decode_chunk(chunk, end)[end - len(segment):end] == segment
 
 
-def test_random_documents_near_the_placeholders_bytes_round_trip():
+@pytest.mark.parametrize("apart_from", [0, strings_apart.IDS_APART_FROM])
+def test_random_documents_near_the_placeholders_bytes_round_trip(apart_from, monkeypatch):
     """Ids and other values whose bytes come near a placeholder's (c7 00 02, c7 00 03), in random
-    documents: every one reads back as v1 bytes, stored as v3 or, when it cannot hold them, v1."""
+    documents: every one reads back as v1 bytes, stored as v3 or, when it cannot hold them, v1 (ids
+    taken out however few, and as by default)."""
+    monkeypatch.setattr(strings_apart, "IDS_APART_FROM", apart_from)
     rng = random.Random(13)
     scalars = [0, 2, 3, 0xC7, 0xC700, 0xC701, 0xC70002, 0xC70003, 0x1C7, 2**31 - 1, 2**31, -1, 1.5, None, True,
                "", "a", "\x02", "\x03", "é" * 40]
