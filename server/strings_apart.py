@@ -9,7 +9,8 @@ recordings v3 stores 0.45× zlib-6, v2 0.65×, v1 0.76×, all at quality 5).
                        each string value replaced by msgpack extension type 2, empty; in v3 each
                        integer in [0, 2**31) under a key of ID_KEYS by extension type 3, empty)
     ids       = brotli(msgpack array of those integers in msgpack's order, each as its difference
-                       from the one before, the first from 0)
+                       from the one before, the first from 0); empty (no stream, length 0) when
+                       fewer than IDS_APART_FROM: they stay in the structure
     strings   = brotli(every string value in msgpack's order, as UTF-8, each ended by a NUL)
 
 Why ids: rrweb numbers the nodes mostly in order; as msgpack integers (2-3 bytes, each one new) they
@@ -158,9 +159,9 @@ def _ids_make_no_placeholder(structure: bytes, ids: list[int]) -> bool:
 _ID_THEN_PLACEHOLDER_END = re.compile(re.escape(ID_PLACEHOLDER) + b"\x00?" + re.escape(PLACEHOLDER[-1:]))
 
 
-def differences(values: list[int], before: int = 0) -> list[int]:
-    """Each value less the one before it (the first less ``before``)."""
-    return list(map(operator.sub, values, [before, *values[:-1]]))
+def differences(values: list[int]) -> list[int]:
+    """Each value less the one before it (the first less 0)."""
+    return list(map(operator.sub, values, [0, *values[:-1]]))
 
 
 def compress(structure: bytes, ids: bytes, strings: bytes, quality: int) -> bytes:
