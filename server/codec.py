@@ -71,7 +71,7 @@ def encode_segment(events: list[Any], quality: int, limit: int | None = None) ->
         packed = _pack_events(events)
         _check_limit(len(packed), limit)
         return brotli.compress(packed, quality=quality, mode=brotli.MODE_GENERIC)
-    _check_limit(max(len(structure), len(ids), len(strings)), limit)
+    _check_limit(strings_apart.decoded_at_most(structure, ids, strings), limit)
     return strings_apart.compress(structure, ids, strings, quality)
 
 

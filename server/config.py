@@ -177,7 +177,7 @@ class LimitsConfig(_Section):
     # Breadcrumbs of one replay in the player, and stored segment bytes decoded at once to build them.
     max_breadcrumbs: int = Field(5000, ge=1)
     max_read_batch_bytes: int = Field(16 * MiB, ge=1)
-    # What a stored blob (a segment, a compacted chunk; each of a v2 blob's two streams) may decompress
+    # What a stored blob (a segment, a compacted chunk; each of a v3 blob's streams, and their output) may decompress
     # to when it is read: a few hundred bytes of brotli expand to gigabytes, and a blob a buggy node
     # wrote or someone put in the store is read like any other. Past it the read fails (a CodecError).
     max_decoded_bytes: int = Field(256 * MiB, ge=1)

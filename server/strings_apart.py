@@ -146,6 +146,13 @@ def split(documents: list[Any]) -> tuple[bytes, bytes, bytes]:
     return structure, packer.pack(differences(ids)), data
 
 
+def decoded_at_most(structure: bytes, ids: bytes, strings: bytes) -> int:
+    """What ``split``'s streams decode to at most (``decode``'s limit): each string's msgpack header
+    and bytes for its placeholder and NUL (more only past 64 kB: a header of 5), each id's msgpack
+    (at most 5 bytes below 2**31) for its placeholder (each at least a byte of the ids stream)."""
+    return len(structure) + len(strings) + len(strings) // (1 << 16) + 2 * len(ids)
+
+
 def _ids_make_no_placeholder(structure: bytes, ids: list[int]) -> bool:
     """Decoding puts the ids back into the structure before the strings: an id's bytes must not make a
     string's placeholder with the bytes after it, c7 00 02 (an id ending in c7 before 00 02, in c7 00
@@ -213,7 +220,7 @@ BATCH = 1 << 16  # bytes of the structure spliced at a time (a third as many str
 def decode(blob: bytes, needed: int | None = None, limit: int | None = None) -> bytes:
     """A v3 or v2 blob's documents as their v1 msgpack, one after the other; with ``needed``, at least
     that many bytes of them (less work for a segment near a chunk's start). Malformed if it does not
-    decode (TooLarge if a stream decompresses past ``limit``).
+    decode (TooLarge if a stream decompresses, or the documents decode, past ``limit``).
 
     No msgpack parse: each id placeholder's bytes in the structure become the next id's msgpack, then
     each string placeholder's the next string's (``split`` made sure no other bytes there look like
@@ -244,6 +251,8 @@ def decode(blob: bytes, needed: int | None = None, limit: int | None = None) -> 
                                            pieces[-1:]))
         out.append(spliced)
         got += len(spliced)
+        if limit is not None and got > limit:  # an id of 9 bytes for a placeholder of 3: 3 times the streams
+            raise TooLarge(f"decodes past {limit} bytes")
         at = end
     return b"".join(out)
 

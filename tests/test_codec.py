@@ -351,6 +351,46 @@ def test_decoding_holds_a_few_times_the_streams_whatever_their_number_of_ids():
     assert peak < 4 * (len(structure) + len(numbers) + len(packed))
 
 
+def test_a_blob_whose_ids_decode_past_the_limit_is_refused_holding_a_few_times_it():
+    """Each stream within limits.max_decoded_bytes is not enough: an id's placeholder (3 bytes, one of
+    the ids stream) decodes to up to 9, so a blob of 74 bytes decoded to 3 times the limit, holding
+    7.7 times it. Decoding stops once its output passes the limit."""
+    limit = 4 << 20
+    places = (limit - 10) // 3
+    structure = b"\xdd" + places.to_bytes(4, "big") + strings_apart.ID_PLACEHOLDER * places
+    ids = b"\xdd" + places.to_bytes(4, "big") + msgpack.packb(2**64 - 1) + b"\x00" * (places - 1)
+    blob = strings_apart.frame(*map(brotli.compress, (structure, ids, b"")))
+    assert max(len(structure), len(ids)) <= limit and len(blob) < 100
+    tracemalloc.start()
+    try:
+        with pytest.raises(CodecError, match="past"):
+            unpack_blob(blob, limit)
+        with pytest.raises(CodecError, match="past"):
+            decode_chunk(blob, None, limit)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * limit  # the streams, the output and a batch's
+
+
+@pytest.mark.parametrize("ids_apart", [False, True])
+def test_ingest_refuses_what_reads_would_refuse(ids_apart, monkeypatch):
+    """A segment whose streams each fit limits.max_decoded_bytes but whose documents decode past it is
+    refused when written (a read would refuse it); one that is written reads back within the limit."""
+    monkeypatch.setattr(strings_apart, "IDS_APART_FROM", 0 if ids_apart else strings_apart.IDS_APART_FROM)
+    events = [{"type": 5, "timestamp": T, "data": {"payload": "x" * 600_000, "k": [1.5] * 66_000, "id": 7}}]
+    size = len(_pack_events(events))
+    for limit in (size - 1, size, size + 1, 2 * size):
+        try:
+            blob = encode_segment(copy.deepcopy(events), 5, limit)
+        except CodecError:
+            assert limit < size + 32  # refused only near the limit: what the bound adds
+            continue
+        assert stored_codec(blob) == "msgpack-br-v3" and unpack_blob(blob, limit) == _pack_events(events)
+    with pytest.raises(CodecError):
+        encode_segment(copy.deepcopy(events), 5, size - 1)
+
+
 def test_a_chunk_decodes_the_same_batch_by_batch_and_to_any_segments_end(monkeypatch):
     """Decoding splices a batch of the structure at a time; a batch boundary anywhere (every few
     bytes here), and a segment wanted anywhere in the chunk, the last one included, give v1's bytes."""
