@@ -373,6 +373,24 @@ def test_a_blob_whose_ids_decode_past_the_limit_is_refused_holding_a_few_times_i
     assert peak < 5 * limit  # the streams, the output and a batch's
 
 
+def test_compacting_a_blob_of_a_million_ids_holds_a_few_times_its_streams():
+    """A chunk takes a v3 blob's ids stream as it is, but the first difference: unpacked as a list and
+    packed again, a stream of 1-byte differences (a buggy node's blob, or one put in the store) held 34
+    times the blob's structure stream."""
+    places = 1_000_000
+    structure = msgpack.packb({"v": 1, "events": [strings_apart.ID] * places})
+    blob = strings_apart.frame(*map(brotli.compress, (structure, msgpack.packb([1] + [0] * (places - 1)), b"")))
+    packed = unpack_blob(blob)
+    tracemalloc.start()
+    try:
+        chunk = encode_chunk([blob, blob], 5)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert decode_chunk(chunk) == packed * 2
+    assert peak < 4 * len(structure)
+
+
 @pytest.mark.parametrize("ids_apart", [False, True])
 def test_ingest_refuses_what_reads_would_refuse(ids_apart, monkeypatch):
     """A segment whose streams each fit limits.max_decoded_bytes but whose documents decode past it is
