@@ -190,6 +190,8 @@ def _decompress(data: bytes, limit: int | None) -> bytes:
         return strings_apart.decompress(data, limit)
     except strings_apart.TooLarge as exc:
         raise CodecError(f"stored segment {exc} (limits.max_decoded_bytes)") from None
+    except brotli.error as exc:  # corrupt or cut short
+        raise CodecError(f"stored segment does not decompress: {exc}") from None
 
 
 def _apart_packed(blob: bytes, needed: int | None = None, limit: int | None = None) -> bytes:
@@ -313,7 +315,10 @@ def decode_chunk(chunk: bytes, needed: int | None = None, limit: int | None = No
     size = 0
     for start in range(0, len(chunk), CHUNK_READ_PIECE):
         # no more than is still needed (and what brotli's buffer adds), however far a piece expands
-        piece = decompressor.process(chunk[start:start + CHUNK_READ_PIECE], output_buffer_limit=needed - size + 1)
+        try:
+            piece = decompressor.process(chunk[start:start + CHUNK_READ_PIECE], output_buffer_limit=needed - size + 1)
+        except brotli.error as exc:
+            raise CodecError(f"compacted chunk does not decompress: {exc}") from None
         out.append(piece)
         size += len(piece)
         if size >= needed:

@@ -291,6 +291,15 @@ def test_corrupted_v3_blobs_are_codec_errors(monkeypatch):
     assert unpack_blob(with_ids(first)) == unpack_blob(blob)
 
 
+def test_corrupted_v1_blobs_and_chunks_are_codec_errors():
+    """As v3's and v2's: a v1 blob or chunk cut short or corrupt (a v3 blob whose mark is damaged
+    reads as one) was brotli.error."""
+    blob = v1_blob([*page_events(T, "https://a.test/", "A"), mouse_move(T + 1, 1, 2)])
+    assert_codec_errors([blob[:len(blob) // 2], blob[:1] + b"\xff" * 8 + blob[9:]])
+    with pytest.raises(CodecError):
+        decode_chunk(b"\xff" * 100, 10)
+
+
 def test_corrupted_v2_blobs_are_codec_errors():
     blob = v2_blob(_pack_events([*page_events(T, "https://a.test/", "A"), mouse_move(T + 1, 1, 2)]))
     size = int.from_bytes(blob[4:8], "big")
