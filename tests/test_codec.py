@@ -461,3 +461,48 @@ def test_random_documents_near_the_placeholders_bytes_round_trip(apart_from, mon
         assert unpack_blob(blob) == _pack_events(events)
         assert list(iter_events(blob)) == events
     assert kinds == {"msgpack-br-v1", "msgpack-br-v3"}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_odd_documents_read_back_as_v1_stored_alone_and_compacted(seed):
+    """Random documents of odd values — ids as bools, floats, negative, past 2**31, strings; keys of an
+    id at any depth, next to other keys; NUL in strings and keys; bin and extension payloads holding a
+    placeholder's bytes; nesting near msgpack's limit; many ids, so they go apart — are stored as v3
+    or v1 but always read back as v1's bytes, alone and in a chunk with their decompressed bytes."""
+    ids = [0, 1, 127, 128, 0xC7, 0xC700, 0xC701, 0xC70002, 0xC70003, 0x1C7, 2**31 - 1, 2**31, 2**63, 2**64 - 1,
+           -1, -0xC7, -2**63, True, False, 1.5, -0.0, None, "7", ""]
+    scalars = [*ids, "a", "\0", "x\0y", "é", "\U0001F600", "z" * 300, b"", b"\xc7\x00\x02", b"\xc7\x00\x03",
+               msgpack.ExtType(1, b"{}"), msgpack.ExtType(5, b"\xc7\x00\x02"), [], {}]
+    keys = ["id", "parentId", "nextId", "x", "", "\0", 1, 0xC7]
+
+    def documents(rng: random.Random) -> list:
+        pool = scalars if rng.random() < 0.5 else [*ids[:7], *ids[9:], "a", "é", b""]  # half: no placeholder's bytes
+
+        def value(depth: int) -> object:
+            roll = rng.random()
+            if depth > 6 or roll < 0.45:
+                return rng.choice(pool)
+            if roll < 0.7:
+                return [value(depth + 1) for _ in range(rng.randrange(5))]
+            return {rng.choice(keys): value(depth + 1) for _ in range(rng.randrange(5))}
+
+        events = [{"type": 3, "timestamp": T, "data": value(0)} for _ in range(rng.randrange(1, 4))]
+        if rng.random() < 0.5:  # past IDS_APART_FROM
+            events.append({"type": 3, "data": [{"id": rng.choice(ids[:7]), "parentId": rng.randrange(2**31)}
+                                               for _ in range(150)]})
+        if rng.random() < 0.05:  # 2 levels each, near MAX_DEPTH
+            node: dict = {"id": 1}
+            for _ in range(rng.choice([247, 248, 249, 250, 260])):
+                node = {"id": 2, "c": [node]}
+            events.append(node)
+        return events
+
+    kinds = set()
+    for case in range(250):
+        packed = _pack_events(documents(random.Random(f"{seed}-{case}")))
+        blob = encode_segment(documents(random.Random(f"{seed}-{case}")), 5)
+        kinds.add(stored_codec(blob))
+        assert unpack_blob(blob) == packed
+        stored = blob if strings_apart.is_apart(blob) else packed  # as compaction hands them over
+        assert decode_chunk(encode_chunk([stored, packed, stored], 5)) == packed * 3
+    assert kinds == {"msgpack-br-v1", "msgpack-br-v3"}
