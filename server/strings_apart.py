@@ -26,6 +26,7 @@ raises CannotHold).
 
 from __future__ import annotations
 
+import io
 import itertools
 import operator
 import re
@@ -234,7 +235,8 @@ def decode(blob: bytes, needed: int | None = None, limit: int | None = None) -> 
         raise Malformed(f"blob has {ends} strings for {places} places")
     if text[-1:] not in (b"", b"\0"):
         raise Malformed("strings not ended by a NUL")
-    ids = _ids(id_stream, structure.count(ID_PLACEHOLDER) if v3 else 0)
+    items = _id_items(id_stream, structure.count(ID_PLACEHOLDER) if v3 else 0)
+    ids = map(msgpack.Packer().pack, itertools.accumulate(items))
     headers = _HEADERS
     out: list[bytes] = []
     got = at = taken = 0
@@ -254,6 +256,8 @@ def decode(blob: bytes, needed: int | None = None, limit: int | None = None) -> 
         if limit is not None and got > limit:  # an id of 9 bytes for a placeholder of 3: 3 times the streams
             raise TooLarge(f"decodes past {limit} bytes")
         at = end
+    if at >= len(structure) and items.tell() != len(id_stream):  # every id taken: nothing may follow them
+        raise Malformed("blob's ids hold more than their array")
     return b"".join(out)
 
 
@@ -268,23 +272,21 @@ _ANY_PLACEHOLDER = re.compile(re.escape(PLACEHOLDER[:-1]) + b"[" + re.escape(PLA
 _STRING_PLACEHOLDER = re.compile(re.escape(PLACEHOLDER))
 
 
-def _ids(id_stream: bytes, places: int) -> Iterator[bytes]:
-    """The ids' msgpack, decoded as they are taken (a million ids are not a million objects at once)."""
-    whole = msgpack.Unpacker(None, max_buffer_size=max(len(id_stream), 1))
-    whole.feed(id_stream)
-    items = msgpack.Unpacker(None, max_buffer_size=max(len(id_stream), 1), max_str_len=0, max_bin_len=0,
-                             max_array_len=0, max_map_len=0, max_ext_len=0)  # numbers, else a ValueError
-    items.feed(id_stream)
+def _id_items(id_stream: bytes, places: int) -> msgpack.Unpacker:
+    """The ids' differences, decoded as they are taken and read from the stream a piece at a time (a
+    million ids are not a million objects at once, nor a copy of the stream; checking it whole first
+    held two). ``decode`` checks that nothing follows them once it took them all."""
+    size = max(len(id_stream), 1)
+    items = msgpack.Unpacker(io.BytesIO(id_stream), read_size=min(size, 1 << 16), max_buffer_size=size,
+                             max_str_len=0, max_bin_len=0, max_array_len=0, max_map_len=0,
+                             max_ext_len=0)  # numbers, else a ValueError
     try:
-        whole.skip()
         count = items.read_array_header()
     except (ValueError, msgpack.exceptions.UnpackException) as exc:  # not msgpack, cut short (OutOfData)
         raise Malformed(f"blob's ids do not decode: {exc!r}") from None
-    if whole.tell() != len(id_stream):
-        raise Malformed("blob's ids hold more than their array")
     if count != places:
         raise Malformed(f"blob has {count} ids for {places} places")
-    return map(msgpack.Packer().pack, itertools.accumulate(items))
+    return items
 
 
 def _put_ids(structure: bytes, ids: Iterator[bytes]) -> bytes:
