@@ -552,28 +552,6 @@ def test_a_scrubber_failure_refuses_the_item_and_stores_nothing(monkeypatch):
     assert refused.value.status == 400 and "could not be scrubbed (TypeError)" in refused.value.detail
 
 
-def test_the_state_kept_for_the_next_segment_is_packed_before_the_blob_takes_the_strings_out(monkeypatch):
-    """The click map keeps a malformed attribute value (a list, an object) as the recording has it, the
-    very container the events hold; encoding the v2 blob replaces the events' strings in place, and
-    the state kept for the replay's next segment held those placeholders instead of the values."""
-    from replayd.scrubbing import Scrubber
-    from replayd.server.ingest import jobs, worker
-    from replayd.server.scrub_rules import load_rules_file
-
-    monkeypatch.setattr(worker._Worker, "scrubber", Scrubber(load_rules_file(None), secret=b"s"))
-    button = {"type": 2, "tagName": "button", "id": 30, "childNodes": [{"type": 3, "textContent": "Pay", "id": 31}],
-              "attributes": {"class": ["btn", "primary"], "data-testid": {"k": "pay"}}}
-    events = [*page_events(T0), {"type": 3, "timestamp": T0 * 1000 + 5,
-                                 "data": {"source": 0, "adds": [{"parentId": 3, "nextId": None, "node": button}],
-                                          "removes": [], "texts": [], "attributes": []}},
-              {"type": 3, "timestamp": T0 * 1000 + 6, "data": {"source": 2, "type": 2, "id": 30, "x": 1, "y": 1}}]
-    job = jobs.SegmentJob(payload=json.dumps(events).encode(), quality=5, max_recording_bytes=1 << 20,
-                          max_events=1000)
-    kept = jobs.process_segment(job).state
-    monkeypatch.setattr(jobs, "encode_segment", lambda *args: b"")  # no blob: the state as scrubbed
-    assert kept == jobs.process_segment(job).state
-
-
 async def test_a_segment_a_reader_could_not_decode_is_refused_at_ingest(aiohttp_client, tmp_path):
     """Reads refuse a blob that decompresses past limits.max_decoded_bytes: ingest never stores one."""
     config = make_config(tmp_path, limits={"max_decoded_bytes": 4000},
