@@ -35,6 +35,16 @@ from tests.stored_formats import v2_blob, v2_frame, v2_streams
 T = 1_795_650_000_000
 
 
+def traced_peak(work):
+    """``work()``'s result and the peak of memory traced while it ran."""
+    tracemalloc.start()
+    try:
+        result = work()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def v1_blob(events: list, quality: int = 5) -> bytes:
     """A segment as replayd stored it before v2."""
     return brotli.compress(_pack_events(events), quality=quality)
@@ -333,12 +343,7 @@ def test_decoding_holds_a_few_times_the_streams_whatever_their_number_of_strings
             strings_apart.frame(brotli.compress(structure), brotli.compress(strings_apart.NO_IDS),
                                 brotli.compress(b"\0" * strings)))
     assert len(blob) < 100
-    tracemalloc.start()
-    try:
-        packed = unpack_blob(blob)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    packed, peak = traced_peak(lambda: unpack_blob(blob))
     assert packed == msgpack.packb({"v": 1, "events": [""] * strings})
     assert peak < 4 * (len(structure) + strings)
 
@@ -350,12 +355,7 @@ def test_decoding_holds_a_few_times_the_streams_whatever_their_number_of_ids():
     numbers = msgpack.packb([1] * ids)
     blob = strings_apart.frame(*map(brotli.compress, (structure, numbers, b"")))
     assert len(blob) < 200
-    tracemalloc.start()
-    try:
-        packed = unpack_blob(blob)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    packed, peak = traced_peak(lambda: unpack_blob(blob))
     assert packed == msgpack.packb({"v": 1, "events": [{"id": i} for i in range(1, ids + 1)]})
     assert peak < 4 * (len(structure) + len(numbers) + len(packed))
 
@@ -370,15 +370,13 @@ def test_a_blob_whose_ids_decode_past_the_limit_is_refused_holding_a_few_times_i
     ids = b"\xdd" + places.to_bytes(4, "big") + msgpack.packb(2**64 - 1) + b"\x00" * (places - 1)
     blob = strings_apart.frame(*map(brotli.compress, (structure, ids, b"")))
     assert max(len(structure), len(ids)) <= limit and len(blob) < 100
-    tracemalloc.start()
-    try:
+    def refused() -> None:
         with pytest.raises(CodecError, match="past"):
             unpack_blob(blob, limit)
         with pytest.raises(CodecError, match="past"):
             decode_chunk(blob, None, limit)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+
+    _, peak = traced_peak(refused)
     assert peak < 5 * limit  # the streams, the output and a batch's
 
 
@@ -390,12 +388,7 @@ def test_compacting_a_blob_of_a_million_ids_holds_a_few_times_its_streams():
     structure = msgpack.packb({"v": 1, "events": [strings_apart.ID] * places})
     blob = strings_apart.frame(*map(brotli.compress, (structure, msgpack.packb([1] + [0] * (places - 1)), b"")))
     packed = unpack_blob(blob)
-    tracemalloc.start()
-    try:
-        chunk = encode_chunk([blob, blob], 5)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    chunk, peak = traced_peak(lambda: encode_chunk([blob, blob], 5))
     assert decode_chunk(chunk) == packed * 2
     assert peak < 4 * len(structure)
 
