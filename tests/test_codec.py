@@ -456,6 +456,83 @@ def test_random_documents_near_the_placeholders_bytes_round_trip(apart_from, mon
     assert kinds == {"msgpack-br-v1", "msgpack-br-v3"}
 
 
+def test_the_c_walk_is_built_and_gives_the_python_walks_bytes(monkeypatch):
+    """make test builds server/_apart.c (scripts/ensure-compiler.sh): without it ingest walks in Python at
+    several times the CPU. On recordings' segments and on random documents of every JSON type and size
+    class of msgpack (fixed, 8-, 16-, 32-bit lengths and numbers; ids in and out of range; keys that are
+    not strings; what v3 cannot hold), both walks give the same streams or both refuse."""
+    assert strings_apart._split_in_c is not None, "server/_apart.c was not built: see scripts/ensure-compiler.sh"
+    in_c = strings_apart._split_in_c
+    walked_in_c = []
+
+    def counted(*args):
+        taken = in_c(*args)
+        walked_in_c.append(taken is not None)
+        return taken
+
+    def both(documents, json: bool = True) -> bool:  # each walk gets the documents anew: Python's changes them
+        """Whether both walks stored the documents (as the same streams) rather than both refused them."""
+        results = []
+        for walk in (counted, None):
+            walked_in_c.clear()
+            monkeypatch.setattr(strings_apart, "_split_in_c", walk)
+            try:
+                results.append(strings_apart.split(documents()))
+            except strings_apart.CannotHold:
+                results.append(None)
+            if walk is counted:  # the C walk took every JSON document (or refused one), and none other
+                assert all(walked_in_c) if json else not any(walked_in_c)
+        assert results[0] == results[1]
+        return results[0] is not None
+
+    for path in RECORDINGS[:2]:
+        for segment in cut_segments(load_recording(path), 5.0):
+            text = orjson.dumps(segment)
+            assert both(lambda text=text: [{"v": 1, "events": orjson.loads(text)}])
+    numbers = [0, 1, 31, 127, 128, 255, 256, 65535, 65536, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63 - 1, 2**63,
+               2**64 - 1, -1, -32, -33, -128, -129, -32768, -32769, -2**31, -2**31 - 1, -2**63,
+               0.0, -0.0, 1.5, 1e300, float("inf"), True, False, None]
+    strings = ["", "a", "é", "\U0001F600", "x" * 31, "x" * 32, "x" * 255, "x" * 256, "x" * 65536]
+    keys = ["id", "parentId", "nextId", "x", "", "é" * 20, "k" * 300, 7, -2**63, None, 1.5, True]
+    cannot_hold = [2**64, -2**63 - 1, "\0", "\ud83d"]
+
+    large = [list(range(65535)), list(range(65536)), {f"k{i}": i for i in range(65535)},
+             {f"k{i}": i for i in range(65536)}]
+
+    def documents(seed: int) -> list:
+        rng = random.Random(seed)
+
+        def value(depth: int) -> object:
+            roll = rng.random()
+            if depth > 3 or roll < 0.5:
+                return rng.choice(numbers if rng.random() < 0.6 else strings)
+            if rng.random() < 0.01:  # 16- and 32-bit lengths (of numbers: neither walk changes them)
+                return rng.choice(large)
+            size = rng.choice([0, 1, 2, 15, 16, 17])
+            if roll < 0.75:
+                return [value(depth + 1) for _ in range(size)]
+            return {(rng.choice(keys) if rng.random() < 0.3 else f"k{i}"): value(depth + 1) for i in range(size)}
+
+        events = [value(0) for _ in range(rng.randrange(1, 4))]
+        if rng.random() < 0.1:
+            events.append([rng.choice(cannot_hold)])
+        return [{"v": 1, "events": events}, {"v": 1, "events": [value(0)]}][:rng.randrange(1, 3)]
+
+    held = sum(both(lambda seed=seed: documents(seed)) for seed in range(300))
+    assert 200 < held < 300  # both walks stored most as v3, and refused some
+    def nested(levels: int) -> list:  # "events" and lists in it, the innermost ``levels`` below the document
+        inner: list = ["x"]
+        for _ in range(levels - 1):
+            inner = [inner, 1]
+        return [{"v": 1, "events": inner}]
+
+    assert both(lambda: nested(strings_apart.MAX_DEPTH))  # v3 holds 500 levels
+    assert not both(lambda: nested(strings_apart.MAX_DEPTH + 1))  # not 501
+    for value in [*cannot_hold, {"\ud83d": 1}, {2**64: 1}]:
+        assert not both(lambda value=value: [{"v": 1, "events": [{"type": 5, "data": [value]}]}])
+    both(lambda: [{"x": (1, "a"), "y": b"\xc7\x00\x02", "z": msgpack.ExtType(1, b"")}], json=False)  # Python's
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_odd_documents_read_back_as_v1_stored_alone_and_compacted(seed):
     """Random documents of odd values — ids as bools, floats, negative, past 2**31, strings; keys of an
