@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import strings_apart
 from .bootstrap import load_credentials, load_projects
 from .index import open_index
 from .keys import blobs_key, config_key, credentials_key, index_key, pool_key, projects_key, spool_key, uploader_key
@@ -55,6 +56,9 @@ async def blobs_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[config_key]
+    if not strings_apart.walks_in_c():
+        log.warning("server/_apart.c was not built (no C compiler or Python headers at install): segments are "
+                    "written by the Python walk, at several times the CPU; see scripts/ensure-compiler.sh")
     pool = WorkerPool(
         size=config.server.workers or os.cpu_count() or 1,
         rules_path=config.scrubbing.rules,

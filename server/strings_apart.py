@@ -153,6 +153,11 @@ def split(documents: list[Any]) -> tuple[bytes, bytes, bytes]:
         raise CannotHold from None
 
 
+def walks_in_c() -> bool:
+    """Whether server/_apart.c was built (else every segment takes the Python walk)."""
+    return _split_in_c is not None
+
+
 def _taken_in_c(documents: list[Any]) -> tuple[bytes, list[str], list[int]] | None:
     """``_take`` and msgpack in one walk in C: the structure, the strings and the ids; None where the C
     walk is not built or meets a type JSON has not (msgpack's ExtType, bytes, tuples: the Python walk
