@@ -1,6 +1,8 @@
 /* One walk over a parsed document: its msgpack (msgpack-python's bytes, use_bin_type=True) with every
- * string value replaced by the string placeholder and every id by the id placeholder, and the strings
- * and ids taken, in the order of their placeholders. The C twin of strings_apart._take + msgpack. */
+ * string value replaced by the string placeholder and every id by the id placeholder; the strings, as
+ * UTF-8 each ended by a NUL, and the ids, in the order of their placeholders. The C twin of
+ * strings_apart._take, msgpack and the strings' join (tests/test_codec.py holds the two to the same bytes).
+ * The document is only read: the walk calls no Python code, so nothing can change it meanwhile. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
@@ -10,22 +12,29 @@ enum { OK = 0, CANNOT_HOLD = 1, UNKNOWN_TYPE = 2, FAILED = -1 };
 typedef struct {
     char *buf;
     Py_ssize_t len, cap;
-    PyObject *strings, *ids, *id_keys;
+} Buffer;
+
+typedef struct {
+    Buffer out;   /* the structure */
+    Buffer text;  /* the strings' UTF-8, each ended by a NUL */
+    Py_ssize_t strings;
+    PyObject *ids, *id_keys;
     int max_depth;
     long long max_id;
 } Walk;
 
-static int grow(Walk *w, Py_ssize_t need) {
-    Py_ssize_t cap = w->cap ? w->cap : 4096;
-    while (cap - w->len < need) cap *= 2;
-    char *buf = PyMem_Realloc(w->buf, cap);
+static int grow(Buffer *b, Py_ssize_t need) {
+    Py_ssize_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < need) cap *= 2;
+    char *buf = PyMem_Realloc(b->buf, cap);
     if (!buf) { PyErr_NoMemory(); return FAILED; }
-    w->buf = buf; w->cap = cap;
+    b->buf = buf; b->cap = cap;
     return OK;
 }
 
-#define PUT(w, src, n) do { if ((w)->cap - (w)->len < (Py_ssize_t)(n) && grow((w), (n)) < 0) return FAILED; \
-    memcpy((w)->buf + (w)->len, (src), (n)); (w)->len += (n); } while (0)
+#define APPEND(b, src, n) do { if ((b)->cap - (b)->len < (Py_ssize_t)(n) && grow((b), (n)) < 0) return FAILED; \
+    memcpy((b)->buf + (b)->len, (src), (n)); (b)->len += (n); } while (0)
+#define PUT(w, src, n) APPEND(&(w)->out, src, n)
 
 static int put_byte(Walk *w, unsigned char b) { PUT(w, &b, 1); return OK; }
 
@@ -103,7 +112,12 @@ static int put_plain(Walk *w, PyObject *o, int depth) {
 }
 
 static int take_string(Walk *w, PyObject *s) {
-    if (PyList_Append(w->strings, s) < 0) return FAILED;
+    Py_ssize_t n;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(s, &n);
+    if (!utf8) { PyErr_Clear(); return CANNOT_HOLD; }  /* a lone surrogate */
+    if (memchr(utf8, 0, n)) return CANNOT_HOLD;  /* a NUL: it ends a string in the text */
+    APPEND(&w->text, utf8, n + 1);  /* with the NUL that ends the UTF-8 of a str */
+    w->strings++;
     PUT(w, STRING_PLACEHOLDER, 3);
     return OK;
 }
@@ -153,10 +167,10 @@ static int walk(Walk *w, PyObject *o, int depth) {
     return OK;
 }
 
-/* split(document, id_keys, max_depth, max_id) -> (structure, strings, ids), or None when the document
- * holds what this walk does not write (a type other than JSON's, a list that changed size while walked):
- * the caller's Python walk takes over. Raises CannotHold's stand-in, OverflowError, for what v3
- * cannot store. */
+/* split(document, id_keys, max_depth, max_id) -> (structure, text, count of strings, ids), or None when
+ * the document holds what this walk does not write (a type other than JSON's): the caller's Python walk
+ * takes over. OverflowError for what v3 cannot hold (a number past 64 bits, nesting past max_depth, a lone
+ * surrogate, a NUL in a string). */
 static PyObject *split(PyObject *self, PyObject *args) {
     PyObject *document, *id_keys;
     Walk w = {0};
@@ -165,19 +179,18 @@ static PyObject *split(PyObject *self, PyObject *args) {
     if (Py_TYPE(document) != &PyDict_Type && Py_TYPE(document) != &PyList_Type)
         Py_RETURN_NONE;
     w.id_keys = id_keys;
-    w.strings = PyList_New(0);
     w.ids = PyList_New(0);
     PyObject *result = NULL;
-    if (!w.strings || !w.ids) goto done;
+    if (!w.ids) goto done;
     int r = walk(&w, document, 0);
     if (r == FAILED) goto done;
     if (r == CANNOT_HOLD) { PyErr_SetString(PyExc_OverflowError, "v3 cannot hold this document"); goto done; }
     if (r == UNKNOWN_TYPE) { result = Py_NewRef(Py_None); goto done; }
-    PyObject *structure = PyBytes_FromStringAndSize(w.buf, w.len);
-    if (structure) result = Py_BuildValue("(NOO)", structure, w.strings, w.ids);
+    result = Py_BuildValue("(y#y#nO)", w.out.buf ? w.out.buf : "", w.out.len, w.text.buf ? w.text.buf : "",
+                           w.text.len, w.strings, w.ids);
 done:
-    PyMem_Free(w.buf);
-    Py_XDECREF(w.strings);
+    PyMem_Free(w.out.buf);
+    PyMem_Free(w.text.buf);
     Py_XDECREF(w.ids);
     return result;
 }

@@ -36,7 +36,7 @@ from typing import Any
 import brotli
 import msgpack
 
-_split_in_c: Callable[[Any, frozenset[str], int, int], tuple[bytes, list[str], list[int]] | None] | None
+_split_in_c: Callable[[Any, frozenset[str], int, int], tuple[bytes, bytes, int, list[int]] | None] | None
 try:  # the walk in C (server/_apart.c), built at install where a C compiler is; else the walk below
     from ._apart import split as _split_in_c
 except ImportError:  # a build without a C compiler
@@ -127,25 +127,26 @@ def split(documents: list[Any]) -> tuple[bytes, bytes, bytes]:
     when v3 cannot store them (the documents are then as they were). Fewer than IDS_APART_FROM ids go
     back into the structure.
 
-    In C where it was built (``server/_apart.c``: one walk, the documents untouched, ~8 times less CPU);
-    else, or for a document holding a type JSON has not, in Python (``_take`` replaces the documents'
-    strings and ids in place, then msgpack packs them): the same bytes either way."""
+    In C where it was built (``server/_apart.c``: one walk, the documents untouched, about a fifth of
+    the CPU); else, or for a document holding a type JSON has not, in Python (``_take`` replaces the
+    documents' strings and ids in place, then msgpack packs them): the same bytes either way."""
     try:
         taken = _taken_in_c(documents)
-    except OverflowError:  # a number past 64 bits, deeper than MAX_DEPTH, a lone surrogate in a key
+    except OverflowError:  # past 64 bits, deeper than MAX_DEPTH, a lone surrogate, a NUL in a string
         raise CannotHold from None
     if taken is not None:
-        try:
-            return _streams(*taken)
-        except (ValueError, OverflowError):  # a lone surrogate in a string (UnicodeError)
-            raise CannotHold from None
+        return _streams(*taken)
     strings: list[str] = []
     ids: list[int] = []
     try:
         for document in documents:
             _take(document, strings.append, ids.append, 0)
         packer = msgpack.Packer(use_bin_type=True)
-        return _streams(b"".join(map(packer.pack, documents)), strings, ids)
+        structure = b"".join(map(packer.pack, documents))
+        text = "\0".join([*strings, ""])  # each string ended by a NUL
+        if text.count("\0") != len(strings):  # a string holds a NUL
+            raise CannotHold
+        return _streams(structure, text.encode(), len(strings), ids)
     except (CannotHold, ValueError, OverflowError):  # deep, big integers, lone surrogates (UnicodeError)
         restore, restore_ids = iter(strings), iter(ids)
         for document in documents:
@@ -158,42 +159,40 @@ def walks_in_c() -> bool:
     return _split_in_c is not None
 
 
-def _taken_in_c(documents: list[Any]) -> tuple[bytes, list[str], list[int]] | None:
-    """``_take`` and msgpack in one walk in C: the structure, the strings and the ids; None where the C
-    walk is not built or meets a type JSON has not (msgpack's ExtType, bytes, tuples: the Python walk
-    packs those as msgpack does)."""
+def _taken_in_c(documents: list[Any]) -> tuple[bytes, bytes, int, list[int]] | None:
+    """``_take``, msgpack and the strings' join in one walk in C: the structure, the strings' text, their
+    number and the ids; None where the C walk is not built or meets a type JSON has not (msgpack's
+    ExtType, bytes, tuples: the Python walk packs those as msgpack does)."""
     if _split_in_c is None:
         return None
     structures: list[bytes] = []
-    strings: list[str] = []
+    texts: list[bytes] = []
+    count = 0
     ids: list[int] = []
     for document in documents:
         taken = _split_in_c(document, ID_KEYS, MAX_DEPTH, MAX_ID)
         if taken is None:
             return None
         structures.append(taken[0])
-        strings += taken[1]
-        ids += taken[2]
-    return b"".join(structures), strings, ids
+        texts.append(taken[1])
+        count += taken[2]
+        ids += taken[3]
+    return b"".join(structures), b"".join(texts), count, ids
 
 
-def _streams(structure: bytes, strings: list[str], ids: list[int]) -> tuple[bytes, bytes, bytes]:
-    """The structure, the ids' stream and the strings' from what the walk took: CannotHold where a
-    placeholder's bytes are also part of another value, or a string holds a NUL."""
-    if structure.count(PLACEHOLDER) != len(strings) or structure.count(ID_PLACEHOLDER) != len(ids):
+def _streams(structure: bytes, text: bytes, count: int, ids: list[int]) -> tuple[bytes, bytes, bytes]:
+    """The structure, the ids' stream and the strings' (``count`` of them in ``text``, each ended by a
+    NUL) from what the walk took: CannotHold where a placeholder's bytes are also part of another value."""
+    if structure.count(PLACEHOLDER) != count or structure.count(ID_PLACEHOLDER) != len(ids):
         raise CannotHold  # a placeholder's bytes inside another value
-    text = "\0".join([*strings, ""])  # each string ended by a NUL
-    if text.count("\0") != len(strings):  # a string holds a NUL
-        raise CannotHold
-    data = text.encode()
     packer = msgpack.Packer(use_bin_type=True)
     if len(ids) < IDS_APART_FROM:  # a few mouse moves and mutations: out of order, they store less in place
         inline = _put_ids(structure, map(packer.pack, ids))
-        if ID_PLACEHOLDER not in inline and inline.count(PLACEHOLDER) == len(strings):  # (made by an id's bytes)
-            return inline, NO_IDS, data
+        if ID_PLACEHOLDER not in inline and inline.count(PLACEHOLDER) == count:  # (made by an id's bytes)
+            return inline, NO_IDS, text
     if not _ids_make_no_placeholder(structure, ids):
         raise CannotHold
-    return structure, packer.pack(differences(ids)), data
+    return structure, packer.pack(differences(ids)), text
 
 
 def decoded_at_most(structure: bytes, ids: bytes, strings: bytes) -> int:
