@@ -63,8 +63,8 @@ def _pack_events(events: list[Any]) -> bytes:
 
 
 def encode_segment(events: list[Any], quality: int, limit: int | None = None) -> bytes:
-    """The stored blob: v3, or v1 for events v3 cannot hold. Takes the events' strings and ids out in place
-    (the caller's events are left with placeholders; ingest is done with them by then). A CodecError
+    """The stored blob: v3, or v1 for events v3 cannot hold. Without the C walk (``strings_apart.split``)
+    the events' strings and ids are taken out in place (ingest is done with the events by then). A CodecError
     if it would decompress past ``limit`` (``limits.max_decoded_bytes``: a reader would refuse it)."""
     try:
         structure, ids, strings = strings_apart.split([{"v": VERSION, "events": events}])

@@ -127,8 +127,8 @@ def split(documents: list[Any]) -> tuple[bytes, bytes, bytes]:
     when v3 cannot store them (the documents are then as they were). Fewer than IDS_APART_FROM ids go
     back into the structure.
 
-    In C where it was built (``server/_apart.c``: one walk, the documents untouched, about a fifth of
-    the CPU); else, or for a document holding a type JSON has not, in Python (``_take`` replaces the
+    In C where it was built (``server/_apart.c``: one walk, the documents untouched, a third of the
+    CPU in a worker's job); else, or for a document holding a type JSON has not, in Python (``_take`` replaces the
     documents' strings and ids in place, then msgpack packs them): the same bytes either way."""
     try:
         taken = _taken_in_c(documents)
