@@ -1054,6 +1054,35 @@ def test_a_worker_upload_failed_while_offline_keeps_the_uploads_in_the_worker(op
     assert_segments_in_order(server, rid, 3)
 
 
+def test_one_failed_worker_upload_online_keeps_the_uploads_in_the_worker(open_page) -> None:
+    """Online, one failed request of the worker (a network's first try on reconnecting) is retried from
+    the worker: only a second failure in a row (a workerUrl whose own CSP refuses replayd) moves the
+    uploads to the page's main thread. Here the first upload from the worker is cut off by the browser."""
+    server, site, page = open_page(**{**FAST, "flush-interval-ms": 60_000})
+    aborted: list[str] = []
+
+    def cut_the_first(route: Any) -> None:
+        if aborted:
+            route.continue_()
+        else:
+            aborted.append(route.request.url)
+            route.abort("connectionreset")
+
+    try:
+        page.context.route("**/envelope/**", cut_the_first)
+        rid = start_snippet(page, site.url + "/spy.html?small")
+        page.click("#add")
+        assert flush(page, 10_000)
+        page.click("#add")
+        assert flush(page)
+        calls = envelope_fetches(page)
+    finally:
+        page.context.close()
+    assert len(aborted) == 1
+    assert calls == []
+    assert_segments_in_order(server, rid, 2)
+
+
 def test_a_hidden_pages_failed_keepalive_upload_keeps_the_visible_pages_in_the_worker(open_page) -> None:
     """A hidden page's keepalive upload (from the page) fails while replayd is down: the worker has not
     failed, so once the page is visible again the segment and the next ones go from the worker."""

@@ -85,7 +85,7 @@ export function createQueue(url, o, onRoom) {
   let busy = false, timer = 0, delay = 0, saving = 0;
   let until = 0; // no request before this time (Retry-After)
   let flying = 0; // size of a keepalive upload in flight
-  let direct = false; // uploads from the page, not the worker (below)
+  let direct = false, bad = 0; // uploads from the page, not the worker; the worker's failures in a row (below)
   const waiters = [], job = helper(o);
 
   const kick = () => {
@@ -139,17 +139,19 @@ export function createQueue(url, o, onRoom) {
         const main = () => upload(nativeFetch, url, body, ms, keepalive);
         flying = keepalive ? body.length : 0;
         if (body) ({ s: status, r: retryAfter } = await (keepalive || direct ? main() : job({ u: url, b: body, t: ms }, main, ms + 5000)));
-        // A worker's request that failed online (a workerUrl whose own CSP refuses replayd): the page's
-        // own requests from now on, which the page's policy allows. Offline the page's would fail too,
-        // unless navigator.onLine is wrong: at the longest backoff, the page tries anyway.
-        direct = direct || !status && !keepalive && (navigator.onLine || delay >= o.retryMaxMs);
+        // A worker's requests that failed online twice running (a workerUrl whose own CSP refuses
+        // replayd; once is a reconnecting network's first try): the page's own requests from now on,
+        // which the page's policy allows. Offline the page's would fail too, unless navigator.onLine
+        // is wrong: at the longest backoff, the page tries anyway.
+        bad = status || keepalive ? 0 : bad + (navigator.onLine || delay >= o.retryMaxMs);
+        direct = direct || bad > 1;
         flying = 0;
         if (!status || status === 429 || status >= 500) {
           delay = Math.min(o.retryMaxMs, delay ? delay * 2 : o.retryBaseMs);
           const wait = retryAfterMs(retryAfter);
           const ms = wait != null ? wait : delay * (0.8 + Math.random() * 0.4);
           until = wait != null ? Date.now() + wait : 0;
-          log('retry', ms, 'ms', status);
+          log('retry', ms, status);
           timer = setTimeout(() => { timer = 0; kick(); }, ms);
           return;
         }
