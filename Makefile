@@ -56,9 +56,10 @@ pytest: $(PY_STAMP)
 bench: $(PY_STAMP) $(NPM_STAMP)
 	$(BIN)/python bench/bench_ingest.py $(ARGS)
 
-# The project itself goes in without build isolation: setuptools is pinned in the lock too. Its one C
-# file (server/_apart.c) is built in place, where a compiler is (scripts/ensure-compiler.sh).
-$(PY_STAMP): $(LOCK) pyproject.toml server/_apart.c
+# The project itself goes in without build isolation: setuptools is pinned in the lock too. Its two C
+# files (server/_apart.c, scrubbing/_domwalk.c) are built in place, where a compiler is
+# (scripts/ensure-compiler.sh).
+$(PY_STAMP): $(LOCK) pyproject.toml server/_apart.c scrubbing/_domwalk.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	scripts/ensure-compiler.sh $(BIN)/python
 	$(BIN)/python -m pip install --quiet --require-hashes --requirement $(LOCK)
@@ -86,4 +87,4 @@ lock-upgrade: $(UV)
 	$(UV_COMPILE) --custom-compile-command "make lock" --upgrade
 
 clean:
-	rm -rf $(VENV) .venv-$(NEWEST) .venv-lock node_modules server/_apart.*.so
+	rm -rf $(VENV) .venv-$(NEWEST) .venv-lock node_modules server/_apart.*.so scrubbing/_domwalk.*.so

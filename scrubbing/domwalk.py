@@ -10,6 +10,7 @@ are inlined there on purpose.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .builtin import BLOCK_KEEP_ATTRIBUTES, SRCSET_ATTRIBUTES, TEXT_ATTRIBUTES, URL_ATTRIBUTES
@@ -30,6 +31,20 @@ _ATTR_KIND.update({"style": _CSS, "_cssText": _CSS})
 # Geometry and binary: numbers only, or base64 images (see docs: data: URIs).
 _ATTR_KIND.update(dict.fromkeys(("d", "points", "viewBox", "viewbox", "transform", "rr_dataURL", "path"), _SKIP))
 
+_walk_in_c: Callable[[list[Any], Callable[..., None], tuple[Any, ...]], None] | None
+try:  # the common nodes' walk in C (scrubbing/_domwalk.c), built at install where a C compiler is
+    from ._domwalk import walk as _walk_in_c
+except ImportError:  # a build without a C compiler: every node takes the Python walk
+    _walk_in_c = None
+
+
+
+def walks_in_c() -> bool:
+    """Whether scrubbing/_domwalk.c was built (else every node takes the Python walk)."""
+    return _walk_in_c is not None
+
+
+Entry = tuple[Any, Any, int, tuple[int, int]]  # a walk stack's: child list, parent id, inherited flags, ctx
 INHERIT = ~BLOCK  # children inherit MASK and the rule bits, not BLOCK (they are dropped)
 NO_CTX = (0, 0)  # no combinator-selector prefix matched
 
@@ -128,9 +143,32 @@ class DomWalker:
         return flags, mattr, block
 
     def walk(self, root: Any, parent_id: Any, inh: int, ctx: tuple[int, int]) -> None:
-        """Scrub a node tree in place.  The stack holds child LISTS (one entry per element
-        with children, not per node) and the common cases are inlined: this loop is the
-        scrubber's hot path."""
+        """Scrub a node tree in place.  The stack holds child LISTS (one entry per element with
+        children, not per node), each walked by the closure ``_kids_walker`` makes; where the C walk
+        is built (``scrubbing/_domwalk.c``) it takes the common nodes itself and hands the others to
+        that same closure, so the rules live in one place."""
+        stack: list[Entry] = [([root], parent_id, inh, ctx)]
+        walk_kids = self._kids_walker(stack)
+        if _walk_in_c is not None:
+            _walk_in_c(stack, walk_kids, self._common_nodes())
+            return
+        pop = stack.pop
+        while stack:
+            walk_kids(*pop())
+
+    def _common_nodes(self) -> tuple[Any, ...]:
+        """What the C walk needs to scrub the nodes it takes itself (see scrubbing/_domwalk.c)."""
+        c = self.c
+        dom = c.dom
+        rules = 0 if dom.empty else 1 if not dom.complex and not dom.always else 2
+        return (c.text.cache, c.text.lookup, c.text.min_len, self.report.add, c.text.url_cache, _ATTR_KIND,
+                self.attr_value, rules, dom.by_tag, frozenset(dom.tagless_attrs), self.state.masked_attrs,
+                (DOCUMENT_NODE, ELEMENT_NODE, TEXT_NODE, CDATA_NODE, COMMENT_NODE))
+
+    def _kids_walker(self, stack: list[Entry]) -> Callable[[Any, Any, int, tuple[int, int]], None]:
+        """The walk of one child list, pushing the lists below it onto ``stack``: a closure, so that the
+        walk's names are bound once per tree, not once per list.  The common cases are inlined: this
+        loop is the scrubber's hot path."""
         c = self.c
         dom = c.dom
         text = c.text
@@ -155,11 +193,9 @@ class DomWalker:
         attr_value = self.attr_value
         text_node, comment_node, cdata_node = TEXT_NODE, COMMENT_NODE, CDATA_NODE
         element_node, document_node = ELEMENT_NODE, DOCUMENT_NODE
-        stack: list[tuple[list[Any], Any, int, tuple[int, int]]] = [([root], parent_id, inh, ctx)]
-        pop = stack.pop
         push = stack.append
-        while stack:
-            kids, pid, inh, ctx = pop()
+
+        def walk_kids(kids: Any, pid: Any, inh: int, ctx: tuple[int, int]) -> None:
             for node in kids:
                 # Required keys of serialized nodes are read with [] (faster than .get); a
                 # malformed node raises and the recording walk scrubs that event generically instead.
@@ -253,3 +289,5 @@ class DomWalker:
                     ch = node["childNodes"]
                     if ch:
                         push((ch, node["id"], inh, ctx))
+
+        return walk_kids

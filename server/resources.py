@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from replayd.scrubbing import domwalk
+
 from . import strings_apart
 from .bootstrap import load_credentials, load_projects
 from .index import open_index
@@ -56,9 +58,12 @@ async def blobs_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[config_key]
-    if not strings_apart.walks_in_c():
-        log.warning("server/_apart.c was not built (no C compiler or Python headers at install): segments are "
-                    "written by the Python walk, at several times the CPU; see scripts/ensure-compiler.sh")
+    missing = [name for name, built in (("server/_apart.c", strings_apart.walks_in_c()),
+                                        ("scrubbing/_domwalk.c", domwalk.walks_in_c())) if not built]
+    if missing:
+        log.warning("%s not built (no C compiler or Python headers at install): segments are scrubbed and "
+                    "written by the Python walks, at several times the CPU; see scripts/ensure-compiler.sh",
+                    " and ".join(missing) + (" was" if len(missing) == 1 else " were"))
     pool = WorkerPool(
         size=config.server.workers or os.cpu_count() or 1,
         rules_path=config.scrubbing.rules,

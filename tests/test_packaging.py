@@ -85,7 +85,8 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_holds_the_packages_and_browser_files_under_replayd(wheel: Path):
     expected = {INSTALLED_AS[path.split("/")[0]] + path[path.index("/"):] for path in repo_files()
                 if path.split("/")[0] in INSTALLED_AS}
-    expected.add("replayd/server/_apart" + sysconfig.get_config_var("EXT_SUFFIX"))  # server/_apart.c, built
+    for built in ("server/_apart", "scrubbing/_domwalk"):  # the C walks, built
+        expected.add(f"replayd/{built}" + sysconfig.get_config_var("EXT_SUFFIX"))
     with zipfile.ZipFile(wheel) as archive:
         installed = {name for name in archive.namelist() if ".dist-info/" not in name}
         entry_points = archive.read(next(n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")))

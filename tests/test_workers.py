@@ -1,5 +1,5 @@
 """The worker pool: a job that kills its worker process is refused after one retry, and the pool
-(replaced) runs the next jobs; a server whose C walk was not built says so when it starts."""
+(replaced) runs the next jobs; a server whose C walks were not built says so when it starts."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from replayd.scrubbing import domwalk
 from replayd.server import strings_apart
 from replayd.server.app import create_app
 from replayd.server.config import LimitsConfig
@@ -31,7 +32,11 @@ async def test_a_server_without_the_c_walk_says_so_when_it_starts(aiohttp_client
     with caplog.at_level(logging.WARNING, logger="replayd"):
         client = await aiohttp_client(create_app(config))
         await client.close()
-        assert "_apart.c" not in caplog.text  # built here (test_codec checks it is)
+        assert "not built" not in caplog.text  # built here (test_codec and test_scrubbing_walk_in_c check it)
         monkeypatch.setattr(strings_apart, "_split_in_c", None)
+        client = await aiohttp_client(create_app(config))
+        await client.close()
+        assert "server/_apart.c was not built" in caplog.text
+        monkeypatch.setattr(domwalk, "_walk_in_c", None)
         await aiohttp_client(create_app(config))
-    assert "server/_apart.c was not built" in caplog.text
+    assert "server/_apart.c and scrubbing/_domwalk.c were not built" in caplog.text
