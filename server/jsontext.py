@@ -114,11 +114,34 @@ def _deeper_than(brackets: bytes, limit: int) -> bool:
 
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_NUMBER = b"0" * 19  # -9223372036854775809 is the shortest integer orjson would turn into a float
+_DIGITS = re.compile(rb"0+")
+_BEFORE_A_VALUE = frozenset(b"[,:")  # what a number follows (past a minus sign and whitespace)
+_AFTER_DIGITS = frozenset(b",]} \t\r\n.eE")  # what follows a number's integer digits
+
+
+def _may_hold_long_integer(data: bytes) -> bool:
+    """Whether ``data`` may hold an integer of 19 digits or more, which orjson turns into a float and json
+    does not. A run of 19 digits inside a string (an id, a number in a code sample) usually sits between
+    characters no JSON number can: a quote or a letter before or after it."""
+    digits = data.translate(_DIGITS_AS_ZERO)
+    start = digits.find(_LONG_NUMBER)
+    while start >= 0:  # the first 19 digits of a run (bytes.find: a regex would try every digit)
+        end = _DIGITS.match(digits, start).end()  # type: ignore[union-attr]  # it starts with digits
+        if end == len(data) or data[end] in _AFTER_DIGITS:
+            before = start - 1
+            if before >= 0 and data[before] == 0x2D:  # "-"
+                before -= 1
+            while before >= 0 and data[before] in b" \t\r\n":
+                before -= 1
+            if before < 0 or data[before] in _BEFORE_A_VALUE:
+                return True
+        start = digits.find(_LONG_NUMBER, end)
+    return False
 
 
 def loads(data: bytes | str) -> Any:
     """``json.loads`` at orjson's speed, also for documents deeper than either C parser goes."""
-    if isinstance(data, bytes) and _LONG_NUMBER not in data.translate(_DIGITS_AS_ZERO):
+    if isinstance(data, bytes) and not _may_hold_long_integer(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
