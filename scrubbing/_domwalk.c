@@ -4,7 +4,7 @@
  * text scrubber's cache, then its lookup() on a miss) and the same report entries. Every other node (under
  * a mask, an element a rule may match, anything not shaped as rrweb writes it) goes to the Python walk of
  * that one node, which pushes its child lists onto the same stack: the rules live in Python only.
- * tests/test_scrubbing_domwalk_c.py holds the two walks to the same events, state and report. */
+ * tests/test_scrubbing_walk_in_c.py holds the two walks to the same events, state and report. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 

@@ -5,7 +5,8 @@ trees in place with an explicit stack (no recursion), applies the rules' mask / 
 mask_attributes actions, scrubs text and attribute values, and keeps the node flags of the
 :class:`~scrubbing.state.ReplayState` current for the events that refer to those nodes later
 (mutations, inputs, canvas).  Its ``walk`` loop is the scrubber's hot path: the common cases
-are inlined there on purpose.
+are inlined there on purpose, and where the install built ``_domwalk.c`` the nodes no rule touches
+are walked in C, which hands every other node back to this loop.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ try:  # the common nodes' walk in C (scrubbing/_domwalk.c), built at install whe
     from ._domwalk import walk as _walk_in_c
 except ImportError:  # a build without a C compiler: every node takes the Python walk
     _walk_in_c = None
-
 
 
 def walks_in_c() -> bool:
