@@ -24,10 +24,13 @@ COMPOSITION_ROOT = "replayd.server.app"  # the app factory: it wires the player 
 
 
 def module_files(root: Path) -> dict[str, Path]:
-    """``replayd.<package>.<...>`` → its file, for every module of the packages under ``root``."""
+    """``replayd.<package>.<...>`` → its file, for every module of the packages under ``root``: the C
+    extensions (``_apart``, ``_domwalk``) by their stubs, which import nothing of ours, as the C does not."""
     modules = {}
     for package in PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
+        sources = [*(root / package).rglob("*.py"), *(p for p in (root / package).rglob("*.pyi")
+                                                        if not p.with_suffix(".py").exists())]
+        for path in sorted(sources):
             parts = ["replayd", *path.relative_to(root).with_suffix("").parts]
             if parts[-1] == "__init__":
                 parts.pop()
