@@ -83,10 +83,10 @@ static int lower_ascii(PyObject *s) {
     return 1;
 }
 
-/* 1 when an element is one of the common ones (no rule can match it, attributes of strings and other
+/* 1 when an element (its tag a str) is one of the common ones (no rule can match it, attributes of strings and other
  * scalars), 0 when the Python walk must take it, -1 on error. Reads only. */
 static int common_element(Walk *w, PyObject *tag, PyObject *attrs) {
-    if (!PyUnicode_CheckExact(tag) || !PyDict_CheckExact(attrs)) return 0;
+    if (!PyDict_CheckExact(attrs)) return 0;
     if (w->rules == SIMPLE_RULES) {
         if (!lower_ascii(tag)) return 0;
         if (PyDict_GetItemWithError(w->by_tag, tag)) return 0;
@@ -183,6 +183,7 @@ static int walk_node(Walk *w, PyObject *node, PyObject *pid, PyObject *inh, PyOb
         if (!nid) return -1;
         PyObject *tag = required(node, k_tag_name);
         if (!tag) return -1;
+        if (!PyUnicode_CheckExact(tag)) return one_in_python(w, node, pid, inh, ctx);  /* raises as Python does */
         PyObject *attrs = required(node, k_attributes);
         if (!attrs) return -1;
         int common = common_element(w, tag, attrs);

@@ -117,26 +117,33 @@ _LONG_NUMBER = b"0" * 19  # -9223372036854775809 is the shortest integer orjson 
 _DIGITS = re.compile(rb"0+")
 _BEFORE_A_VALUE = frozenset(b"[,:")  # what a number follows (past a minus sign and whitespace)
 _AFTER_DIGITS = frozenset(b",]} \t\r\n.eE")  # what follows a number's integer digits
+# Bounds on the look (past either, the run counts as a number, and json decides): crafted text must not
+# make this cost more than json's parse would.
+_RUNS_LOOKED_AT = 1_000
+_WHITESPACE_LOOKED_AT = 64
 
 
 def _may_hold_long_integer(data: bytes) -> bool:
     """Whether ``data`` may hold an integer of 19 digits or more, which orjson turns into a float and json
-    does not. A run of 19 digits inside a string (an id, a number in a code sample) usually sits between
+    does not. A run of 19 digits inside a string (an id, a number in a code sample) mostly sits between
     characters no JSON number can: a quote or a letter before or after it."""
     digits = data.translate(_DIGITS_AS_ZERO)
-    start = digits.find(_LONG_NUMBER)
-    while start >= 0:  # the first 19 digits of a run (bytes.find: a regex would try every digit)
+    start = digits.find(_LONG_NUMBER)  # the first 19 digits of a run (bytes.find: a regex would try every digit)
+    for _ in range(_RUNS_LOOKED_AT):
+        if start < 0:
+            return False
         end = _DIGITS.match(digits, start).end()  # type: ignore[union-attr]  # it starts with digits
         if end == len(data) or data[end] in _AFTER_DIGITS:
             before = start - 1
             if before >= 0 and data[before] == 0x2D:  # "-"
                 before -= 1
-            while before >= 0 and data[before] in b" \t\r\n":
+            stop = max(-1, before - _WHITESPACE_LOOKED_AT)
+            while before > stop and data[before] in b" \t\r\n":
                 before -= 1
-            if before < 0 or data[before] in _BEFORE_A_VALUE:
+            if before == stop or data[before] in _BEFORE_A_VALUE:  # the start, or past the bound
                 return True
         start = digits.find(_LONG_NUMBER, end)
-    return False
+    return start >= 0
 
 
 def loads(data: bytes | str) -> Any:

@@ -111,9 +111,37 @@ def test_what_orjson_refuses_and_json_takes_still_parses(text):
     '18446744073709551616', '-9223372036854775809', '[1,18446744073709551616]', '{"a":-9223372036854775809}',
     '{"a": \t\n 18446744073709551616 }', '[\n-123456789012345678901234567890\n]', '[10000000000000000000.5e3]',
     '{"s": "a: 18446744073709551616,"}',  # looks like a number inside a string: json decides, the same value
+    ' \r\n18446744073709551616\r\n', '{"a":\r-18446744073709551616\r}', '[\t18446744073709551616\t]',
+    '[' + ' ' * 100 + '18446744073709551616]',  # past the whitespace looked at: json decides
+    '["' + '1234567890123456789 ' * 2000 + '", 18446744073709551616]',  # past the runs looked at: json decides
 ])
 def test_integers_past_64_bits_keep_every_digit_wherever_they_stand(text):
     assert json.dumps(loads(text.encode())) == json.dumps(json.loads(text))
+
+
+def test_documents_with_long_digit_runs_parse_as_json_does():
+    """Integers, floats and strings of 15-25 digits, in every place a value or a key can stand, with every
+    kind of JSON whitespace around them: the same values as json's."""
+    rng = random.Random(19)
+    space = [" ", "\t", "\r", "\n", ""]
+
+    def scalar() -> str:
+        digits = str(rng.randrange(10 ** rng.randrange(15, 26)))
+        return rng.choice([digits, "-" + digits, digits + ".5", digits + "e3", json.dumps(digits),
+                           json.dumps("id " + digits + "x"), str(rng.random())])
+
+    def value(depth: int) -> str:
+        pad = rng.choice(space) * rng.randrange(3)
+        if depth > 3 or rng.random() < 0.5:
+            return pad + scalar() + pad
+        if rng.random() < 0.5:
+            return "[" + ",".join(value(depth + 1) for _ in range(rng.randrange(4))) + "]"
+        members = (f"{pad}{json.dumps(scalar())}{pad}:{value(depth + 1)}" for _ in range(rng.randrange(4)))
+        return "{" + ",".join(members) + "}"
+
+    for _ in range(2000):
+        text = value(0)
+        assert json.dumps(loads(text.encode())) == json.dumps(json.loads(text)), text
 
 
 def test_long_digit_runs_inside_strings_are_parsed_by_orjson(monkeypatch):

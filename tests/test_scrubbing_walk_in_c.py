@@ -12,7 +12,8 @@ import pytest
 
 from replayd.scrubbing import ReplayState, RuleSet, Scrubber, domwalk, parse_rules
 from replayd.scrubbing.builtin import BUILTIN_DOM_RULES
-from replayd.scrubbing.domwalk import DomWalker
+from replayd.scrubbing.domwalk import NO_CTX, DomWalker
+from replayd.scrubbing.report import ScrubReport
 from tests.envelopes import cut_segments
 from tests.harness import load_recording
 from tests.recordings import RECORDINGS
@@ -194,3 +195,27 @@ def test_an_element_added_again_outside_the_rules_loses_its_masked_attributes(in
     out = scrubbed(segments, RULE_SETS["by class and tag"], in_c, monkeypatch)
     assert out[0][0][1]["data"]["attributes"][0]["attributes"]["title"] == "****"
     assert out[1][0][1]["data"]["attributes"][0]["attributes"]["title"] == "About us"
+
+
+@pytest.mark.parametrize("rules", ["default", "no DOM rules", "combinators"])
+def test_a_malformed_tree_raises_the_same_error_in_both_walks(rules, monkeypatch):
+    """The recording walk catches a malformed node's error and scrubs its event generically: what was
+    changed before the error, and the error itself, must be the same in both walks."""
+    def walked(root: Any, in_c: bool) -> Any:
+        monkeypatch.setattr(domwalk, "_walk_in_c", WALK_IN_C if in_c else None)
+        scrubber = Scrubber(parse_rules(RULE_SETS[rules]) if RULE_SETS[rules] else RuleSet.default(), secret=SECRET)
+        walker = DomWalker(scrubber._c, ReplayState(), ScrubReport())
+        try:
+            walker.walk(root, None, 0, NO_CTX)
+            error = None
+        except Exception as exc:  # the error's type is what is compared
+            error = type(exc)
+        return root, error, walker.report.to_dict(), walker.state.to_bytes()
+
+    errors = set()
+    for seed in range(300):
+        root = {"type": 0, "id": 0, "childNodes": [Trees(seed).node(0) for _ in range(3)]}
+        in_c = walked(copy.deepcopy(root), True)
+        assert in_c == walked(copy.deepcopy(root), False), f"seed {seed}"
+        errors.add(in_c[1])
+    assert len(errors) > 2  # no error, and several kinds
