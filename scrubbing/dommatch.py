@@ -31,7 +31,7 @@ class DomMatcher:
         self.always: list[tuple[Compound, int]] = []
         self.complex: list[tuple[Complex, int, tuple[int, ...]]] = []
         self.subject_tags: set[str] = set()
-        self.tagless_attrs: set[str] = set()
+        tagless_attrs: set[str] = set()
         relevant_attrs: set[str] = set()
         bit = 0
         for idx, (rule_id, selector, action, attributes) in enumerate(rules):
@@ -43,7 +43,7 @@ class DomMatcher:
                 if subj.tag is not None:
                     self.subject_tags.add(subj.tag)
                 else:
-                    self.tagless_attrs |= subj.attr_names
+                    tagless_attrs |= subj.attr_names
                 if len(cx.compounds) > 1:
                     bits = tuple(1 << (bit + k) for k in range(len(cx.compounds)))
                     bit += len(cx.compounds)
@@ -61,6 +61,7 @@ class DomMatcher:
         # Sorted, not a set: the order reaches the stored state (an element's tracked attributes), which
         # must be the same bytes in every process whatever its PYTHONHASHSEED (nodes share states).
         self.relevant_attrs: tuple[str, ...] = tuple(sorted(relevant_attrs))
+        self.tagless_attrs = frozenset(tagless_attrs)  # the attributes tag-less selectors test
         self.empty = not self.rules
         self.track_all = bool(self.complex)
 

@@ -58,6 +58,7 @@ class DomWalker:
         self.report = report
         self.label = c.param_redactor.label
         self.rule_ids = [r.rule_id for r in c.dom.rules]
+        self.common_nodes = self._common_nodes()  # every part lives as long as this walker (cleared in place)
 
     def rule_id(self, flags: int) -> str:
         i = (flags >> RULE_SHIFT) - 1
@@ -150,7 +151,7 @@ class DomWalker:
         stack: list[Entry] = [([root], parent_id, inh, ctx)]
         walk_kids = self._kids_walker(stack)
         if _walk_in_c is not None:
-            _walk_in_c(stack, walk_kids, self._common_nodes())
+            _walk_in_c(stack, walk_kids, self.common_nodes)
             return
         pop = stack.pop
         while stack:
@@ -162,7 +163,7 @@ class DomWalker:
         dom = c.dom
         rules = 0 if dom.empty else 1 if not dom.complex and not dom.always else 2
         return (c.text.cache, c.text.lookup, c.text.min_len, self.report.add, c.text.url_cache, _ATTR_KIND,
-                self.attr_value, rules, dom.by_tag, frozenset(dom.tagless_attrs), self.state.masked_attrs,
+                self.attr_value, rules, dom.by_tag, dom.tagless_attrs, self.state.masked_attrs,
                 (DOCUMENT_NODE, ELEMENT_NODE, TEXT_NODE, CDATA_NODE, COMMENT_NODE))
 
     def _kids_walker(self, stack: list[Entry]) -> Callable[[Any, Any, int, tuple[int, int]], None]:
@@ -187,7 +188,7 @@ class DomWalker:
         simple_only = not dom.complex and not dom.always
         by_tag_get = dom.by_tag.get
         subject_tags = dom.subject_tags
-        tagless = frozenset(dom.tagless_attrs)
+        tagless = dom.tagless_attrs
         track_all = dom.track_all
         attr_kind_get = _ATTR_KIND.get
         attr_value = self.attr_value
